@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The record file (faultline.data): header + JSON metadata, zlib chunks of events, JSON trailer.
+ * Format in docs/record-format.md. The writer compresses and writes on its own thread so the
+ * ring-buffer consumer never waits on zlib or the disk; the reader trusts nothing in the file.
+ */
+#ifndef FL_RECFILE_H
+#define FL_RECFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define FL_FORMAT_VERSION 1
+#define FL_CHUNK_TARGET_BYTES (1u << 20) /* a chunk is handed to the writer at ~1 MiB ... */
+#define FL_CHUNK_TARGET_MS 1000          /* ... or after 1 s, whichever comes first */
+#define FL_MAX_EVENT_BYTES 4096
+#define FL_WRITER_MAX_BUFS 8 /* chunk buffers per writer: memory stays bounded, append waits */
+
+struct fl_writer;
+struct fl_reader;
+
+struct fl_writer_stats {
+	uint64_t events;
+	uint64_t chunks;
+	uint64_t raw_bytes;
+	uint64_t file_bytes; /* bytes written to the file so far */
+	uint64_t buffers;    /* chunk buffers allocated, at most FL_WRITER_MAX_BUFS */
+	uint64_t waits;      /* times append waited for the writer thread (back-pressure) */
+};
+
+/*
+ * Creates PATH (O_TRUNC), writes the header with META_JSON, starts the writer thread.
+ * Returns 0 or -errno. Every call on one writer must come from the same thread.
+ */
+int fl_writer_open(struct fl_writer **w, const char *path, const char *meta_json);
+/* Copies one event (starting with struct fl_hdr) into the current chunk. 0 or -errno. */
+int fl_writer_append(struct fl_writer *w, const void *ev, size_t len);
+/* Hands the current chunk to the writer thread if it is older than FL_CHUNK_TARGET_MS. */
+int fl_writer_tick(struct fl_writer *w);
+/* Hands the current chunk to the writer thread now, whatever its age. 0 or -errno. */
+int fl_writer_flush(struct fl_writer *w);
+void fl_writer_stats(struct fl_writer *w, struct fl_writer_stats *st);
+/* Flushes every chunk, writes TRAILER_JSON, fsyncs, closes, frees. 0 or the first -errno seen. */
+int fl_writer_close(struct fl_writer *w, const char *trailer_json);
+
+struct fl_reader_status {
+	uint64_t chunks;     /* whole chunks read so far */
+	uint64_t events;     /* events returned so far */
+	bool truncated;      /* the file ended (or went bad) before the trailer */
+	char message[256];   /* why, e.g. "truncated after chunk 17 (read 17 whole chunks)" */
+};
+
+/* Opens and validates the header. 0 or -errno; on error ERRBUF says why (no path in it). */
+int fl_reader_open(struct fl_reader **r, const char *path, char *errbuf, size_t errlen);
+/* Same, over a record file already in memory; BUF must outlive the reader (nothing is copied). */
+int fl_reader_open_mem(struct fl_reader **r, const void *buf, size_t len, char *errbuf,
+		       size_t errlen);
+const char *fl_reader_meta(const struct fl_reader *r); /* NUL-terminated JSON text */
+/*
+ * Next event: 1 with *ev and *len set (valid until the next call), 0 at the end of the events
+ * (trailer reached, or the file was cut short: see status), -errno on I/O error.
+ * Every returned event has len >= sizeof(struct fl_hdr) and a type below FL_EV_TYPE_MAX; *ev is
+ * 8-byte aligned with FL_MAX_EVENT_BYTES behind it, zero after len. Check len against the
+ * struct for the type before trusting its fields: the reader does not know per-type sizes.
+ */
+int fl_reader_next(struct fl_reader *r, const void **ev, size_t *len);
+/* The trailer JSON once fl_reader_next returned 0, or NULL if the file has none. */
+const char *fl_reader_trailer(const struct fl_reader *r);
+void fl_reader_status(const struct fl_reader *r, struct fl_reader_status *st);
+void fl_reader_close(struct fl_reader *r);
+
+#endif /* FL_RECFILE_H */
