@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# faultline build, in the libbpf-bootstrap style: quiet unless V=1, everything generated in .output/.
+OUTPUT := .output
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= gcc
+ARCH := $(shell uname -m | sed 's/x86_64/x86/' | sed 's/aarch64/arm64/')
+VMLINUX := vmlinux/$(ARCH)/vmlinux.h
+
+CFLAGS ?= -g -O2
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+USER_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(OUTPUT) -Ibpf -Iuser -MMD -MP
+USER_LIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpthread -lm
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__FAULTLINE_BPF__ -I$(dir $(VMLINUX)) -Ibpf \
+	-Wall -Werror -Wno-unused-function -Wno-compare-distinct-pointer-types
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+# proc.bpf.c defines the shared maps; libbpf 1.1's linker wants the definitions before the externs.
+BPF_OBJS := $(OUTPUT)/bpf/proc.bpf.o \
+	$(filter-out $(OUTPUT)/bpf/proc.bpf.o,$(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS)))
+USER_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
+USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
+WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(WORKLOAD_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
+FUZZERS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+
+ifeq ($(V),1)
+	Q =
+	msg =
+else
+	Q = @
+	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all deps test unit demo bench vmtest fuzz clean workloads
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: deps faultline workloads
+
+# Installs the Debian packages the build and tests need; quick when nothing is missing.
+deps:
+	$(Q)scripts/install-deps.sh
+
+faultline: $(OUTPUT)/faultline
+	$(Q)cp $< $@
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/workloads $(OUTPUT)/fuzz $(OUTPUT)/unit:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/faultline.h $(wildcard bpf/*.bpf.h) $(VMLINUX) | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# All BPF files are linked into one object, so there is one skeleton and maps are shared.
+$(OUTPUT)/faultline.bpf.o: $(BPF_OBJS)
+	$(call msg,GEN-OBJ,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(OUTPUT)/faultline.skel.h: $(OUTPUT)/faultline.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name faultline_bpf > $@
+
+$(OUTPUT)/user/%.o: user/%.c $(OUTPUT)/faultline.skel.h | $(OUTPUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/faultline: $(USER_OBJS) $(OUTPUT)/user/main.o
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(USER_LIBS) -o $@
+
+workloads: $(WORKLOADS)
+
+$(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuser $< -o $@ -lpthread -ldl -lm
+
+$(OUTPUT)/unit/unit_tests: $(UNIT_SRCS) $(USER_OBJS) | $(OUTPUT)/unit
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(UNIT_SRCS) $(USER_OBJS) $(USER_LIBS) -o $@
+
+unit: $(OUTPUT)/unit/unit_tests
+	$(Q)$<
+
+# libFuzzer targets for the untrusted inputs (record files, request logs).
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(USER_SRCS) $(OUTPUT)/faultline.skel.h | $(OUTPUT)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I$(OUTPUT) -Ibpf -Iuser \
+		$< $(USER_SRCS) $(USER_LIBS) -o $@
+
+fuzz: $(FUZZERS)
+	$(Q)scripts/fuzz.sh
+
+test: all $(OUTPUT)/unit/unit_tests $(FUZZERS)
+	$(Q)tests/run.sh
+
+demo: all
+	$(Q)scripts/demo.sh
+
+bench: all
+	$(Q)scripts/bench.sh
+
+vmtest: all
+	$(Q)scripts/vmtest.sh
+
+clean:
+	$(call msg,CLEAN)
+	$(Q)rm -rf $(OUTPUT) faultline
+
+-include $(wildcard $(OUTPUT)/user/*.d)

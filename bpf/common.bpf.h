@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * BPF-only helpers shared by every program: the target filter, the ring buffer with batched
+ * wake-ups and drop counting, and the in-kernel aggregation used by `top` and `serve`.
+ * The maps and configuration live in core.bpf.c; the other objects see them as externs, and
+ * `bpftool gen object` links them into one object with one skeleton.
+ */
+#ifndef FL_COMMON_BPF_H
+#define FL_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "faultline.h"
+
+/* proc.bpf.c defines FL_DEFINE_GLOBALS: it owns the maps and configuration, others see externs. */
+#ifdef FL_DEFINE_GLOBALS
+#define FL_GLOBAL
+#define FL_CFG(type, name, val) const volatile type name = val
+#else
+#define FL_GLOBAL extern
+#define FL_CFG(type, name, val) extern const volatile type name
+#endif
+
+/* Configuration, set by user space between open and load. */
+FL_CFG(bool, cfg_trace_all, false);
+FL_CFG(bool, cfg_follow_children, false);
+FL_CFG(bool, cfg_emit_events, true);
+FL_CFG(bool, cfg_aggregate, false);
+FL_CFG(__u32, cfg_self_pid, 0);
+FL_CFG(__u64, cfg_wakeup_bytes, 4 << 20);
+FL_CFG(__u64, cfg_lock_wait_min_ns, 1000);
+FL_CFG(__u64, cfg_lock_hold_min_ns, 100000);
+FL_CFG(__u64, cfg_rss_interval_ns, 10000000);
+FL_CFG(__u32, cfg_mmap_lock_write_arg, 1); /* 1 on 6.10+, 2 while memcg_path was there */
+
+struct mm_info {
+	__u32 pid;
+	__u32 pad;
+	__u64 last_rss_ns;
+};
+
+/* Start of something timed, per thread and kind. */
+enum fl_start_kind {
+	FL_START_DIRECT_RECLAIM = 1,
+	FL_START_MEMCG_RECLAIM,
+	FL_START_COMPACTION,
+	FL_START_LOCK_WAIT,
+	FL_START_LOCK_HOLD,
+	FL_START_MIGRATION,
+	FL_START_FAULT,
+	FL_START_KHUGEPAGED_HOLD,
+};
+
+struct start_key {
+	__u32 tid;
+	__u32 kind;
+};
+
+struct start_val {
+	__u64 ts_ns;
+	__u64 arg0;
+	__u64 arg1;
+	__u64 arg2;
+	__u32 count; /* retries, zones compacted... */
+	__s32 order;
+};
+
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct fl_target);
+} targets SEC(".maps");
+
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct mm_info);
+} target_mms SEC(".maps");
+
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 32 << 20);
+} events SEC(".maps");
+
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct start_key);
+	__type(value, struct start_val);
+} starts SEC(".maps");
+
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FL_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FL_CAUSE_MAX * FL_HIST_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} hists SEC(".maps");
+
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct fl_tstat);
+} tstats SEC(".maps");
+
+static __always_inline void fl_count(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += n;
+}
+
+static __always_inline __u32 fl_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+static __always_inline __u32 fl_tid(void)
+{
+	return (__u32)bpf_get_current_pid_tgid();
+}
+
+/*
+ * The target filter, first thing in every program. Learns the process's mm on first sight so
+ * that events running in other contexts (khugepaged, rss_stat) can be matched by mm.
+ */
+static __always_inline bool fl_is_target_tgid(__u32 tgid)
+{
+	struct fl_target *t;
+
+	if (cfg_trace_all)
+		return tgid != cfg_self_pid && tgid != 0;
+	t = bpf_map_lookup_elem(&targets, &tgid);
+	if (!t)
+		return false;
+	if (!t->mm) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		__u64 mm = (__u64)BPF_CORE_READ(task, mm);
+		struct mm_info info = { .pid = tgid };
+
+		if (mm && task->tgid == tgid) {
+			t->mm = mm;
+			bpf_map_update_elem(&target_mms, &mm, &info, BPF_ANY);
+		}
+	}
+	return true;
+}
+
+static __always_inline bool fl_is_target(void)
+{
+	return fl_is_target_tgid(fl_tgid());
+}
+
+static __always_inline bool fl_is_target_mm(__u64 mm)
+{
+	if (cfg_trace_all)
+		return true;
+	return bpf_map_lookup_elem(&target_mms, &mm) != NULL;
+}
+
+/* Wake user space only once a batch has built up; it also polls on a short timer. */
+static __always_inline __u64 fl_wakeup_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes ?
+		       BPF_RB_FORCE_WAKEUP :
+		       BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
+{
+	struct fl_hdr *h;
+
+	if (!cfg_emit_events)
+		return NULL;
+	h = bpf_ringbuf_reserve(&events, size, 0);
+	if (!h) {
+		fl_count(FL_CNT_DROPS, 1);
+		return NULL;
+	}
+	h->type = type;
+	h->flags = flags;
+	h->tid = fl_tid();
+	h->ts_ns = bpf_ktime_get_ns();
+	return h;
+}
+
+#define fl_reserve(type_struct, type, flags) \
+	((type_struct *)fl_reserve_sz(sizeof(type_struct), type, flags))
+
+static __always_inline void fl_submit(void *ev)
+{
+	bpf_ringbuf_submit(ev, fl_wakeup_flags());
+}
+
+static __always_inline __u32 fl_log2(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r;
+}
+
+static __always_inline struct fl_tstat *fl_tstat_get(void)
+{
+	__u32 tid = fl_tid();
+	struct fl_tstat *ts = bpf_map_lookup_elem(&tstats, &tid);
+
+	if (ts)
+		return ts;
+	struct fl_tstat init = { .pid = fl_tgid() };
+
+	bpf_get_current_comm(init.comm, sizeof(init.comm));
+	bpf_map_update_elem(&tstats, &tid, &init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&tstats, &tid);
+}
+
+/* In-kernel aggregation for top/serve: a log2 histogram per cause and per-thread totals. */
+static __always_inline void fl_account(__u32 cause, __u64 dur_ns)
+{
+	struct fl_tstat *ts;
+	__u32 slot, idx;
+	__u64 *cnt;
+
+	if (!cfg_aggregate || cause >= FL_CAUSE_MAX)
+		return;
+	slot = fl_log2(dur_ns);
+	if (slot >= FL_HIST_SLOTS)
+		slot = FL_HIST_SLOTS - 1;
+	idx = cause * FL_HIST_SLOTS + slot;
+	cnt = bpf_map_lookup_elem(&hists, &idx);
+	if (cnt)
+		*cnt += 1;
+	ts = fl_tstat_get();
+	if (ts) {
+		ts->stall_count[cause] += 1;
+		ts->stall_ns[cause] += dur_ns;
+	}
+}
+
+static __always_inline void fl_account_fault(bool major)
+{
+	struct fl_tstat *ts;
+
+	if (!cfg_aggregate)
+		return;
+	ts = fl_tstat_get();
+	if (!ts)
+		return;
+	ts->faults += 1;
+	if (major)
+		ts->faults_major += 1;
+}
+
+static __always_inline int fl_start(__u32 kind, __u64 arg0, __u64 arg1, __s32 order)
+{
+	struct start_key k = { .tid = fl_tid(), .kind = kind };
+	struct start_val v = { .ts_ns = bpf_ktime_get_ns(), .arg0 = arg0, .arg1 = arg1, .order = order };
+
+	return bpf_map_update_elem(&starts, &k, &v, BPF_ANY);
+}
+
+/* Takes the start of KIND for this thread: returns it (copied) and removes it. */
+static __always_inline bool fl_finish(__u32 kind, struct start_val *out)
+{
+	struct start_key k = { .tid = fl_tid(), .kind = kind };
+	struct start_val *v = bpf_map_lookup_elem(&starts, &k);
+
+	if (!v)
+		return false;
+	*out = *v;
+	bpf_map_delete_elem(&starts, &k);
+	return true;
+}
+
+static __always_inline void fl_emit_stall_noacct(__u32 cause, __u64 start_ns, __u64 dur_ns,
+						 __s32 order, __u64 arg0, __u64 arg1, __u16 flags)
+{
+	struct fl_stall *e;
+
+	e = fl_reserve(struct fl_stall, FL_EV_STALL, flags);
+	if (!e)
+		return;
+	e->h.ts_ns = start_ns;
+	e->pid = fl_tgid();
+	e->cause = cause;
+	e->order = order;
+	e->dur_ns = dur_ns;
+	e->arg0 = arg0;
+	e->arg1 = arg1;
+	fl_submit(e);
+}
+
+static __always_inline void fl_emit_stall(__u32 cause, __u64 start_ns, __u64 dur_ns, __s32 order,
+					  __u64 arg0, __u64 arg1, __u16 flags)
+{
+	fl_account(cause, dur_ns);
+	fl_emit_stall_noacct(cause, start_ns, dur_ns, order, arg0, arg1, flags);
+}
+
+#endif /* FL_COMMON_BPF_H */

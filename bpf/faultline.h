@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Event format shared by the BPF programs, the record file and the report.
+ * Fixed-width types only; no vmlinux.h. Every event starts with struct fl_hdr and is a multiple
+ * of 8 bytes. This is a contract: bump FL_FORMAT_VERSION in user/recfile.h when it changes.
+ */
+#ifndef FAULTLINE_H
+#define FAULTLINE_H
+
+#ifdef __FAULTLINE_BPF__
+/* vmlinux.h already provides __u8.. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+#define FL_COMM_LEN 16
+#define FL_NET_CAP 256 /* bytes of payload captured per socket read/write */
+#define FL_HIST_SLOTS 32 /* log2 buckets of nanoseconds: slot i holds [2^i, 2^(i+1)) */
+#define FL_MAX_CPUS 512
+
+enum fl_type {
+	FL_EV_FAULT = 1,  /* page_fault_user / page_fault_kernel (flags: FL_F_KERNEL) */
+	FL_EV_FAULT_DUR,  /* handle_mm_fault duration and outcome (fexit or kretprobe) */
+	FL_EV_FILE_FAULT, /* filemap:mm_filemap_fault */
+	FL_EV_STALL,      /* a timed stall of a traced thread; cause in fl_stall.cause */
+	FL_EV_KCOMPACTD,  /* background compaction woke or slept */
+	FL_EV_LOCK_HOLD,  /* a traced mm's mmap_lock held for write for longer than the threshold */
+	FL_EV_RSS,        /* kmem:rss_stat on a traced mm (rate limited) */
+	FL_EV_PROC,       /* fork / exec / exit of a traced task */
+	FL_EV_MEMSYS,     /* mmap munmap madvise brk mremap (--alloc=lite) */
+	FL_EV_ALLOC,      /* slow allocator call (--alloc=full) */
+	FL_EV_CUDA,       /* pinned-memory call (cudaHostRegister and friends) */
+	FL_EV_NET,        /* read/write on a traced TCP socket */
+	FL_EV_TYPE_MAX
+};
+
+/* fl_hdr.flags */
+#define FL_F_KERNEL (1u << 0) /* FL_EV_FAULT: fault taken in kernel mode on a user address */
+#define FL_F_OTHER (1u << 1)  /* the event ran in a thread outside the target (e.g. khugepaged) */
+
+enum fl_cause {
+	FL_CAUSE_FAULT = 0,
+	FL_CAUSE_DIRECT_RECLAIM,
+	FL_CAUSE_MEMCG_RECLAIM,
+	FL_CAUSE_DIRECT_COMPACTION,
+	FL_CAUSE_KHUGEPAGED,
+	FL_CAUSE_MMAP_LOCK_WAIT,
+	FL_CAUSE_MIGRATION,
+	FL_CAUSE_ALLOC,  /* allocator call (--alloc=full), aggregated only */
+	FL_CAUSE_PINNED, /* pinned-memory call */
+	FL_CAUSE_MAX
+};
+
+/* Per-CPU counters kept in the kernel (map `counters`). */
+enum fl_counter {
+	FL_CNT_DROPS = 0,        /* ring buffer full: events lost */
+	FL_CNT_FAULTS_USER,      /* user-mode faults of targets */
+	FL_CNT_FAULTS_KERNEL,    /* kernel-mode faults on user addresses of targets */
+	FL_CNT_KHUGEPAGED_SCAN,  /* khugepaged pmd scans of target mms */
+	FL_CNT_KCOMPACTD_WAKE,   /* kcompactd wake-ups, system-wide */
+	FL_CNT_COMPACTION_DEFERRED, /* direct compaction deferred in a target thread */
+	FL_CNT_MAX
+};
+
+struct fl_hdr {
+	__u16 type;
+	__u16 flags;
+	__u32 tid;
+	__u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+};
+
+struct fl_fault {
+	struct fl_hdr h;
+	__u32 pid;
+	__u32 error_code; /* x86 page-fault error code: bit0 present, bit1 write, bit2 user */
+	__u64 addr;
+	__u64 ip;
+};
+
+struct fl_fault_dur {
+	struct fl_hdr h; /* ts_ns is when the fault started */
+	__u32 pid;
+	__u32 vm_fault; /* vm_fault_t of the final attempt */
+	__u64 addr;
+	__u64 dur_ns; /* from the first attempt to the last, retries included */
+	__u32 fault_flags;
+	__u32 retries;
+};
+
+struct fl_file_fault {
+	struct fl_hdr h;
+	__u32 pid;
+	__u32 dev;
+	__u64 ino;
+	__u64 index; /* page index in the file */
+};
+
+struct fl_stall {
+	struct fl_hdr h; /* ts_ns is when the stall began */
+	__u32 pid;
+	__u16 cause; /* enum fl_cause */
+	__s16 order;
+	__u64 dur_ns;
+	__u64 arg0; /* reclaim: pages reclaimed; compaction: status; khugepaged: status;
+		     * mmap_lock: 1 if write; migration: pages migrated */
+	__u64 arg1; /* reclaim/compaction: gfp flags; khugepaged: pages isolated;
+		     * mmap_lock: mm pointer; migration: pages failed */
+};
+
+struct fl_kcompactd {
+	struct fl_hdr h;
+	__u32 nid;
+	__u32 wake; /* 1 woke, 0 went to sleep */
+	__s32 order;
+	__u32 zone;
+};
+
+struct fl_lock_hold {
+	struct fl_hdr h;
+	__u32 pid;
+	__u32 write;
+	__u64 hold_ns;
+};
+
+enum fl_rss_member { FL_RSS_FILE = 0, FL_RSS_ANON, FL_RSS_SWAP, FL_RSS_SHMEM, FL_RSS_MAX };
+
+struct fl_rss {
+	struct fl_hdr h;
+	__u32 pid;
+	__u32 pad;
+	__s64 pages[FL_RSS_MAX]; /* indexed like the kernel's MM_FILEPAGES.. MM_SHMEMPAGES */
+};
+
+enum fl_proc_kind { FL_PROC_FORK = 1, FL_PROC_EXEC, FL_PROC_EXIT };
+
+struct fl_proc {
+	struct fl_hdr h;
+	__u32 pid;
+	__u32 ppid;  /* fork: the parent; exec/exit: 0 */
+	__u32 kind;  /* enum fl_proc_kind */
+	__u32 child; /* fork: the new task's tgid */
+	char comm[FL_COMM_LEN];
+};
+
+struct fl_memsys {
+	struct fl_hdr h; /* ts_ns is the syscall entry */
+	__u32 pid;
+	__u32 nr; /* syscall number */
+	__u64 addr;
+	__u64 len;
+	__u64 arg;    /* mmap/madvise/mremap: flags or advice */
+	__s64 ret;
+	__u64 dur_ns;
+	__u64 caller_ip; /* user ip at syscall entry */
+};
+
+struct fl_alloc {
+	struct fl_hdr h; /* ts_ns is the call entry */
+	__u32 pid;
+	__u32 func; /* index into the user-space allocator function table */
+	__u64 size;
+	__u64 ptr;
+	__u64 dur_ns;
+};
+
+struct fl_cuda {
+	struct fl_hdr h; /* ts_ns is the call entry */
+	__u32 pid;
+	__u32 func; /* index into the user-space CUDA function table */
+	__u64 ptr;
+	__u64 size;
+	__u64 flags;
+	__s64 ret;
+	__u64 dur_ns;
+	__u64 faults;     /* page faults the calling thread took during the call */
+	__u64 huge_bytes; /* filled in user space: bytes of the range backed by huge pages */
+};
+
+enum fl_net_dir { FL_NET_ACCEPT = 1, FL_NET_IN, FL_NET_OUT, FL_NET_CLOSE };
+
+struct fl_net {
+	struct fl_hdr h;
+	__u32 pid;
+	__s32 fd;
+	__u32 dir;     /* enum fl_net_dir */
+	__u32 cap_len; /* bytes of data[] that are valid */
+	__s64 bytes;   /* syscall result */
+	__u8 data[FL_NET_CAP];
+};
+
+/* Per-thread counters kept in the kernel for `top` and `serve`. */
+struct fl_tstat {
+	__u32 pid;
+	__u32 pad;
+	char comm[FL_COMM_LEN];
+	__u64 faults;
+	__u64 faults_major;
+	__u64 stall_count[FL_CAUSE_MAX];
+	__u64 stall_ns[FL_CAUSE_MAX];
+};
+
+/* Value of the targets map. */
+struct fl_target {
+	__u64 mm; /* the process's mm_struct, learnt lazily */
+};
+
+#endif /* FAULTLINE_H */

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Page faults: every user and kernel-mode fault on user memory (tracepoints, available on every
+ * kernel), their duration and outcome where the kernel allows fentry or kprobes on
+ * handle_mm_fault, and file-backed faults (mmapped weights).
+ */
+#include "common.bpf.h"
+
+static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u16 flags)
+{
+	struct fl_fault *e;
+
+	if (!fl_is_target())
+		return 0;
+	fl_count(flags & FL_F_KERNEL ? FL_CNT_FAULTS_KERNEL : FL_CNT_FAULTS_USER, 1);
+	fl_account_fault(false);
+	e = fl_reserve(struct fl_fault, FL_EV_FAULT, flags);
+	if (!e)
+		return 0;
+	e->pid = fl_tgid();
+	e->error_code = error_code;
+	e->addr = addr;
+	e->ip = ip;
+	fl_submit(e);
+	return 0;
+}
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(fl_pf_user_btf, unsigned long address, struct pt_regs *regs, unsigned long error_code)
+{
+	return on_fault(address, regs->ip, error_code, 0);
+}
+
+SEC("tp_btf/page_fault_kernel")
+int BPF_PROG(fl_pf_kernel_btf, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	return on_fault(address, regs->ip, error_code, FL_F_KERNEL);
+}
+
+/* Fallback where the kernel has no BTF for tracepoints: same arguments, untyped. */
+SEC("raw_tp/page_fault_user")
+int fl_pf_user_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[1];
+
+	return on_fault(ctx->args[0], BPF_CORE_READ(regs, ip), ctx->args[2], 0);
+}
+
+SEC("raw_tp/page_fault_kernel")
+int fl_pf_kernel_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[1];
+
+	return on_fault(ctx->args[0], BPF_CORE_READ(regs, ip), ctx->args[2], FL_F_KERNEL);
+}
+
+/*
+ * Fault duration: handle_mm_fault from entry to the final return. A fault that returns
+ * VM_FAULT_RETRY is called again with FAULT_FLAG_TRIED; those attempts are one fault, timed from
+ * the first entry, as the kernel's own accounting (mm_account_fault) counts it once.
+ */
+static __always_inline int fault_enter(__u64 addr, __u32 flags)
+{
+	struct start_key k = { .tid = fl_tid(), .kind = FL_START_FAULT };
+	__u32 tried = bpf_core_enum_value(enum fault_flag, FAULT_FLAG_TRIED);
+	struct start_val *v;
+
+	if (!fl_is_target())
+		return 0;
+	v = bpf_map_lookup_elem(&starts, &k);
+	if (v && v->arg1 && (flags & tried)) {
+		v->count++;
+		v->arg2 = flags;
+		return 0;
+	}
+	/* arg0: address, arg1: set once an attempt returned VM_FAULT_RETRY, arg2: flags */
+	struct start_val nv = { .ts_ns = bpf_ktime_get_ns(), .arg0 = addr, .arg2 = flags };
+
+	bpf_map_update_elem(&starts, &k, &nv, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int fault_exit(__u32 flags, __u32 ret)
+{
+	struct start_key k = { .tid = fl_tid(), .kind = FL_START_FAULT };
+	__u32 retry = bpf_core_enum_value(enum vm_fault_reason, VM_FAULT_RETRY);
+	__u32 major = bpf_core_enum_value(enum vm_fault_reason, VM_FAULT_MAJOR);
+	__u32 tried = bpf_core_enum_value(enum fault_flag, FAULT_FLAG_TRIED);
+	struct fl_fault_dur *e;
+	struct start_val *v, s;
+	__u64 dur;
+
+	v = bpf_map_lookup_elem(&starts, &k);
+	if (!v)
+		return 0;
+	if (ret & retry) {
+		v->arg1 = 1; /* the next attempt continues this fault */
+		return 0;
+	}
+	s = *v;
+	bpf_map_delete_elem(&starts, &k);
+	dur = bpf_ktime_get_ns() - s.ts_ns;
+	fl_account(FL_CAUSE_FAULT, dur);
+	fl_account_fault((ret & major) || (flags & tried));
+	e = fl_reserve(struct fl_fault_dur, FL_EV_FAULT_DUR, 0);
+	if (!e)
+		return 0;
+	e->h.ts_ns = s.ts_ns;
+	e->pid = fl_tgid();
+	e->vm_fault = ret;
+	e->addr = s.arg0;
+	e->dur_ns = dur;
+	e->fault_flags = flags;
+	e->retries = s.count;
+	fl_submit(e);
+	return 0;
+}
+
+SEC("fentry/handle_mm_fault")
+int BPF_PROG(fl_fault_fentry, struct vm_area_struct *vma, unsigned long address, unsigned int flags)
+{
+	return fault_enter(address, flags);
+}
+
+SEC("fexit/handle_mm_fault")
+int BPF_PROG(fl_fault_fexit, struct vm_area_struct *vma, unsigned long address, unsigned int flags,
+	     struct pt_regs *regs, vm_fault_t ret)
+{
+	return fault_exit(flags, ret);
+}
+
+SEC("kprobe/handle_mm_fault")
+int BPF_KPROBE(fl_fault_kprobe, struct vm_area_struct *vma, unsigned long address, unsigned int flags)
+{
+	return fault_enter(address, flags);
+}
+
+/* kretprobes cannot see the arguments: the flags come from entry (arg2). */
+SEC("kretprobe/handle_mm_fault")
+int BPF_KRETPROBE(fl_fault_kretprobe, vm_fault_t ret)
+{
+	struct start_key k = { .tid = fl_tid(), .kind = FL_START_FAULT };
+	struct start_val *v = bpf_map_lookup_elem(&starts, &k);
+
+	return fault_exit(v ? v->arg2 : 0, ret);
+}
+
+static __always_inline int on_filemap_fault(struct address_space *mapping, __u64 index)
+{
+	struct fl_file_fault *e;
+	struct inode *inode;
+
+	if (!fl_is_target())
+		return 0;
+	e = fl_reserve(struct fl_file_fault, FL_EV_FILE_FAULT, 0);
+	if (!e)
+		return 0;
+	inode = BPF_CORE_READ(mapping, host);
+	e->pid = fl_tgid();
+	e->ino = BPF_CORE_READ(inode, i_ino);
+	e->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	e->index = index;
+	fl_submit(e);
+	return 0;
+}
+
+SEC("tp_btf/mm_filemap_fault")
+int BPF_PROG(fl_filemap_fault_btf, struct address_space *mapping, unsigned long index)
+{
+	return on_filemap_fault(mapping, index);
+}
+
+SEC("raw_tp/mm_filemap_fault")
+int fl_filemap_fault_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_filemap_fault((struct address_space *)ctx->args[0], ctx->args[1]);
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages faultline's build, tests, demo and benchmarks need. Idempotent:
+# when every package is already installed it only checks and exits.
+set -euo pipefail
+
+BUILD=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libncurses-dev libjansson-dev)
+TEST=(python3 qemu-system-x86 busybox-static cpio prometheus tmux libjemalloc2 libjemalloc-dev
+      libgoogle-perftools4 iproute2 curl procps util-linux)
+BENCH=(linux-perf bpftrace)
+
+missing=()
+for p in "${BUILD[@]}" "${TEST[@]}" "${BENCH[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+	echo "install-deps: run 'sudo scripts/install-deps.sh' (or apt-get install them) and retry" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

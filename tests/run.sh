@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, fuzz smoke runs, root integration tests on this kernel, and (when
+# qemu is available) the integration tests again on a second kernel in a VM.
+# Ends with one line: "N passed, N failed, N skipped". Under CI=true a skipped test is a failure.
+# Usage: tests/run.sh [PATTERN]   (runs only integration tests whose name contains PATTERN)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+pattern=${1:-}
+passed=0 failed=0 skipped=0 failures=()
+
+record() { # name rc
+	case $2 in
+	0) passed=$((passed + 1)); echo "PASS $1" ;;
+	77) if [ "${CI:-}" = true ]; then
+		failed=$((failed + 1)); failures+=("$1 (skipped under CI=true)"); echo "FAIL $1 (skip is a failure under CI=true)"
+	    else
+		skipped=$((skipped + 1)); echo "SKIP $1"
+	    fi ;;
+	*) failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1 (exit $2)" ;;
+	esac
+}
+
+if [ -z "$pattern" ]; then
+	echo "== unit tests (no root needed)"
+	while read -r status name; do
+		case $status in PASS) record "unit/$name" 0 ;; FAIL) record "unit/$name" 1 ;; esac
+	done < <(.output/unit/unit_tests 2>&1 | tee /dev/stderr | grep -E '^(PASS|FAIL) ')
+
+	echo "== fuzz smoke runs"
+	for f in .output/fuzz/*; do
+		[ -x "$f" ] || continue
+		n=$(basename "$f")
+		scripts/fuzz.sh "$n" 15 >/tmp/faultline-fuzz-$n.log 2>&1
+		rc=$?; [ $rc -ne 0 ] && tail -30 /tmp/faultline-fuzz-$n.log
+		record "fuzz/$n" $rc
+	done
+fi
+
+echo "== integration tests on $(uname -r) ($(uname -m))"
+for t in tests/integration/*.sh; do
+	n=$(basename "$t" .sh)
+	[ -n "$pattern" ] && [[ $n != *"$pattern"* ]] && continue
+	echo "-- $n"
+	timeout 600 bash "$t"
+	record "host/$n" $?
+done
+
+if [ -z "$pattern" ] && [ -x scripts/vmtest.sh ] && [ "${FAULTLINE_NO_VM:-}" != 1 ]; then
+	if command -v qemu-system-x86_64 >/dev/null; then
+		echo "== integration tests in a VM (second kernel)"
+		scripts/vmtest.sh --results /tmp/faultline-vm-results.txt
+		rc=$?
+		if [ -s /tmp/faultline-vm-results.txt ]; then
+			while read -r status name; do
+				case $status in PASS) record "vm/$name" 0 ;; FAIL) record "vm/$name" 1 ;; SKIP) record "vm/$name" 77 ;; esac
+			done </tmp/faultline-vm-results.txt
+		fi
+		[ $rc -ne 0 ] && record "vm/boot-and-run" $rc
+	else
+		record "vm/qemu-missing" 77
+	fi
+fi
+
+echo
+for f in "${failures[@]}"; do echo "failed: $f"; done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

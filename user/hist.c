@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "hist.h"
+
+unsigned int log2_slot(uint64_t v)
+{
+	unsigned int s = v ? 63 - __builtin_clzll(v) : 0;
+
+	return s < FL_HIST_SLOTS ? s : FL_HIST_SLOTS - 1;
+}
+
+void log2hist_add(struct log2hist *h, uint64_t v)
+{
+	h->slots[log2_slot(v)]++;
+}
+
+uint64_t log2hist_total(const struct log2hist *h)
+{
+	uint64_t t = 0;
+
+	for (int i = 0; i < FL_HIST_SLOTS; i++)
+		t += h->slots[i];
+	return t;
+}
+
+void log2hist_print(FILE *f, const struct log2hist *h, const char *unit, bool us)
+{
+	int first = -1, last = -1;
+	uint64_t max = 0;
+
+	for (int i = 0; i < FL_HIST_SLOTS; i++) {
+		if (!h->slots[i])
+			continue;
+		if (first < 0)
+			first = i;
+		last = i;
+		if (h->slots[i] > max)
+			max = h->slots[i];
+	}
+	if (first < 0)
+		return;
+	/* Microsecond rows start at 1 us: fold the sub-microsecond slots into the first row. */
+	fprintf(f, "     %-19s : count    distribution\n", unit);
+	for (int i = first; i <= last; i++) {
+		uint64_t lo = i ? 1ull << i : 0, hi = (1ull << (i + 1)) - 1;
+		int stars = (int)(h->slots[i] * 40 / max);
+		char range[48];
+
+		if (us) {
+			lo /= 1000;
+			hi /= 1000;
+		}
+		snprintf(range, sizeof(range), "%" PRIu64 " -> %" PRIu64, lo, hi);
+		fprintf(f, "     %-19s : %-8" PRIu64 " |%-40.*s|\n", range, h->slots[i], stars,
+			"****************************************");
+	}
+}
+
+int u64vec_push(struct u64vec *vec, uint64_t x)
+{
+	if (vec->n == vec->cap) {
+		size_t cap = vec->cap ? vec->cap * 2 : 256;
+		uint64_t *nv = realloc(vec->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		vec->v = nv;
+		vec->cap = cap;
+	}
+	vec->v[vec->n++] = x;
+	vec->sorted = false;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+uint64_t u64vec_pct(struct u64vec *vec, double p)
+{
+	size_t rank;
+
+	if (!vec->n)
+		return 0;
+	if (!vec->sorted) {
+		qsort(vec->v, vec->n, sizeof(*vec->v), cmp_u64);
+		vec->sorted = true;
+	}
+	rank = (size_t)ceil(p / 100.0 * vec->n);
+	if (rank < 1)
+		rank = 1;
+	if (rank > vec->n)
+		rank = vec->n;
+	return vec->v[rank - 1];
+}
+
+uint64_t u64vec_max(struct u64vec *vec)
+{
+	return u64vec_pct(vec, 100);
+}
+
+void u64vec_free(struct u64vec *vec)
+{
+	free(vec->v);
+	memset(vec, 0, sizeof(*vec));
+}

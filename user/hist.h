@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Log2 histograms (as in the kernel maps and bcc's print_log2_hist) and exact percentiles. */
+#ifndef FL_HIST_H
+#define FL_HIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "faultline.h"
+
+struct log2hist {
+	uint64_t slots[FL_HIST_SLOTS];
+};
+
+/* Slot of V: 0 holds [0, 2), i holds [2^i, 2^(i+1)), the last slot holds everything above. */
+unsigned int log2_slot(uint64_t v);
+void log2hist_add(struct log2hist *h, uint64_t v);
+uint64_t log2hist_total(const struct log2hist *h);
+/* Prints bcc-style rows "  lo -> hi : count |****|", values in microseconds when US is set. */
+void log2hist_print(FILE *f, const struct log2hist *h, const char *unit, bool us);
+
+struct u64vec {
+	uint64_t *v;
+	size_t n, cap;
+	bool sorted;
+};
+
+int u64vec_push(struct u64vec *vec, uint64_t x);
+/* The P-th percentile (0..100), nearest-rank; 0 for an empty vector. Sorts in place. */
+uint64_t u64vec_pct(struct u64vec *vec, double p);
+uint64_t u64vec_max(struct u64vec *vec);
+void u64vec_free(struct u64vec *vec);
+
+#endif

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+#include "meta.h"
+#include "procmaps.h"
+#include "session.h"
+#include "util.h"
+
+void meta_clocks(struct jw *w)
+{
+	/* Read back to back, so any of them converts into the others within a microsecond. */
+	uint64_t mono = clock_ns(CLOCK_MONOTONIC), real = clock_ns(CLOCK_REALTIME),
+		 boot = clock_ns(CLOCK_BOOTTIME);
+
+	jw_obj_open(w);
+	jw_ku64(w, "monotonic_ns", mono);
+	jw_ku64(w, "realtime_ns", real);
+	jw_ku64(w, "boottime_ns", boot);
+	jw_obj_close(w);
+}
+
+static void kv_file(struct jw *w, const char *key, const char *path, bool selected)
+{
+	char buf[256], sel[64];
+
+	jw_key(w, key);
+	if (read_line(path, buf, sizeof(buf))) {
+		jw_null(w);
+		return;
+	}
+	if (selected) {
+		thp_selected(buf, sel, sizeof(sel));
+		jw_str(w, sel);
+	} else {
+		jw_str(w, buf);
+	}
+}
+
+static void meminfo(struct jw *w)
+{
+	static const char *keys[] = { "MemTotal", "MemAvailable", "HugePages_Total", "HugePages_Free",
+				      "Hugepagesize", "AnonHugePages" };
+	char *text = read_file("/proc/meminfo", NULL);
+
+	jw_key(w, "meminfo");
+	jw_obj_open(w);
+	for (size_t i = 0; text && i < ARRAY_SIZE(keys); i++) {
+		char pat[64], *p;
+		unsigned long long v;
+
+		snprintf(pat, sizeof(pat), "\n%s:", keys[i]);
+		p = strstr(text, pat);
+		if (p && sscanf(p + strlen(pat), "%llu", &v) == 1)
+			jw_ku64(w, keys[i], v);
+	}
+	jw_obj_close(w);
+	free(text);
+}
+
+void meta_host(struct jw *w)
+{
+	struct utsname u;
+	char buf[256];
+
+	uname(&u);
+	jw_key(w, "host");
+	jw_obj_open(w);
+	jw_kstr(w, "hostname", u.nodename);
+	jw_kstr(w, "kernel", u.release);
+	jw_kstr(w, "machine", u.machine);
+	jw_ku64(w, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
+	jw_ku64(w, "page_size", sysconf(_SC_PAGESIZE));
+	jw_kstr(w, "boot_id",
+		read_line("/proc/sys/kernel/random/boot_id", buf, sizeof(buf)) ? NULL : buf);
+	meminfo(w);
+	jw_obj_close(w);
+
+	jw_key(w, "thp");
+	jw_obj_open(w);
+	kv_file(w, "enabled", "/sys/kernel/mm/transparent_hugepage/enabled", true);
+	kv_file(w, "defrag", "/sys/kernel/mm/transparent_hugepage/defrag", true);
+	kv_file(w, "shmem_enabled", "/sys/kernel/mm/transparent_hugepage/shmem_enabled", true);
+	kv_file(w, "khugepaged_defrag", "/sys/kernel/mm/transparent_hugepage/khugepaged/defrag", false);
+	kv_file(w, "khugepaged_pages_to_scan",
+		"/sys/kernel/mm/transparent_hugepage/khugepaged/pages_to_scan", false);
+	kv_file(w, "khugepaged_scan_sleep_millisecs",
+		"/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs", false);
+	kv_file(w, "khugepaged_max_ptes_none",
+		"/sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none", false);
+	jw_obj_close(w);
+
+	jw_key(w, "hugepages");
+	jw_obj_open(w);
+	kv_file(w, "nr_hugepages", "/proc/sys/vm/nr_hugepages", false);
+	kv_file(w, "nr_overcommit_hugepages", "/proc/sys/vm/nr_overcommit_hugepages", false);
+	kv_file(w, "free_2048kB",
+		"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", false);
+	kv_file(w, "nr_1048576kB",
+		"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", false);
+	jw_obj_close(w);
+}
+
+/* NUL-separated /proc files (cmdline, environ). */
+static void nul_list(struct jw *w, const char *text, size_t len, const char *const *only)
+{
+	jw_arr_open(w);
+	for (size_t off = 0; off < len;) {
+		const char *s = text + off;
+		size_t n = strnlen(s, len - off);
+		bool keep = !only;
+
+		for (int i = 0; only && only[i]; i++)
+			keep |= !strncmp(s, only[i], strlen(only[i]));
+		if (keep)
+			jw_strn(w, s, n);
+		off += n + 1;
+	}
+	jw_arr_close(w);
+}
+
+void meta_target(struct jw *w, int pid)
+{
+	static const char *const env_hints[] = { "LD_PRELOAD=", "MALLOC_CONF=", "GLIBC_TUNABLES=",
+						 "PYTORCH_CUDA_ALLOC_CONF=", "MALLOC_ARENA_MAX=",
+						 "CUDA_VISIBLE_DEVICES=", NULL };
+	char path[64], buf[4096], lib[512];
+	char *text, *maps;
+	size_t len;
+	ssize_t n;
+
+	jw_obj_open(w);
+	jw_ku64(w, "pid", pid);
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	jw_kstr(w, "comm", read_line(path, buf, sizeof(buf)) ? NULL : buf);
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = 0;
+	jw_kstr(w, "exe", n > 0 ? buf : NULL);
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	text = read_file(path, &len);
+	jw_key(w, "cmdline");
+	if (text)
+		nul_list(w, text, len, NULL);
+	else
+		jw_null(w);
+	free(text);
+	snprintf(path, sizeof(path), "/proc/%d/environ", pid);
+	text = read_file(path, &len);
+	jw_key(w, "env");
+	if (text)
+		nul_list(w, text, len, env_hints);
+	else
+		jw_null(w);
+	free(text);
+	maps = maps_read(pid);
+	jw_kstr(w, "allocator", maps_allocator(maps, lib, sizeof(lib)));
+	jw_kstr(w, "allocator_lib", lib[0] ? lib : NULL);
+	jw_kstr(w, "maps", maps);
+	free(maps);
+	jw_obj_close(w);
+}
+
+char *meta_build(const struct session *s, int argc, char **argv, const char *command)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct jw w;
+
+	if (!f)
+		return NULL;
+	jw_init(&w, f, false);
+	jw_obj_open(&w);
+	jw_kstr(&w, "tool", "faultline");
+	jw_kstr(&w, "version", FL_VERSION);
+	jw_key(&w, "argv");
+	jw_arr_open(&w);
+	for (int i = 0; i < argc; i++)
+		jw_str(&w, argv[i]);
+	jw_arr_close(&w);
+	jw_key(&w, "clocks");
+	meta_clocks(&w);
+	meta_host(&w);
+	jw_key(&w, "options");
+	jw_obj_open(&w);
+	jw_kbool(&w, "children", s->opts.children);
+	jw_kbool(&w, "all", s->opts.all);
+	jw_ku64(&w, "ringbuf_bytes", s->opts.ringbuf_bytes);
+	jw_kstr(&w, "command", command);
+	jw_obj_close(&w);
+	jw_key(&w, "targets");
+	jw_arr_open(&w);
+	for (int i = 0; i < s->opts.npids; i++)
+		meta_target(&w, s->opts.pids[i]);
+	jw_arr_close(&w);
+	jw_key(&w, "probes");
+	probe_plan_json(&s->plan, &w);
+	jw_obj_close(&w);
+	fclose(f);
+	return buf;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* What the record file's header and trailer say about the host, the targets and the session. */
+#ifndef FL_META_H
+#define FL_META_H
+
+#include "jw.h"
+
+struct session;
+
+#define FL_VERSION "0.1.0"
+
+/* "clocks": CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME read together (ns). */
+void meta_clocks(struct jw *w);
+/* "host", "thp", "hugepages" objects. */
+void meta_host(struct jw *w);
+/* One object per pid: pid, comm, cmdline, exe, allocator, env hints, maps. */
+void meta_target(struct jw *w, int pid);
+/* The header's metadata JSON for a record session (caller frees). */
+char *meta_build(const struct session *s, int argc, char **argv, const char *command);
+
+#endif

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one in-memory model a recording is analysed into. Text, JSON and the other views are
+ * printers of it; nothing else re-reads the events.
+ */
+#ifndef FL_MODEL_H
+#define FL_MODEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "faultline.h"
+#include "hist.h"
+#include "procmaps.h"
+#include "recfile.h"
+
+extern const char *const fl_cause_names[FL_CAUSE_MAX];
+
+struct stall_stats {
+	uint64_t count, total_ns;
+	struct u64vec durs;
+	struct log2hist hist;
+};
+
+/* One stall of one thread, for attribution to requests. */
+struct stall_rec {
+	uint64_t ts_ns, dur_ns;
+	uint32_t tid, pid;
+	uint16_t cause, flags;
+	int16_t order;
+	uint64_t arg0;
+};
+
+struct region_stat {
+	char *name;
+	uint64_t faults, kernel, write;
+};
+
+struct pending_fault {
+	uint32_t pid;
+	uint32_t error_code;
+	uint64_t addr;
+	bool kernel;
+};
+
+struct pid_maps {
+	int pid;
+	struct vmas start, end;
+};
+
+struct rss_stat {
+	int pid;
+	uint64_t samples;
+	int64_t min_pages, max_pages, last_pages;
+	int64_t min_anon, max_anon;
+};
+
+struct model {
+	const char *path;
+	json_t *meta, *trailer;
+	struct fl_reader_status status;
+	uint64_t first_ts, last_ts;
+	uint64_t events, dropped;
+	uint64_t by_type[FL_EV_TYPE_MAX];
+
+	uint64_t faults_user, faults_kernel, faults_write;
+	bool have_fault_dur;
+	uint64_t faults_major, faults_minor, faults_error, fault_retries;
+	struct u64vec fault_ts; /* every fault's time, sorted: counts per request window */
+	uint64_t file_faults;
+
+	struct stall_stats stalls[FL_CAUSE_MAX];
+	struct stall_rec *stall_list;
+	size_t nstalls, cap_stalls;
+
+	struct region_stat *regions;
+	size_t nregions, cap_regions;
+	struct pid_maps *maps;
+	size_t nmaps;
+	/* faults outside the start-of-session mappings, resolved against the end ones */
+	struct pending_fault *pending;
+	size_t npending, cap_pending;
+	const struct vma *last_vma; /* lookup cache: faults come in runs */
+	int last_pid;
+
+	struct rss_stat *rss;
+	size_t nrss;
+
+	uint64_t kcompactd_wakes, lock_holds, lock_hold_max_ns;
+	uint64_t forks, execs, exits;
+};
+
+/* Reads PATH and builds the model. 0 or -errno, with a message printed. */
+int model_build(struct model *m, const char *path);
+void model_free(struct model *m);
+/* Helpers for the printers. */
+const char *model_meta_str(const struct model *m, const char *a, const char *b);
+double model_duration_s(const struct model *m);
+
+#endif

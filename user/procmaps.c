@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "procmaps.h"
+#include "util.h"
+
+static int cmp_vma(const void *a, const void *b)
+{
+	const struct vma *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int parse_line(const char *line, struct vma *v)
+{
+	unsigned long long start, end, off, ino;
+	char perms[5];
+	int pos = 0;
+
+	if (sscanf(line, "%llx-%llx %4s %llx %*x:%*x %llu %n", &start, &end, perms, &off, &ino,
+		   &pos) < 5)
+		return -EINVAL;
+	if (end < start)
+		return -EINVAL;
+	v->start = start;
+	v->end = end;
+	v->offset = off;
+	v->inode = ino;
+	snprintf(v->perms, sizeof(v->perms), "%s", perms);
+	v->path = strdup(pos ? line + pos : "");
+	if (!v->path)
+		return -ENOMEM;
+	v->path[strcspn(v->path, "\n")] = 0;
+	return 0;
+}
+
+int vmas_parse(struct vmas *vmas, const char *text)
+{
+	const char *p = text;
+
+	memset(vmas, 0, sizeof(*vmas));
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[4352];
+		struct vma v;
+
+		if (len < sizeof(line)) {
+			memcpy(line, p, len);
+			line[len] = 0;
+			if (!parse_line(line, &v)) {
+				if (vmas->n == vmas->cap) {
+					size_t cap = vmas->cap ? vmas->cap * 2 : 64;
+					struct vma *nv = realloc(vmas->v, cap * sizeof(*nv));
+
+					if (!nv) {
+						free(v.path);
+						return -ENOMEM;
+					}
+					vmas->v = nv;
+					vmas->cap = cap;
+				}
+				vmas->v[vmas->n++] = v;
+			}
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	qsort(vmas->v, vmas->n, sizeof(*vmas->v), cmp_vma);
+	return 0;
+}
+
+char *maps_read(int pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	return read_file(path, NULL);
+}
+
+const struct vma *vmas_find(const struct vmas *vmas, uint64_t addr)
+{
+	size_t lo = 0, hi = vmas->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct vma *v = &vmas->v[mid];
+
+		if (addr < v->start)
+			hi = mid;
+		else if (addr >= v->end)
+			lo = mid + 1;
+		else
+			return v;
+	}
+	return NULL;
+}
+
+const char *vma_region(const struct vma *v)
+{
+	const char *slash;
+
+	if (!v)
+		return "unmapped";
+	if (!v->path[0])
+		return "anon";
+	if (!strcmp(v->path, "[heap]"))
+		return "heap";
+	if (v->path[0] == '[')
+		return v->path;
+	slash = strrchr(v->path, '/');
+	return slash ? slash + 1 : v->path;
+}
+
+void vmas_free(struct vmas *vmas)
+{
+	for (size_t i = 0; i < vmas->n; i++)
+		free(vmas->v[i].path);
+	free(vmas->v);
+	memset(vmas, 0, sizeof(*vmas));
+}
+
+const char *maps_allocator(const char *text, char *lib, size_t len)
+{
+	static const struct { const char *needle, *name; } known[] = {
+		{ "libjemalloc", "jemalloc" }, { "libtcmalloc", "tcmalloc" },
+		{ "libmimalloc", "mimalloc" }, { "/libc.so", "glibc" }, { "/libc-", "glibc" },
+	};
+
+	if (lib && len)
+		lib[0] = 0;
+	for (size_t k = 0; k < ARRAY_SIZE(known); k++) {
+		const char *hit = text ? strstr(text, known[k].needle) : NULL;
+
+		if (!hit)
+			continue;
+		if (lib && len) {
+			const char *start = hit, *end = strchr(hit, '\n');
+
+			while (start > text && start[-1] != ' ')
+				start--;
+			if (!end)
+				end = hit + strlen(hit);
+			snprintf(lib, len, "%.*s", (int)(end - start), start);
+		}
+		return known[k].name;
+	}
+	return "glibc";
+}

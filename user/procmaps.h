@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* /proc/PID/maps: parsed from the live file or from the text stored in a record. */
+#ifndef FL_PROCMAPS_H
+#define FL_PROCMAPS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct vma {
+	uint64_t start, end, offset, inode;
+	char perms[5];
+	char *path; /* "" for anonymous */
+};
+
+struct vmas {
+	struct vma *v;
+	size_t n, cap;
+};
+
+/* Parses maps TEXT (as in /proc/PID/maps) into VMAS, sorted by start. 0 or -errno. */
+int vmas_parse(struct vmas *vmas, const char *text);
+/* Reads /proc/PID/maps as text (caller frees), NULL with errno on failure. */
+char *maps_read(int pid);
+const struct vma *vmas_find(const struct vmas *vmas, uint64_t addr);
+/* A short region name for a fault address: "heap", "[stack]", "anon", or the file's basename. */
+const char *vma_region(const struct vma *v);
+void vmas_free(struct vmas *vmas);
+/* The allocator a process really uses, from its mappings: "jemalloc", "tcmalloc", "mimalloc"
+ * or "glibc"; with the library's path in LIB when one was found. */
+const char *maps_allocator(const char *maps_text, char *lib, size_t len);
+
+#endif

@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * faultline record: attach to a running process tree (or start a command), stream every event
+ * from the ring buffer into faultline.data, and stop on -d, Ctrl-C, SIGTERM or when every target
+ * has exited. Whatever happens, the file is left complete (or readable up to its last chunk).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "faultline.skel.h"
+#include "commands.h"
+#include "faultline.h"
+#include "jw.h"
+#include "meta.h"
+#include "recfile.h"
+#include "session.h"
+#include "util.h"
+
+struct record {
+	struct session_opts sopts;
+	const char *output;
+	uint64_t duration_ms;
+	char **command;
+	pid_t child;
+	int go_fd; /* the launched command waits for a byte on this pipe */
+	struct session sess;
+	struct fl_writer *w;
+	uint64_t events, by_type[FL_EV_TYPE_MAX];
+	int write_err;
+	const char *stop_reason;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: faultline record [OPTIONS] (-p PID[,PID...] | -a | -- COMMAND [ARGS...])\n"
+"\n"
+"Record the memory stalls of a running process tree into a file (default ./faultline.data).\n"
+"\n"
+"Targets:\n"
+"  -p, --pid PID[,PID]     trace these processes (all their threads)\n"
+"      --children          also trace their descendants, current and future\n"
+"  -a, --all               trace the whole system\n"
+"  -- COMMAND [ARGS]       start COMMAND and trace it and its children\n"
+"\n"
+"Session:\n"
+"  -d, --duration TIME     stop after TIME (30, 30s, 500ms, 2m); default: until Ctrl-C,\n"
+"                          SIGTERM, or every target has exited\n"
+"  -o, --output FILE       where to write (default faultline.data)\n"
+"      --ringbuf-mb N      ring buffer size in MiB (default 32, power of two)\n"
+"      --probes SPEC       choose attach types: CONCERN=TYPE[,...], e.g.\n"
+"                          fault-duration=kprobe or rss=off (see -v for concerns)\n"
+"  -v, --verbose           print the probe plan and libbpf's messages\n"
+"  -h, --help              this text\n"
+"\n"
+"Examples:\n"
+"  sudo faultline record -p $(pgrep -f 'vllm serve') --children -d 60\n"
+"  sudo faultline record -o run1.data -- python3 examples/server.py\n"
+"  faultline report -i run1.data\n");
+}
+
+static int parse_args(struct record *r, int argc, char **argv)
+{
+	enum { OPT_CHILDREN = 256, OPT_RINGBUF, OPT_PROBES };
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "children", no_argument, NULL, OPT_CHILDREN },
+		{ "all", no_argument, NULL, 'a' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
+		{ "probes", required_argument, NULL, OPT_PROBES },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	uint64_t v;
+	int c;
+
+	r->output = "faultline.data";
+	r->sopts.emit_events = true;
+	r->sopts.ringbuf_bytes = 32 << 20;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+p:ad:o:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_pid_list(optarg, r->sopts.pids, FL_MAX_TARGETS, &r->sopts.npids)) {
+				fl_err("-p '%s': expected a pid or a comma-separated list of pids", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_CHILDREN:
+			r->sopts.children = true;
+			break;
+		case 'a':
+			r->sopts.all = true;
+			break;
+		case 'd':
+			if (parse_duration_ms(optarg, &r->duration_ms) || !r->duration_ms) {
+				fl_err("-d '%s': expected a duration such as 30, 30s, 500ms or 2m", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'o':
+			r->output = optarg;
+			break;
+		case OPT_RINGBUF:
+			if (parse_u64(optarg, 1, 4096, &v) || (v & (v - 1))) {
+				fl_err("--ringbuf-mb '%s': expected a power of two from 1 to 4096", optarg);
+				return -EINVAL;
+			}
+			r->sopts.ringbuf_bytes = v << 20;
+			break;
+		case OPT_PROBES:
+			r->sopts.probes = optarg;
+			break;
+		case 'v':
+			fl_verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'faultline record --help'.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc)
+		r->command = argv + optind;
+	if (!r->sopts.npids && !r->sopts.all && !r->command) {
+		fl_err("record: nothing to trace: give -p PID, -a, or -- COMMAND");
+		return -EINVAL;
+	}
+	if (r->command && (r->sopts.npids || r->sopts.all)) {
+		fl_err("record: give either -p/-a or a command, not both");
+		return -EINVAL;
+	}
+	for (int i = 0; i < r->sopts.npids; i++) {
+		if (!pid_alive(r->sopts.pids[i])) {
+			fl_err("pid %d does not exist", r->sopts.pids[i]);
+			return -ESRCH;
+		}
+	}
+	return 0;
+}
+
+/* Forks COMMAND stopped on a pipe, so no event is missed before tracing starts. */
+static int launch(struct record *r)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	r->child = fork();
+	if (r->child < 0)
+		return -errno;
+	if (r->child == 0) {
+		char b;
+
+		close(fds[1]);
+		if (read(fds[0], &b, 1) != 1)
+			_exit(127);
+		execvp(r->command[0], r->command);
+		fprintf(stderr, "faultline: cannot run '%s': %s\n", r->command[0], strerror(errno));
+		_exit(127);
+	}
+	close(fds[0]);
+	r->go_fd = fds[1];
+	r->sopts.pids[r->sopts.npids++] = r->child;
+	r->sopts.children = true;
+	return 0;
+}
+
+/*
+ * Lets the command exec, and waits (up to a second) until it has, so the metadata describes the
+ * command rather than the forked faultline. Its events wait in the ring buffer meanwhile.
+ */
+static void release_command(struct record *r)
+{
+	char path[64], self[PATH_MAX], exe[PATH_MAX];
+	ssize_t n, m = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (write(r->go_fd, "g", 1) != 1)
+		fl_err("cannot release the command: %s", strerror(errno));
+	close(r->go_fd);
+	r->go_fd = -1;
+	self[m > 0 ? m : 0] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/exe", r->child);
+	for (int i = 0; i < 200; i++) {
+		n = readlink(path, exe, sizeof(exe) - 1);
+		if (n <= 0)
+			return; /* gone already */
+		exe[n] = 0;
+		if (strcmp(exe, self))
+			return;
+		usleep(5000);
+	}
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct record *r = ctx;
+	const struct fl_hdr *h = data;
+	int err;
+
+	r->events++;
+	if (h->type < FL_EV_TYPE_MAX)
+		r->by_type[h->type]++;
+	err = fl_writer_append(r->w, data, size);
+	if (err && !r->write_err)
+		r->write_err = err;
+	return 0;
+}
+
+static bool targets_left(struct record *r)
+{
+	__u32 key;
+
+	if (r->sopts.all)
+		return true;
+	if (r->child > 0 && waitpid(r->child, NULL, WNOHANG) == r->child)
+		r->child = 0; /* reaped: its exit is in the ring buffer already */
+	/* The kernel drops targets as they exit; this also covers a kernel without process_tree. */
+	session_prune_dead(&r->sess);
+	return bpf_map_get_next_key(bpf_map__fd(r->sess.skel->maps.targets), NULL, &key) == 0;
+}
+
+static void status_line(struct record *r, uint64_t elapsed_ms, bool final)
+{
+	struct fl_writer_stats st;
+	char b[32];
+
+	fl_writer_stats(r->w, &st);
+	fprintf(stderr, "\r  recording %5.1fs  events %-10llu drops %-6llu file %-10s%s",
+		elapsed_ms / 1000.0, (unsigned long long)r->events,
+		(unsigned long long)session_counter(&r->sess, FL_CNT_DROPS),
+		fmt_bytes(st.file_bytes, b, sizeof(b)), final ? "\n" : "");
+}
+
+static char *build_trailer(struct record *r)
+{
+	struct bpf_map *targets = r->sess.skel->maps.targets;
+	uint64_t run_ns, run_cnt, *drops;
+	struct rusage ru;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct jw w;
+	__u32 key, *prev = NULL;
+	__u32 idx = FL_CNT_DROPS;
+	int ncpu = r->sess.ncpus;
+
+	if (!f)
+		return NULL;
+	drops = calloc(ncpu, sizeof(*drops));
+	jw_init(&w, f, false);
+	jw_obj_open(&w);
+	jw_kstr(&w, "stop_reason", r->stop_reason);
+	jw_key(&w, "clocks");
+	meta_clocks(&w);
+	jw_ku64(&w, "events", r->events);
+	jw_key(&w, "drops_per_cpu");
+	jw_arr_open(&w);
+	if (drops && !bpf_map__lookup_elem(r->sess.skel->maps.counters, &idx, sizeof(idx), drops,
+					   sizeof(*drops) * ncpu, 0))
+		for (int i = 0; i < ncpu; i++)
+			jw_u64(&w, drops[i]);
+	jw_arr_close(&w);
+	jw_key(&w, "counters");
+	jw_obj_open(&w);
+	jw_ku64(&w, "faults_user", session_counter(&r->sess, FL_CNT_FAULTS_USER));
+	jw_ku64(&w, "faults_kernel", session_counter(&r->sess, FL_CNT_FAULTS_KERNEL));
+	jw_ku64(&w, "khugepaged_scans", session_counter(&r->sess, FL_CNT_KHUGEPAGED_SCAN));
+	jw_ku64(&w, "kcompactd_wakes", session_counter(&r->sess, FL_CNT_KCOMPACTD_WAKE));
+	jw_ku64(&w, "compaction_deferred", session_counter(&r->sess, FL_CNT_COMPACTION_DEFERRED));
+	jw_obj_close(&w);
+	session_prog_stats(&r->sess, &run_ns, &run_cnt);
+	getrusage(RUSAGE_SELF, &ru);
+	jw_key(&w, "overhead");
+	jw_obj_open(&w);
+	jw_ku64(&w, "bpf_run_ns", run_ns);
+	jw_ku64(&w, "bpf_run_cnt", run_cnt);
+	jw_kbool(&w, "bpf_stats_enabled", r->sess.stats_fd >= 0);
+	jw_ku64(&w, "user_cpu_ns", (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + ru.ru_utime.tv_usec * 1000ull);
+	jw_ku64(&w, "sys_cpu_ns", (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + ru.ru_stime.tv_usec * 1000ull);
+	jw_ku64(&w, "max_rss_kb", ru.ru_maxrss);
+	jw_obj_close(&w);
+	/* Mappings at the end too: regions mapped during the session resolve against these. */
+	jw_key(&w, "targets_end");
+	jw_arr_open(&w);
+	if (!r->sopts.all) {
+		while (!bpf_map__get_next_key(targets, prev, &key, sizeof(key))) {
+			meta_target(&w, key);
+			prev = &key;
+		}
+	}
+	jw_arr_close(&w);
+	jw_obj_close(&w);
+	fclose(f);
+	free(drops);
+	return buf;
+}
+
+static void run_loop(struct record *r)
+{
+	uint64_t start = clock_ns(CLOCK_MONOTONIC), last_status = 0, last_check = 0;
+	bool tty = isatty(STDERR_FILENO);
+
+	while (!stop_signal) {
+		uint64_t now, elapsed_ms;
+		int err = session_poll(&r->sess, 20);
+
+		if (err) {
+			fl_err("reading the ring buffer: %s", strerror(-err));
+			r->stop_reason = "ring buffer error";
+			break;
+		}
+		fl_writer_tick(r->w);
+		now = clock_ns(CLOCK_MONOTONIC);
+		elapsed_ms = (now - start) / 1000000;
+		if (r->duration_ms && elapsed_ms >= r->duration_ms) {
+			r->stop_reason = "duration";
+			break;
+		}
+		if (now - last_check > 200000000ull) {
+			last_check = now;
+			if (!targets_left(r)) {
+				r->stop_reason = "targets exited";
+				break;
+			}
+		}
+		if (tty && now - last_status > 500000000ull) {
+			last_status = now;
+			status_line(r, elapsed_ms, false);
+		}
+	}
+	if (stop_signal)
+		r->stop_reason = stop_signal == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)";
+	if (tty)
+		status_line(r, (clock_ns(CLOCK_MONOTONIC) - start) / 1000000, true);
+}
+
+static void stop_child(struct record *r)
+{
+	if (r->child <= 0 || waitpid(r->child, NULL, WNOHANG) == r->child)
+		return;
+	kill(r->child, SIGTERM);
+	for (int i = 0; i < 40; i++) {
+		if (waitpid(r->child, NULL, WNOHANG) == r->child)
+			return;
+		usleep(50000);
+	}
+	kill(r->child, SIGKILL);
+	waitpid(r->child, NULL, 0);
+}
+
+int cmd_record(int argc, char **argv)
+{
+	struct record r = { .go_fd = -1 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	char *meta = NULL, *trailer = NULL;
+	int err;
+
+	err = parse_args(&r, argc, argv);
+	if (err)
+		return 2;
+	if (r.command && (err = launch(&r))) {
+		fl_err("cannot start '%s': %s", r.command[0], strerror(-err));
+		return 1;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	err = session_open(&r.sess, &r.sopts);
+	if (err)
+		goto out;
+	if (r.go_fd >= 0)
+		release_command(&r);
+	meta = meta_build(&r.sess, argc, argv, r.command ? r.command[0] : NULL);
+	err = fl_writer_open(&r.w, r.output, meta ? meta : "{}");
+	if (err) {
+		fl_err("%s: cannot create: %s", r.output, strerror(-err));
+		goto out;
+	}
+	err = session_ring_open(&r.sess, on_event, &r);
+	if (err) {
+		fl_err("cannot open the ring buffer: %s", strerror(-err));
+		goto out;
+	}
+	if (!isatty(STDERR_FILENO) || fl_verbose)
+		fprintf(stderr, "faultline: recording to %s\n", r.output);
+	run_loop(&r);
+	stop_child(&r); /* while still tracing, so its exit is recorded */
+	/* Detach, then drain: nothing arrives after the last read. */
+	session_poll(&r.sess, 0);
+	probe_plan_destroy(&r.sess.plan);
+	session_poll(&r.sess, 0);
+	trailer = build_trailer(&r);
+out:
+	if (r.go_fd >= 0)
+		close(r.go_fd); /* the command sees EOF and exits 127 without running */
+	if (r.w) {
+		int cerr = fl_writer_close(r.w, trailer ? trailer : "{}");
+
+		if (!err)
+			err = cerr ? cerr : r.write_err;
+		if (err)
+			fl_err("%s: writing failed: %s (what was written is still readable)",
+			       r.output, strerror(-err));
+		else
+			fprintf(stderr, "faultline: wrote %llu events to %s (%s)\n",
+				(unsigned long long)r.events, r.output, r.stop_reason);
+	}
+	if (r.child > 0 && err)
+		stop_child(&r);
+	session_close(&r.sess);
+	free(meta);
+	free(trailer);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* faultline report: the model of a recording, printed as text or JSON (docs/json-schema.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "commands.h"
+#include "findings.h"
+#include "jw.h"
+#include "model.h"
+#include "util.h"
+
+#define JSON_VERSION 1
+#define MAX_FINDINGS 16
+
+struct report_opts {
+	const char *input;
+	bool json;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: faultline report [-i FILE] [--json]\n"
+"\n"
+"Print what a recording shows: stalls per cause with latency histograms, faults by memory\n"
+"region, RSS, the probe plan, faultline's own overhead, and findings.\n"
+"\n"
+"  -i, --input FILE   the recording (default faultline.data)\n"
+"      --json         the same data as JSON (schema: docs/json-schema.md)\n"
+"  -h, --help         this text\n"
+"\n"
+"Examples:\n"
+"  faultline report\n"
+"  faultline report -i run1.data --json > run1.json\n");
+}
+
+static int cmp_region(const void *a, const void *b)
+{
+	const struct region_stat *x = a, *y = b;
+
+	return x->faults < y->faults ? 1 : x->faults > y->faults ? -1 : 0;
+}
+
+static uint64_t pct(const struct model *m, int cause, double p)
+{
+	return u64vec_pct((struct u64vec *)&m->stalls[cause].durs, p);
+}
+
+static uint64_t overhead_u64(const struct model *m, const char *key)
+{
+	json_t *v = json_object_get(json_object_get(m->trailer, "overhead"), key);
+
+	return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+/* --- text ------------------------------------------------------------------------------ */
+
+static void text_session(const struct model *m, FILE *f)
+{
+	json_t *targets = json_object_get(m->meta, "targets");
+	json_t *real = json_object_get(json_object_get(m->meta, "clocks"), "realtime_ns");
+	char when[64] = "?";
+	size_t i;
+	json_t *t;
+
+	if (json_is_integer(real)) {
+		time_t s = json_integer_value(real) / 1000000000;
+		struct tm tm;
+
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&s, &tm));
+	}
+	fprintf(f, "faultline report: %s\n", m->path);
+	fprintf(f, "  recorded %s on %s (kernel %s), %.1f s", when,
+		model_meta_str(m, "host", "hostname") ?: "?", model_meta_str(m, "host", "kernel") ?: "?",
+		model_duration_s(m));
+	if (m->trailer)
+		fprintf(f, ", stopped: %s",
+			json_string_value(json_object_get(m->trailer, "stop_reason")) ?: "?");
+	fprintf(f, "\n");
+	json_array_foreach(targets, i, t) {
+		json_t *cmd = json_object_get(t, "cmdline");
+		size_t k;
+		json_t *a;
+
+		fprintf(f, "  target pid %lld %s, allocator %s:",
+			(long long)json_integer_value(json_object_get(t, "pid")),
+			json_string_value(json_object_get(t, "comm")) ?: "?",
+			json_string_value(json_object_get(t, "allocator")) ?: "?");
+		json_array_foreach(cmd, k, a)
+			if (k < 8)
+				fprintf(f, " %s", json_string_value(a));
+		fprintf(f, "\n");
+	}
+	fprintf(f, "  THP enabled=%s defrag=%s, khugepaged defrag=%s, hugepages reserved %s\n",
+		model_meta_str(m, "thp", "enabled") ?: "?", model_meta_str(m, "thp", "defrag") ?: "?",
+		model_meta_str(m, "thp", "khugepaged_defrag") ?: "?",
+		model_meta_str(m, "hugepages", "nr_hugepages") ?: "?");
+	fprintf(f, "  events %" PRIu64 ", dropped %" PRIu64 "%s\n", m->events, m->dropped,
+		m->dropped ? " (ring buffer full: counts are lower bounds)" : "");
+	if (m->status.truncated)
+		fprintf(f, "  WARNING: %s\n", m->status.message);
+}
+
+static void text_probes(const struct model *m, FILE *f)
+{
+	json_t *probes = json_object_get(m->meta, "probes");
+	const char *name;
+	json_t *p;
+
+	fprintf(f, "\nProbes\n");
+	json_object_foreach(probes, name, p) {
+		const char *attach = json_string_value(json_object_get(p, "attach"));
+		const char *status = json_string_value(json_object_get(p, "status"));
+		const char *reason = json_string_value(json_object_get(p, "reason"));
+
+		fprintf(f, "  %-18s %-12s %s\n", name, attach ? attach : status ? status : "?",
+			reason ? reason : "");
+	}
+}
+
+static void text_stalls(const struct model *m, FILE *f)
+{
+	char a[32], b[32], c[32], d[32];
+
+	fprintf(f, "\nStalls                      count        total          p50          p99          max\n");
+	for (int i = 0; i < FL_CAUSE_MAX; i++) {
+		const struct stall_stats *s = &m->stalls[i];
+
+		if (i == FL_CAUSE_ALLOC || i == FL_CAUSE_PINNED)
+			continue;
+		if (i == FL_CAUSE_FAULT && !m->have_fault_dur) {
+			fprintf(f, "  %-20s %10s   (durations unavailable on this kernel: see Probes)\n",
+				fl_cause_names[i], "-");
+			continue;
+		}
+		fprintf(f, "  %-20s %10" PRIu64 " %12s %12s %12s %12s\n", fl_cause_names[i], s->count,
+			fmt_ns(s->total_ns, a, sizeof(a)), fmt_ns(pct(m, i, 50), b, sizeof(b)),
+			fmt_ns(pct(m, i, 99), c, sizeof(c)), fmt_ns(pct(m, i, 100), d, sizeof(d)));
+	}
+	for (int i = 0; i < FL_CAUSE_MAX; i++) {
+		if (!m->stalls[i].count)
+			continue;
+		fprintf(f, "\n  %s latency\n", fl_cause_names[i]);
+		log2hist_print(f, &m->stalls[i].hist, "nsecs", false);
+	}
+}
+
+static void text_faults(const struct model *m, FILE *f)
+{
+	uint64_t total = m->faults_user + m->faults_kernel;
+	struct region_stat *regions;
+
+	fprintf(f, "\nPage faults: %" PRIu64 " (user %" PRIu64 ", kernel-mode on user memory %" PRIu64
+		   ", writes %" PRIu64 ")\n", total, m->faults_user, m->faults_kernel, m->faults_write);
+	if (m->have_fault_dur)
+		fprintf(f, "  major %" PRIu64 ", minor %" PRIu64 ", failed %" PRIu64 ", retries %" PRIu64
+			   "\n", m->faults_major, m->faults_minor, m->faults_error, m->fault_retries);
+	else
+		fprintf(f, "  major/minor: unavailable (needs the fault_duration probe)\n");
+	if (m->file_faults)
+		fprintf(f, "  file-backed faults (filemap): %" PRIu64 "\n", m->file_faults);
+	if (!m->nregions)
+		return;
+	regions = malloc(m->nregions * sizeof(*regions));
+	if (!regions)
+		return;
+	memcpy(regions, m->regions, m->nregions * sizeof(*regions));
+	qsort(regions, m->nregions, sizeof(*regions), cmp_region);
+	fprintf(f, "\n  %-36s %12s %8s %10s\n", "region", "faults", "share", "kernel");
+	for (size_t i = 0; i < m->nregions && i < 20; i++)
+		fprintf(f, "  %-36.36s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n", regions[i].name,
+			regions[i].faults, total ? 100.0 * regions[i].faults / total : 0.0,
+			regions[i].kernel);
+	free(regions);
+}
+
+static void text_memory(const struct model *m, FILE *f)
+{
+	char a[32], b[32], c[32];
+
+	if (m->nrss) {
+		fprintf(f, "\nRSS\n");
+		for (size_t i = 0; i < m->nrss; i++)
+			fprintf(f, "  pid %-8d min %-12s max %-12s anon max %s (%" PRIu64 " samples)\n",
+				m->rss[i].pid, fmt_bytes(m->rss[i].min_pages * 4096, a, sizeof(a)),
+				fmt_bytes(m->rss[i].max_pages * 4096, b, sizeof(b)),
+				fmt_bytes(m->rss[i].max_anon * 4096, c, sizeof(c)), m->rss[i].samples);
+	}
+	fprintf(f, "\nOther\n");
+	fprintf(f, "  kcompactd wake-ups (system-wide) %" PRIu64 ", mmap_lock long write holds %" PRIu64
+		   " (max %s)\n", m->kcompactd_wakes, m->lock_holds,
+		fmt_ns(m->lock_hold_max_ns, a, sizeof(a)));
+	fprintf(f, "  processes: %" PRIu64 " forked, %" PRIu64 " exec'd, %" PRIu64 " exited\n",
+		m->forks, m->execs, m->exits);
+}
+
+static void text_overhead(const struct model *m, FILE *f)
+{
+	uint64_t run_ns = overhead_u64(m, "bpf_run_ns"), cnt = overhead_u64(m, "bpf_run_cnt");
+	double dur = model_duration_s(m);
+	char a[32];
+
+	if (!m->trailer)
+		return;
+	fprintf(f, "\nfaultline overhead\n");
+	fprintf(f, "  BPF programs: %" PRIu64 " runs, %s in total, %.0f ns per run, %.3f%% of one CPU\n",
+		cnt, fmt_ns(run_ns, a, sizeof(a)), cnt ? (double)run_ns / cnt : 0.0,
+		dur > 0 ? run_ns / (dur * 1e9) * 100 : 0.0);
+	fprintf(f, "  user space: %.2f s CPU, max RSS %" PRIu64 " KiB\n",
+		(overhead_u64(m, "user_cpu_ns") + overhead_u64(m, "sys_cpu_ns")) / 1e9,
+		overhead_u64(m, "max_rss_kb"));
+}
+
+static void text_findings(const struct model *m, FILE *f)
+{
+	struct finding fs[MAX_FINDINGS];
+	int n = findings_build(m, fs, MAX_FINDINGS);
+
+	fprintf(f, "\nFindings\n");
+	if (!n)
+		fprintf(f, "  none: no stall cause stood out in this recording\n");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "  [%s] %s\n", fs[i].severity, fs[i].text);
+}
+
+static void print_text(const struct model *m, FILE *f)
+{
+	text_session(m, f);
+	text_probes(m, f);
+	text_stalls(m, f);
+	text_faults(m, f);
+	text_memory(m, f);
+	text_overhead(m, f);
+	text_findings(m, f);
+}
+
+/* --- JSON ------------------------------------------------------------------------------ */
+
+static void jv_copy(struct jw *w, json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	/* jansson escapes correctly; splice its text in as one value */
+	if (!s) {
+		jw_null(w);
+		return;
+	}
+	jw_key_raw_value(w, s);
+	free(s);
+}
+
+static void json_session(const struct model *m, struct jw *w)
+{
+	jw_key(w, "session");
+	jw_obj_open(w);
+	jw_kstr(w, "file", m->path);
+	jw_key(w, "host");
+	jv_copy(w, json_object_get(m->meta, "host"));
+	jw_key(w, "thp");
+	jv_copy(w, json_object_get(m->meta, "thp"));
+	jw_key(w, "hugepages");
+	jv_copy(w, json_object_get(m->meta, "hugepages"));
+	jw_key(w, "clocks");
+	jv_copy(w, json_object_get(m->meta, "clocks"));
+	jw_kdouble(w, "duration_s", model_duration_s(m));
+	jw_kstr(w, "stop_reason", json_string_value(json_object_get(m->trailer, "stop_reason")));
+	jw_kbool(w, "truncated", m->status.truncated);
+	jw_kstr(w, "truncated_message", m->status.truncated ? m->status.message : NULL);
+	jw_key(w, "targets");
+	jw_arr_open(w);
+	{
+		size_t i;
+		json_t *t;
+
+		json_array_foreach(json_object_get(m->meta, "targets"), i, t) {
+			jw_obj_open(w);
+			jw_key(w, "pid");
+			jv_copy(w, json_object_get(t, "pid"));
+			jw_key(w, "comm");
+			jv_copy(w, json_object_get(t, "comm"));
+			jw_key(w, "cmdline");
+			jv_copy(w, json_object_get(t, "cmdline"));
+			jw_key(w, "allocator");
+			jv_copy(w, json_object_get(t, "allocator"));
+			jw_key(w, "env");
+			jv_copy(w, json_object_get(t, "env"));
+			jw_obj_close(w);
+		}
+	}
+	jw_arr_close(w);
+	jw_obj_close(w);
+}
+
+static void json_hist(struct jw *w, const struct log2hist *h)
+{
+	int last = -1;
+
+	for (int i = 0; i < FL_HIST_SLOTS; i++)
+		if (h->slots[i])
+			last = i;
+	jw_arr_open(w);
+	for (int i = 0; i <= last; i++) {
+		jw_obj_open(w);
+		jw_ku64(w, "lo_ns", i ? 1ull << i : 0);
+		jw_ku64(w, "hi_ns", (1ull << (i + 1)) - 1);
+		jw_ku64(w, "count", h->slots[i]);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+}
+
+static void json_stalls(const struct model *m, struct jw *w)
+{
+	jw_key(w, "stalls");
+	jw_obj_open(w);
+	for (int i = 0; i < FL_CAUSE_MAX; i++) {
+		const struct stall_stats *s = &m->stalls[i];
+
+		if (i == FL_CAUSE_ALLOC || i == FL_CAUSE_PINNED)
+			continue;
+		jw_key(w, fl_cause_names[i]);
+		if (i == FL_CAUSE_FAULT && !m->have_fault_dur) {
+			jw_null(w); /* no durations on this kernel */
+			continue;
+		}
+		jw_obj_open(w);
+		jw_ku64(w, "count", s->count);
+		jw_ku64(w, "total_ns", s->total_ns);
+		jw_ku64(w, "p50_ns", pct(m, i, 50));
+		jw_ku64(w, "p99_ns", pct(m, i, 99));
+		jw_ku64(w, "max_ns", pct(m, i, 100));
+		jw_key(w, "hist");
+		json_hist(w, &s->hist);
+		jw_obj_close(w);
+	}
+	jw_obj_close(w);
+}
+
+static void json_faults(const struct model *m, struct jw *w)
+{
+	jw_key(w, "faults");
+	jw_obj_open(w);
+	jw_ku64(w, "user", m->faults_user);
+	jw_ku64(w, "kernel", m->faults_kernel);
+	jw_ku64(w, "total", m->faults_user + m->faults_kernel);
+	jw_ku64(w, "write", m->faults_write);
+	jw_key(w, "major");
+	m->have_fault_dur ? jw_u64(w, m->faults_major) : jw_null(w);
+	jw_key(w, "minor");
+	m->have_fault_dur ? jw_u64(w, m->faults_minor) : jw_null(w);
+	jw_key(w, "retries");
+	m->have_fault_dur ? jw_u64(w, m->fault_retries) : jw_null(w);
+	jw_ku64(w, "file_backed", m->file_faults);
+	jw_key(w, "regions");
+	jw_arr_open(w);
+	for (size_t i = 0; i < m->nregions; i++) {
+		jw_obj_open(w);
+		jw_kstr(w, "region", m->regions[i].name);
+		jw_ku64(w, "faults", m->regions[i].faults);
+		jw_ku64(w, "kernel", m->regions[i].kernel);
+		jw_ku64(w, "write", m->regions[i].write);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	jw_obj_close(w);
+}
+
+static void json_memory(const struct model *m, struct jw *w)
+{
+	jw_key(w, "rss");
+	jw_arr_open(w);
+	for (size_t i = 0; i < m->nrss; i++) {
+		jw_obj_open(w);
+		jw_ku64(w, "pid", m->rss[i].pid);
+		jw_ki64(w, "min_bytes", m->rss[i].min_pages * 4096);
+		jw_ki64(w, "max_bytes", m->rss[i].max_pages * 4096);
+		jw_ki64(w, "last_bytes", m->rss[i].last_pages * 4096);
+		jw_ki64(w, "anon_max_bytes", m->rss[i].max_anon * 4096);
+		jw_ku64(w, "samples", m->rss[i].samples);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	jw_key(w, "other");
+	jw_obj_open(w);
+	jw_ku64(w, "kcompactd_wakes", m->kcompactd_wakes);
+	jw_ku64(w, "mmap_lock_long_write_holds", m->lock_holds);
+	jw_ku64(w, "mmap_lock_hold_max_ns", m->lock_hold_max_ns);
+	jw_ku64(w, "forks", m->forks);
+	jw_ku64(w, "execs", m->execs);
+	jw_ku64(w, "exits", m->exits);
+	jw_key(w, "counters");
+	jv_copy(w, json_object_get(m->trailer, "counters"));
+	jw_obj_close(w);
+}
+
+static void json_findings(const struct model *m, struct jw *w)
+{
+	struct finding fs[MAX_FINDINGS];
+	int n = findings_build(m, fs, MAX_FINDINGS);
+
+	jw_key(w, "findings");
+	jw_arr_open(w);
+	for (int i = 0; i < n; i++) {
+		jw_obj_open(w);
+		jw_kstr(w, "id", fs[i].id);
+		jw_kstr(w, "severity", fs[i].severity);
+		jw_kstr(w, "text", fs[i].text);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+}
+
+static void json_overhead(const struct model *m, struct jw *w)
+{
+	uint64_t run_ns = overhead_u64(m, "bpf_run_ns"), cnt = overhead_u64(m, "bpf_run_cnt");
+
+	jw_key(w, "overhead");
+	jw_obj_open(w);
+	jw_ku64(w, "bpf_run_ns", run_ns);
+	jw_ku64(w, "bpf_run_cnt", cnt);
+	jw_kdouble(w, "bpf_ns_per_run", cnt ? (double)run_ns / cnt : 0);
+	jw_ku64(w, "user_cpu_ns", overhead_u64(m, "user_cpu_ns"));
+	jw_ku64(w, "sys_cpu_ns", overhead_u64(m, "sys_cpu_ns"));
+	jw_ku64(w, "max_rss_kb", overhead_u64(m, "max_rss_kb"));
+	jw_obj_close(w);
+}
+
+static void print_json(const struct model *m, FILE *f)
+{
+	struct jw w;
+
+	jw_init(&w, f, true);
+	jw_obj_open(&w);
+	jw_ku64(&w, "version", JSON_VERSION);
+	json_session(m, &w);
+	jw_key(&w, "probes");
+	jv_copy(&w, json_object_get(m->meta, "probes"));
+	jw_key(&w, "events");
+	jw_obj_open(&w);
+	jw_ku64(&w, "total", m->events);
+	jw_ku64(&w, "dropped", m->dropped);
+	jw_obj_close(&w);
+	json_faults(m, &w);
+	json_stalls(m, &w);
+	json_memory(m, &w);
+	jw_key(&w, "alloc");
+	jw_null(&w);
+	jw_key(&w, "pinned");
+	jw_null(&w);
+	jw_key(&w, "requests");
+	jw_null(&w);
+	json_findings(m, &w);
+	json_overhead(m, &w);
+	jw_obj_close(&w);
+}
+
+static int parse_args(struct report_opts *o, int argc, char **argv)
+{
+	enum { OPT_JSON = 256 };
+	static const struct option longopts[] = {
+		{ "input", required_argument, NULL, 'i' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c;
+
+	o->input = "faultline.data";
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "i:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			o->input = optarg;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'faultline report --help'.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fl_err("report: unexpected argument '%s' (use -i FILE)", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cmd_report(int argc, char **argv)
+{
+	struct report_opts o = {};
+	struct model m;
+	int err;
+
+	if (parse_args(&o, argc, argv))
+		return 2;
+	err = model_build(&m, o.input);
+	if (err)
+		return 1;
+	if (o.json)
+		print_json(&m, stdout);
+	else
+		print_text(&m, stdout);
+	err = 0; /* a file cut short still reports what it holds; the warning went to stderr */
+	model_free(&m);
+	return err;
+}

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "faultline.skel.h"
+#include "session.h"
+#include "faultline.h"
+#include "util.h"
+
+/* libbpf's messages are kept so a failed load can be blamed on one concern. */
+static char libbpf_log[16384];
+static size_t libbpf_log_len;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	static char line[65536];
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+
+	if (n >= (int)sizeof(line))
+		n = sizeof(line) - 1;
+	/* Warnings only: "prog 'X': failed to load" and the verifier's log that explains it. */
+	if (level != LIBBPF_DEBUG && n > 0 && libbpf_log_len + n < sizeof(libbpf_log)) {
+		memcpy(libbpf_log + libbpf_log_len, line, n);
+		libbpf_log_len += n;
+		libbpf_log[libbpf_log_len] = 0;
+	}
+	if (fl_verbose > 1 || (fl_verbose && level != LIBBPF_DEBUG))
+		fputs(line, stderr);
+	return 0;
+}
+
+bool pid_alive(int pid)
+{
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+static bool is_zombie(int pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_line(path, buf, sizeof(buf)))
+		return true;
+	p = strrchr(buf, ')');
+	return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+static int check_privileges(void)
+{
+	if (geteuid() == 0)
+		return 0;
+	/* Capabilities can still allow it; the load will tell. */
+	return 0;
+}
+
+static void configure(struct session *s)
+{
+	struct faultline_bpf *skel = s->skel;
+	const struct session_opts *o = &s->opts;
+
+	skel->rodata->cfg_trace_all = o->all;
+	skel->rodata->cfg_follow_children = o->children;
+	skel->rodata->cfg_emit_events = o->emit_events;
+	skel->rodata->cfg_aggregate = o->aggregate;
+	skel->rodata->cfg_self_pid = getpid();
+	skel->rodata->cfg_wakeup_bytes = o->ringbuf_bytes / 8;
+	skel->rodata->cfg_mmap_lock_write_arg = probe_mmap_lock_write_arg();
+	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+}
+
+/* Load, and on failure drop the concern libbpf blamed and try again with a fresh object. */
+static int load(struct session *s)
+{
+	int err = -EINVAL;
+
+	for (int attempt = 0; attempt < 16; attempt++) {
+		s->skel = faultline_bpf__open();
+		if (!s->skel)
+			return -errno;
+		configure(s);
+		probe_plan_choose(&s->plan, s->skel);
+		libbpf_log_len = 0;
+		libbpf_log[0] = 0;
+		err = faultline_bpf__load(s->skel);
+		if (!err)
+			return 0;
+		int bad = probe_plan_blame(&s->plan, libbpf_log);
+		char why[160];
+
+		faultline_bpf__destroy(s->skel);
+		s->skel = NULL;
+		if (bad < 0)
+			break;
+		snprintf(why, sizeof(why), "failed to load: %s", strerror(-err));
+		probe_plan_fail(&s->plan, bad, why);
+		fl_info("probe %s: %s; continuing without it", s->plan.concerns[bad].name, why);
+	}
+	return err;
+}
+
+int session_open(struct session *s, const struct session_opts *o)
+{
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->opts = *o;
+	s->stats_fd = -1;
+	s->ncpus = libbpf_num_possible_cpus();
+	if (!s->opts.ringbuf_bytes)
+		s->opts.ringbuf_bytes = 32 << 20;
+	libbpf_set_print(libbpf_print);
+	check_privileges();
+	err = probe_plan_init(&s->plan);
+	if (err)
+		return err;
+	if (o->probes && (err = probe_plan_override(&s->plan, o->probes)))
+		return err;
+	err = load(s);
+	if (err) {
+		if (err == -EPERM || err == -EACCES)
+			fl_err("loading BPF programs: %s: needs root or CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN",
+			       strerror(-err));
+		else
+			fl_err("loading BPF programs failed: %s (run with -v for libbpf's log)",
+			       strerror(-err));
+		if (!fl_verbose && libbpf_log_len)
+			fprintf(stderr, "%.*s", (int)(libbpf_log_len > 2000 ? 2000 : libbpf_log_len),
+				libbpf_log + (libbpf_log_len > 2000 ? libbpf_log_len - 2000 : 0));
+		return err;
+	}
+	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	for (int i = 0; i < s->opts.npids; i++) {
+		err = session_add_target(s, s->opts.pids[i]);
+		if (err)
+			return err;
+	}
+	probe_plan_attach(&s->plan, s->skel);
+	if (fl_verbose)
+		probe_plan_print(&s->plan, stderr);
+	return 0;
+}
+
+static int add_one(struct session *s, int pid)
+{
+	struct fl_target t = {};
+	__u32 key = pid;
+
+	if (bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &t, sizeof(t), BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int ppid_of(int pid)
+{
+	char path[64], buf[512], *p;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_line(path, buf, sizeof(buf)))
+		return -1;
+	p = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
+	if (p && sscanf(p + 2, "%*c %d", &ppid) == 1)
+		return ppid;
+	return -1;
+}
+
+/* Adds every current descendant of ROOT (the kernel keeps the set current from here on). */
+static int add_descendants(struct session *s, int root)
+{
+	int added = 1, n = 0, *set = malloc(sizeof(int) * 4096);
+	DIR *d;
+
+	if (!set)
+		return -ENOMEM;
+	set[n++] = root;
+	while (added) {
+		struct dirent *de;
+
+		added = 0;
+		d = opendir("/proc");
+		if (!d)
+			break;
+		while ((de = readdir(d)) && n < 4096) {
+			int pid = atoi(de->d_name), pp, known = 0;
+
+			if (pid <= 0)
+				continue;
+			pp = ppid_of(pid);
+			for (int i = 0; i < n; i++)
+				known |= set[i] == pid;
+			if (known)
+				continue;
+			for (int i = 0; i < n; i++) {
+				if (set[i] == pp) {
+					set[n++] = pid;
+					add_one(s, pid);
+					added = 1;
+					break;
+				}
+			}
+		}
+		closedir(d);
+	}
+	free(set);
+	return 0;
+}
+
+int session_add_target(struct session *s, int pid)
+{
+	int err;
+
+	if (s->opts.all)
+		return 0;
+	err = add_one(s, pid);
+	if (err) {
+		fl_err("pid %d: cannot add to the target map: %s", pid, strerror(-err));
+		return err;
+	}
+	return s->opts.children ? add_descendants(s, pid) : 0;
+}
+
+int session_ring_open(struct session *s, session_event_fn fn, void *ctx)
+{
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), (ring_buffer_sample_fn)fn, ctx,
+				 NULL);
+	return s->rb ? 0 : -errno;
+}
+
+int session_poll(struct session *s, int timeout_ms)
+{
+	int n = ring_buffer__poll(s->rb, timeout_ms);
+
+	if (n < 0 && n != -EINTR)
+		return n;
+	/* Programs wake us only past a byte threshold: drain what is below it too. */
+	n = ring_buffer__consume(s->rb);
+	return n < 0 && n != -EINTR ? n : 0;
+}
+
+void session_prune_dead(struct session *s)
+{
+	struct bpf_map *map = s->skel->maps.targets;
+	__u32 key, next, *prev = NULL;
+
+	while (!bpf_map__get_next_key(map, prev, &next, sizeof(next))) {
+		key = next;
+		if (!pid_alive(key) || is_zombie(key)) {
+			bpf_map__delete_elem(map, &key, sizeof(key), 0);
+			/* the deleted key cannot anchor the walk: start over */
+			prev = NULL;
+			continue;
+		}
+		prev = &key;
+	}
+}
+
+uint64_t session_counter(struct session *s, int idx)
+{
+	uint64_t *vals = calloc(s->ncpus, sizeof(uint64_t)), sum = 0;
+	__u32 key = idx;
+
+	if (!vals)
+		return 0;
+	if (!bpf_map__lookup_elem(s->skel->maps.counters, &key, sizeof(key), vals,
+				  sizeof(uint64_t) * s->ncpus, 0))
+		for (int i = 0; i < s->ncpus; i++)
+			sum += vals[i];
+	free(vals);
+	return sum;
+}
+
+void session_prog_stats(struct session *s, uint64_t *run_ns, uint64_t *run_cnt)
+{
+	struct bpf_program *prog;
+
+	*run_ns = *run_cnt = 0;
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		*run_ns += info.run_time_ns;
+		*run_cnt += info.run_cnt;
+	}
+}
+
+void session_close(struct session *s)
+{
+	if (s->rb)
+		ring_buffer__free(s->rb);
+	probe_plan_destroy(&s->plan);
+	if (s->skel)
+		faultline_bpf__destroy(s->skel);
+	if (s->stats_fd >= 0)
+		close(s->stats_fd);
+	memset(s, 0, sizeof(*s));
+	s->stats_fd = -1;
+}

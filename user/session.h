@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A tracing session: the BPF skeleton configured between open and load, the probe plan, the
+ * target set and the ring buffer. record, top and serve each run one.
+ */
+#ifndef FL_SESSION_H
+#define FL_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "probes.h"
+
+#define FL_MAX_TARGETS 64
+
+struct ring_buffer;
+struct faultline_bpf;
+
+struct session_opts {
+	int pids[FL_MAX_TARGETS];
+	int npids;
+	bool children;
+	bool all;
+	bool emit_events;  /* record: every event into the ring buffer */
+	bool aggregate;    /* top/serve: in-kernel histograms and per-thread counters */
+	uint64_t ringbuf_bytes;
+	const char *probes; /* --probes overrides */
+};
+
+struct session {
+	struct session_opts opts;
+	struct faultline_bpf *skel;
+	struct probe_plan plan;
+	struct ring_buffer *rb;
+	int stats_fd; /* BPF run-time stats stay on while this is open */
+	int ncpus;
+};
+
+typedef int (*session_event_fn)(void *ctx, void *data, size_t size);
+
+/* Checks privileges, opens, configures, loads (dropping concerns that fail) and attaches. */
+int session_open(struct session *s, const struct session_opts *o);
+/* Adds PID (and, with children, its current descendants) to the in-kernel target set. */
+int session_add_target(struct session *s, int pid);
+int session_ring_open(struct session *s, session_event_fn fn, void *ctx);
+/* Polls the ring buffer for up to TIMEOUT_MS and consumes what is there. */
+int session_poll(struct session *s, int timeout_ms);
+/* Removes targets that no longer exist (exits the kernel did not report). */
+void session_prune_dead(struct session *s);
+uint64_t session_counter(struct session *s, int idx);
+/* Sum over faultline's programs of BPF run time and runs. */
+void session_prog_stats(struct session *s, uint64_t *run_ns, uint64_t *run_cnt);
+void session_close(struct session *s);
+/* Whether PID exists; sets a message naming the problem when it does not. */
+bool pid_alive(int pid);
+
+#endif

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef FL_UTIL_H
+#define FL_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+extern int fl_verbose;
+
+/* "faultline: " + message to stderr. */
+void fl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fl_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Strict parsing: the whole string, base 10, within [min, max]. 0 or -EINVAL/-ERANGE. */
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* "30", "30s", "500ms", "2m" -> milliseconds. */
+int parse_duration_ms(const char *s, uint64_t *out_ms);
+/* "1,2,3" -> pids; each must be a positive number. */
+int parse_pid_list(const char *s, int *pids, int max, int *n);
+
+uint64_t clock_ns(int clock_id);
+/* Reads a whole small file (e.g. under /proc or /sys), NUL-terminated; caller frees. */
+char *read_file(const char *path, size_t *len);
+/* First line of a file, trailing newline removed, into buf. 0 or -errno. */
+int read_line(const char *path, char *buf, size_t len);
+/* "[always] madvise never" -> "always" */
+void thp_selected(const char *sysfs_text, char *out, size_t len);
+/* Human-readable sizes and durations. */
+const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
+const char *fmt_ns(uint64_t ns, char *buf, size_t len);
+
+#endif
