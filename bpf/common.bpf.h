@@ -51,6 +51,8 @@ enum fl_start_kind {
 	FL_START_MIGRATION,
 	FL_START_FAULT,
 	FL_START_KHUGEPAGED_HOLD,
+	/* new kinds go above this line */
+	FL_START_MAX
 };
 
 struct start_key {
