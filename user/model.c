@@ -156,7 +156,7 @@ static void resolve_pending(struct model *m)
 		if (v)
 			name = vma_region(v);
 		else if (pm)
-			name = "short-lived mapping (not mapped at start or end)";
+			name = "short-lived mapping";
 		else
 			name = "unknown (no mappings recorded for the pid)";
 		region_count(m, name, p->kernel, p->error_code);

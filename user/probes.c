@@ -132,18 +132,26 @@ int probe_plan_override(struct probe_plan *p, const char *spec)
 
 /* --- feature detection, once ------------------------------------------------------------ */
 
+static struct btf *cached_btf;
+static bool btf_tried;
+
 static struct btf *vmlinux_btf(void)
 {
-	static struct btf *btf;
-	static bool tried;
-
-	if (!tried) {
-		tried = true;
-		btf = btf__load_vmlinux_btf();
-		if (!btf)
-			btf = NULL;
+	if (!btf_tried) {
+		btf_tried = true;
+		cached_btf = btf__load_vmlinux_btf();
+		if (!cached_btf)
+			cached_btf = NULL;
 	}
-	return btf;
+	return cached_btf;
+}
+
+/* The parsed kernel BTF is tens of MiB: keep it only while planning. */
+void probe_btf_release(void)
+{
+	btf__free(cached_btf);
+	cached_btf = NULL;
+	btf_tried = false;
 }
 
 static bool btf_has_tracepoint(const char *tp)

@@ -64,5 +64,6 @@ void probe_plan_json(const struct probe_plan *p, struct jw *w);
 void probe_plan_destroy(struct probe_plan *p);
 /* Index of the mmap_lock tracepoints' `write` argument in this kernel (1 or 2). */
 int probe_mmap_lock_write_arg(void);
+void probe_btf_release(void);
 
 #endif

@@ -255,6 +255,18 @@ static void status_line(struct record *r, uint64_t elapsed_ms, bool final)
 		fmt_bytes(st.file_bytes, b, sizeof(b)), final ? "\n" : "");
 }
 
+/* VmRSS now: unlike the peak, this shows whether memory grows with the session. */
+static uint64_t self_status_kb(const char *field)
+{
+	char *status = read_file("/proc/self/status", NULL), *p;
+	unsigned long long kb = 0;
+
+	if (status && (p = strstr(status, field)))
+		sscanf(p + strlen(field), "%llu", &kb);
+	free(status);
+	return kb;
+}
+
 static char *build_trailer(struct record *r)
 {
 	struct bpf_map *targets = r->sess.skel->maps.targets;
@@ -302,6 +314,11 @@ static char *build_trailer(struct record *r)
 	jw_ku64(&w, "user_cpu_ns", (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + ru.ru_utime.tv_usec * 1000ull);
 	jw_ku64(&w, "sys_cpu_ns", (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + ru.ru_stime.tv_usec * 1000ull);
 	jw_ku64(&w, "max_rss_kb", ru.ru_maxrss);
+	jw_ku64(&w, "rss_end_kb", self_status_kb("\nVmRSS:"));
+	/* The ring buffer's pages are mapped twice (for wrap-around) and count as file RSS;
+	 * RssAnon is faultline's own heap and stacks. */
+	jw_ku64(&w, "rss_anon_end_kb", self_status_kb("\nRssAnon:"));
+	jw_ku64(&w, "ringbuf_bytes", r->sopts.ringbuf_bytes);
 	jw_obj_close(&w);
 	/* Mappings at the end too: regions mapped during the session resolve against these. */
 	jw_key(&w, "targets_end");

@@ -202,7 +202,7 @@ static void text_overhead(const struct model *m, FILE *f)
 {
 	uint64_t run_ns = overhead_u64(m, "bpf_run_ns"), cnt = overhead_u64(m, "bpf_run_cnt");
 	double dur = model_duration_s(m);
-	char a[32];
+	char a[32], b[32];
 
 	if (!m->trailer)
 		return;
@@ -210,9 +210,11 @@ static void text_overhead(const struct model *m, FILE *f)
 	fprintf(f, "  BPF programs: %" PRIu64 " runs, %s in total, %.0f ns per run, %.3f%% of one CPU\n",
 		cnt, fmt_ns(run_ns, a, sizeof(a)), cnt ? (double)run_ns / cnt : 0.0,
 		dur > 0 ? run_ns / (dur * 1e9) * 100 : 0.0);
-	fprintf(f, "  user space: %.2f s CPU, max RSS %" PRIu64 " KiB\n",
+	fprintf(f, "  user space: %.2f s CPU; memory at the end: ring buffer %s + %s of its own "
+		   "(RssAnon)\n",
 		(overhead_u64(m, "user_cpu_ns") + overhead_u64(m, "sys_cpu_ns")) / 1e9,
-		overhead_u64(m, "max_rss_kb"));
+		fmt_bytes(overhead_u64(m, "ringbuf_bytes"), a, sizeof(a)),
+		fmt_bytes(overhead_u64(m, "rss_anon_end_kb") * 1024, b, sizeof(b)));
 }
 
 static void text_findings(const struct model *m, FILE *f)
@@ -426,6 +428,9 @@ static void json_overhead(const struct model *m, struct jw *w)
 	jw_ku64(w, "user_cpu_ns", overhead_u64(m, "user_cpu_ns"));
 	jw_ku64(w, "sys_cpu_ns", overhead_u64(m, "sys_cpu_ns"));
 	jw_ku64(w, "max_rss_kb", overhead_u64(m, "max_rss_kb"));
+	jw_ku64(w, "rss_end_kb", overhead_u64(m, "rss_end_kb"));
+	jw_ku64(w, "rss_anon_end_kb", overhead_u64(m, "rss_anon_end_kb"));
+	jw_ku64(w, "ringbuf_bytes", overhead_u64(m, "ringbuf_bytes"));
 	jw_obj_close(w);
 }
 

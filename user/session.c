@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <dirent.h>
+#include <malloc.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -143,6 +144,8 @@ int session_open(struct session *s, const struct session_opts *o)
 			return err;
 	}
 	probe_plan_attach(&s->plan, s->skel);
+	probe_btf_release();
+	malloc_trim(0); /* libbpf's parse of the kernel BTF during load is freed; give it back */
 	if (fl_verbose)
 		probe_plan_print(&s->plan, stderr);
 	return 0;
