@@ -297,15 +297,13 @@ static void json_session(const struct model *m, struct jw *w)
 	jw_obj_close(w);
 }
 
+/* Sparse: only the slots that hold something. */
 static void json_hist(struct jw *w, const struct log2hist *h)
 {
-	int last = -1;
-
-	for (int i = 0; i < FL_HIST_SLOTS; i++)
-		if (h->slots[i])
-			last = i;
 	jw_arr_open(w);
-	for (int i = 0; i <= last; i++) {
+	for (int i = 0; i < FL_HIST_SLOTS; i++) {
+		if (!h->slots[i])
+			continue;
 		jw_obj_open(w);
 		jw_ku64(w, "lo_ns", i ? 1ull << i : 0);
 		jw_ku64(w, "hi_ns", (1ull << (i + 1)) - 1);
