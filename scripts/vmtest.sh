@@ -254,6 +254,23 @@ canon() { # host path -> the same path with its directory resolved (merged /usr)
 	echo "$d/$(basename "$1")"
 }
 is_elf() { [ "$(head -c4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; }
+mirror_links() { # host path: recreate the directory symlinks on its way (/usr/local/cuda -> cuda-13.0)
+	local p='' part
+	local -a parts
+	IFS=/ read -ra parts <<<"$(dirname "$1")"
+	for part in "${parts[@]}"; do
+		[ -n "$part" ] || continue
+		p=$p/$part
+		[ -L "$p" ] || continue
+		# where the link lives in the image: its parent's real path (the image mirrors real paths)
+		local l
+		l=$R$(realpath "$(dirname "$p")")/$part
+		if [ ! -L "$l" ] && [ ! -e "$l" ]; then
+			mkdir -p "$(dirname "$l")" "$R$(realpath "$p")"
+			ln -s "$(readlink "$p")" "$l"
+		fi
+	done
+}
 add_file() { # host path [dest in root]: copies the file (following links); keeps a link name as a link
 	local src=$1 dst=${2:-} real
 	real=$(readlink -f "$src") || return 1
@@ -269,6 +286,7 @@ add_file() { # host path [dest in root]: copies the file (following links); keep
 		cp -p "$real" "$R$real"
 		is_elf "$real" && elfs+=("$R$real")
 	fi
+	mirror_links "$src"
 	local c
 	c=$(canon "$src")
 	if [ "$c" != "$real" ] && [ ! -e "$R$c" ] && [ ! -L "$R$c" ]; then
@@ -291,7 +309,8 @@ add_tool bash
 for t in timeout date stat sort mktemp numfmt seq env nproc head tail cut tr wc dd od stdbuf realpath \
 	readlink du df printf sleep tee touch id basename dirname uniq comm paste split md5sum sha256sum \
 	truncate nice nohup cat cp mv rm mkdir rmdir ln chmod shuf tac yes install sync uname \
-	grep sed awk find xargs ps pgrep pkill pidof free taskset setsid flock nsenter unshare prlimit chrt numactl; do
+	grep sed awk find xargs ps pgrep pkill pidof free taskset setsid flock nsenter unshare prlimit chrt numactl \
+	ldconfig; do # ldconfig: python's ctypes.util.find_library
 	add_tool "$t"
 done
 PY=${VMTEST_PYTHON:-/usr/bin/python3} # Debian's, with its stdlib in /usr/lib/python3.X
