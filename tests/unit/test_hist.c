@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Log2 histogram slots at their edges and nearest-rank percentiles. */
+#include <stdlib.h>
+#include "hist.h"
+#include "unit.h"
+
+UNIT_TEST(hist_log2_slot_edges)
+{
+	CHECK_EQ_U64(log2_slot(0), 0);
+	CHECK_EQ_U64(log2_slot(1), 0);
+	CHECK_EQ_U64(log2_slot(2), 1);
+	CHECK_EQ_U64(log2_slot(3), 1);
+	CHECK_EQ_U64(log2_slot(4), 2);
+	CHECK_EQ_U64(log2_slot(1023), 9);
+	CHECK_EQ_U64(log2_slot(1024), 10);
+	CHECK_EQ_U64(log2_slot((1ull << 31) - 1), 30);
+	CHECK_EQ_U64(log2_slot(1ull << 31), 31);
+	/* everything beyond the last slot is clamped into it */
+	CHECK_EQ_U64(log2_slot(1ull << 32), FL_HIST_SLOTS - 1);
+	CHECK_EQ_U64(log2_slot(UINT64_MAX), FL_HIST_SLOTS - 1);
+}
+
+UNIT_TEST(hist_add_total)
+{
+	struct log2hist h = {};
+
+	log2hist_add(&h, 0);
+	log2hist_add(&h, 1);
+	log2hist_add(&h, 1000);
+	log2hist_add(&h, UINT64_MAX);
+	CHECK_EQ_U64(h.slots[0], 2);
+	CHECK_EQ_U64(h.slots[9], 1);
+	CHECK_EQ_U64(h.slots[FL_HIST_SLOTS - 1], 1);
+	CHECK_EQ_U64(log2hist_total(&h), 4);
+}
+
+UNIT_TEST(hist_print_rows)
+{
+	struct log2hist h = {};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	log2hist_print(f, &h, "nsecs", false); /* empty: prints nothing */
+	fflush(f);
+	CHECK_EQ_U64(len, 0);
+	log2hist_add(&h, 5);
+	log2hist_add(&h, 5);
+	log2hist_add(&h, 20);
+	log2hist_print(f, &h, "nsecs", false);
+	fclose(f);
+	CHECK(strstr(buf, "4 -> 7") != NULL);
+	CHECK(strstr(buf, "16 -> 31") != NULL);
+	CHECK(strstr(buf, "8 -> 15") != NULL); /* empty slots between first and last are shown */
+	CHECK(strstr(buf, "|****************************************|") != NULL);
+	free(buf);
+}
+
+UNIT_TEST(hist_percentile_nearest_rank)
+{
+	struct u64vec v = {};
+
+	CHECK_EQ_U64(u64vec_pct(&v, 50), 0); /* empty */
+	/* pushed out of order: the percentile sorts */
+	for (uint64_t x = 10; x >= 1; x--)
+		u64vec_push(&v, x * 10);
+	CHECK_EQ_U64(u64vec_pct(&v, 0), 10);   /* rank clamps to 1 */
+	CHECK_EQ_U64(u64vec_pct(&v, 10), 10);  /* ceil(0.1 * 10) = 1 */
+	CHECK_EQ_U64(u64vec_pct(&v, 11), 20);  /* ceil(1.1) = 2 */
+	CHECK_EQ_U64(u64vec_pct(&v, 50), 50);  /* ceil(5) = 5 */
+	CHECK_EQ_U64(u64vec_pct(&v, 99), 100); /* ceil(9.9) = 10 */
+	CHECK_EQ_U64(u64vec_pct(&v, 100), 100);
+	CHECK_EQ_U64(u64vec_max(&v), 100);
+	/* a push after a sort is seen by the next percentile */
+	u64vec_push(&v, 5);
+	CHECK_EQ_U64(u64vec_pct(&v, 0), 5);
+	CHECK_EQ_U64(v.n, 11);
+	u64vec_free(&v);
+	CHECK_EQ_U64(v.n, 0);
+}
+
+UNIT_TEST(hist_percentile_single_and_dupes)
+{
+	struct u64vec v = {};
+
+	u64vec_push(&v, 42);
+	CHECK_EQ_U64(u64vec_pct(&v, 1), 42);
+	CHECK_EQ_U64(u64vec_pct(&v, 99), 42);
+	for (int i = 0; i < 99; i++)
+		u64vec_push(&v, 7);
+	/* 99 sevens and one 42: p99 is rank 99 (a seven), p100 the 42 */
+	CHECK_EQ_U64(u64vec_pct(&v, 99), 7);
+	CHECK_EQ_U64(u64vec_pct(&v, 99.5), 42);
+	CHECK_EQ_U64(u64vec_pct(&v, 100), 42);
+	u64vec_free(&v);
+}

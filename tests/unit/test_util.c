@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Strict number, duration and pid-list parsing; formatting helpers. */
+#include <errno.h>
+#include "unit.h"
+#include "util.h"
+
+UNIT_TEST(util_parse_u64_strict)
+{
+	uint64_t v = 7;
+
+	CHECK(parse_u64("", 0, UINT64_MAX, &v) == -EINVAL);
+	CHECK(parse_u64(NULL, 0, UINT64_MAX, &v) == -EINVAL);
+	CHECK(parse_u64("-1", 0, UINT64_MAX, &v) == -EINVAL);
+	CHECK(parse_u64("+1", 0, UINT64_MAX, &v) == -EINVAL);
+	CHECK(parse_u64(" 1", 0, UINT64_MAX, &v) == -EINVAL);
+	CHECK(parse_u64("1 ", 0, UINT64_MAX, &v) == -EINVAL);
+	CHECK(parse_u64("12x", 0, UINT64_MAX, &v) == -EINVAL);
+	CHECK(parse_u64("0x10", 0, UINT64_MAX, &v) == -EINVAL);
+	CHECK(parse_u64("abc", 0, UINT64_MAX, &v) == -EINVAL);
+	CHECK(parse_u64("18446744073709551616", 0, UINT64_MAX, &v) == -ERANGE);
+	CHECK(parse_u64("99999999999999999999999", 0, UINT64_MAX, &v) == -ERANGE);
+	CHECK_EQ_U64(v, 7); /* untouched on error */
+	CHECK(parse_u64("18446744073709551615", 0, UINT64_MAX, &v) == 0);
+	CHECK_EQ_U64(v, UINT64_MAX);
+	CHECK(parse_u64("0", 0, 10, &v) == 0);
+	CHECK_EQ_U64(v, 0);
+	CHECK(parse_u64("010", 0, 10, &v) == 0); /* base 10, not octal */
+	CHECK_EQ_U64(v, 10);
+	CHECK(parse_u64("11", 0, 10, &v) == -ERANGE);
+	CHECK(parse_u64("0", 1, 10, &v) == -ERANGE);
+}
+
+UNIT_TEST(util_parse_duration_ms)
+{
+	uint64_t ms = 0;
+
+	CHECK(parse_duration_ms("30", &ms) == 0);
+	CHECK_EQ_U64(ms, 30000);
+	CHECK(parse_duration_ms("30s", &ms) == 0);
+	CHECK_EQ_U64(ms, 30000);
+	CHECK(parse_duration_ms("500ms", &ms) == 0);
+	CHECK_EQ_U64(ms, 500);
+	CHECK(parse_duration_ms("2m", &ms) == 0);
+	CHECK_EQ_U64(ms, 120000);
+	CHECK(parse_duration_ms("1h", &ms) == 0);
+	CHECK_EQ_U64(ms, 3600000);
+	CHECK(parse_duration_ms("0", &ms) == 0);
+	CHECK_EQ_U64(ms, 0);
+	ms = 99;
+	CHECK(parse_duration_ms("", &ms) != 0);
+	CHECK(parse_duration_ms("s", &ms) != 0);
+	CHECK(parse_duration_ms("ms", &ms) != 0);
+	CHECK(parse_duration_ms("-1s", &ms) != 0);
+	CHECK(parse_duration_ms("1.5s", &ms) != 0);
+	CHECK(parse_duration_ms("10x", &ms) != 0);
+	CHECK(parse_duration_ms("5 s", &ms) != 0);
+	CHECK(parse_duration_ms("1d", &ms) != 0);
+	/* overflow after the unit multiplication is refused, not wrapped */
+	CHECK(parse_duration_ms("18446744073709551615h", &ms) != 0);
+	CHECK(parse_duration_ms("18446744073709551615s", &ms) != 0);
+	CHECK_EQ_U64(ms, 99);
+	CHECK(parse_duration_ms("18446744073709551615ms", &ms) == 0);
+	CHECK_EQ_U64(ms, UINT64_MAX);
+}
+
+UNIT_TEST(util_parse_pid_list)
+{
+	int pids[4] = {}, n = -1;
+
+	CHECK(parse_pid_list("42", pids, 4, &n) == 0);
+	CHECK_EQ_U64(n, 1);
+	CHECK_EQ_U64(pids[0], 42);
+	CHECK(parse_pid_list("1,2,3", pids, 4, &n) == 0);
+	CHECK_EQ_U64(n, 3);
+	CHECK_EQ_U64(pids[2], 3);
+	CHECK(parse_pid_list("4194304", pids, 4, &n) == 0);
+	CHECK(parse_pid_list("4194305", pids, 4, &n) != 0);
+	CHECK(parse_pid_list("", pids, 4, &n) != 0);
+	CHECK(parse_pid_list(",", pids, 4, &n) != 0);
+	CHECK(parse_pid_list("abc", pids, 4, &n) != 0);
+	CHECK(parse_pid_list("0", pids, 4, &n) != 0);
+	CHECK(parse_pid_list("-5", pids, 4, &n) != 0);
+	CHECK(parse_pid_list("12x", pids, 4, &n) != 0);
+	CHECK(parse_pid_list("1,abc", pids, 4, &n) != 0);
+	CHECK(parse_pid_list("1, 2", pids, 4, &n) != 0);
+	CHECK(parse_pid_list("1,2,3,4,5", pids, 4, &n) == -E2BIG);
+}
+
+UNIT_TEST(util_fmt)
+{
+	char b[32];
+
+	CHECK_STR(fmt_ns(999, b, sizeof(b)), "999 ns");
+	CHECK_STR(fmt_ns(1500, b, sizeof(b)), "1.5 us");
+	CHECK_STR(fmt_ns(2500000, b, sizeof(b)), "2.50 ms");
+	CHECK_STR(fmt_ns(3000000000ull, b, sizeof(b)), "3.00 s");
+	CHECK_STR(fmt_bytes(512, b, sizeof(b)), "512 B");
+	CHECK_STR(fmt_bytes(1536, b, sizeof(b)), "1.5 KiB");
+	CHECK_STR(fmt_bytes(3ull << 30, b, sizeof(b)), "3.0 GiB");
+	thp_selected("always [madvise] never", b, sizeof(b));
+	CHECK_STR(b, "madvise");
+	thp_selected("no brackets", b, sizeof(b));
+	CHECK_STR(b, "no brackets");
+}
