@@ -1,0 +1,117 @@
+# Helpers for the core_*.sh tests (sourced after tests/lib.sh; not a test itself: no .sh suffix).
+# A workload runs in the background reading its start line from a fifo; faultline records it with
+# -p once it is ready. Everything started here is killed on exit.
+
+# start_workload NAME ARGS...: starts $WL/NAME with stdin on a fifo; sets WPID (its pid, from its
+# "pid N" line) and WOUT (its stdout file). The fifo stays open on fd 7 until go/stop_workload.
+start_workload() {
+	local name=$1 i
+	shift
+	WOUT=$TMP/$name.out
+	rm -f "$TMP/$name.in"
+	mkfifo "$TMP/$name.in"
+	"$WL/$name" "$@" <"$TMP/$name.in" >"$WOUT" 2>"$TMP/$name.err" &
+	WBG=$!
+	on_exit "kill -9 $WBG 2>/dev/null; wait $WBG 2>/dev/null"
+	exec 7>"$TMP/$name.in"
+	WPID=
+	for i in $(seq 600); do
+		WPID=$(awk '$1 == "pid" { print $2; exit }' "$WOUT")
+		[ -n "$WPID" ] && break
+		kill -0 "$WBG" 2>/dev/null || fail "$name exited early: $(cat "$TMP/$name.err")"
+		sleep 0.1
+	done
+	[ -n "$WPID" ] || fail "$name did not print its pid within 60 s"
+}
+
+# wait_line FILE REGEX SECONDS: waits until FILE has a line matching REGEX.
+wait_line() {
+	local i
+	for i in $(seq $(($3 * 10))); do
+		grep -qE "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# go: lets the workload start (a line on its stdin).
+go() { echo go >&7; }
+# finish_workload: closes its stdin and waits for it; its exit status is returned.
+finish_workload() {
+	exec 7>&-
+	wait "$WBG"
+}
+
+# start_record ARGS...: faultline record in the background (stderr in $TMP/rec.err), returns once
+# it says it is recording (its probes are attached). Sets RPID.
+start_record() {
+	"$FL" record "$@" 2>"$TMP/rec.err" >"$TMP/rec.out" &
+	RPID=$!
+	on_exit "kill -INT $RPID 2>/dev/null; wait $RPID 2>/dev/null"
+	for i in $(seq 600); do
+		grep -q 'faultline: recording to' "$TMP/rec.err" && return 0
+		if ! kill -0 "$RPID" 2>/dev/null; then
+			cat "$TMP/rec.err"
+			fail "faultline record exited before recording"
+		fi
+		sleep 0.1
+	done
+	cat "$TMP/rec.err"
+	fail "faultline record did not start within 60 s"
+}
+
+# wait_record [SECONDS]: waits for faultline record to end by itself; fails on a non-zero exit.
+wait_record() {
+	local i rc
+	for i in $(seq $((${1:-30} * 10))); do
+		kill -0 "$RPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$RPID" 2>/dev/null; then
+		kill -INT "$RPID"
+		wait "$RPID"
+		cat "$TMP/rec.err"
+		fail "faultline record did not stop by itself within ${1:-30} s"
+	fi
+	wait "$RPID"
+	rc=$?
+	[ $rc -eq 0 ] || { cat "$TMP/rec.err"; fail "faultline record exited $rc"; }
+	note "record: $(grep 'faultline: wrote' "$TMP/rec.err")"
+}
+
+# stop_record: SIGINT, then waits as above.
+stop_record() {
+	kill -INT "$RPID" 2>/dev/null
+	wait_record 30
+}
+
+# report_json FILE OUT: faultline report --json, checked to parse.
+report_json() {
+	"$FL" report -i "$1" --json >"$2" 2>"$TMP/report.err" || {
+		cat "$TMP/report.err"
+		fail "faultline report --json -i $1 failed"
+	}
+	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$2" || fail "report --json is not valid JSON"
+}
+
+# proc_faults PID: minflt + majflt from /proc/PID/stat.
+proc_faults() {
+	python3 - "$1" <<'PY'
+import sys
+s = open("/proc/%s/stat" % sys.argv[1]).read()
+f = s[s.rindex(")") + 2:].split()
+print(int(f[7]) + int(f[9]))
+PY
+}
+
+# vmstat NAME: a counter from /proc/vmstat (0 when the kernel has no such counter).
+vmstat() { awk -v k="$1" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }' /proc/vmstat; }
+
+# set_knob FILE VALUE: writes a sysfs/procfs knob and restores its current value on exit.
+set_knob() {
+	local old
+	old=$(cat "$1") || fail "cannot read $1"
+	case $old in *"["*) old=$(sed 's/.*\[\(.*\)\].*/\1/' <<<"$old") ;; esac
+	on_exit "echo '$old' >'$1'"
+	echo "$2" >"$1" || fail "cannot set $1 to $2"
+}
