@@ -150,6 +150,21 @@ int fl_lock_start(__u64 *ctx)
 	return 0;
 }
 
+/*
+ * A target thread's own write hold stays in `starts` after the unlock (count 1, arg1 the hold),
+ * because MADV_COLLAPSE traces mm_collapse_huge_page only after unlocking. Any later lock taken by
+ * the thread makes that hold stale (count 2), so a collapse that failed before taking the lock
+ * does not claim an unrelated munmap's hold.
+ */
+static __always_inline void lock_hold_stale(void)
+{
+	struct start_key k = { .tid = fl_tid(), .kind = FL_START_LOCK_HOLD };
+	struct start_val *v = bpf_map_lookup_elem(&starts, &k);
+
+	if (v)
+		v->count = 2;
+}
+
 SEC("tp_btf/mmap_lock_acquire_returned")
 int fl_lock_acquired(__u64 *ctx)
 {
@@ -163,6 +178,8 @@ int fl_lock_acquired(__u64 *ctx)
 			fl_emit_stall(FL_CAUSE_MMAP_LOCK_WAIT, s.ts_ns, now - s.ts_ns, 0, write, mm, 0);
 		if (write)
 			fl_start(FL_START_LOCK_HOLD, mm, 0, 0);
+		else
+			lock_hold_stale();
 		return 0;
 	}
 	/* Others (khugepaged) holding a traced mm for write stall every thread that faults. */
@@ -188,9 +205,14 @@ int fl_lock_released(__u64 *ctx)
 		v->arg1 = bpf_ktime_get_ns() - v->ts_ns;
 		return 0;
 	}
-	if (!fl_finish(FL_START_LOCK_HOLD, &s) || s.arg0 != mm)
+	k.kind = FL_START_LOCK_HOLD;
+	v = bpf_map_lookup_elem(&starts, &k);
+	if (!v || v->arg0 != mm || v->count)
 		return 0;
+	s = *v;
 	hold = bpf_ktime_get_ns() - s.ts_ns;
+	v->arg1 = hold; /* kept for MADV_COLLAPSE: see lock_hold_stale() */
+	v->count = 1;
 	if (hold < cfg_lock_hold_min_ns)
 		return 0;
 	e = fl_reserve(struct fl_lock_hold, FL_EV_LOCK_HOLD, 0);
@@ -234,12 +256,13 @@ int BPF_PROG(fl_collapse, struct mm_struct *mm, int isolated, int status)
 		dur = v->arg1;
 		bpf_map_delete_elem(&starts, &k);
 	} else {
-		/* MADV_COLLAPSE in a target thread: its own write hold, if it took one. */
-		struct start_val s;
-
-		if (fl_finish(FL_START_LOCK_HOLD, &s) && s.arg0 == (__u64)mm) {
-			start = s.ts_ns;
-			dur = bpf_ktime_get_ns() - s.ts_ns;
+		/* MADV_COLLAPSE in a target thread: the write hold it just released, if any. */
+		k.kind = FL_START_LOCK_HOLD;
+		v = bpf_map_lookup_elem(&starts, &k);
+		if (v && v->arg0 == (__u64)mm && v->count == 1) {
+			start = v->ts_ns;
+			dur = v->arg1;
+			v->count = 2;
 		}
 	}
 	if (!fl_is_target())

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Shared by the test workloads: the "pid N" / wait-for-a-line handshake and small helpers. */
+#ifndef FL_WL_COMMON_H
+#define FL_WL_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Prints "pid N", then waits for a line on stdin, read byte by byte so nothing after it is lost
+ * to stdio buffering (children inherit the rest). */
+static inline int wl_handshake(void)
+{
+	char c;
+
+	printf("pid %d\n", getpid());
+	fflush(stdout);
+	while (read(0, &c, 1) == 1)
+		if (c == '\n')
+			return 0;
+	return -1;
+}
+
+static inline uint64_t wl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Bytes of anonymous huge pages mapped in [start, start+len), from /proc/self/smaps. */
+static inline uint64_t wl_anon_huge_bytes(const void *start, size_t len)
+{
+	unsigned long lo, hi, kb;
+	uint64_t total = 0;
+	char line[512];
+	int in = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = lo < (uintptr_t)start + len && hi > (uintptr_t)start;
+		else if (in && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1)
+			total += kb * 1024;
+	}
+	fclose(f);
+	return total;
+}
+
+#endif
