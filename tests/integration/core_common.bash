@@ -43,9 +43,10 @@ finish_workload() {
 }
 
 # start_record ARGS...: faultline record in the background (stderr in $TMP/rec.err), returns once
-# it says it is recording (its probes are attached). Sets RPID.
+# it says it is recording (its probes are attached). Sets RPID. $FL_WRAP (e.g. "nice -n 19")
+# prefixes the command.
 start_record() {
-	"$FL" record "$@" 2>"$TMP/rec.err" >"$TMP/rec.out" &
+	${FL_WRAP:-} "$FL" record "$@" 2>"$TMP/rec.err" >"$TMP/rec.out" &
 	RPID=$!
 	on_exit "kill -INT $RPID 2>/dev/null; wait $RPID 2>/dev/null"
 	for i in $(seq 600); do
