@@ -34,6 +34,7 @@ struct record {
 	char **command;
 	pid_t child;
 	int go_fd; /* the launched command waits for a byte on this pipe */
+	int exec_fd; /* ... and sends back errno here if it cannot exec */
 	struct session sess;
 	struct fl_writer *w;
 	uint64_t events, by_type[FL_EV_TYPE_MAX];
@@ -165,54 +166,62 @@ static int parse_args(struct record *r, int argc, char **argv)
 /* Forks COMMAND stopped on a pipe, so no event is missed before tracing starts. */
 static int launch(struct record *r)
 {
-	int fds[2];
+	int fds[2], efds[2];
 
+	/* efds: a failed exec sends its errno back; a successful one closes it (O_CLOEXEC). */
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
+	if (pipe2(efds, O_CLOEXEC)) {
+		close(fds[0]);
+		close(fds[1]);
+		return -errno;
+	}
 	r->child = fork();
 	if (r->child < 0)
 		return -errno;
 	if (r->child == 0) {
 		char b;
+		int e;
 
 		close(fds[1]);
+		close(efds[0]);
 		if (read(fds[0], &b, 1) != 1)
 			_exit(127);
 		execvp(r->command[0], r->command);
-		fprintf(stderr, "faultline: cannot run '%s': %s\n", r->command[0], strerror(errno));
+		e = errno;
+		if (write(efds[1], &e, sizeof(e)) != sizeof(e))
+			_exit(126);
 		_exit(127);
 	}
 	close(fds[0]);
+	close(efds[1]);
 	r->go_fd = fds[1];
+	r->exec_fd = efds[0];
 	r->sopts.pids[r->sopts.npids++] = r->child;
 	r->sopts.children = true;
 	return 0;
 }
 
 /*
- * Lets the command exec, and waits (up to a second) until it has, so the metadata describes the
- * command rather than the forked faultline. Its events wait in the ring buffer meanwhile.
+ * Lets the command exec, and waits until it has (the exec closes exec_fd), so the metadata
+ * describes the command rather than the forked faultline. Its events wait in the ring buffer
+ * meanwhile. 0, or -errno when the command could not be run.
  */
-static void release_command(struct record *r)
+static int release_command(struct record *r)
 {
-	char path[64], self[PATH_MAX], exe[PATH_MAX];
-	ssize_t n, m = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int e = 0;
+	ssize_t n;
 
 	if (write(r->go_fd, "g", 1) != 1)
-		fl_err("cannot release the command: %s", strerror(errno));
+		e = errno;
 	close(r->go_fd);
 	r->go_fd = -1;
-	self[m > 0 ? m : 0] = 0;
-	snprintf(path, sizeof(path), "/proc/%d/exe", r->child);
-	for (int i = 0; i < 200; i++) {
-		n = readlink(path, exe, sizeof(exe) - 1);
-		if (n <= 0)
-			return; /* gone already */
-		exe[n] = 0;
-		if (strcmp(exe, self))
-			return;
-		usleep(5000);
-	}
+	do {
+		n = read(r->exec_fd, &e, sizeof(e));
+	} while (n < 0 && errno == EINTR);
+	close(r->exec_fd);
+	r->exec_fd = -1;
+	return n == sizeof(e) ? -e : 0;
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -391,7 +400,7 @@ static void stop_child(struct record *r)
 
 int cmd_record(int argc, char **argv)
 {
-	struct record r = { .go_fd = -1 };
+	struct record r = { .go_fd = -1, .exec_fd = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	char *meta = NULL, *trailer = NULL;
 	int err;
@@ -408,8 +417,10 @@ int cmd_record(int argc, char **argv)
 	err = session_open(&r.sess, &r.sopts);
 	if (err)
 		goto out;
-	if (r.go_fd >= 0)
-		release_command(&r);
+	if (r.go_fd >= 0 && (err = release_command(&r))) {
+		fl_err("cannot run '%s': %s", r.command[0], strerror(-err));
+		goto out;
+	}
 	meta = meta_build(&r.sess, argc, argv, r.command ? r.command[0] : NULL);
 	err = fl_writer_open(&r.w, r.output, meta ? meta : "{}");
 	if (err) {
