@@ -331,6 +331,7 @@ static void finish(struct model *m)
 
 		st->count++;
 		st->total_ns += s->dur_ns;
+		st->arg0_sum += s->arg0;
 		u64vec_push(&st->durs, s->dur_ns);
 		log2hist_add(&st->hist, s->dur_ns);
 	}

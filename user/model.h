@@ -18,6 +18,7 @@ extern const char *const fl_cause_names[FL_CAUSE_MAX];
 
 struct stall_stats {
 	uint64_t count, total_ns;
+	uint64_t arg0_sum; /* reclaim: pages reclaimed (the stall's arg0), summed */
 	struct u64vec durs;
 	struct log2hist hist;
 };

@@ -333,6 +333,8 @@ static void json_stalls(const struct model *m, struct jw *w)
 		jw_ku64(w, "p50_ns", pct(m, i, 50));
 		jw_ku64(w, "p99_ns", pct(m, i, 99));
 		jw_ku64(w, "max_ns", pct(m, i, 100));
+		if (i == FL_CAUSE_DIRECT_RECLAIM || i == FL_CAUSE_MEMCG_RECLAIM)
+			jw_ku64(w, "reclaimed_pages", s->arg0_sum);
 		jw_key(w, "hist");
 		json_hist(w, &s->hist);
 		jw_obj_close(w);

@@ -116,3 +116,31 @@ set_knob() {
 	on_exit "echo '$old' >'$1'"
 	echo "$2" >"$1" || fail "cannot set $1 to $2"
 }
+
+# make_memcg NAME LIMIT_BYTES: a memory cgroup with that hard limit, cgroup v2 where the memory
+# controller is there, else v1. Sets CG (its directory) and CGV (1 or 2); removed on exit.
+make_memcg() {
+	local v2=
+	v2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	if [ -n "$v2" ] && grep -qw memory "$v2/cgroup.controllers" 2>/dev/null; then
+		grep -qw memory "$v2/cgroup.subtree_control" || echo +memory >"$v2/cgroup.subtree_control" ||
+			fail "cannot enable the memory controller in $v2"
+		CG=$v2/$1.$$ CGV=2
+		mkdir "$CG" || fail "cannot create $CG"
+		echo "$2" >"$CG/memory.max" || fail "cannot set $CG/memory.max"
+		echo 0 >"$CG/memory.swap.max" 2>/dev/null
+	else
+		v1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)memory(,|$)/ { print $2; exit }' /proc/mounts)
+		[ -n "$v1" ] || { echo "skip: no memory cgroup controller (v1 or v2) mounted"; exit 77; }
+		CG=$v1/$1.$$ CGV=1
+		mkdir "$CG" || fail "cannot create $CG"
+		echo "$2" >"$CG/memory.limit_in_bytes" || fail "cannot set $CG/memory.limit_in_bytes"
+	fi
+	on_exit "rmdir '$CG' 2>/dev/null"
+}
+
+# memcg_stat KEY: a value from $CG/memory.stat (v2: also memory.events), 0 when absent.
+memcg_stat() {
+	cat "$CG/memory.stat" "$CG/memory.events" 2>/dev/null |
+		awk -v k="$1" '$1 == k { print $2; found = 1; exit } END { if (!found) print 0 }'
+}
