@@ -151,13 +151,53 @@ struct fl_memsys {
 	__u64 arg;    /* mmap/madvise/mremap: flags or advice */
 	__s64 ret;
 	__u64 dur_ns;
-	__u64 caller_ip; /* user ip at syscall entry */
+	__u64 caller_ip;  /* the return address on the user stack at entry (the wrapper's caller) */
+	__u64 syscall_ip; /* user ip at syscall entry (inside the syscall wrapper) */
+};
+
+/* Allocator functions probed with --alloc=full; the uprobe's cookie and fl_alloc.func. */
+enum fl_alloc_fn {
+	FL_AF_MALLOC = 0, /* malloc, tc_malloc */
+	FL_AF_CALLOC,
+	FL_AF_REALLOC,
+	FL_AF_FREE,
+	FL_AF_POSIX_MEMALIGN,
+	FL_AF_ALIGNED_ALLOC,
+	FL_AF_MEMALIGN,
+	FL_AF_MALLOCX, /* jemalloc's own API */
+	FL_AF_RALLOCX,
+	FL_AF_SDALLOCX,
+	FL_AF_DALLOCX,
+	FL_AF_MAX
+};
+
+/* Pinned-memory functions (CUDA runtime, then driver); the uprobe's cookie and fl_cuda.func. */
+enum fl_cuda_fn {
+	FL_CF_HOST_REGISTER = 0, /* cudaHostRegister(ptr, size, flags) */
+	FL_CF_HOST_UNREGISTER,   /* cudaHostUnregister(ptr) */
+	FL_CF_HOST_ALLOC,        /* cudaHostAlloc(&ptr, size, flags) */
+	FL_CF_MALLOC_HOST,       /* cudaMallocHost(&ptr, size) */
+	FL_CF_FREE_HOST,         /* cudaFreeHost(ptr) */
+	FL_CF_CU_HOST_REGISTER,  /* cuMemHostRegister_v2(ptr, size, flags) */
+	FL_CF_CU_HOST_ALLOC,     /* cuMemHostAlloc(&ptr, size, flags) */
+	FL_CF_CU_ALLOC_HOST,     /* cuMemAllocHost_v2(&ptr, size) */
+	FL_CF_CU_HOST_UNREGISTER, /* cuMemHostUnregister(ptr) */
+	FL_CF_CU_FREE_HOST,      /* cuMemFreeHost(ptr) */
+	FL_CF_MAX
+};
+
+/* Per-function totals kept in the kernel with --alloc=full (map alloc_stats, per CPU). */
+struct fl_alloc_stat {
+	__u64 count; /* outermost calls only: an allocator calling itself is not counted twice */
+	__u64 total_ns;
+	__u64 max_ns;
+	__u64 bytes; /* sizes asked for */
 };
 
 struct fl_alloc {
 	struct fl_hdr h; /* ts_ns is the call entry */
 	__u32 pid;
-	__u32 func; /* index into the user-space allocator function table */
+	__u32 func; /* enum fl_alloc_fn */
 	__u64 size;
 	__u64 ptr;
 	__u64 dur_ns;
@@ -166,7 +206,7 @@ struct fl_alloc {
 struct fl_cuda {
 	struct fl_hdr h; /* ts_ns is the call entry */
 	__u32 pid;
-	__u32 func; /* index into the user-space CUDA function table */
+	__u32 func; /* enum fl_cuda_fn */
 	__u64 ptr;
 	__u64 size;
 	__u64 flags;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
+#include "reqreport.h"
+#include "wire.h"
 #include "util.h"
 
 const char *const fl_cause_names[FL_CAUSE_MAX] = {
@@ -296,6 +298,12 @@ static void add_event(struct model *m, const void *ev, size_t len)
 	case FL_EV_RSS:
 		add_rss(m, ev);
 		break;
+	case FL_EV_NET:
+		if (!m->wire)
+			m->wire = wire_new();
+		if (m->wire)
+			wire_event(m->wire, ev, len);
+		break;
 	case FL_EV_PROC: {
 		const struct fl_proc *p = ev;
 
@@ -337,6 +345,8 @@ static void finish(struct model *m)
 	}
 	u64vec_pct(&m->fault_ts, 50); /* sorts */
 	resolve_pending(m);
+	if (m->wire)
+		wire_finish(m->wire);
 }
 
 int model_build(struct model *m, const char *path)
@@ -412,5 +422,7 @@ void model_free(struct model *m)
 	free(m->maps);
 	free(m->pending);
 	free(m->rss);
+	wire_free(m->wire);
+	reqview_free(m->reqview);
 	memset(m, 0, sizeof(*m));
 }

@@ -89,6 +89,9 @@ struct model {
 
 	uint64_t kcompactd_wakes, lock_holds, lock_hold_max_ns;
 	uint64_t forks, execs, exits;
+
+	struct wire *wire;          /* HTTP requests seen on the wire (user/wire.c) */
+	struct req_view *reqview;   /* requests lined up with stalls (user/reqreport.c) */
 };
 
 /* Reads PATH and builds the model. 0 or -errno, with a message printed. */

@@ -41,6 +41,8 @@ static const struct probe_concern concerns[] = {
 	  { { ATTACH_TP_BTF, { "fl_migrate_start", "fl_migrate_end" } } } },
 	{ "rss", "resident set size of traced processes over time",
 	  { { ATTACH_TP_BTF, { "fl_rss" } } } },
+	{ "requests", "HTTP requests on the target's TCP sockets (first 256 bytes each way)",
+	  { { ATTACH_TP_BTF, { "fl_net_enter", "fl_net_exit" } } } },
 };
 
 const char *probe_attach_name(enum probe_attach a)

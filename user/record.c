@@ -25,6 +25,7 @@
 #include "meta.h"
 #include "recfile.h"
 #include "session.h"
+#include "uprobes.h"
 #include "util.h"
 
 struct record {
@@ -37,6 +38,7 @@ struct record {
 	int exec_fd; /* ... and sends back errno here if it cannot exec */
 	struct session sess;
 	struct fl_writer *w;
+	struct uprobes *up;
 	uint64_t events, by_type[FL_EV_TYPE_MAX];
 	int write_err;
 	const char *stop_reason;
@@ -69,18 +71,27 @@ static void usage(FILE *f)
 "      --ringbuf-mb N      ring buffer size in MiB (default 32, power of two)\n"
 "      --probes SPEC       choose attach types: CONCERN=TYPE[,...], e.g.\n"
 "                          fault-duration=kprobe or rss=off (see -v for concerns)\n"
+"      --alloc MODE        allocator tracing: lite (default: mmap munmap madvise brk\n"
+"                          mremap, timed, with the calling library), full (lite + every\n"
+"                          malloc-family call timed by uprobes, exact counts) or off\n"
+"      --alloc-slow TIME   with --alloc=full, record each call slower than TIME\n"
+"                          (default 50us; 1ms, 200us, 0.5ms...)\n"
+"      --cuda auto|off     CUDA pinned-memory calls (cudaHostRegister...) in every\n"
+"                          libcudart/libcuda a target maps, now or later (default auto)\n"
 "  -v, --verbose           print the probe plan and libbpf's messages\n"
 "  -h, --help              this text\n"
 "\n"
 "Examples:\n"
 "  sudo faultline record -p $(pgrep -f 'vllm serve') --children -d 60\n"
 "  sudo faultline record -o run1.data -- python3 examples/server.py\n"
+"  sudo faultline record -p PID --alloc=full --alloc-slow=100us -d 30\n"
+"  sudo faultline record -p PID --alloc=off --cuda=off   (faults and stalls only)\n"
 "  faultline report -i run1.data\n");
 }
 
 static int parse_args(struct record *r, int argc, char **argv)
 {
-	enum { OPT_CHILDREN = 256, OPT_RINGBUF, OPT_PROBES };
+	enum { OPT_CHILDREN = 256, OPT_RINGBUF, OPT_PROBES, OPT_ALLOC, OPT_ALLOC_SLOW, OPT_CUDA };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "children", no_argument, NULL, OPT_CHILDREN },
@@ -89,6 +100,9 @@ static int parse_args(struct record *r, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
 		{ "probes", required_argument, NULL, OPT_PROBES },
+		{ "alloc", required_argument, NULL, OPT_ALLOC },
+		{ "alloc-slow", required_argument, NULL, OPT_ALLOC_SLOW },
+		{ "cuda", required_argument, NULL, OPT_CUDA },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -132,6 +146,13 @@ static int parse_args(struct record *r, int argc, char **argv)
 			break;
 		case OPT_PROBES:
 			r->sopts.probes = optarg;
+			break;
+		case OPT_ALLOC:
+		case OPT_ALLOC_SLOW:
+		case OPT_CUDA:
+			if (uprobes_parse_opt(&r->sopts, c == OPT_ALLOC ? "alloc" :
+						  c == OPT_CUDA ? "cuda" : "alloc-slow", optarg))
+				return -EINVAL;
 			break;
 		case 'v':
 			fl_verbose++;
@@ -228,8 +249,11 @@ static int on_event(void *ctx, void *data, size_t size)
 {
 	struct record *r = ctx;
 	const struct fl_hdr *h = data;
+	struct fl_cuda cuda;
 	int err;
 
+	if (h->type == FL_EV_PROC || h->type == FL_EV_CUDA)
+		data = uprobes_on_event(r->up, data, size, &cuda);
 	r->events++;
 	if (h->type < FL_EV_TYPE_MAX)
 		r->by_type[h->type]++;
@@ -329,6 +353,8 @@ static char *build_trailer(struct record *r)
 	jw_ku64(&w, "rss_anon_end_kb", self_status_kb("\nRssAnon:"));
 	jw_ku64(&w, "ringbuf_bytes", r->sopts.ringbuf_bytes);
 	jw_obj_close(&w);
+	jw_key(&w, "alloc");
+	uprobes_trailer(r->up, &w);
 	/* Mappings at the end too: regions mapped during the session resolve against these. */
 	jw_key(&w, "targets_end");
 	jw_arr_open(&w);
@@ -368,6 +394,7 @@ static void run_loop(struct record *r)
 		}
 		if (now - last_check > 200000000ull) {
 			last_check = now;
+			uprobes_poll(r->up);
 			if (!targets_left(r)) {
 				r->stop_reason = "targets exited";
 				break;
@@ -432,6 +459,9 @@ int cmd_record(int argc, char **argv)
 		fl_err("cannot open the ring buffer: %s", strerror(-err));
 		goto out;
 	}
+	err = uprobes_open(&r.up, &r.sess);
+	if (err)
+		goto out;
 	if (!isatty(STDERR_FILENO) || fl_verbose)
 		fprintf(stderr, "faultline: recording to %s\n", r.output);
 	run_loop(&r);
@@ -439,6 +469,7 @@ int cmd_record(int argc, char **argv)
 	/* Detach, then drain: nothing arrives after the last read. */
 	session_poll(&r.sess, 0);
 	probe_plan_destroy(&r.sess.plan);
+	uprobes_detach(r.up);
 	session_poll(&r.sess, 0);
 	trailer = build_trailer(&r);
 out:
@@ -458,6 +489,7 @@ out:
 	}
 	if (r.child > 0 && err)
 		stop_child(&r);
+	uprobes_free(r.up);
 	session_close(&r.sess);
 	free(meta);
 	free(trailer);

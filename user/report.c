@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "alloc.h"
 #include "commands.h"
 #include "findings.h"
 #include "jw.h"
@@ -236,6 +237,8 @@ static void print_text(const struct model *m, FILE *f)
 	text_stalls(m, f);
 	text_faults(m, f);
 	text_memory(m, f);
+	alloc_print_text(m, f);
+	pinned_print_text(m, f);
 	text_overhead(m, f);
 	text_findings(m, f);
 }
@@ -453,9 +456,9 @@ static void print_json(const struct model *m, FILE *f)
 	json_stalls(m, &w);
 	json_memory(m, &w);
 	jw_key(&w, "alloc");
-	jw_null(&w);
+	alloc_print_json(m, &w);
 	jw_key(&w, "pinned");
-	jw_null(&w);
+	pinned_print_json(m, &w);
 	jw_key(&w, "requests");
 	jw_null(&w);
 	json_findings(m, &w);

@@ -124,6 +124,8 @@ int session_open(struct session *s, const struct session_opts *o)
 		return err;
 	if (o->probes && (err = probe_plan_override(&s->plan, o->probes)))
 		return err;
+	if (o->wire_off)
+		probe_plan_disable(&s->plan, "requests", "turned off with --wire=off");
 	err = load(s);
 	if (err) {
 		if (err == -EPERM || err == -EACCES)

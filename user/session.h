@@ -24,6 +24,7 @@ struct session_opts {
 	bool aggregate;    /* top/serve: in-kernel histograms and per-thread counters */
 	uint64_t ringbuf_bytes;
 	const char *probes; /* --probes overrides */
+	bool wire_off;      /* --wire=off: no request capture on TCP sockets */
 };
 
 struct session {

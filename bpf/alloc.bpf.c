@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The allocator. --alloc=lite (default): the memory syscalls (mmap munmap madvise brk mremap) of
+ * traced processes, timed, with the caller's ip. --alloc=full adds one uprobe/uretprobe pair on
+ * every malloc-family function of the allocator the process really uses (user/uprobes.c finds it
+ * and attaches per pid); the function is the uprobe's cookie (enum fl_alloc_fn).
+ *
+ * Counts are kept in the kernel, per function, for every outermost call (an allocator calling
+ * itself, e.g. glibc's realloc(NULL, n) entering malloc, is one call); only calls slower than
+ * alloc_slow_ns become events.
+ */
+#include "common.bpf.h"
+
+#define ALLOC_DEPTH 4 /* frames kept per thread; deeper nesting is counted but not timed */
+#define ALLOC_FN_SLOTS 16 /* per-thread counters: a power of two above FL_AF_MAX, for the verifier */
+
+const volatile __u64 alloc_slow_ns = 50000;
+
+struct alloc_frame {
+	__u64 ts_ns;
+	__u64 size;
+	__u64 arg; /* free/realloc/sdallocx: the pointer passed in; posix_memalign: &ptr */
+	__u32 func;
+	__u32 pad;
+};
+
+/* Per thread: the call stack of allocator calls in flight, and this thread's totals. */
+struct alloc_thread {
+	__u32 pid;
+	__u32 depth;
+	struct alloc_frame frames[ALLOC_DEPTH];
+	__u64 calls[ALLOC_FN_SLOTS];
+	__u64 total_ns;
+};
+
+_Static_assert(FL_AF_MAX <= ALLOC_FN_SLOTS, "ALLOC_FN_SLOTS too small");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct alloc_thread);
+} alloc_threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FL_AF_MAX);
+	__type(key, __u32);
+	__type(value, struct fl_alloc_stat);
+} alloc_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FL_AF_MAX * FL_HIST_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} alloc_hist SEC(".maps");
+
+static __always_inline struct alloc_thread *alloc_thread_get(void)
+{
+	__u32 tid = fl_tid();
+	struct alloc_thread *t = bpf_map_lookup_elem(&alloc_threads, &tid);
+
+	if (t)
+		return t;
+	struct alloc_thread init = { .pid = fl_tgid() };
+
+	bpf_map_update_elem(&alloc_threads, &tid, &init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&alloc_threads, &tid);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(fl_alloc_entry)
+{
+	__u32 func = bpf_get_attach_cookie(ctx);
+	struct alloc_thread *t = alloc_thread_get();
+	struct alloc_frame *fr;
+	__u32 d;
+
+	if (!t)
+		return 0;
+	d = t->depth;
+	t->depth = d + 1;
+	if (d >= ALLOC_DEPTH)
+		return 0;
+	fr = &t->frames[d];
+	fr->func = func;
+	fr->arg = 0;
+	switch (func) {
+	case FL_AF_CALLOC:
+		fr->size = PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx);
+		break;
+	case FL_AF_REALLOC:
+	case FL_AF_RALLOCX:
+	case FL_AF_SDALLOCX:
+		fr->arg = PT_REGS_PARM1(ctx);
+		fr->size = PT_REGS_PARM2(ctx);
+		break;
+	case FL_AF_FREE:
+	case FL_AF_DALLOCX:
+		fr->arg = PT_REGS_PARM1(ctx);
+		fr->size = 0;
+		break;
+	case FL_AF_POSIX_MEMALIGN:
+		fr->arg = PT_REGS_PARM1(ctx);
+		fr->size = PT_REGS_PARM3(ctx);
+		break;
+	case FL_AF_ALIGNED_ALLOC:
+	case FL_AF_MEMALIGN:
+		fr->size = PT_REGS_PARM2(ctx);
+		break;
+	default: /* malloc, mallocx */
+		fr->size = PT_REGS_PARM1(ctx);
+		break;
+	}
+	fr->ts_ns = bpf_ktime_get_ns(); /* last: the switch is not the caller's time */
+	return 0;
+}
+
+static __always_inline void alloc_account(struct alloc_thread *t, __u32 func, __u64 dur_ns,
+					  __u64 size)
+{
+	struct fl_alloc_stat *st;
+	__u32 slot, idx;
+	__u64 *cnt;
+
+	if (func >= FL_AF_MAX)
+		return;
+	st = bpf_map_lookup_elem(&alloc_stats, &func);
+	if (st) {
+		st->count++;
+		st->total_ns += dur_ns;
+		st->bytes += size;
+		if (dur_ns > st->max_ns)
+			st->max_ns = dur_ns;
+	}
+	slot = fl_log2(dur_ns);
+	if (slot >= FL_HIST_SLOTS)
+		slot = FL_HIST_SLOTS - 1;
+	idx = func * FL_HIST_SLOTS + slot;
+	cnt = bpf_map_lookup_elem(&alloc_hist, &idx);
+	if (cnt)
+		*cnt += 1;
+	t->calls[func & (ALLOC_FN_SLOTS - 1)]++;
+	t->total_ns += dur_ns;
+	fl_account(FL_CAUSE_ALLOC, dur_ns);
+}
+
+/* RC is the return register, read once at the top: ctx must not be indexed by a switch. */
+static __always_inline __u64 alloc_result_ptr(__u64 rc, const struct alloc_frame *fr)
+{
+	__u64 ptr = 0;
+
+	switch (fr->func) {
+	case FL_AF_FREE:
+	case FL_AF_SDALLOCX:
+	case FL_AF_DALLOCX:
+		return fr->arg;
+	case FL_AF_POSIX_MEMALIGN:
+		if (rc == 0 && fr->arg)
+			bpf_probe_read_user(&ptr, sizeof(ptr), (void *)fr->arg);
+		return ptr;
+	default:
+		return rc;
+	}
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(fl_alloc_ret)
+{
+	__u32 func = bpf_get_attach_cookie(ctx);
+	struct alloc_thread *t;
+	struct alloc_frame *fr;
+	struct fl_alloc *e;
+	__u64 now = bpf_ktime_get_ns(), rc = PT_REGS_RC(ctx), dur;
+	__u32 tid = fl_tid(), d;
+
+	t = bpf_map_lookup_elem(&alloc_threads, &tid);
+	if (!t || !t->depth)
+		return 0; /* the entry ran before its probe was attached */
+	d = t->depth - 1;
+	t->depth = d;
+	if (d >= ALLOC_DEPTH)
+		return 0;
+	fr = &t->frames[d];
+	if (fr->func != func) {
+		t->depth = 0; /* lost a return (longjmp out of a hook?): start over */
+		return 0;
+	}
+	if (d)
+		return 0; /* nested inside another allocator call: that one is counted */
+	dur = now - fr->ts_ns;
+	alloc_account(t, func, dur, fr->size);
+	if (dur < alloc_slow_ns)
+		return 0;
+	e = fl_reserve(struct fl_alloc, FL_EV_ALLOC, 0);
+	if (!e)
+		return 0;
+	e->h.ts_ns = fr->ts_ns;
+	e->pid = fl_tgid();
+	e->func = func;
+	e->size = fr->size;
+	e->ptr = alloc_result_ptr(rc, fr);
+	e->dur_ns = dur;
+	fl_submit(e);
+	return 0;
+}
+
+/* --- --alloc=lite: memory syscalls ------------------------------------------------------ */
+
+#if defined(__TARGET_ARCH_arm64)
+#define NR_MMAP 222
+#define NR_MUNMAP 215
+#define NR_BRK 214
+#define NR_MREMAP 216
+#define NR_MADVISE 233
+#define REGS_NR_FIELD syscallno
+#define REGS_IP_FIELD pc
+#else
+#define NR_MMAP 9
+#define NR_MUNMAP 11
+#define NR_BRK 12
+#define NR_MREMAP 25
+#define NR_MADVISE 28
+#define REGS_NR_FIELD orig_ax
+#define REGS_IP_FIELD ip
+#endif
+
+struct memsys_start {
+	__u64 ts_ns;
+	__u64 addr, len, arg;
+	__u64 caller_ip, syscall_ip;
+	__u32 nr;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct memsys_start);
+} memsys_starts SEC(".maps");
+
+static __always_inline bool memsys_nr(long nr)
+{
+	return nr == NR_MMAP || nr == NR_MUNMAP || nr == NR_BRK || nr == NR_MREMAP ||
+	       nr == NR_MADVISE;
+}
+
+/* Syscall arguments as the kernel saw them (x86-64: di si dx r10 r8 r9). */
+static __always_inline void memsys_args(struct pt_regs *regs, __u64 a[4])
+{
+#if defined(__TARGET_ARCH_arm64)
+	a[0] = BPF_CORE_READ(regs, regs[0]);
+	a[1] = BPF_CORE_READ(regs, regs[1]);
+	a[2] = BPF_CORE_READ(regs, regs[2]);
+	a[3] = BPF_CORE_READ(regs, regs[3]);
+#else
+	a[0] = BPF_CORE_READ(regs, di);
+	a[1] = BPF_CORE_READ(regs, si);
+	a[2] = BPF_CORE_READ(regs, dx);
+	a[3] = BPF_CORE_READ(regs, r10);
+#endif
+}
+
+static __always_inline int memsys_enter(struct pt_regs *regs, long nr)
+{
+	struct memsys_start s = { .nr = nr };
+	__u32 tid = fl_tid();
+	__u64 a[4], sp;
+
+	if (!memsys_nr(nr) || !fl_is_target())
+		return 0;
+	memsys_args(regs, a);
+	s.addr = a[0];
+	switch (nr) {
+	case NR_MMAP: /* flags in the low half, prot in the high half */
+		s.len = a[1];
+		s.arg = (a[2] << 32) | (__u32)a[3];
+		break;
+	case NR_MUNMAP:
+		s.len = a[1];
+		break;
+	case NR_MADVISE:
+		s.len = a[1];
+		s.arg = a[2];
+		break;
+	case NR_MREMAP: /* old_addr, old_len, new_len, flags */
+		s.len = a[2];
+		s.arg = a[3];
+		break;
+	default: /* brk(addr) */
+		break;
+	}
+	s.syscall_ip = BPF_CORE_READ(regs, REGS_IP_FIELD);
+	/* glibc's wrappers are leaf functions: the word at sp is the return address into the
+	 * caller, which names the library that asked (libc for malloc, libjemalloc, python...). */
+	sp = BPF_CORE_READ(regs, sp);
+	if (bpf_probe_read_user(&s.caller_ip, sizeof(s.caller_ip), (void *)sp))
+		s.caller_ip = 0;
+	s.ts_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&memsys_starts, &tid, &s, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int memsys_exit(long nr, long ret)
+{
+	struct memsys_start *s;
+	struct fl_memsys *e;
+	__u32 tid;
+
+	if (!memsys_nr(nr))
+		return 0;
+	tid = fl_tid();
+	s = bpf_map_lookup_elem(&memsys_starts, &tid);
+	if (!s)
+		return 0;
+	if (s->nr != nr) {
+		bpf_map_delete_elem(&memsys_starts, &tid);
+		return 0;
+	}
+	e = fl_reserve(struct fl_memsys, FL_EV_MEMSYS, 0);
+	if (e) {
+		e->h.ts_ns = s->ts_ns;
+		e->pid = fl_tgid();
+		e->nr = nr;
+		e->addr = s->addr;
+		e->len = s->len;
+		e->arg = s->arg;
+		e->ret = ret;
+		e->dur_ns = bpf_ktime_get_ns() - s->ts_ns;
+		e->caller_ip = s->caller_ip;
+		e->syscall_ip = s->syscall_ip;
+		fl_submit(e);
+	}
+	bpf_map_delete_elem(&memsys_starts, &tid);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(fl_memsys_enter, struct pt_regs *regs, long id)
+{
+	return memsys_enter(regs, id);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(fl_memsys_exit, struct pt_regs *regs, long ret)
+{
+	return memsys_exit(regs->REGS_NR_FIELD, ret);
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(fl_memsys_enter_raw, struct pt_regs *regs, long id)
+{
+	return memsys_enter(regs, id);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(fl_memsys_exit_raw, struct pt_regs *regs, long ret)
+{
+	return memsys_exit(BPF_CORE_READ(regs, REGS_NR_FIELD), ret);
+}

@@ -1,0 +1,929 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "faultline.skel.h"
+#include "jw.h"
+#include "procmaps.h"
+#include "session.h"
+#include "uprobes.h"
+#include "util.h"
+
+#define UP_MAX_SYMS 20
+#define DEFAULT_SLOW_NS 50000
+
+enum lib_kind { LIB_ALLOC, LIB_CUDART, LIB_CUDA };
+
+/* Allocators a symbol is expected in (maps_allocator's names). */
+#define W_GLIBC 1u
+#define W_JE 2u
+#define W_TC 4u
+#define W_MI 8u
+#define W_STD (W_GLIBC | W_JE | W_TC | W_MI)
+
+struct want {
+	const char *name;
+	unsigned int fn;
+	unsigned int who; /* allocators (W_*) or 0 for CUDA */
+};
+
+static const struct want alloc_wants[] = {
+	{ "malloc", FL_AF_MALLOC, W_STD },
+	{ "calloc", FL_AF_CALLOC, W_STD },
+	{ "realloc", FL_AF_REALLOC, W_STD },
+	{ "free", FL_AF_FREE, W_STD },
+	{ "posix_memalign", FL_AF_POSIX_MEMALIGN, W_STD },
+	{ "memalign", FL_AF_MEMALIGN, W_STD },
+	{ "aligned_alloc", FL_AF_ALIGNED_ALLOC, W_STD },
+	{ "mallocx", FL_AF_MALLOCX, W_JE },
+	{ "rallocx", FL_AF_RALLOCX, W_JE },
+	{ "sdallocx", FL_AF_SDALLOCX, W_JE },
+	{ "dallocx", FL_AF_DALLOCX, W_JE },
+	{ "tc_malloc", FL_AF_MALLOC, W_TC },
+	{ "tc_calloc", FL_AF_CALLOC, W_TC },
+	{ "tc_realloc", FL_AF_REALLOC, W_TC },
+	{ "tc_free", FL_AF_FREE, W_TC },
+	{ "tc_posix_memalign", FL_AF_POSIX_MEMALIGN, W_TC },
+	{ "tc_memalign", FL_AF_MEMALIGN, W_TC },
+};
+
+static const struct want cudart_wants[] = {
+	{ "cudaHostRegister", FL_CF_HOST_REGISTER },
+	{ "cudaHostUnregister", FL_CF_HOST_UNREGISTER },
+	{ "cudaHostAlloc", FL_CF_HOST_ALLOC },
+	{ "cudaMallocHost", FL_CF_MALLOC_HOST },
+	{ "cudaFreeHost", FL_CF_FREE_HOST },
+};
+
+static const struct want cuda_wants[] = {
+	{ "cuMemHostRegister_v2", FL_CF_CU_HOST_REGISTER },
+	{ "cuMemHostAlloc", FL_CF_CU_HOST_ALLOC },
+	{ "cuMemAllocHost_v2", FL_CF_CU_ALLOC_HOST },
+	{ "cuMemHostUnregister", FL_CF_CU_HOST_UNREGISTER },
+	{ "cuMemFreeHost", FL_CF_CU_FREE_HOST },
+};
+
+struct sym_state {
+	const char *name;
+	unsigned int fn;
+	uint64_t offset;
+	bool probed;
+	char status[112];
+};
+
+struct up_lib {
+	char *path; /* as the target's maps name it */
+	uint64_t inode;
+	enum lib_kind kind;
+	const char *allocator; /* LIB_ALLOC: "glibc", "jemalloc"... */
+	struct sym_state syms[UP_MAX_SYMS];
+	int nsyms;
+	struct bpf_link **links;
+	int nlinks;
+	uint64_t attached_ns;
+	char detached[48]; /* why its probes are gone; "" while attached */
+	char error[160];
+};
+
+struct up_proc {
+	int pid;
+	bool gone;
+	bool alloc_done; /* the allocator of the current image is probed (or was tried) */
+	struct up_lib *libs;
+	int nlibs;
+};
+
+struct uprobes {
+	struct session *s;
+	bool alloc_on, cuda_on;
+	struct bpf_program *alloc_entry, *alloc_ret, *cuda_entry, *cuda_ret;
+	struct up_proc *procs;
+	int nprocs;
+	uint64_t last_scan_ns;
+};
+
+static const char *const alloc_fn_names[FL_AF_MAX] = {
+	[FL_AF_MALLOC] = "malloc", [FL_AF_CALLOC] = "calloc", [FL_AF_REALLOC] = "realloc",
+	[FL_AF_FREE] = "free", [FL_AF_POSIX_MEMALIGN] = "posix_memalign",
+	[FL_AF_ALIGNED_ALLOC] = "aligned_alloc", [FL_AF_MEMALIGN] = "memalign",
+	[FL_AF_MALLOCX] = "mallocx", [FL_AF_RALLOCX] = "rallocx", [FL_AF_SDALLOCX] = "sdallocx",
+	[FL_AF_DALLOCX] = "dallocx",
+};
+
+static const char *const cuda_fn_names[FL_CF_MAX] = {
+	[FL_CF_HOST_REGISTER] = "cudaHostRegister", [FL_CF_HOST_UNREGISTER] = "cudaHostUnregister",
+	[FL_CF_HOST_ALLOC] = "cudaHostAlloc", [FL_CF_MALLOC_HOST] = "cudaMallocHost",
+	[FL_CF_FREE_HOST] = "cudaFreeHost", [FL_CF_CU_HOST_REGISTER] = "cuMemHostRegister_v2",
+	[FL_CF_CU_HOST_ALLOC] = "cuMemHostAlloc", [FL_CF_CU_ALLOC_HOST] = "cuMemAllocHost_v2",
+	[FL_CF_CU_HOST_UNREGISTER] = "cuMemHostUnregister", [FL_CF_CU_FREE_HOST] = "cuMemFreeHost",
+};
+
+const char *alloc_fn_name(unsigned int fn)
+{
+	return fn < FL_AF_MAX ? alloc_fn_names[fn] : "?";
+}
+
+const char *cuda_fn_name(unsigned int fn)
+{
+	return fn < FL_CF_MAX ? cuda_fn_names[fn] : "?";
+}
+
+const char *alloc_mode_name(int mode)
+{
+	return mode == FL_ALLOC_OFF ? "off" : mode == FL_ALLOC_FULL ? "full" : "lite";
+}
+
+static const char *kind_name(enum lib_kind k)
+{
+	return k == LIB_ALLOC ? "allocator" : k == LIB_CUDART ? "cudart" : "cuda";
+}
+
+/* --- plan and configuration -------------------------------------------------------------- */
+
+void uprobes_plan(struct probe_plan *p, const struct session_opts *o)
+{
+	if (o->alloc_mode == FL_ALLOC_OFF) {
+		probe_plan_disable(p, "alloc_syscalls", "turned off with --alloc=off");
+		probe_plan_disable(p, "alloc_calls", "turned off with --alloc=off");
+	} else if (o->alloc_mode == FL_ALLOC_LITE) {
+		probe_plan_disable(p, "alloc_calls", "--alloc=lite: no per-call uprobes (--alloc=full)");
+	}
+	if (o->cuda_mode == FL_CUDA_OFF)
+		probe_plan_disable(p, "cuda_pinned", "turned off with --cuda=off");
+	if (o->all) {
+		probe_plan_disable(p, "alloc_calls", "uprobes are attached per process: not with -a");
+		probe_plan_disable(p, "cuda_pinned", "uprobes are attached per process: not with -a");
+	}
+}
+
+void uprobes_configure(struct faultline_bpf *skel, const struct session_opts *o)
+{
+	skel->rodata->alloc_slow_ns = o->alloc_slow_ns ? o->alloc_slow_ns : DEFAULT_SLOW_NS;
+}
+
+/* --- ELF symbols ------------------------------------------------------------------------ */
+
+/* File offset of virtual address VADDR: the executable PT_LOAD segment that holds it. */
+static uint64_t vaddr_to_offset(Elf *e, uint64_t vaddr)
+{
+	size_t n;
+
+	if (elf_getphdrnum(e, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e, i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+			continue;
+		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz)
+			return vaddr - ph.p_vaddr + ph.p_offset;
+	}
+	return 0;
+}
+
+/* "cudaHostRegister@@libcudart.so.13" matches "cudaHostRegister". */
+static bool sym_matches(const char *sym, const char *want)
+{
+	size_t n = strlen(want);
+
+	return !strncmp(sym, want, n) && (sym[n] == 0 || sym[n] == '@');
+}
+
+/*
+ * One symbol table: sets vaddr of each wanted name defined as a function here. A default
+ * version (not hidden in .gnu.version, or "@@" in a static table) wins over an old one.
+ */
+static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct sym_state *ss, int n,
+			uint64_t *vaddr, bool *is_default, bool *ifunc)
+{
+	GElf_Shdr sh;
+	Elf_Data *data = elf_getdata(scn, NULL);
+
+	if (!gelf_getshdr(scn, &sh) || !data || !sh.sh_entsize)
+		return;
+	for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+		GElf_Sym sym;
+		const char *name;
+		GElf_Versym vs = 0;
+		bool dflt;
+
+		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
+			continue;
+		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC && GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
+			continue;
+		name = elf_strptr(e, sh.sh_link, sym.st_name);
+		if (!name)
+			continue;
+		if (versym)
+			gelf_getversym(versym, i, &vs);
+		dflt = !(vs & 0x8000) && (!strchr(name, '@') || strstr(name, "@@"));
+		for (int k = 0; k < n; k++) {
+			if (!sym_matches(name, ss[k].name) || (vaddr[k] && (is_default[k] || !dflt)))
+				continue;
+			vaddr[k] = sym.st_value;
+			is_default[k] = dflt;
+			ifunc[k] = GELF_ST_TYPE(sym.st_info) == STT_GNU_IFUNC;
+		}
+	}
+}
+
+/* Resolves every ss[].name in the ELF file PATH to a file offset; sets status for the absent. */
+static int elf_resolve(const char *path, struct sym_state *ss, int n, char *err, size_t errlen)
+{
+	uint64_t vaddr[UP_MAX_SYMS] = {};
+	bool dflt[UP_MAX_SYMS] = {}, ifunc[UP_MAX_SYMS] = {};
+	Elf_Scn *scn = NULL, *dynsym = NULL, *symtab = NULL;
+	Elf_Data *versym = NULL;
+	int fd, ret = 0;
+	Elf *e;
+
+	elf_version(EV_CURRENT);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open the file: %s", strerror(errno));
+		return ret;
+	}
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (!e || elf_kind(e) != ELF_K_ELF) {
+		snprintf(err, errlen, "not an ELF file: %s", elf_errmsg(-1));
+		ret = -EINVAL;
+		goto cleanup;
+	}
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_DYNSYM)
+			dynsym = scn;
+		else if (sh.sh_type == SHT_SYMTAB)
+			symtab = scn;
+		else if (sh.sh_type == SHT_GNU_versym)
+			versym = elf_getdata(scn, NULL);
+	}
+	if (dynsym)
+		scan_symtab(e, dynsym, versym, ss, n, vaddr, dflt, ifunc);
+	if (symtab)
+		scan_symtab(e, symtab, NULL, ss, n, vaddr, dflt, ifunc);
+	for (int k = 0; k < n; k++) {
+		if (!vaddr[k]) {
+			snprintf(ss[k].status, sizeof(ss[k].status), "not found: no such function in %s",
+				 dynsym || symtab ? "the symbol tables" : "the file (no symbol table)");
+			continue;
+		}
+		if (ifunc[k]) {
+			snprintf(ss[k].status, sizeof(ss[k].status),
+				 "not probed: an ifunc (its address is the resolver)");
+			continue;
+		}
+		ss[k].offset = vaddr_to_offset(e, vaddr[k]);
+		if (!ss[k].offset)
+			snprintf(ss[k].status, sizeof(ss[k].status),
+				 "not found: address 0x%llx is in no executable segment",
+				 (unsigned long long)vaddr[k]);
+	}
+cleanup:
+	if (e)
+		elf_end(e);
+	close(fd);
+	return ret;
+}
+
+/* --- attaching ------------------------------------------------------------------------- */
+
+static int add_link(struct up_lib *l, struct bpf_link *link)
+{
+	struct bpf_link **nl = realloc(l->links, (l->nlinks + 1) * sizeof(*nl));
+
+	if (!nl) {
+		bpf_link__destroy(link);
+		return -ENOMEM;
+	}
+	l->links = nl;
+	l->links[l->nlinks++] = link;
+	return 0;
+}
+
+/* The return probe first: an entry seen without its return would leave the thread "inside". */
+static int attach_sym(struct uprobes *up, struct up_lib *l, int pid, const char *path,
+		      struct sym_state *s)
+{
+	struct bpf_program *entry = l->kind == LIB_ALLOC ? up->alloc_entry : up->cuda_entry;
+	struct bpf_program *ret = l->kind == LIB_ALLOC ? up->alloc_ret : up->cuda_ret;
+	LIBBPF_OPTS(bpf_uprobe_opts, ro, .bpf_cookie = s->fn, .retprobe = true);
+	LIBBPF_OPTS(bpf_uprobe_opts, eo, .bpf_cookie = s->fn);
+	struct bpf_link *rl, *el;
+	int err;
+
+	rl = bpf_program__attach_uprobe_opts(ret, pid, path, s->offset, &ro);
+	if (!rl) {
+		err = -errno;
+		goto fail;
+	}
+	el = bpf_program__attach_uprobe_opts(entry, pid, path, s->offset, &eo);
+	if (!el) {
+		err = -errno;
+		bpf_link__destroy(rl);
+		goto fail;
+	}
+	if (add_link(l, rl) || add_link(l, el))
+		return -ENOMEM;
+	s->probed = true;
+	snprintf(s->status, sizeof(s->status), "probed");
+	return 0;
+fail:
+	snprintf(s->status, sizeof(s->status), "attach failed: %s", strerror(-err));
+	fl_info("uprobe '%s' in %s (pid %d): failed to attach: %s", s->name, path, pid,
+		strerror(-err));
+	return err;
+}
+
+static void fill_wants(struct up_lib *l, const struct want *w, size_t n, unsigned int who)
+{
+	for (size_t i = 0; i < n && l->nsyms < UP_MAX_SYMS; i++) {
+		if (who && !(w[i].who & who))
+			continue;
+		l->syms[l->nsyms].name = w[i].name;
+		l->syms[l->nsyms].fn = w[i].fn;
+		l->nsyms++;
+	}
+}
+
+static unsigned int allocator_bit(const char *allocator)
+{
+	if (!strcmp(allocator, "jemalloc"))
+		return W_JE;
+	if (!strcmp(allocator, "tcmalloc"))
+		return W_TC;
+	if (!strcmp(allocator, "mimalloc"))
+		return W_MI;
+	return W_GLIBC;
+}
+
+/* Resolves and attaches every wanted symbol of L; two names at one address are probed once. */
+static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
+{
+	char path[PATH_MAX + 32];
+	int probed = 0;
+
+	if (l->kind == LIB_ALLOC)
+		fill_wants(l, alloc_wants, ARRAY_SIZE(alloc_wants), allocator_bit(l->allocator));
+	else if (l->kind == LIB_CUDART)
+		fill_wants(l, cudart_wants, ARRAY_SIZE(cudart_wants), 0);
+	else
+		fill_wants(l, cuda_wants, ARRAY_SIZE(cuda_wants), 0);
+	/* The target's own view of the file, also inside a container. */
+	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, l->path);
+	if (elf_resolve(path, l->syms, l->nsyms, l->error, sizeof(l->error)))
+		return;
+	for (int k = 0; k < l->nsyms; k++) {
+		struct sym_state *s = &l->syms[k];
+		int dup = -1;
+
+		if (!s->offset)
+			continue;
+		for (int j = 0; j < k && dup < 0; j++)
+			if (l->syms[j].probed && l->syms[j].offset == s->offset)
+				dup = j;
+		if (dup >= 0) {
+			snprintf(s->status, sizeof(s->status), "same address as %s: counted there",
+				 l->syms[dup].name);
+			continue;
+		}
+		probed += !attach_sym(up, l, pid, path, s);
+	}
+	l->attached_ns = clock_ns(CLOCK_MONOTONIC);
+	fprintf(stderr, "faultline: pid %d: probed %d functions in %s (%s%s%s)\n", pid, probed,
+		l->path, kind_name(l->kind), l->kind == LIB_ALLOC ? " " : "",
+		l->kind == LIB_ALLOC ? l->allocator : "");
+}
+
+static void detach_lib(struct up_lib *l, const char *why)
+{
+	for (int i = 0; i < l->nlinks; i++)
+		bpf_link__destroy(l->links[i]);
+	free(l->links);
+	l->links = NULL;
+	l->nlinks = 0;
+	if (!l->detached[0])
+		snprintf(l->detached, sizeof(l->detached), "%s", why);
+}
+
+static void detach_proc(struct up_proc *p, const char *why)
+{
+	for (int i = 0; i < p->nlibs; i++)
+		detach_lib(&p->libs[i], why);
+}
+
+/* --- scanning the targets' mappings ------------------------------------------------------ */
+
+static struct up_lib *lib_add(struct up_proc *p, const char *path, uint64_t inode,
+			      enum lib_kind kind)
+{
+	struct up_lib *nl = realloc(p->libs, (p->nlibs + 1) * sizeof(*nl)), *l;
+
+	if (!nl)
+		return NULL;
+	p->libs = nl;
+	l = &p->libs[p->nlibs];
+	memset(l, 0, sizeof(*l));
+	l->path = strdup(path);
+	if (!l->path)
+		return NULL;
+	l->inode = inode;
+	l->kind = kind;
+	p->nlibs++;
+	return l;
+}
+
+static bool lib_attached(const struct up_proc *p, const char *path, uint64_t inode)
+{
+	for (int i = 0; i < p->nlibs; i++)
+		if (!p->libs[i].detached[0] && p->libs[i].inode == inode &&
+		    !strcmp(p->libs[i].path, path))
+			return true;
+	return false;
+}
+
+static int cuda_kind(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	if (!strncmp(base, "libcudart.so", 12))
+		return LIB_CUDART;
+	if (!strncmp(base, "libcuda.so", 10))
+		return LIB_CUDA;
+	return -1;
+}
+
+static void scan_allocator(struct uprobes *up, struct up_proc *p, const char *maps_text,
+			   const struct vmas *vm)
+{
+	char lib[PATH_MAX];
+	const char *name = maps_allocator(maps_text, lib, sizeof(lib));
+	struct up_lib *l;
+
+	if (!lib[0])
+		return; /* nothing mapped yet (just exec'd) or static: try again next scan */
+	p->alloc_done = true;
+	for (size_t i = 0; i < vm->n; i++) {
+		if (strcmp(vm->v[i].path, lib))
+			continue;
+		l = lib_add(p, lib, vm->v[i].inode, LIB_ALLOC);
+		if (!l)
+			return;
+		l->allocator = name;
+		probe_lib(up, p->pid, l);
+		return;
+	}
+}
+
+static void scan_cuda(struct uprobes *up, struct up_proc *p, const struct vmas *vm)
+{
+	for (size_t i = 0; i < vm->n; i++) {
+		const struct vma *v = &vm->v[i];
+		int kind = cuda_kind(v->path);
+		struct up_lib *l;
+
+		if (kind < 0 || strstr(v->path, " (deleted)") || lib_attached(p, v->path, v->inode))
+			continue;
+		l = lib_add(p, v->path, v->inode, kind);
+		if (l)
+			probe_lib(up, p->pid, l);
+	}
+}
+
+static void scan_proc(struct uprobes *up, struct up_proc *p)
+{
+	char *text;
+	struct vmas vm;
+
+	if (p->gone)
+		return;
+	text = maps_read(p->pid);
+	if (!text) {
+		p->gone = true;
+		detach_proc(p, "process exited");
+		return;
+	}
+	if (!vmas_parse(&vm, text)) {
+		if (up->alloc_on && !p->alloc_done)
+			scan_allocator(up, p, text, &vm);
+		if (up->cuda_on)
+			scan_cuda(up, p, &vm);
+		vmas_free(&vm);
+	}
+	free(text);
+}
+
+static struct up_proc *proc_get(struct uprobes *up, int pid, bool create)
+{
+	struct up_proc *np;
+
+	for (int i = 0; i < up->nprocs; i++)
+		if (up->procs[i].pid == pid && !up->procs[i].gone)
+			return &up->procs[i];
+	if (!create)
+		return NULL;
+	np = realloc(up->procs, (up->nprocs + 1) * sizeof(*np));
+	if (!np)
+		return NULL;
+	up->procs = np;
+	np = &up->procs[up->nprocs++];
+	memset(np, 0, sizeof(*np));
+	np->pid = pid;
+	return np;
+}
+
+int uprobes_open(struct uprobes **out, struct session *s)
+{
+	struct uprobes *up = calloc(1, sizeof(*up));
+	struct bpf_map *targets = s->skel->maps.targets;
+	__u32 key, *prev = NULL;
+
+	*out = up;
+	if (!up)
+		return -ENOMEM;
+	up->s = s;
+	up->alloc_on = probe_plan_active(&s->plan, "alloc_calls");
+	up->cuda_on = probe_plan_active(&s->plan, "cuda_pinned");
+	up->alloc_entry = s->skel->progs.fl_alloc_entry;
+	up->alloc_ret = s->skel->progs.fl_alloc_ret;
+	up->cuda_entry = s->skel->progs.fl_cuda_entry;
+	up->cuda_ret = s->skel->progs.fl_cuda_ret;
+	if (!up->alloc_on && !up->cuda_on)
+		return 0;
+	while (!bpf_map__get_next_key(targets, prev, &key, sizeof(key))) {
+		proc_get(up, key, true);
+		prev = &key;
+	}
+	for (int i = 0; i < up->nprocs; i++)
+		scan_proc(up, &up->procs[i]);
+	up->last_scan_ns = clock_ns(CLOCK_MONOTONIC);
+	return 0;
+}
+
+void uprobes_poll(struct uprobes *up)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+
+	if (!up || (!up->alloc_on && !up->cuda_on) ||
+	    now - up->last_scan_ns < UPROBES_RESCAN_MS * 1000000ull)
+		return;
+	up->last_scan_ns = now;
+	for (int i = 0; i < up->nprocs; i++) {
+		struct up_proc *p = &up->procs[i];
+
+		if (!p->gone && kill(p->pid, 0) && errno == ESRCH) {
+			p->gone = true;
+			detach_proc(p, "process exited");
+		}
+		scan_proc(up, p);
+	}
+}
+
+void uprobes_on_proc(struct uprobes *up, const struct fl_proc *e)
+{
+	struct up_proc *p;
+
+	if (!up || (!up->alloc_on && !up->cuda_on))
+		return;
+	switch (e->kind) {
+	case FL_PROC_FORK:
+		p = proc_get(up, e->child, true);
+		if (p)
+			scan_proc(up, p);
+		break;
+	case FL_PROC_EXEC:
+		p = proc_get(up, e->pid, true);
+		if (!p)
+			break;
+		detach_proc(p, "exec: a new image");
+		p->alloc_done = false;
+		scan_proc(up, p);
+		break;
+	case FL_PROC_EXIT:
+		p = proc_get(up, e->pid, false);
+		if (p) {
+			detach_proc(p, "process exited");
+			p->gone = true;
+		}
+		break;
+	}
+}
+
+void uprobes_detach(struct uprobes *up)
+{
+	for (int i = 0; up && i < up->nprocs; i++)
+		detach_proc(&up->procs[i], "session ended");
+}
+
+/* --- huge pages behind a range ------------------------------------------------------------ */
+
+#define PM_PRESENT (1ull << 63)
+#define PM_PFN_MASK ((1ull << 55) - 1)
+#define KPF_HUGE (1ull << 17)
+#define KPF_THP (1ull << 22)
+#define HUGE_BLOCK (2ull << 20)
+
+/* Per 2 MiB block of the range: its first page's flags say whether the block is a huge page. */
+int64_t huge_backed_bytes(int pid, uint64_t addr, uint64_t len)
+{
+	char path[64];
+	int pm, kf;
+	int64_t total = 0;
+	uint64_t end = addr + len;
+
+	if (!len || end < addr)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	pm = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm < 0)
+		return -errno;
+	kf = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	if (kf < 0) {
+		close(pm);
+		return -errno;
+	}
+	for (uint64_t b = addr; b < end;) {
+		uint64_t next = (b & ~(HUGE_BLOCK - 1)) + HUGE_BLOCK, ent = 0, flags = 0;
+
+		if (next > end)
+			next = end;
+		if (pread(pm, &ent, 8, (b / 4096) * 8) == 8 && (ent & PM_PRESENT) &&
+		    (ent & PM_PFN_MASK) && pread(kf, &flags, 8, (ent & PM_PFN_MASK) * 8) == 8 &&
+		    (flags & (KPF_THP | KPF_HUGE)))
+			total += next - b;
+		b = next;
+	}
+	close(kf);
+	close(pm);
+	return total;
+}
+
+void uprobes_fill_cuda(struct fl_cuda *e)
+{
+	int64_t hb;
+
+	if (e->func != FL_CF_HOST_REGISTER && e->func != FL_CF_CU_HOST_REGISTER)
+		return;
+	hb = huge_backed_bytes(e->pid, e->ptr, e->size);
+	e->huge_bytes = hb > 0 ? hb : 0;
+}
+
+/* --- trailer ------------------------------------------------------------------------------ */
+
+static void trailer_functions(struct uprobes *up, struct jw *w)
+{
+	struct faultline_bpf *skel = up->s->skel;
+	int ncpu = up->s->ncpus;
+	struct fl_alloc_stat *st = calloc(ncpu, sizeof(*st));
+	uint64_t *h = calloc(ncpu, sizeof(*h));
+
+	jw_key(w, "functions");
+	jw_arr_open(w);
+	for (__u32 fn = 0; st && h && fn < FL_AF_MAX; fn++) {
+		struct fl_alloc_stat sum = {};
+
+		if (bpf_map__lookup_elem(skel->maps.alloc_stats, &fn, sizeof(fn), st,
+					 sizeof(*st) * ncpu, 0))
+			continue;
+		for (int c = 0; c < ncpu; c++) {
+			sum.count += st[c].count;
+			sum.total_ns += st[c].total_ns;
+			sum.bytes += st[c].bytes;
+			if (st[c].max_ns > sum.max_ns)
+				sum.max_ns = st[c].max_ns;
+		}
+		if (!sum.count)
+			continue;
+		jw_obj_open(w);
+		jw_kstr(w, "func", alloc_fn_name(fn));
+		jw_ku64(w, "count", sum.count);
+		jw_ku64(w, "total_ns", sum.total_ns);
+		jw_ku64(w, "max_ns", sum.max_ns);
+		jw_ku64(w, "bytes", sum.bytes);
+		jw_key(w, "hist");
+		jw_arr_open(w);
+		for (__u32 slot = 0; slot < FL_HIST_SLOTS; slot++) {
+			__u32 idx = fn * FL_HIST_SLOTS + slot;
+			uint64_t n = 0;
+
+			if (!bpf_map__lookup_elem(skel->maps.alloc_hist, &idx, sizeof(idx), h,
+						  sizeof(*h) * ncpu, 0))
+				for (int c = 0; c < ncpu; c++)
+					n += h[c];
+			jw_u64(w, n);
+		}
+		jw_arr_close(w);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	free(st);
+	free(h);
+}
+
+/* struct alloc_thread in bpf/alloc.bpf.c: pid, depth, 4 frames of 32 bytes, 16 calls, total_ns. */
+struct alloc_thread_val {
+	__u32 pid;
+	__u32 depth;
+	__u64 frames[4 * 4];
+	__u64 calls[16];
+	__u64 total_ns;
+};
+
+static void trailer_threads(struct uprobes *up, struct jw *w)
+{
+	struct bpf_map *map = up->s->skel->maps.alloc_threads;
+	__u32 key, *prev = NULL;
+	int n = 0;
+
+	jw_key(w, "threads");
+	jw_arr_open(w);
+	if (bpf_map__value_size(map) != sizeof(struct alloc_thread_val))
+		goto out;
+	while (n < 256 && !bpf_map__get_next_key(map, prev, &key, sizeof(key))) {
+		struct alloc_thread_val v;
+		uint64_t calls = 0;
+
+		prev = &key;
+		if (bpf_map__lookup_elem(map, &key, sizeof(key), &v, sizeof(v), 0))
+			continue;
+		for (int f = 0; f < FL_AF_MAX; f++)
+			calls += v.calls[f];
+		if (!calls)
+			continue;
+		jw_obj_open(w);
+		jw_ku64(w, "tid", key);
+		jw_ku64(w, "pid", v.pid);
+		jw_ku64(w, "calls", calls);
+		jw_ku64(w, "total_ns", v.total_ns);
+		jw_key(w, "by_func");
+		jw_obj_open(w);
+		for (int f = 0; f < FL_AF_MAX; f++)
+			if (v.calls[f])
+				jw_ku64(w, alloc_fn_name(f), v.calls[f]);
+		jw_obj_close(w);
+		jw_obj_close(w);
+		n++;
+	}
+out:
+	jw_arr_close(w);
+}
+
+static void trailer_lib(const struct up_lib *l, struct jw *w)
+{
+	jw_obj_open(w);
+	jw_kstr(w, "path", l->path);
+	jw_kstr(w, "kind", kind_name(l->kind));
+	jw_kstr(w, "allocator", l->kind == LIB_ALLOC ? l->allocator : NULL);
+	jw_ku64(w, "attached_ns", l->attached_ns);
+	jw_kstr(w, "detached", l->detached[0] ? l->detached : NULL);
+	jw_kstr(w, "error", l->error[0] ? l->error : NULL);
+	jw_key(w, "symbols");
+	jw_arr_open(w);
+	for (int k = 0; k < l->nsyms; k++) {
+		jw_obj_open(w);
+		jw_kstr(w, "name", l->syms[k].name);
+		jw_kstr(w, "func", l->kind == LIB_ALLOC ? alloc_fn_name(l->syms[k].fn) :
+							   cuda_fn_name(l->syms[k].fn));
+		jw_kbool(w, "probed", l->syms[k].probed);
+		jw_kstr(w, "status", l->syms[k].status[0] ? l->syms[k].status : "not probed");
+		jw_ku64(w, "offset", l->syms[k].offset);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	jw_obj_close(w);
+}
+
+void uprobes_trailer(struct uprobes *up, struct jw *w)
+{
+	const struct session_opts *o;
+
+	if (!up) {
+		jw_null(w);
+		return;
+	}
+	o = &up->s->opts;
+	jw_obj_open(w);
+	jw_kstr(w, "mode", alloc_mode_name(o->alloc_mode));
+	jw_kstr(w, "cuda", o->cuda_mode == FL_CUDA_OFF ? "off" : "auto");
+	jw_ku64(w, "slow_ns", o->alloc_slow_ns ? o->alloc_slow_ns : DEFAULT_SLOW_NS);
+	if (up->alloc_on) {
+		trailer_functions(up, w);
+		trailer_threads(up, w);
+	}
+	jw_key(w, "processes");
+	jw_arr_open(w);
+	for (int i = 0; i < up->nprocs; i++) {
+		const struct up_proc *p = &up->procs[i];
+
+		jw_obj_open(w);
+		jw_ku64(w, "pid", p->pid);
+		jw_key(w, "libraries");
+		jw_arr_open(w);
+		for (int k = 0; k < p->nlibs; k++)
+			trailer_lib(&p->libs[k], w);
+		jw_arr_close(w);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	jw_obj_close(w);
+}
+
+void uprobes_free(struct uprobes *up)
+{
+	if (!up)
+		return;
+	for (int i = 0; i < up->nprocs; i++) {
+		detach_proc(&up->procs[i], "session ended");
+		for (int k = 0; k < up->procs[i].nlibs; k++)
+			free(up->procs[i].libs[k].path);
+		free(up->procs[i].libs);
+	}
+	free(up->procs);
+	free(up);
+}
+
+/* --- options ------------------------------------------------------------------------------ */
+
+/* "50us", "1ms", "0.5ms", "2000ns", "1s"; a bare number is microseconds. */
+static int parse_ns(const char *s, uint64_t *out)
+{
+	static const struct { const char *unit; double mult; } units[] = {
+		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "", 1e3 },
+	};
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0 || v > 3600e9)
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(end, units[i].unit))
+			continue;
+		*out = (uint64_t)(v * units[i].mult + 0.5);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int uprobes_parse_opt(struct session_opts *o, const char *name, const char *arg)
+{
+	if (!strcmp(name, "alloc")) {
+		if (!strcmp(arg, "lite"))
+			o->alloc_mode = FL_ALLOC_LITE;
+		else if (!strcmp(arg, "full"))
+			o->alloc_mode = FL_ALLOC_FULL;
+		else if (!strcmp(arg, "off"))
+			o->alloc_mode = FL_ALLOC_OFF;
+		else {
+			fl_err("--alloc '%s': expected lite, full or off", arg);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(name, "cuda")) {
+		if (strcmp(arg, "auto") && strcmp(arg, "off")) {
+			fl_err("--cuda '%s': expected auto or off", arg);
+			return -EINVAL;
+		}
+		o->cuda_mode = strcmp(arg, "off") ? FL_CUDA_AUTO : FL_CUDA_OFF;
+		return 0;
+	}
+	if (parse_ns(arg, &o->alloc_slow_ns) || !o->alloc_slow_ns) {
+		fl_err("--alloc-slow '%s': expected a duration above zero such as 50us, 1ms or 2000ns",
+		       arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void *uprobes_on_event(struct uprobes *up, void *data, size_t size,
+		       struct fl_cuda *copy)
+{
+	const struct fl_hdr *h = data;
+
+	if (h->type == FL_EV_PROC && size >= sizeof(struct fl_proc)) {
+		uprobes_on_proc(up, data);
+	} else if (h->type == FL_EV_CUDA && size == sizeof(*copy)) {
+		/* the ring buffer is mapped read-only: fill in a copy */
+		memcpy(copy, data, sizeof(*copy));
+		uprobes_fill_cuda(copy);
+		return copy;
+	}
+	return data;
+}
