@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alloc.h"
 #include "model.h"
 #include "reqreport.h"
 #include "wire.h"
@@ -297,6 +298,12 @@ static void add_event(struct model *m, const void *ev, size_t len)
 	}
 	case FL_EV_RSS:
 		add_rss(m, ev);
+		alloc_model_add(m, ev);
+		break;
+	case FL_EV_MEMSYS:
+	case FL_EV_ALLOC:
+	case FL_EV_CUDA:
+		alloc_model_add(m, ev);
 		break;
 	case FL_EV_NET:
 		if (!m->wire)
@@ -345,6 +352,7 @@ static void finish(struct model *m)
 	}
 	u64vec_pct(&m->fault_ts, 50); /* sorts */
 	resolve_pending(m);
+	alloc_model_finish(m);
 	if (m->wire)
 		wire_finish(m->wire);
 }
@@ -422,6 +430,7 @@ void model_free(struct model *m)
 	free(m->maps);
 	free(m->pending);
 	free(m->rss);
+	alloc_model_free(m);
 	wire_free(m->wire);
 	reqview_free(m->reqview);
 	memset(m, 0, sizeof(*m));

@@ -87,6 +87,8 @@ struct model {
 	struct rss_stat *rss;
 	size_t nrss;
 
+	struct alloc_model *alloc; /* user/alloc.c: allocator and pinned-memory calls */
+
 	uint64_t kcompactd_wakes, lock_holds, lock_hold_max_ns;
 	uint64_t forks, execs, exits;
 

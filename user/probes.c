@@ -41,6 +41,13 @@ static const struct probe_concern concerns[] = {
 	  { { ATTACH_TP_BTF, { "fl_migrate_start", "fl_migrate_end" } } } },
 	{ "rss", "resident set size of traced processes over time",
 	  { { ATTACH_TP_BTF, { "fl_rss" } } } },
+	{ "alloc_syscalls", "mmap munmap madvise brk mremap of traced processes (--alloc=lite, full)",
+	  { { ATTACH_TP_BTF, { "fl_memsys_enter", "fl_memsys_exit" } },
+	    { ATTACH_RAW_TP, { "fl_memsys_enter_raw", "fl_memsys_exit_raw" } } } },
+	{ "alloc_calls", "malloc-family calls in the allocator each process uses (--alloc=full)",
+	  { { ATTACH_MANUAL, { "fl_alloc_entry", "fl_alloc_ret" } } } },
+	{ "cuda_pinned", "CUDA pinned-memory calls in libcudart and libcuda (--cuda=auto)",
+	  { { ATTACH_MANUAL, { "fl_cuda_entry", "fl_cuda_ret" } } } },
 	{ "requests", "HTTP requests on the target's TCP sockets (first 256 bytes each way)",
 	  { { ATTACH_TP_BTF, { "fl_net_enter", "fl_net_exit" } } } },
 };

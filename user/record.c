@@ -71,6 +71,8 @@ static void usage(FILE *f)
 "      --ringbuf-mb N      ring buffer size in MiB (default 32, power of two)\n"
 "      --probes SPEC       choose attach types: CONCERN=TYPE[,...], e.g.\n"
 "                          fault-duration=kprobe or rss=off (see -v for concerns)\n"
+"      --wire on|off       see HTTP requests on the targets' TCP sockets (default on;\n"
+"                          faultline report lines stalls up with them)\n"
 "      --alloc MODE        allocator tracing: lite (default: mmap munmap madvise brk\n"
 "                          mremap, timed, with the calling library), full (lite + every\n"
 "                          malloc-family call timed by uprobes, exact counts) or off\n"
@@ -91,7 +93,8 @@ static void usage(FILE *f)
 
 static int parse_args(struct record *r, int argc, char **argv)
 {
-	enum { OPT_CHILDREN = 256, OPT_RINGBUF, OPT_PROBES, OPT_ALLOC, OPT_ALLOC_SLOW, OPT_CUDA };
+	enum { OPT_CHILDREN = 256, OPT_RINGBUF, OPT_PROBES, OPT_WIRE, OPT_ALLOC, OPT_ALLOC_SLOW,
+	       OPT_CUDA };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "children", no_argument, NULL, OPT_CHILDREN },
@@ -100,6 +103,7 @@ static int parse_args(struct record *r, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
 		{ "probes", required_argument, NULL, OPT_PROBES },
+		{ "wire", required_argument, NULL, OPT_WIRE },
 		{ "alloc", required_argument, NULL, OPT_ALLOC },
 		{ "alloc-slow", required_argument, NULL, OPT_ALLOC_SLOW },
 		{ "cuda", required_argument, NULL, OPT_CUDA },
@@ -153,6 +157,13 @@ static int parse_args(struct record *r, int argc, char **argv)
 			if (uprobes_parse_opt(&r->sopts, c == OPT_ALLOC ? "alloc" :
 						  c == OPT_CUDA ? "cuda" : "alloc-slow", optarg))
 				return -EINVAL;
+			break;
+		case OPT_WIRE:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fl_err("--wire '%s': expected on or off", optarg);
+				return -EINVAL;
+			}
+			r->sopts.wire_off = !strcmp(optarg, "off");
 			break;
 		case 'v':
 			fl_verbose++;

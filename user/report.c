@@ -12,6 +12,7 @@
 #include "findings.h"
 #include "jw.h"
 #include "model.h"
+#include "reqreport.h"
 #include "util.h"
 
 #define JSON_VERSION 1
@@ -20,23 +21,30 @@
 struct report_opts {
 	const char *input;
 	bool json;
+	struct req_opts req; /* --requests FILE, --clock */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: faultline report [-i FILE] [--json]\n"
+"Usage: faultline report [-i FILE] [--json] [--requests FILE [--clock monotonic|realtime]]\n"
 "\n"
 "Print what a recording shows: stalls per cause with latency histograms, faults by memory\n"
 "region, RSS, the probe plan, faultline's own overhead, and findings.\n"
 "\n"
 "  -i, --input FILE   the recording (default faultline.data)\n"
 "      --json         the same data as JSON (schema: docs/json-schema.md)\n"
+"      --requests FILE    line stalls up with a client's requests instead of those seen on\n"
+"                         the wire: a 'vllm bench serve --save-result --save-detailed' JSON\n"
+"                         file, or JSON lines {\"id\",\"start\",\"first_token\",\"end\"} (seconds)\n"
+"      --clock CLOCK      clock of the JSON lines' times: monotonic (default) or realtime\n"
 "  -h, --help         this text\n"
 "\n"
 "Examples:\n"
 "  faultline report\n"
-"  faultline report -i run1.data --json > run1.json\n");
+"  faultline report -i run1.data --json > run1.json\n"
+"  faultline report --requests bench.json\n"
+"  faultline report --requests reqs.jsonl --clock realtime\n");
 }
 
 static int cmp_region(const void *a, const void *b)
@@ -240,6 +248,7 @@ static void print_text(const struct model *m, FILE *f)
 	alloc_print_text(m, f);
 	pinned_print_text(m, f);
 	text_overhead(m, f);
+	reqview_text(m, f);
 	text_findings(m, f);
 }
 
@@ -460,7 +469,7 @@ static void print_json(const struct model *m, FILE *f)
 	jw_key(&w, "pinned");
 	pinned_print_json(m, &w);
 	jw_key(&w, "requests");
-	jw_null(&w);
+	reqview_json(m, &w);
 	json_findings(m, &w);
 	json_overhead(m, &w);
 	jw_obj_close(&w);
@@ -468,10 +477,12 @@ static void print_json(const struct model *m, FILE *f)
 
 static int parse_args(struct report_opts *o, int argc, char **argv)
 {
-	enum { OPT_JSON = 256 };
+	enum { OPT_JSON = 256, OPT_REQUESTS, OPT_CLOCK };
 	static const struct option longopts[] = {
 		{ "input", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "requests", required_argument, NULL, OPT_REQUESTS },
+		{ "clock", required_argument, NULL, OPT_CLOCK },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -486,6 +497,16 @@ static int parse_args(struct report_opts *o, int argc, char **argv)
 			break;
 		case OPT_JSON:
 			o->json = true;
+			break;
+		case OPT_REQUESTS:
+			o->req.file = optarg;
+			break;
+		case OPT_CLOCK:
+			if (req_clock_parse(optarg, &o->req.clock)) {
+				fl_err("--clock '%s': expected monotonic or realtime", optarg);
+				return -EINVAL;
+			}
+			o->req.clock_given = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -513,6 +534,10 @@ int cmd_report(int argc, char **argv)
 	err = model_build(&m, o.input);
 	if (err)
 		return 1;
+	if (reqview_build(&m, &o.req)) {
+		model_free(&m);
+		return 1;
+	}
 	if (o.json)
 		print_json(&m, stdout);
 	else

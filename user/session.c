@@ -14,6 +14,7 @@
 #include "faultline.skel.h"
 #include "session.h"
 #include "faultline.h"
+#include "uprobes.h"
 #include "util.h"
 
 /* libbpf's messages are kept so a failed load can be blamed on one concern. */
@@ -75,6 +76,7 @@ static void configure(struct session *s)
 	skel->rodata->cfg_wakeup_bytes = o->ringbuf_bytes / 8;
 	skel->rodata->cfg_mmap_lock_write_arg = probe_mmap_lock_write_arg();
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	uprobes_configure(skel, o);
 }
 
 /* Load, and on failure drop the concern libbpf blamed and try again with a fresh object. */
@@ -124,6 +126,7 @@ int session_open(struct session *s, const struct session_opts *o)
 		return err;
 	if (o->probes && (err = probe_plan_override(&s->plan, o->probes)))
 		return err;
+	uprobes_plan(&s->plan, o);
 	if (o->wire_off)
 		probe_plan_disable(&s->plan, "requests", "turned off with --wire=off");
 	err = load(s);

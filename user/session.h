@@ -15,6 +15,9 @@
 struct ring_buffer;
 struct faultline_bpf;
 
+enum fl_alloc_mode { FL_ALLOC_LITE = 0, FL_ALLOC_OFF, FL_ALLOC_FULL };
+enum fl_cuda_mode { FL_CUDA_AUTO = 0, FL_CUDA_OFF };
+
 struct session_opts {
 	int pids[FL_MAX_TARGETS];
 	int npids;
@@ -24,6 +27,9 @@ struct session_opts {
 	bool aggregate;    /* top/serve: in-kernel histograms and per-thread counters */
 	uint64_t ringbuf_bytes;
 	const char *probes; /* --probes overrides */
+	int alloc_mode;         /* enum fl_alloc_mode: --alloc (default lite) */
+	int cuda_mode;          /* enum fl_cuda_mode: --cuda (default auto) */
+	uint64_t alloc_slow_ns; /* --alloc-slow: slower allocator calls become events (0: 50 us) */
 	bool wire_off;      /* --wire=off: no request capture on TCP sockets */
 };
 

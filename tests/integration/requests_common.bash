@@ -1,0 +1,50 @@
+# Helpers for the requests_*.sh tests (sourced after tests/lib.sh; not a test itself). They start
+# examples/server.py, record it with faultline, drive examples/loadgen.py and compare.
+
+EX=$ROOT/examples
+# Client and server run at a real-time priority when chrt is there: the comparison is with the
+# client's own clock, which a busy 2-core machine would otherwise delay by milliseconds.
+RT=()
+command -v chrt >/dev/null && chrt -f 10 true 2>/dev/null && RT=(chrt -f 10)
+
+# start_server ARGS...: examples/server.py on a free port; sets SPID, PORT. Killed on exit.
+start_server() {
+	local i
+	: >"$TMP/server.out"
+	"${RT[@]}" python3 "$EX/server.py" --port 0 --weights "$TMP/weights.bin" --weights-mb 8 "$@" \
+		>"$TMP/server.out" 2>&1 &
+	SPID=$!
+	on_exit "kill -TERM $SPID 2>/dev/null; wait $SPID 2>/dev/null"
+	for i in $(seq 300); do
+		grep -q '^listening on' "$TMP/server.out" && break
+		kill -0 "$SPID" 2>/dev/null || fail "server.py exited early: $(tail -5 "$TMP/server.out")"
+		sleep 0.1
+	done
+	PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/server.out")
+	[ -n "$PORT" ] || fail "server.py did not print 'listening on' within 30 s"
+}
+
+# start_record ARGS...: faultline record in the background, returns once it is recording.
+start_record() {
+	local i
+	"$FL" record "$@" 2>"$TMP/rec.err" &
+	RPID=$!
+	on_exit "kill -INT $RPID 2>/dev/null; wait $RPID 2>/dev/null"
+	for i in $(seq 300); do
+		grep -q 'recording to' "$TMP/rec.err" && return 0
+		kill -0 "$RPID" 2>/dev/null || fail "faultline record exited: $(cat "$TMP/rec.err")"
+		sleep 0.1
+	done
+	fail "faultline record did not start within 30 s: $(cat "$TMP/rec.err")"
+}
+
+stop_record() {
+	kill -INT "$RPID"
+	wait "$RPID" || fail "faultline record failed: $(cat "$TMP/rec.err")"
+}
+
+# loadgen ARGS...: examples/loadgen.py against the server.
+loadgen() {
+	"${RT[@]}" python3 "$EX/loadgen.py" --url "http://127.0.0.1:$PORT" -q "$@" >>"$TMP/loadgen.out" 2>&1 ||
+		fail "loadgen failed: $(tail -5 "$TMP/loadgen.out")"
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Requests seen on the wire against the client's own log: the count, each request's time to first
+# token (within 2 ms for at least 99% of them), and the ids. Then the client logs imported with
+# --requests (bench JSON, JSON lines on both clocks) give the same windows as the wire.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/requests_common.bash"
+need_root
+
+start_server --kv-mb 2 -q
+start_record -p "$SPID" -o "$TMP/r.data"
+# one keep-alive connection, then a new connection per request, then realtime JSON lines
+loadgen -n 100 -c 1 --max-tokens 8 --prompt-len 60 --save-result "$TMP/bench.json" \
+	--jsonl "$TMP/mono.jsonl"
+loadgen -n 40 -c 1 --max-tokens 4 --prompt-len 30 --new-connection --jsonl "$TMP/newconn.jsonl"
+loadgen -n 60 -c 1 --max-tokens 4 --prompt-len 30 --jsonl "$TMP/real.jsonl" --clock realtime
+stop_record
+
+"$FL" report -i "$TMP/r.data" --json >"$TMP/wire.json" || fail "report failed"
+"$FL" report -i "$TMP/r.data" --json --requests "$TMP/bench.json" >"$TMP/bench-rep.json" ||
+	fail "report --requests bench.json failed"
+"$FL" report -i "$TMP/r.data" --json --requests "$TMP/real.jsonl" --clock realtime \
+	>"$TMP/real-rep.json" || fail "report --requests real.jsonl --clock realtime failed"
+"$FL" report -i "$TMP/r.data" --json --requests "$TMP/mono.jsonl" --clock monotonic \
+	>"$TMP/mono-rep.json" || fail "report --requests mono.jsonl failed"
+
+python3 - "$TMP" <<'PY' || fail "see above"
+import json, sys
+tmp = sys.argv[1]
+ok = True
+def check(desc, cond, got, want):
+    global ok
+    print("  %s: faultline=%s ground-truth=%s%s" % (desc, got, want, "" if cond else "  <-- FAIL"))
+    ok &= bool(cond)
+
+wire = json.load(open(tmp + "/wire.json"))["requests"]
+client = []
+for name in ("mono.jsonl", "newconn.jsonl", "real.jsonl"):
+    client += [json.loads(l) for l in open(tmp + "/" + name) if l.strip()]
+byid = {r["id"]: r for r in wire["list"]}
+check("requests on the wire", wire["count"] == len(client), wire["count"], len(client))
+check("ids seen on the wire", set(byid) == {c["id"] for c in client},
+      len(set(byid) & {c["id"] for c in client}), len(client))
+good, worst = 0, 0.0
+for c in client:
+    w = byid.get(c["id"])
+    if not w or w["ttft_ns"] is None:
+        continue
+    d = abs(w["ttft_ns"] / 1e9 - c["ttft"]) * 1e3
+    worst = max(worst, d)
+    good += d <= 2.0
+check("TTFT within 2 ms of the client's", good >= 0.99 * len(client), good, "%d (99%% of %d), worst %.3f ms" % (len(client), len(client), worst))
+check("all requests completed on the wire", not wire["aborted"] and not wire["incomplete"],
+      wire["aborted"] + wire["incomplete"], 0)
+check("a request's method/path/status", byid[client[0]["id"]]["path"] == "/v1/completions" and
+      byid[client[0]["id"]]["status"] == 200, "%s %s" % (byid[client[0]["id"]]["path"], byid[client[0]["id"]]["status"]), "/v1/completions 200")
+
+total, bad, worst = 0, 0, 0.0
+for rep, n in (("bench-rep.json", 100), ("mono-rep.json", 100), ("real-rep.json", 60)):
+    r = json.load(open(tmp + "/" + rep))["requests"]
+    check(rep + ": requests imported", r["count"] == n, r["count"], n)
+    check(rep + ": matched to the wire", r["matched_to_wire"] == n, r["matched_to_wire"], n)
+    for q in r["list"]:
+        w = q.get("wire")
+        total += 1
+        d = max(abs(q[k] - w[k]) / 1e6 for k in ("start_ns", "first_token_ns", "end_ns")) if w else 1e9
+        worst = max(worst, d)
+        bad += d > 2.0
+check("imported windows (start, first token, end) within 2 ms of the wire's, worst %.3f ms" % worst,
+      total - bad >= 0.99 * total, total - bad, "%d (99%% of %d)" % (total, total))
+sys.exit(0 if ok else 1)
+PY

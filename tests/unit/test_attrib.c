@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Attribution arithmetic at the edges: touching intervals, zero lengths, windows of faults. */
+#include <math.h>
+#include "attrib.h"
+#include "unit.h"
+
+UNIT_TEST(attrib_overlap_edges)
+{
+	CHECK_EQ_U64(overlap_ns(10, 20, 20, 30), 0);  /* touching: no overlap */
+	CHECK_EQ_U64(overlap_ns(20, 30, 10, 20), 0);
+	CHECK_EQ_U64(overlap_ns(10, 20, 19, 30), 1);
+	CHECK_EQ_U64(overlap_ns(10, 20, 0, 100), 10); /* inside */
+	CHECK_EQ_U64(overlap_ns(0, 100, 10, 20), 10); /* contains */
+	CHECK_EQ_U64(overlap_ns(10, 10, 0, 100), 0);  /* empty */
+	CHECK_EQ_U64(overlap_ns(30, 20, 0, 100), 0);  /* reversed = empty */
+}
+
+UNIT_TEST(attrib_stall_overlaps_edges)
+{
+	struct stall_rec s = { .ts_ns = 100, .dur_ns = 50 };
+	struct stall_rec z = { .ts_ns = 100, .dur_ns = 0 };
+
+	CHECK(!stall_overlaps(&s, 150, 200)); /* window starts where the stall ends */
+	CHECK(!stall_overlaps(&s, 50, 100));  /* window ends where the stall starts */
+	CHECK(stall_overlaps(&s, 149, 200));
+	CHECK(stall_overlaps(&s, 50, 101));
+	CHECK(!stall_overlaps(&s, 120, 120)); /* empty window */
+	CHECK(stall_overlaps(&z, 100, 101));  /* zero-length stall at the window start */
+	CHECK(!stall_overlaps(&z, 90, 100));  /* ... at the window end: outside */
+}
+
+UNIT_TEST(attrib_faults_in_window)
+{
+	uint64_t t[] = { 10, 20, 20, 30, 40 };
+
+	CHECK_EQ_U64(count_in_window(t, 5, 20, 30), 2); /* [20, 30): both 20s, not 30 */
+	CHECK_EQ_U64(count_in_window(t, 5, 0, 100), 5);
+	CHECK_EQ_U64(count_in_window(t, 5, 41, 100), 0);
+	CHECK_EQ_U64(count_in_window(t, 5, 30, 30), 0);
+	CHECK_EQ_U64(count_in_window(t, 0, 0, 100), 0);
+}
+
+UNIT_TEST(attrib_window_sums_causes)
+{
+	/* sorted by start; one long stall starting long before the window */
+	struct stall_rec s[] = {
+		{ .ts_ns = 0, .dur_ns = 1000, .cause = FL_CAUSE_DIRECT_COMPACTION },
+		{ .ts_ns = 500, .dur_ns = 10, .cause = FL_CAUSE_DIRECT_RECLAIM },
+		{ .ts_ns = 950, .dur_ns = 100, .cause = FL_CAUSE_DIRECT_RECLAIM },
+		{ .ts_ns = 1200, .dur_ns = 5, .cause = FL_CAUSE_MMAP_LOCK_WAIT },
+	};
+	uint64_t faults[] = { 899, 900, 901, 1099, 1100 };
+	struct win_attr a;
+
+	attribute_window(s, 4, 1000, faults, 5, 900, 1100, &a);
+	CHECK_EQ_U64(a.stall_ns[FL_CAUSE_DIRECT_COMPACTION], 100);
+	CHECK_EQ_U64(a.stall_ns[FL_CAUSE_DIRECT_RECLAIM], 100);
+	CHECK_EQ_U64(a.stall_ns[FL_CAUSE_MMAP_LOCK_WAIT], 0);
+	CHECK_EQ_U64(a.total_ns, 200);
+	CHECK_EQ_U64(a.nstalls, 2);
+	CHECK_EQ_U64(a.faults, 3);
+	attribute_window(s, 4, 1000, faults, 5, 1100, 1100, &a); /* empty window */
+	CHECK_EQ_U64(a.nstalls, 0);
+	CHECK_EQ_U64(stalls_from(s, 4, 1000, 900), 0); /* the long stall is still a candidate */
+	CHECK_EQ_U64(stalls_from(s, 4, 10, 900), 2);
+}
+
+UNIT_TEST(attrib_correlation)
+{
+	double x[] = { 1, 2, 3, 4, 5 }, y[] = { 2, 4, 6, 8, 100 }, c[] = { 3, 3, 3, 3, 3 };
+	double r[] = { 5, 4, 3, 2, 1 };
+
+	CHECK(fabs(corr_spearman(x, y, 5) - 1.0) < 1e-9);  /* monotonic, not linear */
+	CHECK(corr_pearson(x, y, 5) < 0.99);
+	CHECK(fabs(corr_spearman(x, r, 5) + 1.0) < 1e-9);
+	CHECK(isnan(corr_pearson(x, c, 5)));               /* a constant series */
+	CHECK(isnan(corr_spearman(x, y, 2)));              /* too few points */
+}

@@ -1,0 +1,641 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The requests section of faultline report (text and JSON); see reqreport.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "attrib.h"
+#include "model.h"
+#include "reqreport.h"
+#include "util.h"
+#include "wire.h"
+
+#define NBANDS 4
+#define NSLOW 10
+#define STALLS_SHOWN 5
+
+enum { WIN_PREFILL = 0, WIN_DECODE, WIN_MAX };
+
+static const char *const win_names[WIN_MAX] = { "prefill", "decode" };
+static const char *const win_spans[WIN_MAX] = { "[start, first token]", "[first token, end]" };
+static const char *const win_metric[WIN_MAX] = { "TTFT", "decode time" };
+
+struct req_row {
+	const struct request *r;
+	const struct request *wire; /* the same request on the wire, when matched */
+	bool has[WIN_MAX];
+	uint64_t a[WIN_MAX], b[WIN_MAX];
+	struct win_attr attr[WIN_MAX];
+};
+
+struct band {
+	uint64_t hi_ns; /* upper bound (inclusive); UINT64_MAX for the last */
+	size_t n, with_stall;
+	double metric_sum, total_sum, faults_sum, stall_sum[FL_CAUSE_MAX];
+};
+
+struct win_summary {
+	size_t n;
+	uint64_t p50, p90, p99, max;
+	double mean;
+	struct band bands[NBANDS];
+	double pearson, spearman, faults_spearman;
+	size_t slow[NSLOW], nslow;
+};
+
+struct req_view {
+	int source;
+	const char *file;
+	enum req_clock clock;
+	struct reqlist file_reqs;
+	const struct reqlist *list;
+	const struct reqlist *wire;
+	size_t matched, aborted, failed, incomplete;
+	uint64_t wire_conns;
+	uint64_t max_stall_ns;
+	struct req_row *rows;
+	size_t n;
+	struct win_summary win[WIN_MAX];
+};
+
+int req_clock_parse(const char *s, enum req_clock *out)
+{
+	if (!strcmp(s, "monotonic"))
+		*out = REQ_CLOCK_MONOTONIC;
+	else if (!strcmp(s, "realtime"))
+		*out = REQ_CLOCK_REALTIME;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+void reqview_free(struct req_view *v)
+{
+	if (!v)
+		return;
+	reqlist_free(&v->file_reqs);
+	free(v->rows);
+	free(v);
+}
+
+/* --- building -------------------------------------------------------------------------- */
+
+static void clockmap(const struct model *m, enum req_clock clock, struct req_clockmap *cm)
+{
+	json_t *c = json_object_get(m->meta, "clocks");
+	json_t *mono = json_object_get(c, "monotonic_ns"), *real = json_object_get(c, "realtime_ns");
+
+	memset(cm, 0, sizeof(*cm));
+	cm->clock = clock;
+	if (json_is_integer(mono) && json_is_integer(real)) {
+		cm->have_pair = true;
+		cm->real_minus_mono_ns = json_integer_value(real) - json_integer_value(mono);
+	}
+}
+
+static int load_file(struct model *m, struct req_view *v, const struct req_opts *o)
+{
+	struct req_clockmap cm;
+	char err[512] = "";
+	size_t len;
+	char *buf = read_file(o->file, &len);
+	int rc;
+
+	if (!buf) {
+		fl_err("--requests %s: cannot read: %s", o->file, strerror(errno));
+		return -errno;
+	}
+	clockmap(m, o->clock, &cm);
+	rc = requests_parse(o->file, buf, len, &cm, &v->file_reqs, err, sizeof(err));
+	free(buf);
+	if (rc) {
+		fl_err("%s", err);
+		return rc;
+	}
+	v->source = v->file_reqs.v[0].source;
+	v->list = &v->file_reqs;
+	if (v->wire)
+		v->matched = requests_match(&v->file_reqs, v->wire);
+	return 0;
+}
+
+/* A client log whose requests all lie outside the recording is on another clock or host. */
+static void check_overlap(const struct model *m, const struct req_view *v, const char *file)
+{
+	size_t inside = 0;
+
+	if (!m->first_ts)
+		return;
+	for (size_t i = 0; i < v->n; i++)
+		inside += v->rows[i].r->end_ns >= m->first_ts && v->rows[i].r->start_ns <= m->last_ts;
+	if (!inside)
+		fl_err("%s: none of its %zu requests fall inside the recording: another host or "
+		       "recording, or the wrong --clock?", file, v->n);
+}
+
+static void attribute_rows(const struct model *m, struct req_view *v)
+{
+	for (size_t i = 0; i < m->nstalls; i++)
+		if (m->stall_list[i].dur_ns > v->max_stall_ns)
+			v->max_stall_ns = m->stall_list[i].dur_ns;
+	for (size_t i = 0; i < v->n; i++) {
+		struct req_row *row = &v->rows[i];
+		const struct request *r = row->r;
+
+		row->has[WIN_PREFILL] = r->first_token_ns != 0;
+		row->a[WIN_PREFILL] = r->start_ns;
+		row->b[WIN_PREFILL] = r->first_token_ns;
+		row->has[WIN_DECODE] = r->first_token_ns != 0 && r->end_ns > r->first_token_ns;
+		row->a[WIN_DECODE] = r->first_token_ns;
+		row->b[WIN_DECODE] = r->end_ns;
+		for (int k = 0; k < WIN_MAX; k++)
+			if (row->has[k])
+				attribute_window(m->stall_list, m->nstalls, v->max_stall_ns,
+						 m->fault_ts.v, m->fault_ts.n, row->a[k], row->b[k],
+						 &row->attr[k]);
+		v->aborted += r->aborted;
+		v->failed += r->failed;
+		v->incomplete += r->incomplete;
+	}
+}
+
+static uint64_t row_metric(const struct req_row *row, int k)
+{
+	return row->b[k] - row->a[k];
+}
+
+static void summarize_bands(struct req_view *v, int k, struct win_summary *s)
+{
+	s->bands[0].hi_ns = s->p50;
+	s->bands[1].hi_ns = s->p90;
+	s->bands[2].hi_ns = s->p99;
+	s->bands[3].hi_ns = UINT64_MAX;
+	for (size_t i = 0; i < v->n; i++) {
+		const struct req_row *row = &v->rows[i];
+		uint64_t x;
+		struct band *b;
+		int j = 0;
+
+		if (!row->has[k])
+			continue;
+		x = row_metric(row, k);
+		while (j < NBANDS - 1 && x > s->bands[j].hi_ns)
+			j++;
+		b = &s->bands[j];
+		b->n++;
+		b->metric_sum += x;
+		b->total_sum += row->attr[k].total_ns;
+		b->faults_sum += row->attr[k].faults;
+		b->with_stall += row->attr[k].nstalls > 0;
+		for (int c = 0; c < FL_CAUSE_MAX; c++)
+			b->stall_sum[c] += row->attr[k].stall_ns[c];
+	}
+}
+
+static void summarize_corr(struct req_view *v, int k, struct win_summary *s)
+{
+	double *x = calloc(s->n + 1, sizeof(double)), *y = calloc(s->n + 1, sizeof(double));
+	double *f = calloc(s->n + 1, sizeof(double));
+	size_t n = 0;
+
+	s->pearson = s->spearman = s->faults_spearman = NAN;
+	if (x && y && f) {
+		for (size_t i = 0; i < v->n; i++) {
+			if (!v->rows[i].has[k])
+				continue;
+			x[n] = v->rows[i].attr[k].total_ns;
+			f[n] = v->rows[i].attr[k].faults;
+			y[n++] = row_metric(&v->rows[i], k);
+		}
+		s->pearson = corr_pearson(x, y, n);
+		s->spearman = corr_spearman(x, y, n);
+		s->faults_spearman = corr_spearman(f, y, n);
+	}
+	free(x);
+	free(y);
+	free(f);
+}
+
+/* Keeps the NSLOW largest metrics, largest first (insertion: NSLOW is small). */
+static void summarize_slowest(struct req_view *v, int k, struct win_summary *s)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		size_t j;
+
+		if (!v->rows[i].has[k])
+			continue;
+		j = s->nslow < NSLOW ? s->nslow++ : NSLOW;
+		while (j > 0 && row_metric(&v->rows[s->slow[j - 1]], k) < row_metric(&v->rows[i], k)) {
+			if (j < NSLOW)
+				s->slow[j] = s->slow[j - 1];
+			j--;
+		}
+		if (j < NSLOW)
+			s->slow[j] = i;
+	}
+}
+
+static void summarize(struct req_view *v, int k)
+{
+	struct win_summary *s = &v->win[k];
+	struct u64vec vals = {};
+	double sum = 0;
+
+	for (size_t i = 0; i < v->n; i++) {
+		if (!v->rows[i].has[k])
+			continue;
+		u64vec_push(&vals, row_metric(&v->rows[i], k));
+		sum += row_metric(&v->rows[i], k);
+	}
+	s->n = vals.n;
+	s->p50 = u64vec_pct(&vals, 50);
+	s->p90 = u64vec_pct(&vals, 90);
+	s->p99 = u64vec_pct(&vals, 99);
+	s->max = u64vec_pct(&vals, 100);
+	s->mean = vals.n ? sum / vals.n : 0;
+	u64vec_free(&vals);
+	summarize_bands(v, k, s);
+	summarize_corr(v, k, s);
+	summarize_slowest(v, k, s);
+}
+
+int reqview_build(struct model *m, const struct req_opts *o)
+{
+	struct req_view *v = calloc(1, sizeof(*v));
+	uint64_t ignored;
+	int rc;
+
+	if (!v)
+		return -ENOMEM;
+	m->reqview = v;
+	v->file = o->file;
+	v->clock = o->clock;
+	if (m->wire) {
+		v->wire = wire_requests(m->wire);
+		wire_stats(m->wire, &v->wire_conns, &ignored);
+	}
+	v->list = v->wire;
+	v->source = REQ_SRC_WIRE;
+	if (o->file && (rc = load_file(m, v, o)))
+		return rc;
+	if (!o->file && o->clock_given)
+		fl_info("--clock only applies to --requests FILE; ignored");
+	v->n = v->list ? v->list->n : 0;
+	v->rows = calloc(v->n + 1, sizeof(*v->rows));
+	if (!v->rows)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->n; i++) {
+		v->rows[i].r = &v->list->v[i];
+		if (v->list->v[i].wire_match >= 0 && v->wire)
+			v->rows[i].wire = &v->wire->v[v->list->v[i].wire_match];
+	}
+	if (o->file)
+		check_overlap(m, v, o->file);
+	attribute_rows(m, v);
+	for (int k = 0; k < WIN_MAX; k++)
+		summarize(v, k);
+	return 0;
+}
+
+/* --- text ------------------------------------------------------------------------------ */
+
+static void text_source(const struct model *m, const struct req_view *v, FILE *f)
+{
+	fprintf(f, "\nRequests: %zu from ", v->n);
+	if (v->source == REQ_SRC_WIRE)
+		fprintf(f, "the wire (%" PRIu64 " TCP connections)", v->wire_conns);
+	else
+		fprintf(f, "%s (%s, %s clock)", v->file, v->source == REQ_SRC_BENCH ?
+			"vllm bench JSON" : "JSON lines",
+			v->clock == REQ_CLOCK_REALTIME ? "realtime" : "monotonic");
+	if (v->source != REQ_SRC_WIRE && v->wire)
+		fprintf(f, "; %zu of them matched to the %zu seen on the wire", v->matched,
+			v->wire->n);
+	fprintf(f, "\n");
+	if (v->aborted || v->failed || v->incomplete)
+		fprintf(f, "  %zu aborted by the client, %zu failed, %zu still open at the end\n",
+			v->aborted, v->failed, v->incomplete);
+}
+
+static void text_band_header(const struct req_view *v, int k, const bool *cols, FILE *f)
+{
+	fprintf(f, "  %-22s %8s %11s %11s", "band", "requests", win_metric[k], "stalled");
+	for (int c = 0; c < FL_CAUSE_MAX; c++)
+		if (cols[c])
+			fprintf(f, " %17s", fl_cause_names[c]);
+	fprintf(f, " %9s\n", "faults");
+}
+
+static void text_bands(const struct req_view *v, int k, FILE *f)
+{
+	static const char *const names[NBANDS] = { "<= p50", "p50..p90", "p90..p99", "> p99" };
+	const struct win_summary *s = &v->win[k];
+	bool cols[FL_CAUSE_MAX] = {};
+	char a[32];
+
+	for (int b = 0; b < NBANDS; b++)
+		for (int c = 0; c < FL_CAUSE_MAX; c++)
+			cols[c] |= s->bands[b].stall_sum[c] > 0;
+	fprintf(f, "  mean stall time per request in %s, by %s band:\n", win_spans[k], win_metric[k]);
+	text_band_header(v, k, cols, f);
+	for (int b = 0; b < NBANDS; b++) {
+		const struct band *bd = &s->bands[b];
+		double n = bd->n ? bd->n : 1;
+
+		if (!bd->n)
+			continue;
+		fprintf(f, "  %-22s %8zu %11s %10.0f%%", names[b], bd->n,
+			fmt_ns(bd->metric_sum / n, a, sizeof(a)), 100.0 * bd->with_stall / n);
+		for (int c = 0; c < FL_CAUSE_MAX; c++)
+			if (cols[c])
+				fprintf(f, " %17s", fmt_ns(bd->stall_sum[c] / n, a, sizeof(a)));
+		fprintf(f, " %9.1f\n", bd->faults_sum / n);
+	}
+}
+
+static void text_corr(const struct win_summary *s, int k, FILE *f)
+{
+	fprintf(f, "  stall time vs %s: ", win_metric[k]);
+	if (isnan(s->spearman) && isnan(s->pearson))
+		fprintf(f, "no correlation to measure (too few requests, or no stall overlapped)");
+	else
+		fprintf(f, "Spearman %.2f, Pearson %.2f", s->spearman, s->pearson);
+	if (!isnan(s->faults_spearman))
+		fprintf(f, "; faults in window vs %s: Spearman %.2f", win_metric[k], s->faults_spearman);
+	fprintf(f, "\n");
+}
+
+static void text_request_stalls(const struct model *m, const struct req_view *v,
+				const struct req_row *row, int k, FILE *f)
+{
+	size_t shown = 0, total = 0;
+	char a[32], b[32], c[32];
+
+	for (size_t i = stalls_from(m->stall_list, m->nstalls, v->max_stall_ns, row->a[k]);
+	     i < m->nstalls && m->stall_list[i].ts_ns < row->b[k]; i++) {
+		const struct stall_rec *s = &m->stall_list[i];
+
+		if (!stall_overlaps(s, row->a[k], row->b[k]))
+			continue;
+		if (shown++ < STALLS_SHOWN)
+			fprintf(f, "      %-18s tid %-7u at +%-10s %10s (overlap %s)\n",
+				fl_cause_names[s->cause], s->tid,
+				fmt_ns(s->ts_ns > row->r->start_ns ? s->ts_ns - row->r->start_ns : 0, a,
+				       sizeof(a)),
+				fmt_ns(s->dur_ns, b, sizeof(b)),
+				fmt_ns(overlap_ns(s->ts_ns, s->ts_ns + s->dur_ns, row->a[k], row->b[k]), c,
+				       sizeof(c)));
+		total++;
+	}
+	if (total > STALLS_SHOWN)
+		fprintf(f, "      ... and %zu more\n", total - STALLS_SHOWN);
+}
+
+static void text_slowest(const struct model *m, const struct req_view *v, int k, FILE *f)
+{
+	const struct win_summary *s = &v->win[k];
+	char a[32], b[32];
+
+	fprintf(f, "  slowest %zu by %s:\n", s->nslow, win_metric[k]);
+	for (size_t j = 0; j < s->nslow; j++) {
+		const struct req_row *row = &v->rows[s->slow[j]];
+		const struct request *r = row->r;
+
+		fprintf(f, "    %-40.40s %11s  stalls %s in %u, faults %" PRIu64 "%s\n",
+			r->id[0] ? r->id : r->xrid[0] ? r->xrid : "(no id)",
+			fmt_ns(row_metric(row, k), a, sizeof(a)),
+			fmt_ns(row->attr[k].total_ns, b, sizeof(b)), row->attr[k].nstalls,
+			row->attr[k].faults, r->aborted ? " (aborted)" : "");
+		text_request_stalls(m, v, row, k, f);
+	}
+}
+
+static void text_window(const struct model *m, const struct req_view *v, int k, FILE *f)
+{
+	const struct win_summary *s = &v->win[k];
+	char a[32], b[32], c[32], d[32], e[32];
+
+	if (!s->n) {
+		fprintf(f, "\n  %s %s: no request has one\n", win_names[k], win_spans[k]);
+		return;
+	}
+	fprintf(f, "\n  %s %s, %zu requests: p50 %s  p90 %s  p99 %s  max %s  mean %s\n",
+		win_metric[k], win_spans[k], s->n, fmt_ns(s->p50, a, sizeof(a)),
+		fmt_ns(s->p90, b, sizeof(b)), fmt_ns(s->p99, c, sizeof(c)),
+		fmt_ns(s->max, d, sizeof(d)), fmt_ns(s->mean, e, sizeof(e)));
+	text_bands(v, k, f);
+	text_corr(s, k, f);
+	text_slowest(m, v, k, f);
+}
+
+void reqview_text(const struct model *m, FILE *f)
+{
+	const struct req_view *v = m->reqview;
+
+	if (!v || (!v->n && v->source == REQ_SRC_WIRE)) {
+		fprintf(f, "\nRequests\n  none seen on the wire (the requests probe saw no HTTP on the "
+			   "targets' TCP sockets); give a client log with --requests FILE\n");
+		return;
+	}
+	text_source(m, v, f);
+	for (int k = 0; k < WIN_MAX; k++)
+		text_window(m, v, k, f);
+}
+
+/* --- JSON ------------------------------------------------------------------------------ */
+
+static void json_causes(struct jw *w, const char *key, const double *ns, double div)
+{
+	jw_key(w, key);
+	jw_obj_open(w);
+	for (int c = 0; c < FL_CAUSE_MAX; c++)
+		if (ns[c] > 0)
+			jw_kdouble(w, fl_cause_names[c], ns[c] / div);
+	jw_obj_close(w);
+}
+
+static void json_corr(struct jw *w, const char *key, double v)
+{
+	jw_key(w, key);
+	isnan(v) ? jw_null(w) : jw_double(w, v);
+}
+
+static void json_row_stalls(const struct model *m, const struct req_view *v,
+			    const struct req_row *row, int k, struct jw *w)
+{
+	jw_key(w, "stalls");
+	jw_arr_open(w);
+	for (size_t i = stalls_from(m->stall_list, m->nstalls, v->max_stall_ns, row->a[k]);
+	     i < m->nstalls && m->stall_list[i].ts_ns < row->b[k]; i++) {
+		const struct stall_rec *s = &m->stall_list[i];
+
+		if (!stall_overlaps(s, row->a[k], row->b[k]))
+			continue;
+		jw_obj_open(w);
+		jw_kstr(w, "cause", fl_cause_names[s->cause]);
+		jw_ku64(w, "pid", s->pid);
+		jw_ku64(w, "tid", s->tid);
+		jw_ku64(w, "start_ns", s->ts_ns);
+		jw_ku64(w, "dur_ns", s->dur_ns);
+		jw_ku64(w, "overlap_ns", overlap_ns(s->ts_ns, s->ts_ns + s->dur_ns, row->a[k], row->b[k]));
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+}
+
+static void json_window(const struct model *m, const struct req_view *v, int k, struct jw *w)
+{
+	static const char *const names[NBANDS] = { "<=p50", "p50-p90", "p90-p99", ">p99" };
+	const struct win_summary *s = &v->win[k];
+
+	jw_key(w, win_names[k]);
+	jw_obj_open(w);
+	jw_kstr(w, "window", win_spans[k]);
+	jw_ku64(w, "count", s->n);
+	jw_ku64(w, "p50_ns", s->p50);
+	jw_ku64(w, "p90_ns", s->p90);
+	jw_ku64(w, "p99_ns", s->p99);
+	jw_ku64(w, "max_ns", s->max);
+	jw_kdouble(w, "mean_ns", s->mean);
+	jw_key(w, "bands");
+	jw_arr_open(w);
+	for (int b = 0; b < NBANDS; b++) {
+		const struct band *bd = &s->bands[b];
+		double n = bd->n ? bd->n : 1;
+
+		jw_obj_open(w);
+		jw_kstr(w, "band", names[b]);
+		jw_key(w, "hi_ns");
+		bd->hi_ns == UINT64_MAX ? jw_null(w) : jw_u64(w, bd->hi_ns);
+		jw_ku64(w, "count", bd->n);
+		jw_kdouble(w, "mean_ns", bd->metric_sum / n);
+		jw_ku64(w, "with_stalls", bd->with_stall);
+		jw_kdouble(w, "mean_stall_ns", bd->total_sum / n);
+		json_causes(w, "mean_stall_ns_by_cause", bd->stall_sum, n);
+		jw_kdouble(w, "mean_faults", bd->faults_sum / n);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	jw_key(w, "correlation");
+	jw_obj_open(w);
+	json_corr(w, "stall_spearman", s->spearman);
+	json_corr(w, "stall_pearson", s->pearson);
+	json_corr(w, "faults_spearman", s->faults_spearman);
+	jw_obj_close(w);
+	jw_key(w, "slowest");
+	jw_arr_open(w);
+	for (size_t j = 0; j < s->nslow; j++) {
+		const struct req_row *row = &v->rows[s->slow[j]];
+
+		jw_obj_open(w);
+		jw_ku64(w, "index", row->r->index);
+		jw_kstr(w, "id", row->r->id);
+		jw_ku64(w, "window_ns", row_metric(row, k));
+		jw_ku64(w, "stall_ns", row->attr[k].total_ns);
+		jw_ku64(w, "faults", row->attr[k].faults);
+		json_row_stalls(m, v, row, k, w);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	jw_obj_close(w);
+}
+
+static void json_window_attr(struct jw *w, const char *key, const struct req_row *row, int k)
+{
+	double ns[FL_CAUSE_MAX];
+
+	jw_key(w, key);
+	if (!row->has[k]) {
+		jw_null(w);
+		return;
+	}
+	for (int c = 0; c < FL_CAUSE_MAX; c++)
+		ns[c] = row->attr[k].stall_ns[c];
+	jw_obj_open(w);
+	jw_ku64(w, "stall_ns", row->attr[k].total_ns);
+	jw_ku64(w, "stalls", row->attr[k].nstalls);
+	jw_ku64(w, "faults", row->attr[k].faults);
+	json_causes(w, "by_cause", ns, 1);
+	jw_obj_close(w);
+}
+
+static void json_opt_u64(struct jw *w, const char *key, uint64_t v)
+{
+	jw_key(w, key);
+	v ? jw_u64(w, v) : jw_null(w);
+}
+
+static void json_request(const struct req_row *row, struct jw *w)
+{
+	const struct request *r = row->r, *wr = row->wire ? row->wire : r;
+
+	jw_obj_open(w);
+	jw_ku64(w, "index", r->index);
+	jw_kstr(w, "id", r->id);
+	jw_kstr(w, "x_request_id", wr->xrid[0] ? wr->xrid : NULL);
+	jw_kstr(w, "source", req_source_name(r->source));
+	jw_ku64(w, "start_ns", r->start_ns);
+	json_opt_u64(w, "first_token_ns", r->first_token_ns);
+	jw_ku64(w, "end_ns", r->end_ns);
+	jw_key(w, "ttft_ns");
+	r->first_token_ns ? jw_u64(w, r->first_token_ns - r->start_ns) : jw_null(w);
+	jw_kbool(w, "aborted", r->aborted);
+	jw_kbool(w, "failed", r->failed);
+	jw_kbool(w, "incomplete", r->incomplete);
+	if (wr->source == REQ_SRC_WIRE) {
+		jw_kstr(w, "method", wr->method[0] ? wr->method : NULL);
+		jw_kstr(w, "path", wr->path[0] ? wr->path : NULL);
+		jw_key(w, "status");
+		wr->status ? jw_u64(w, wr->status) : jw_null(w);
+		jw_ku64(w, "pid", wr->pid);
+		jw_ku64(w, "tid", wr->tid);
+		jw_ki64(w, "fd", wr->fd);
+		json_opt_u64(w, "first_byte_ns", wr->first_byte_ns);
+		if (row->wire) {
+			jw_key(w, "wire");
+			jw_obj_open(w);
+			jw_kstr(w, "id", wr->id);
+			jw_ku64(w, "start_ns", wr->start_ns);
+			json_opt_u64(w, "first_token_ns", wr->first_token_ns);
+			jw_ku64(w, "end_ns", wr->end_ns);
+			jw_obj_close(w);
+		}
+	}
+	json_window_attr(w, "prefill", row, WIN_PREFILL);
+	json_window_attr(w, "decode", row, WIN_DECODE);
+	jw_obj_close(w);
+}
+
+void reqview_json(const struct model *m, struct jw *w)
+{
+	const struct req_view *v = m->reqview;
+
+	if (!v || (!v->n && v->source == REQ_SRC_WIRE)) {
+		jw_null(w);
+		return;
+	}
+	jw_obj_open(w);
+	jw_kstr(w, "source", req_source_name(v->source));
+	jw_kstr(w, "file", v->file);
+	jw_kstr(w, "clock", v->file ? (v->clock == REQ_CLOCK_REALTIME ? "realtime" : "monotonic")
+				    : NULL);
+	jw_ku64(w, "count", v->n);
+	jw_ku64(w, "aborted", v->aborted);
+	jw_ku64(w, "failed", v->failed);
+	jw_ku64(w, "incomplete", v->incomplete);
+	jw_key(w, "wire_count");
+	v->wire ? jw_u64(w, v->wire->n) : jw_null(w);
+	jw_key(w, "wire_connections");
+	v->wire ? jw_u64(w, v->wire_conns) : jw_null(w);
+	jw_key(w, "matched_to_wire");
+	v->file && v->wire ? jw_u64(w, v->matched) : jw_null(w);
+	for (int k = 0; k < WIN_MAX; k++)
+		json_window(m, v, k, w);
+	jw_key(w, "list");
+	jw_arr_open(w);
+	for (size_t i = 0; i < v->n; i++)
+		json_request(&v->rows[i], w);
+	jw_arr_close(w);
+	jw_obj_close(w);
+}

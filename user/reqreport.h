@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The report's requests section: TTFT percentiles, the stall exposure per cause of each TTFT
+ * band in [start, first token] and [first token, end], the slowest requests with the stalls
+ * that overlapped them, and how strongly stall time and TTFT move together.
+ */
+#ifndef FL_REQREPORT_H
+#define FL_REQREPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "jw.h"
+#include "requests.h"
+
+struct model;
+struct req_view;
+
+struct req_opts {
+	const char *file;      /* --requests FILE, or NULL for the wire */
+	enum req_clock clock;  /* --clock */
+	bool clock_given;
+};
+
+/* Parses "monotonic" or "realtime". 0 or -EINVAL. */
+int req_clock_parse(const char *s, enum req_clock *out);
+/*
+ * Chooses the requests (the file's when given, matched to the wire; else the wire's) and
+ * attributes stalls to them into m->reqview. 0, or -errno with a message printed.
+ */
+int reqview_build(struct model *m, const struct req_opts *o);
+void reqview_text(const struct model *m, FILE *f);
+/* The value of the report's "requests" key (null when there are no requests to show). */
+void reqview_json(const struct model *m, struct jw *w);
+void reqview_free(struct req_view *v);
+
+#endif

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * HTTP/1.x requests seen on the wire: a state machine per connection (pid, fd) fed with the
+ * FL_EV_NET events of bpf/requests.bpf.c (the first 256 bytes of every read and write). It
+ * handles keep-alive, pipelining (split on Content-Length when the bytes are visible), requests
+ * whose headers and body arrive in several reads, chunked and Content-Length responses, and
+ * clients that go away mid-stream. The first token is the first response *body* byte (for
+ * SSE, the first chunk with "data:"), never the headers that uvicorn writes before prefill.
+ */
+#ifndef FL_WIRE_H
+#define FL_WIRE_H
+
+#include <stddef.h>
+#include "faultline.h"
+#include "requests.h"
+
+struct wire;
+
+struct wire *wire_new(void);
+/* One FL_EV_NET event of LEN bytes (its cap_len is checked against LEN). */
+void wire_event(struct wire *w, const struct fl_net *e, size_t len);
+/* End of the recording: requests still open are kept and marked incomplete. */
+void wire_finish(struct wire *w);
+const struct reqlist *wire_requests(const struct wire *w);
+/* Connections seen and events that were not HTTP (for the report's notes). */
+void wire_stats(const struct wire *w, uint64_t *conns, uint64_t *ignored_events);
+void wire_free(struct wire *w);
+
+#endif
