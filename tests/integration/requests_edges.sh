@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Wire edge cases against the client: pipelined requests, requests split in two writes, a client
+# that disconnects mid-stream, and HTTP-looking traffic on a unix socket (which must be ignored).
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/requests_common.bash"
+need_root
+
+start_server -q --kv-mb 1
+# a traced process that speaks HTTP over a unix socketpair, as vLLM's processes talk over unix
+cat >"$TMP/unix.py" <<'PY'
+import socket, sys, time
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+print("ready", flush=True)
+for i in range(1000):
+    a.sendall(b"POST /unix HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
+    b.recv(4096)
+    b.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+    a.recv(4096)
+    time.sleep(0.01)
+PY
+python3 "$TMP/unix.py" >"$TMP/unix.out" &
+UPID=$!
+on_exit "kill $UPID 2>/dev/null; wait $UPID 2>/dev/null"
+start_record -p "$SPID,$UPID" -o "$TMP/r.data"
+loadgen -n 12 --pipeline 4 --max-tokens 4 --prompt-len 20 --jsonl "$TMP/pipe.jsonl"
+loadgen -n 5 --split --split-ms 20 --max-tokens 4 --prompt-len 20 --jsonl "$TMP/split.jsonl"
+# the client reads the first token of a long stream, then goes away
+python3 - "$PORT" >"$TMP/abort.out" <<'PY' || fail "abort client failed"
+import json, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+body = json.dumps({"prompt": "hello there", "max_tokens": 400, "stream": True}).encode()
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Request-Id: abort-me\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+buf = b""
+while b"data:" not in buf:
+    buf += s.recv(4096)
+s.close()
+print("closed after the first token")
+PY
+sleep 0.5 # the server notices on its next write
+stop_record
+"$FL" report -i "$TMP/r.data" --json >"$TMP/rep.json" || fail "report failed"
+
+python3 - "$TMP" <<'PY' || fail "see above"
+import json, sys
+tmp = sys.argv[1]
+r = json.load(open(tmp + "/rep.json"))["requests"]
+ok = True
+def check(desc, cond, got, want):
+    global ok
+    print("  %s: faultline=%s ground-truth=%s%s" % (desc, got, want, "" if cond else "  <-- FAIL"))
+    ok &= bool(cond)
+byid = {q["id"]: q for q in r["list"]}
+unix = [q for q in r["list"] if q["path"] == "/unix"]
+check("requests on the unix socket counted", not unix, len(unix), 0)
+for name in ("pipe", "split"):
+    client = [json.loads(l) for l in open("%s/%s.jsonl" % (tmp, name))]
+    seen = [c for c in client if c["id"] in byid]
+    check(name + ": requests seen on the wire", len(seen) == len(client), len(seen), len(client))
+    worst = max([abs(byid[c["id"]]["start_ns"] / 1e9 - c["start"]) * 1e3 for c in seen] + [0])
+    worst_ft = max([abs(byid[c["id"]]["first_token_ns"] / 1e9 - c["first_token"]) * 1e3 for c in seen] + [0])
+    check(name + ": worst start / first-token difference (ms)", worst <= 2 and worst_ft <= 2,
+          "%.3f / %.3f" % (worst, worst_ft), "<= 2")
+a = [q for q in r["list"] if q["x_request_id"] == "abort-me"]
+check("disconnected client's request found", len(a) == 1, len(a), 1)
+if a:
+    check("  ... marked aborted, with its first token", a[0]["aborted"] and a[0]["first_token_ns"],
+          "aborted=%s first_token=%s" % (a[0]["aborted"], bool(a[0]["first_token_ns"])), "aborted=True first_token=True")
+check("total requests on the wire", r["count"] == 12 + 5 + 1, r["count"], 18)
+sys.exit(0 if ok else 1)
+PY
