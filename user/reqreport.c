@@ -366,30 +366,63 @@ static void text_corr(const struct win_summary *s, int k, FILE *f)
 	fprintf(f, "\n");
 }
 
-static void text_request_stalls(const struct model *m, const struct req_view *v,
-				const struct req_row *row, int k, FILE *f)
+/* The STALLS_SHOWN stalls that overlapped the window longest, longest first. */
+static size_t top_stalls(const struct model *m, const struct req_view *v,
+			 const struct req_row *row, int k, size_t *top, uint64_t *ov)
 {
-	size_t shown = 0, total = 0;
-	char a[32], b[32], c[32];
+	size_t n = 0;
 
 	for (size_t i = stalls_from(m->stall_list, m->nstalls, v->max_stall_ns, row->a[k]);
 	     i < m->nstalls && m->stall_list[i].ts_ns < row->b[k]; i++) {
 		const struct stall_rec *s = &m->stall_list[i];
+		uint64_t o = overlap_ns(s->ts_ns, s->ts_ns + s->dur_ns, row->a[k], row->b[k]);
+		size_t j;
 
 		if (!stall_overlaps(s, row->a[k], row->b[k]))
 			continue;
-		if (shown++ < STALLS_SHOWN)
-			fprintf(f, "      %-18s tid %-7u at +%-10s %10s (overlap %s)\n",
-				fl_cause_names[s->cause], s->tid,
-				fmt_ns(s->ts_ns > row->r->start_ns ? s->ts_ns - row->r->start_ns : 0, a,
-				       sizeof(a)),
-				fmt_ns(s->dur_ns, b, sizeof(b)),
-				fmt_ns(overlap_ns(s->ts_ns, s->ts_ns + s->dur_ns, row->a[k], row->b[k]), c,
-				       sizeof(c)));
-		total++;
+		j = n < STALLS_SHOWN ? n++ : STALLS_SHOWN;
+		while (j > 0 && ov[j - 1] < o) {
+			if (j < STALLS_SHOWN) {
+				top[j] = top[j - 1];
+				ov[j] = ov[j - 1];
+			}
+			j--;
+		}
+		if (j < STALLS_SHOWN) {
+			top[j] = i;
+			ov[j] = o;
+		}
 	}
-	if (total > STALLS_SHOWN)
-		fprintf(f, "      ... and %zu more\n", total - STALLS_SHOWN);
+	return n;
+}
+
+static void text_request_stalls(const struct model *m, const struct req_view *v,
+				const struct req_row *row, int k, FILE *f)
+{
+	size_t top[STALLS_SHOWN], n = top_stalls(m, v, row, k, top, (uint64_t[STALLS_SHOWN]){});
+	char a[32], b[32], c[32];
+
+	if (row->attr[k].nstalls) {
+		fprintf(f, "      by cause:");
+		for (int cause = 0; cause < FL_CAUSE_MAX; cause++)
+			if (row->attr[k].stall_ns[cause])
+				fprintf(f, " %s %s", fl_cause_names[cause],
+					fmt_ns(row->attr[k].stall_ns[cause], a, sizeof(a)));
+		fprintf(f, "\n");
+	}
+	for (size_t j = 0; j < n; j++) {
+		const struct stall_rec *s = &m->stall_list[top[j]];
+
+		fprintf(f, "      %-18s tid %-7u at +%-10s %10s (overlap %s)\n",
+			fl_cause_names[s->cause], s->tid,
+			fmt_ns(s->ts_ns > row->r->start_ns ? s->ts_ns - row->r->start_ns : 0, a,
+			       sizeof(a)),
+			fmt_ns(s->dur_ns, b, sizeof(b)),
+			fmt_ns(overlap_ns(s->ts_ns, s->ts_ns + s->dur_ns, row->a[k], row->b[k]), c,
+			       sizeof(c)));
+	}
+	if (row->attr[k].nstalls > n)
+		fprintf(f, "      ... and %u more\n", (unsigned)(row->attr[k].nstalls - n));
 }
 
 static void text_slowest(const struct model *m, const struct req_view *v, int k, FILE *f)
