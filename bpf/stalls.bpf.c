@@ -52,8 +52,8 @@ int BPF_PROG(fl_memcg_reclaim_end, unsigned long nr_reclaimed)
  * try_to_compact_pages() marks the start of a direct compaction; it then compacts zone after
  * zone (mm_compaction_begin/end each), with no tracepoint at the very end. So every zone's end
  * emits the stall so far, with the same start time: user space keeps the last one per
- * (thread, start). A try that compacted no zone (all skipped or deferred) is not a stall, as the
- * kernel's compact_stall counter agrees.
+ * (thread, start). A try that compacted no zone but found one deferred is a stall too (status
+ * COMPACT_DEFERRED), as the kernel's compact_stall counts every try not COMPACT_SKIPPED.
  */
 SEC("tp_btf/mm_compaction_try_to_compact_pages")
 int BPF_PROG(fl_compact_try, int order, gfp_t gfp, int prio)
@@ -85,8 +85,21 @@ int BPF_PROG(fl_compact_end, struct compact_control *cc, unsigned long zone_star
 SEC("tp_btf/mm_compaction_deferred")
 int BPF_PROG(fl_compact_deferred, struct zone *zone, int order)
 {
-	if (fl_is_target())
-		fl_count(FL_CNT_COMPACTION_DEFERRED, 1);
+	struct start_key k = { .tid = fl_tid(), .kind = FL_START_COMPACTION };
+	struct start_val *v;
+	__u64 dur;
+
+	if (!fl_is_target())
+		return 0;
+	fl_count(FL_CNT_COMPACTION_DEFERRED, 1);
+	v = bpf_map_lookup_elem(&starts, &k);
+	if (!v || v->count)
+		return 0; /* a zone of this try was compacted or deferred already */
+	v->count = 1;
+	dur = bpf_ktime_get_ns() - v->ts_ns;
+	fl_account(FL_CAUSE_DIRECT_COMPACTION, dur);
+	fl_emit_stall_noacct(FL_CAUSE_DIRECT_COMPACTION, v->ts_ns, dur, v->order,
+			     bpf_core_enum_value(enum compact_result, COMPACT_DEFERRED), v->arg1, 0);
 	return 0;
 }
 
