@@ -154,10 +154,21 @@ static __always_inline bool fl_is_target_tgid(__u32 tgid)
 
 		if (mm && task->tgid == tgid) {
 			t->mm = mm;
-			bpf_map_update_elem(&target_mms, &mm, &info, BPF_ANY);
+			/* A vfork()ed child shares its parent's mm until exec: the first owner
+			 * keeps it, so the child's exec or exit does not forget the parent's. */
+			bpf_map_update_elem(&target_mms, &mm, &info, BPF_NOEXIST);
 		}
 	}
 	return true;
+}
+
+/* Forgets MM when TGID owns it (see the vfork note in fl_is_target_tgid). */
+static __always_inline void fl_forget_mm(__u64 mm, __u32 tgid)
+{
+	struct mm_info *info = bpf_map_lookup_elem(&target_mms, &mm);
+
+	if (info && info->pid == tgid)
+		bpf_map_delete_elem(&target_mms, &mm);
 }
 
 static __always_inline bool fl_is_target(void)

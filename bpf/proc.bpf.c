@@ -62,9 +62,7 @@ int BPF_PROG(fl_exec, struct task_struct *p)
 	/* exec replaced the mm: forget the old one, learn the new one on next sight. */
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (t && t->mm) {
-		__u64 old = t->mm;
-
-		bpf_map_delete_elem(&target_mms, &old);
+		fl_forget_mm(t->mm, tgid);
 		t->mm = 0;
 	}
 	emit_proc(FL_PROC_EXEC, tgid, 0, 0, p);
@@ -88,7 +86,7 @@ int BPF_PROG(fl_exit, struct task_struct *p)
 		__u64 mm = t->mm;
 
 		if (mm)
-			bpf_map_delete_elem(&target_mms, &mm);
+			fl_forget_mm(mm, tgid);
 		bpf_map_delete_elem(&targets, &tgid);
 	}
 	emit_proc(FL_PROC_EXIT, tgid, 0, 0, p);

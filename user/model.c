@@ -161,7 +161,7 @@ static void resolve_pending(struct model *m)
 		else if (pm)
 			name = "short-lived mapping";
 		else
-			name = "unknown (no mappings recorded for the pid)";
+			name = "unknown (no maps for the pid)";
 		region_count(m, name, p->kernel, p->error_code);
 	}
 	free(m->pending);

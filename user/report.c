@@ -187,17 +187,37 @@ static void text_faults(const struct model *m, FILE *f)
 	free(regions);
 }
 
+#define RSS_SHOWN 5
+
+static int cmp_rss(const void *a, const void *b)
+{
+	const struct rss_stat *x = a, *y = b;
+
+	return x->max_pages < y->max_pages ? 1 : x->max_pages > y->max_pages ? -1 : 0;
+}
+
 static void text_memory(const struct model *m, FILE *f)
 {
 	char a[32], b[32], c[32];
 
 	if (m->nrss) {
-		fprintf(f, "\nRSS\n");
-		for (size_t i = 0; i < m->nrss; i++)
+		struct rss_stat *byrss = malloc(m->nrss * sizeof(*byrss));
+		size_t shown = m->nrss < RSS_SHOWN ? m->nrss : RSS_SHOWN;
+
+		if (!byrss)
+			return;
+		memcpy(byrss, m->rss, m->nrss * sizeof(*byrss));
+		qsort(byrss, m->nrss, sizeof(*byrss), cmp_rss);
+		fprintf(f, "\nRSS (largest first)\n");
+		for (size_t i = 0; i < shown; i++)
 			fprintf(f, "  pid %-8d min %-12s max %-12s anon max %s (%" PRIu64 " samples)\n",
-				m->rss[i].pid, fmt_bytes(m->rss[i].min_pages * 4096, a, sizeof(a)),
-				fmt_bytes(m->rss[i].max_pages * 4096, b, sizeof(b)),
-				fmt_bytes(m->rss[i].max_anon * 4096, c, sizeof(c)), m->rss[i].samples);
+				byrss[i].pid, fmt_bytes(byrss[i].min_pages * 4096, a, sizeof(a)),
+				fmt_bytes(byrss[i].max_pages * 4096, b, sizeof(b)),
+				fmt_bytes(byrss[i].max_anon * 4096, c, sizeof(c)), byrss[i].samples);
+		if (m->nrss > shown)
+			fprintf(f, "  ... and %zu more processes (all of them in --json)\n",
+				m->nrss - shown);
+		free(byrss);
 	}
 	fprintf(f, "\nOther\n");
 	fprintf(f, "  kcompactd wake-ups (system-wide) %" PRIu64 ", mmap_lock long write holds %" PRIu64
