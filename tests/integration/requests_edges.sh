@@ -53,14 +53,21 @@ def check(desc, cond, got, want):
 byid = {q["id"]: q for q in r["list"]}
 unix = [q for q in r["list"] if q["path"] == "/unix"]
 check("requests on the unix socket counted", not unix, len(unix), 0)
+# A pipelined request starts, on the wire, when the server reads it, which can be after the
+# response to the one before it: only the first token and the count are compared there.
 for name in ("pipe", "split"):
     client = [json.loads(l) for l in open("%s/%s.jsonl" % (tmp, name))]
     seen = [c for c in client if c["id"] in byid]
     check(name + ": requests seen on the wire", len(seen) == len(client), len(seen), len(client))
     worst = max([abs(byid[c["id"]]["start_ns"] / 1e9 - c["start"]) * 1e3 for c in seen] + [0])
     worst_ft = max([abs(byid[c["id"]]["first_token_ns"] / 1e9 - c["first_token"]) * 1e3 for c in seen] + [0])
-    check(name + ": worst start / first-token difference (ms)", worst <= 2 and worst_ft <= 2,
-          "%.3f / %.3f" % (worst, worst_ft), "<= 2")
+    if name == "pipe":
+        check(name + ": worst first-token difference (ms)", worst_ft <= 2, "%.3f" % worst_ft, "<= 2")
+        check(name + ": wire starts never before the client's", all(
+            byid[c["id"]]["start_ns"] / 1e9 >= c["start"] - 0.002 for c in seen), "ok", "ok")
+    else:
+        check(name + ": worst start / first-token difference (ms)", worst <= 2 and worst_ft <= 2,
+              "%.3f / %.3f" % (worst, worst_ft), "<= 2")
 a = [q for q in r["list"] if q["x_request_id"] == "abort-me"]
 check("disconnected client's request found", len(a) == 1, len(a), 1)
 if a:

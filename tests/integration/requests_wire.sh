@@ -8,11 +8,12 @@ need_root
 
 start_server --kv-mb 2 -q
 start_record -p "$SPID" -o "$TMP/r.data"
-# one keep-alive connection, then a new connection per request, then realtime JSON lines
-loadgen -n 100 -c 1 --max-tokens 8 --prompt-len 60 --save-result "$TMP/bench.json" \
+# one keep-alive connection (Poisson arrivals, so the server is back in recv() when a request
+# comes, as the client assumes), then a new connection per request, then realtime JSON lines
+loadgen -n 100 -c 1 --rate 40 --max-tokens 8 --prompt-len 60 --save-result "$TMP/bench.json" \
 	--jsonl "$TMP/mono.jsonl"
 loadgen -n 40 -c 1 --max-tokens 4 --prompt-len 30 --new-connection --jsonl "$TMP/newconn.jsonl"
-loadgen -n 60 -c 1 --max-tokens 4 --prompt-len 30 --jsonl "$TMP/real.jsonl" --clock realtime
+loadgen -n 60 -c 1 --rate 40 --max-tokens 4 --prompt-len 30 --jsonl "$TMP/real.jsonl" --clock realtime
 stop_record
 
 "$FL" report -i "$TMP/r.data" --json >"$TMP/wire.json" || fail "report failed"
