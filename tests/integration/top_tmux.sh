@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# faultline top, full-screen, driven in a real terminal (tmux): starts, lists the workload's
+# faulting threads, answers its keys (view, histogram, sort, pause, resize), and leaves the
+# terminal as it found it on q and on Ctrl-C.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/core_common.bash"
+need_root
+if [ "${FAULTLINE_IN_VM:-}" = 1 ] && ! command -v tmux >/dev/null; then
+	echo "skip: no tmux in the VM's initramfs (this test runs on the host)"
+	exit 77
+fi
+command -v tmux >/dev/null || fail "tmux is missing: run scripts/install-deps.sh"
+
+SOCK=fltop-$$
+tm() { tmux -L "$SOCK" -f /dev/null "$@"; }
+on_exit "tmux -L $SOCK kill-server 2>/dev/null"
+screen() { tm capture-pane -p -t t; }
+# wait_screen REGEX SECONDS: until the pane shows REGEX.
+wait_screen() {
+	local i
+	for i in $(seq $(($2 * 10))); do
+		screen | grep -qE "$1" && return 0
+		sleep 0.1
+	done
+	screen
+	return 1
+}
+
+start_workload fault_steady 2 --rate 20000
+# The pane runs a shell that saves the terminal modes around top and prints top's exit status.
+cat >"$TMP/pane.sh" <<SH
+stty -g >"$TMP/stty.before"
+"$FL" top -p $WPID -i 0.5 2>"$TMP/top.err"
+echo "EXIT=\$?"
+stty -g >"$TMP/stty.after"
+sleep 600
+SH
+start_pane() {
+	tm kill-server 2>/dev/null
+	rm -f "$TMP/stty.before" "$TMP/stty.after"
+	tm new-session -d -s t -x 110 -y 30 "bash $TMP/pane.sh"
+}
+start_pane
+wait_screen '^faultline top - ' 30 || { cat "$TMP/top.err"; fail "top did not draw its header"; }
+wait_screen 'toucher-[01] +[0-9.]+k? ' 10 || fail "no toucher thread with non-zero FLT/s"
+note "thread view: $(screen | grep -E 'toucher-' | head -2 | tr -s ' ' | paste -sd '|')"
+check_eq "alternate screen while running" "$(tm display -p -t t '#{alternate_on}')" 1
+
+tm send-keys -t t t
+wait_screen '^CAUSE .*EVENTS/s' 5 || fail "t did not switch to the cause view"
+wait_screen '^mmap_lock_wait ' 5 || fail "cause view has no mmap_lock_wait row"
+note "cause view: $(screen | grep -E '^CAUSE' | tr -s ' ')"
+tm send-keys -t t h
+wait_screen 'latency since start' 5 || fail "h did not show a histogram"
+note "histogram: $(screen | grep 'latency since start')"
+tm send-keys -t t h
+tm send-keys -t t t
+wait_screen 'TID COMM' 5 || fail "t did not switch back to the thread view"
+tm send-keys -t t '>'
+wait_screen 'MAJ/s\*' 5 || fail "> did not move the sort column"
+tm send-keys -t t p
+wait_screen '\[paused\]' 5 || fail "p did not pause"
+tm send-keys -t t p
+tm resize-window -t t -x 60 -y 14
+sleep 1.2
+wide=$(screen | awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }')
+check_ge "pane width after resize (60) >= widest line drawn" 60 "$wide"
+screen | tail -1 | grep -q '^q quit' || { screen; fail "help line not on the last row after resize"; }
+screen | head -1 | grep -q '^faultline top - ' || fail "header lost after resize"
+
+tm send-keys -t t q
+wait_screen '^EXIT=0' 10 || fail "q did not quit with status 0"
+check_eq "alternate screen after q" "$(tm display -p -t t '#{alternate_on}')" 0
+check_eq "terminal modes after q (stty -g)" "$(cat "$TMP/stty.after")" "$(cat "$TMP/stty.before")"
+
+start_pane
+wait_screen '^faultline top - ' 30 || fail "top did not start again"
+tm send-keys -t t C-c
+wait_screen '^EXIT=0' 10 || fail "Ctrl-C did not end top with status 0"
+check_eq "terminal modes after Ctrl-C (stty -g)" "$(cat "$TMP/stty.after")" "$(cat "$TMP/stty.before")"
+echo "ok"

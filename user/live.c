@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Snapshots of the in-kernel aggregation for the live views, and the arithmetic between two of
+ * them. Each map is read with one batch call where the kernel supports it (5.6+), else key by key.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "faultline.skel.h"
+#include "live.h"
+#include "procmaps.h"
+#include "session.h"
+#include "util.h"
+
+/* Concerns that only feed the ring buffer: nothing to aggregate, so not worth their cost. */
+const char live_probes_off[] = "file_fault=off,rss=off";
+
+static int read_percpu_array(int fd, uint32_t nkeys, int ncpus, uint64_t *sums)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	uint32_t *keys = calloc(nkeys, sizeof(*keys)), count = nkeys, out_batch = 0;
+	uint64_t *vals = calloc((size_t)nkeys * ncpus, sizeof(*vals));
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	memset(sums, 0, nkeys * sizeof(*sums));
+	if (bpf_map_lookup_batch(fd, NULL, &out_batch, keys, vals, &count, &opts) &&
+	    errno != ENOENT) {
+		/* No batch ops on this kernel: one lookup per key. */
+		for (uint32_t k = 0; k < nkeys; k++) {
+			if (bpf_map_lookup_elem(fd, &k, vals + (size_t)k * ncpus))
+				memset(vals + (size_t)k * ncpus, 0, ncpus * sizeof(*vals));
+			keys[k] = k;
+		}
+		count = nkeys;
+	}
+	for (uint32_t i = 0; i < count; i++)
+		for (int c = 0; c < ncpus && keys[i] < nkeys; c++)
+			sums[keys[i]] += vals[(size_t)i * ncpus + c];
+cleanup:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+static int thread_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct live_thread *)a)->tid, y = ((const struct live_thread *)b)->tid;
+
+	return x < y ? -1 : x > y;
+}
+
+static int snap_push(struct live_snap *snap, uint32_t tid, const struct fl_tstat *st)
+{
+	if (snap->nthreads == snap->cap) {
+		size_t cap = snap->cap ? snap->cap * 2 : 64;
+		struct live_thread *nt = realloc(snap->threads, cap * sizeof(*nt));
+
+		if (!nt)
+			return -ENOMEM;
+		snap->threads = nt;
+		snap->cap = cap;
+	}
+	snap->threads[snap->nthreads].tid = tid;
+	snap->threads[snap->nthreads++].st = *st;
+	return 0;
+}
+
+static int read_tstats_batch(int fd, uint32_t max, struct live_snap *snap)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	uint32_t *keys = calloc(max, sizeof(*keys)), count = max, out_batch = 0;
+	struct fl_tstat *vals = calloc(max, sizeof(*vals));
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	if (bpf_map_lookup_batch(fd, NULL, &out_batch, keys, vals, &count, &opts) &&
+	    errno != ENOENT) {
+		err = -errno;
+		goto cleanup;
+	}
+	for (uint32_t i = 0; i < count && !err; i++)
+		err = snap_push(snap, keys[i], &vals[i]);
+cleanup:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+static int read_tstats(int fd, uint32_t max, struct live_snap *snap)
+{
+	uint32_t key, *prev = NULL;
+	struct fl_tstat st;
+	int err;
+
+	snap->nthreads = 0;
+	err = read_tstats_batch(fd, max, snap);
+	if (err == -ENOMEM)
+		return err;
+	if (err) {
+		snap->nthreads = 0;
+		while (!bpf_map_get_next_key(fd, prev, &key)) {
+			if (!bpf_map_lookup_elem(fd, &key, &st) && (err = snap_push(snap, key, &st)))
+				return err;
+			prev = &key;
+		}
+	}
+	qsort(snap->threads, snap->nthreads, sizeof(*snap->threads), thread_cmp);
+	return 0;
+}
+
+static uint64_t self_cpu_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+int live_snap_read(struct session *s, struct live_snap *snap)
+{
+	struct faultline_bpf *skel = s->skel;
+	int err;
+
+	snap->ts_ns = clock_ns(CLOCK_MONOTONIC);
+	err = read_percpu_array(bpf_map__fd(skel->maps.hists), FL_CAUSE_MAX * FL_HIST_SLOTS,
+				s->ncpus, &snap->hist[0][0]);
+	if (!err)
+		err = read_percpu_array(bpf_map__fd(skel->maps.counters), FL_CNT_MAX, s->ncpus,
+					snap->counters);
+	if (!err)
+		err = read_tstats(bpf_map__fd(skel->maps.tstats),
+				  bpf_map__max_entries(skel->maps.tstats), snap);
+	if (err)
+		return err;
+	session_prog_stats(s, &snap->bpf_run_ns, &snap->bpf_run_cnt);
+	snap->self_cpu_ns = self_cpu_ns();
+	return 0;
+}
+
+void live_snap_free(struct live_snap *snap)
+{
+	free(snap->threads);
+	memset(snap, 0, sizeof(*snap));
+}
+
+/* DST takes SRC's contents (DST's are freed); SRC is left empty. */
+void live_snap_move(struct live_snap *dst, struct live_snap *src)
+{
+	live_snap_free(dst);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
+}
+
+const struct live_thread *live_snap_find(const struct live_snap *snap, uint32_t tid)
+{
+	size_t lo = 0, hi = snap ? snap->nthreads : 0;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (snap->threads[mid].tid == tid)
+			return &snap->threads[mid];
+		if (snap->threads[mid].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static uint64_t diff(uint64_t cur, uint64_t prev)
+{
+	return cur >= prev ? cur - prev : cur;
+}
+
+void live_thread_delta(const struct live_snap *prev, const struct live_thread *cur,
+		       struct fl_tstat *out)
+{
+	const struct live_thread *p = live_snap_find(prev, cur->tid);
+	static const struct fl_tstat zero;
+	const struct fl_tstat *ps = p && p->st.pid == cur->st.pid ? &p->st : &zero;
+
+	*out = cur->st;
+	out->faults = diff(cur->st.faults, ps->faults);
+	out->faults_major = diff(cur->st.faults_major, ps->faults_major);
+	for (int c = 0; c < FL_CAUSE_MAX; c++) {
+		out->stall_count[c] = diff(cur->st.stall_count[c], ps->stall_count[c]);
+		out->stall_ns[c] = diff(cur->st.stall_ns[c], ps->stall_ns[c]);
+	}
+}
+
+void live_threads_delta_sum(const struct live_snap *prev, const struct live_snap *cur,
+			    struct fl_tstat *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < cur->nthreads; i++) {
+		struct fl_tstat d;
+
+		live_thread_delta(prev, &cur->threads[i], &d);
+		out->faults += d.faults;
+		out->faults_major += d.faults_major;
+		for (int c = 0; c < FL_CAUSE_MAX; c++) {
+			out->stall_count[c] += d.stall_count[c];
+			out->stall_ns[c] += d.stall_ns[c];
+		}
+	}
+}
+
+void live_hist_delta(const struct live_snap *prev, const struct live_snap *cur, int cause,
+		     uint64_t *out)
+{
+	for (int i = 0; i < FL_HIST_SLOTS; i++)
+		out[i] = diff(cur->hist[cause][i], prev ? prev->hist[cause][i] : 0);
+}
+
+uint64_t live_hist_total(const uint64_t *slots)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < FL_HIST_SLOTS; i++)
+		n += slots[i];
+	return n;
+}
+
+uint64_t live_hist_pct(const uint64_t *slots, double p)
+{
+	uint64_t total = live_hist_total(slots), rank, seen = 0;
+
+	if (!total)
+		return 0;
+	/* nearest rank: the smallest value with at least p% of the samples at or below it */
+	rank = (uint64_t)(p / 100.0 * total + 0.999999);
+	if (rank < 1)
+		rank = 1;
+	for (int i = 0; i < FL_HIST_SLOTS; i++) {
+		seen += slots[i];
+		if (seen >= rank)
+			return 2ull << i;
+	}
+	return 2ull << (FL_HIST_SLOTS - 1);
+}
+
+/* "VmRSS:   1234 kB" -> 1234 */
+static uint64_t kb_field(const char *text, const char *name)
+{
+	const char *p = text ? strstr(text, name) : NULL;
+
+	return p ? strtoull(p + strlen(name), NULL, 10) : 0;
+}
+
+static uint64_t proc_uptime_s(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	double up = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_line(path, buf, sizeof(buf)) || !(p = strrchr(buf, ')')))
+		return 0;
+	/* field 22 (starttime), counted from the state field (3) after the comm */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+			  "%*d %*d %llu", &start) != 1)
+		return 0;
+	f = fopen("/proc/uptime", "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lf", &up) != 1)
+		up = 0;
+	fclose(f);
+	return hz > 0 && up > (double)start / hz ? (uint64_t)(up - (double)start / hz) : 0;
+}
+
+int live_proc_read(int pid, struct live_proc *p, bool with_maps)
+{
+	char path[64], *text;
+
+	p->pid = pid;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	if (read_line(path, p->comm, sizeof(p->comm)))
+		return -ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	text = read_file(path, NULL);
+	p->rss_kb = kb_field(text, "VmRSS:");
+	free(text);
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	text = read_file(path, NULL);
+	p->anon_huge_kb = kb_field(text, "AnonHugePages:");
+	free(text);
+	p->uptime_s = proc_uptime_s(pid);
+	if (with_maps) {
+		text = maps_read(pid);
+		snprintf(p->allocator, sizeof(p->allocator), "%s",
+			 text ? maps_allocator(text, NULL, 0) : "-");
+		free(text);
+	}
+	return 0;
+}
+
+void live_thp_modes(char *enabled, size_t elen, char *defrag, size_t dlen)
+{
+	char buf[256];
+
+	if (read_line("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof(buf)))
+		snprintf(enabled, elen, "-");
+	else
+		thp_selected(buf, enabled, elen);
+	if (read_line("/sys/kernel/mm/transparent_hugepage/defrag", buf, sizeof(buf)))
+		snprintf(defrag, dlen, "-");
+	else
+		thp_selected(buf, defrag, dlen);
+}
+
+int live_cmdline(int pid, char *buf, size_t len)
+{
+	char path[64];
+	size_t n = 0;
+	char *text;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	text = read_file(path, &n);
+	if (!text)
+		return -errno;
+	while (n && !text[n - 1])
+		n--; /* the final NUL */
+	for (size_t i = 0; i < n; i++)
+		if (!text[i])
+			text[i] = ' ';
+	snprintf(buf, len, "%.*s", (int)n, text);
+	free(text);
+	return 0;
+}
+
+static int ppid_of(int pid)
+{
+	char path[64], buf[512], *p;
+	int ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_line(path, buf, sizeof(buf)) || !(p = strrchr(buf, ')')))
+		return 0;
+	return sscanf(p + 2, "%*c %d", &ppid) == 1 ? ppid : 0;
+}
+
+static bool is_self_or_ancestor(int pid)
+{
+	for (int p = getpid(), depth = 0; p > 0 && depth < 64; p = ppid_of(p), depth++)
+		if (p == pid)
+			return true;
+	return false;
+}
+
+static unsigned long long start_time(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_line(path, buf, sizeof(buf)) || !(p = strrchr(buf, ')')))
+		return ~0ull;
+	if (p[2] == 'Z' || p[2] == 'X')
+		return ~0ull; /* exited, not yet reaped: not a process to attach to */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+			  "%*d %*d %llu", &start) != 1)
+		return ~0ull;
+	return start;
+}
+
+bool live_pid_running(int pid)
+{
+	return start_time(pid) != ~0ull;
+}
+
+int live_match(const char *pattern)
+{
+	unsigned long long best_start = ~0ull;
+	char cmd[4096];
+	struct dirent *de;
+	int best = 0;
+	DIR *d = opendir("/proc");
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		int pid = atoi(de->d_name);
+		unsigned long long st;
+
+		if (pid <= 0 || !isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if (live_cmdline(pid, cmd, sizeof(cmd)) || !strstr(cmd, pattern))
+			continue;
+		if (is_self_or_ancestor(pid))
+			continue;
+		st = start_time(pid);
+		if (st == ~0ull)
+			continue;
+		if (st < best_start || (st == best_start && pid < best)) {
+			best_start = st;
+			best = pid;
+		}
+	}
+	closedir(d);
+	return best;
+}
+
+int live_parse_interval(const char *s, uint64_t *out_ms)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		v /= 1000.0;
+	else if (*end && strcmp(end, "s"))
+		return -EINVAL;
+	if (v < 0.01 || v > 3600)
+		return -ERANGE;
+	*out_ms = (uint64_t)(v * 1000.0 + 0.5);
+	return 0;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Live views (top, serve): snapshots of the in-kernel aggregation (per-CPU log2 histograms per
+ * cause, per-thread counters, per-CPU counters), read once per interval, and the arithmetic on
+ * two snapshots. No event goes through the ring buffer for these views.
+ */
+#ifndef FL_LIVE_H
+#define FL_LIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "faultline.h"
+
+struct session;
+
+struct live_thread {
+	uint32_t tid;
+	struct fl_tstat st;
+};
+
+struct live_snap {
+	uint64_t ts_ns; /* CLOCK_MONOTONIC when read */
+	uint64_t hist[FL_CAUSE_MAX][FL_HIST_SLOTS];
+	uint64_t counters[FL_CNT_MAX];
+	struct live_thread *threads; /* sorted by tid */
+	size_t nthreads, cap;
+	uint64_t bpf_run_ns, bpf_run_cnt;
+	uint64_t self_cpu_ns; /* faultline's own user+sys time */
+};
+
+/* Reads every aggregation map once. 0 or -errno. */
+int live_snap_read(struct session *s, struct live_snap *snap);
+void live_snap_free(struct live_snap *snap);
+void live_snap_move(struct live_snap *dst, struct live_snap *src);
+const struct live_thread *live_snap_find(const struct live_snap *snap, uint32_t tid);
+/*
+ * What thread CUR did since PREV (NULL: since it appeared). An entry the LRU map evicted and
+ * re-created counts from zero again, so a counter that went backwards is taken whole.
+ */
+void live_thread_delta(const struct live_snap *prev, const struct live_thread *cur,
+		       struct fl_tstat *out);
+/* Sum of what every thread did between PREV and CUR (threads gone from CUR are not lost:
+ * their last values were counted at the previous step). */
+void live_threads_delta_sum(const struct live_snap *prev, const struct live_snap *cur,
+			    struct fl_tstat *out);
+/* Histogram difference CUR - PREV for one cause (per-CPU sums only grow). */
+void live_hist_delta(const struct live_snap *prev, const struct live_snap *cur, int cause,
+		     uint64_t *out);
+uint64_t live_hist_total(const uint64_t *slots);
+/* Upper bound in ns of the slot holding the P-th percentile (0..100); 0 when empty. */
+uint64_t live_hist_pct(const uint64_t *slots, double p);
+
+/* What the header shows about a target process. */
+struct live_proc {
+	int pid;
+	char comm[FL_COMM_LEN + 16];
+	uint64_t rss_kb, anon_huge_kb;
+	uint64_t uptime_s;
+	char allocator[16];
+};
+
+/* Reads /proc/PID/{comm,status,smaps_rollup,stat}; with WITH_MAPS also the allocator. */
+int live_proc_read(int pid, struct live_proc *p, bool with_maps);
+/* THP "enabled" and "defrag" modes from sysfs ("-" when missing). */
+void live_thp_modes(char *enabled, size_t elen, char *defrag, size_t dlen);
+
+/* PID exists and has not exited (a zombie has). */
+bool live_pid_running(int pid);
+/* /proc/PID/cmdline with NULs as spaces, into BUF. 0 or -errno. */
+int live_cmdline(int pid, char *buf, size_t len);
+/*
+ * The oldest process whose command line contains PATTERN (like pgrep -o -f), skipping faultline
+ * itself and its ancestors (whose command lines carry the pattern as an argument). 0 if none.
+ */
+int live_match(const char *pattern);
+
+/* Interval "1", "0.2", "1.5s", "500ms" -> ms (10 ms .. 1 hour). 0 or -EINVAL. */
+int live_parse_interval(const char *s, uint64_t *out_ms);
+/* Options every live view shares: --probes for these sessions. */
+extern const char live_probes_off[];
+
+#endif

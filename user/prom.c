@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The Prometheus text exposition format (0.0.4) of faultline serve's metrics. The in-kernel
+ * log2 histograms map onto Prometheus buckets directly: slot i holds [2^i, 2^(i+1)) ns, so its
+ * upper bound is le = 2^(i+1) ns. Buckets below 1 us are folded into the first one.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include "model.h"
+#include "serve.h"
+
+#define FIRST_SLOT 9 /* le = 1.024 us */
+
+/* pid="..",comm=".." with the value escaped as the format asks (\\, \", \n). */
+static void labels(FILE *f, const struct serve_metrics *m)
+{
+	int pid = m->pid ? m->pid : m->last_pid;
+
+	if (pid)
+		fprintf(f, "pid=\"%d\",comm=\"", pid);
+	else
+		fprintf(f, "pid=\"\",comm=\"");
+	for (const char *c = m->comm; *c; c++) {
+		if (*c == '\\' || *c == '"')
+			fprintf(f, "\\%c", *c);
+		else if (*c == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*c, f);
+	}
+	fputc('"', f);
+}
+
+static void meta(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample(FILE *f, const struct serve_metrics *m, const char *name, const char *extra,
+		   uint64_t v)
+{
+	fprintf(f, "%s{", name);
+	labels(f, m);
+	fprintf(f, "%s} %" PRIu64 "\n", extra, v);
+}
+
+static void sample_s(FILE *f, const struct serve_metrics *m, const char *name, const char *extra,
+		     uint64_t ns)
+{
+	fprintf(f, "%s{", name);
+	labels(f, m);
+	fprintf(f, "%s} %.9f\n", extra, ns / 1e9);
+}
+
+/* One histogram series set: NAME_bucket{..,le}, NAME_sum, NAME_count. */
+static void histogram(FILE *f, const struct serve_metrics *m, const char *name, const char *lkey,
+		      const char *lval, const uint64_t *slots, uint64_t sum_ns)
+{
+	char extra[96], le[64];
+	uint64_t cum = 0;
+
+	for (int i = 0; i < FL_HIST_SLOTS; i++) {
+		cum += slots[i];
+		if (i < FIRST_SLOT || i == FL_HIST_SLOTS - 1)
+			continue; /* the last slot holds everything above: that is +Inf */
+		snprintf(le, sizeof(le), "%.10g", (double)(2ull << i) / 1e9);
+		snprintf(extra, sizeof(extra), ",%s=\"%s\",le=\"%s\"", lkey, lval, le);
+		fprintf(f, "%s_bucket{", name);
+		labels(f, m);
+		fprintf(f, "%s} %" PRIu64 "\n", extra, cum);
+	}
+	snprintf(extra, sizeof(extra), ",%s=\"%s\",le=\"+Inf\"", lkey, lval);
+	fprintf(f, "%s_bucket{", name);
+	labels(f, m);
+	fprintf(f, "%s} %" PRIu64 "\n", extra, cum);
+	snprintf(extra, sizeof(extra), ",%s=\"%s\"", lkey, lval);
+	fprintf(f, "%s_sum{", name);
+	labels(f, m);
+	fprintf(f, "%s} %.9f\n", extra, sum_ns / 1e9);
+	fprintf(f, "%s_count{", name);
+	labels(f, m);
+	fprintf(f, "%s} %" PRIu64 "\n", extra, cum);
+}
+
+static void stall_histograms(FILE *f, const struct serve_metrics *m)
+{
+	meta(f, "faultline_stall_seconds", "histogram",
+	     "Time the target's threads were stalled, by cause (fault: needs fault durations).");
+	for (int c = 0; c < FL_CAUSE_MAX; c++) {
+		if (c == FL_CAUSE_ALLOC || c == FL_CAUSE_PINNED)
+			continue;
+		if (c == FL_CAUSE_FAULT && !m->have_fault_dur)
+			continue;
+		histogram(f, m, "faultline_stall_seconds", "cause", fl_cause_names[c], m->hist[c],
+			  m->stall_ns[c]);
+	}
+	meta(f, "faultline_alloc_call_seconds", "histogram",
+	     "Duration of the target's allocator calls (--alloc=full), by function.");
+	histogram(f, m, "faultline_alloc_call_seconds", "func", "all", m->hist[FL_CAUSE_ALLOC],
+		  m->stall_ns[FL_CAUSE_ALLOC]);
+	meta(f, "faultline_pinned_call_seconds", "histogram",
+	     "Duration of the target's pinned-memory calls (cudaHostRegister...), by function.");
+	histogram(f, m, "faultline_pinned_call_seconds", "func", "all", m->hist[FL_CAUSE_PINNED],
+		  m->stall_ns[FL_CAUSE_PINNED]);
+}
+
+static void counters(FILE *f, const struct serve_metrics *m)
+{
+	meta(f, "faultline_page_faults_total", "counter",
+	     "Page faults of the target, by kind: user (taken in user mode), kernel (taken in "
+	     "kernel mode on user memory, e.g. copy_to_user).");
+	sample(f, m, "faultline_page_faults_total", ",kind=\"user\"",
+	       m->counters[FL_CNT_FAULTS_USER]);
+	sample(f, m, "faultline_page_faults_total", ",kind=\"kernel\"",
+	       m->counters[FL_CNT_FAULTS_KERNEL]);
+	if (m->have_fault_dur) {
+		meta(f, "faultline_major_page_faults_total", "counter",
+		     "Page faults of the target that needed I/O (major), a subset of the above.");
+		sample(f, m, "faultline_major_page_faults_total", "", m->faults_major);
+	}
+	meta(f, "faultline_khugepaged_scans_total", "counter",
+	     "khugepaged scans of the target's memory.");
+	sample(f, m, "faultline_khugepaged_scans_total", "", m->counters[FL_CNT_KHUGEPAGED_SCAN]);
+	meta(f, "faultline_compaction_deferred_total", "counter",
+	     "Direct compactions the kernel deferred in the target's threads.");
+	sample(f, m, "faultline_compaction_deferred_total", "",
+	       m->counters[FL_CNT_COMPACTION_DEFERRED]);
+	meta(f, "faultline_kcompactd_wakeups_total", "counter",
+	     "Background compaction (kcompactd) wake-ups, system-wide.");
+	sample(f, m, "faultline_kcompactd_wakeups_total", "", m->counters[FL_CNT_KCOMPACTD_WAKE]);
+	meta(f, "faultline_events_dropped_total", "counter",
+	     "Events lost because the ring buffer was full.");
+	sample(f, m, "faultline_events_dropped_total", "", m->counters[FL_CNT_DROPS]);
+}
+
+void serve_render(FILE *f, const struct serve_metrics *m)
+{
+	meta(f, "faultline_up", "gauge",
+	     "1 while faultline traces a live target, 0 while it waits for one (--match).");
+	sample(f, m, "faultline_up", "", m->up);
+	counters(f, m);
+	stall_histograms(f, m);
+	meta(f, "faultline_bpf_run_seconds_total", "counter",
+	     "CPU time faultline's BPF programs ran (BPF run-time stats).");
+	sample_s(f, m, "faultline_bpf_run_seconds_total", "", m->bpf_run_ns);
+	meta(f, "faultline_cpu_seconds_total", "counter",
+	     "CPU time (user+system) of faultline serve itself.");
+	sample_s(f, m, "faultline_cpu_seconds_total", "", m->self_cpu_ns);
+}

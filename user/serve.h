@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* faultline serve: what /metrics shows, and the Prometheus text exposition (format 0.0.4). */
+#ifndef FL_SERVE_H
+#define FL_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "faultline.h"
+
+/* Cumulative since serve started; never reset, also not when it re-attaches (--match). */
+struct serve_metrics {
+	int pid; /* the target now, 0 while there is none */
+	char comm[32]; /* the last target's comm */
+	bool up;
+	bool have_fault_dur;
+	uint64_t hist[FL_CAUSE_MAX][FL_HIST_SLOTS];
+	uint64_t counters[FL_CNT_MAX];
+	uint64_t stall_ns[FL_CAUSE_MAX];
+	uint64_t faults_major;
+	uint64_t bpf_run_ns, self_cpu_ns;
+	int last_pid; /* labels keep naming the last target while there is none */
+};
+
+void serve_render(FILE *f, const struct serve_metrics *m);
+/* "127.0.0.1:9464", "[::1]:9464" -> HOST and PORT. 0 or -EINVAL. */
+int serve_parse_listen(const char *spec, char *host, size_t hlen, uint16_t *port);
+
+#endif
