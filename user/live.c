@@ -18,10 +18,11 @@
 #include "live.h"
 #include "procmaps.h"
 #include "session.h"
+#include "uprobes.h"
 #include "util.h"
 
 /* Concerns that only feed the ring buffer: nothing to aggregate, so not worth their cost. */
-const char live_probes_off[] = "file_fault=off,rss=off";
+static const char live_probes_off[] = "file_fault=off,rss=off";
 
 static int read_percpu_array(int fd, uint32_t nkeys, int ncpus, uint64_t *sums)
 {
@@ -133,6 +134,25 @@ static uint64_t self_cpu_ns(void)
 	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
 }
 
+/* Total time per allocator function: alloc_stats holds a struct per CPU. */
+static int read_alloc_ns(struct session *s, struct live_snap *snap)
+{
+	struct fl_alloc_stat *st = calloc(s->ncpus, sizeof(*st));
+	int fd = bpf_map__fd(s->skel->maps.alloc_stats);
+
+	if (!st)
+		return -ENOMEM;
+	for (uint32_t f = 0; f < FL_AF_MAX; f++) {
+		snap->alloc_ns[f] = 0;
+		if (bpf_map_lookup_elem(fd, &f, st))
+			continue;
+		for (int c = 0; c < s->ncpus; c++)
+			snap->alloc_ns[f] += st[c].total_ns;
+	}
+	free(st);
+	return 0;
+}
+
 int live_snap_read(struct session *s, struct live_snap *snap)
 {
 	struct faultline_bpf *skel = s->skel;
@@ -144,6 +164,11 @@ int live_snap_read(struct session *s, struct live_snap *snap)
 	if (!err)
 		err = read_percpu_array(bpf_map__fd(skel->maps.counters), FL_CNT_MAX, s->ncpus,
 					snap->counters);
+	if (!err)
+		err = read_percpu_array(bpf_map__fd(skel->maps.alloc_hist),
+					FL_AF_MAX * FL_HIST_SLOTS, s->ncpus, &snap->alloc_hist[0][0]);
+	if (!err)
+		err = read_alloc_ns(s, snap);
 	if (!err)
 		err = read_tstats(bpf_map__fd(skel->maps.tstats),
 				  bpf_map__max_entries(skel->maps.tstats), snap);
@@ -440,4 +465,45 @@ int live_parse_interval(const char *s, uint64_t *out_ms)
 		return -ERANGE;
 	*out_ms = (uint64_t)(v * 1000.0 + 0.5);
 	return 0;
+}
+
+int live_session_open(struct session *s, struct session_opts *o, struct uprobes **up)
+{
+	const char *user_probes = o->probes;
+	char probes[512];
+	int err;
+
+	snprintf(probes, sizeof(probes), "%s%s%s", live_probes_off, user_probes ? "," : "",
+		 user_probes ? user_probes : "");
+	o->probes = probes;
+	o->emit_events = false;
+	o->aggregate = true;
+	o->wire_off = true; /* requests are not aggregated in the kernel: nothing to show */
+	o->ringbuf_bytes = 4096; /* created but unused: nothing is emitted */
+	err = session_open(s, o);
+	o->probes = user_probes;
+	if (err)
+		return err;
+	err = uprobes_open(up, s);
+	if (err)
+		fl_err("allocator and CUDA uprobes: %s", strerror(-err));
+	return err;
+}
+
+void live_session_added(struct uprobes *up, int pid)
+{
+	struct fl_proc e = { .pid = pid, .kind = FL_PROC_EXEC };
+
+	e.h.type = FL_EV_PROC;
+	e.h.tid = pid;
+	uprobes_on_proc(up, &e);
+}
+
+void live_session_close(struct session *s, struct uprobes *up)
+{
+	if (up) {
+		uprobes_detach(up);
+		uprobes_free(up);
+	}
+	session_close(s);
 }

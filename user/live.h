@@ -13,6 +13,7 @@
 #include "faultline.h"
 
 struct session;
+struct session_opts;
 
 struct live_thread {
 	uint32_t tid;
@@ -23,6 +24,8 @@ struct live_snap {
 	uint64_t ts_ns; /* CLOCK_MONOTONIC when read */
 	uint64_t hist[FL_CAUSE_MAX][FL_HIST_SLOTS];
 	uint64_t counters[FL_CNT_MAX];
+	uint64_t alloc_hist[FL_AF_MAX][FL_HIST_SLOTS]; /* --alloc=full, per function */
+	uint64_t alloc_ns[FL_AF_MAX];
 	struct live_thread *threads; /* sorted by tid */
 	size_t nthreads, cap;
 	uint64_t bpf_run_ns, bpf_run_cnt;
@@ -77,7 +80,15 @@ int live_match(const char *pattern);
 
 /* Interval "1", "0.2", "1.5s", "500ms" -> ms (10 ms .. 1 hour). 0 or -EINVAL. */
 int live_parse_interval(const char *s, uint64_t *out_ms);
-/* Options every live view shares: --probes for these sessions. */
-extern const char live_probes_off[];
+struct uprobes;
+/*
+ * Opens the session of a live view: in-kernel aggregation only (no events, a token ring buffer,
+ * no request capture), allocator uprobes with --alloc=full, pinned-memory uprobes (--cuda auto).
+ * O is adjusted in place. 0 or -errno (with a message).
+ */
+int live_session_open(struct session *s, struct session_opts *o, struct uprobes **up);
+/* A target added after open (serve --match): probe its allocator and CUDA libraries too. */
+void live_session_added(struct uprobes *up, int pid);
+void live_session_close(struct session *s, struct uprobes *up);
 
 #endif

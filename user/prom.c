@@ -9,6 +9,7 @@
 #include <string.h>
 #include "model.h"
 #include "serve.h"
+#include "uprobes.h"
 
 #define FIRST_SLOT 9 /* le = 1.024 us */
 
@@ -95,10 +96,14 @@ static void stall_histograms(FILE *f, const struct serve_metrics *m)
 		histogram(f, m, "faultline_stall_seconds", "cause", fl_cause_names[c], m->hist[c],
 			  m->stall_ns[c]);
 	}
-	meta(f, "faultline_alloc_call_seconds", "histogram",
-	     "Duration of the target's allocator calls (--alloc=full), by function.");
-	histogram(f, m, "faultline_alloc_call_seconds", "func", "all", m->hist[FL_CAUSE_ALLOC],
-		  m->stall_ns[FL_CAUSE_ALLOC]);
+	if (m->have_alloc) {
+		meta(f, "faultline_alloc_call_seconds", "histogram",
+		     "Duration of the target's allocator calls (--alloc=full), by function.");
+		for (unsigned int fn = 0; fn < FL_AF_MAX; fn++)
+			histogram(f, m, "faultline_alloc_call_seconds", "func", alloc_fn_name(fn),
+				  m->alloc_hist[fn], m->alloc_ns[fn]);
+	}
+	/* Pinned-memory calls have one in-kernel histogram for all functions. */
 	meta(f, "faultline_pinned_call_seconds", "histogram",
 	     "Duration of the target's pinned-memory calls (cudaHostRegister...), by function.");
 	histogram(f, m, "faultline_pinned_call_seconds", "func", "all", m->hist[FL_CAUSE_PINNED],

@@ -26,6 +26,7 @@
 #include "model.h"
 #include "serve.h"
 #include "session.h"
+#include "uprobes.h"
 #include "util.h"
 
 #define TICK_MS 1000
@@ -38,6 +39,7 @@ struct serve {
 	int lfd;
 	char where[80]; /* the bound address, for messages */
 	struct session sess;
+	struct uprobes *up;
 	struct live_snap prev, cur;
 	struct serve_metrics m;
 	const char *stop_error;
@@ -64,6 +66,9 @@ static void usage(FILE *f)
 "                          to the next one that appears (a restarted server)\n"
 "      --children          also their descendants, current and future\n"
 "  -l, --listen HOST:PORT  where to listen (default 127.0.0.1:9464; [::1]:9464; port 0 picks one)\n"
+"      --alloc MODE        full: allocator uprobes (ALLOC column, allocator p99);\n"
+"                          off (default); lite records syscalls, nothing to show here\n"
+"      --cuda MODE         auto (default): pinned-memory calls if libcudart is mapped; off\n"
 "      --probes SPEC       choose attach types, as for record\n"
 "  -v, --verbose           print the probe plan and libbpf's messages\n"
 "  -h, --help              this text\n"
@@ -79,12 +84,14 @@ static void usage(FILE *f)
 
 static int parse_args(struct serve *sv, int argc, char **argv)
 {
-	enum { OPT_CHILDREN = 256, OPT_PROBES, OPT_MATCH };
+	enum { OPT_CHILDREN = 256, OPT_ALLOC, OPT_CUDA, OPT_PROBES, OPT_MATCH };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "match", required_argument, NULL, OPT_MATCH },
 		{ "children", no_argument, NULL, OPT_CHILDREN },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "alloc", required_argument, NULL, OPT_ALLOC },
+		{ "cuda", required_argument, NULL, OPT_CUDA },
 		{ "probes", required_argument, NULL, OPT_PROBES },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -93,6 +100,7 @@ static int parse_args(struct serve *sv, int argc, char **argv)
 	int c;
 
 	sv->listen = "127.0.0.1:9464";
+	sv->sopts.alloc_mode = FL_ALLOC_OFF;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:l:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -114,6 +122,11 @@ static int parse_args(struct serve *sv, int argc, char **argv)
 			break;
 		case 'l':
 			sv->listen = optarg;
+			break;
+		case OPT_ALLOC:
+		case OPT_CUDA:
+			if (uprobes_parse_opt(&sv->sopts, c == OPT_ALLOC ? "alloc" : "cuda", optarg))
+				return -EINVAL;
 			break;
 		case OPT_PROBES:
 			sv->sopts.probes = optarg;
@@ -387,6 +400,8 @@ static int refresh(struct serve *sv)
 	sv->m.faults_major += d.faults_major;
 	memcpy(sv->m.hist, sv->cur.hist, sizeof(sv->m.hist));
 	memcpy(sv->m.counters, sv->cur.counters, sizeof(sv->m.counters));
+	memcpy(sv->m.alloc_hist, sv->cur.alloc_hist, sizeof(sv->m.alloc_hist));
+	memcpy(sv->m.alloc_ns, sv->cur.alloc_ns, sizeof(sv->m.alloc_ns));
 	sv->m.bpf_run_ns = sv->cur.bpf_run_ns;
 	sv->m.self_cpu_ns = sv->cur.self_cpu_ns;
 	live_snap_move(&sv->prev, &sv->cur);
@@ -408,6 +423,7 @@ static void attach_match(struct serve *sv)
 
 	if (!pid || session_add_target(&sv->sess, pid))
 		return;
+	live_session_added(sv->up, pid);
 	set_target(sv, pid);
 	live_cmdline(pid, cmd, sizeof(cmd));
 	fprintf(stderr, "faultline: attached to pid %d (%s)\n", pid, cmd);
@@ -448,6 +464,7 @@ static void run(struct serve *sv)
 
 		if (now >= next) {
 			check_target(sv);
+			uprobes_poll(sv->up);
 			refresh(sv);
 			next = now + TICK_MS * 1000000ull;
 			continue;
@@ -459,19 +476,12 @@ static void run(struct serve *sv)
 
 static int serve_start(struct serve *sv)
 {
-	char probes[512];
 	int err;
 
-	snprintf(probes, sizeof(probes), "%s%s%s", live_probes_off, sv->sopts.probes ? "," : "",
-		 sv->sopts.probes ? sv->sopts.probes : "");
-	sv->sopts.probes = probes;
-	sv->sopts.emit_events = false;
-	sv->sopts.aggregate = true;
-	sv->sopts.ringbuf_bytes = 4096; /* created but unused: nothing is emitted */
-	err = session_open(&sv->sess, &sv->sopts);
-	sv->sopts.probes = NULL;
+	err = live_session_open(&sv->sess, &sv->sopts, &sv->up);
 	if (err)
 		return err;
+	sv->m.have_alloc = probe_plan_active(&sv->sess.plan, "alloc_calls");
 	sv->m.have_fault_dur = probe_plan_active(&sv->sess.plan, "fault_duration");
 	if (sv->sopts.npids)
 		set_target(sv, sv->sopts.pids[0]);
@@ -510,6 +520,6 @@ int cmd_serve(int argc, char **argv)
 		close(sv.lfd);
 	live_snap_free(&sv.prev);
 	live_snap_free(&sv.cur);
-	session_close(&sv.sess);
+	live_session_close(&sv.sess, sv.up);
 	return err ? 1 : 0;
 }

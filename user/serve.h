@@ -15,6 +15,9 @@ struct serve_metrics {
 	char comm[32]; /* the last target's comm */
 	bool up;
 	bool have_fault_dur;
+	bool have_alloc; /* --alloc=full: per-function allocator histograms */
+	uint64_t alloc_hist[FL_AF_MAX][FL_HIST_SLOTS];
+	uint64_t alloc_ns[FL_AF_MAX];
 	uint64_t hist[FL_CAUSE_MAX][FL_HIST_SLOTS];
 	uint64_t counters[FL_CNT_MAX];
 	uint64_t stall_ns[FL_CAUSE_MAX];

@@ -24,6 +24,7 @@
 #include "live.h"
 #include "model.h"
 #include "session.h"
+#include "uprobes.h"
 #include "util.h"
 
 /* Thread-view columns; stall columns are milliseconds stalled per second of wall time. */
@@ -51,6 +52,7 @@ struct top {
 	bool batch;
 	int frames; /* --batch -n: frames to print (0: until stopped) */
 	struct session sess;
+	struct uprobes *up;
 	struct live_snap base, prev, cur;
 	struct live_proc proc;
 	char thp_enabled[16], thp_defrag[32];
@@ -91,6 +93,9 @@ static void usage(FILE *f)
 "  -i, --interval SECONDS  refresh interval (default 1; 0.2, 500ms, 2s)\n"
 "  -b, --batch             print plain-text frames to stdout (no terminal control)\n"
 "  -n, --frames N          with --batch: stop after N frames\n"
+"      --alloc MODE        full: allocator uprobes (ALLOC column, allocator p99);\n"
+"                          off (default); lite records syscalls, nothing to show here\n"
+"      --cuda MODE         auto (default): pinned-memory calls if libcudart is mapped; off\n"
 "      --probes SPEC       choose attach types, as for record\n"
 "  -v, --verbose           print the probe plan and libbpf's messages\n"
 "  -h, --help              this text\n"
@@ -107,13 +112,15 @@ static void usage(FILE *f)
 
 static int parse_args(struct top *t, int argc, char **argv)
 {
-	enum { OPT_CHILDREN = 256, OPT_PROBES };
+	enum { OPT_CHILDREN = 256, OPT_ALLOC, OPT_CUDA, OPT_PROBES };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "children", no_argument, NULL, OPT_CHILDREN },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "batch", no_argument, NULL, 'b' },
 		{ "frames", required_argument, NULL, 'n' },
+		{ "alloc", required_argument, NULL, OPT_ALLOC },
+		{ "cuda", required_argument, NULL, OPT_CUDA },
 		{ "probes", required_argument, NULL, OPT_PROBES },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -123,6 +130,7 @@ static int parse_args(struct top *t, int argc, char **argv)
 	int c;
 
 	t->interval_ms = 1000;
+	t->sopts.alloc_mode = FL_ALLOC_OFF;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:i:bn:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -151,6 +159,11 @@ static int parse_args(struct top *t, int argc, char **argv)
 				return -EINVAL;
 			}
 			t->frames = (int)v;
+			break;
+		case OPT_ALLOC:
+		case OPT_CUDA:
+			if (uprobes_parse_opt(&t->sopts, c == OPT_ALLOC ? "alloc" : "cuda", optarg))
+				return -EINVAL;
 			break;
 		case OPT_PROBES:
 			t->sopts.probes = optarg;
@@ -653,6 +666,7 @@ static int tick(struct top *t)
 		return err;
 	}
 	live_proc_read(t->proc.pid, &t->proc, false);
+	uprobes_poll(t->up);
 	err = build_frame(t);
 	if (err)
 		return err;
@@ -723,17 +737,9 @@ static int run_screen(struct top *t)
 
 static int top_start(struct top *t)
 {
-	char probes[512];
 	int err;
 
-	snprintf(probes, sizeof(probes), "%s%s%s", live_probes_off, t->sopts.probes ? "," : "",
-		 t->sopts.probes ? t->sopts.probes : "");
-	t->sopts.probes = probes;
-	t->sopts.emit_events = false;
-	t->sopts.aggregate = true;
-	t->sopts.ringbuf_bytes = 4096; /* created but unused: nothing is emitted */
-	err = session_open(&t->sess, &t->sopts);
-	t->sopts.probes = NULL;
+	err = live_session_open(&t->sess, &t->sopts, &t->up);
 	if (err)
 		return err;
 	t->have_fault_dur = probe_plan_active(&t->sess.plan, "fault_duration");
@@ -777,6 +783,6 @@ int cmd_top(int argc, char **argv)
 	live_snap_free(&t.prev);
 	live_snap_free(&t.base);
 	free(t.rows);
-	session_close(&t.sess);
+	live_session_close(&t.sess, t.up);
 	return err ? 1 : 0;
 }
