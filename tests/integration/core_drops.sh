@@ -5,7 +5,7 @@
 . "$(dirname "$0")/core_common.bash"
 need_root
 
-start_workload touch_pages 600000 4 --nohuge
+start_workload touch_pages 250000 4 --nohuge
 # A niced consumer on a busy 2-CPU machine falls behind a 1 MiB buffer (about 26k fault events).
 FL_WRAP="nice -n 19" start_record -p "$WPID" --ringbuf-mb 1 -o "$TMP/drops.data"
 go

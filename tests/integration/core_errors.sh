@@ -7,7 +7,7 @@ need_root
 
 # as_nobody CMD...: runs CMD as uid/gid 65534 with no supplementary groups and no capabilities.
 as_nobody() {
-	if command -v setpriv >/dev/null; then
+	if setpriv --help 2>&1 | grep -q -e --reuid; then # util-linux's, not busybox's
 		setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@"
 	else
 		python3 -c 'import os,sys; os.setgroups([]); os.setgid(65534); os.setuid(65534); os.execvp(sys.argv[1], sys.argv[1:])' "$@"
