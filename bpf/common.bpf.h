@@ -267,7 +267,11 @@ static __always_inline void fl_account(__u32 cause, __u64 dur_ns)
 	}
 }
 
-static __always_inline void fl_account_fault(bool major)
+/*
+ * Per-thread fault counts: the fault tracepoints count every fault (FAULTS); the duration path,
+ * where the kernel allows it, adds only the major ones (MAJOR), so nothing is counted twice.
+ */
+static __always_inline void fl_account_fault(__u64 faults, __u64 major)
 {
 	struct fl_tstat *ts;
 
@@ -276,9 +280,8 @@ static __always_inline void fl_account_fault(bool major)
 	ts = fl_tstat_get();
 	if (!ts)
 		return;
-	ts->faults += 1;
-	if (major)
-		ts->faults_major += 1;
+	ts->faults += faults;
+	ts->faults_major += major;
 }
 
 static __always_inline int fl_start(__u32 kind, __u64 arg0, __u64 arg1, __s32 order)

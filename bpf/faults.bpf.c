@@ -13,7 +13,7 @@ static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u1
 	if (!fl_is_target())
 		return 0;
 	fl_count(flags & FL_F_KERNEL ? FL_CNT_FAULTS_KERNEL : FL_CNT_FAULTS_USER, 1);
-	fl_account_fault(false);
+	fl_account_fault(1, 0);
 	e = fl_reserve(struct fl_fault, FL_EV_FAULT, flags);
 	if (!e)
 		return 0;
@@ -102,7 +102,7 @@ static __always_inline int fault_exit(__u32 flags, __u32 ret)
 	bpf_map_delete_elem(&starts, &k);
 	dur = bpf_ktime_get_ns() - s.ts_ns;
 	fl_account(FL_CAUSE_FAULT, dur);
-	fl_account_fault((ret & major) || (flags & tried));
+	fl_account_fault(0, (ret & major) || (flags & tried));
 	e = fl_reserve(struct fl_fault_dur, FL_EV_FAULT_DUR, 0);
 	if (!e)
 		return 0;
@@ -175,4 +175,27 @@ SEC("raw_tp/mm_filemap_fault")
 int fl_filemap_fault_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	return on_filemap_fault((struct address_space *)ctx->args[0], ctx->args[1]);
+}
+
+/*
+ * Kernels without the mm_filemap_fault tracepoint (it is not in 6.1): filemap_fault() itself,
+ * where the tracepoint fires on newer kernels, with the same inode and page index.
+ */
+static __always_inline int on_vmf(struct vm_fault *vmf)
+{
+	struct file *file = BPF_CORE_READ(vmf, vma, vm_file);
+
+	return on_filemap_fault(BPF_CORE_READ(file, f_mapping), BPF_CORE_READ(vmf, pgoff));
+}
+
+SEC("fentry/filemap_fault")
+int BPF_PROG(fl_filemap_fault_fentry, struct vm_fault *vmf)
+{
+	return on_vmf(vmf);
+}
+
+SEC("kprobe/filemap_fault")
+int BPF_KPROBE(fl_filemap_fault_kprobe, struct vm_fault *vmf)
+{
+	return on_vmf(vmf);
 }
