@@ -14,10 +14,14 @@
 #   --test-timeout SECS  limit for each test inside the guest (default 300)
 #   --accel auto|kvm|tcg  (default auto: KVM when a probe boot shows it works, else TCG)
 #   --append ARGS      extra kernel command-line arguments
-#   --log FILE         console log (default .output/vmtest/console-KERNEL.log)
+#   --log FILE         console log (default .output/vmtest/console-KERNEL.log, the last run's)
+#   --marked           run only the tests that have a '# vm: yes' line (what tests/run.sh runs)
 #   --list             print the tests that would run and exit
+#   --kernel-release   print the release (uname -r) of the kernel that would boot, and exit
 # A TEST_PATTERN selects tests whose name (file name without .sh) contains it, or matches it as a
-# glob when it has *, ? or [. Exit status: 0 all selected tests passed or skipped; 1 a test failed;
+# glob when it has *, ? or [. The guest gets a 256 MiB ext4 scratch disk (NVMe) at $FAULTLINE_DISK
+# (/mnt/disk) for tests that need a disk-backed file (major faults).
+# Exit status: 0 all selected tests passed or skipped; 1 a test failed;
 # 2 usage; 3 the guest did not reach the test runner or did not finish; 4 setup failed (kernel
 # fetch, initramfs).
 # Development overrides (environment): VMTEST_TESTS_DIR (instead of tests/integration),
@@ -30,6 +34,7 @@ PROG=vmtest
 DEFAULT_KERNEL_RE='^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$'
 
 kernel='' results='' shell_mode=0 mem=2G smp=2 timeout_s=900 test_timeout=300 accel=auto append='' log='' list_only=0
+marked=0 print_release=0
 patterns=()
 
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
@@ -59,6 +64,8 @@ while [ $# -gt 0 ]; do
 	--log) log=${2:?}; shift ;;
 	--log=*) log=${1#*=} ;;
 	--list) list_only=1 ;;
+	--marked) marked=1 ;;
+	--kernel-release) print_release=1 ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; patterns+=("$@"); break ;;
 	-*) die "unknown option $1 (see --help)" ;;
@@ -81,6 +88,7 @@ select_tests() {
 	for t in "$TESTS_DIR"/*.sh; do
 		[ -f "$t" ] || continue
 		n=$(basename "$t" .sh)
+		[ $marked -eq 0 ] || grep -q '^# vm: yes' "$t" || continue
 		if [ ${#patterns[@]} -gt 0 ]; then
 			local hit=0
 			for p in "${patterns[@]}"; do
@@ -100,7 +108,7 @@ if [ $list_only -eq 1 ]; then
 	printf '%s\n' "${tests[@]}"
 	exit 0
 fi
-if [ $shell_mode -eq 0 ] && [ ${#tests[@]} -eq 0 ]; then
+if [ $shell_mode -eq 0 ] && [ $print_release -eq 0 ] && [ ${#tests[@]} -eq 0 ]; then
 	if [ ${#patterns[@]} -gt 0 ]; then
 		echo "$PROG: no test in $TESTS_DIR matches: ${patterns[*]}" >&2
 		exit 2
@@ -114,7 +122,7 @@ fi
 for t in qemu-system-x86_64 dpkg-deb cpio busybox; do
 	command -v "$t" >/dev/null || setup_fail "$t is missing; run scripts/install-deps.sh"
 done
-[ -x "$OUT/faultline" ] || setup_fail "$OUT/faultline is missing; build it first (make)"
+[ -x "$OUT/faultline" ] || [ $print_release -eq 1 ] || setup_fail "$OUT/faultline is missing; build it first (make)"
 
 # ---------------------------------------------------------------------------------------------
 # Kernel: fetched once with apt-get download, vmlinuz and config kept in the cache
@@ -215,6 +223,10 @@ else
 fi
 flock -u 9
 KREL=$(cat "$KDIR/release")
+if [ $print_release -eq 1 ]; then
+	echo "$KREL"
+	exit 0
+fi
 info "kernel: $kernel_desc ($KDIR/vmlinuz)"
 if [ -f "$KDIR/config" ]; then
 	feats=
@@ -232,10 +244,16 @@ build_start=$(date +%s)
 mkdir -p "$WORKDIR"
 STAGE=$(mktemp -d "$WORKDIR/root.XXXXXX")
 INITRD=$WORKDIR/initramfs-$$.cpio # per run, so parallel runs do not boot each other's tests
+DISK=$WORKDIR/disk-$$.img          # the guest's scratch disk, per run too
+# Per run as well: parallel runs must not read each other's VMRESULT lines. The last run's log is
+# kept as console-KERNEL.log.
+run_log=
+[ -n "$log" ] || { run_log=$WORKDIR/console-$KREL.$$.log; log=$run_log; }
 cleanup() {
-	rm -rf "$STAGE" ${TMPK:+"$TMPK"}
+	rm -rf "$STAGE" "$DISK" ${TMPK:+"$TMPK"}
 	# keep the last image for inspection (cpio -t <.output/vmtest/initramfs.cpio)
 	[ -f "$INITRD" ] && mv -f "$INITRD" "$WORKDIR/initramfs.cpio"
+	[ -n "$run_log" ] && [ -f "$run_log" ] && mv -f "$run_log" "$WORKDIR/console-$KREL.log"
 	return 0
 }
 trap cleanup EXIT
@@ -419,10 +437,25 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
+# devtmpfs lacks udev's links; bash needs /dev/fd for <(...) process substitution
+ln -sfn /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 ip link set lo up
+mkdir -p /mnt/disk
+disk_wait=$(cut -d' ' -f1 /proc/uptime)
+for i in $(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done
+disk_wait="waited from ${disk_wait}s to $(cut -d' ' -f1 /proc/uptime)s of uptime"
+if mount -t ext4 /dev/nvme0n1 /mnt/disk 2>/dev/null; then
+	export FAULTLINE_DISK=/mnt/disk
+	disk_info="ext4 on /dev/nvme0n1 at /mnt/disk (FAULTLINE_DISK), $(df -m /mnt/disk | awk 'NR == 2 {print $4}') MiB free, $disk_wait"
+else
+	disk_info="none (/dev/nvme0n1 $([ -b /dev/nvme0n1 ] && echo 'did not mount' || echo 'is missing'))"
+fi
 hostname faultline-vm
 . /etc/vmtest/conf
 export FAULTLINE=/faultline/.output/faultline FAULTLINE_WORKLOADS=/faultline/.output/workloads FAULTLINE_IN_VM=1
@@ -439,6 +472,7 @@ else
 fi
 echo "VMINFO kprobes $(yn ksym register_kprobe) kprobe_multi(fprobe) $(yn ksym register_fprobe) fentry(trampoline) $(yn ksym 'bpf_trampoline_link_prog|bpf_trampoline_link_cgroup_shim') uprobes $(yn ksym uprobe_register)"
 echo "VMINFO tracefs-mounted $(yn grep -q tracefs /proc/mounts) debugfs-mounted $(yn grep -q debugfs /proc/mounts) bpffs-mounted $(yn grep -q ' bpf ' /proc/mounts)"
+echo "VMINFO disk $disk_info"
 echo "VMINFO thp $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null) defrag $(cat /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)"
 
 if [ "$VMTEST_MODE" = shell ]; then
@@ -480,9 +514,16 @@ info "initramfs: $INITRD ($(($(stat -c %s "$INITRD") / 1048576)) MiB, built in $
 rm -rf "$STAGE"
 
 # ---------------------------------------------------------------------------------------------
+# Scratch disk: an ext4 image on an emulated NVMe drive (the cloud kernels build NVMe and ext4 in;
+# virtio is a module). tmpfs pages are always in memory, so major faults need a real block device.
+truncate -s 256M "$DISK" && PATH=$SYSPATH:$PATH mkfs.ext4 -q -F -L fl-scratch "$DISK" ||
+	setup_fail "cannot make the scratch disk $DISK (mkfs.ext4 from e2fsprogs; run scripts/install-deps.sh)"
+
+# ---------------------------------------------------------------------------------------------
 # Boot
 QEMU=(qemu-system-x86_64 -M pc -m "$mem" -smp "$smp" -nographic -no-reboot -net none
 	-kernel "$KDIR/vmlinuz" -initrd "$INITRD"
+	-drive "file=$DISK,if=none,id=scratch,format=raw,cache=unsafe" -device nvme,drive=scratch,serial=flscratch
 	-append "console=ttyS0 panic=-1 quiet rdinit=/init $append")
 [ -f /usr/share/qemu/qboot.rom ] && QEMU+=(-bios /usr/share/qemu/qboot.rom) # faster, quiet firmware
 
@@ -523,10 +564,9 @@ if [ $shell_mode -eq 1 ]; then
 	exit $?
 fi
 
-[ -n "$log" ] || log=$WORKDIR/console-$KREL.log
 mkdir -p "$(dirname "$log")"
 : >"$log"
-info "booting $KREL ($accel, $mem, $smp CPUs, ${#tests[@]} tests, limit ${timeout_s}s); console log: $log"
+info "booting $KREL ($accel, $mem, $smp CPUs, ${#tests[@]} tests, limit ${timeout_s}s); console log: ${run_log:+$WORKDIR/console-$KREL.log after the run, }$log"
 start=$(date +%s)
 set +e
 timeout -k 10 "$timeout_s" "${QEMU[@]}" </dev/null 2>&1 |
