@@ -24,7 +24,9 @@ static const struct probe_concern concerns[] = {
 	    { ATTACH_KPROBE, { "fl_fault_kprobe", "fl_fault_kretprobe" } } } },
 	{ "file_fault", "faults on file-backed mappings (mmapped weights)",
 	  { { ATTACH_TP_BTF, { "fl_filemap_fault_btf" } },
-	    { ATTACH_RAW_TP, { "fl_filemap_fault_raw" } } } },
+	    { ATTACH_RAW_TP, { "fl_filemap_fault_raw" } },
+	    { ATTACH_FENTRY, { "fl_filemap_fault_fentry" } },
+	    { ATTACH_KPROBE, { "fl_filemap_fault_kprobe" } } } },
 	{ "direct_reclaim", "direct reclaim stalls",
 	  { { ATTACH_TP_BTF, { "fl_reclaim_begin", "fl_reclaim_end" } } } },
 	{ "memcg_reclaim", "memory cgroup reclaim stalls",
@@ -231,6 +233,11 @@ static bool choice_available(const struct probe_choice *c, struct bpf_object *ob
 			     size_t len)
 {
 	switch (c->attach) {
+	case ATTACH_RAW_TP:
+		/* Without kernel BTF there is no telling: try. With it, a tracepoint has its typedef. */
+		if (!vmlinux_btf())
+			return true;
+		/* fallthrough */
 	case ATTACH_TP_BTF:
 		for (int i = 0; i < PROBE_MAX_PROGS && c->progs[i]; i++) {
 			struct bpf_program *prog = bpf_object__find_program_by_name(obj, c->progs[i]);
@@ -243,7 +250,6 @@ static bool choice_available(const struct probe_choice *c, struct bpf_object *ob
 			}
 		}
 		return true;
-	case ATTACH_RAW_TP:
 	case ATTACH_MANUAL:
 		return true;
 	case ATTACH_FENTRY:

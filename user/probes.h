@@ -14,7 +14,7 @@ struct faultline_bpf;
 struct bpf_link;
 
 #define PROBE_MAX_PROGS 6
-#define PROBE_MAX_CHOICES 3
+#define PROBE_MAX_CHOICES 4
 
 enum probe_attach { ATTACH_TP_BTF, ATTACH_RAW_TP, ATTACH_FENTRY, ATTACH_KPROBE, ATTACH_MANUAL };
 
