@@ -158,6 +158,17 @@ static void text_stalls(const struct model *m, FILE *f)
 	}
 }
 
+/* Why the record has no fault durations: the plan's reason (e.g. fentry and kprobes refused). */
+static const char *fault_dur_why(const struct model *m)
+{
+	json_t *p = json_object_get(json_object_get(m->meta, "probes"), "fault_duration");
+	const char *reason = json_string_value(json_object_get(p, "reason"));
+
+	if (reason && *reason)
+		return reason;
+	return p ? "the fault_duration probe timed no fault" : "the fault_duration probe was not planned";
+}
+
 static void text_faults(const struct model *m, FILE *f)
 {
 	uint64_t total = m->faults_user + m->faults_kernel;
@@ -169,7 +180,8 @@ static void text_faults(const struct model *m, FILE *f)
 		fprintf(f, "  major %" PRIu64 ", minor %" PRIu64 ", failed %" PRIu64 ", retries %" PRIu64
 			   "\n", m->faults_major, m->faults_minor, m->faults_error, m->fault_retries);
 	else
-		fprintf(f, "  major/minor: unavailable (needs the fault_duration probe)\n");
+		fprintf(f, "  major/minor, retries and fault durations: unavailable (%s)\n",
+			fault_dur_why(m));
 	if (m->file_faults)
 		fprintf(f, "  file-backed faults (filemap): %" PRIu64 "\n", m->file_faults);
 	if (!m->nregions)
