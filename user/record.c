@@ -455,6 +455,10 @@ int cmd_record(int argc, char **argv)
 	err = session_open(&r.sess, &r.sopts);
 	if (err)
 		goto out;
+	/* Before the command execs: uprobes on the libc it was forked with follow it into its image. */
+	err = uprobes_open(&r.up, &r.sess);
+	if (err)
+		goto out;
 	if (r.go_fd >= 0 && (err = release_command(&r))) {
 		fl_err("cannot run '%s': %s", r.command[0], strerror(-err));
 		goto out;
@@ -470,9 +474,6 @@ int cmd_record(int argc, char **argv)
 		fl_err("cannot open the ring buffer: %s", strerror(-err));
 		goto out;
 	}
-	err = uprobes_open(&r.up, &r.sess);
-	if (err)
-		goto out;
 	if (!isatty(STDERR_FILENO) || fl_verbose)
 		fprintf(stderr, "faultline: recording to %s\n", r.output);
 	run_loop(&r);

@@ -99,6 +99,7 @@ struct up_proc {
 	int pid;
 	bool gone;
 	bool alloc_done; /* the allocator of the current image is probed (or was tried) */
+	bool exec_pending; /* exec'd: probes kept (same files stay probed), stale ones pruned later */
 	struct up_lib *libs;
 	int nlibs;
 };
@@ -468,6 +469,34 @@ static int cuda_kind(const char *path)
 	return -1;
 }
 
+static bool vmas_have(const struct vmas *vm, const char *path, uint64_t inode)
+{
+	for (size_t i = 0; i < vm->n; i++)
+		if (vm->v[i].inode == inode && !strcmp(vm->v[i].path, path))
+			return true;
+	return false;
+}
+
+/*
+ * After an exec the probes stay: a uprobe follows its file into the new image, so the same libc
+ * is covered from the first call. Once the new image's libraries are mapped (its allocator is
+ * found), probes on files it does not map, or on an allocator it no longer uses, are removed.
+ */
+static void prune_after_exec(struct up_proc *p, const struct vmas *vm, const char *alloc_lib)
+{
+	for (int i = 0; i < p->nlibs; i++) {
+		struct up_lib *l = &p->libs[i];
+
+		if (l->detached[0])
+			continue;
+		if (!vmas_have(vm, l->path, l->inode))
+			detach_lib(l, "exec: not mapped by the new image");
+		else if (l->kind == LIB_ALLOC && strcmp(l->path, alloc_lib))
+			detach_lib(l, "exec: not the new image's allocator");
+	}
+	p->exec_pending = false;
+}
+
 static void scan_allocator(struct uprobes *up, struct up_proc *p, const char *maps_text,
 			   const struct vmas *vm)
 {
@@ -478,9 +507,13 @@ static void scan_allocator(struct uprobes *up, struct up_proc *p, const char *ma
 	if (!lib[0])
 		return; /* nothing mapped yet (just exec'd) or static: try again next scan */
 	p->alloc_done = true;
+	if (p->exec_pending)
+		prune_after_exec(p, vm, lib);
 	for (size_t i = 0; i < vm->n; i++) {
 		if (strcmp(vm->v[i].path, lib))
 			continue;
+		if (lib_attached(p, lib, vm->v[i].inode))
+			return;
 		l = lib_add(p, lib, vm->v[i].inode, LIB_ALLOC);
 		if (!l)
 			return;
@@ -610,8 +643,9 @@ void uprobes_on_proc(struct uprobes *up, const struct fl_proc *e)
 		p = proc_get(up, e->pid, true);
 		if (!p)
 			break;
-		detach_proc(p, "exec: a new image");
 		p->alloc_done = false;
+		p->exec_pending = true;
+		up->last_scan_ns = 0; /* look again at the next poll, when the libraries are mapped */
 		scan_proc(up, p);
 		break;
 	case FL_PROC_EXIT:

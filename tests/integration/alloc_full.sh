@@ -39,4 +39,15 @@ run_case glibc "" glibc
 run_case jemalloc "$JEMALLOC" jemalloc
 check_eq "jemalloc: mallocx probed" \
 	"$(json '[s["status"] for s in j["alloc"]["libraries"][0]["symbols"] if s["name"] == "mallocx"][0]' "$TMP/jemalloc.json")" probed
+# A process that execs keeps its probes (they follow libc into the new image) and is counted from
+# its first call: sh execs malloc_n, whose N mallocs and frees must all be there (plus the few
+# the shell and the loader make).
+"$FL" record --alloc=full -o "$TMP/exec.data" -- sh -c "exec $WL/malloc_n $N </dev/null" \
+	>"$TMP/exec.out" 2>"$TMP/exec.err" || { cat "$TMP/exec.err"; fail "record -- sh -c exec failed"; }
+report_json "$TMP/exec.data" "$TMP/exec.json"
+for fn in malloc free; do
+	got=$(json 'j["alloc"]["functions"]["'$fn'"]["count"]' "$TMP/exec.json")
+	check_ge "exec'd: $fn calls" "$got" $N
+	check_ge "exec'd: $fn calls at most N + 200 (the shell and the loader make a few)" $((N + 200)) "$got"
+done
 echo "ok"
