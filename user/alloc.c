@@ -269,6 +269,14 @@ static int cmp_slow(const void *x, const void *y)
 	return a->dur_ns < b->dur_ns ? 1 : a->dur_ns > b->dur_ns ? -1 : 0;
 }
 
+/* Events arrive as calls return: a runtime call that wraps a driver call comes after it. */
+static int cmp_cuda(const void *x, const void *y)
+{
+	const struct fl_cuda *a = x, *b = y;
+
+	return a->h.ts_ns < b->h.ts_ns ? -1 : a->h.ts_ns > b->h.ts_ns;
+}
+
 void alloc_model_finish(struct model *m)
 {
 	struct alloc_model *a = am_get(m);
@@ -293,6 +301,7 @@ void alloc_model_finish(struct model *m)
 	a->nrecs = a->cap_recs = 0;
 	qsort(a->callers, a->ncallers, sizeof(*a->callers), cmp_caller);
 	qsort(a->slow, a->nslow, sizeof(*a->slow), cmp_slow);
+	qsort(a->cuda, a->ncuda, sizeof(*a->cuda), cmp_cuda);
 }
 
 void alloc_model_free(struct model *m)
