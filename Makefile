@@ -102,8 +102,10 @@ demo: all
 bench: all
 	$(Q)scripts/bench.sh
 
+# The VM's share of make test (tests marked '# vm: yes'); VMTEST_ARGS= runs every test there.
+VMTEST_ARGS ?= --marked
 vmtest: all
-	$(Q)scripts/vmtest.sh
+	$(Q)scripts/vmtest.sh $(VMTEST_ARGS)
 
 clean:
 	$(call msg,CLEAN)
