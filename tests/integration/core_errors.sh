@@ -42,10 +42,12 @@ expect "record into a missing directory" "$TMP/no/such/dir/x.data: cannot create
 	"$FL" record -p $$ -d 1 -o "$TMP/no/such/dir/x.data"
 expect "unknown subcommand" "unknown command 'bogus'" "$FL" bogus
 
-# Not permitted: an unprivileged user cannot load BPF programs.
+# Not permitted: an unprivileged user cannot load BPF programs. A copy of the binary, as the
+# user may not reach the build tree (the VM's is root-only).
 chmod 777 "$TMP"
+cp "$FL" "$TMP/faultline" && chmod 755 "$TMP/faultline"
 expect "record as an unprivileged user" 'needs root or CAP_BPF' \
-	as_nobody "$FL" record -p $$ -d 1 "${o[@]}"
+	as_nobody "$TMP/faultline" record -p $$ -d 1 "${o[@]}"
 
 expect "report of a missing file" "$TMP/missing.data: cannot open: No such file" \
 	"$FL" report -i "$TMP/missing.data"
@@ -59,7 +61,7 @@ expect "report of random bytes" 'random.data: not a faultline file' "$FL" report
 cp "$TMP/corrupt.data" "$TMP/secret.data"
 chmod 600 "$TMP/secret.data"
 expect "report of an unreadable file" 'secret.data: cannot open: Permission denied' \
-	as_nobody "$FL" report -i "$TMP/secret.data"
+	as_nobody "$TMP/faultline" report -i "$TMP/secret.data"
 expect "report with a stray argument" "unexpected argument 'extra'" "$FL" report -i x extra
 expect "report --bogus" "unrecognized option '--bogus'" "$FL" report --bogus
 echo "ok"
