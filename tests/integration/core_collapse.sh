@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: yes
 # MADV_COLLAPSE of a traced region: every collapse shows up as a timed khugepaged stall, matching
 # the workload's own count of successful calls and /proc/vmstat thp_collapse_alloc for the period.
 . "$(dirname "$0")/../lib.sh"

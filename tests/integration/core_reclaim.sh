@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: yes
 # Reclaim under a memory cgroup limit: a workload in a 64 MiB cgroup writes 384 MiB of memory it
 # gives back with MADV_FREE, so its own thread reclaims (memcg reclaim) without swap. faultline's
 # memcg_reclaim stalls have durations, and the pages they reclaimed match the kernel's counters:
