@@ -3,9 +3,11 @@
 
 EX=$ROOT/examples
 # Client and server run at a real-time priority when chrt is there: the comparison is with the
-# client's own clock, which a busy 2-core machine would otherwise delay by milliseconds.
+# client's own clock, which a busy 2-core machine would otherwise delay by milliseconds. Not in
+# the emulated VM (scripts/vmtest.sh), where real-time Python can starve the guest's kernel.
 RT=()
-command -v chrt >/dev/null && chrt -f 10 true 2>/dev/null && RT=(chrt -f 10)
+[ -z "${FAULTLINE_IN_VM:-}" ] && command -v chrt >/dev/null && chrt -f 10 true 2>/dev/null &&
+	RT=(chrt -f 10)
 
 # start_server ARGS...: examples/server.py on a free port; sets SPID, PORT. Killed on exit.
 start_server() {
@@ -48,3 +50,12 @@ loadgen() {
 	"${RT[@]}" python3 "$EX/loadgen.py" --url "http://127.0.0.1:$PORT" -q "$@" >>"$TMP/loadgen.out" 2>&1 ||
 		fail "loadgen failed: $(tail -5 "$TMP/loadgen.out")"
 }
+
+# The timing tolerance: 2 ms on real hardware; an emulated (TCG) guest's clocks and scheduling
+# are two orders of magnitude coarser: the VM run shows the timings within 25 ms and enforces
+# what does not depend on them (counts, ids, matching, attribution).
+TOL_MS=2
+if [ -n "${FAULTLINE_IN_VM:-}" ]; then
+	TOL_MS=25
+	note "emulated VM: timing tolerance $TOL_MS ms instead of 2 ms"
+fi
