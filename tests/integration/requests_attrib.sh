@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: yes
 # Attribution against a server that stalls in the kernel on chosen requests: requests #3 and #7
 # (loadgen indices 2 and 6, one request at a time) do MADV_COLLAPSE of 16 MiB touched as 4096
 # fresh pages in their prefill. Those requests, and only those, must show khugepaged stalls and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: yes
 # Wire edge cases against the client: pipelined requests, requests split in two writes, a client
 # that disconnects mid-stream, and HTTP-looking traffic on a unix socket (which must be ignored).
 source "$(dirname "$0")/../lib.sh"
