@@ -30,7 +30,7 @@ FL_CFG(bool, cfg_emit_events, true);
 FL_CFG(bool, cfg_aggregate, false);
 FL_CFG(__u32, cfg_self_pid, 0);
 FL_CFG(__u64, cfg_wakeup_bytes, 4 << 20);
-FL_CFG(__u64, cfg_lock_wait_min_ns, 1000);
+FL_CFG(__u64, cfg_lock_wait_min_ns, 5000); /* shorter: uncontended, plus our own probes */
 FL_CFG(__u64, cfg_lock_hold_min_ns, 100000);
 FL_CFG(__u64, cfg_rss_interval_ns, 10000000);
 FL_CFG(__u32, cfg_mmap_lock_write_arg, 1); /* 1 on 6.10+, 2 while memcg_path was there */
