@@ -250,6 +250,12 @@ DISK=$WORKDIR/disk-$$.img          # the guest's scratch disk, per run too
 run_log=
 [ -n "$log" ] || { run_log=$WORKDIR/console-$KREL.$$.log; log=$run_log; }
 cleanup() {
+	# killed (Ctrl-C, a CI timeout): take qemu down too (timeout, its parent, forwards the signal)
+	if [ -n "${QPID:-}" ] && [ -f "$QPID" ]; then
+		kill -TERM "$(cat "$QPID")" 2>/dev/null
+		wait 2>/dev/null # the console pipeline ends with qemu
+		rm -f "$QPID" "$QRC"
+	fi
 	rm -rf "$STAGE" "$DISK" ${TMPK:+"$TMPK"}
 	# keep the last image for inspection (cpio -t <.output/vmtest/initramfs.cpio)
 	[ -f "$INITRD" ] && mv -f "$INITRD" "$WORKDIR/initramfs.cpio"
@@ -257,6 +263,8 @@ cleanup() {
 	return 0
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 R=$STAGE
 mkdir -p "$R"/usr/bin "$R"/usr/sbin "$R"/usr/lib "$R"/usr/lib64
 ln -s usr/bin "$R/bin"
@@ -569,11 +577,19 @@ mkdir -p "$(dirname "$log")"
 info "booting $KREL ($accel, $mem, $smp CPUs, ${#tests[@]} tests, limit ${timeout_s}s); console log: ${run_log:+$WORKDIR/console-$KREL.log after the run, }$log"
 start=$(date +%s)
 set +e
-timeout -k 10 "$timeout_s" "${QEMU[@]}" </dev/null 2>&1 |
-	sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee -a "$log"
-st=("${PIPESTATUS[@]}")
+# In the background with wait: bash runs the INT/TERM traps (cleanup kills qemu) only between
+# commands, and wait is interruptible where a foreground pipeline is not.
+QRC=$WORKDIR/qemu-rc.$$ QPID=$WORKDIR/qemu-pid.$$
+{
+	timeout -k 10 "$timeout_s" "${QEMU[@]}" </dev/null 2>&1 &
+	echo $! >"$QPID"
+	wait $!
+	echo $? >"$QRC"
+} | sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee -a "$log" &
+wait $!
 set -e
-qrc=${st[0]}
+qrc=$(cat "$QRC" 2>/dev/null || echo '?')
+rm -f "$QRC" "$QPID"
 elapsed=$(($(date +%s) - start))
 
 # ---------------------------------------------------------------------------------------------
