@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: yes
 # --children follows a child that forks and execs: its faults are recorded and its pid appears;
 # every target exiting mid-session ends the session cleanly ("targets exited") with a whole file.
 . "$(dirname "$0")/../lib.sh"

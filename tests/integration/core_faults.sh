@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: yes
 # Page faults recorded with -p on an already running workload match the kernel's own count
 # (/proc/PID/stat minflt+majflt) for the traced period, single- and multi-threaded.
 . "$(dirname "$0")/../lib.sh"

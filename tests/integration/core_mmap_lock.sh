@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: yes
 # mmap_lock contention: threads that mmap/munmap in a loop while others fault show waits with
 # durations, bounded by the time the threads themselves measured inside those calls.
 . "$(dirname "$0")/../lib.sh"
