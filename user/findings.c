@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "findings.h"
+#include "reqreport.h"
 #include "util.h"
 
 static struct finding *add(struct finding *out, int *n, int max, const char *id, const char *sev)
@@ -12,6 +13,19 @@ static struct finding *add(struct finding *out, int *n, int max, const char *id,
 	out[*n].severity = sev;
 	out[*n].text[0] = 0;
 	return &out[(*n)++];
+}
+
+/* Appends how many requests' time to first token the cause overlapped, when requests are known. */
+static void add_exposure(struct finding *f, const struct model *m, int cause)
+{
+	size_t n, hit = reqview_exposed(m, cause, &n);
+	size_t used = strlen(f->text);
+
+	if (!n || used >= sizeof(f->text))
+		return;
+	snprintf(f->text + used, sizeof(f->text) - used,
+		 " It overlapped the time to first token of %zu of %zu requests (%.0f%%).", hit, n,
+		 100.0 * hit / n);
 }
 
 int findings_build(const struct model *m, struct finding *out, int max)
@@ -32,7 +46,7 @@ int findings_build(const struct model *m, struct finding *out, int max)
 			 "%llu events were dropped because the ring buffer was full: counts are lower "
 			 "bounds. Record again with a larger --ringbuf-mb.",
 			 (unsigned long long)m->dropped);
-	if (cmp->count && (f = add(out, &n, max, "thp-defrag-compaction", "warning")))
+	if (cmp->count && (f = add(out, &n, max, "thp-defrag-compaction", "warning"))) {
 		snprintf(f->text, sizeof(f->text),
 			 "THP defrag=%s: %llu direct compaction stalls, %s in total (max %s). Threads "
 			 "allocating huge pages compacted memory themselves. For latency-sensitive "
@@ -41,28 +55,38 @@ int findings_build(const struct model *m, struct finding *out, int max)
 			 fmt_ns(cmp->total_ns, a, sizeof(a)),
 			 fmt_ns(((struct stall_stats *)cmp)->durs.n ?
 					u64vec_max((struct u64vec *)&cmp->durs) : 0, b, sizeof(b)));
-	if (rec->count && (f = add(out, &n, max, "direct-reclaim", "warning")))
+		add_exposure(f, m, FL_CAUSE_DIRECT_COMPACTION);
+	}
+	if (rec->count && (f = add(out, &n, max, "direct-reclaim", "warning"))) {
 		snprintf(f->text, sizeof(f->text),
 			 "%llu direct reclaim stalls, %s in total: the node ran short of free memory "
 			 "and allocating threads reclaimed pages themselves. Leave headroom (page cache "
 			 "for the model files, pinned buffers) or raise vm.min_free_kbytes.",
 			 (unsigned long long)rec->count, fmt_ns(rec->total_ns, a, sizeof(a)));
-	if (memcg->count && (f = add(out, &n, max, "memcg-reclaim", "warning")))
+		add_exposure(f, m, FL_CAUSE_DIRECT_RECLAIM);
+	}
+	if (memcg->count && (f = add(out, &n, max, "memcg-reclaim", "warning"))) {
 		snprintf(f->text, sizeof(f->text),
 			 "%llu memory-cgroup reclaim stalls, %s in total: the container's memory limit "
 			 "is tight for its working set plus page cache.",
 			 (unsigned long long)memcg->count, fmt_ns(memcg->total_ns, a, sizeof(a)));
-	if (khp->count && (f = add(out, &n, max, "khugepaged-collapse", "info")))
+		add_exposure(f, m, FL_CAUSE_MEMCG_RECLAIM);
+	}
+	if (khp->count && (f = add(out, &n, max, "khugepaged-collapse", "info"))) {
 		snprintf(f->text, sizeof(f->text),
 			 "%llu huge-page collapses of traced memory held its mmap_lock for write %s in "
 			 "total; every thread that faulted meanwhile waited.",
 			 (unsigned long long)khp->count, fmt_ns(khp->total_ns, a, sizeof(a)));
+		add_exposure(f, m, FL_CAUSE_KHUGEPAGED);
+	}
 	if (lock->count && lock->total_ns > 1000000 &&
-	    (f = add(out, &n, max, "mmap-lock-contention", "info")))
+	    (f = add(out, &n, max, "mmap-lock-contention", "info"))) {
 		snprintf(f->text, sizeof(f->text),
 			 "%llu mmap_lock waits, %s in total: threads mapping and unmapping memory "
 			 "(allocator churn, munmap of large buffers) serialise the process.",
 			 (unsigned long long)lock->count, fmt_ns(lock->total_ns, a, sizeof(a)));
+		add_exposure(f, m, FL_CAUSE_MMAP_LOCK_WAIT);
+	}
 	if (thp && !strcmp(thp, "always") && (f = add(out, &n, max, "thp-always", "info")))
 		snprintf(f->text, sizeof(f->text),
 			 "THP enabled=always: every large anonymous mapping may be backed by huge "

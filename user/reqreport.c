@@ -59,6 +59,23 @@ struct req_view {
 	struct win_summary win[WIN_MAX];
 };
 
+size_t reqview_exposed(const struct model *m, int cause, size_t *n)
+{
+	const struct req_view *v = m->reqview;
+	size_t hit = 0;
+
+	*n = 0;
+	if (!v || cause < 0 || cause >= FL_CAUSE_MAX)
+		return 0;
+	for (size_t i = 0; i < v->n; i++) {
+		if (!v->rows[i].has[WIN_PREFILL])
+			continue;
+		(*n)++;
+		hit += v->rows[i].attr[WIN_PREFILL].stall_ns[cause] > 0;
+	}
+	return hit;
+}
+
 int req_clock_parse(const char *s, enum req_clock *out)
 {
 	if (!strcmp(s, "monotonic"))

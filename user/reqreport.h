@@ -31,6 +31,11 @@ int reqview_build(struct model *m, const struct req_opts *o);
 void reqview_text(const struct model *m, FILE *f);
 /* The value of the report's "requests" key (null when there are no requests to show). */
 void reqview_json(const struct model *m, struct jw *w);
+/*
+ * How many requests had a stall of CAUSE overlap their [start, first token] window; *N gets how
+ * many requests have such a window. 0 and *N = 0 when no requests were built.
+ */
+size_t reqview_exposed(const struct model *m, int cause, size_t *n);
 void reqview_free(struct req_view *v);
 
 #endif
