@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "hist.h"
 #include "live.h"
+#include "livereq.h"
 #include "model.h"
 #include "session.h"
 #include "uprobes.h"
@@ -53,6 +54,7 @@ struct top {
 	int frames; /* --batch -n: frames to print (0: until stopped) */
 	struct session sess;
 	struct uprobes *up;
+	struct livereq req;
 	struct live_snap base, prev, cur;
 	struct live_proc proc;
 	char thp_enabled[16], thp_defrag[32];
@@ -61,6 +63,8 @@ struct top {
 	double dt_s;
 	uint64_t faults, faults_major, drops, events;
 	double cpu_pct, cpu_user_pct, cpu_bpf_pct;
+	double req_rate;                 /* requests counted per second; < 0 before the first */
+	uint64_t ttft_p50_ns, ttft_p99_ns; /* this interval's, exact; 0 when none */
 	struct trow *rows;
 	size_t nrows, cap_rows;
 	struct crow causes[FL_CAUSE_MAX];
@@ -72,6 +76,8 @@ struct top {
 	int tsort, csort, selected;
 	const char *stop_reason;
 };
+
+#define POLL_MS 100 /* --batch reads the requests' ring buffer this often between frames */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -86,7 +92,8 @@ static void usage(FILE *f)
 "Usage: faultline top -p PID[,PID...] [--children] [-i SECONDS] [--batch [-n N]]\n"
 "\n"
 "A live view of a process tree's memory stalls, per thread or per cause, like top.\n"
-"Only in-kernel aggregates are read, once per interval: no per-event traffic.\n"
+"In-kernel aggregates are read once per interval; the only events are the targets' HTTP\n"
+"traffic (first bytes each way), parsed for requests/s and time to first token (TTFT).\n"
 "\n"
 "  -p, --pid PID[,PID]     watch these processes (all their threads)\n"
 "      --children          also their descendants, current and future\n"
@@ -96,6 +103,7 @@ static void usage(FILE *f)
 "      --alloc MODE        full: allocator uprobes (ALLOC column, allocator p99);\n"
 "                          off (default); lite records syscalls, nothing to show here\n"
 "      --cuda MODE         auto (default): pinned-memory calls if libcudart is mapped; off\n"
+"      --wire on|off       requests/s and TTFT from the targets' TCP sockets (default on)\n"
 "      --probes SPEC       choose attach types, as for record\n"
 "  -v, --verbose           print the probe plan and libbpf's messages\n"
 "  -h, --help              this text\n"
@@ -112,7 +120,7 @@ static void usage(FILE *f)
 
 static int parse_args(struct top *t, int argc, char **argv)
 {
-	enum { OPT_CHILDREN = 256, OPT_ALLOC, OPT_CUDA, OPT_PROBES };
+	enum { OPT_CHILDREN = 256, OPT_ALLOC, OPT_CUDA, OPT_PROBES, OPT_WIRE };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "children", no_argument, NULL, OPT_CHILDREN },
@@ -121,6 +129,7 @@ static int parse_args(struct top *t, int argc, char **argv)
 		{ "frames", required_argument, NULL, 'n' },
 		{ "alloc", required_argument, NULL, OPT_ALLOC },
 		{ "cuda", required_argument, NULL, OPT_CUDA },
+		{ "wire", required_argument, NULL, OPT_WIRE },
 		{ "probes", required_argument, NULL, OPT_PROBES },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -167,6 +176,10 @@ static int parse_args(struct top *t, int argc, char **argv)
 			break;
 		case OPT_PROBES:
 			t->sopts.probes = optarg;
+			break;
+		case OPT_WIRE:
+			if (live_parse_wire(&t->sopts, optarg))
+				return -EINVAL;
 			break;
 		case 'v':
 			fl_verbose++;
@@ -323,6 +336,21 @@ static void build_totals(struct top *t, const struct fl_tstat *sum)
 	t->cpu_pct = t->cpu_user_pct + t->cpu_bpf_pct;
 }
 
+/* This interval's requests (counted at their first token) and their exact TTFT percentiles. */
+static void build_requests(struct top *t)
+{
+	struct livereq *lr = &t->req;
+
+	if (!lr->total) {
+		t->req_rate = -1;
+		return;
+	}
+	t->req_rate = per_s(t, lr->interval_reqs);
+	t->ttft_p50_ns = u64vec_pct(&lr->interval_ttft_ns, 50);
+	t->ttft_p99_ns = u64vec_pct(&lr->interval_ttft_ns, 99);
+	livereq_interval_reset(lr);
+}
+
 static int tsort_cmp_col;
 
 static int trow_cmp(const void *a, const void *b)
@@ -357,6 +385,7 @@ static int build_frame(struct top *t)
 		return err;
 	build_cause_rows(t, &sum);
 	build_totals(t, &sum);
+	build_requests(t);
 	tsort_cmp_col = t->tsort;
 	qsort(t->rows, t->nrows, sizeof(*t->rows), trow_cmp);
 	tsort_cmp_col = t->csort;
@@ -423,12 +452,13 @@ static void header_lines(struct top *t, line_fn out)
 		 p->rss_kb ? 100.0 * p->anon_huge_kb / p->rss_kb : 0.0, t->thp_enabled, t->thp_defrag,
 		 p->allocator);
 	out(t, 0, line);
-	/* Requests are not aggregated in the kernel yet: shown as "-" until they are. */
+	/* "-" until the first request is seen (or with --wire off) */
 	snprintf(line, sizeof(line),
-		 "requests/s -  TTFT p50 - p99 -  events/s %s  drops %" PRIu64
+		 "requests/s %s  TTFT p50 %s  p99 %s  events/s %s  drops %" PRIu64
 		 "  faultline CPU %.2f%% (user %.2f%% + BPF %.2f%%)",
-		 fmt_num(per_s(t, t->events), a, sizeof(a)), t->drops, t->cpu_pct, t->cpu_user_pct,
-		 t->cpu_bpf_pct);
+		 fmt_num(t->req_rate, a, sizeof(a)), fmt_dur(t->ttft_p50_ns, b, sizeof(b)),
+		 fmt_dur(t->ttft_p99_ns, c, sizeof(c)), fmt_num(per_s(t, t->events), e, sizeof(e)),
+		 t->drops, t->cpu_pct, t->cpu_user_pct, t->cpu_bpf_pct);
 	out(t, 0, line);
 	snprintf(line, sizeof(line),
 		 "Faults: %" PRIu64 " in %.3fs (%s/s)  major %s  fault p99 %s  alloc p99 %s  "
@@ -667,6 +697,7 @@ static int tick(struct top *t)
 	}
 	live_proc_read(t->proc.pid, &t->proc, false);
 	uprobes_poll(t->up);
+	livereq_poll(&t->req, &t->sess, 0);
 	err = build_frame(t);
 	if (err)
 		return err;
@@ -688,12 +719,27 @@ static int sleep_ms(uint64_t ms)
 	return 0;
 }
 
+/* Waits MS, reading the requests' ring buffer every 100 ms meanwhile. -EINTR when stopped. */
+static int wait_ms(struct top *t, uint64_t ms)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC), end = now + ms * 1000000ull;
+
+	if (!t->req.on)
+		return sleep_ms(ms);
+	for (; now < end && !stop_signal; now = clock_ns(CLOCK_MONOTONIC)) {
+		uint64_t left_ms = (end - now + 999999) / 1000000;
+
+		livereq_poll(&t->req, &t->sess, left_ms < POLL_MS ? (int)left_ms : POLL_MS);
+	}
+	return stop_signal ? -EINTR : 0;
+}
+
 static int run_batch(struct top *t)
 {
 	int err = 0;
 
 	while (!stop_signal && (!t->frames || t->nframe < t->frames)) {
-		if (sleep_ms(t->interval_ms))
+		if (wait_ms(t, t->interval_ms))
 			break;
 		err = tick(t);
 		if (err < 0)
@@ -703,6 +749,21 @@ static int run_batch(struct top *t)
 			break;
 	}
 	return 0;
+}
+
+/*
+ * How long getch() may wait for a key: until the next frame, but at most TOP_KEY_WAIT_MS, so a
+ * SIGINT/SIGTERM that lands just before getch() (between the stop_signal check and its poll,
+ * or while ncurses retries an interrupted read) still ends top, and restores the terminal,
+ * within that time.
+ */
+#define TOP_KEY_WAIT_MS 100
+
+static int key_wait_ms(uint64_t left_ns)
+{
+	uint64_t ms = left_ns / 1000000 + 1;
+
+	return ms < TOP_KEY_WAIT_MS ? (int)ms : TOP_KEY_WAIT_MS;
 }
 
 static int run_screen(struct top *t)
@@ -716,10 +777,13 @@ static int run_screen(struct top *t)
 		uint64_t now = clock_ns(CLOCK_MONOTONIC);
 		int key;
 
-		timeout(now >= next ? 0 : (int)((next - now) / 1000000) + 1);
+		timeout(now >= next ? 0 : key_wait_ms(next - now));
 		key = getch();
+		livereq_poll(&t->req, &t->sess, 0); /* read at least every TOP_KEY_WAIT_MS */
 		if (key != ERR && key != KEY_RESIZE && on_key(t, key))
 			break;
+		if (key == ERR && clock_ns(CLOCK_MONOTONIC) < next)
+			continue; /* woke up early to look at stop_signal: nothing to draw */
 		if (clock_ns(CLOCK_MONOTONIC) >= next) {
 			next += t->interval_ms * 1000000ull;
 			if (next < clock_ns(CLOCK_MONOTONIC))
@@ -742,6 +806,12 @@ static int top_start(struct top *t)
 	err = live_session_open(&t->sess, &t->sopts, &t->up);
 	if (err)
 		return err;
+	err = livereq_open(&t->req, &t->sess);
+	if (err) {
+		fl_err("requests: cannot read the ring buffer: %s", strerror(-err));
+		return err;
+	}
+	t->req_rate = -1;
 	t->have_fault_dur = probe_plan_active(&t->sess.plan, "fault_duration");
 	live_thp_modes(t->thp_enabled, sizeof(t->thp_enabled), t->thp_defrag, sizeof(t->thp_defrag));
 	err = live_proc_read(t->sopts.pids[0], &t->proc, true);
@@ -783,6 +853,7 @@ int cmd_top(int argc, char **argv)
 	live_snap_free(&t.prev);
 	live_snap_free(&t.base);
 	free(t.rows);
+	livereq_close(&t.req);
 	live_session_close(&t.sess, t.up);
 	return err ? 1 : 0;
 }

@@ -26,18 +26,38 @@ wait_screen() {
 	return 1
 }
 
+# wait_file FILE SECONDS: until FILE exists (written whole: the pane renames it into place).
+wait_file() {
+	local i
+	for i in $(seq $(($2 * 10))); do
+		[ -e "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# check_exit HOW: top ended (EXIT=N printed after the terminal modes were saved): status 0 and
+# the terminal modes as they were before top started.
+check_exit() {
+	wait_screen '^EXIT=' 30 || { cat "$TMP/top.err"; fail "top did not end within 30 s of $1"; }
+	wait_file "$TMP/stty.after" 5 || fail "the pane did not save the terminal modes after $1"
+	check_eq "top's exit status after $1" "$(screen | sed -n 's/^EXIT=//p' | tail -1)" 0
+	check_eq "terminal modes after $1 (stty -g)" "$(cat "$TMP/stty.after")" "$(cat "$TMP/stty.before")"
+}
+
 start_workload fault_steady 2 --rate 20000
-# The pane runs a shell that saves the terminal modes around top and prints top's exit status.
+# The pane runs a shell that saves the terminal modes around top and prints top's exit status once
+# they are saved (renamed into place, so the test never reads a half-written file).
 cat >"$TMP/pane.sh" <<SH
 stty -g >"$TMP/stty.before"
 "$FL" top -p $WPID -i 0.5 2>"$TMP/top.err"
-echo "EXIT=\$?"
-stty -g >"$TMP/stty.after"
+rc=\$?
+stty -g >"$TMP/stty.tmp" && mv "$TMP/stty.tmp" "$TMP/stty.after"
+echo "EXIT=\$rc"
 sleep 600
 SH
 start_pane() {
 	tm kill-server 2>/dev/null
-	rm -f "$TMP/stty.before" "$TMP/stty.after"
+	rm -f "$TMP/stty.before" "$TMP/stty.after" "$TMP/stty.tmp"
 	tm new-session -d -s t -x 110 -y 30 "bash $TMP/pane.sh"
 }
 start_pane
@@ -62,20 +82,24 @@ tm send-keys -t t p
 wait_screen '\[paused\]' 5 || fail "p did not pause"
 tm send-keys -t t p
 tm resize-window -t t -x 60 -y 14
-sleep 1.2
+# top redraws on SIGWINCH: wait (under load it may take a while) until the 14-row pane has the
+# help line at the bottom and the header at the top.
+resized() { screen | awk 'NR == 1 && /^faultline top - / { h = 1 } { l = $0; n = NR }
+	END { exit !(h && n == 14 && l ~ /^q quit/) }'; }
+for i in $(seq 100); do resized && break; sleep 0.1; done
+resized || { screen; fail "no header on the first row and help line on the last row of the 60x14 pane within 10 s of the resize"; }
 wide=$(screen | awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }')
 check_ge "pane width after resize (60) >= widest line drawn" 60 "$wide"
-screen | tail -1 | grep -q '^q quit' || { screen; fail "help line not on the last row after resize"; }
-screen | head -1 | grep -q '^faultline top - ' || fail "header lost after resize"
 
 tm send-keys -t t q
-wait_screen '^EXIT=0' 10 || fail "q did not quit with status 0"
+check_exit q
 check_eq "alternate screen after q" "$(tm display -p -t t '#{alternate_on}')" 0
-check_eq "terminal modes after q (stty -g)" "$(cat "$TMP/stty.after")" "$(cat "$TMP/stty.before")"
 
 start_pane
 wait_screen '^faultline top - ' 30 || fail "top did not start again"
+# Ctrl-C once top is in its key loop (a drawn frame), as a user would.
+wait_screen 'TID COMM' 10 || fail "top did not draw its thread table"
 tm send-keys -t t C-c
-wait_screen '^EXIT=0' 10 || fail "Ctrl-C did not end top with status 0"
-check_eq "terminal modes after Ctrl-C (stty -g)" "$(cat "$TMP/stty.after")" "$(cat "$TMP/stty.before")"
+check_exit Ctrl-C
+check_eq "alternate screen after Ctrl-C" "$(tm display -p -t t '#{alternate_on}')" 0
 echo "ok"
