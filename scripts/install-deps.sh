@@ -6,7 +6,7 @@ set -euo pipefail
 BUILD=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libncurses-dev libjansson-dev)
 TEST=(python3 qemu-system-x86 busybox-static cpio e2fsprogs prometheus tmux libjemalloc2 libjemalloc-dev
       libgoogle-perftools4 iproute2 curl procps util-linux)
-BENCH=(linux-perf bpftrace)
+BENCH=(linux-perf bpftrace time)
 
 missing=()
 for p in "${BUILD[@]}" "${TEST[@]}" "${BENCH[@]}"; do

@@ -1,0 +1,773 @@
+#!/usr/bin/env bash
+# make bench: how fast faultline records and reads, as ratios measured side by side in one run.
+#
+# Every number is a ratio against an untraced run of the same workload, or against public peers
+# (perf record, perf trace, bpftrace) in the same run: runs are interleaved round by round
+# (untraced, faultline, perf..., then again, in a rotated order) and summarised as the median
+# with min-max. Nothing here passes or fails: `make test` never runs it.
+#
+#   sudo make bench                    # full run, < 10 minutes; refreshes docs/benchmarks.md
+#   sudo BENCH_QUICK=1 scripts/bench.sh  # < 2 minutes, results in .output/bench/results.md only
+#
+# Environment: FAULTLINE, FAULTLINE_WORKLOADS (binaries to measure, as in tests/lib.sh),
+# BENCH_QUICK=1 (short), BENCH_ROUNDS=N (rounds per comparison), BENCH_DOC=0|1
+# (refresh the results block of docs/benchmarks.md; default 1 for a full run, 0 for quick),
+# BENCH_PEERS="faultline perf-record perf-trace bpftrace" (which tracers to compare),
+# BENCH_SECTIONS="peers sweep scale memory report alloc live" (which; report needs memory).
+#
+# bpftrace needs tracefs for its tracepoints: if /sys/kernel/tracing is not mounted this script
+# mounts it for the bpftrace runs and unmounts it again on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT=$ROOT/.output/bench
+# Snapshots of the binaries (see check_setup): a `make` elsewhere in the tree must not swap them
+# out in the middle of a run.
+FL_BUILT=${FAULTLINE:-$ROOT/.output/faultline}
+FL=$OUT/bin/faultline
+WL=${FAULTLINE_WORKLOADS:-$ROOT/.output/workloads}
+W=$OUT/bin/bench_faults
+DOC=$ROOT/docs/benchmarks.md
+QUICK=${BENCH_QUICK:-0}
+
+if [ "$QUICK" = 1 ]; then
+	ROUNDS=${BENCH_ROUNDS:-3}
+	BUDGET_S=110       # sections past their share of this are cut short (see over_budget)
+	STORM_SECS=1       # untraced length of a comparison storm (see calibrate)
+	N_SHORT=500000     # memory: short session
+	N_LONG=2000000     # memory: 4x longer session (also the big file for `report`)
+	REPORT_RUNS=1
+	RATE_SECS=4
+	ALLOC_ROUNDS=1
+	ALLOC_PAIRS=20000
+	ALLOC_PY_ITERS=20000
+	WRITE_DOC=${BENCH_DOC:-0}
+else
+	ROUNDS=${BENCH_ROUNDS:-5}
+	BUDGET_S=540
+	STORM_SECS=2
+	N_SHORT=2500000
+	N_LONG=10000000
+	REPORT_RUNS=3
+	RATE_SECS=20
+	ALLOC_ROUNDS=3
+	ALLOC_PAIRS=100000
+	ALLOC_PY_ITERS=100000
+	WRITE_DOC=${BENCH_DOC:-1}
+fi
+PEERS=${BENCH_PEERS:-"faultline perf-record perf-trace bpftrace"}
+SECTIONS=${BENCH_SECTIONS:-"peers sweep scale memory report alloc live"}
+# perf trace formats every fault as text and is ~10x slower: it gets 1/5 of the faults, and its
+# slowdown is compared as faults/s, which does not depend on the number of faults.
+PTRACE_DIV=5
+LIVE_LISTEN=127.0.0.1:19464
+
+RUNS=$OUT/runs.tsv   # section round tool key=value...
+RESULTS=$OUT/results.md
+MOUNTED_TRACEFS=0
+BG_PIDS=()
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# over_budget FRACTION: true once the run has used FRACTION of BUDGET_S. On a busy machine the
+# optional rounds are dropped (and the results say how many ran) so the run stays bounded.
+over_budget() { python3 -c "import sys; sys.exit(0 if $SECONDS - $T0 > $BUDGET_S * $1 else 1)"; }
+
+cleanup() {
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null || continue
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	if [ "$MOUNTED_TRACEFS" = 1 ]; then
+		umount /sys/kernel/tracing 2>/dev/null || log "could not unmount /sys/kernel/tracing"
+	fi
+	rm -f "$OUT"/*.data "$OUT"/*.data.old "$OUT"/ptrace.txt
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+check_setup() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "bench: needs root (BPF, perf with every fault): run 'sudo make bench'" >&2
+		exit 1
+	fi
+	if [ ! -x "$FL_BUILT" ] || [ ! -x "$WL/bench_faults" ]; then
+		echo "bench: $FL_BUILT or $WL/bench_faults missing: run 'make' first" >&2
+		exit 1
+	fi
+	mkdir -p "$OUT/bin"
+	cp "$FL_BUILT" "$FL"
+	cp "$WL/bench_faults" "$W"
+	have perf || log "perf not found (Debian package linux-perf): perf peers skipped"
+	have bpftrace || log "bpftrace not found (Debian package bpftrace): bpftrace peer skipped"
+	[ -x /usr/bin/time ] || log "/usr/bin/time not found (Debian package time): max RSS from report only"
+	mkdir -p "$OUT"
+	: >"$RUNS"
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# kv KEY LINE: the value of KEY=... in a bench_faults result line.
+kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+# jq_py EXPR FILE: a Python expression on the JSON document `j`.
+jq_py() {
+	python3 -c "import json,sys; j=json.load(open(sys.argv[2])); print($1)" "$1" "$2" 2>/dev/null ||
+		echo nan
+}
+
+# row SECTION ROUND TOOL KEY=VALUE...: one measurement into runs.tsv.
+row() { printf '%s\n' "$*" | tr ' ' '\t' >>"$RUNS"; }
+
+ensure_tracefs() {
+	[ -e /sys/kernel/tracing/events ] && return 0
+	mount -t tracefs nodev /sys/kernel/tracing || return 1
+	MOUNTED_TRACEFS=1
+	log "mounted tracefs on /sys/kernel/tracing for bpftrace (unmounted on exit)"
+}
+
+# ---- one traced (or untraced) storm per tool; each prints the workload's result line ----
+
+# Each runs under /usr/bin/time: %M is the peak RSS of the tool or of the workload it waited for,
+# whichever is larger (the untraced row gives the workload's own).
+TIMED=(/usr/bin/time -f 'maxrss_kb=%M' -o "$OUT/tool.time")
+
+run_untraced() { "${TIMED[@]}" "$W" "$@"; }
+
+# faultline record; FL_JSON and FL_TIME are left behind for the caller.
+run_faultline() {
+	local data=$OUT/fl.data
+	"${TIMED[@]}" "$FL" record -o "$data" -- "$W" "$@" 2>"$OUT/fl.err"
+	"$FL" report -i "$data" --json >"$OUT/fl.json"
+	rm -f "$data"
+}
+
+run_perf_record() {
+	"${TIMED[@]}" perf record -q -c 1 -d -e page-faults -o "$OUT/perf.data" -- "$W" "$@" 2>"$OUT/perf.err"
+	perf report -i "$OUT/perf.data" --stats 2>/dev/null >"$OUT/perf.stats" || true
+	rm -f "$OUT/perf.data" "$OUT/perf.data.old"
+}
+
+run_perf_trace() {
+	"${TIMED[@]}" perf trace --no-syscalls -F all -o "$OUT/ptrace.txt" -- "$W" "$@" 2>"$OUT/ptrace.err"
+	grep -c 'fault \[' "$OUT/ptrace.txt" >"$OUT/ptrace.count" || true
+	grep -c LOST "$OUT/ptrace.txt" >"$OUT/ptrace.lost" || true
+	rm -f "$OUT/ptrace.txt"
+}
+
+run_bpftrace() {
+	local prog='tracepoint:exceptions:page_fault_user /pid == cpid/ { @[tid] = count(); }'
+
+	"${TIMED[@]}" bpftrace -c "$W $*" -e "$prog" >"$OUT/bt.out" 2>"$OUT/bt.err"
+	grep '^mode=' "$OUT/bt.out"
+}
+
+# storm SECTION ROUND TOOL ARGS...: runs one storm under TOOL and records a row.
+storm() {
+	local section=$1 round=$2 tool=$3 line extra=""
+	shift 3
+	case $tool in
+	untraced) line=$(run_untraced "$@" || true) ;;
+	faultline)
+		line=$(run_faultline "$@" || true)
+		extra="events=$(jq_py "j['faults']['total']" "$OUT/fl.json")"
+		extra+=" drops=$(jq_py "j['events']['dropped']" "$OUT/fl.json")"
+		extra+=" rss_anon_end_kb=$(jq_py "j['overhead'].get('rss_anon_end_kb')" "$OUT/fl.json")"
+		;;
+	perf-record)
+		line=$(run_perf_record "$@" || true)
+		extra="events=$(awk '/SAMPLE events:/ {print $3; exit}' "$OUT/perf.stats")"
+		extra+=" drops=$(awk '/LOST/ {s += $3} END {print s + 0}' "$OUT/perf.stats")"
+		;;
+	perf-trace)
+		local n=$(($(kv_arg -n "$@") / PTRACE_DIV))
+		line=$(run_perf_trace $(replace_arg -n "$n" "$@") || true)
+		extra="events=$(cat "$OUT/ptrace.count") drops=$(cat "$OUT/ptrace.lost")"
+		;;
+	bpftrace)
+		line=$(run_bpftrace "$@" || true)
+		extra="events=$(awk -F': ' '/^@\[/ {s += $2} END {print s + 0}' "$OUT/bt.out")"
+		;;
+	esac
+	extra+=" $(grep maxrss "$OUT/tool.time" 2>/dev/null || echo maxrss_kb=nan)"
+	rm -f "$OUT/tool.time"
+	if [ -z "$line" ]; then
+		log "$tool: the workload printed no result (see $OUT/*.err)"
+		return 0
+	fi
+	row "$section" "$round" "$tool" "rate=$(kv faults_per_s "$line")" "wall_s=$(kv wall_s "$line")" \
+		"touches=$(kv touches "$line")" "minflt=$(kv minflt "$line")" $extra
+	log "  round $round $tool: $(kv faults_per_s "$line") faults/s${extra:+ ($extra)}"
+}
+
+# kv_arg OPT ARGS...: the value after OPT in ARGS.
+kv_arg() {
+	local opt=$1
+	shift
+	while [ $# -gt 1 ]; do
+		[ "$1" = "$opt" ] && { echo "$2"; return; }
+		shift
+	done
+}
+
+# replace_arg OPT VALUE ARGS...: ARGS with OPT's value replaced.
+replace_arg() {
+	local opt=$1 val=$2 out=()
+	shift 2
+	while [ $# -gt 0 ]; do
+		if [ "$1" = "$opt" ] && [ $# -gt 1 ]; then
+			out+=("$1" "$val")
+			shift 2
+			continue
+		fi
+		out+=("$1")
+		shift
+	done
+	echo "${out[@]}"
+}
+
+available_tools() {
+	local t tools=(untraced)
+	for t in $PEERS; do
+		case $t in
+		faultline) tools+=("$t") ;;
+		perf-*) have perf && tools+=("$t") ;;
+		bpftrace) have bpftrace && [ -e /sys/kernel/tracing/events ] && tools+=("$t") ;;
+		esac
+	done
+	echo "${tools[@]}"
+}
+
+# Sizes the storms from an untraced run, so that each lasts about STORM_SECS untraced however
+# busy the machine is: a fixed number of faults (the ratio of rates is the ratio of wall times),
+# and a bounded run.
+calibrate() {
+	local line rate
+	line=$("$W" -t 2 -s 1 || true)
+	rate=$(kv faults_per_s "$line")
+	N_STORM=$(python3 -c "import sys; print(int(max(200000, min(4000000, round(float(sys.argv[1]) * $STORM_SECS, -5)))))" "${rate:-0}")
+	SWEEP_N=$N_STORM
+	log "calibrate: untraced storm makes ${rate:-?} faults/s now: $N_STORM faults per storm"
+}
+
+# 1. Slowdown of a fault storm under each tracer, interleaved and rotated round by round.
+bench_peers() {
+	local tools r i n
+
+	# here, not in available_tools' subshell, so that cleanup knows to unmount it
+	if [[ " $PEERS " == *" bpftrace "* ]] && have bpftrace; then
+		ensure_tracefs || log "cannot mount tracefs: bpftrace peer skipped"
+	fi
+	tools=($(available_tools))
+	n=${#tools[@]}
+
+	log "peers: ${tools[*]}; $ROUNDS rounds of $N_STORM faults, 2 threads"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		if [ "$r" -gt 5 ] && over_budget 0.3; then
+			log "peers: stopping after $((r - 1)) rounds (time budget)"
+			break
+		fi
+		for ((i = 0; i < n; i++)); do
+			storm peers "$r" "${tools[(i + r - 1) % n]}" -t 2 -n "$N_STORM"
+		done
+	done
+}
+
+# 2. The highest fault rate faultline records without drops: cheaper faults, more threads.
+bench_sweep() {
+	local cfg r
+
+	log "sweep: faultline at the fastest storms this machine makes ($SWEEP_N faults each)"
+	for ((r = 1; r <= (QUICK ? 1 : 2); r++)); do
+		if [ "$r" -gt 1 ] && over_budget 0.45; then
+			log "sweep: stopping after $((r - 1)) round (time budget)"
+			break
+		fi
+		for cfg in "1 dontneed" "2 dontneed" "2 mmap" "4 dontneed" "2 dontneed --read"; do
+			set -- $cfg
+			storm "sweep-t$1-$2${3:+-read}" "$r" untraced -t "$1" --mode "$2" ${3:-} -n "$SWEEP_N"
+			storm "sweep-t$1-$2${3:+-read}" "$r" faultline -t "$1" --mode "$2" ${3:-} -n "$SWEEP_N"
+		done
+	done
+}
+
+# 2b. On a machine with 8+ CPUs: storms from a quarter, half and three quarters of the CPUs, to
+# see the record path above 1 M events/s (a 2-CPU machine cannot make that many faults).
+bench_scale() {
+	local ncpu r t
+	ncpu=$(nproc)
+	if [ "$ncpu" -lt 8 ]; then
+		row scale 0 skipped "why=needs_8_or_more_CPUs_(this_machine_has_$ncpu)"
+		log "scale: skipped: needs 8 or more CPUs, this machine has $ncpu"
+		return 0
+	fi
+	for ((r = 1; r <= 2; r++)); do
+		for t in $((ncpu / 4)) $((ncpu / 2)) $((ncpu * 3 / 4)); do
+			storm "scale-t$t" "$r" untraced -t "$t" -n $((t * 1500000))
+			storm "scale-t$t" "$r" faultline -t "$t" -n $((t * 1500000))
+		done
+	done
+}
+
+# sample_proc PID FILE: every 100 ms, the process's RSS and RssAnon (max and last) and each
+# thread's CPU (utime+stime ticks, the highest seen), until it ends; FILE holds key=value pairs.
+sample_proc() {
+	local pid=$1 file=$2
+	while [ -d "/proc/$pid" ]; do
+		{
+			awk '/^(VmRSS|RssAnon):/ {print $1 $2}' "/proc/$pid/status" 2>/dev/null
+			for t in /proc/$pid/task/*; do
+				awk '{print "thr_" $2 "=" $14 + $15}' "$t/stat" 2>/dev/null
+			done
+		} | tr -d '()' | sed 's/:/=/'
+		echo --
+		sleep 0.1
+	done | awk -v file="$file" '
+		$0 == "--" { n++; next }
+		{ split($0, kv, "="); k = kv[1]; v = kv[2] + 0
+		  if (!(k in max) || v > max[k]) max[k] = v
+		  last[k] = v }
+		END { for (k in max) printf "max_%s=%d ", k, max[k] > file
+		      for (k in last) if (k !~ /^thr_/) printf "last_%s=%d ", k, last[k] > file
+		      printf "samples=%d\n", n > file }'
+}
+
+# pid_with_comm PID COMM: PID if it is COMM, else its child that is (a shell may sit between).
+pid_with_comm() {
+	local i=0 c
+	while [ $((i++)) -lt 200 ]; do
+		[ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] && { echo "$1"; return; }
+		c=$(pgrep -P "$1" -x "$2" | head -1 || true)
+		[ -n "$c" ] && { echo "$c"; return; }
+		sleep 0.01
+	done
+}
+
+# memory_session LABEL FAULTS DATA: one `faultline record` of a storm, sampled while it runs.
+memory_session() {
+	local label=$1 n=$2 data=$3 pid fpid sp line j=$OUT/mem-$1.json
+
+	log "memory: $label session, $n faults"
+	/usr/bin/time -f 'maxrss_kb=%M' -o "$OUT/mem.time" \
+		"$FL" record -o "$data" -- "$W" -t 2 -n "$n" >"$OUT/mem.out" 2>"$OUT/mem.err" &
+	pid=$!
+	BG_PIDS+=("$pid")
+	fpid=$(pid_with_comm "$pid" faultline)
+	: >"$OUT/mem.samples"
+	if [ -n "$fpid" ]; then
+		sample_proc "$fpid" "$OUT/mem.samples" &
+		sp=$!
+		BG_PIDS+=("$sp")
+	fi
+	wait "$pid" || log "faultline record exited non-zero (see $OUT/mem.err)"
+	[ -n "$fpid" ] && wait "$sp" 2>/dev/null || true
+	BG_PIDS=()
+	line=$(grep '^mode=' "$OUT/mem.out" || true)
+	"$FL" report -i "$data" --json >"$j" || true
+	row "memory-$label" 1 faultline "rate=$(kv faults_per_s "$line")" \
+		"events_total=$(jq_py "j['events']['total']" "$j")" \
+		"drops=$(jq_py "j['events']['dropped']" "$j")" \
+		"$(grep maxrss "$OUT/mem.time" || echo maxrss_kb=nan)" \
+		"report_max_rss_kb=$(jq_py "j['overhead'].get('max_rss_kb')" "$j")" \
+		"rss_anon_end_kb=$(jq_py "j['overhead'].get('rss_anon_end_kb')" "$j")" \
+		"user_cpu_ns=$(jq_py "j['overhead'].get('user_cpu_ns')" "$j")" \
+		"sys_cpu_ns=$(jq_py "j['overhead'].get('sys_cpu_ns')" "$j")" \
+		"bpf_ns_per_run=$(jq_py "j['overhead'].get('bpf_ns_per_run')" "$j")" \
+		$(cat "$OUT/mem.samples")
+}
+
+# 3. faultline's own memory for a short and a 4x longer session; the long one is kept for `report`.
+bench_memory() {
+	memory_session short "$N_SHORT" "$OUT/short.data"
+	rm -f "$OUT/short.data"
+	memory_session long "$N_LONG" "$OUT/big.data"
+}
+
+# 4. `faultline report` on the big file: text and --json, interleaved.
+bench_report() {
+	local r fmt t0 t1 events
+
+	[ -f "$OUT/big.data" ] || { log "report: no big recording"; return 0; }
+	events=$(jq_py "j['events']['total']" "$OUT/mem-long.json")
+	log "report: $events events, $(du -h "$OUT/big.data" | cut -f1), $REPORT_RUNS runs each"
+	for ((r = 1; r <= REPORT_RUNS; r++)); do
+		for fmt in text json; do
+			local args=(report -i "$OUT/big.data")
+			[ "$fmt" = json ] && args+=(--json)
+			t0=$(date +%s%N)
+			/usr/bin/time -f 'maxrss_kb=%M' -o "$OUT/rep.time" "$FL" "${args[@]}" >/dev/null ||
+				log "faultline ${args[*]} failed"
+			t1=$(date +%s%N)
+			row report "$r" "report-$fmt" "secs=$(((t1 - t0) / 1000000))e-3" \
+				"events=$events" "$(grep maxrss "$OUT/rep.time" || echo maxrss_kb=nan)"
+		done
+	done
+	rm -f "$OUT/big.data"
+}
+
+# wall_ns COMMAND...: runs COMMAND with "go" on stdin and output discarded; prints its wall ns.
+wall_ns() {
+	local t0 t1
+	t0=$(date +%s%N)
+	echo go | "$@" >/dev/null 2>>"$OUT/alloc.err" || log "$* failed (see $OUT/alloc.err)"
+	t1=$(date +%s%N)
+	echo $((t1 - t0))
+}
+
+# 5. Allocator overhead, once `record --alloc=` and tests/workloads/malloc_n.c exist.
+# Per pair: (full(N) - full(N0)) - (untraced(N) - untraced(N0)), over N - N0 pairs, so that
+# faultline's start-up and the process's own start cancel out.
+bench_alloc() {
+	local n=$ALLOC_PAIRS n0=1000 r py
+	local rec=("$FL" record -o "$OUT/alloc.data")
+
+	if ! "$FL" record --help 2>&1 | grep -q -- '--alloc'; then
+		row alloc 0 skipped "why=faultline_record_has_no_--alloc_option_yet"
+		log "alloc: skipped: 'faultline record' has no --alloc option yet"
+		return 0
+	fi
+	if [ ! -x "$WL/malloc_n" ]; then
+		row alloc 0 skipped "why=tests/workloads/malloc_n.c_not_built_yet"
+		log "alloc: skipped: $WL/malloc_n does not exist yet"
+		return 0
+	fi
+	py="for i in range($ALLOC_PY_ITERS): b = bytearray(1024)" # 1 KiB: past pymalloc, into malloc
+	# The peer: the same uprobes and uretprobes on glibc's malloc and free, counted by bpftrace,
+	# which tells the kernel's uprobe cost apart from faultline's.
+	local libc bt=""
+	libc=$(ldd "$WL/malloc_n" | awk '/libc.so/ {print $3}')
+	if have bpftrace && [ -n "$libc" ] && ensure_tracefs; then
+		bt="uprobe:$libc:malloc,uprobe:$libc:free /pid == cpid/ { @e = count(); }"
+		bt+=" uretprobe:$libc:malloc,uretprobe:$libc:free /pid == cpid/ { @r = count(); }"
+	fi
+	log "alloc: $n malloc+free pairs untraced vs --alloc=full; python loop lite vs full"
+	for ((r = 1; r <= ALLOC_ROUNDS; r++)); do
+		row alloc-pairs "$r" untraced "n_ns=$(wall_ns "$WL/malloc_n" "$n")" \
+			"n0_ns=$(wall_ns "$WL/malloc_n" "$n0")" "pairs=$((n - n0))"
+		row alloc-pairs "$r" full "n_ns=$(wall_ns "${rec[@]}" --alloc=full -- "$WL/malloc_n" "$n")" \
+			"n0_ns=$(wall_ns "${rec[@]}" --alloc=full -- "$WL/malloc_n" "$n0")" "pairs=$((n - n0))"
+		row alloc-python "$r" untraced "ns=$(wall_ns python3 -c "$py")"
+		row alloc-python "$r" lite "ns=$(wall_ns "${rec[@]}" --alloc=lite -- python3 -c "$py")"
+		row alloc-python "$r" full "ns=$(wall_ns "${rec[@]}" --alloc=full -- python3 -c "$py")"
+		if [ -n "$bt" ]; then
+			row alloc-pairs "$r" bpftrace "n_ns=$(wall_ns bpftrace -e "$bt" -c "$WL/malloc_n $n")" \
+				"n0_ns=$(wall_ns bpftrace -e "$bt" -c "$WL/malloc_n $n0")" "pairs=$((n - n0))"
+		fi
+	done
+	rm -f "$OUT/alloc.data"
+}
+
+# proc_cpu_ticks PID: utime+stime of a process, in clock ticks.
+proc_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# metric NAME FILE: the sum of a Prometheus metric's samples in FILE.
+metric() { awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {print s + 0}' "$2"; }
+
+# live_cpu SUBCOMMAND RATE ARGS...: the CPU of `faultline SUBCOMMAND` over RATE_SECS against a
+# storm paced at RATE faults/s, from /proc/PID/stat (utime+stime, clock ticks).
+live_cpu() {
+	local sub=$1 rate=$2 wpid lpid t0 t1 extra=""
+	shift 2
+	"$W" -t 2 -s $((RATE_SECS + 5)) -r "$rate" >"$OUT/live.w" &
+	BG_PIDS+=($!)
+	wpid=$(pid_with_comm $! bench_faults)
+	"$FL" "$sub" -p "$wpid" "$@" >"$OUT/live-$sub.out" 2>"$OUT/live-$sub.err" &
+	lpid=$!
+	BG_PIDS+=("$lpid")
+	lpid=$(pid_with_comm "$lpid" faultline)
+	sleep 2 # loading and attaching are not what is measured
+	t0=$(proc_cpu_ticks "$lpid")
+	if [ "$sub" = serve ]; then
+		curl -s "http://$LIVE_LISTEN/metrics" >"$OUT/live-m0.txt" || true
+	fi
+	sleep "$RATE_SECS"
+	t1=$(proc_cpu_ticks "$lpid")
+	if [ "$sub" = serve ]; then
+		curl -s "http://$LIVE_LISTEN/metrics" >"$OUT/live-m1.txt" || true
+		extra="faults=$(($(metric faultline_page_faults_total "$OUT/live-m1.txt") - \
+			$(metric faultline_page_faults_total "$OUT/live-m0.txt")))"
+		extra+=" bpf_s=$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" \
+			"$(metric faultline_bpf_run_seconds_total "$OUT/live-m0.txt")" \
+			"$(metric faultline_bpf_run_seconds_total "$OUT/live-m1.txt")")"
+	else
+		extra="frames=$(grep -c . "$OUT/live-$sub.out" || true)"
+	fi
+	kill -INT "$lpid" 2>/dev/null || true
+	kill "${BG_PIDS[@]}" 2>/dev/null || true
+	wait "${BG_PIDS[@]}" 2>/dev/null || true
+	BG_PIDS=()
+	row "live-$sub" "$rate" "$sub" "ticks=$((t1 - t0))" "hz=$(getconf CLK_TCK)" \
+		"rate=$rate" "secs=$RATE_SECS" $extra
+	log "  $sub at $rate faults/s: $((t1 - t0)) ticks of CPU in $RATE_SECS s ${extra:+($extra)}"
+}
+
+# 6. top/serve CPU at fixed event rates, once those subcommands exist.
+bench_live() {
+	local rate sub
+	for sub in top serve; do
+		if ! "$FL" --help 2>&1 | grep -qE "^  $sub "; then
+			row "live-$sub" 0 skipped "why=faultline_has_no_$sub""_subcommand_yet"
+			log "live: skipped: faultline has no '$sub' subcommand yet"
+			continue
+		fi
+		for rate in 10000 100000; do
+			log "live: faultline $sub at $rate faults/s for $RATE_SECS s"
+			if [ "$sub" = top ]; then
+				live_cpu top "$rate" --batch
+			else
+				live_cpu serve "$rate" --listen "$LIVE_LISTEN"
+			fi
+		done
+	done
+}
+
+machine() {
+	printf -- '- machine: %s, %s CPUs, %s GiB RAM, kernel %s\n' \
+		"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(nproc)" \
+		"$(awk '/MemTotal/ {printf "%d", $2 / 1048576}' /proc/meminfo)" "$(uname -r)"
+	printf -- '- tools: %s; %s; faultline %s\n' \
+		"$(perf --version 2>/dev/null || echo 'no perf')" \
+		"$(bpftrace --version 2>/dev/null || echo 'no bpftrace')" \
+		"$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+	printf -- '- THP: enabled=%s defrag=%s (bench_faults sets MADV_NOHUGEPAGE: 4K faults only)\n' \
+		"$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled)" \
+		"$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/defrag)"
+	printf -- '- run: %s, %s mode, %s rounds, %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+		"$([ "$QUICK" = 1 ] && echo quick || echo full)" "$ROUNDS" \
+		"$([ "$MOUNTED_TRACEFS" = 1 ] && echo 'tracefs mounted by the script for bpftrace' || echo 'tracefs was already mounted')"
+}
+
+# Turns runs.tsv into the markdown results block (medians, min-max, ratios).
+summarise() {
+	python3 - "$RUNS" "$N_STORM" "$PTRACE_DIV" <<'EOF'
+import statistics as st, sys
+from collections import defaultdict
+
+runs, n_storm, ptdiv = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rows = []
+for line in open(runs):
+    f = line.rstrip("\n").split("\t")
+    kv = dict(x.split("=", 1) for x in f[3:] if "=" in x)
+    rows.append((f[0], f[1], f[2], kv))
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+def vals(section, tool, key):
+    return [num(kv.get(key)) for s, r, t, kv in rows if s == section and t == tool
+            and num(kv.get(key)) is not None]
+
+def med(xs, fmt="{:.0f}"):
+    if not xs:
+        return "n/a"
+    m = st.median(xs)
+    if len(xs) == 1:
+        return fmt.format(m)
+    return f"{fmt.format(m)} ({fmt.format(min(xs))}–{fmt.format(max(xs))})"
+
+def per_round_ratio(section, tool, key="rate"):
+    """untraced/tool for each round: the slowdown, paired within a round."""
+    base = {r: num(kv.get(key)) for s, r, t, kv in rows if s == section and t == "untraced"}
+    out = []
+    for s, r, t, kv in rows:
+        if s == section and t == tool and base.get(r) and num(kv.get(key)):
+            out.append(base[r] / num(kv[key]))
+    return out
+
+def k(x):
+    return f"{x / 1000:.0f}k"
+
+print("### Fault storm: slowdown under each tracer\n")
+print(f"`bench_faults -t 2 -n {n_storm}` (2 threads, MADV_DONTNEED + write, one 4K fault per "
+      f"touch); perf trace gets 1/{ptdiv} of the faults. Slowdown = untraced faults/s ÷ traced "
+      "faults/s, paired within each round; median (min–max).\n")
+print("| tool | faults/s | slowdown | events recorded (median) | drops (max) | max RSS (tool or workload) |")
+print("|---|---|---|---|---|---|")
+tools = [t for t in ["untraced", "faultline", "perf-record", "perf-trace", "bpftrace"]
+         if vals("peers", t, "rate")]
+names = {"untraced": "untraced", "faultline": "faultline record",
+         "perf-record": "perf record -c 1 -d -e page-faults", "perf-trace": "perf trace -F all --no-syscalls",
+         "bpftrace": "bpftrace page_fault_user count()"}
+for t in tools:
+    rate = vals("peers", t, "rate")
+    slow = "1" if t == "untraced" else med(per_round_ratio("peers", t), "{:.2f}")
+    ev = vals("peers", t, "events")
+    dr = vals("peers", t, "drops")
+    rss = vals("peers", t, "maxrss_kb")
+    print(f"| {names[t]} | {med([x / 1000 for x in rate], '{:.0f}k')} | {slow} | "
+          f"{k(st.median(ev)) if ev else '—'} | {int(max(dr)) if dr else '—'} | "
+          f"{str(int(st.median(rss) / 1024)) + ' MiB' if rss else '—'} |")
+
+print("\n### Highest rate recorded without drops\n")
+nr = len({r for s, r, *_ in rows if s.startswith("sweep-")})
+print(f"Each storm untraced and under `faultline record` (default settings: 32 MiB ring buffer), "
+      f"{nr} round(s), interleaved; faultline's rate is the workload's own faults/s while traced, "
+      "and every fault is one event.\n")
+print("| storm | untraced faults/s | faultline faults/s (= events/s) | slowdown | events | drops |")
+print("|---|---|---|---|---|---|")
+for sec in sorted({s for s, *_ in rows if s.startswith("sweep-")}):
+    _, th, mode = sec.split("-", 2)
+    mode = mode.replace("-read", ", read (zero page)")
+    u, f = vals(sec, "untraced", "rate"), vals(sec, "faultline", "rate")
+    ev, dr = vals(sec, "faultline", "events"), vals(sec, "faultline", "drops")
+    print(f"| {th[1:]} threads, {mode} | {med([x / 1000 for x in u], '{:.0f}k')} | "
+          f"{med([x / 1000 for x in f], '{:.0f}k')} | {med(per_round_ratio(sec, 'faultline'), '{:.2f}')} | "
+          f"{k(st.median(ev)) if ev else '—'} | {int(max(dr)) if dr else '—'} |")
+
+print("\n### More CPUs: storms above 1 M faults/s\n")
+sk = [kv for s, r, t, kv in rows if s == "scale" and t == "skipped"]
+if sk:
+    print(f"Not measured in this run: {sk[0]['why'].replace('_', ' ')}.")
+else:
+    print("| storm | untraced faults/s | faultline faults/s (= events/s) | slowdown | events | drops | faultline max RSS |")
+    print("|---|---|---|---|---|---|---|")
+    for sec in sorted({s for s, *_ in rows if s.startswith("scale-t")}, key=lambda x: int(x[7:])):
+        u, f = vals(sec, "untraced", "rate"), vals(sec, "faultline", "rate")
+        ev, dr = vals(sec, "faultline", "events"), vals(sec, "faultline", "drops")
+        rss = vals(sec, "faultline", "maxrss_kb")
+        print(f"| {sec[7:]} threads, dontneed | {med([x / 1000 for x in u], '{:.0f}k')} | "
+              f"{med([x / 1000 for x in f], '{:.0f}k')} | {med(per_round_ratio(sec, 'faultline'), '{:.2f}')} | "
+              f"{k(st.median(ev)) if ev else '—'} | {int(max(dr)) if dr else '—'} | "
+              f"{int(max(rss) / 1024) if rss else '—'} MiB |")
+
+print("\n### faultline's own memory and CPU: short vs 4x longer session\n")
+print("`faultline record -- bench_faults -t 2 -n N`, one session each. Max RSS (`/usr/bin/time`) "
+      "counts the ring buffer's data pages twice (libbpf maps them twice so records can wrap): "
+      "64 MiB of it is the default 32 MiB ring buffer. RssAnon is faultline's own heap, sampled "
+      "every 100 ms (its peak comes from loading: kernel BTF, freed after load). Thread CPU: "
+      "utime+stime of each faultline thread, sampled the same way (last sample before exit).\n")
+print("| session | events | drops | max RSS | RssAnon max / last | CPU: consumer thread | CPU: fl-writer thread (zlib) | faultline CPU per event |")
+print("|---|---|---|---|---|---|---|---|")
+import os
+tick = os.sysconf("SC_CLK_TCK")
+def mib(v):
+    v = num(v)
+    return "?" if v is None else f"{v / 1024:.1f}"
+for sec in ["memory-short", "memory-long"]:
+    for s, r, t, kv in rows:
+        if s != sec:
+            continue
+        ev = num(kv.get("events_total")) or 0
+        cons, wr = num(kv.get("max_thr_faultline")), num(kv.get("max_thr_fl-writer"))
+        cpu = (num(kv.get("user_cpu_ns")) or 0) + (num(kv.get("sys_cpu_ns")) or 0)
+        print(f"| {sec[7:]} | {ev / 1e6:.2f} M | {kv.get('drops')} | {mib(kv.get('maxrss_kb'))} MiB | "
+              f"{mib(kv.get('max_RssAnon'))} / {mib(kv.get('last_RssAnon'))} MiB | "
+              f"{'?' if cons is None else f'{cons / tick:.2f} s'} | "
+              f"{'?' if wr is None else f'{wr / tick:.2f} s'} | "
+              f"{cpu / ev if ev else 0:.0f} ns |")
+
+rep = [t for t in ["report-text", "report-json"] if vals("report", t, "secs")]
+if rep:
+    ev = vals("report", rep[0], "events")
+    print(f"\n### `faultline report` on a {ev[0] / 1e6:.1f} M-event recording\n")
+    print("Median (min–max) wall seconds of interleaved runs; the file is the long session above.\n")
+    print("| command | seconds | max RSS |")
+    print("|---|---|---|")
+    for t in rep:
+        rss = vals("report", t, "maxrss_kb")
+        cmd = "faultline report -i big.data" + (" --json" if t == "report-json" else "") + " > /dev/null"
+        print(f"| `{cmd}` | {med(vals('report', t, 'secs'), '{:.2f}')} | "
+              f"{int(st.median(rss) / 1024) if rss else 0} MiB |")
+
+print("\n### Allocator overhead (`--alloc`)\n")
+sk = [kv for s, r, t, kv in rows if s == "alloc" and t == "skipped"]
+if sk:
+    print(f"Not measured in this run: {sk[0]['why'].replace('_', ' ')}.")
+else:
+    def per_pair(tool):
+        return [(num(kv["n_ns"]) - num(kv["n0_ns"])) / num(kv["pairs"])
+                for s, r, t, kv in rows if s == "alloc-pairs" and t == tool]
+    u, f = per_pair("untraced"), per_pair("full")
+    pairs = vals("alloc-pairs", "untraced", "pairs")
+    if u and f:
+        extra = [b - a for a, b in zip(u, f)]
+        print(f"- `malloc_n`: untraced {med(u, '{:.0f}')} ns per malloc+free pair, "
+              f"`--alloc=full` {med(f, '{:.0f}')} ns: **{med(extra, '{:.0f}')} ns added per pair** "
+              f"(wall of N={int(pairs[0]) + 1000} minus N=1000 pairs, so start-up cancels; "
+              f"{len(u)} interleaved rounds)")
+    b = per_pair("bpftrace")
+    if u and b:
+        extra = [y - a for a, y in zip(u, b)]
+        print(f"- peer: bpftrace with the same uprobes+uretprobes on malloc and free, counting "
+              f"only: {med(b, '{:.0f}')} ns per pair, **{med(extra, '{:.0f}')} ns added** — the "
+              "kernel's uprobe round trips, which bound what any uprobe-based allocator tracer costs "
+              "on this machine")
+    un, lite, full = (vals("alloc-python", m, "ns") for m in ("untraced", "lite", "full"))
+    if lite and full and un:
+        print(f"- Python loop of `bytearray(1024)` (malloc+free each): wall {med([x / 1e9 for x in un], '{:.2f}')} s "
+              f"untraced, {med([x / 1e9 for x in lite], '{:.2f}')} s with `--alloc=lite`, "
+              f"{med([x / 1e9 for x in full], '{:.2f}')} s with `--alloc=full` "
+              f"(faultline start-up included): full/lite = {st.median(full) / st.median(lite):.2f}")
+
+for sub in ["top", "serve"]:
+    print(f"\n### `faultline {sub}` CPU at fixed event rates\n")
+    sk = [kv for s, r, t, kv in rows if s == f"live-{sub}" and t == "skipped"]
+    if sk:
+        print(f"Not measured in this run: {sk[0]['why'].replace('_', ' ')}.")
+        continue
+    print(f"`bench_faults -t 2 -r RATE` against `faultline {sub}"
+          f"{' --batch' if sub == 'top' else ' --listen ...'}`; the process's utime+stime from "
+          "/proc/PID/stat over the window (load and attach excluded). The BPF programs' own time "
+          "is charged to the traced threads, not to this process"
+          f"{' (serve reports it as faultline_bpf_run_seconds_total)' if sub == 'serve' else ''}.\n")
+    if sub == "serve":
+        print("| faults/s | window | CPU of faultline serve | faults counted (metrics) | BPF run time (metrics) |")
+        print("|---|---|---|---|---|")
+    else:
+        print("| faults/s | window | CPU of faultline top | frames printed |")
+        print("|---|---|---|---|")
+    for s, r, t, kv in rows:
+        if s != f"live-{sub}":
+            continue
+        secs, ticks, hz = num(kv["secs"]), num(kv["ticks"]), num(kv["hz"])
+        cpu = f"{100 * ticks / hz / secs:.2f} % of a core ({ticks:.0f} ticks of 1/{hz:.0f} s)"
+        if sub == "serve":
+            bpf = num(kv.get("bpf_s"))
+            print(f"| {r} | {secs:.0f} s | {cpu} | {kv.get('faults')} | "
+                  f"{'?' if bpf is None else f'{100 * bpf / secs:.2f} % of a core'} |")
+        else:
+            print(f"| {r} | {secs:.0f} s | {cpu} | {kv.get('frames')} |")
+EOF
+}
+
+write_results() {
+	{
+		echo "<!-- bench-results:begin (written by scripts/bench.sh; do not edit by hand) -->"
+		echo "## Results"
+		echo
+		machine
+		echo
+		summarise
+		echo
+		echo "<!-- bench-results:end -->"
+	} >"$RESULTS"
+	cat "$RESULTS"
+	if [ "$WRITE_DOC" = 1 ] && [ -f "$DOC" ] && grep -q 'bench-results:begin' "$DOC"; then
+		python3 - "$DOC" "$RESULTS" <<'EOF'
+import re, sys
+doc, res = open(sys.argv[1]).read(), open(sys.argv[2]).read().rstrip("\n")
+new = re.sub(r"<!-- bench-results:begin.*?<!-- bench-results:end -->", lambda m: res, doc, flags=re.S)
+open(sys.argv[1], "w").write(new)
+EOF
+		log "refreshed the results block of docs/benchmarks.md"
+	fi
+}
+
+main() {
+	T0=$SECONDS
+	check_setup
+	calibrate
+	for s in $SECTIONS; do
+		"bench_$s"
+	done
+	log "done in $((SECONDS - T0)) s; raw rows in $RUNS"
+	write_results
+}
+
+main "$@"
