@@ -100,7 +100,9 @@ int BPF_KRETPROBE(fl_cuda_ret)
 		e->dur_ns = now - s->ts_ns;
 		e->faults = thread_faults() - s->faults;
 		e->huge_bytes = 0;
-		fl_submit(e);
+		/* wake user space now: it reads the range's huge pages when it takes the event,
+		 * and the caller may unmap the range soon after the call returns */
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	}
 	bpf_map_delete_elem(&cuda_starts, &k);
 	return 0;

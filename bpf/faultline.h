@@ -213,8 +213,11 @@ struct fl_cuda {
 	__s64 ret;
 	__u64 dur_ns;
 	__u64 faults;     /* page faults the calling thread took during the call */
-	__u64 huge_bytes; /* filled in user space: bytes of the range backed by huge pages */
+	__u64 huge_bytes; /* filled in user space: bytes of the range backed by huge pages, or
+			   * FL_HUGE_UNKNOWN when none of the range was mapped any more by then */
 };
+
+#define FL_HUGE_UNKNOWN (~0ULL)
 
 enum fl_net_dir { FL_NET_ACCEPT = 1, FL_NET_IN, FL_NET_OUT, FL_NET_CLOSE };
 

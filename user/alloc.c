@@ -12,6 +12,11 @@
 
 #define MAX_SLOW_KEPT 100000
 #define TEXT_MAX_ROWS 20
+#define TEXT_MAX_PROCS 3   /* brk and RSS rows: the main processes, the rest summed up */
+#define TEXT_MAX_CALLERS 8
+#define TEXT_MAX_CUDA 50
+#define RATE_MIN_S 1.0     /* an RSS rate over less than this says nothing about a trend */
+#define PAGE_BYTES 4096
 
 enum { SYS_MMAP, SYS_MUNMAP, SYS_BRK, SYS_MREMAP, SYS_MADVISE, SYS_MAX };
 
@@ -27,6 +32,19 @@ static const char *const madv_names[MADV_SLOTS] = {
 	[25] = "collapse",
 };
 
+/* Why a caller could not be named: JSON by_caller[].why, and the text's short form. */
+enum caller_why { WHY_KNOWN, WHY_NO_MAPS, WHY_NO_CODE };
+static const char *const why_json[] = {
+	[WHY_NO_MAPS] = "no mappings of the process: it exited before faultline read them",
+	[WHY_NO_CODE] = "the address is in none of the process's code mappings faultline saw "
+			"(an image that exec'd or exited between two looks, or unmapped code)",
+};
+static const char *const why_text[] = {
+	[WHY_KNOWN] = "",
+	[WHY_NO_MAPS] = " (process gone before its maps were read)",
+	[WHY_NO_CODE] = " (not in any code mapping seen)",
+};
+
 struct sys_stat {
 	uint64_t count, bytes, errors, total_ns;
 	struct u64vec durs;
@@ -40,18 +58,41 @@ struct caller_rec {
 
 struct caller_stat {
 	char *name;
+	enum caller_why why;
 	uint64_t calls, bytes;
 };
 
-struct brk_stat {
+/*
+ * Per process (tgid). brk(addr) returns the new break, brk(0) asks for it; after an exec the
+ * heap starts over somewhere else, so growth is counted per image: from the first break seen
+ * after the exec (or at the start of the session) to the last one.
+ */
+struct proc_info {
 	int pid;
-	uint64_t first, last;
+	char comm[FL_COMM_LEN];
+	bool brk_exec, rss_exec; /* exec'd since the last brk / RSS sample: a new image */
+	uint32_t images;
+	uint64_t brk_calls, brk_failed;
+	uint64_t brk_start, brk_cur, brk_peak;
+	uint64_t rss_samples, rss_first_ts, rss_last_ts;
+	int64_t rss_first, rss_last, rss_peak; /* pages; rss_last: the last sample above 0 */
 };
 
-struct rss_trend {
+/* A pinned-memory call and the size it concerns (for unregister/free: of the matching call). */
+struct cuda_call {
+	struct fl_cuda ev;
+	uint64_t size;
+	bool size_known;
+	bool undone; /* a register/alloc that a later unregister/free matched */
+};
+
+struct cuda_fn_stat {
+	uint64_t calls, failed, sized, bytes, total_ns, max_ns;
+};
+
+struct pid_code {
 	int pid;
-	uint64_t first_ts, last_ts;
-	int64_t first_pages, last_pages;
+	struct vmas code;
 };
 
 struct alloc_model {
@@ -61,15 +102,16 @@ struct alloc_model {
 	size_t nrecs, cap_recs;
 	struct caller_stat *callers;
 	size_t ncallers;
-	struct brk_stat *brks;
-	size_t nbrks;
-	struct rss_trend *rss;
-	size_t nrss;
+	struct proc_info *procs;
+	size_t nprocs, cap_procs, last_proc;
+	struct pid_code *codes; /* the trailer's code mappings per process */
+	size_t ncodes;
 	struct fl_alloc *slow;
 	size_t nslow, cap_slow;
 	uint64_t slow_total;
-	struct fl_cuda *cuda;
+	struct cuda_call *cuda;
 	size_t ncuda, cap_cuda;
+	struct cuda_fn_stat cuda_fn[FL_CF_MAX];
 };
 
 static int sys_index(uint32_t nr)
@@ -108,26 +150,62 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-static void add_brk(struct alloc_model *a, const struct fl_memsys *e)
+static struct proc_info *proc_get(struct alloc_model *a, int pid)
 {
-	for (size_t i = 0; i < a->nbrks; i++) {
-		if (a->brks[i].pid == (int)e->pid) {
-			a->brks[i].last = e->ret;
-			return;
+	if (a->last_proc < a->nprocs && a->procs[a->last_proc].pid == pid)
+		return &a->procs[a->last_proc];
+	for (size_t i = 0; i < a->nprocs; i++) {
+		if (a->procs[i].pid == pid) {
+			a->last_proc = i;
+			return &a->procs[i];
 		}
 	}
-	struct brk_stat *nb = realloc(a->brks, (a->nbrks + 1) * sizeof(*nb));
+	if (grow((void **)&a->procs, &a->cap_procs, a->nprocs, sizeof(*a->procs)))
+		return NULL;
+	a->last_proc = a->nprocs;
+	a->procs[a->nprocs] = (struct proc_info){ .pid = pid };
+	return &a->procs[a->nprocs++];
+}
 
-	if (!nb)
-		return;
-	a->brks = nb;
-	a->brks[a->nbrks++] = (struct brk_stat){ .pid = e->pid, .first = e->ret, .last = e->ret };
+/* One brk; true when it failed (the kernel then returns the old break, not -errno). *GROWN:
+ * how far it moved the break up in the same image. */
+static bool add_brk(struct proc_info *p, uint64_t addr, uint64_t ret, uint64_t *grown)
+{
+	bool failed = addr && ret != addr;
+
+	*grown = 0;
+	p->brk_calls++;
+	p->brk_failed += failed;
+	/* A new image: the first call seen, after an exec, or a brk(0) answering another break
+	 * than the last one (an exec whose event was lost). */
+	if (!p->images || p->brk_exec || (!addr && ret != p->brk_cur)) {
+		p->images++;
+		p->brk_exec = false;
+		p->brk_start = p->brk_cur = p->brk_peak = ret;
+		return failed;
+	}
+	if (ret > p->brk_cur)
+		*grown = ret - p->brk_cur;
+	p->brk_cur = ret;
+	if (ret > p->brk_peak)
+		p->brk_peak = ret;
+	return failed;
+}
+
+static void add_caller(struct alloc_model *a, const struct fl_memsys *e)
+{
+	if (!grow((void **)&a->recs, &a->cap_recs, a->nrecs, sizeof(*a->recs)))
+		a->recs[a->nrecs++] = (struct caller_rec){ .pid = e->pid, .caller_ip = e->caller_ip,
+							   .syscall_ip = e->syscall_ip,
+							   .bytes = e->len };
 }
 
 static void add_memsys(struct alloc_model *a, const struct fl_memsys *e)
 {
 	int k = sys_index(e->nr);
+	struct proc_info *p;
 	struct sys_stat *s;
+	uint64_t grown;
 
 	if (k < 0)
 		return;
@@ -136,6 +214,16 @@ static void add_memsys(struct alloc_model *a, const struct fl_memsys *e)
 	s->total_ns += e->dur_ns;
 	u64vec_push(&s->durs, e->dur_ns);
 	log2hist_add(&s->hist, e->dur_ns);
+	if (k == SYS_BRK) {
+		p = proc_get(a, e->pid);
+		if (!p)
+			return;
+		if (add_brk(p, e->addr, e->ret, &grown))
+			s->errors++;
+		s->bytes += grown;
+		add_caller(a, e);
+		return;
+	}
 	if (e->ret < 0 && e->ret > -4096) {
 		s->errors++;
 		return;
@@ -145,32 +233,55 @@ static void add_memsys(struct alloc_model *a, const struct fl_memsys *e)
 		a->madv_count[e->arg]++;
 		a->madv_bytes[e->arg] += e->len;
 	}
-	if (k == SYS_BRK)
-		add_brk(a, e);
-	if (!grow((void **)&a->recs, &a->cap_recs, a->nrecs, sizeof(*a->recs)))
-		a->recs[a->nrecs++] = (struct caller_rec){ .pid = e->pid, .caller_ip = e->caller_ip,
-							   .syscall_ip = e->syscall_ip,
-							   .bytes = e->len };
+	add_caller(a, e);
 }
 
 static void add_rss(struct alloc_model *a, const struct fl_rss *e)
 {
 	int64_t pages = e->pages[FL_RSS_FILE] + e->pages[FL_RSS_ANON] + e->pages[FL_RSS_SHMEM];
-	struct rss_trend *r = NULL, *nr;
+	struct proc_info *p = proc_get(a, e->pid);
 
-	for (size_t i = 0; i < a->nrss; i++)
-		if (a->rss[i].pid == (int)e->pid)
-			r = &a->rss[i];
-	if (!r) {
-		nr = realloc(a->rss, (a->nrss + 1) * sizeof(*nr));
-		if (!nr)
-			return;
-		a->rss = nr;
-		r = &a->rss[a->nrss++];
-		*r = (struct rss_trend){ .pid = e->pid, .first_ts = e->h.ts_ns, .first_pages = pages };
+	if (!p)
+		return;
+	if (p->rss_exec) { /* the RSS of the image running now */
+		p->rss_exec = false;
+		p->rss_samples = p->rss_first_ts = p->rss_last_ts = 0;
+		p->rss_first = p->rss_last = p->rss_peak = 0;
 	}
-	r->last_ts = e->h.ts_ns;
-	r->last_pages = pages;
+	p->rss_samples++;
+	/* A new image starts from nothing and an exiting one is torn down to 0: first and last
+	 * are the samples above 0. */
+	if (pages > 0) {
+		if (!p->rss_first) {
+			p->rss_first = pages;
+			p->rss_first_ts = e->h.ts_ns;
+		}
+		p->rss_last_ts = e->h.ts_ns;
+		p->rss_last = pages;
+	}
+	if (pages > p->rss_peak)
+		p->rss_peak = pages;
+}
+
+static void add_proc(struct alloc_model *a, const struct fl_proc *e)
+{
+	struct proc_info *p;
+
+	if (e->kind != FL_PROC_FORK && e->kind != FL_PROC_EXEC)
+		return;
+	p = proc_get(a, e->kind == FL_PROC_FORK ? e->child : e->pid);
+	if (!p)
+		return;
+	memcpy(p->comm, e->comm, sizeof(p->comm));
+	p->comm[sizeof(p->comm) - 1] = 0;
+	if (e->kind == FL_PROC_EXEC)
+		p->brk_exec = p->rss_exec = true;
+}
+
+static void add_cuda(struct alloc_model *a, const struct fl_cuda *e)
+{
+	if (!grow((void **)&a->cuda, &a->cap_cuda, a->ncuda, sizeof(*a->cuda)))
+		a->cuda[a->ncuda++] = (struct cuda_call){ .ev = *e };
 }
 
 void alloc_model_add(struct model *m, const void *ev)
@@ -187,6 +298,9 @@ void alloc_model_add(struct model *m, const void *ev)
 	case FL_EV_RSS:
 		add_rss(a, ev);
 		break;
+	case FL_EV_PROC:
+		add_proc(a, ev);
+		break;
 	case FL_EV_ALLOC:
 		a->slow_total++;
 		if (a->nslow < MAX_SLOW_KEPT &&
@@ -194,13 +308,17 @@ void alloc_model_add(struct model *m, const void *ev)
 			a->slow[a->nslow++] = *(const struct fl_alloc *)ev;
 		break;
 	case FL_EV_CUDA:
-		if (!grow((void **)&a->cuda, &a->cap_cuda, a->ncuda, sizeof(*a->cuda)))
-			a->cuda[a->ncuda++] = *(const struct fl_cuda *)ev;
+		add_cuda(a, ev);
 		break;
 	}
 }
 
 /* --- callers: the library each memory syscall came from ----------------------------------- */
+
+static json_t *trailer_alloc(const struct model *m)
+{
+	return json_object_get(m->trailer, "alloc");
+}
 
 static const struct pid_maps *maps_of(const struct model *m, int pid)
 {
@@ -210,36 +328,79 @@ static const struct pid_maps *maps_of(const struct model *m, int pid)
 	return NULL;
 }
 
-static const struct vma *exec_vma(const struct pid_maps *pm, uint64_t ip)
+/* The executable mappings uprobes.c saw in each process (trailer alloc.processes[].code_maps). */
+static void load_codes(const struct model *m, struct alloc_model *a)
 {
-	const struct vma *v;
+	json_t *procs = json_object_get(trailer_alloc(m), "processes"), *p;
+	struct pid_code *nc;
+	const char *text;
+	size_t i;
 
+	json_array_foreach(procs, i, p) {
+		text = json_string_value(json_object_get(p, "code_maps"));
+		if (!text || !*text || !json_is_integer(json_object_get(p, "pid")))
+			continue;
+		nc = realloc(a->codes, (a->ncodes + 1) * sizeof(*nc));
+		if (!nc)
+			return;
+		a->codes = nc;
+		nc[a->ncodes].pid = json_integer_value(json_object_get(p, "pid"));
+		if (!vmas_parse(&nc[a->ncodes].code, text))
+			a->ncodes++;
+	}
+}
+
+static const struct vma *exec_in(const struct vmas *vm, uint64_t ip)
+{
+	const struct vma *v = vmas_find(vm, ip);
+
+	return v && v->perms[2] == 'x' ? v : NULL;
+}
+
+/* IP in the process's code: the mappings seen during the session, then at its start and end.
+ * *KNOWN tells whether any mappings of the process were there to look in. */
+static const struct vma *exec_vma(const struct model *m, int pid, uint64_t ip, bool *known)
+{
+	const struct pid_maps *pm = maps_of(m, pid);
+	const struct alloc_model *a = m->alloc;
+	const struct vma *v = NULL;
+
+	if (pm)
+		*known = true;
+	for (size_t i = 0; i < a->ncodes && ip; i++) {
+		if (a->codes[i].pid != pid)
+			continue;
+		*known = true;
+		if ((v = exec_in(&a->codes[i].code, ip)))
+			return v;
+	}
 	if (!pm || !ip)
 		return NULL;
-	v = vmas_find(&pm->start, ip);
-	if (!v || v->perms[2] != 'x')
-		v = vmas_find(&pm->end, ip);
-	return v && v->perms[2] == 'x' ? v : NULL;
+	v = exec_in(&pm->start, ip);
+	return v ? v : exec_in(&pm->end, ip);
 }
 
 /* The caller's library when the word at the stack top was a return address, else the library
  * the syscall instruction is in (its wrapper's). */
-static const char *caller_name(const struct model *m, const struct caller_rec *r)
+static const char *caller_name(const struct model *m, const struct caller_rec *r,
+			       enum caller_why *why)
 {
-	const struct pid_maps *pm = maps_of(m, r->pid);
-	const struct vma *v = exec_vma(pm, r->caller_ip);
+	bool known = false;
+	const struct vma *v = exec_vma(m, r->pid, r->caller_ip, &known);
 
 	if (!v)
-		v = exec_vma(pm, r->syscall_ip);
+		v = exec_vma(m, r->pid, r->syscall_ip, &known);
+	*why = v ? WHY_KNOWN : known ? WHY_NO_CODE : WHY_NO_MAPS;
 	return v ? vma_region(v) : "unknown";
 }
 
-static void caller_count(struct alloc_model *a, const char *name, uint64_t bytes)
+static void caller_count(struct alloc_model *a, const char *name, enum caller_why why,
+			 uint64_t bytes)
 {
 	struct caller_stat *nc;
 
 	for (size_t i = 0; i < a->ncallers; i++) {
-		if (!strcmp(a->callers[i].name, name)) {
+		if (!strcmp(a->callers[i].name, name) && a->callers[i].why == why) {
 			a->callers[i].calls++;
 			a->callers[i].bytes += bytes;
 			return;
@@ -249,16 +410,42 @@ static void caller_count(struct alloc_model *a, const char *name, uint64_t bytes
 	if (!nc)
 		return;
 	a->callers = nc;
-	a->callers[a->ncallers++] = (struct caller_stat){ .name = strdup(name), .calls = 1,
-							  .bytes = bytes };
+	a->callers[a->ncallers++] = (struct caller_stat){ .name = strdup(name), .why = why,
+							  .calls = 1, .bytes = bytes };
 	if (!a->callers[a->ncallers - 1].name)
 		a->ncallers--;
 }
 
+static void resolve_callers(const struct model *m, struct alloc_model *a)
+{
+	const char *last = NULL;
+	enum caller_why why = WHY_KNOWN;
+	uint32_t last_pid = 0;
+	uint64_t last_ip = 0;
+
+	load_codes(m, a);
+	for (size_t i = 0; i < a->nrecs; i++) {
+		const struct caller_rec *r = &a->recs[i];
+
+		/* runs of calls from one place are the rule: resolve once per run */
+		if (!last || r->pid != last_pid || r->caller_ip != last_ip)
+			last = caller_name(m, r, &why);
+		last_pid = r->pid;
+		last_ip = r->caller_ip;
+		caller_count(a, last, why, r->bytes);
+	}
+	free(a->recs);
+	a->recs = NULL;
+	a->nrecs = a->cap_recs = 0;
+}
+
+/* Named callers first, most calls first; the unknown ones last. */
 static int cmp_caller(const void *x, const void *y)
 {
 	const struct caller_stat *a = x, *b = y;
 
+	if ((a->why == WHY_KNOWN) != (b->why == WHY_KNOWN))
+		return a->why == WHY_KNOWN ? -1 : 1;
 	return a->calls < b->calls ? 1 : a->calls > b->calls ? -1 : 0;
 }
 
@@ -269,39 +456,101 @@ static int cmp_slow(const void *x, const void *y)
 	return a->dur_ns < b->dur_ns ? 1 : a->dur_ns > b->dur_ns ? -1 : 0;
 }
 
+/* --- pinned-memory calls ------------------------------------------------------------------- */
+
+static bool cuda_is_driver(uint32_t fn)
+{
+	return fn >= FL_CF_CU_HOST_REGISTER;
+}
+
+static bool cuda_is_register(uint32_t fn)
+{
+	return fn == FL_CF_HOST_REGISTER || fn == FL_CF_CU_HOST_REGISTER;
+}
+
+static bool cuda_is_alloc(uint32_t fn)
+{
+	return fn == FL_CF_HOST_ALLOC || fn == FL_CF_MALLOC_HOST || fn == FL_CF_CU_HOST_ALLOC ||
+	       fn == FL_CF_CU_ALLOC_HOST;
+}
+
+/* The register/alloc call an unregister/free undoes: register or alloc, same layer. */
+static bool cuda_undoes(uint32_t fn, uint32_t earlier)
+{
+	if (cuda_is_driver(fn) != cuda_is_driver(earlier))
+		return false;
+	if (fn == FL_CF_HOST_UNREGISTER || fn == FL_CF_CU_HOST_UNREGISTER)
+		return cuda_is_register(earlier);
+	return cuda_is_alloc(earlier);
+}
+
+/* Register and alloc calls pass a size; unregister and free get the size of the latest earlier
+ * successful register/alloc of the same pointer in the same process that nothing undid yet. */
+static void cuda_match_sizes(struct alloc_model *a)
+{
+	for (size_t i = 0; i < a->ncuda; i++) {
+		struct cuda_call *c = &a->cuda[i];
+
+		if (cuda_is_register(c->ev.func) || cuda_is_alloc(c->ev.func)) {
+			c->size = c->ev.size;
+			c->size_known = true;
+			continue;
+		}
+		for (size_t k = i; k-- > 0 && c->ev.ptr;) {
+			struct cuda_call *e = &a->cuda[k];
+
+			if (e->ev.pid != c->ev.pid || e->ev.ptr != c->ev.ptr ||
+			    !cuda_undoes(c->ev.func, e->ev.func))
+				continue;
+			if (e->ev.ret == 0 && !e->undone) {
+				c->size = e->size;
+				c->size_known = true;
+				e->undone = true; /* a second free of it finds nothing */
+			}
+			break;
+		}
+	}
+}
+
+static void cuda_summarize(struct alloc_model *a)
+{
+	for (size_t i = 0; i < a->ncuda; i++) {
+		const struct cuda_call *c = &a->cuda[i];
+		struct cuda_fn_stat *s;
+
+		if (c->ev.func >= FL_CF_MAX)
+			continue;
+		s = &a->cuda_fn[c->ev.func];
+		s->calls++;
+		s->failed += c->ev.ret != 0;
+		s->sized += c->size_known;
+		s->bytes += c->size_known ? c->size : 0;
+		s->total_ns += c->ev.dur_ns;
+		if (c->ev.dur_ns > s->max_ns)
+			s->max_ns = c->ev.dur_ns;
+	}
+}
+
 /* Events arrive as calls return: a runtime call that wraps a driver call comes after it. */
 static int cmp_cuda(const void *x, const void *y)
 {
-	const struct fl_cuda *a = x, *b = y;
+	const struct cuda_call *a = x, *b = y;
 
-	return a->h.ts_ns < b->h.ts_ns ? -1 : a->h.ts_ns > b->h.ts_ns;
+	return a->ev.h.ts_ns < b->ev.h.ts_ns ? -1 : a->ev.h.ts_ns > b->ev.h.ts_ns;
 }
 
 void alloc_model_finish(struct model *m)
 {
 	struct alloc_model *a = am_get(m);
-	const char *last = NULL;
-	uint32_t last_pid = 0;
-	uint64_t last_ip = 0;
 
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->nrecs; i++) {
-		const struct caller_rec *r = &a->recs[i];
-
-		/* runs of calls from one place are the rule: resolve once per run */
-		if (!last || r->pid != last_pid || r->caller_ip != last_ip)
-			last = caller_name(m, r);
-		last_pid = r->pid;
-		last_ip = r->caller_ip;
-		caller_count(a, last, r->bytes);
-	}
-	free(a->recs);
-	a->recs = NULL;
-	a->nrecs = a->cap_recs = 0;
+	resolve_callers(m, a);
 	qsort(a->callers, a->ncallers, sizeof(*a->callers), cmp_caller);
 	qsort(a->slow, a->nslow, sizeof(*a->slow), cmp_slow);
 	qsort(a->cuda, a->ncuda, sizeof(*a->cuda), cmp_cuda);
+	cuda_match_sizes(a);
+	cuda_summarize(a);
 }
 
 void alloc_model_free(struct model *m)
@@ -314,10 +563,12 @@ void alloc_model_free(struct model *m)
 		u64vec_free(&a->sys[k].durs);
 	for (size_t i = 0; i < a->ncallers; i++)
 		free(a->callers[i].name);
+	for (size_t i = 0; i < a->ncodes; i++)
+		vmas_free(&a->codes[i].code);
+	free(a->codes);
 	free(a->callers);
 	free(a->recs);
-	free(a->brks);
-	free(a->rss);
+	free(a->procs);
 	free(a->slow);
 	free(a->cuda);
 	free(a);
@@ -325,11 +576,6 @@ void alloc_model_free(struct model *m)
 }
 
 /* --- what the trailer says: in-kernel counts and the probed libraries ---------------------- */
-
-static json_t *trailer_alloc(const struct model *m)
-{
-	return json_object_get(m->trailer, "alloc");
-}
 
 static const char *alloc_mode(const struct model *m)
 {
@@ -425,7 +671,7 @@ static void text_libs(const struct model *m, FILE *f, bool alloc)
 		}
 	}
 	if (!shown)
-		fprintf(f, "  %s\n", alloc ? "no allocator library probed (see the mode above)" :
+		fprintf(f, "  %s\n", alloc ? "no allocator library probed" :
 				       "no CUDA library was mapped by a traced process");
 }
 
@@ -477,53 +723,195 @@ static void text_slow(const struct model *m, FILE *f)
 	}
 }
 
-static void text_syscalls(const struct model *m, FILE *f)
+/* "+1.5 MiB", "-8.0 KiB" */
+static const char *fmt_sbytes(int64_t v, char *buf, size_t len)
 {
-	struct alloc_model *a = m->alloc;
+	char b[32];
+
+	snprintf(buf, len, "%c%s", v < 0 ? '-' : '+',
+		 fmt_bytes(v < 0 ? -(uint64_t)v : (uint64_t)v, b, sizeof(b)));
+	return buf;
+}
+
+/* The command a process ran last (exec/fork events, else the recording's target list). */
+static const char *proc_comm(const struct model *m, const struct proc_info *p)
+{
+	json_t *targets = json_object_get(m->meta, "targets"), *t;
+	const char *c;
+	size_t i;
+
+	if (p->comm[0])
+		return p->comm;
+	json_array_foreach(targets, i, t) {
+		c = json_string_value(json_object_get(t, "comm"));
+		if (c && jint(t, "pid") == (uint64_t)p->pid)
+			return c;
+	}
+	return "?";
+}
+
+static int64_t brk_growth(const struct proc_info *p)
+{
+	return (int64_t)(p->brk_cur - p->brk_start);
+}
+
+static int cmp_brk_peak(const void *x, const void *y)
+{
+	const struct proc_info *a = *(const struct proc_info *const *)x;
+	const struct proc_info *b = *(const struct proc_info *const *)y;
+	uint64_t pa = a->brk_peak - a->brk_start, pb = b->brk_peak - b->brk_start;
+
+	return pa < pb ? 1 : pa > pb ? -1 : a->pid - b->pid;
+}
+
+static int cmp_rss_peak(const void *x, const void *y)
+{
+	const struct proc_info *a = *(const struct proc_info *const *)x;
+	const struct proc_info *b = *(const struct proc_info *const *)y;
+
+	return a->rss_peak < b->rss_peak ? 1 : a->rss_peak > b->rss_peak ? -1 : a->pid - b->pid;
+}
+
+/* The processes with brk calls (WANT_BRK) or RSS samples, sorted by CMP; caller frees. */
+static const struct proc_info **procs_sorted(const struct alloc_model *a, bool want_brk,
+					      int (*cmp)(const void *, const void *), size_t *n)
+{
+	const struct proc_info **v = calloc(a->nprocs ? a->nprocs : 1, sizeof(*v));
+
+	*n = 0;
+	for (size_t i = 0; v && i < a->nprocs; i++)
+		if (want_brk ? a->procs[i].brk_calls > 0 : a->procs[i].rss_peak > 0)
+			v[(*n)++] = &a->procs[i];
+	if (v)
+		qsort(v, *n, sizeof(*v), cmp);
+	return v;
+}
+
+static void text_syscall_table(struct alloc_model *a, FILE *f)
+{
 	char b[32], c[32], d[32], e[32];
 
-	fprintf(f, "\n  %-16s %12s %12s %8s %10s %10s %12s\n", "memory syscall", "calls", "bytes",
+	fprintf(f, "\n  %-16s %10s %12s %8s %10s %10s %10s\n", "memory syscall", "calls", "bytes",
 		"errors", "p50", "p99", "max");
 	for (int k = 0; k < SYS_MAX; k++) {
 		struct sys_stat *s = &a->sys[k];
+		bool none = !s->count;
 
-		fprintf(f, "  %-16s %12" PRIu64 " %12s %8" PRIu64 " %10s %10s %12s\n", sys_names[k],
-			s->count, k == SYS_BRK ? "-" : fmt_bytes(s->bytes, b, sizeof(b)), s->errors,
-			fmt_ns(u64vec_pct(&s->durs, 50), c, sizeof(c)),
-			fmt_ns(u64vec_pct(&s->durs, 99), d, sizeof(d)),
-			fmt_ns(u64vec_pct(&s->durs, 100), e, sizeof(e)));
+		fprintf(f, "  %-16s %10" PRIu64 " %12s %8" PRIu64 " %10s %10s %10s\n", sys_names[k],
+			s->count, none ? "-" : fmt_bytes(s->bytes, b, sizeof(b)), s->errors,
+			none ? "-" : fmt_ns(u64vec_pct(&s->durs, 50), c, sizeof(c)),
+			none ? "-" : fmt_ns(u64vec_pct(&s->durs, 99), d, sizeof(d)),
+			none ? "-" : fmt_ns(u64vec_pct(&s->durs, 100), e, sizeof(e)));
 	}
-	fprintf(f, "  madvise(DONTNEED): %" PRIu64 " calls, %s returned to the OS", a->madv_count[4],
-		fmt_bytes(a->madv_bytes[4], b, sizeof(b)));
-	fprintf(f, "; MADV_FREE: %" PRIu64 " calls, %s\n", a->madv_count[8],
-		fmt_bytes(a->madv_bytes[8], c, sizeof(c)));
-	for (size_t i = 0; i < a->nbrks; i++)
-		fprintf(f, "  brk: pid %d heap end moved by %+lld bytes\n", a->brks[i].pid,
-			(long long)(a->brks[i].last - a->brks[i].first));
-	if (a->ncallers)
-		fprintf(f, "  by calling library:");
-	for (size_t i = 0; i < a->ncallers && i < 8; i++)
-		fprintf(f, "%s %s %" PRIu64 " calls (%s)", i ? "," : "", a->callers[i].name,
-			a->callers[i].calls, fmt_bytes(a->callers[i].bytes, b, sizeof(b)));
-	if (a->ncallers)
+	fprintf(f, "  (bytes: the lengths passed, brk: how far the heap grew; errors: -errno, brk: "
+		   "refused)\n");
+}
+
+/* "madvise: dontneed 200 calls 2.3 MiB (returned to the OS), hugepage 1 call 256.0 MiB" */
+static void text_madvise(const struct alloc_model *a, FILE *f)
+{
+	char b[32];
+	int shown = 0;
+
+	for (int i = 0; i < MADV_SLOTS; i++) {
+		if (!a->madv_count[i])
+			continue;
+		fprintf(f, "%s %s %" PRIu64 " call%s %s%s", shown++ ? "," : "  madvise:",
+			madv_names[i] ? madv_names[i] : "other", a->madv_count[i],
+			a->madv_count[i] == 1 ? "" : "s", fmt_bytes(a->madv_bytes[i], b, sizeof(b)),
+			i == 4 || i == 8 ? " (returned to the OS)" : "");
+	}
+	if (shown)
 		fprintf(f, "\n");
+}
+
+static void text_callers(const struct alloc_model *a, FILE *f)
+{
+	uint64_t calls = 0, bytes = 0;
+	char b[32], name[96];
+	size_t i;
+
+	if (!a->ncallers)
+		return;
+	fprintf(f, "\n  %-52s %10s %12s\n", "memory syscalls by calling code", "calls", "bytes");
+	for (i = 0; i < a->ncallers; i++) {
+		const struct caller_stat *c = &a->callers[i];
+
+		if (i >= TEXT_MAX_CALLERS && c->why == WHY_KNOWN) {
+			calls += c->calls;
+			bytes += c->bytes;
+			continue;
+		}
+		snprintf(name, sizeof(name), "%s%s", c->name, why_text[c->why]);
+		fprintf(f, "    %-50s %10" PRIu64 " %12s\n", name, c->calls,
+			fmt_bytes(c->bytes, b, sizeof(b)));
+	}
+	if (calls)
+		fprintf(f, "    %-50s %10" PRIu64 " %12s\n", "(others)", calls,
+			fmt_bytes(bytes, b, sizeof(b)));
+}
+
+static void text_brk(const struct model *m, FILE *f)
+{
+	size_t n, i;
+	const struct proc_info **v = procs_sorted(m->alloc, true, cmp_brk_peak, &n);
+	char b[32], c[32];
+	int64_t rest = 0;
+
+	if (!v || !n) {
+		free(v);
+		return;
+	}
+	fprintf(f, "\n  %-32s %11s %11s %8s %8s\n", "heap (brk), largest first", "growth", "peak",
+		"calls", "refused");
+	for (i = 0; i < n && i < TEXT_MAX_PROCS; i++)
+		fprintf(f, "    pid %-7d %-16s %11s %11s %8" PRIu64 " %8" PRIu64 "\n", v[i]->pid,
+			proc_comm(m, v[i]), fmt_sbytes(brk_growth(v[i]), b, sizeof(b)),
+			fmt_sbytes(v[i]->brk_peak - v[i]->brk_start, c, sizeof(c)), v[i]->brk_calls,
+			v[i]->brk_failed);
+	for (; i < n; i++)
+		rest += brk_growth(v[i]);
+	if (n > TEXT_MAX_PROCS)
+		fprintf(f, "    ... and %zu more processes, %s together\n", n - TEXT_MAX_PROCS,
+			fmt_sbytes(rest, b, sizeof(b)));
+	fprintf(f, "  (growth: the last break minus the first seen, per program image: exec starts "
+		   "a new heap)\n");
+	free(v);
 }
 
 static void text_rss(const struct model *m, FILE *f)
 {
-	const struct alloc_model *a = m->alloc;
-	char b[32], c[32];
+	size_t n, i;
+	const struct proc_info **v = procs_sorted(m->alloc, false, cmp_rss_peak, &n);
+	char b[32], c[32], d[32], r[32];
 
-	for (size_t i = 0; i < a->nrss; i++) {
-		const struct rss_trend *r = &a->rss[i];
-		double s = (r->last_ts - r->first_ts) / 1e9;
-		int64_t delta = (r->last_pages - r->first_pages) * 4096;
-
-		fprintf(f, "  RSS pid %d: %s -> %s over %.1f s (%+.1f MiB/s)\n", r->pid,
-			fmt_bytes(r->first_pages * 4096, b, sizeof(b)),
-			fmt_bytes(r->last_pages * 4096, c, sizeof(c)), s,
-			s > 0 ? delta / s / (1 << 20) : 0.0);
+	if (!v || !n) {
+		free(v);
+		return;
 	}
+	fprintf(f, "\n  %-32s %11s %11s %11s %8s %12s\n", "RSS trend, largest first", "first",
+		"last", "peak", "over", "rate");
+	for (i = 0; i < n && i < TEXT_MAX_PROCS; i++) {
+		const struct proc_info *p = v[i];
+		double s = (p->rss_last_ts - p->rss_first_ts) / 1e9;
+
+		if (s >= RATE_MIN_S)
+			snprintf(r, sizeof(r), "%+.1f MiB/s",
+				 (p->rss_last - p->rss_first) * (double)PAGE_BYTES / s / (1 << 20));
+		else
+			snprintf(r, sizeof(r), "-");
+		fprintf(f, "    pid %-7d %-16s %11s %11s %11s %6.1f s %12s\n", p->pid,
+			proc_comm(m, p), fmt_bytes(p->rss_first * PAGE_BYTES, b, sizeof(b)),
+			fmt_bytes(p->rss_last * PAGE_BYTES, c, sizeof(c)),
+			fmt_bytes(p->rss_peak * PAGE_BYTES, d, sizeof(d)), s, r);
+	}
+	if (n > TEXT_MAX_PROCS)
+		fprintf(f, "    ... and %zu more processes, peak %s or less each (all in --json)\n",
+			n - TEXT_MAX_PROCS, fmt_bytes(v[TEXT_MAX_PROCS]->rss_peak * PAGE_BYTES, b,
+						      sizeof(b)));
+	fprintf(f, "  (of the program each process runs last; rate only over %.0f s or more)\n",
+		RATE_MIN_S);
+	free(v);
 }
 
 void alloc_print_text(const struct model *m, FILE *f)
@@ -531,60 +919,92 @@ void alloc_print_text(const struct model *m, FILE *f)
 	fprintf(f, "\nAllocator (--alloc=%s)\n", alloc_mode(m));
 	if (!m->alloc)
 		return;
-	text_libs(m, f, true);
+	if (!strcmp(alloc_mode(m), "full"))
+		text_libs(m, f, true);
 	text_functions(m, f);
 	if (!strcmp(alloc_mode(m), "full"))
 		text_slow(m, f);
-	if (strcmp(alloc_mode(m), "off"))
-		text_syscalls(m, f);
+	if (strcmp(alloc_mode(m), "off")) {
+		text_syscall_table(m->alloc, f);
+		text_madvise(m->alloc, f);
+		text_callers(m->alloc, f);
+		text_brk(m, f);
+	}
 	text_rss(m, f);
 }
 
 /* --- pinned memory --------------------------------------------------------------------------- */
 
-static bool cuda_is_driver(uint32_t fn)
+/* GB/s of a register/alloc call that succeeded; < 0 for the others (no rate to speak of). */
+static double gb_per_s(const struct cuda_call *c)
 {
-	return fn >= FL_CF_CU_HOST_REGISTER;
+	if (c->ev.ret || !c->ev.dur_ns || !c->ev.size ||
+	    !(cuda_is_register(c->ev.func) || cuda_is_alloc(c->ev.func)))
+		return -1;
+	return (double)c->ev.size / c->ev.dur_ns; /* bytes/ns = GB/s */
 }
 
-static bool cuda_is_register(uint32_t fn)
+/* Share of a register call's range backed by huge pages; < 0 when not known or not a register. */
+static double huge_share(const struct cuda_call *c)
 {
-	return fn == FL_CF_HOST_REGISTER || fn == FL_CF_CU_HOST_REGISTER;
+	if (!cuda_is_register(c->ev.func) || !c->ev.size || c->ev.huge_bytes == FL_HUGE_UNKNOWN)
+		return -1;
+	return (double)c->ev.huge_bytes / c->ev.size;
 }
 
-static double gb_per_s(const struct fl_cuda *c)
+static void text_cuda_functions(const struct alloc_model *a, FILE *f)
 {
-	return c->dur_ns && c->size ? (double)c->size / c->dur_ns : 0; /* bytes/ns = GB/s */
+	char b[32], c[32], d[32];
+
+	fprintf(f, "\n  %-20s %8s %8s %12s %12s %12s\n", "function", "calls", "failed", "size",
+		"total time", "max");
+	for (int fn = 0; fn < FL_CF_MAX; fn++) {
+		const struct cuda_fn_stat *s = &a->cuda_fn[fn];
+
+		if (!s->calls)
+			continue;
+		fprintf(f, "  %-20s %8" PRIu64 " %8" PRIu64 " %12s %12s %12s\n", cuda_fn_name(fn),
+			s->calls, s->failed, s->sized ? fmt_bytes(s->bytes, b, sizeof(b)) : "-",
+			fmt_ns(s->total_ns, c, sizeof(c)), fmt_ns(s->max_ns, d, sizeof(d)));
+	}
+	fprintf(f, "  (size: summed; an unregister/free counts the size of the register/alloc it "
+		   "undid)\n");
+}
+
+static void text_cuda_call(const struct model *m, const struct cuda_call *c, FILE *f)
+{
+	char b[32], d[32], rate[16] = "-", huge[16] = "-";
+	double g = gb_per_s(c), h = huge_share(c);
+
+	if (g >= 0)
+		snprintf(rate, sizeof(rate), "%.2f", g);
+	if (h >= 0)
+		snprintf(huge, sizeof(huge), "%.0f%%", 100 * h);
+	fprintf(f, "  %9.3fs %7u %-20s %10s %10s %8s %5s %7" PRIu64 "  %lld %s\n",
+		(c->ev.h.ts_ns - m->first_ts) / 1e9, c->ev.pid, cuda_fn_name(c->ev.func),
+		c->size_known ? fmt_bytes(c->size, b, sizeof(b)) : "-",
+		fmt_ns(c->ev.dur_ns, d, sizeof(d)), rate, huge, (uint64_t)c->ev.faults,
+		(long long)c->ev.ret, cuda_error_name(cuda_is_driver(c->ev.func), c->ev.ret));
 }
 
 void pinned_print_text(const struct model *m, FILE *f)
 {
 	const struct alloc_model *a = m->alloc;
-	char b[32], d[32];
 
 	fprintf(f, "\nPinned memory (CUDA)\n");
 	text_libs(m, f, false);
 	if (!a || !a->ncuda)
 		return;
-	fprintf(f, "\n  %-10s %-20s %10s %10s %8s %-34s %6s %7s\n", "time", "function", "size",
-		"duration", "GB/s", "return code", "huge", "faults");
-	for (size_t i = 0; i < a->ncuda; i++) {
-		const struct fl_cuda *c = &a->cuda[i];
-		char code[48], huge[16] = "-";
-
-		if (i == 50) {
-			fprintf(f, "  ... %zu more (faultline report --json lists all)\n", a->ncuda - i);
-			break;
-		}
-		snprintf(code, sizeof(code), "%lld %s", (long long)c->ret,
-			 cuda_error_name(cuda_is_driver(c->func), c->ret));
-		if (cuda_is_register(c->func) && c->size)
-			snprintf(huge, sizeof(huge), "%.0f%%", 100.0 * c->huge_bytes / c->size);
-		fprintf(f, "  +%8.3fs %-20s %10s %10s %8.2f %-34s %6s %7llu\n",
-			(c->h.ts_ns - m->first_ts) / 1e9, cuda_fn_name(c->func),
-			fmt_bytes(c->size, b, sizeof(b)), fmt_ns(c->dur_ns, d, sizeof(d)), gb_per_s(c),
-			code, huge, (unsigned long long)c->faults);
-	}
+	text_cuda_functions(a, f);
+	fprintf(f, "\n  %10s %7s %-20s %10s %10s %8s %5s %7s  %s\n", "time", "pid", "function",
+		"size", "duration", "GB/s", "huge", "faults", "return code");
+	for (size_t i = 0; i < a->ncuda && i < TEXT_MAX_CUDA; i++)
+		text_cuda_call(m, &a->cuda[i], f);
+	if (a->ncuda > TEXT_MAX_CUDA)
+		fprintf(f, "  ... and %zu more calls (faultline report --json lists all)\n",
+			a->ncuda - TEXT_MAX_CUDA);
+	fprintf(f, "  (GB/s: only for register/alloc calls that succeeded. huge: share of a register's "
+		   "range\n   in huge pages when faultline looked at it, - if it was unmapped by then)\n");
 }
 
 /* --- JSON ------------------------------------------------------------------------------------ */
@@ -746,6 +1166,7 @@ static void json_syscalls(const struct model *m, struct jw *w)
 	for (size_t i = 0; a && i < a->ncallers; i++) {
 		jw_obj_open(w);
 		jw_kstr(w, "library", a->callers[i].name);
+		jw_kstr(w, "why", why_json[a->callers[i].why]);
 		jw_ku64(w, "calls", a->callers[i].calls);
 		jw_ku64(w, "bytes", a->callers[i].bytes);
 		jw_obj_close(w);
@@ -753,25 +1174,60 @@ static void json_syscalls(const struct model *m, struct jw *w)
 	jw_arr_close(w);
 }
 
-static void json_rss(const struct model *m, struct jw *w)
+static void json_brk(const struct model *m, struct jw *w)
 {
-	const struct alloc_model *a = m->alloc;
+	size_t n = 0;
+	const struct proc_info **v = m->alloc ? procs_sorted(m->alloc, true, cmp_brk_peak, &n) :
+						NULL;
 
-	jw_key(w, "rss_trend");
+	jw_key(w, "brk");
 	jw_arr_open(w);
-	for (size_t i = 0; a && i < a->nrss; i++) {
-		const struct rss_trend *r = &a->rss[i];
-		double s = (r->last_ts - r->first_ts) / 1e9;
-
+	for (size_t i = 0; v && i < n; i++) {
 		jw_obj_open(w);
-		jw_ku64(w, "pid", r->pid);
-		jw_ki64(w, "first_bytes", r->first_pages * 4096);
-		jw_ki64(w, "last_bytes", r->last_pages * 4096);
-		jw_kdouble(w, "seconds", s);
-		jw_kdouble(w, "bytes_per_s", s > 0 ? (r->last_pages - r->first_pages) * 4096 / s : 0);
+		jw_ku64(w, "pid", v[i]->pid);
+		jw_kstr(w, "comm", proc_comm(m, v[i]));
+		jw_ku64(w, "calls", v[i]->brk_calls);
+		jw_ku64(w, "refused", v[i]->brk_failed);
+		jw_ku64(w, "images", v[i]->images);
+		jw_ku64(w, "start", v[i]->brk_start);
+		jw_ku64(w, "end", v[i]->brk_cur);
+		jw_ki64(w, "growth_bytes", brk_growth(v[i]));
+		jw_ku64(w, "peak_growth_bytes", v[i]->brk_peak - v[i]->brk_start);
 		jw_obj_close(w);
 	}
 	jw_arr_close(w);
+	free(v);
+}
+
+static void json_rss(const struct model *m, struct jw *w)
+{
+	size_t n = 0;
+	const struct proc_info **v = m->alloc ? procs_sorted(m->alloc, false, cmp_rss_peak, &n) :
+						NULL;
+
+	jw_key(w, "rss_trend");
+	jw_arr_open(w);
+	for (size_t i = 0; v && i < n; i++) {
+		const struct proc_info *p = v[i];
+		double s = (p->rss_last_ts - p->rss_first_ts) / 1e9;
+
+		jw_obj_open(w);
+		jw_ku64(w, "pid", p->pid);
+		jw_kstr(w, "comm", proc_comm(m, p));
+		jw_ki64(w, "first_bytes", p->rss_first * PAGE_BYTES);
+		jw_ki64(w, "last_bytes", p->rss_last * PAGE_BYTES);
+		jw_ki64(w, "peak_bytes", p->rss_peak * PAGE_BYTES);
+		jw_ku64(w, "samples", p->rss_samples);
+		jw_kdouble(w, "seconds", s);
+		jw_key(w, "bytes_per_s");
+		if (s >= RATE_MIN_S)
+			jw_double(w, (p->rss_last - p->rss_first) * (double)PAGE_BYTES / s);
+		else
+			jw_null(w);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	free(v);
 }
 
 void alloc_print_json(const struct model *m, struct jw *w)
@@ -782,7 +1238,55 @@ void alloc_print_json(const struct model *m, struct jw *w)
 	json_functions(m, w);
 	json_slow(m, w);
 	json_syscalls(m, w);
+	json_brk(m, w);
 	json_rss(m, w);
+	jw_obj_close(w);
+}
+
+static void json_cuda_functions(const struct alloc_model *a, struct jw *w)
+{
+	jw_key(w, "by_function");
+	jw_obj_open(w);
+	for (int fn = 0; a && fn < FL_CF_MAX; fn++) {
+		const struct cuda_fn_stat *s = &a->cuda_fn[fn];
+
+		if (!s->calls)
+			continue;
+		jw_key(w, cuda_fn_name(fn));
+		jw_obj_open(w);
+		jw_ku64(w, "calls", s->calls);
+		jw_ku64(w, "failed", s->failed);
+		jw_ku64(w, "bytes", s->bytes);
+		jw_ku64(w, "total_ns", s->total_ns);
+		jw_ku64(w, "max_ns", s->max_ns);
+		jw_obj_close(w);
+	}
+	jw_obj_close(w);
+}
+
+static void json_cuda_call(const struct cuda_call *c, struct jw *w)
+{
+	double g = gb_per_s(c), h = huge_share(c);
+
+	jw_obj_open(w);
+	jw_ku64(w, "ts_ns", c->ev.h.ts_ns);
+	jw_ku64(w, "pid", c->ev.pid);
+	jw_ku64(w, "tid", c->ev.h.tid);
+	jw_kstr(w, "func", cuda_fn_name(c->ev.func));
+	jw_ku64(w, "ptr", c->ev.ptr);
+	jw_key(w, "size");
+	c->size_known ? jw_u64(w, c->size) : jw_null(w);
+	jw_ku64(w, "flags", c->ev.flags);
+	jw_ki64(w, "ret", c->ev.ret);
+	jw_kstr(w, "ret_name", cuda_error_name(cuda_is_driver(c->ev.func), c->ev.ret));
+	jw_ku64(w, "dur_ns", c->ev.dur_ns);
+	jw_key(w, "gb_per_s");
+	g >= 0 ? jw_double(w, g) : jw_null(w);
+	jw_key(w, "huge_bytes");
+	h >= 0 ? jw_u64(w, c->ev.huge_bytes) : jw_null(w);
+	jw_key(w, "huge_share");
+	h >= 0 ? jw_double(w, h) : jw_null(w);
+	jw_ku64(w, "faults", c->ev.faults);
 	jw_obj_close(w);
 }
 
@@ -793,31 +1297,11 @@ void pinned_print_json(const struct model *m, struct jw *w)
 	jw_obj_open(w);
 	jw_kstr(w, "cuda", json_string_value(json_object_get(trailer_alloc(m), "cuda")));
 	json_libs(m, w, false);
+	json_cuda_functions(a, w);
 	jw_key(w, "calls");
 	jw_arr_open(w);
-	for (size_t i = 0; a && i < a->ncuda; i++) {
-		const struct fl_cuda *c = &a->cuda[i];
-
-		jw_obj_open(w);
-		jw_ku64(w, "ts_ns", c->h.ts_ns);
-		jw_ku64(w, "pid", c->pid);
-		jw_ku64(w, "tid", c->h.tid);
-		jw_kstr(w, "func", cuda_fn_name(c->func));
-		jw_ku64(w, "ptr", c->ptr);
-		jw_ku64(w, "size", c->size);
-		jw_ku64(w, "flags", c->flags);
-		jw_ki64(w, "ret", c->ret);
-		jw_kstr(w, "ret_name", cuda_error_name(cuda_is_driver(c->func), c->ret));
-		jw_ku64(w, "dur_ns", c->dur_ns);
-		jw_kdouble(w, "gb_per_s", gb_per_s(c));
-		jw_key(w, "huge_bytes");
-		cuda_is_register(c->func) ? jw_u64(w, c->huge_bytes) : jw_null(w);
-		jw_key(w, "huge_share");
-		cuda_is_register(c->func) && c->size ? jw_double(w, (double)c->huge_bytes / c->size) :
-						       jw_null(w);
-		jw_ku64(w, "faults", c->faults);
-		jw_obj_close(w);
-	}
+	for (size_t i = 0; a && i < a->ncuda; i++)
+		json_cuda_call(&a->cuda[i], w);
 	jw_arr_close(w);
 	jw_obj_close(w);
 }

@@ -317,6 +317,7 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		m->forks += p->kind == FL_PROC_FORK;
 		m->execs += p->kind == FL_PROC_EXEC;
 		m->exits += p->kind == FL_PROC_EXIT;
+		alloc_model_add(m, ev); /* names and exec'd images for brk and RSS */
 		break;
 	}
 	default:

@@ -102,11 +102,14 @@ struct up_proc {
 	bool exec_pending; /* exec'd: probes kept (same files stay probed), stale ones pruned later */
 	struct up_lib *libs;
 	int nlibs;
+	char *code_maps; /* every executable mapping seen, as maps lines: names syscall callers */
+	size_t code_len;
 };
 
 struct uprobes {
 	struct session *s;
 	bool alloc_on, cuda_on;
+	bool maps_on; /* --alloc=lite: keep each process's code mappings for the caller column */
 	struct bpf_program *alloc_entry, *alloc_ret, *cuda_entry, *cuda_ret;
 	struct up_proc *procs;
 	int nprocs;
@@ -538,6 +541,51 @@ static void scan_cuda(struct uprobes *up, struct up_proc *p, const struct vmas *
 	}
 }
 
+static bool up_active(const struct uprobes *up)
+{
+	return up && (up->alloc_on || up->cuda_on || up->maps_on);
+}
+
+static bool code_maps_have(const struct up_proc *p, const char *line, size_t len)
+{
+	for (const char *c = p->code_maps; c && *c;) {
+		const char *nl = strchr(c, '\n');
+		size_t n = nl ? (size_t)(nl - c) : strlen(c);
+
+		if (n == len && !memcmp(c, line, len))
+			return true;
+		c += n + (nl != NULL);
+	}
+	return false;
+}
+
+/*
+ * Keeps the executable lines of maps TEXT not seen before. A process that exits before the
+ * session ends has no end-of-session maps, and one that exec'd has start maps of its old image:
+ * these lines are what the report resolves its memory syscalls' callers against.
+ */
+static void code_maps_add(struct up_proc *p, const char *text)
+{
+	for (const char *l = text; *l;) {
+		const char *nl = strchr(l, '\n'), *perms = strchr(l, ' ');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+		char *nc;
+
+		if (perms && perms - l + 4 < (ptrdiff_t)n && perms[3] == 'x' &&
+		    !code_maps_have(p, l, n)) {
+			nc = realloc(p->code_maps, p->code_len + n + 2);
+			if (!nc)
+				return;
+			memcpy(nc + p->code_len, l, n);
+			nc[p->code_len + n] = '\n';
+			nc[p->code_len + n + 1] = 0;
+			p->code_maps = nc;
+			p->code_len += n + 1;
+		}
+		l += n + (nl != NULL);
+	}
+}
+
 static void scan_proc(struct uprobes *up, struct up_proc *p)
 {
 	char *text;
@@ -551,6 +599,8 @@ static void scan_proc(struct uprobes *up, struct up_proc *p)
 		detach_proc(p, "process exited");
 		return;
 	}
+	if (up->maps_on)
+		code_maps_add(p, text);
 	if (!vmas_parse(&vm, text)) {
 		if (up->alloc_on && !p->alloc_done)
 			scan_allocator(up, p, text, &vm);
@@ -592,11 +642,12 @@ int uprobes_open(struct uprobes **out, struct session *s)
 	up->s = s;
 	up->alloc_on = probe_plan_active(&s->plan, "alloc_calls");
 	up->cuda_on = probe_plan_active(&s->plan, "cuda_pinned");
+	up->maps_on = probe_plan_active(&s->plan, "alloc_syscalls");
 	up->alloc_entry = s->skel->progs.fl_alloc_entry;
 	up->alloc_ret = s->skel->progs.fl_alloc_ret;
 	up->cuda_entry = s->skel->progs.fl_cuda_entry;
 	up->cuda_ret = s->skel->progs.fl_cuda_ret;
-	if (!up->alloc_on && !up->cuda_on)
+	if (!up_active(up))
 		return 0;
 	while (!bpf_map__get_next_key(targets, prev, &key, sizeof(key))) {
 		proc_get(up, key, true);
@@ -612,8 +663,7 @@ void uprobes_poll(struct uprobes *up)
 {
 	uint64_t now = clock_ns(CLOCK_MONOTONIC);
 
-	if (!up || (!up->alloc_on && !up->cuda_on) ||
-	    now - up->last_scan_ns < UPROBES_RESCAN_MS * 1000000ull)
+	if (!up_active(up) || now - up->last_scan_ns < UPROBES_RESCAN_MS * 1000000ull)
 		return;
 	up->last_scan_ns = now;
 	for (int i = 0; i < up->nprocs; i++) {
@@ -631,7 +681,7 @@ void uprobes_on_proc(struct uprobes *up, const struct fl_proc *e)
 {
 	struct up_proc *p;
 
-	if (!up || (!up->alloc_on && !up->cuda_on))
+	if (!up_active(up))
 		return;
 	switch (e->kind) {
 	case FL_PROC_FORK:
@@ -672,13 +722,15 @@ void uprobes_detach(struct uprobes *up)
 #define KPF_THP (1ull << 22)
 #define HUGE_BLOCK (2ull << 20)
 
-/* Per 2 MiB block of the range: its first page's flags say whether the block is a huge page. */
+/* Per 2 MiB block of the range: its first page's flags say whether the block is a huge page.
+ * -ENODATA when no block's first page is present (the range was unmapped before we looked). */
 int64_t huge_backed_bytes(int pid, uint64_t addr, uint64_t len)
 {
 	char path[64];
 	int pm, kf;
 	int64_t total = 0;
 	uint64_t end = addr + len;
+	bool present = false;
 
 	if (!len || end < addr)
 		return 0;
@@ -696,15 +748,17 @@ int64_t huge_backed_bytes(int pid, uint64_t addr, uint64_t len)
 
 		if (next > end)
 			next = end;
-		if (pread(pm, &ent, 8, (b / 4096) * 8) == 8 && (ent & PM_PRESENT) &&
-		    (ent & PM_PFN_MASK) && pread(kf, &flags, 8, (ent & PM_PFN_MASK) * 8) == 8 &&
+		if (pread(pm, &ent, 8, (b / 4096) * 8) == 8 && (ent & PM_PRESENT))
+			present = true;
+		if ((ent & PM_PRESENT) && (ent & PM_PFN_MASK) &&
+		    pread(kf, &flags, 8, (ent & PM_PFN_MASK) * 8) == 8 &&
 		    (flags & (KPF_THP | KPF_HUGE)))
 			total += next - b;
 		b = next;
 	}
 	close(kf);
 	close(pm);
-	return total;
+	return present ? total : -ENODATA;
 }
 
 void uprobes_fill_cuda(struct fl_cuda *e)
@@ -714,7 +768,8 @@ void uprobes_fill_cuda(struct fl_cuda *e)
 	if (e->func != FL_CF_HOST_REGISTER && e->func != FL_CF_CU_HOST_REGISTER)
 		return;
 	hb = huge_backed_bytes(e->pid, e->ptr, e->size);
-	e->huge_bytes = hb > 0 ? hb : 0;
+	/* gone (the caller unmapped it before we looked) or unreadable: unknown, not 0% */
+	e->huge_bytes = hb >= 0 ? (uint64_t)hb : FL_HUGE_UNKNOWN;
 }
 
 /* --- trailer ------------------------------------------------------------------------------ */
@@ -866,6 +921,8 @@ void uprobes_trailer(struct uprobes *up, struct jw *w)
 
 		jw_obj_open(w);
 		jw_ku64(w, "pid", p->pid);
+		if (up->maps_on)
+			jw_kstr(w, "code_maps", p->code_maps ? p->code_maps : "");
 		jw_key(w, "libraries");
 		jw_arr_open(w);
 		for (int k = 0; k < p->nlibs; k++)
@@ -886,6 +943,7 @@ void uprobes_free(struct uprobes *up)
 		for (int k = 0; k < up->procs[i].nlibs; k++)
 			free(up->procs[i].libs[k].path);
 		free(up->procs[i].libs);
+		free(up->procs[i].code_maps);
 	}
 	free(up->procs);
 	free(up);

@@ -42,7 +42,8 @@ void *uprobes_on_event(struct uprobes *up, void *data, size_t size,
 void uprobes_fill_cuda(struct fl_cuda *e);
 /* Detaches every uprobe (the kernel removes its breakpoints). */
 void uprobes_detach(struct uprobes *up);
-/* Trailer key "alloc": mode, per-function counts and histograms, threads, probed libraries. */
+/* Trailer key "alloc": mode, per-function counts and histograms, threads, probed libraries and
+ * (--alloc=lite) each process's executable mappings. */
 void uprobes_trailer(struct uprobes *up, struct jw *w);
 void uprobes_free(struct uprobes *up);
 
