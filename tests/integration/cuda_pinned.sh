@@ -3,6 +3,8 @@
 # error code at once). Case 1: the process loaded libcudart before faultline attached. Case 2: it
 # dlopens libcudart while recording. Every call must be recorded with its true size, the return
 # code the caller saw and that code's CUDA name; a register call with the huge-page bytes smaps saw.
+# An unregister/free carries the size of the successful register/alloc of its pointer (none without
+# a GPU: null), and only a successful register/alloc has a GB/s; the text shows "-" for the others.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/core_common.bash"
 need_root
@@ -29,6 +31,17 @@ import ctypes, json, sys
 wout, rep, pid, lib, label = sys.argv[1:]
 want = [json.loads(l) for l in open(wout) if l.startswith("{")]
 got = [c for c in json.load(open(rep))["pinned"]["calls"] if c["pid"] == int(pid)]
+# ground truth for the size an unregister/free shows: the register/alloc it undoes, if it succeeded
+live = {}
+for w in want:
+    if w["func"] in ("cudaHostRegister", "cudaHostAlloc", "cudaMallocHost"):
+        w["want_size"] = w["size"]
+        if w["rc"] == 0 and w["ptr"]:
+            live[(w["func"] == "cudaHostRegister", w["ptr"])] = w["size"]
+    else:
+        w["want_size"] = live.pop((w["func"] == "cudaHostUnregister", w["ptr"]), None)
+    w["want_rate"] = w["rc"] == 0 and w["func"] in ("cudaHostRegister", "cudaHostAlloc",
+                                                    "cudaMallocHost")
 cudart = ctypes.CDLL(lib)
 cudart.cudaGetErrorName.restype = ctypes.c_char_p
 ok = len(got) == len(want)
@@ -36,9 +49,11 @@ print(f"  {label}: calls: faultline={len(got)} ground-truth={len(want)}")
 for w, g in zip(want, got):
     name = cudart.cudaGetErrorName(w["rc"]).decode()
     line = (f"  {label}: {w['func']}: faultline size={g['size']} ret={g['ret']} {g['ret_name']}"
-            f" / ground-truth size={w['size']} ret={w['rc']} {name}")
-    same = g["func"] == w["func"] and g["size"] == w["size"] and g["ret"] == w["rc"] \
-        and g["ret_name"] == name and g["dur_ns"] > 0
+            f" GB/s={g['gb_per_s']} / ground-truth size={w['want_size']} ret={w['rc']} {name}"
+            f" GB/s {'a number' if w['want_rate'] else 'null'}")
+    same = g["func"] == w["func"] and g["size"] == w["want_size"] and g["ret"] == w["rc"] \
+        and g["ret_name"] == name and g["dur_ns"] > 0 \
+        and (g["gb_per_s"] is not None) == w["want_rate"]
     if w["huge_bytes"] is not None:
         line += f"; huge bytes faultline={g['huge_bytes']} smaps={w['huge_bytes']}"
         same = same and g["huge_bytes"] == w["huge_bytes"]
@@ -60,7 +75,30 @@ finish_workload
 wait_record 30
 report_json "$TMP/pre.data" "$TMP/pre.json"
 compare preloaded "$TMP/pre.json"
-"$FL" report -i "$TMP/pre.data" | sed -n '/^Pinned memory/,/^faultline overhead/p'
+"$FL" report -i "$TMP/pre.data" | sed -n '/^Pinned memory/,/^faultline overhead/p' >"$TMP/pinned.txt"
+cat "$TMP/pinned.txt"
+# the text: a failed call shows no rate and an unregister/free no "0 B" (JSON has the truth)
+python3 - "$TMP/pre.json" "$WPID" "$TMP/pinned.txt" <<'PY' || fail "text and JSON disagree on rates/sizes"
+import json, sys
+calls = [c for c in json.load(open(sys.argv[1]))["pinned"]["calls"] if c["pid"] == int(sys.argv[2])]
+rows = []
+for line in open(sys.argv[3]):
+    t = line.split()
+    if len(t) > 3 and t[1] == sys.argv[2] and t[2].startswith("cu"):
+        k = 3
+        size = t[k] if t[k] == "-" else t[k] + " " + t[k + 1]
+        k += 1 if t[k] == "-" else 2
+        rows.append((t[2], size, t[k + 2]))  # function, size, GB/s (after the duration)
+want = [(c["func"], "-" if c["size"] is None else None,
+         "-" if c["gb_per_s"] is None else None) for c in calls]
+ok = len(rows) == len(want)
+for r, w in zip(rows, want):
+    print(f"  text: {r[0]} size={r[1]} GB/s={r[2]} / JSON size {'null' if w[1] else 'known'},"
+          f" GB/s {'null' if w[2] else 'a number'}")
+    ok = ok and r[0] == w[0] and (r[1] == "-") == (w[1] == "-") and (r[2] == "-") == (w[2] == "-")
+    ok = ok and r[1] != "0 B" and r[2] != "0.00"
+sys.exit(0 if ok else 1)
+PY
 
 # Case 2: libcudart dlopened while faultline records; it is found by the rescan.
 start_py --dlopen
