@@ -63,7 +63,13 @@ wait_line "$A_OUT" '^done' 30 || fail "A did not finish"
 echo exit >&8
 exec 8>&-
 wait "$ABG"
-sleep 1.5 # faultline sees the exit (event, or its 500 ms rescan)
+# faultline sees the exit (its event, or the 500 ms rescan); a loaded machine may take longer.
+for _ in $(seq 100); do
+	[ $HAVE_BPFTOOL = 1 ] && [ "$(perf_events)" = $((before / 2)) ] && break
+	[ $HAVE_BPFTOOL = 0 ] && break
+	sleep 0.1
+done
+[ $HAVE_BPFTOOL = 0 ] && sleep 1.5
 kill -0 "$RPID" 2>/dev/null || fail "faultline stopped when one of two targets exited"
 if [ $HAVE_BPFTOOL = 1 ]; then
 	now=$(perf_events)
