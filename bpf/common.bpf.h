@@ -27,6 +27,7 @@
 FL_CFG(bool, cfg_trace_all, false);
 FL_CFG(bool, cfg_follow_children, false);
 FL_CFG(bool, cfg_emit_events, true);
+FL_CFG(bool, cfg_emit_net, false); /* top/serve: request capture only (FL_EV_NET) */
 FL_CFG(bool, cfg_aggregate, false);
 FL_CFG(__u32, cfg_self_pid, 0);
 FL_CFG(__u64, cfg_wakeup_bytes, 4 << 20);

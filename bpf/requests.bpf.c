@@ -146,7 +146,7 @@ int BPF_PROG(fl_net_enter, struct pt_regs *regs, long nr)
 	struct fl_net *e;
 	__u32 tid;
 
-	if (!classify(nr, &c.dir, &c.kind) || !cfg_emit_events || !fl_is_target())
+	if (!classify(nr, &c.dir, &c.kind) || !(cfg_emit_events || cfg_emit_net) || !fl_is_target())
 		return 0;
 	c.fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs);
 	if (!fd_is_tcp(c.fd))

@@ -71,6 +71,7 @@ static void configure(struct session *s)
 	skel->rodata->cfg_trace_all = o->all;
 	skel->rodata->cfg_follow_children = o->children;
 	skel->rodata->cfg_emit_events = o->emit_events;
+	skel->rodata->cfg_emit_net = o->emit_net;
 	skel->rodata->cfg_aggregate = o->aggregate;
 	skel->rodata->cfg_self_pid = getpid();
 	skel->rodata->cfg_wakeup_bytes = o->ringbuf_bytes / 8;

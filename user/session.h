@@ -31,6 +31,7 @@ struct session_opts {
 	int cuda_mode;          /* enum fl_cuda_mode: --cuda (default auto) */
 	uint64_t alloc_slow_ns; /* --alloc-slow: slower allocator calls become events (0: 50 us) */
 	bool wire_off;      /* --wire=off: no request capture on TCP sockets */
+	bool emit_net;      /* top/serve: request capture (FL_EV_NET) without emit_events */
 };
 
 struct session {
