@@ -51,6 +51,8 @@ struct wire {
 	struct conn *conns;
 	size_t nconns, cap_conns;
 	uint64_t conns_seen, ignored;
+	uint8_t *handed; /* wire_drain: per request, already handed over */
+	size_t cap_handed;
 };
 
 struct wire *wire_new(void)
@@ -614,5 +616,88 @@ void wire_free(struct wire *w)
 		return;
 	reqlist_free(&w->reqs);
 	free(w->conns);
+	free(w->handed);
 	free(w);
+}
+
+/* --- live views ------------------------------------------------------------------------ */
+
+static void remap(int *idx, const int *newidx)
+{
+	if (*idx >= 0)
+		*idx = newidx[*idx];
+}
+
+/* Marks in KEEP (0/1 per request) the requests a connection still refers to. */
+static void mark_open(const struct wire *w, uint8_t *keep)
+{
+	for (size_t i = 0; i < w->nconns; i++) {
+		const struct conn *c = &w->conns[i];
+
+		for (int q = 0; q < c->nq; q++)
+			keep[c->queue[q]] = 1;
+		if (c->cur >= 0)
+			keep[c->cur] = 1;
+		if (c->in_req >= 0)
+			keep[c->in_req] = 1;
+	}
+}
+
+/* Drops the requests not in KEEP; NEWIDX (scratch, one per request) maps old to new indexes. */
+static void compact(struct wire *w, const uint8_t *keep, int *newidx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->reqs.n; i++) {
+		newidx[i] = keep[i] ? (int)n : -1;
+		if (!keep[i])
+			continue;
+		w->reqs.v[n] = w->reqs.v[i];
+		w->reqs.v[n].index = n;
+		w->handed[n++] = w->handed[i];
+	}
+	memset(w->handed + n, 0, w->reqs.n - n); /* the slots new requests will take */
+	w->reqs.n = n;
+	for (size_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+
+		for (int q = 0; q < c->nq; q++)
+			remap(&c->queue[q], newidx);
+		remap(&c->cur, newidx);
+		remap(&c->in_req, newidx);
+	}
+}
+
+size_t wire_drain(struct wire *w, wire_req_fn fn, void *ctx)
+{
+	size_t n = w->reqs.n, handed = 0;
+	uint8_t *keep;
+	int *newidx;
+
+	if (n > w->cap_handed) {
+		uint8_t *h = realloc(w->handed, w->reqs.cap);
+
+		if (!h)
+			return 0; /* tried again at the next drain */
+		memset(h + w->cap_handed, 0, w->reqs.cap - w->cap_handed);
+		w->handed = h;
+		w->cap_handed = w->reqs.cap;
+	}
+	keep = calloc(n ? n : 1, 1);
+	newidx = malloc((n ? n : 1) * sizeof(*newidx));
+	if (!keep || !newidx)
+		goto cleanup;
+	mark_open(w, keep);
+	for (size_t i = 0; i < n; i++) {
+		if (w->handed[i] || (keep[i] && !w->reqs.v[i].first_token_ns))
+			continue;
+		fn(ctx, &w->reqs.v[i]);
+		w->handed[i] = 1;
+		handed++;
+	}
+	compact(w, keep, newidx);
+cleanup:
+	free(keep);
+	free(newidx);
+	return handed;
 }

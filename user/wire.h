@@ -26,4 +26,13 @@ const struct reqlist *wire_requests(const struct wire *w);
 void wire_stats(const struct wire *w, uint64_t *conns, uint64_t *ignored_events);
 void wire_free(struct wire *w);
 
+/*
+ * Live views (top, serve): hands each request to FN once, as soon as its first token is known or
+ * it is over (answered, aborted, or pushed out of a pipeline), and forgets the requests that are
+ * over, so memory stays bounded however long the view runs. Indexes of the requests kept are
+ * renumbered. Returns how many were handed over.
+ */
+typedef void (*wire_req_fn)(void *ctx, const struct request *r);
+size_t wire_drain(struct wire *w, wire_req_fn fn, void *ctx);
+
 #endif
