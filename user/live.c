@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 #include "faultline.skel.h"
 #include "live.h"
+#include "livereq.h"
 #include "procmaps.h"
 #include "session.h"
 #include "uprobes.h"
@@ -446,6 +447,16 @@ int live_match(const char *pattern)
 	return best;
 }
 
+int live_parse_wire(struct session_opts *o, const char *arg)
+{
+	if (strcmp(arg, "on") && strcmp(arg, "off")) {
+		fl_err("--wire '%s': expected on or off", arg);
+		return -EINVAL;
+	}
+	o->wire_off = !strcmp(arg, "off");
+	return 0;
+}
+
 int live_parse_interval(const char *s, uint64_t *out_ms)
 {
 	char *end;
@@ -478,8 +489,9 @@ int live_session_open(struct session *s, struct session_opts *o, struct uprobes 
 	o->probes = probes;
 	o->emit_events = false;
 	o->aggregate = true;
-	o->wire_off = true; /* requests are not aggregated in the kernel: nothing to show */
-	o->ringbuf_bytes = 4096; /* created but unused: nothing is emitted */
+	/* requests need user space's HTTP parser: only their socket traffic is emitted */
+	o->emit_net = !o->wire_off;
+	o->ringbuf_bytes = o->emit_net ? LIVEREQ_RINGBUF_BYTES : 4096;
 	err = session_open(s, o);
 	o->probes = user_probes;
 	if (err)

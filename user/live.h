@@ -2,7 +2,7 @@
 /*
  * Live views (top, serve): snapshots of the in-kernel aggregation (per-CPU log2 histograms per
  * cause, per-thread counters, per-CPU counters), read once per interval, and the arithmetic on
- * two snapshots. No event goes through the ring buffer for these views.
+ * two snapshots. Only request capture goes through the ring buffer for these views (livereq.h).
  */
 #ifndef FL_LIVE_H
 #define FL_LIVE_H
@@ -78,12 +78,15 @@ int live_cmdline(int pid, char *buf, size_t len);
  */
 int live_match(const char *pattern);
 
+/* --wire on|off into O->wire_off. 0, or -EINVAL with a message. */
+int live_parse_wire(struct session_opts *o, const char *arg);
 /* Interval "1", "0.2", "1.5s", "500ms" -> ms (10 ms .. 1 hour). 0 or -EINVAL. */
 int live_parse_interval(const char *s, uint64_t *out_ms);
 struct uprobes;
 /*
- * Opens the session of a live view: in-kernel aggregation only (no events, a token ring buffer,
- * no request capture), allocator uprobes with --alloc=full, pinned-memory uprobes (--cuda auto).
+ * Opens the session of a live view: in-kernel aggregation, no fault or stall events; the ring
+ * buffer carries only the targets' TCP traffic for the request counts (user/livereq.c; none with
+ * O->wire_off); allocator uprobes with --alloc=full, pinned-memory uprobes (--cuda auto).
  * O is adjusted in place. 0 or -errno (with a message).
  */
 int live_session_open(struct session *s, struct session_opts *o, struct uprobes **up);

@@ -110,6 +110,36 @@ static void stall_histograms(FILE *f, const struct serve_metrics *m)
 		  m->stall_ns[FL_CAUSE_PINNED]);
 }
 
+/* The NAME (..._bucket) series over livereq's fixed buckets (seconds), cumulative. */
+static void fixed_histogram(FILE *f, const struct serve_metrics *m, const char *name,
+			    const uint64_t *buckets, uint64_t count)
+{
+	char extra[64];
+	uint64_t cum = 0;
+
+	for (int b = 0; b < LIVEREQ_NBUCKETS; b++) {
+		cum += buckets[b];
+		snprintf(extra, sizeof(extra), ",le=\"%.10g\"", livereq_bucket_le_s[b]);
+		sample(f, m, name, extra, cum);
+	}
+	sample(f, m, name, ",le=\"+Inf\"", count);
+}
+
+static void requests(FILE *f, const struct serve_metrics *m)
+{
+	meta(f, "faultline_requests_total", "counter",
+	     "HTTP requests the target answered, seen on its TCP sockets (counted at the first "
+	     "response body byte, or at the end when there was none).");
+	sample(f, m, "faultline_requests_total", "", m->requests_total);
+	meta(f, "faultline_request_ttfb_seconds", "histogram",
+	     "From a request's first byte in to its response's first body byte out (for SSE "
+	     "streaming: the time to first token), seen on the target's TCP sockets.");
+	fixed_histogram(f, m, "faultline_request_ttfb_seconds_bucket", m->ttfb_buckets,
+			m->ttfb_count);
+	sample_s(f, m, "faultline_request_ttfb_seconds_sum", "", m->ttfb_sum_ns);
+	sample(f, m, "faultline_request_ttfb_seconds_count", "", m->ttfb_count);
+}
+
 static void counters(FILE *f, const struct serve_metrics *m)
 {
 	meta(f, "faultline_page_faults_total", "counter",
@@ -146,6 +176,8 @@ void serve_render(FILE *f, const struct serve_metrics *m)
 	sample(f, m, "faultline_up", "", m->up);
 	counters(f, m);
 	stall_histograms(f, m);
+	if (m->have_requests)
+		requests(f, m);
 	meta(f, "faultline_bpf_run_seconds_total", "counter",
 	     "CPU time faultline's BPF programs ran (BPF run-time stats).");
 	sample_s(f, m, "faultline_bpf_run_seconds_total", "", m->bpf_run_ns);

@@ -23,6 +23,7 @@
 #include "faultline.skel.h"
 #include "commands.h"
 #include "live.h"
+#include "livereq.h"
 #include "model.h"
 #include "serve.h"
 #include "session.h"
@@ -40,6 +41,7 @@ struct serve {
 	char where[80]; /* the bound address, for messages */
 	struct session sess;
 	struct uprobes *up;
+	struct livereq req;
 	struct live_snap prev, cur;
 	struct serve_metrics m;
 	const char *stop_error;
@@ -58,7 +60,8 @@ static void usage(FILE *f)
 "Usage: faultline serve (-p PID[,PID...] | --match PATTERN) [--children] [--listen HOST:PORT]\n"
 "\n"
 "Serve a process tree's memory stalls as Prometheus metrics (GET /metrics, text format 0.0.4).\n"
-"Only in-kernel aggregates are read, at each scrape: no per-event traffic.\n"
+"In-kernel aggregates are read at each scrape; the only events are the targets' HTTP traffic\n"
+"(first bytes each way), parsed for the request count and time to first byte.\n"
 "\n"
 "  -p, --pid PID[,PID]     watch these processes; serve exits when they have all exited\n"
 "      --match PATTERN     watch the oldest process whose command line contains PATTERN\n"
@@ -69,12 +72,15 @@ static void usage(FILE *f)
 "      --alloc MODE        full: allocator uprobes (ALLOC column, allocator p99);\n"
 "                          off (default); lite records syscalls, nothing to show here\n"
 "      --cuda MODE         auto (default): pinned-memory calls if libcudart is mapped; off\n"
+"      --wire on|off       requests and their time to first byte from the targets' TCP\n"
+"                          sockets (default on)\n"
 "      --probes SPEC       choose attach types, as for record\n"
 "  -v, --verbose           print the probe plan and libbpf's messages\n"
 "  -h, --help              this text\n"
 "\n"
 "Metrics: faultline_up, faultline_page_faults_total{kind}, faultline_stall_seconds{cause}\n"
 "(histogram), faultline_alloc_call_seconds, faultline_pinned_call_seconds,\n"
+"faultline_requests_total, faultline_request_ttfb_seconds (histogram),\n"
 "faultline_events_dropped_total, faultline_bpf_run_seconds_total; labels pid and comm.\n"
 "\n"
 "Examples:\n"
@@ -84,7 +90,7 @@ static void usage(FILE *f)
 
 static int parse_args(struct serve *sv, int argc, char **argv)
 {
-	enum { OPT_CHILDREN = 256, OPT_ALLOC, OPT_CUDA, OPT_PROBES, OPT_MATCH };
+	enum { OPT_CHILDREN = 256, OPT_ALLOC, OPT_CUDA, OPT_PROBES, OPT_MATCH, OPT_WIRE };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "match", required_argument, NULL, OPT_MATCH },
@@ -92,6 +98,7 @@ static int parse_args(struct serve *sv, int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "alloc", required_argument, NULL, OPT_ALLOC },
 		{ "cuda", required_argument, NULL, OPT_CUDA },
+		{ "wire", required_argument, NULL, OPT_WIRE },
 		{ "probes", required_argument, NULL, OPT_PROBES },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -130,6 +137,10 @@ static int parse_args(struct serve *sv, int argc, char **argv)
 			break;
 		case OPT_PROBES:
 			sv->sopts.probes = optarg;
+			break;
+		case OPT_WIRE:
+			if (live_parse_wire(&sv->sopts, optarg))
+				return -EINVAL;
 			break;
 		case 'v':
 			fl_verbose++;
@@ -386,12 +397,26 @@ static void set_target(struct serve *sv, int pid)
 		snprintf(sv->m.comm, sizeof(sv->m.comm), "%s", p.comm);
 }
 
+/* Requests counted since serve started (at their first token, or their end without one). */
+static void refresh_requests(struct serve *sv)
+{
+	struct livereq *lr = &sv->req;
+
+	livereq_poll(lr, &sv->sess, 0);
+	livereq_interval_reset(lr); /* top's exact per-interval TTFTs: not used here */
+	sv->m.requests_total = lr->total;
+	memcpy(sv->m.ttfb_buckets, lr->ttft_buckets, sizeof(sv->m.ttfb_buckets));
+	sv->m.ttfb_count = lr->ttft_count;
+	sv->m.ttfb_sum_ns = lr->ttft_sum_ns;
+}
+
 /* Accumulates what threads did since the last read: counters survive LRU evictions. */
 static int refresh(struct serve *sv)
 {
 	struct fl_tstat d;
 	int err = live_snap_read(&sv->sess, &sv->cur);
 
+	refresh_requests(sv);
 	if (err)
 		return err;
 	live_threads_delta_sum(&sv->prev, &sv->cur, &d);
@@ -459,7 +484,10 @@ static void run(struct serve *sv)
 	uint64_t next = 0;
 
 	while (!stop_signal && !sv->stop_error) {
-		struct pollfd p = { .fd = sv->lfd, .events = POLLIN };
+		/* the ring buffer's fd: readable once a batch of request traffic waits (-1: off) */
+		struct pollfd p[2] = { { .fd = sv->lfd, .events = POLLIN },
+				       { .fd = livereq_fd(&sv->req, &sv->sess),
+					 .events = POLLIN } };
 		uint64_t now = clock_ns(CLOCK_MONOTONIC);
 
 		if (now >= next) {
@@ -469,7 +497,11 @@ static void run(struct serve *sv)
 			next = now + TICK_MS * 1000000ull;
 			continue;
 		}
-		if (poll(&p, 1, (int)((next - now) / 1000000) + 1) > 0)
+		if (poll(p, 2, (int)((next - now) / 1000000) + 1) <= 0)
+			continue;
+		if (p[1].revents)
+			livereq_poll(&sv->req, &sv->sess, 0);
+		if (p[0].revents)
 			accept_clients(sv);
 	}
 }
@@ -481,6 +513,12 @@ static int serve_start(struct serve *sv)
 	err = live_session_open(&sv->sess, &sv->sopts, &sv->up);
 	if (err)
 		return err;
+	err = livereq_open(&sv->req, &sv->sess);
+	if (err) {
+		fl_err("requests: cannot read the ring buffer: %s", strerror(-err));
+		return err;
+	}
+	sv->m.have_requests = sv->req.on;
 	sv->m.have_alloc = probe_plan_active(&sv->sess.plan, "alloc_calls");
 	sv->m.have_fault_dur = probe_plan_active(&sv->sess.plan, "fault_duration");
 	if (sv->sopts.npids)
@@ -520,6 +558,7 @@ int cmd_serve(int argc, char **argv)
 		close(sv.lfd);
 	live_snap_free(&sv.prev);
 	live_snap_free(&sv.cur);
+	livereq_close(&sv.req);
 	live_session_close(&sv.sess, sv.up);
 	return err ? 1 : 0;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "faultline.h"
+#include "livereq.h"
 
 /* Cumulative since serve started; never reset, also not when it re-attaches (--match). */
 struct serve_metrics {
@@ -23,6 +24,10 @@ struct serve_metrics {
 	uint64_t stall_ns[FL_CAUSE_MAX];
 	uint64_t faults_major;
 	uint64_t bpf_run_ns, self_cpu_ns;
+	bool have_requests; /* request capture on the wire is active */
+	uint64_t requests_total;
+	uint64_t ttfb_buckets[LIVEREQ_NBUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */
+	uint64_t ttfb_count, ttfb_sum_ns;
 	int last_pid; /* labels keep naming the last target while there is none */
 };
 
