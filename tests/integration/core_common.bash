@@ -18,10 +18,21 @@ start_workload() {
 	for i in $(seq 600); do
 		WPID=$(awk '$1 == "pid" { print $2; exit }' "$WOUT")
 		[ -n "$WPID" ] && break
-		kill -0 "$WBG" 2>/dev/null || fail "$name exited early: $(cat "$TMP/$name.err")"
+		kill -0 "$WBG" 2>/dev/null || workload_died "$name"
 		sleep 0.1
 	done
 	[ -n "$WPID" ] || fail "$name did not print its pid within 60 s"
+}
+
+# workload_died NAME: fails saying how the workload that exited before its "pid" line ended.
+workload_died() {
+	local rc
+	wait "$WBG"
+	rc=$?
+	[ $rc -eq 137 ] && fail "$1 was killed (SIGKILL) before it was ready: by the OOM killer?" \
+		"MemFree now $(awk '$1 == "MemFree:" { print int($2 / 1024) }' /proc/meminfo) MiB"
+	[ $rc -gt 128 ] && fail "$1 was killed by signal $((rc - 128)) before it was ready"
+	fail "$1 exited early, status $rc: $(cat "$TMP/$1.err")"
 }
 
 # wait_line FILE REGEX SECONDS: waits until FILE has a line matching REGEX.
