@@ -466,24 +466,47 @@ proc_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
 # metric NAME FILE: the sum of a Prometheus metric's samples in FILE.
 metric() { awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {print s + 0}' "$2"; }
 
+# live_wait_ready SUBCOMMAND: until serve answers a scrape or top has printed a frame (60 s at most).
+live_wait_ready() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		if [ "$1" = serve ]; then
+			curl -sf -o /dev/null "http://$LIVE_LISTEN/metrics" && return 0
+		else
+			[ -s "$OUT/live-$1.out" ] && return 0
+		fi
+		sleep 0.1
+	done
+	log "  faultline $1 not ready after 60 s (see $OUT/live-$1.err)"
+}
+
 # live_cpu SUBCOMMAND RATE ARGS...: the CPU of `faultline SUBCOMMAND` over RATE_SECS against a
 # storm paced at RATE faults/s, from /proc/PID/stat (utime+stime, clock ticks).
 live_cpu() {
 	local sub=$1 rate=$2 wpid lpid t0 t1 extra=""
 	shift 2
-	"$W" -t 2 -s $((RATE_SECS + 5)) -r "$rate" >"$OUT/live.w" &
+	# the storm outlives the window: it is stopped once the window is measured
+	"$W" -t 2 -s $((RATE_SECS + 120)) -r "$rate" >"$OUT/live.w" &
 	BG_PIDS+=($!)
 	wpid=$(pid_with_comm $! bench_faults)
 	"$FL" "$sub" -p "$wpid" "$@" >"$OUT/live-$sub.out" 2>"$OUT/live-$sub.err" &
 	lpid=$!
 	BG_PIDS+=("$lpid")
 	lpid=$(pid_with_comm "$lpid" faultline)
-	sleep 2 # loading and attaching are not what is measured
+	live_wait_ready "$sub" # loading and attaching are not what is measured
 	t0=$(proc_cpu_ticks "$lpid")
 	if [ "$sub" = serve ]; then
 		curl -s "http://$LIVE_LISTEN/metrics" >"$OUT/live-m0.txt" || true
 	fi
 	sleep "$RATE_SECS"
+	if [ ! -d "/proc/$lpid" ]; then
+		log "  faultline $sub exited during the window (see $OUT/live-$sub.err)"
+		row "live-$sub" "$rate" "$sub" "error=exited_early" "secs=$RATE_SECS"
+		kill "${BG_PIDS[@]}" 2>/dev/null || true
+		wait "${BG_PIDS[@]}" 2>/dev/null || true
+		BG_PIDS=()
+		return 0
+	fi
 	t1=$(proc_cpu_ticks "$lpid")
 	if [ "$sub" = serve ]; then
 		curl -s "http://$LIVE_LISTEN/metrics" >"$OUT/live-m1.txt" || true
@@ -493,7 +516,7 @@ live_cpu() {
 			"$(metric faultline_bpf_run_seconds_total "$OUT/live-m0.txt")" \
 			"$(metric faultline_bpf_run_seconds_total "$OUT/live-m1.txt")")"
 	else
-		extra="frames=$(grep -c . "$OUT/live-$sub.out" || true)"
+		extra="lines=$(grep -c . "$OUT/live-$sub.out" || true)"
 	fi
 	kill -INT "$lpid" 2>/dev/null || true
 	kill "${BG_PIDS[@]}" 2>/dev/null || true
@@ -720,10 +743,13 @@ for sub in ["top", "serve"]:
         print("| faults/s | window | CPU of faultline serve | faults counted (metrics) | BPF run time (metrics) |")
         print("|---|---|---|---|---|")
     else:
-        print("| faults/s | window | CPU of faultline top | frames printed |")
+        print("| faults/s | window | CPU of faultline top | lines printed (--batch) |")
         print("|---|---|---|---|")
     for s, r, t, kv in rows:
         if s != f"live-{sub}":
+            continue
+        if "error" in kv:
+            print(f"| {r} | {kv['secs']} s | {kv['error'].replace('_', ' ')} | | |")
             continue
         secs, ticks, hz = num(kv["secs"]), num(kv["ticks"]), num(kv["hz"])
         cpu = f"{100 * ticks / hz / secs:.2f} % of a core ({ticks:.0f} ticks of 1/{hz:.0f} s)"
@@ -732,7 +758,7 @@ for sub in ["top", "serve"]:
             print(f"| {r} | {secs:.0f} s | {cpu} | {kv.get('faults')} | "
                   f"{'?' if bpf is None else f'{100 * bpf / secs:.2f} % of a core'} |")
         else:
-            print(f"| {r} | {secs:.0f} s | {cpu} | {kv.get('frames')} |")
+            print(f"| {r} | {secs:.0f} s | {cpu} | {kv.get('lines')} |")
 EOF
 }
 
