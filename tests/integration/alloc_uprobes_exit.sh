@@ -46,7 +46,11 @@ command -v bpftool >/dev/null || { HAVE_BPFTOOL=0; note "bpftool not here: the k
 start_workload malloc_n $N --wait
 A=$WPID ABG=$WBG
 exec 8>&7 # keep A's stdin; start_workload reuses fd 7
-A_OUT=$WOUT
+# start_workload names the output file after the workload: B's would truncate A's and B's wait
+# for '^done' would see A's line and stop the session in the middle of B's calls. A keeps
+# writing to its file under the new name.
+A_OUT=$TMP/malloc_n-A.out
+mv "$WOUT" "$A_OUT"
 start_workload malloc_n $N --wait
 B=$WPID BBG=$WBG
 start_record -p "$A,$B" --alloc=full -o "$TMP/exit.data"
@@ -79,7 +83,8 @@ fi
 check_eq "B: still probed" "$(first_byte $B)" 0xcc
 
 go
-wait_line "$WOUT" '^done' 30 || fail "B did not finish"
+wait_line "$WOUT" "^done $N mallocs" 30 || fail "B did not finish"
+note "B: $(tail -1 "$WOUT")"
 stop_record
 after=$(first_byte $B)
 check_eq "B: malloc's first byte after faultline stopped (not int3)" "$([ "$after" != 0xcc ] && echo restored || echo "$after")" restored
