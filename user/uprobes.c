@@ -413,9 +413,15 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 		l->kind == LIB_ALLOC ? l->allocator : "");
 }
 
+/*
+ * In the reverse of attach order: each entry probe goes before its return probe. The other way
+ * round, a target still running sees entries without returns while the rest is torn down
+ * (unregistering a uprobe waits for a grace period), and a thread left "inside" a call has its
+ * later calls taken for nested ones and uncounted.
+ */
 static void detach_lib(struct up_lib *l, const char *why)
 {
-	for (int i = 0; i < l->nlinks; i++)
+	for (int i = l->nlinks - 1; i >= 0; i--)
 		bpf_link__destroy(l->links[i]);
 	free(l->links);
 	l->links = NULL;
