@@ -36,6 +36,9 @@ FL_CFG(__u64, cfg_lock_hold_min_ns, 100000);
 FL_CFG(__u64, cfg_rss_interval_ns, 10000000);
 FL_CFG(__u32, cfg_mmap_lock_write_arg, 1); /* 1 on 6.10+, 2 while memcg_path was there */
 
+/* Bumped whenever target_mms changes, so per-CPU caches of "is this mm traced?" stay true. */
+FL_GLOBAL __u64 fl_mm_gen;
+
 struct mm_info {
 	__u32 pid;
 	__u32 pad;
@@ -157,7 +160,8 @@ static __always_inline bool fl_is_target_tgid(__u32 tgid)
 			t->mm = mm;
 			/* A vfork()ed child shares its parent's mm until exec: the first owner
 			 * keeps it, so the child's exec or exit does not forget the parent's. */
-			bpf_map_update_elem(&target_mms, &mm, &info, BPF_NOEXIST);
+			if (!bpf_map_update_elem(&target_mms, &mm, &info, BPF_NOEXIST))
+				__sync_fetch_and_add(&fl_mm_gen, 1);
 		}
 	}
 	return true;
@@ -168,8 +172,8 @@ static __always_inline void fl_forget_mm(__u64 mm, __u32 tgid)
 {
 	struct mm_info *info = bpf_map_lookup_elem(&target_mms, &mm);
 
-	if (info && info->pid == tgid)
-		bpf_map_delete_elem(&target_mms, &mm);
+	if (info && info->pid == tgid && !bpf_map_delete_elem(&target_mms, &mm))
+		__sync_fetch_and_add(&fl_mm_gen, 1);
 }
 
 static __always_inline bool fl_is_target(void)

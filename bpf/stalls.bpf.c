@@ -333,17 +333,46 @@ static __always_inline void rss_read(struct mm_struct *mm, __s64 *pages)
 	pages[3] = BPF_CORE_READ(mm, rss_stat[3].count);
 }
 
+/*
+ * rss_stat fires on nearly every page fault of every process. A per-CPU memo of the last mm seen
+ * (traced or not, and when this CPU last sampled it) answers most calls without a hash lookup.
+ */
+struct rss_memo {
+	__u64 mm;
+	__u64 gen;
+	__u64 last_ns;
+	__u64 traced;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rss_memo);
+} rss_memo SEC(".maps");
+
 SEC("tp_btf/rss_stat")
 int BPF_PROG(fl_rss, struct mm_struct *mm, int member)
 {
-	__u64 key = (__u64)mm, now;
+	__u64 key = (__u64)mm, now = bpf_ktime_get_ns(), gen = fl_mm_gen;
+	struct rss_memo *memo;
 	struct mm_info *info;
 	struct fl_rss *e;
+	__u32 zero = 0;
 
+	memo = bpf_map_lookup_elem(&rss_memo, &zero);
+	if (memo && memo->mm == key && memo->gen == gen &&
+	    (!memo->traced || now - memo->last_ns < cfg_rss_interval_ns))
+		return 0;
 	info = bpf_map_lookup_elem(&target_mms, &key);
+	if (memo) {
+		memo->mm = key;
+		memo->gen = gen;
+		memo->traced = info != NULL;
+		memo->last_ns = now;
+	}
 	if (!info)
 		return 0;
-	now = bpf_ktime_get_ns();
 	if (now - info->last_rss_ns < cfg_rss_interval_ns)
 		return 0;
 	info->last_rss_ns = now;
