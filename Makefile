@@ -44,8 +44,9 @@ all: deps faultline workloads
 deps:
 	$(Q)scripts/install-deps.sh
 
+# A new file renamed into place: a running ./faultline keeps its old copy (no "text file busy").
 faultline: $(OUTPUT)/faultline
-	$(Q)cp $< $@
+	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
 $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/workloads $(OUTPUT)/fuzz $(OUTPUT)/unit:
 	$(Q)mkdir -p $@

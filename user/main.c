@@ -41,9 +41,16 @@ int main(int argc, char **argv)
 		printf("faultline %s\n", FL_VERSION);
 		return 0;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].fn(argc - 1, argv + 1);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		char name[64];
+
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		/* getopt's own messages then read "faultline record: unrecognized option" */
+		snprintf(name, sizeof(name), "faultline %s", commands[i].name);
+		argv[1] = name;
+		return commands[i].fn(argc - 1, argv + 1);
+	}
 	fl_err("unknown command '%s' (try 'faultline --help')", argv[1]);
 	return 2;
 }
