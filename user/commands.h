@@ -5,6 +5,7 @@
 /* Each subcommand: argv[0] is the subcommand's name; returns the process exit status. */
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 

@@ -12,6 +12,7 @@ static const struct {
 } commands[] = {
 	{ "record", cmd_record, "record a process tree's memory stalls into faultline.data" },
 	{ "report", cmd_report, "print what a recording shows (text, --json)" },
+	{ "diff", cmd_diff, "compare two recordings side by side (text, --json)" },
 	{ "top", cmd_top, "live view of a process tree's stalls, per thread or cause" },
 	{ "serve", cmd_serve, "serve live stall metrics to Prometheus (/metrics)" },
 };
