@@ -229,6 +229,26 @@ static bool kprobe_works(char *why, size_t len)
 	return false;
 }
 
+bool probe_attach_works(enum probe_attach a, char *why, size_t len)
+{
+	switch (a) {
+	case ATTACH_TP_BTF:
+	case ATTACH_RAW_TP:
+		if (btf_has_tracepoint("page_fault_user"))
+			return true;
+		snprintf(why, len, vmlinux_btf() ? "tracepoint page_fault_user not in kernel BTF" :
+						   "no kernel BTF (/sys/kernel/btf/vmlinux)");
+		return false;
+	case ATTACH_FENTRY:
+		return fentry_works(why, len);
+	case ATTACH_KPROBE:
+		return kprobe_works(why, len);
+	case ATTACH_MANUAL:
+		break;
+	}
+	return true;
+}
+
 static bool choice_available(const struct probe_choice *c, struct bpf_object *obj, char *why,
 			     size_t len)
 {

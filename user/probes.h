@@ -62,6 +62,12 @@ bool probe_plan_active(const struct probe_plan *p, const char *name);
 void probe_plan_print(const struct probe_plan *p, FILE *f);
 void probe_plan_json(const struct probe_plan *p, struct jw *w);
 void probe_plan_destroy(struct probe_plan *p);
+/*
+ * Whether this kernel allows attach type A at all, without a skeleton: tp_btf/raw_tp when kernel
+ * BTF has page_fault_user, fentry by loading an empty program (needs root), kprobe by its PMU.
+ * WHY says why not.
+ */
+bool probe_attach_works(enum probe_attach a, char *why, size_t len);
 /* Index of the mmap_lock tracepoints' `write` argument in this kernel (1 or 2). */
 int probe_mmap_lock_write_arg(void);
 void probe_btf_release(void);
