@@ -15,7 +15,7 @@ static const struct {
 	{ "diff", cmd_diff, "compare two recordings side by side (text, --json)" },
 	{ "top", cmd_top, "live view of a process tree's stalls, per thread or cause" },
 	{ "serve", cmd_serve, "serve live stall metrics to Prometheus (/metrics)" },
-	{ "doctor", cmd_doctor, "audit the node and a process for settings that delay first tokens" },
+	{ "doctor", cmd_doctor, "audit node and process settings that delay first tokens" },
 };
 
 static void usage(FILE *f)
