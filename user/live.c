@@ -447,16 +447,6 @@ int live_match(const char *pattern)
 	return best;
 }
 
-int live_parse_wire(struct session_opts *o, const char *arg)
-{
-	if (strcmp(arg, "on") && strcmp(arg, "off")) {
-		fl_err("--wire '%s': expected on or off", arg);
-		return -EINVAL;
-	}
-	o->wire_off = !strcmp(arg, "off");
-	return 0;
-}
-
 int live_parse_interval(const char *s, uint64_t *out_ms)
 {
 	char *end;

@@ -78,8 +78,6 @@ int live_cmdline(int pid, char *buf, size_t len);
  */
 int live_match(const char *pattern);
 
-/* --wire on|off into O->wire_off. 0, or -EINVAL with a message. */
-int live_parse_wire(struct session_opts *o, const char *arg);
 /* Interval "1", "0.2", "1.5s", "500ms" -> ms (10 ms .. 1 hour). 0 or -EINVAL. */
 int live_parse_interval(const char *s, uint64_t *out_ms);
 struct uprobes;

@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "faultline.skel.h"
+#include "cli.h"
 #include "commands.h"
 #include "faultline.h"
 #include "jw.h"
@@ -80,8 +81,7 @@ static void usage(FILE *f)
 "                          (default 50us; 1ms, 200us, 0.5ms...)\n"
 "      --cuda auto|off     CUDA pinned-memory calls (cudaHostRegister...) in every\n"
 "                          libcudart/libcuda a target maps, now or later (default auto)\n"
-"  -v, --verbose           print the probe plan and libbpf's messages\n"
-"  -h, --help              this text\n"
+CLI_USAGE_VERBOSE_HELP
 "\n"
 "Examples:\n"
 "  sudo faultline record -p $(pgrep -f 'vllm serve') --children -d 60\n"
@@ -91,90 +91,51 @@ static void usage(FILE *f)
 "  faultline report -i run1.data\n");
 }
 
+/* Record's own options; the shared ones went to cli_session_opt(). */
+static int record_opt(struct record *r, int c, const char *arg)
+{
+	switch (c) {
+	case 'd':
+		if (parse_duration_ms(arg, &r->duration_ms) || !r->duration_ms) {
+			fl_err("-d '%s': expected a duration such as 30, 30s, 500ms or 2m", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case 'o':
+		r->output = arg;
+		return 0;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	default:
+		return cli_try_help("record");
+	}
+}
+
 static int parse_args(struct record *r, int argc, char **argv)
 {
-	enum { OPT_CHILDREN = 256, OPT_RINGBUF, OPT_PROBES, OPT_WIRE, OPT_ALLOC, OPT_ALLOC_SLOW,
-	       OPT_CUDA };
 	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "children", no_argument, NULL, OPT_CHILDREN },
+		/* first: getopt_long names the options an ambiguous prefix fits in table order */
 		{ "all", no_argument, NULL, 'a' },
+		CLI_LONGOPTS_SESSION,
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
-		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
-		{ "probes", required_argument, NULL, OPT_PROBES },
-		{ "wire", required_argument, NULL, OPT_WIRE },
-		{ "alloc", required_argument, NULL, OPT_ALLOC },
-		{ "alloc-slow", required_argument, NULL, OPT_ALLOC_SLOW },
-		{ "cuda", required_argument, NULL, OPT_CUDA },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		{ "ringbuf-mb", required_argument, NULL, CLI_OPT_RINGBUF },
+		{ "alloc-slow", required_argument, NULL, CLI_OPT_ALLOC_SLOW },
 		{}
 	};
-	uint64_t v;
-	int c;
+	int c, err;
 
 	r->output = "faultline.data";
 	r->sopts.emit_events = true;
 	r->sopts.ringbuf_bytes = 32 << 20;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+p:ad:o:vh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (parse_pid_list(optarg, r->sopts.pids, FL_MAX_TARGETS, &r->sopts.npids)) {
-				fl_err("-p '%s': expected a pid or a comma-separated list of pids", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_CHILDREN:
-			r->sopts.children = true;
-			break;
-		case 'a':
-			r->sopts.all = true;
-			break;
-		case 'd':
-			if (parse_duration_ms(optarg, &r->duration_ms) || !r->duration_ms) {
-				fl_err("-d '%s': expected a duration such as 30, 30s, 500ms or 2m", optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'o':
-			r->output = optarg;
-			break;
-		case OPT_RINGBUF:
-			if (parse_u64(optarg, 1, 4096, &v) || (v & (v - 1))) {
-				fl_err("--ringbuf-mb '%s': expected a power of two from 1 to 4096", optarg);
-				return -EINVAL;
-			}
-			r->sopts.ringbuf_bytes = v << 20;
-			break;
-		case OPT_PROBES:
-			r->sopts.probes = optarg;
-			break;
-		case OPT_ALLOC:
-		case OPT_ALLOC_SLOW:
-		case OPT_CUDA:
-			if (uprobes_parse_opt(&r->sopts, c == OPT_ALLOC ? "alloc" :
-						  c == OPT_CUDA ? "cuda" : "alloc-slow", optarg))
-				return -EINVAL;
-			break;
-		case OPT_WIRE:
-			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-				fl_err("--wire '%s': expected on or off", optarg);
-				return -EINVAL;
-			}
-			r->sopts.wire_off = !strcmp(optarg, "off");
-			break;
-		case 'v':
-			fl_verbose++;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			fprintf(stderr, "Try 'faultline record --help'.\n");
-			return -EINVAL;
-		}
+		err = cli_session_opt(&r->sopts, c, optarg);
+		if (err == CLI_NOT_MINE)
+			err = record_opt(r, c, optarg);
+		if (err)
+			return err;
 	}
 	if (optind < argc)
 		r->command = argv + optind;
@@ -186,13 +147,7 @@ static int parse_args(struct record *r, int argc, char **argv)
 		fl_err("record: give either -p/-a or a command, not both");
 		return -EINVAL;
 	}
-	for (int i = 0; i < r->sopts.npids; i++) {
-		if (!pid_alive(r->sopts.pids[i])) {
-			fl_err("pid %d does not exist", r->sopts.pids[i]);
-			return -ESRCH;
-		}
-	}
-	return 0;
+	return cli_check_pids(&r->sopts);
 }
 
 /* Forks COMMAND stopped on a pipe, so no event is missed before tracing starts. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "alloc.h"
+#include "cli.h"
 #include "commands.h"
 #include "findings.h"
 #include "jw.h"
@@ -544,15 +545,10 @@ static int parse_args(struct report_opts *o, int argc, char **argv)
 			usage(stdout);
 			exit(0);
 		default:
-			fprintf(stderr, "Try 'faultline report --help'.\n");
-			return -EINVAL;
+			return cli_try_help("report");
 		}
 	}
-	if (optind < argc) {
-		fl_err("report: unexpected argument '%s' (use -i FILE)", argv[optind]);
-		return -EINVAL;
-	}
-	return 0;
+	return cli_no_operands("report", " (use -i FILE)", argc, argv);
 }
 
 int cmd_report(int argc, char **argv)

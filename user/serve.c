@@ -21,6 +21,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "faultline.skel.h"
+#include "cli.h"
 #include "commands.h"
 #include "live.h"
 #include "livereq.h"
@@ -32,6 +33,8 @@
 
 #define TICK_MS 1000
 #define CLIENT_TIMEOUT_MS 2000
+
+enum { OPT_MATCH = CLI_OPT_OWN };
 
 struct serve {
 	struct session_opts sopts;
@@ -69,14 +72,10 @@ static void usage(FILE *f)
 "                          to the next one that appears (a restarted server)\n"
 "      --children          also their descendants, current and future\n"
 "  -l, --listen HOST:PORT  where to listen (default 127.0.0.1:9464; [::1]:9464; port 0 picks one)\n"
-"      --alloc MODE        full: allocator uprobes (ALLOC column, allocator p99);\n"
-"                          off (default); lite records syscalls, nothing to show here\n"
-"      --cuda MODE         auto (default): pinned-memory calls if libcudart is mapped; off\n"
+CLI_USAGE_LIVE_ALLOC_CUDA
 "      --wire on|off       requests and their time to first byte from the targets' TCP\n"
 "                          sockets (default on)\n"
-"      --probes SPEC       choose attach types, as for record\n"
-"  -v, --verbose           print the probe plan and libbpf's messages\n"
-"  -h, --help              this text\n"
+CLI_USAGE_LIVE_TAIL
 "\n"
 "Metrics: faultline_up, faultline_page_faults_total{kind}, faultline_stall_seconds{cause}\n"
 "(histogram), faultline_alloc_call_seconds, faultline_pinned_call_seconds,\n"
@@ -88,86 +87,55 @@ static void usage(FILE *f)
 "  curl -s http://127.0.0.1:9464/metrics | grep faultline_stall_seconds_count\n");
 }
 
+/* Serve's own options; the shared ones went to cli_session_opt(). */
+static int serve_opt(struct serve *sv, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_MATCH:
+		if (!*arg) {
+			fl_err("--match: the pattern is empty");
+			return -EINVAL;
+		}
+		sv->match = arg;
+		return 0;
+	case 'l':
+		sv->listen = arg;
+		return 0;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	default:
+		return cli_try_help("serve");
+	}
+}
+
 static int parse_args(struct serve *sv, int argc, char **argv)
 {
-	enum { OPT_CHILDREN = 256, OPT_ALLOC, OPT_CUDA, OPT_PROBES, OPT_MATCH, OPT_WIRE };
 	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
+		CLI_LONGOPTS_SESSION,
 		{ "match", required_argument, NULL, OPT_MATCH },
-		{ "children", no_argument, NULL, OPT_CHILDREN },
 		{ "listen", required_argument, NULL, 'l' },
-		{ "alloc", required_argument, NULL, OPT_ALLOC },
-		{ "cuda", required_argument, NULL, OPT_CUDA },
-		{ "wire", required_argument, NULL, OPT_WIRE },
-		{ "probes", required_argument, NULL, OPT_PROBES },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	int c;
+	int c, err;
 
 	sv->listen = "127.0.0.1:9464";
 	sv->sopts.alloc_mode = FL_ALLOC_OFF;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:l:vh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (parse_pid_list(optarg, sv->sopts.pids, FL_MAX_TARGETS, &sv->sopts.npids)) {
-				fl_err("-p '%s': expected a pid or a comma-separated list of pids", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_MATCH:
-			if (!*optarg) {
-				fl_err("--match: the pattern is empty");
-				return -EINVAL;
-			}
-			sv->match = optarg;
-			break;
-		case OPT_CHILDREN:
-			sv->sopts.children = true;
-			break;
-		case 'l':
-			sv->listen = optarg;
-			break;
-		case OPT_ALLOC:
-		case OPT_CUDA:
-			if (uprobes_parse_opt(&sv->sopts, c == OPT_ALLOC ? "alloc" : "cuda", optarg))
-				return -EINVAL;
-			break;
-		case OPT_PROBES:
-			sv->sopts.probes = optarg;
-			break;
-		case OPT_WIRE:
-			if (live_parse_wire(&sv->sopts, optarg))
-				return -EINVAL;
-			break;
-		case 'v':
-			fl_verbose++;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			fprintf(stderr, "Try 'faultline serve --help'.\n");
-			return -EINVAL;
-		}
+		err = cli_session_opt(&sv->sopts, c, optarg);
+		if (err == CLI_NOT_MINE)
+			err = serve_opt(sv, c, optarg);
+		if (err)
+			return err;
 	}
-	if (optind < argc) {
-		fl_err("serve: unexpected argument '%s'", argv[optind]);
+	if (cli_no_operands("serve", "", argc, argv))
 		return -EINVAL;
-	}
 	if (!sv->sopts.npids == !sv->match) {
 		fl_err("serve: give either -p PID or --match PATTERN");
 		return -EINVAL;
 	}
-	for (int i = 0; i < sv->sopts.npids; i++) {
-		if (!pid_alive(sv->sopts.pids[i])) {
-			fl_err("pid %d does not exist", sv->sopts.pids[i]);
-			return -ESRCH;
-		}
-	}
-	return 0;
+	return cli_check_pids(&sv->sopts);
 }
 
 /* --- the listening socket ------------------------------------------------------------- */

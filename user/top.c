@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "faultline.skel.h"
+#include "cli.h"
 #include "commands.h"
 #include "hist.h"
 #include "live.h"
@@ -100,13 +101,9 @@ static void usage(FILE *f)
 "  -i, --interval SECONDS  refresh interval (default 1; 0.2, 500ms, 2s)\n"
 "  -b, --batch             print plain-text frames to stdout (no terminal control)\n"
 "  -n, --frames N          with --batch: stop after N frames\n"
-"      --alloc MODE        full: allocator uprobes (ALLOC column, allocator p99);\n"
-"                          off (default); lite records syscalls, nothing to show here\n"
-"      --cuda MODE         auto (default): pinned-memory calls if libcudart is mapped; off\n"
+CLI_USAGE_LIVE_ALLOC_CUDA
 "      --wire on|off       requests/s and TTFT from the targets' TCP sockets (default on)\n"
-"      --probes SPEC       choose attach types, as for record\n"
-"  -v, --verbose           print the probe plan and libbpf's messages\n"
-"  -h, --help              this text\n"
+CLI_USAGE_LIVE_TAIL
 "\n"
 "Keys: t threads/causes, < > sort column, up/down select, h histogram of the selected cause,\n"
 "      p or space pause, q quit.\n"
@@ -118,84 +115,59 @@ static void usage(FILE *f)
 "  sudo faultline top -p 4242 --batch -n 5 -i 0.5 > frames.txt\n");
 }
 
+/* Top's own options; the shared ones went to cli_session_opt(). */
+static int top_opt(struct top *t, int c, const char *arg)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'i':
+		if (live_parse_interval(arg, &t->interval_ms)) {
+			fl_err("-i '%s': expected seconds from 0.01 to 3600 (1, 0.2, 500ms)", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case 'b':
+		t->batch = true;
+		return 0;
+	case 'n':
+		if (parse_u64(arg, 1, 1000000, &v)) {
+			fl_err("-n '%s': expected a number of frames from 1 to 1000000", arg);
+			return -EINVAL;
+		}
+		t->frames = (int)v;
+		return 0;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	default:
+		return cli_try_help("top");
+	}
+}
+
 static int parse_args(struct top *t, int argc, char **argv)
 {
-	enum { OPT_CHILDREN = 256, OPT_ALLOC, OPT_CUDA, OPT_PROBES, OPT_WIRE };
 	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "children", no_argument, NULL, OPT_CHILDREN },
+		CLI_LONGOPTS_SESSION,
 		{ "interval", required_argument, NULL, 'i' },
 		{ "batch", no_argument, NULL, 'b' },
 		{ "frames", required_argument, NULL, 'n' },
-		{ "alloc", required_argument, NULL, OPT_ALLOC },
-		{ "cuda", required_argument, NULL, OPT_CUDA },
-		{ "wire", required_argument, NULL, OPT_WIRE },
-		{ "probes", required_argument, NULL, OPT_PROBES },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	uint64_t v;
-	int c;
+	int c, err;
 
 	t->interval_ms = 1000;
 	t->sopts.alloc_mode = FL_ALLOC_OFF;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:i:bn:vh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (parse_pid_list(optarg, t->sopts.pids, FL_MAX_TARGETS, &t->sopts.npids)) {
-				fl_err("-p '%s': expected a pid or a comma-separated list of pids", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_CHILDREN:
-			t->sopts.children = true;
-			break;
-		case 'i':
-			if (live_parse_interval(optarg, &t->interval_ms)) {
-				fl_err("-i '%s': expected seconds from 0.01 to 3600 (1, 0.2, 500ms)",
-				       optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'b':
-			t->batch = true;
-			break;
-		case 'n':
-			if (parse_u64(optarg, 1, 1000000, &v)) {
-				fl_err("-n '%s': expected a number of frames from 1 to 1000000", optarg);
-				return -EINVAL;
-			}
-			t->frames = (int)v;
-			break;
-		case OPT_ALLOC:
-		case OPT_CUDA:
-			if (uprobes_parse_opt(&t->sopts, c == OPT_ALLOC ? "alloc" : "cuda", optarg))
-				return -EINVAL;
-			break;
-		case OPT_PROBES:
-			t->sopts.probes = optarg;
-			break;
-		case OPT_WIRE:
-			if (live_parse_wire(&t->sopts, optarg))
-				return -EINVAL;
-			break;
-		case 'v':
-			fl_verbose++;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			fprintf(stderr, "Try 'faultline top --help'.\n");
-			return -EINVAL;
-		}
+		err = cli_session_opt(&t->sopts, c, optarg);
+		if (err == CLI_NOT_MINE)
+			err = top_opt(t, c, optarg);
+		if (err)
+			return err;
 	}
-	if (optind < argc) {
-		fl_err("top: unexpected argument '%s'", argv[optind]);
+	if (cli_no_operands("top", "", argc, argv))
 		return -EINVAL;
-	}
 	if (!t->sopts.npids) {
 		fl_err("top: nothing to watch: give -p PID");
 		return -EINVAL;
@@ -204,13 +176,7 @@ static int parse_args(struct top *t, int argc, char **argv)
 		fl_err("top: -n only applies to --batch");
 		return -EINVAL;
 	}
-	for (int i = 0; i < t->sopts.npids; i++) {
-		if (!pid_alive(t->sopts.pids[i])) {
-			fl_err("pid %d does not exist", t->sopts.pids[i]);
-			return -ESRCH;
-		}
-	}
-	return 0;
+	return cli_check_pids(&t->sopts);
 }
 
 /* --- one frame: the difference of two snapshots ---------------------------------------- */

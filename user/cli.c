@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The options record, top and serve share (cli.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "uprobes.h"
+#include "util.h"
+
+static int parse_pids(struct session_opts *o, const char *arg)
+{
+	if (parse_pid_list(arg, o->pids, FL_MAX_TARGETS, &o->npids)) {
+		fl_err("-p '%s': expected a pid or a comma-separated list of pids", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_ringbuf_mb(struct session_opts *o, const char *arg)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, 1, 4096, &v) || (v & (v - 1))) {
+		fl_err("--ringbuf-mb '%s': expected a power of two from 1 to 4096", arg);
+		return -EINVAL;
+	}
+	o->ringbuf_bytes = v << 20;
+	return 0;
+}
+
+static int parse_wire(struct session_opts *o, const char *arg)
+{
+	if (strcmp(arg, "on") && strcmp(arg, "off")) {
+		fl_err("--wire '%s': expected on or off", arg);
+		return -EINVAL;
+	}
+	o->wire_off = !strcmp(arg, "off");
+	return 0;
+}
+
+int cli_session_opt(struct session_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 'p':
+		return parse_pids(o, arg);
+	case 'a':
+		o->all = true;
+		return 0;
+	case CLI_OPT_CHILDREN:
+		o->children = true;
+		return 0;
+	case CLI_OPT_RINGBUF:
+		return parse_ringbuf_mb(o, arg);
+	case CLI_OPT_PROBES:
+		o->probes = arg;
+		return 0;
+	case CLI_OPT_WIRE:
+		return parse_wire(o, arg);
+	case CLI_OPT_ALLOC:
+		return uprobes_parse_opt(o, "alloc", arg);
+	case CLI_OPT_ALLOC_SLOW:
+		return uprobes_parse_opt(o, "alloc-slow", arg);
+	case CLI_OPT_CUDA:
+		return uprobes_parse_opt(o, "cuda", arg);
+	case 'v':
+		fl_verbose++;
+		return 0;
+	default:
+		return CLI_NOT_MINE;
+	}
+}
+
+int cli_try_help(const char *cmd)
+{
+	fprintf(stderr, "Try 'faultline %s --help'.\n", cmd);
+	return -EINVAL;
+}
+
+int cli_no_operands(const char *cmd, const char *hint, int argc, char **argv)
+{
+	if (optind >= argc)
+		return 0;
+	fl_err("%s: unexpected argument '%s'%s", cmd, argv[optind], hint);
+	return -EINVAL;
+}
+
+int cli_check_pids(const struct session_opts *o)
+{
+	for (int i = 0; i < o->npids; i++) {
+		if (!pid_alive(o->pids[i])) {
+			fl_err("pid %d does not exist", o->pids[i]);
+			return -ESRCH;
+		}
+	}
+	return 0;
+}
