@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The options record, top and serve share (cli.h). */
+/* The options record, top and serve share, and how they stop on SIGINT/SIGTERM (cli.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
 #include "uprobes.h"
 #include "util.h"
+
+volatile sig_atomic_t cli_stop_signal;
 
 static int parse_pids(struct session_opts *o, const char *arg)
 {
@@ -93,4 +95,17 @@ int cli_check_pids(const struct session_opts *o)
 		}
 	}
 	return 0;
+}
+
+static void on_stop_signal(int sig)
+{
+	cli_stop_signal = sig;
+}
+
+void cli_catch_stop_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The command line that the tracing commands (record, top, serve) share: the target and session
- * options parsed into struct session_opts, their usage text, and the checks after parsing. Each
- * command keeps its own getopt_long loop and hands every option to cli_session_opt() first.
+ * options parsed into struct session_opts, their usage text, the checks after parsing, and the
+ * SIGINT/SIGTERM flag they stop on. Each command keeps its own getopt_long loop and hands every
+ * option to cli_session_opt() first.
  */
 #ifndef FL_CLI_H
 #define FL_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include "session.h"
 
 /* getopt_long values of the shared long-only options; a command's own start at CLI_OPT_OWN. */
@@ -63,6 +65,10 @@ int cli_session_opt(struct session_opts *o, int c, const char *arg);
 int cli_try_help(const char *cmd);
 /* Arguments left after the options: "CMD: unexpected argument 'X'HINT". 0 or -EINVAL. */
 int cli_no_operands(const char *cmd, const char *hint, int argc, char **argv);
+/* SIGINT or SIGTERM, once one arrived after cli_catch_stop_signals(); 0 until then. */
+extern volatile sig_atomic_t cli_stop_signal;
+/* From now on SIGINT and SIGTERM set cli_stop_signal: the command stops cleanly. */
+void cli_catch_stop_signals(void);
 /* Every -p pid exists. 0, or -ESRCH with a message naming the first one that does not. */
 int cli_check_pids(const struct session_opts *o);
 

@@ -468,7 +468,8 @@ int live_parse_interval(const char *s, uint64_t *out_ms)
 	return 0;
 }
 
-int live_session_open(struct session *s, struct session_opts *o, struct uprobes **up)
+int live_session_open(struct session *s, struct session_opts *o, struct uprobes **up,
+		      struct livereq *req)
 {
 	const char *user_probes = o->probes;
 	char probes[512];
@@ -487,8 +488,13 @@ int live_session_open(struct session *s, struct session_opts *o, struct uprobes 
 	if (err)
 		return err;
 	err = uprobes_open(up, s);
-	if (err)
+	if (err) {
 		fl_err("allocator and CUDA uprobes: %s", strerror(-err));
+		return err;
+	}
+	err = livereq_open(req, s);
+	if (err)
+		fl_err("requests: cannot read the ring buffer: %s", strerror(-err));
 	return err;
 }
 
@@ -501,8 +507,9 @@ void live_session_added(struct uprobes *up, int pid)
 	uprobes_on_proc(up, &e);
 }
 
-void live_session_close(struct session *s, struct uprobes *up)
+void live_session_close(struct session *s, struct uprobes *up, struct livereq *req)
 {
+	livereq_close(req);
 	if (up) {
 		uprobes_detach(up);
 		uprobes_free(up);

@@ -81,15 +81,17 @@ int live_match(const char *pattern);
 /* Interval "1", "0.2", "1.5s", "500ms" -> ms (10 ms .. 1 hour). 0 or -EINVAL. */
 int live_parse_interval(const char *s, uint64_t *out_ms);
 struct uprobes;
+struct livereq;
 /*
  * Opens the session of a live view: in-kernel aggregation, no fault or stall events; the ring
- * buffer carries only the targets' TCP traffic for the request counts (user/livereq.c; none with
- * O->wire_off); allocator uprobes with --alloc=full, pinned-memory uprobes (--cuda auto).
- * O is adjusted in place. 0 or -errno (with a message).
+ * buffer carries only the targets' TCP traffic, read into REQ for the request counts
+ * (user/livereq.c; none with O->wire_off); allocator uprobes with --alloc=full, pinned-memory
+ * uprobes (--cuda auto). O is adjusted in place. 0 or -errno (with a message).
  */
-int live_session_open(struct session *s, struct session_opts *o, struct uprobes **up);
+int live_session_open(struct session *s, struct session_opts *o, struct uprobes **up,
+		      struct livereq *req);
 /* A target added after open (serve --match): probe its allocator and CUDA libraries too. */
 void live_session_added(struct uprobes *up, int pid);
-void live_session_close(struct session *s, struct uprobes *up);
+void live_session_close(struct session *s, struct uprobes *up, struct livereq *req);
 
 #endif

@@ -45,13 +45,6 @@ struct record {
 	const char *stop_reason;
 };
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -342,7 +335,7 @@ static void run_loop(struct record *r)
 	uint64_t start = clock_ns(CLOCK_MONOTONIC), last_status = 0, last_check = 0;
 	bool tty = isatty(STDERR_FILENO);
 
-	while (!stop_signal) {
+	while (!cli_stop_signal) {
 		uint64_t now, elapsed_ms;
 		int err = session_poll(&r->sess, 20);
 
@@ -371,8 +364,9 @@ static void run_loop(struct record *r)
 			status_line(r, elapsed_ms, false);
 		}
 	}
-	if (stop_signal)
-		r->stop_reason = stop_signal == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)";
+	if (cli_stop_signal)
+		r->stop_reason = cli_stop_signal == SIGINT ? "interrupted (SIGINT)" :
+							     "terminated (SIGTERM)";
 	if (tty)
 		status_line(r, (clock_ns(CLOCK_MONOTONIC) - start) / 1000000, true);
 }
@@ -394,7 +388,6 @@ static void stop_child(struct record *r)
 int cmd_record(int argc, char **argv)
 {
 	struct record r = { .go_fd = -1, .exec_fd = -1 };
-	struct sigaction sa = { .sa_handler = on_signal };
 	char *meta = NULL, *trailer = NULL;
 	int err;
 
@@ -405,8 +398,7 @@ int cmd_record(int argc, char **argv)
 		fl_err("cannot start '%s': %s", r.command[0], strerror(-err));
 		return 1;
 	}
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	cli_catch_stop_signals();
 	err = session_open(&r.sess, &r.sopts);
 	if (err)
 		goto out;

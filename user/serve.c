@@ -50,13 +50,6 @@ struct serve {
 	const char *stop_error;
 };
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -451,7 +444,7 @@ static void run(struct serve *sv)
 {
 	uint64_t next = 0;
 
-	while (!stop_signal && !sv->stop_error) {
+	while (!cli_stop_signal && !sv->stop_error) {
 		/* the ring buffer's fd: readable once a batch of request traffic waits (-1: off) */
 		struct pollfd p[2] = { { .fd = sv->lfd, .events = POLLIN },
 				       { .fd = livereq_fd(&sv->req, &sv->sess),
@@ -478,14 +471,9 @@ static int serve_start(struct serve *sv)
 {
 	int err;
 
-	err = live_session_open(&sv->sess, &sv->sopts, &sv->up);
+	err = live_session_open(&sv->sess, &sv->sopts, &sv->up, &sv->req);
 	if (err)
 		return err;
-	err = livereq_open(&sv->req, &sv->sess);
-	if (err) {
-		fl_err("requests: cannot read the ring buffer: %s", strerror(-err));
-		return err;
-	}
 	sv->m.have_requests = sv->req.on;
 	sv->m.have_alloc = probe_plan_active(&sv->sess.plan, "alloc_calls");
 	sv->m.have_fault_dur = probe_plan_active(&sv->sess.plan, "fault_duration");
@@ -503,14 +491,12 @@ static int serve_start(struct serve *sv)
 int cmd_serve(int argc, char **argv)
 {
 	struct serve sv = { .lfd = -1 };
-	struct sigaction sa = { .sa_handler = on_signal };
 	int err;
 
 	if (parse_args(&sv, argc, argv))
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	cli_catch_stop_signals();
 	/* Listen first: a port in use fails at once, before any BPF is loaded. */
 	err = open_listener(&sv);
 	if (!err)
@@ -526,7 +512,6 @@ int cmd_serve(int argc, char **argv)
 		close(sv.lfd);
 	live_snap_free(&sv.prev);
 	live_snap_free(&sv.cur);
-	livereq_close(&sv.req);
-	live_session_close(&sv.sess, sv.up);
+	live_session_close(&sv.sess, sv.up, &sv.req);
 	return err ? 1 : 0;
 }

@@ -80,13 +80,6 @@ struct top {
 
 #define POLL_MS 100 /* --batch reads the requests' ring buffer this often between frames */
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -680,7 +673,7 @@ static int sleep_ms(uint64_t ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
-		if (stop_signal)
+		if (cli_stop_signal)
 			return -EINTR;
 	return 0;
 }
@@ -692,19 +685,19 @@ static int wait_ms(struct top *t, uint64_t ms)
 
 	if (!t->req.on)
 		return sleep_ms(ms);
-	for (; now < end && !stop_signal; now = clock_ns(CLOCK_MONOTONIC)) {
+	for (; now < end && !cli_stop_signal; now = clock_ns(CLOCK_MONOTONIC)) {
 		uint64_t left_ms = (end - now + 999999) / 1000000;
 
 		livereq_poll(&t->req, &t->sess, left_ms < POLL_MS ? (int)left_ms : POLL_MS);
 	}
-	return stop_signal ? -EINTR : 0;
+	return cli_stop_signal ? -EINTR : 0;
 }
 
 static int run_batch(struct top *t)
 {
 	int err = 0;
 
-	while (!stop_signal && (!t->frames || t->nframe < t->frames)) {
+	while (!cli_stop_signal && (!t->frames || t->nframe < t->frames)) {
 		if (wait_ms(t, t->interval_ms))
 			break;
 		err = tick(t);
@@ -719,7 +712,7 @@ static int run_batch(struct top *t)
 
 /*
  * How long getch() may wait for a key: until the next frame, but at most TOP_KEY_WAIT_MS, so a
- * SIGINT/SIGTERM that lands just before getch() (between the stop_signal check and its poll,
+ * SIGINT/SIGTERM that lands just before getch() (between the cli_stop_signal check and its poll,
  * or while ncurses retries an interrupted read) still ends top, and restores the terminal,
  * within that time.
  */
@@ -739,7 +732,7 @@ static int run_screen(struct top *t)
 
 	screen_open();
 	screen_draw(t);
-	while (!stop_signal) {
+	while (!cli_stop_signal) {
 		uint64_t now = clock_ns(CLOCK_MONOTONIC);
 		int key;
 
@@ -749,7 +742,7 @@ static int run_screen(struct top *t)
 		if (key != ERR && key != KEY_RESIZE && on_key(t, key))
 			break;
 		if (key == ERR && clock_ns(CLOCK_MONOTONIC) < next)
-			continue; /* woke up early to look at stop_signal: nothing to draw */
+			continue; /* woke up early to look at cli_stop_signal: nothing to draw */
 		if (clock_ns(CLOCK_MONOTONIC) >= next) {
 			next += t->interval_ms * 1000000ull;
 			if (next < clock_ns(CLOCK_MONOTONIC))
@@ -769,14 +762,9 @@ static int top_start(struct top *t)
 {
 	int err;
 
-	err = live_session_open(&t->sess, &t->sopts, &t->up);
+	err = live_session_open(&t->sess, &t->sopts, &t->up, &t->req);
 	if (err)
 		return err;
-	err = livereq_open(&t->req, &t->sess);
-	if (err) {
-		fl_err("requests: cannot read the ring buffer: %s", strerror(-err));
-		return err;
-	}
 	t->req_rate = -1;
 	t->have_fault_dur = probe_plan_active(&t->sess.plan, "fault_duration");
 	live_thp_modes(t->thp_enabled, sizeof(t->thp_enabled), t->thp_defrag, sizeof(t->thp_defrag));
@@ -803,13 +791,11 @@ static int top_start(struct top *t)
 int cmd_top(int argc, char **argv)
 {
 	struct top t = {};
-	struct sigaction sa = { .sa_handler = on_signal };
 	int err;
 
 	if (parse_args(&t, argc, argv))
 		return 2;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	cli_catch_stop_signals();
 	err = top_start(&t);
 	if (!err)
 		err = t.batch ? run_batch(&t) : run_screen(&t);
@@ -819,7 +805,6 @@ int cmd_top(int argc, char **argv)
 	live_snap_free(&t.prev);
 	live_snap_free(&t.base);
 	free(t.rows);
-	livereq_close(&t.req);
-	live_session_close(&t.sess, t.up);
+	live_session_close(&t.sess, t.up, &t.req);
 	return err ? 1 : 0;
 }
