@@ -102,15 +102,8 @@ static struct metric *metric_get(struct diff *d, const char *name)
 	for (size_t i = 0; i < d->n; i++)
 		if (!strcmp(d->mv[i].name, name))
 			return &d->mv[i];
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-
-		nv = realloc(d->mv, cap * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		d->mv = nv;
-		d->cap = cap;
-	}
+	if (grow_array((void **)&d->mv, &d->cap, d->n, sizeof(*d->mv), 64))
+		return NULL;
 	nv = &d->mv[d->n++];
 	memset(nv, 0, sizeof(*nv));
 	snprintf(nv->name, sizeof(nv->name), "%s", name);

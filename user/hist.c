@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hist.h"
+#include "util.h"
 
 unsigned int log2_slot(uint64_t v)
 {
@@ -62,15 +63,8 @@ void log2hist_print(FILE *f, const struct log2hist *h, const char *unit, bool us
 
 int u64vec_push(struct u64vec *vec, uint64_t x)
 {
-	if (vec->n == vec->cap) {
-		size_t cap = vec->cap ? vec->cap * 2 : 256;
-		uint64_t *nv = realloc(vec->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		vec->v = nv;
-		vec->cap = cap;
-	}
+	if (grow_array((void **)&vec->v, &vec->cap, vec->n, sizeof(*vec->v), 256))
+		return -ENOMEM;
 	vec->v[vec->n++] = x;
 	vec->sorted = false;
 	return 0;

@@ -65,15 +65,9 @@ static int thread_cmp(const void *a, const void *b)
 
 static int snap_push(struct live_snap *snap, uint32_t tid, const struct fl_tstat *st)
 {
-	if (snap->nthreads == snap->cap) {
-		size_t cap = snap->cap ? snap->cap * 2 : 64;
-		struct live_thread *nt = realloc(snap->threads, cap * sizeof(*nt));
-
-		if (!nt)
-			return -ENOMEM;
-		snap->threads = nt;
-		snap->cap = cap;
-	}
+	if (grow_array((void **)&snap->threads, &snap->cap, snap->nthreads, sizeof(*snap->threads),
+		       64))
+		return -ENOMEM;
 	snap->threads[snap->nthreads].tid = tid;
 	snap->threads[snap->nthreads++].st = *st;
 	return 0;

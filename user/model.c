@@ -81,15 +81,8 @@ static struct region_stat *region_get(struct model *m, const char *name)
 	for (size_t i = 0; i < m->nregions; i++)
 		if (!strcmp(m->regions[i].name, name))
 			return &m->regions[i];
-	if (m->nregions == m->cap_regions) {
-		size_t cap = m->cap_regions ? m->cap_regions * 2 : 32;
-		struct region_stat *nr = realloc(m->regions, cap * sizeof(*nr));
-
-		if (!nr)
-			return NULL;
-		m->regions = nr;
-		m->cap_regions = cap;
-	}
+	if (grow_array((void **)&m->regions, &m->cap_regions, m->nregions, sizeof(*m->regions), 32))
+		return NULL;
 	r = &m->regions[m->nregions++];
 	memset(r, 0, sizeof(*r));
 	r->name = strdup(name);
@@ -109,15 +102,9 @@ static void region_count(struct model *m, const char *name, bool kernel, uint32_
 
 static void add_pending(struct model *m, const struct fl_fault *e, bool kernel)
 {
-	if (m->npending == m->cap_pending) {
-		size_t cap = m->cap_pending ? m->cap_pending * 2 : 4096;
-		struct pending_fault *n = realloc(m->pending, cap * sizeof(*n));
-
-		if (!n)
-			return;
-		m->pending = n;
-		m->cap_pending = cap;
-	}
+	if (grow_array((void **)&m->pending, &m->cap_pending, m->npending, sizeof(*m->pending),
+		       4096))
+		return;
 	m->pending[m->npending++] = (struct pending_fault){
 		.pid = e->pid, .error_code = e->error_code, .addr = e->addr, .kernel = kernel };
 }
@@ -171,15 +158,9 @@ static void resolve_pending(struct model *m)
 
 static int push_stall(struct model *m, const struct stall_rec *s)
 {
-	if (m->nstalls == m->cap_stalls) {
-		size_t cap = m->cap_stalls ? m->cap_stalls * 2 : 1024;
-		struct stall_rec *n = realloc(m->stall_list, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		m->stall_list = n;
-		m->cap_stalls = cap;
-	}
+	if (grow_array((void **)&m->stall_list, &m->cap_stalls, m->nstalls, sizeof(*m->stall_list),
+		       1024))
+		return -ENOMEM;
 	m->stall_list[m->nstalls++] = *s;
 	return 0;
 }

@@ -52,16 +52,10 @@ int vmas_parse(struct vmas *vmas, const char *text)
 			memcpy(line, p, len);
 			line[len] = 0;
 			if (!parse_line(line, &v)) {
-				if (vmas->n == vmas->cap) {
-					size_t cap = vmas->cap ? vmas->cap * 2 : 64;
-					struct vma *nv = realloc(vmas->v, cap * sizeof(*nv));
-
-					if (!nv) {
-						free(v.path);
-						return -ENOMEM;
-					}
-					vmas->v = nv;
-					vmas->cap = cap;
+				if (grow_array((void **)&vmas->v, &vmas->cap, vmas->n, sizeof(*vmas->v),
+					       64)) {
+					free(v.path);
+					return -ENOMEM;
 				}
 				vmas->v[vmas->n++] = v;
 			}

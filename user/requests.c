@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "requests.h"
+#include "util.h"
 
 #define MATCH_WINDOW_NS 5000000ull
 
@@ -18,15 +19,8 @@ struct request *reqlist_add(struct reqlist *l)
 {
 	struct request *r;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct request *nv = realloc(l->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return NULL;
-		l->v = nv;
-		l->cap = cap;
-	}
+	if (grow_array((void **)&l->v, &l->cap, l->n, sizeof(*l->v), 256))
+		return NULL;
 	r = &l->v[l->n];
 	memset(r, 0, sizeof(*r));
 	r->index = l->n++;

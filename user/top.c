@@ -232,15 +232,8 @@ static int build_thread_rows(struct top *t)
 		/* active now, or active since top started and still there */
 		if (!tstat_active(&d) && !(tstat_active(&since) && thread_alive(th->st.pid, th->tid)))
 			continue;
-		if (t->nrows == t->cap_rows) {
-			size_t cap = t->cap_rows ? t->cap_rows * 2 : 64;
-			struct trow *nr = realloc(t->rows, cap * sizeof(*nr));
-
-			if (!nr)
-				return -ENOMEM;
-			t->rows = nr;
-			t->cap_rows = cap;
-		}
+		if (grow_array((void **)&t->rows, &t->cap_rows, t->nrows, sizeof(*t->rows), 64))
+			return -ENOMEM;
 		fill_trow(t, th, &d, &t->rows[t->nrows++]);
 	}
 	return 0;

@@ -178,6 +178,22 @@ void thp_selected(const char *text, char *out, size_t len)
 	out[b - a - 1] = 0;
 }
 
+int grow_array(void **v, size_t *cap, size_t n, size_t elem_size, size_t min_cap)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : min_cap;
+	nv = realloc(*v, ncap * elem_size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
 const char *fmt_bytes(uint64_t bytes, char *buf, size_t len)
 {
 	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };

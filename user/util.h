@@ -28,6 +28,12 @@ char *read_file(const char *path, size_t *len);
 int read_line(const char *path, char *buf, size_t len);
 /* "[always] madvise never" -> "always" */
 void thp_selected(const char *sysfs_text, char *out, size_t len);
+/*
+ * Room for one more element in a growable array: *V holds N of *CAP elements of ELEM_SIZE bytes;
+ * when full it doubles (from MIN_CAP). 0, or -ENOMEM with *V and *CAP unchanged. Callers pass
+ * (void **)&array, as with libbpf's libbpf_ensure_mem().
+ */
+int grow_array(void **v, size_t *cap, size_t n, size_t elem_size, size_t min_cap);
 /* Human-readable sizes and durations. */
 const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
 const char *fmt_ns(uint64_t ns, char *buf, size_t len);

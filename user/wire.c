@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util.h"
 #include "wire.h"
 
 #define HEAD_MAX 1024 /* header bytes kept while a header block spans reads */
@@ -161,15 +162,8 @@ static struct conn *conn_get(struct wire *w, uint32_t pid, int32_t fd, bool crea
 			return &w->conns[i];
 	if (!create)
 		return NULL;
-	if (w->nconns == w->cap_conns) {
-		size_t cap = w->cap_conns ? w->cap_conns * 2 : 64;
-		struct conn *nc = realloc(w->conns, cap * sizeof(*nc));
-
-		if (!nc)
-			return NULL;
-		w->conns = nc;
-		w->cap_conns = cap;
-	}
+	if (grow_array((void **)&w->conns, &w->cap_conns, w->nconns, sizeof(*w->conns), 64))
+		return NULL;
 	c = &w->conns[w->nconns++];
 	memset(c, 0, sizeof(*c));
 	c->pid = pid;

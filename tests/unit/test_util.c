@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Strict number, duration and pid-list parsing; formatting helpers. */
 #include <errno.h>
+#include <stdlib.h>
 #include "unit.h"
 #include "util.h"
 
@@ -101,4 +102,20 @@ UNIT_TEST(util_fmt)
 	CHECK_STR(b, "madvise");
 	thp_selected("no brackets", b, sizeof(b));
 	CHECK_STR(b, "no brackets");
+}
+
+UNIT_TEST(util_grow_array)
+{
+	uint32_t *v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (uint32_t i = 0; i < 100; i++) {
+		CHECK(grow_array((void **)&v, &cap, n, sizeof(*v), 8) == 0);
+		CHECK(n < cap);
+		v[n++] = i;
+	}
+	CHECK(cap == 128); /* 8, doubled four times */
+	CHECK(v[0] == 0 && v[99] == 99);
+	CHECK(grow_array((void **)&v, &cap, 50, sizeof(*v), 8) == 0 && cap == 128);
+	free(v);
 }
