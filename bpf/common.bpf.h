@@ -196,6 +196,15 @@ static __always_inline __u64 fl_wakeup_flags(void)
 		       BPF_RB_NO_WAKEUP;
 }
 
+/* The header every event starts with, for the current thread. */
+static __always_inline void fl_hdr_init(struct fl_hdr *h, __u16 type, __u16 flags, __u64 ts_ns)
+{
+	h->type = type;
+	h->flags = flags;
+	h->tid = fl_tid();
+	h->ts_ns = ts_ns;
+}
+
 static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
 {
 	struct fl_hdr *h;
@@ -207,10 +216,7 @@ static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
 		fl_count(FL_CNT_DROPS, 1);
 		return NULL;
 	}
-	h->type = type;
-	h->flags = flags;
-	h->tid = fl_tid();
-	h->ts_ns = bpf_ktime_get_ns();
+	fl_hdr_init(h, type, flags, bpf_ktime_get_ns());
 	return h;
 }
 

@@ -116,10 +116,7 @@ static __always_inline void net_emit(struct fl_net *e, __u64 ts_ns, __s32 fd, __
 {
 	__u64 size;
 
-	e->h.type = FL_EV_NET;
-	e->h.flags = 0;
-	e->h.tid = fl_tid();
-	e->h.ts_ns = ts_ns;
+	fl_hdr_init(&e->h, FL_EV_NET, 0, ts_ns);
 	e->pid = fl_tgid();
 	e->fd = fd;
 	e->dir = dir;
