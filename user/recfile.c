@@ -737,17 +737,19 @@ static int read_file_header(struct fl_reader *r, char *errbuf, size_t errlen)
 	return err;
 }
 
-static int reader_new(struct fl_reader **rp)
+static int reader_new(struct fl_reader **rp, char *errbuf, size_t errlen)
 {
 	struct fl_reader *r = calloc(1, sizeof(*r));
 
-	if (!r)
-		return -ENOMEM;
-	r->fd = -1;
-	if (inflateInit(&r->zs) != Z_OK) {
+	if (r && inflateInit(&r->zs) != Z_OK) {
 		free(r);
+		r = NULL;
+	}
+	if (!r) {
+		msg(errbuf, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	r->fd = -1;
 	r->zs_init = true;
 	*rp = r;
 	return 0;
@@ -760,11 +762,9 @@ int fl_reader_open_mem(struct fl_reader **rp, const void *buf, size_t len, char 
 	int err;
 
 	*rp = NULL;
-	err = reader_new(&r);
-	if (err) {
-		msg(errbuf, errlen, "out of memory");
+	err = reader_new(&r, errbuf, errlen);
+	if (err)
 		return err;
-	}
 	r->mem = buf;
 	r->size = len;
 	err = read_file_header(r, errbuf, errlen);
@@ -782,11 +782,9 @@ int fl_reader_open(struct fl_reader **rp, const char *path, char *errbuf, size_t
 	int err;
 
 	*rp = NULL;
-	err = reader_new(&r);
-	if (err) {
-		msg(errbuf, errlen, "out of memory");
+	err = reader_new(&r, errbuf, errlen);
+	if (err)
 		return err;
-	}
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
 		err = -errno;
