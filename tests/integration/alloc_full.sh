@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: yes
 # --alloc=full counts every malloc and free exactly: malloc_n makes N mallocs of known sizes and N
 # frees, under glibc and again with Debian's libjemalloc LD_PRELOADed (detected as jemalloc).
 source "$(dirname "$0")/../lib.sh"

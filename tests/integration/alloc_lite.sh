@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm: yes
 # --alloc=lite (the default) sees exactly the mmap/munmap/madvise/mremap calls memsys_n makes:
 # counts and bytes against the workload's own tally, DONTNEED bytes, and the calling library.
 source "$(dirname "$0")/../lib.sh"
