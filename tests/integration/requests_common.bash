@@ -2,6 +2,7 @@
 # examples/server.py, record it with faultline, drive examples/loadgen.py and compare.
 
 EX=$ROOT/examples
+CHECKS_PY=$ROOT/tests/integration # checks.py: check() for the tests' Python comparisons
 # Client and server run at a real-time priority when chrt is there: the comparison is with the
 # client's own clock, which a busy 2-core machine would otherwise delay by milliseconds. Not in
 # the emulated VM (scripts/vmtest.sh), where real-time Python can starve the guest's kernel.
