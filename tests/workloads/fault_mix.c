@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include "wl_common.h"
 
 #define PAGE 4096UL
 
@@ -63,24 +64,6 @@ static long resident_pages(void *p, long pages)
 	return n;
 }
 
-static void self_faults(unsigned long *minflt, unsigned long *majflt)
-{
-	char buf[1024], *p;
-	FILE *f = fopen("/proc/self/stat", "r");
-
-	*minflt = *majflt = 0;
-	if (!f || !fgets(buf, sizeof(buf), f)) {
-		if (f)
-			fclose(f);
-		return;
-	}
-	fclose(f);
-	p = strrchr(buf, ')');
-	/* fields after comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt */
-	if (p)
-		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %lu %*u %lu", minflt, majflt);
-}
-
 int main(int argc, char **argv)
 {
 	long anon_pages, file_pages;
@@ -116,7 +99,7 @@ int main(int argc, char **argv)
 		anon[i * PAGE] = 1;
 	for (long i = 0; i < file_pages; i++)
 		sum += file[i * PAGE];
-	self_faults(&minflt, &majflt);
+	wl_self_faults(&minflt, &majflt);
 	printf("done %lu %lu\n", minflt, majflt);
 	fflush(stdout);
 	return sum ? 0 : 1;

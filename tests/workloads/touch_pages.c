@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include "wl_common.h"
 
 static long pages_per_thread;
 static int rounds = 1, nohuge;
@@ -34,23 +35,6 @@ static void *toucher(void *arg)
 		munmap(p, len);
 	}
 	return arg;
-}
-
-static void self_faults(unsigned long *minflt, unsigned long *majflt)
-{
-	char buf[1024], *p;
-	FILE *f = fopen("/proc/self/stat", "r");
-
-	*minflt = *majflt = 0;
-	if (!f || !fgets(buf, sizeof(buf), f)) {
-		if (f)
-			fclose(f);
-		return;
-	}
-	fclose(f);
-	p = strrchr(buf, ')');
-	/* fields after comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt */
-	sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %lu %*u %lu", minflt, majflt);
 }
 
 int main(int argc, char **argv)
@@ -84,7 +68,7 @@ int main(int argc, char **argv)
 		pthread_create(&tids[i], NULL, toucher, NULL);
 	for (int i = 0; i < threads; i++)
 		pthread_join(tids[i], NULL);
-	self_faults(&minflt, &majflt);
+	wl_self_faults(&minflt, &majflt);
 	printf("%lu %lu\n", minflt, majflt);
 	fflush(stdout);
 	return 0;

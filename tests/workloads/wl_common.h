@@ -32,6 +32,25 @@ static inline uint64_t wl_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* This process's minor and major faults as the kernel counts them (/proc/self/stat). */
+static inline void wl_self_faults(unsigned long *minflt, unsigned long *majflt)
+{
+	char buf[1024], *p;
+	FILE *f = fopen("/proc/self/stat", "r");
+
+	*minflt = *majflt = 0;
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	fclose(f);
+	p = strrchr(buf, ')');
+	/* fields after comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt */
+	if (p)
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %lu %*u %lu", minflt, majflt);
+}
+
 /* Bytes of anonymous huge pages mapped in [start, start+len), from /proc/self/smaps. */
 static inline uint64_t wl_anon_huge_bytes(const void *start, size_t len)
 {
