@@ -74,7 +74,7 @@ $(OUTPUT)/faultline: $(USER_OBJS) $(OUTPUT)/user/main.o
 
 workloads: $(WORKLOADS)
 
-$(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
+$(OUTPUT)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h) | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
 	$(Q)$(CC) -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuser $< -o $@ -lpthread -ldl -lm
 
