@@ -133,22 +133,6 @@ static struct alloc_model *am_get(struct model *m)
 	return m->alloc;
 }
 
-/* Grows *V (of *CAP elements of SIZE) to hold one more; 0 or -ENOMEM. */
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	void *nv;
-	size_t ncap;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 256;
-	nv = realloc(*v, ncap * size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
 
 static struct proc_info *proc_get(struct alloc_model *a, int pid)
 {
@@ -160,7 +144,7 @@ static struct proc_info *proc_get(struct alloc_model *a, int pid)
 			return &a->procs[i];
 		}
 	}
-	if (grow((void **)&a->procs, &a->cap_procs, a->nprocs, sizeof(*a->procs)))
+	if (grow_array((void **)&a->procs, &a->cap_procs, a->nprocs, sizeof(*a->procs), 256))
 		return NULL;
 	a->last_proc = a->nprocs;
 	a->procs[a->nprocs] = (struct proc_info){ .pid = pid };
@@ -194,7 +178,7 @@ static bool add_brk(struct proc_info *p, uint64_t addr, uint64_t ret, uint64_t *
 
 static void add_caller(struct alloc_model *a, const struct fl_memsys *e)
 {
-	if (!grow((void **)&a->recs, &a->cap_recs, a->nrecs, sizeof(*a->recs)))
+	if (!grow_array((void **)&a->recs, &a->cap_recs, a->nrecs, sizeof(*a->recs), 256))
 		a->recs[a->nrecs++] = (struct caller_rec){ .pid = e->pid, .caller_ip = e->caller_ip,
 							   .syscall_ip = e->syscall_ip,
 							   .bytes = e->len };
@@ -280,7 +264,7 @@ static void add_proc(struct alloc_model *a, const struct fl_proc *e)
 
 static void add_cuda(struct alloc_model *a, const struct fl_cuda *e)
 {
-	if (!grow((void **)&a->cuda, &a->cap_cuda, a->ncuda, sizeof(*a->cuda)))
+	if (!grow_array((void **)&a->cuda, &a->cap_cuda, a->ncuda, sizeof(*a->cuda), 256))
 		a->cuda[a->ncuda++] = (struct cuda_call){ .ev = *e };
 }
 
@@ -304,7 +288,7 @@ void alloc_model_add(struct model *m, const void *ev)
 	case FL_EV_ALLOC:
 		a->slow_total++;
 		if (a->nslow < MAX_SLOW_KEPT &&
-		    !grow((void **)&a->slow, &a->cap_slow, a->nslow, sizeof(*a->slow)))
+		    !grow_array((void **)&a->slow, &a->cap_slow, a->nslow, sizeof(*a->slow), 256))
 			a->slow[a->nslow++] = *(const struct fl_alloc *)ev;
 		break;
 	case FL_EV_CUDA:
@@ -1009,18 +993,6 @@ void pinned_print_text(const struct model *m, FILE *f)
 
 /* --- JSON ------------------------------------------------------------------------------------ */
 
-static void jv_out(struct jw *w, json_t *v)
-{
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-	if (!s) {
-		jw_null(w);
-		return;
-	}
-	jw_key_raw_value(w, s);
-	free(s);
-}
-
 static void json_hist(struct jw *w, const struct log2hist *h)
 {
 	int last = -1;
@@ -1053,15 +1025,15 @@ static void json_libs(const struct model *m, struct jw *w, bool alloc)
 			jw_obj_open(w);
 			jw_ku64(w, "pid", jint(p, "pid"));
 			jw_key(w, "path");
-			jv_out(w, json_object_get(l, "path"));
+			jw_jansson(w, json_object_get(l, "path"));
 			jw_key(w, alloc ? "allocator" : "kind");
-			jv_out(w, json_object_get(l, alloc ? "allocator" : "kind"));
+			jw_jansson(w, json_object_get(l, alloc ? "allocator" : "kind"));
 			jw_key(w, "detached");
-			jv_out(w, json_object_get(l, "detached"));
+			jw_jansson(w, json_object_get(l, "detached"));
 			jw_key(w, "error");
-			jv_out(w, json_object_get(l, "error"));
+			jw_jansson(w, json_object_get(l, "error"));
 			jw_key(w, "symbols");
-			jv_out(w, json_object_get(l, "symbols"));
+			jw_jansson(w, json_object_get(l, "symbols"));
 			jw_obj_close(w);
 		}
 	}
@@ -1094,7 +1066,7 @@ static void json_functions(const struct model *m, struct jw *w)
 	jw_obj_close(w);
 	jw_key(w, "threads");
 	if (json_object_get(trailer_alloc(m), "threads")) {
-		jv_out(w, json_object_get(trailer_alloc(m), "threads"));
+		jw_jansson(w, json_object_get(trailer_alloc(m), "threads"));
 	} else {
 		jw_arr_open(w);
 		jw_arr_close(w);

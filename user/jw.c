@@ -2,6 +2,8 @@
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include "jw.h"
 
 void jw_init(struct jw *w, FILE *f, bool pretty)
@@ -150,4 +152,16 @@ void jw_key_raw_value(struct jw *w, const char *json)
 {
 	sep(w);
 	fputs(json, w->f);
+}
+
+void jw_jansson(struct jw *w, json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (!s) {
+		jw_null(w);
+		return;
+	}
+	jw_key_raw_value(w, s);
+	free(s);
 }

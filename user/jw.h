@@ -36,6 +36,9 @@ void jw_ku64(struct jw *w, const char *key, uint64_t v);
 void jw_ki64(struct jw *w, const char *key, int64_t v);
 void jw_kdouble(struct jw *w, const char *key, double v);
 void jw_kbool(struct jw *w, const char *key, bool v);
+/* A jansson value, spliced in as it is (jansson escapes it); null when V is NULL. */
+typedef struct json_t json_t;
+void jw_jansson(struct jw *w, json_t *v);
 /* A value that is already JSON text (e.g. from jansson). */
 void jw_key_raw_value(struct jw *w, const char *json);
 /* Escapes S as a JSON string body (no quotes) into F. */

@@ -287,32 +287,19 @@ static void print_text(const struct model *m, FILE *f)
 
 /* --- JSON ------------------------------------------------------------------------------ */
 
-static void jv_copy(struct jw *w, json_t *v)
-{
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-	/* jansson escapes correctly; splice its text in as one value */
-	if (!s) {
-		jw_null(w);
-		return;
-	}
-	jw_key_raw_value(w, s);
-	free(s);
-}
-
 static void json_session(const struct model *m, struct jw *w)
 {
 	jw_key(w, "session");
 	jw_obj_open(w);
 	jw_kstr(w, "file", m->path);
 	jw_key(w, "host");
-	jv_copy(w, json_object_get(m->meta, "host"));
+	jw_jansson(w, json_object_get(m->meta, "host"));
 	jw_key(w, "thp");
-	jv_copy(w, json_object_get(m->meta, "thp"));
+	jw_jansson(w, json_object_get(m->meta, "thp"));
 	jw_key(w, "hugepages");
-	jv_copy(w, json_object_get(m->meta, "hugepages"));
+	jw_jansson(w, json_object_get(m->meta, "hugepages"));
 	jw_key(w, "clocks");
-	jv_copy(w, json_object_get(m->meta, "clocks"));
+	jw_jansson(w, json_object_get(m->meta, "clocks"));
 	jw_kdouble(w, "duration_s", model_duration_s(m));
 	jw_kstr(w, "stop_reason", json_string_value(json_object_get(m->trailer, "stop_reason")));
 	jw_kbool(w, "truncated", m->status.truncated);
@@ -326,15 +313,15 @@ static void json_session(const struct model *m, struct jw *w)
 		json_array_foreach(json_object_get(m->meta, "targets"), i, t) {
 			jw_obj_open(w);
 			jw_key(w, "pid");
-			jv_copy(w, json_object_get(t, "pid"));
+			jw_jansson(w, json_object_get(t, "pid"));
 			jw_key(w, "comm");
-			jv_copy(w, json_object_get(t, "comm"));
+			jw_jansson(w, json_object_get(t, "comm"));
 			jw_key(w, "cmdline");
-			jv_copy(w, json_object_get(t, "cmdline"));
+			jw_jansson(w, json_object_get(t, "cmdline"));
 			jw_key(w, "allocator");
-			jv_copy(w, json_object_get(t, "allocator"));
+			jw_jansson(w, json_object_get(t, "allocator"));
 			jw_key(w, "env");
-			jv_copy(w, json_object_get(t, "env"));
+			jw_jansson(w, json_object_get(t, "env"));
 			jw_obj_close(w);
 		}
 	}
@@ -440,7 +427,7 @@ static void json_memory(const struct model *m, struct jw *w)
 	jw_ku64(w, "execs", m->execs);
 	jw_ku64(w, "exits", m->exits);
 	jw_key(w, "counters");
-	jv_copy(w, json_object_get(m->trailer, "counters"));
+	jw_jansson(w, json_object_get(m->trailer, "counters"));
 	jw_obj_close(w);
 }
 
@@ -488,7 +475,7 @@ static void print_json(const struct model *m, FILE *f)
 	jw_ku64(&w, "version", JSON_VERSION);
 	json_session(m, &w);
 	jw_key(&w, "probes");
-	jv_copy(&w, json_object_get(m->meta, "probes"));
+	jw_jansson(&w, json_object_get(m->meta, "probes"));
 	jw_key(&w, "events");
 	jw_obj_open(&w);
 	jw_ku64(&w, "total", m->events);
