@@ -1024,16 +1024,8 @@ static void json_libs(const struct model *m, struct jw *w, bool alloc)
 				continue;
 			jw_obj_open(w);
 			jw_ku64(w, "pid", jint(p, "pid"));
-			jw_key(w, "path");
-			jw_jansson(w, json_object_get(l, "path"));
-			jw_key(w, alloc ? "allocator" : "kind");
-			jw_jansson(w, json_object_get(l, alloc ? "allocator" : "kind"));
-			jw_key(w, "detached");
-			jw_jansson(w, json_object_get(l, "detached"));
-			jw_key(w, "error");
-			jw_jansson(w, json_object_get(l, "error"));
-			jw_key(w, "symbols");
-			jw_jansson(w, json_object_get(l, "symbols"));
+			jw_jansson_members(w, l, "path", alloc ? "allocator" : "kind", "detached",
+					   "error", "symbols", NULL);
 			jw_obj_close(w);
 		}
 	}

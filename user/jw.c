@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include "jw.h"
 
@@ -164,4 +165,17 @@ void jw_jansson(struct jw *w, json_t *v)
 	}
 	jw_key_raw_value(w, s);
 	free(s);
+}
+
+void jw_jansson_members(struct jw *w, json_t *obj, ...)
+{
+	const char *name;
+	va_list ap;
+
+	va_start(ap, obj);
+	while ((name = va_arg(ap, const char *))) {
+		jw_key(w, name);
+		jw_jansson(w, json_object_get(obj, name));
+	}
+	va_end(ap);
 }

@@ -39,6 +39,9 @@ void jw_kbool(struct jw *w, const char *key, bool v);
 /* A jansson value, spliced in as it is (jansson escapes it); null when V is NULL. */
 typedef struct json_t json_t;
 void jw_jansson(struct jw *w, json_t *v);
+/* Copies the named members of OBJ as keys of the object being written (null where missing);
+ * the list of names ends with NULL. */
+void jw_jansson_members(struct jw *w, json_t *obj, ...);
 /* A value that is already JSON text (e.g. from jansson). */
 void jw_key_raw_value(struct jw *w, const char *json);
 /* Escapes S as a JSON string body (no quotes) into F. */

@@ -292,14 +292,7 @@ static void json_session(const struct model *m, struct jw *w)
 	jw_key(w, "session");
 	jw_obj_open(w);
 	jw_kstr(w, "file", m->path);
-	jw_key(w, "host");
-	jw_jansson(w, json_object_get(m->meta, "host"));
-	jw_key(w, "thp");
-	jw_jansson(w, json_object_get(m->meta, "thp"));
-	jw_key(w, "hugepages");
-	jw_jansson(w, json_object_get(m->meta, "hugepages"));
-	jw_key(w, "clocks");
-	jw_jansson(w, json_object_get(m->meta, "clocks"));
+	jw_jansson_members(w, m->meta, "host", "thp", "hugepages", "clocks", NULL);
 	jw_kdouble(w, "duration_s", model_duration_s(m));
 	jw_kstr(w, "stop_reason", json_string_value(json_object_get(m->trailer, "stop_reason")));
 	jw_kbool(w, "truncated", m->status.truncated);
@@ -312,16 +305,7 @@ static void json_session(const struct model *m, struct jw *w)
 
 		json_array_foreach(json_object_get(m->meta, "targets"), i, t) {
 			jw_obj_open(w);
-			jw_key(w, "pid");
-			jw_jansson(w, json_object_get(t, "pid"));
-			jw_key(w, "comm");
-			jw_jansson(w, json_object_get(t, "comm"));
-			jw_key(w, "cmdline");
-			jw_jansson(w, json_object_get(t, "cmdline"));
-			jw_key(w, "allocator");
-			jw_jansson(w, json_object_get(t, "allocator"));
-			jw_key(w, "env");
-			jw_jansson(w, json_object_get(t, "env"));
+			jw_jansson_members(w, t, "pid", "comm", "cmdline", "allocator", "env", NULL);
 			jw_obj_close(w);
 		}
 	}
