@@ -329,6 +329,8 @@ static void finish(struct model *m)
 		st->count++;
 		st->total_ns += s->dur_ns;
 		st->arg0_sum += s->arg0;
+		/* collapse status: the kernel's enum scan_result, SCAN_SUCCEED == 1 */
+		m->collapses_ok += s->cause == FL_CAUSE_KHUGEPAGED && s->arg0 == 1;
 		u64vec_push(&st->durs, s->dur_ns);
 		log2hist_add(&st->hist, s->dur_ns);
 	}

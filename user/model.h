@@ -90,6 +90,7 @@ struct model {
 	struct alloc_model *alloc; /* user/alloc.c: allocator and pinned-memory calls */
 
 	uint64_t kcompactd_wakes, lock_holds, lock_hold_max_ns;
+	uint64_t collapses_ok; /* khugepaged/MADV_COLLAPSE stalls whose collapse succeeded */
 	uint64_t forks, execs, exits;
 
 	struct wire *wire;          /* HTTP requests seen on the wire (user/wire.c) */

@@ -351,6 +351,8 @@ static void json_stalls(const struct model *m, struct jw *w)
 		jw_ku64(w, "max_ns", pct(m, i, 100));
 		if (i == FL_CAUSE_DIRECT_RECLAIM || i == FL_CAUSE_MEMCG_RECLAIM)
 			jw_ku64(w, "reclaimed_pages", s->arg0_sum);
+		if (i == FL_CAUSE_KHUGEPAGED)
+			jw_ku64(w, "succeeded", m->collapses_ok);
 		jw_key(w, "hist");
 		json_hist(w, &s->hist);
 		jw_obj_close(w);
