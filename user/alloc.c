@@ -993,24 +993,6 @@ void pinned_print_text(const struct model *m, FILE *f)
 
 /* --- JSON ------------------------------------------------------------------------------------ */
 
-static void json_hist(struct jw *w, const struct log2hist *h)
-{
-	int last = -1;
-
-	for (int i = 0; i < FL_HIST_SLOTS; i++)
-		if (h->slots[i])
-			last = i;
-	jw_arr_open(w);
-	for (int i = 0; i <= last; i++) {
-		jw_obj_open(w);
-		jw_ku64(w, "lo_ns", i ? 1ull << i : 0);
-		jw_ku64(w, "hi_ns", (1ull << (i + 1)) - 1);
-		jw_ku64(w, "count", h->slots[i]);
-		jw_obj_close(w);
-	}
-	jw_arr_close(w);
-}
-
 static void json_libs(const struct model *m, struct jw *w, bool alloc)
 {
 	json_t *procs = json_object_get(trailer_alloc(m), "processes"), *p, *l;
@@ -1052,7 +1034,7 @@ static void json_functions(const struct model *m, struct jw *w)
 		jw_ku64(w, "p99_ns", hist_pct(&h, 99));
 		jw_ku64(w, "max_ns", jint(fn, "max_ns"));
 		jw_key(w, "hist");
-		json_hist(w, &h);
+		log2hist_json(w, &h);
 		jw_obj_close(w);
 	}
 	jw_obj_close(w);
@@ -1108,7 +1090,7 @@ static void json_syscalls(const struct model *m, struct jw *w)
 		jw_ku64(w, "p99_ns", u64vec_pct(&s->durs, 99));
 		jw_ku64(w, "max_ns", u64vec_pct(&s->durs, 100));
 		jw_key(w, "hist");
-		json_hist(w, &s->hist);
+		log2hist_json(w, &s->hist);
 		jw_obj_close(w);
 	}
 	jw_obj_close(w);

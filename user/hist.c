@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hist.h"
+#include "jw.h"
 #include "util.h"
 
 unsigned int log2_slot(uint64_t v)
@@ -59,6 +60,21 @@ void log2hist_print(FILE *f, const struct log2hist *h, const char *unit, bool us
 		fprintf(f, "     %-19s : %-8" PRIu64 " |%-40.*s|\n", range, h->slots[i], stars,
 			"****************************************");
 	}
+}
+
+void log2hist_json(struct jw *w, const struct log2hist *h)
+{
+	jw_arr_open(w);
+	for (int i = 0; i < FL_HIST_SLOTS; i++) {
+		if (!h->slots[i])
+			continue;
+		jw_obj_open(w);
+		jw_ku64(w, "lo_ns", i ? 1ull << i : 0);
+		jw_ku64(w, "hi_ns", (1ull << (i + 1)) - 1);
+		jw_ku64(w, "count", h->slots[i]);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
 }
 
 int u64vec_push(struct u64vec *vec, uint64_t x)

@@ -20,6 +20,10 @@ uint64_t log2hist_total(const struct log2hist *h);
 /* Prints bcc-style rows "  lo -> hi : count |****|", values in microseconds when US is set. */
 void log2hist_print(FILE *f, const struct log2hist *h, const char *unit, bool us);
 
+struct jw;
+/* The non-empty slots as a JSON array of {lo_ns, hi_ns, count} (docs/json-schema.md). */
+void log2hist_json(struct jw *w, const struct log2hist *h);
+
 struct u64vec {
 	uint64_t *v;
 	size_t n, cap;

@@ -313,22 +313,6 @@ static void json_session(const struct model *m, struct jw *w)
 	jw_obj_close(w);
 }
 
-/* Sparse: only the slots that hold something. */
-static void json_hist(struct jw *w, const struct log2hist *h)
-{
-	jw_arr_open(w);
-	for (int i = 0; i < FL_HIST_SLOTS; i++) {
-		if (!h->slots[i])
-			continue;
-		jw_obj_open(w);
-		jw_ku64(w, "lo_ns", i ? 1ull << i : 0);
-		jw_ku64(w, "hi_ns", (1ull << (i + 1)) - 1);
-		jw_ku64(w, "count", h->slots[i]);
-		jw_obj_close(w);
-	}
-	jw_arr_close(w);
-}
-
 static void json_stalls(const struct model *m, struct jw *w)
 {
 	jw_key(w, "stalls");
@@ -354,7 +338,7 @@ static void json_stalls(const struct model *m, struct jw *w)
 		if (i == FL_CAUSE_KHUGEPAGED)
 			jw_ku64(w, "succeeded", m->collapses_ok);
 		jw_key(w, "hist");
-		json_hist(w, &s->hist);
+		log2hist_json(w, &s->hist);
 		jw_obj_close(w);
 	}
 	jw_obj_close(w);
