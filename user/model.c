@@ -248,7 +248,6 @@ static void add_event(struct model *m, const void *ev, size_t len)
 	if (len < min_size[h->type])
 		return; /* malformed: too short for its type */
 	m->events++;
-	m->by_type[h->type]++;
 	if (!m->first_ts || h->ts_ns < m->first_ts)
 		m->first_ts = h->ts_ns;
 	if (h->ts_ns > m->last_ts)

@@ -62,7 +62,6 @@ struct model {
 	struct fl_reader_status status;
 	uint64_t first_ts, last_ts;
 	uint64_t events, dropped;
-	uint64_t by_type[FL_EV_TYPE_MAX];
 
 	uint64_t faults_user, faults_kernel, faults_write;
 	bool have_fault_dur;

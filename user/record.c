@@ -40,7 +40,7 @@ struct record {
 	struct session sess;
 	struct fl_writer *w;
 	struct uprobes *up;
-	uint64_t events, by_type[FL_EV_TYPE_MAX];
+	uint64_t events;
 	int write_err;
 	const char *stop_reason;
 };
@@ -214,8 +214,6 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (h->type == FL_EV_PROC || h->type == FL_EV_CUDA)
 		data = uprobes_on_event(r->up, data, size, &cuda);
 	r->events++;
-	if (h->type < FL_EV_TYPE_MAX)
-		r->by_type[h->type]++;
 	err = fl_writer_append(r->w, data, size);
 	if (err && !r->write_err)
 		r->write_err = err;

@@ -55,14 +55,6 @@ static bool is_zombie(int pid)
 	return p && (p[2] == 'Z' || p[2] == 'X');
 }
 
-static int check_privileges(void)
-{
-	if (geteuid() == 0)
-		return 0;
-	/* Capabilities can still allow it; the load will tell. */
-	return 0;
-}
-
 static void configure(struct session *s)
 {
 	struct faultline_bpf *skel = s->skel;
@@ -121,7 +113,6 @@ int session_open(struct session *s, const struct session_opts *o)
 	if (!s->opts.ringbuf_bytes)
 		s->opts.ringbuf_bytes = 32 << 20;
 	libbpf_set_print(libbpf_print);
-	check_privileges();
 	err = probe_plan_init(&s->plan);
 	if (err)
 		return err;
