@@ -14,6 +14,12 @@ cleanup_test() {
 }
 on_exit() { CLEANUPS+=("$1"); }
 
+# Sanitizer builds (FAULTLINE_SAN=1) run 2-5x slower: time limits a test enforces are scaled by SLOW.
+SLOW=${FAULTLINE_SLOW:-1}
+[ "${FAULTLINE_SAN:-}" = 1 ] && [ -z "${FAULTLINE_SLOW:-}" ] && SLOW=3
+# scaled SECONDS: SECONDS times SLOW (fractions kept).
+scaled() { python3 -c "import sys; print(float(sys.argv[1]) * float(sys.argv[2]))" "$1" "$SLOW"; }
+
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "skip: needs root (BPF)"
