@@ -1,6 +1,14 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # faultline build, in the libbpf-bootstrap style: quiet unless V=1, everything generated in .output/.
+# SAN=1 builds faultline and the unit tests with ASan+UBSan into .output-san (make test SAN=1 runs the
+# suite against that binary); the fuzzers are always built with both.
+ifeq ($(SAN),1)
+OUTPUT := .output-san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
 OUTPUT := .output
+SAN_FLAGS :=
+endif
 CLANG ?= clang
 BPFTOOL ?= bpftool
 CC ?= gcc
@@ -8,6 +16,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/' | sed 's/aarch64/arm64/')
 VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 
 CFLAGS ?= -g -O2
+CFLAGS += $(SAN_FLAGS)
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 USER_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(OUTPUT) -Ibpf -Iuser -MMD -MP
 USER_LIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpthread -lm
@@ -46,7 +55,7 @@ deps:
 
 # A new file renamed into place: a running ./faultline keeps its old copy (no "text file busy").
 faultline: $(OUTPUT)/faultline
-	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
+	$(Q)[ "$(SAN)" = 1 ] || { cp $< $@.tmp && mv -f $@.tmp $@; }
 
 $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/workloads $(OUTPUT)/fuzz $(OUTPUT)/unit:
 	$(Q)mkdir -p $@
@@ -94,8 +103,15 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(USER_SRCS) $(OUTPUT)/faultline.skel.h | $(OUT
 fuzz: $(FUZZERS)
 	$(Q)scripts/fuzz.sh
 
+ifeq ($(SAN),1)
+# The sanitizer pass: unit tests and host integration tests against the ASan+UBSan binary. The fuzz
+# smoke runs (already sanitized) and the VM block run in the plain pass only.
+test: all $(OUTPUT)/unit/unit_tests
+	$(Q)FAULTLINE_OUTPUT=$(OUTPUT) FAULTLINE_SAN=1 FAULTLINE_NO_VM=1 FAULTLINE_NO_FUZZ=1 tests/run.sh
+else
 test: all $(OUTPUT)/unit/unit_tests $(FUZZERS)
 	$(Q)tests/run.sh
+endif
 
 demo: all
 	$(Q)scripts/demo.sh
@@ -110,6 +126,6 @@ vmtest: all
 
 clean:
 	$(call msg,CLEAN)
-	$(Q)rm -rf $(OUTPUT) faultline
+	$(Q)rm -rf .output .output-san faultline
 
 -include $(wildcard $(OUTPUT)/user/*.d)

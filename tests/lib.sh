@@ -2,8 +2,8 @@
 # 77 (skip), and prints what it compared with what, so a failure explains itself.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-FL=${FAULTLINE:-$ROOT/.output/faultline}
-WL=${FAULTLINE_WORKLOADS:-$ROOT/.output/workloads}
+FL=${FAULTLINE:-$ROOT/${FAULTLINE_OUTPUT:-.output}/faultline}
+WL=${FAULTLINE_WORKLOADS:-$ROOT/${FAULTLINE_OUTPUT:-.output}/workloads}
 TMP=$(mktemp -d /tmp/faultline-test.XXXXXX)
 trap 'cleanup_test' EXIT
 CLEANUPS=()

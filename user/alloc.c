@@ -530,9 +530,9 @@ void alloc_model_finish(struct model *m)
 	if (!a)
 		return;
 	resolve_callers(m, a);
-	qsort(a->callers, a->ncallers, sizeof(*a->callers), cmp_caller);
-	qsort(a->slow, a->nslow, sizeof(*a->slow), cmp_slow);
-	qsort(a->cuda, a->ncuda, sizeof(*a->cuda), cmp_cuda);
+	sort_n(a->callers, a->ncallers, sizeof(*a->callers), cmp_caller);
+	sort_n(a->slow, a->nslow, sizeof(*a->slow), cmp_slow);
+	sort_n(a->cuda, a->ncuda, sizeof(*a->cuda), cmp_cuda);
 	cuda_match_sizes(a);
 	cuda_summarize(a);
 }
@@ -767,7 +767,7 @@ static const struct proc_info **procs_sorted(const struct alloc_model *a, bool w
 		if (want_brk ? a->procs[i].brk_calls > 0 : a->procs[i].rss_peak > 0)
 			v[(*n)++] = &a->procs[i];
 	if (v)
-		qsort(v, *n, sizeof(*v), cmp);
+		sort_n(v, *n, sizeof(*v), cmp);
 	return v;
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "attrib.h"
+#include "util.h"
 
 uint64_t overlap_ns(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
 {
@@ -122,7 +123,7 @@ static int ranks(const double *v, size_t n, double *out)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		r[i] = (struct ranked){ v[i], i };
-	qsort(r, n, sizeof(*r), cmp_ranked);
+	sort_n(r, n, sizeof(*r), cmp_ranked);
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 

@@ -100,7 +100,7 @@ uint64_t u64vec_pct(struct u64vec *vec, double p)
 	if (!vec->n)
 		return 0;
 	if (!vec->sorted) {
-		qsort(vec->v, vec->n, sizeof(*vec->v), cmp_u64);
+		sort_n(vec->v, vec->n, sizeof(*vec->v), cmp_u64);
 		vec->sorted = true;
 	}
 	rank = (size_t)ceil(p / 100.0 * vec->n);

@@ -115,7 +115,7 @@ static int read_tstats(int fd, uint32_t max, struct live_snap *snap)
 			prev = &key;
 		}
 	}
-	qsort(snap->threads, snap->nthreads, sizeof(*snap->threads), thread_cmp);
+	sort_n(snap->threads, snap->nthreads, sizeof(*snap->threads), thread_cmp);
 	return 0;
 }
 

@@ -62,7 +62,7 @@ int vmas_parse(struct vmas *vmas, const char *text)
 		}
 		p = nl ? nl + 1 : NULL;
 	}
-	qsort(vmas->v, vmas->n, sizeof(*vmas->v), cmp_vma);
+	sort_n(vmas->v, vmas->n, sizeof(*vmas->v), cmp_vma);
 	return 0;
 }
 

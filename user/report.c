@@ -191,7 +191,7 @@ static void text_faults(const struct model *m, FILE *f)
 	if (!regions)
 		return;
 	memcpy(regions, m->regions, m->nregions * sizeof(*regions));
-	qsort(regions, m->nregions, sizeof(*regions), cmp_region);
+	sort_n(regions, m->nregions, sizeof(*regions), cmp_region);
 	fprintf(f, "\n  %-36s %12s %8s %10s\n", "region", "faults", "share", "kernel");
 	for (size_t i = 0; i < m->nregions && i < 20; i++)
 		fprintf(f, "  %-36.36s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n", regions[i].name,
@@ -220,7 +220,7 @@ static void text_memory(const struct model *m, FILE *f)
 		if (!byrss)
 			return;
 		memcpy(byrss, m->rss, m->nrss * sizeof(*byrss));
-		qsort(byrss, m->nrss, sizeof(*byrss), cmp_rss);
+		sort_n(byrss, m->nrss, sizeof(*byrss), cmp_rss);
 		fprintf(f, "\nRSS (largest first)\n");
 		for (size_t i = 0; i < shown; i++)
 			fprintf(f, "  pid %-8d min %-12s max %-12s anon max %s (%" PRIu64 " samples)\n",

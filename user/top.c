@@ -339,9 +339,9 @@ static int build_frame(struct top *t)
 	build_totals(t, &sum);
 	build_requests(t);
 	tsort_cmp_col = t->tsort;
-	qsort(t->rows, t->nrows, sizeof(*t->rows), trow_cmp);
+	sort_n(t->rows, t->nrows, sizeof(*t->rows), trow_cmp);
 	tsort_cmp_col = t->csort;
-	qsort(t->causes, FL_CAUSE_MAX, sizeof(*t->causes), crow_cmp);
+	sort_n(t->causes, FL_CAUSE_MAX, sizeof(*t->causes), crow_cmp);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -37,5 +38,12 @@ int grow_array(void **v, size_t *cap, size_t n, size_t elem_size, size_t min_cap
 /* Human-readable sizes and durations. */
 const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
 const char *fmt_ns(uint64_t ns, char *buf, size_t len);
+
+/* qsort() that takes an empty array: qsort(NULL, 0, ...) is undefined behaviour in C. */
+static inline void sort_n(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
 
 #endif
