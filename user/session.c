@@ -44,6 +44,20 @@ bool pid_alive(int pid)
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
+bool pid_is_kthread(int pid)
+{
+	char path[64], buf[512], *p;
+	unsigned long flags = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_line(path, buf, sizeof(buf)))
+		return false;
+	p = strrchr(buf, ')'); /* state ppid pgrp session tty_nr tpgid flags */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return false;
+	return flags & 0x00200000; /* PF_KTHREAD: no user memory to fault on */
+}
+
 static bool is_zombie(int pid)
 {
 	char path[64], buf[512], *p;
@@ -102,6 +116,22 @@ static int load(struct session *s)
 	return err;
 }
 
+/* --probes CONCERN=TYPE is a demand: a kernel that refuses TYPE stops the session, with why. */
+static int check_forced(struct session *s)
+{
+	const struct probe_plan *p = &s->plan;
+	int i = probe_plan_forced_failure(p);
+
+	if (i < 0)
+		return 0;
+	fl_err("--probes %s=%s: %s; choose another type or leave %s out of --probes "
+	       "(faultline record -v lists the types)",
+	       p->concerns[i].name,
+	       probe_attach_name(p->concerns[i].choices[p->state[i].forced_choice].attach),
+	       p->state[i].reason[0] ? p->state[i].reason : "unavailable", p->concerns[i].name);
+	return -EOPNOTSUPP;
+}
+
 int session_open(struct session *s, const struct session_opts *o)
 {
 	int err;
@@ -134,6 +164,9 @@ int session_open(struct session *s, const struct session_opts *o)
 				libbpf_log + (libbpf_log_len > 2000 ? libbpf_log_len - 2000 : 0));
 		return err;
 	}
+	err = check_forced(s);
+	if (err)
+		return err;
 	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	for (int i = 0; i < s->opts.npids; i++) {
 		err = session_add_target(s, s->opts.pids[i]);
@@ -141,6 +174,9 @@ int session_open(struct session *s, const struct session_opts *o)
 			return err;
 	}
 	probe_plan_attach(&s->plan, s->skel);
+	err = check_forced(s);
+	if (err)
+		return err;
 	probe_btf_release();
 	malloc_trim(0); /* libbpf's parse of the kernel BTF during load is freed; give it back */
 	if (fl_verbose)
