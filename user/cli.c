@@ -93,6 +93,11 @@ int cli_check_pids(const struct session_opts *o)
 			fl_err("pid %d does not exist", o->pids[i]);
 			return -ESRCH;
 		}
+		if (pid_is_kthread(o->pids[i])) {
+			fl_err("pid %d is a kernel thread: it has no user memory of its own to trace; "
+			       "give the pid of a user process", o->pids[i]);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
