@@ -18,6 +18,7 @@
 
 #define JSON_VERSION 1
 #define MAX_FINDINGS 16
+#define WRAP_COLS 100 /* the header's command lines wrap here */
 
 struct report_opts {
 	const char *input;
@@ -93,16 +94,23 @@ static void text_session(const struct model *m, FILE *f)
 	fprintf(f, "\n");
 	json_array_foreach(targets, i, t) {
 		json_t *cmd = json_object_get(t, "cmdline");
-		size_t k;
+		size_t k, col;
 		json_t *a;
 
-		fprintf(f, "  target pid %lld %s, allocator %s:",
+		col = fprintf(f, "  target pid %lld %s, allocator %s:",
 			(long long)json_integer_value(json_object_get(t, "pid")),
 			json_string_value(json_object_get(t, "comm")) ?: "?",
 			json_string_value(json_object_get(t, "allocator")) ?: "?");
-		json_array_foreach(cmd, k, a)
-			if (k < 8)
-				fprintf(f, " %s", json_string_value(a));
+		json_array_foreach(cmd, k, a) {
+			const char *s = json_string_value(a) ?: "?";
+
+			/* the whole command line, wrapped: the last flag is often the one that matters */
+			if (col > 4 && col + 1 + strlen(s) > WRAP_COLS) {
+				fprintf(f, "\n     ");
+				col = 5;
+			}
+			col += fprintf(f, " %s", s);
+		}
 		fprintf(f, "\n");
 	}
 	fprintf(f, "  THP enabled=%s defrag=%s, khugepaged defrag=%s, hugepages reserved %s\n",
