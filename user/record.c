@@ -414,6 +414,21 @@ static int exit_status(const struct record *r, int err)
 	return 0;
 }
 
+/* -p of a shell or launcher whose one child does the work: most of what matters is missed. */
+static void warn_launchers(const struct record *r)
+{
+	char comm[64];
+
+	for (int i = 0; !r->command && !r->sopts.children && i < r->sopts.npids; i++) {
+		int child = pid_launcher_child(r->sopts.pids[i], comm, sizeof(comm));
+
+		if (child > 0)
+			fprintf(stderr, "faultline: warning: pid %d is a launcher (a shell or env-style "
+				"wrapper) whose child pid %d (%s) does the work: record -p %d, or add "
+				"--children\n", r->sopts.pids[i], child, comm, child);
+	}
+}
+
 int cmd_record(int argc, char **argv)
 {
 	struct record r = { .go_fd = -1, .exec_fd = -1 };
@@ -439,6 +454,7 @@ int cmd_record(int argc, char **argv)
 		fl_err("cannot run '%s': %s", r.command[0], strerror(-err));
 		goto out;
 	}
+	warn_launchers(&r);
 	meta = meta_build(&r.sess, argc, argv, r.command ? r.command[0] : NULL);
 	err = fl_writer_open(&r.w, r.output, meta ? meta : "{}");
 	if (err) {

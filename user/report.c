@@ -112,6 +112,19 @@ static void text_session(const struct model *m, FILE *f)
 			col += fprintf(f, " %s", s);
 		}
 		fprintf(f, "\n");
+		a = json_object_get(t, "launcher_child");
+		if (a && !json_is_true(json_object_get(json_object_get(m->meta, "options"), "children")))
+			fprintf(f, "    (pid %lld is a launcher: its child pid %lld %s does the work and "
+				   "was not traced; record -p %lld or add --children)\n",
+				(long long)json_integer_value(json_object_get(t, "pid")),
+				(long long)json_integer_value(json_object_get(a, "pid")),
+				json_string_value(json_object_get(a, "comm")) ?: "?",
+				(long long)json_integer_value(json_object_get(a, "pid")));
+		else if (a)
+			fprintf(f, "    (pid %lld is a launcher: its child pid %lld %s does the work)\n",
+				(long long)json_integer_value(json_object_get(t, "pid")),
+				(long long)json_integer_value(json_object_get(a, "pid")),
+				json_string_value(json_object_get(a, "comm")) ?: "?");
 	}
 	fprintf(f, "  THP enabled=%s defrag=%s, khugepaged defrag=%s, hugepages reserved %s\n",
 		model_meta_str(m, "thp", "enabled") ?: "?", model_meta_str(m, "thp", "defrag") ?: "?",

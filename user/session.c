@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <dirent.h>
+#include <limits.h>
 #include <malloc.h>
 #include <errno.h>
 #include <signal.h>
@@ -206,6 +207,50 @@ static int ppid_of(int pid)
 	if (p && sscanf(p + 2, "%*c %d", &ppid) == 1)
 		return ppid;
 	return -1;
+}
+
+int pid_launcher_child(int pid, char *comm, size_t len)
+{
+	static const char *const launchers[] = { "sh", "bash", "dash", "zsh", "ksh", "fish",
+						 "env", "sudo", "su", "nohup", "timeout", "setsid",
+						 "taskset", "numactl", "chrt", "nice", "ionice",
+						 "stdbuf", "uv", "pyenv", "conda", "poetry" };
+	char path[64], buf[64];
+	int child = 0, n = 0;
+	bool launcher = false;
+	struct dirent *de;
+	DIR *d;
+
+	char exe[PATH_MAX], *base;
+	ssize_t l;
+
+	/* by comm, and by the executable: a script's comm is its own name, its exe the shell */
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	l = readlink(path, exe, sizeof(exe) - 1);
+	exe[l > 0 ? l : 0] = 0;
+	base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	if (read_line(path, buf, sizeof(buf)))
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(launchers); i++)
+		launcher |= !strcmp(buf, launchers[i]) || !strcmp(base, launchers[i]);
+	if (!launcher || !(d = opendir("/proc")))
+		return 0;
+	while ((de = readdir(d)) && n < 2) {
+		int p = atoi(de->d_name);
+
+		if (p > 0 && ppid_of(p) == pid) {
+			child = p;
+			n++;
+		}
+	}
+	closedir(d);
+	if (n != 1)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/comm", child);
+	if (read_line(path, comm, len))
+		snprintf(comm, len, "?");
+	return child;
 }
 
 /* Adds every current descendant of ROOT (the kernel keeps the set current from here on). */

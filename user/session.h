@@ -62,5 +62,10 @@ void session_close(struct session *s);
 bool pid_alive(int pid);
 /* Whether PID is a kernel thread (PF_KTHREAD): no mm, nothing of its own to trace or audit. */
 bool pid_is_kthread(int pid);
+/*
+ * When PID is a shell or an env-style launcher (bash, sh, env, sudo, nohup...) with exactly one
+ * child, that child (its comm in COMM): the process doing the work. 0 otherwise.
+ */
+int pid_launcher_child(int pid, char *comm, size_t len);
 
 #endif
