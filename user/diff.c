@@ -177,7 +177,10 @@ static json_t *printed_json(const struct model *m,
 	return v;
 }
 
-/* Distinct string values of KEY (or of the array KEY) over the targets, joined by ", ". */
+/*
+ * Distinct string values of KEY (or of the array KEY) over the targets, joined by ", ": each
+ * target as the process that did the work (a launcher's child, the program it exec'd).
+ */
 static void targets_join(const struct model *m, const char *key, char *out, size_t len)
 {
 	json_t *t, *v, *e;
@@ -185,7 +188,7 @@ static void targets_join(const struct model *m, const char *key, char *out, size
 
 	out[0] = '\0';
 	json_array_foreach(jget(m->meta, "targets", NULL), i, t) {
-		v = json_object_get(t, key);
+		v = json_object_get(model_worker(m, t, NULL), key);
 		for (k = 0; k < (json_is_array(v) ? json_array_size(v) : 1); k++) {
 			e = json_is_array(v) ? json_array_get(v, k) : v;
 			if (!json_is_string(e) || strstr(out, json_string_value(e)))
@@ -219,10 +222,11 @@ static void allocators(const struct diff *d, int side, char *out, size_t len)
 		targets_join(&d->m[side], "allocator", out, len);
 }
 
-/* The first target's command line (a JSON array), or NULL. */
+/* The first target's command line (a JSON array) as the process that did the work, or NULL. */
 static json_t *target_cmdline(const struct model *m)
 {
-	json_t *cmd = jget(json_array_get(jget(m->meta, "targets", NULL), 0), "cmdline", NULL);
+	json_t *t = json_array_get(jget(m->meta, "targets", NULL), 0);
+	json_t *cmd = t ? json_object_get(model_worker(m, t, NULL), "cmdline") : NULL;
 
 	return json_is_array(cmd) && json_array_size(cmd) ? cmd : NULL;
 }

@@ -45,6 +45,7 @@ struct record {
 	uint64_t events;
 	int write_err;
 	const char *stop_reason;
+	char exe0[FL_MAX_TARGETS][256]; /* each -p pid's program at the start */
 };
 
 static void usage(FILE *f)
@@ -414,11 +415,26 @@ static int exit_status(const struct record *r, int err)
 	return 0;
 }
 
-/* -p of a shell or launcher whose one child does the work: most of what matters is missed. */
-static void warn_launchers(const struct record *r)
+static void read_exe(int pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, buf, len - 1);
+	buf[n > 0 ? n : 0] = 0;
+}
+
+/*
+ * -p of a shell or launcher whose one child does the work: most of what matters is missed. Also
+ * notes each pid's program, to say at the end which exec'd another.
+ */
+static void warn_launchers(struct record *r)
 {
 	char comm[64];
 
+	for (int i = 0; !r->command && i < r->sopts.npids; i++)
+		read_exe(r->sopts.pids[i], r->exe0[i], sizeof(r->exe0[i]));
 	for (int i = 0; !r->command && !r->sopts.children && i < r->sopts.npids; i++) {
 		int child = pid_launcher_child(r->sopts.pids[i], comm, sizeof(comm));
 
@@ -426,6 +442,19 @@ static void warn_launchers(const struct record *r)
 			fprintf(stderr, "faultline: warning: pid %d is a launcher (a shell or env-style "
 				"wrapper) whose child pid %d (%s) does the work: record -p %d, or add "
 				"--children\n", r->sopts.pids[i], child, comm, child);
+	}
+}
+
+/* A -p pid that exec'd during the session: the report describes the new program. */
+static void say_execs(struct record *r)
+{
+	char exe[256];
+
+	for (int i = 0; !r->command && i < r->sopts.npids; i++) {
+		read_exe(r->sopts.pids[i], exe, sizeof(exe));
+		if (exe[0] && r->exe0[i][0] && strcmp(exe, r->exe0[i]))
+			fprintf(stderr, "faultline: pid %d exec'd %s during the recording (it was %s); "
+				"the report describes %s\n", r->sopts.pids[i], exe, r->exe0[i], exe);
 	}
 }
 
@@ -475,6 +504,7 @@ int cmd_record(int argc, char **argv)
 	probe_plan_destroy(&r.sess.plan);
 	uprobes_detach(r.up);
 	session_poll(&r.sess, 0);
+	say_execs(&r);
 	trailer = build_trailer(&r);
 out:
 	if (r.go_fd >= 0)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The wrong pid (issue #14): a pyenv-style shim (a bash script running python3 without exec) is
-# named as a launcher whose child does the work, on stderr and in the report header; a kernel
+# named as a launcher whose child does the work, on stderr and in the report header; with
+# --children the header and diff describe the child (comm, allocator, command line); a pid that
+# exec's during the recording is described as the new program; a kernel
 # thread is refused by record, doctor and top; -p with -a is refused. Each refusal: a message, a
 # non-zero exit, no file.
 . "$(dirname "$0")/../lib.sh"
@@ -52,5 +54,67 @@ grep -q "pid $SHIM is a launcher.*child pid $child (python3).*-p $child.*--child
 line=$(grep -E "^    \(pid $SHIM is a launcher" "$TMP/shim.txt")
 note "report header: $line"
 grep -q "child pid $child python3 does the work" <<<"$line" || fail "the report header does not name the child"
-"$FL" report -i "$TMP/shim.data" --json >"$TMP/shim.json" 2>&1 || fail "report --json failed"
+# With --children the shim's child is the target described, in the header and in diff: a glibc
+# run against a jemalloc run (LD_PRELOAD in the child's environment) says glibc → jemalloc.
+JE=
+for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/local/lib; do
+	[ -e "$d/libjemalloc.so.2" ] && JE=$d/libjemalloc.so.2 && break
+done
+# shim_run NAME [ENV...]: records a fresh shim with --children into NAME.data.
+shim_run() {
+	local name=$1 s c
+	shift
+	exec 8> >(env "$@" "$TMP/python3-shim" server.py --name "$name" >/dev/null 2>&1)
+	s=$!
+	c=
+	for _ in $(seq 100); do
+		c=$(pgrep -P "$s" python3 | head -1)
+		[ -n "$c" ] && break
+		sleep 0.1
+	done
+	[ -n "$c" ] || fail "$name: the shim's python3 never started"
+	"$FL" record -p "$s" --children -d 1 -o "$TMP/$name.data" >/dev/null 2>"$TMP/$name.err" ||
+		fail "record -p shim --children ($name): $(cat "$TMP/$name.err")"
+	exec 8>&-
+	"$FL" report -i "$TMP/$name.data" >"$TMP/$name.txt" 2>&1 || fail "report $name failed"
+	line=$(grep -E '^  target pid' "$TMP/$name.txt")
+	note "$name header: $line | $(grep -E '^    \(the child of launcher' "$TMP/$name.txt")"
+	grep -qE "^  target pid $c python3, allocator " <<<"$line" || fail "$name: the header does not describe the child pid $c python3"
+	grep -qE "^    \(the child of launcher pid $s " "$TMP/$name.txt" || fail "$name: the header does not name the launcher pid $s"
+}
+shim_run glibc
+if [ -n "$JE" ]; then
+	shim_run jemalloc LD_PRELOAD="$JE"
+	grep -q "allocator jemalloc" "$TMP/jemalloc.txt" || fail "jemalloc run: the header does not say jemalloc"
+	"$FL" diff "$TMP/glibc.data" "$TMP/jemalloc.data" >"$TMP/d.txt" 2>&1 || fail "diff failed"
+	line=$(grep -E '^  allocator ' "$TMP/d.txt")
+	note "diff: $line | $(grep -E '^  command ' "$TMP/d.txt")"
+	grep -qE 'glibc → jemalloc' <<<"$line" || fail "diff does not compare the children's allocators"
+	grep -qE '^  command .*python3 .*--name glibc → .*--name jemalloc' "$TMP/d.txt" ||
+		fail "diff does not compare the children's command lines"
+else
+	note "no libjemalloc.so.2 here: the allocator diff is not checked"
+fi
+
+# A pid that exec's during the recording: said on stderr, and the header describes the new program.
+exec 9> >(exec bash -c 'read -r _; exec python3 -c "import sys; sys.stdin.readline()"' >/dev/null 2>&1)
+E=$!
+on_exit "exec 9>&-"
+"$FL" record -p "$E" -o "$TMP/exec.data" >/dev/null 2>"$TMP/exec.err" &
+R=$!
+on_exit "kill $R 2>/dev/null"
+for _ in $(seq 300); do grep -q 'recording to' "$TMP/exec.err" && break; sleep 0.1; done
+grep -q 'recording to' "$TMP/exec.err" || fail "record -p $E never started: $(cat "$TMP/exec.err")"
+echo go >&9
+for _ in $(seq 300); do [[ $(readlink "/proc/$E/exe") == *python3* ]] && break; sleep 0.1; done
+note "pid $E now runs $(readlink "/proc/$E/exe")"
+kill -INT $R
+wait $R || fail "record -p $E failed: $(cat "$TMP/exec.err")"
+note "record said: $(grep "exec'd" "$TMP/exec.err")"
+grep -q "pid $E exec'd .*python3.* during the recording" "$TMP/exec.err" || fail "record did not say pid $E exec'd"
+"$FL" report -i "$TMP/exec.data" >"$TMP/exec.txt" 2>&1 || fail "report exec.data failed"
+note "header: $(grep -A1 -E '^  target pid' "$TMP/exec.txt" | paste -sd '|')"
+grep -qE "^  target pid $E python3" "$TMP/exec.txt" || fail "the header does not describe pid $E as python3"
+grep -qE "^    \(exec'd during the recording: at the start it was .*bash" "$TMP/exec.txt" ||
+	fail "the header does not say the pid exec'd"
 echo "ok"
