@@ -390,17 +390,20 @@ static json_t *target_end(const struct model *m, json_int_t pid)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(m->trailer, "targets_end"), i, e)
+	json_array_foreach(json_object_get(m->trailer, "targets_end"), i, e) {
 		if (json_integer_value(json_object_get(e, "pid")) == pid)
 			return e;
+	}
 	return NULL;
 }
 
 json_t *model_worker(const struct model *m, json_t *t, enum model_worker_kind *kind)
 {
 	json_t *child = json_object_get(t, "launcher_child"), *e;
-	bool children = json_is_true(json_object_get(json_object_get(m->meta, "options"), "children"));
+	json_t *opts = json_object_get(m->meta, "options");
+	bool children = json_is_true(json_object_get(opts, "children"));
 	const char *exe0 = json_string_value(json_object_get(t, "exe")), *exe1;
+	json_int_t cpid = json_integer_value(json_object_get(child, "pid"));
 
 	if (kind)
 		*kind = WORKER_SELF;
@@ -411,7 +414,7 @@ json_t *model_worker(const struct model *m, json_t *t, enum model_worker_kind *k
 			*kind = WORKER_EXECD;
 		return e;
 	}
-	if (child && children && (e = target_end(m, json_integer_value(json_object_get(child, "pid"))))) {
+	if (child && children && (e = target_end(m, cpid))) {
 		if (kind)
 			*kind = WORKER_CHILD;
 		return e;
