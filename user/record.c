@@ -425,24 +425,11 @@ static void read_exe(int pid, char *buf, size_t len)
 	buf[n > 0 ? n : 0] = 0;
 }
 
-/*
- * -p of a shell or launcher whose one child does the work: most of what matters is missed. Also
- * notes each pid's program, to say at the end which exec'd another.
- */
-static void warn_launchers(struct record *r)
+/* Each -p pid's program at the start, to say at the end which exec'd another. */
+static void note_exes(struct record *r)
 {
-	char comm[64];
-
 	for (int i = 0; !r->command && i < r->sopts.npids; i++)
 		read_exe(r->sopts.pids[i], r->exe0[i], sizeof(r->exe0[i]));
-	for (int i = 0; !r->command && !r->sopts.children && i < r->sopts.npids; i++) {
-		int child = pid_launcher_child(r->sopts.pids[i], comm, sizeof(comm));
-
-		if (child > 0)
-			fprintf(stderr, "faultline: warning: pid %d is a launcher (a shell or env-style "
-				"wrapper) whose child pid %d (%s) does the work: record -p %d, or add "
-				"--children\n", r->sopts.pids[i], child, comm, child);
-	}
 }
 
 /* A -p pid that exec'd during the session: the report describes the new program. */
@@ -483,7 +470,7 @@ int cmd_record(int argc, char **argv)
 		fl_err("cannot run '%s': %s", r.command[0], strerror(-err));
 		goto out;
 	}
-	warn_launchers(&r);
+	note_exes(&r);
 	meta = meta_build(&r.sess, argc, argv, r.command ? r.command[0] : NULL);
 	err = fl_writer_open(&r.w, r.output, meta ? meta : "{}");
 	if (err) {

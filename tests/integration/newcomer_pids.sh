@@ -6,6 +6,8 @@
 # thread is refused by record, doctor and top; -p with -a is refused. Each refusal: a message, a
 # non-zero exit, no file.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/core_common.bash"
+. "$(dirname "$0")/serve_common.bash"
 need_root
 
 # refused DESC REGEX CMD...: CMD exits 1..125 with stderr matching REGEX, leaving no never.data.
@@ -34,7 +36,7 @@ refused "top -p 2" 'pid 2 is a kernel thread' "$FL" top -p 2 --batch -n 1
 # The shim: bash runs python3 as its child (no exec), as pyenv's shims do.
 printf '#!/bin/bash\npython3 -c "import sys; sys.stdin.readline()" "$@"\n' >"$TMP/python3-shim"
 chmod +x "$TMP/python3-shim"
-exec 7> >("$TMP/python3-shim" server.py >/dev/null 2>&1)
+exec 7> >("$TMP/python3-shim" server.py --mark "fl-shim-$$" >/dev/null 2>&1)
 SHIM=$!
 on_exit "exec 7>&-"
 child=
@@ -54,6 +56,16 @@ grep -q "pid $SHIM is a launcher.*child pid $child (python3).*-p $child.*--child
 line=$(grep -E "^    \(pid $SHIM is a launcher" "$TMP/shim.txt")
 note "report header: $line"
 grep -q "child pid $child python3 does the work" <<<"$line" || fail "the report header does not name the child"
+timeout "$(scaled 60)" "$FL" top -p "$SHIM" --batch -n 1 -i 0.2 >/dev/null 2>"$TMP/top.err"
+note "top -p shim said: $(grep warning "$TMP/top.err")"
+grep -q "pid $SHIM is a launcher.*child pid $child" "$TMP/top.err" || fail "top did not name the shim's child"
+# serve --match: the shim's command line matches too and it is older; the child is the target.
+start_serve --match "fl-shim-$$"
+wait_line "$TMP/serve.err" 'attached to pid' 30 || fail "serve --match never attached: $(cat "$TMP/serve.err")"
+note "serve said: $(grep 'attached to pid' "$TMP/serve.err")"
+grep -q "attached to pid $child " "$TMP/serve.err" || fail "serve --match attached to the shim, not its child pid $child"
+kill -INT "$SPID"
+wait "$SPID" 2>/dev/null
 # With --children the shim's child is the target described, in the header and in diff: a glibc
 # run against a jemalloc run (LD_PRELOAD in the child's environment) says glibc → jemalloc.
 JE=
