@@ -86,6 +86,18 @@ int cli_no_operands(const char *cmd, const char *hint, int argc, char **argv)
 	return -EINVAL;
 }
 
+/* -p of a shell or launcher whose one child does the work (a pyenv shim): most is missed. */
+static void warn_launcher(const struct session_opts *o, int pid)
+{
+	char comm[64];
+	int child = o->children ? 0 : pid_launcher_child(pid, comm, sizeof(comm));
+
+	if (child > 0)
+		fprintf(stderr, "faultline: warning: pid %d is a launcher (a shell or env-style "
+			"wrapper) whose child pid %d (%s) does the work: give -p %d, or add "
+			"--children\n", pid, child, comm, child);
+}
+
 int cli_check_pids(const struct session_opts *o)
 {
 	for (int i = 0; i < o->npids; i++) {
@@ -93,6 +105,12 @@ int cli_check_pids(const struct session_opts *o)
 			fl_err("pid %d does not exist", o->pids[i]);
 			return -ESRCH;
 		}
+		if (pid_is_kthread(o->pids[i])) {
+			fl_err("pid %d is a kernel thread: it has no user memory of its own to trace; "
+			       "give the pid of a user process", o->pids[i]);
+			return -EINVAL;
+		}
+		warn_launcher(o, o->pids[i]);
 	}
 	return 0;
 }

@@ -69,7 +69,10 @@ int cli_no_operands(const char *cmd, const char *hint, int argc, char **argv);
 extern volatile sig_atomic_t cli_stop_signal;
 /* From now on SIGINT and SIGTERM set cli_stop_signal: the command stops cleanly. */
 void cli_catch_stop_signals(void);
-/* Every -p pid exists. 0, or -ESRCH with a message naming the first one that does not. */
+/*
+ * Every -p pid exists and is a user process. 0, or -ESRCH/-EINVAL with a message naming the
+ * first one that is not. Warns about a pid that is a launcher whose child does the work.
+ */
 int cli_check_pids(const struct session_opts *o);
 
 #endif

@@ -23,8 +23,8 @@
 #define DIFF_JSON_VERSION 1
 #define SIDES 2
 #define NAME_LEN 96
-#define SETTING_LEN 160
-#define CMD_ARGS_SHOWN 6
+#define SETTING_LEN 256
+#define CMD_WHOLE_LEN 100 /* a longer command is shown by the arguments that differ */
 #define BIG_RATIO 2.0          /* a cause "changed a lot": x2 either way ... */
 #define BIG_MIN_COUNT 5        /* ... by at least this many stalls ... */
 #define BIG_MIN_NS 1000000ull  /* ... or this much stall time */
@@ -177,7 +177,10 @@ static json_t *printed_json(const struct model *m,
 	return v;
 }
 
-/* Distinct string values of KEY (or of the array KEY) over the targets, joined by ", ". */
+/*
+ * Distinct string values of KEY (or of the array KEY) over the targets, joined by ", ": each
+ * target as the process that did the work (a launcher's child, the program it exec'd).
+ */
 static void targets_join(const struct model *m, const char *key, char *out, size_t len)
 {
 	json_t *t, *v, *e;
@@ -185,7 +188,7 @@ static void targets_join(const struct model *m, const char *key, char *out, size
 
 	out[0] = '\0';
 	json_array_foreach(jget(m->meta, "targets", NULL), i, t) {
-		v = json_object_get(t, key);
+		v = json_object_get(model_worker(m, t, NULL), key);
 		for (k = 0; k < (json_is_array(v) ? json_array_size(v) : 1); k++) {
 			e = json_is_array(v) ? json_array_get(v, k) : v;
 			if (!json_is_string(e) || strstr(out, json_string_value(e)))
@@ -219,22 +222,91 @@ static void allocators(const struct diff *d, int side, char *out, size_t len)
 		targets_join(&d->m[side], "allocator", out, len);
 }
 
-/* The first target's command: the program's base name and its first arguments. */
-static void target_command(const struct model *m, char *out, size_t len)
+/* The first target's command line (a JSON array) as the process that did the work, or NULL. */
+static json_t *target_cmdline(const struct model *m)
 {
-	json_t *cmd = jget(json_array_get(jget(m->meta, "targets", NULL), 0), "cmdline", NULL);
-	size_t i, used = 0;
-	json_t *a;
+	json_t *t = json_array_get(jget(m->meta, "targets", NULL), 0);
+	json_t *cmd = t ? json_object_get(model_worker(m, t, NULL), "cmdline") : NULL;
 
-	snprintf(out, len, "?");
-	json_array_foreach(cmd, i, a) {
-		const char *s = json_string_value(a), *slash;
+	return json_is_array(cmd) && json_array_size(cmd) ? cmd : NULL;
+}
 
-		if (!s || i > CMD_ARGS_SHOWN)
-			break;
-		slash = i ? NULL : strrchr(s, '/');
-		used += snprintf(out + used, used < len ? len - used : 0, "%s%s", i ? " " : "",
-				 slash ? slash + 1 : s);
+static const char *arg_at(json_t *cmd, size_t i)
+{
+	const char *s = json_string_value(json_array_get(cmd, i)), *slash;
+
+	if (!s)
+		return "?";
+	slash = i ? NULL : strrchr(s, '/');
+	return slash ? slash + 1 : s;
+}
+
+/* Appends "SEP S" to OUT (USED so far); "…" at the end when it does not fit. */
+static size_t put_arg(char *out, size_t len, size_t used, const char *s)
+{
+	int n = snprintf(out + used, used < len ? len - used : 0, "%s%s", used ? " " : "", s);
+
+	if (used + n >= len && len > 4)
+		strcpy(out + len - 4, "…");
+	return used + n;
+}
+
+/* Arguments FROM..TO (exclusive) of CMD, the program by its base name. */
+static void join_args(json_t *cmd, size_t from, size_t to, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = from; i < to; i++)
+		used = put_arg(out, len, used, arg_at(cmd, i));
+}
+
+/*
+ * The command setting of both sides: the whole command line (program by its base name) when both
+ * are short or they are the same; else the program and the arguments that differ, with "…" for
+ * the common ones around them (the option before a differing value is kept: "--thp none").
+ */
+static void command_settings(struct diff *d)
+{
+	json_t *cmd[SIDES] = { target_cmdline(&d->m[0]), target_cmdline(&d->m[1]) };
+	size_t n[SIDES], pre = 0, suf = 0, used;
+	bool longer = false;
+
+	for (int s = 0; s < SIDES; s++) {
+		char *out = d->settings[s][SET_COMMAND];
+
+		n[s] = cmd[s] ? json_array_size(cmd[s]) : 0;
+		join_args(cmd[s], 0, n[s], out, SETTING_LEN);
+		if (!cmd[s])
+			snprintf(out, SETTING_LEN, "?");
+		longer |= strlen(out) > CMD_WHOLE_LEN;
+	}
+	if (!cmd[0] || !cmd[1] || json_equal(cmd[0], cmd[1]) || !longer)
+		return;
+	while (pre < n[0] && pre < n[1] && !strcmp(arg_at(cmd[0], pre), arg_at(cmd[1], pre)))
+		pre++;
+	while (suf < n[0] - pre && suf < n[1] - pre &&
+	       !strcmp(arg_at(cmd[0], n[0] - 1 - suf), arg_at(cmd[1], n[1] - 1 - suf)))
+		suf++;
+	/* keep the option whose value differs, and the program's name */
+	if (pre > 1 && arg_at(cmd[0], pre - 1)[0] == '-')
+		pre--;
+	for (int s = 0; s < SIDES; s++) {
+		char *out = d->settings[s][SET_COMMAND], mid[SETTING_LEN];
+
+		out[0] = '\0';
+		used = 0;
+		if (pre > 0)
+			used = put_arg(out, SETTING_LEN, used, arg_at(cmd[s], 0));
+		if (pre > 1)
+			used = put_arg(out, SETTING_LEN, used, "…");
+		join_args(cmd[s], pre ? pre : 0, n[s] - suf, mid, sizeof(mid));
+		if (mid[0])
+			used = put_arg(out, SETTING_LEN, used, mid);
+		else
+			used = put_arg(out, SETTING_LEN, used, "(no argument)");
+		if (suf)
+			put_arg(out, SETTING_LEN, used, "…");
 	}
 }
 
@@ -253,7 +325,6 @@ static void collect_settings(struct diff *d, int side)
 	allocators(d, side, s[SET_ALLOCATOR], SETTING_LEN);
 	snprintf(s[SET_ALLOC_MODE], SETTING_LEN, "%s", mode ?: "unknown (no trailer)");
 	targets_join(m, "env", s[SET_ENV], SETTING_LEN);
-	target_command(m, s[SET_COMMAND], SETTING_LEN);
 	snprintf(s[SET_KERNEL], SETTING_LEN, "%s", model_meta_str(m, "host", "kernel") ?: "?");
 }
 
@@ -424,6 +495,7 @@ static int diff_build(struct diff *d, const struct diff_opts *o)
 		collect_pinned(d, s);
 		collect_requests(d, s);
 	}
+	command_settings(d);
 	alloc_zero_calls(d);
 	return 0;
 }

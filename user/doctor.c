@@ -19,6 +19,7 @@
 #include "jw.h"
 #include "probes.h"
 #include "procmaps.h"
+#include "session.h"
 #include "util.h"
 
 #define THP_DIR "/sys/kernel/mm/transparent_hugepage"
@@ -894,6 +895,11 @@ static int parse_args(int argc, char **argv, int *pid, bool *json)
 	snprintf(path, sizeof(path), "/proc/%d", *pid);
 	if (*pid && access(path, F_OK)) {
 		fl_err("pid %d does not exist", *pid);
+		return 1;
+	}
+	if (*pid && pid_is_kthread(*pid)) {
+		fl_err("pid %d is a kernel thread: it has no allocator, environment or memory of its "
+		       "own to audit; give the pid of a user process", *pid);
 		return 1;
 	}
 	return 0;

@@ -412,9 +412,9 @@ bool live_pid_running(int pid)
 int live_match(const char *pattern)
 {
 	unsigned long long best_start = ~0ull;
-	char cmd[4096];
+	char cmd[4096], comm[64];
 	struct dirent *de;
-	int best = 0;
+	int best = 0, child;
 	DIR *d = opendir("/proc");
 
 	if (!d)
@@ -438,6 +438,10 @@ int live_match(const char *pattern)
 		}
 	}
 	closedir(d);
+	/* a shim (bash running python3 without exec) matches too, and is older: take its child */
+	if (best && (child = pid_launcher_child(best, comm, sizeof(comm))) > 0 &&
+	    !live_cmdline(child, cmd, sizeof(cmd)) && strstr(cmd, pattern))
+		best = child;
 	return best;
 }
 

@@ -74,7 +74,9 @@ bool live_pid_running(int pid);
 int live_cmdline(int pid, char *buf, size_t len);
 /*
  * The oldest process whose command line contains PATTERN (like pgrep -o -f), skipping faultline
- * itself and its ancestors (whose command lines carry the pattern as an argument). 0 if none.
+ * itself and its ancestors (whose command lines carry the pattern as an argument); a launcher
+ * (a shim running the program without exec) gives way to its one child when that matches too.
+ * 0 if none.
  */
 int live_match(const char *pattern);
 

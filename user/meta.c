@@ -157,6 +157,15 @@ void meta_target(struct jw *w, int pid)
 	else
 		jw_null(w);
 	free(text);
+	/* a pyenv-style shim: the child does the work; the report names it (issue #14) */
+	n = pid_launcher_child(pid, buf, sizeof(buf));
+	if (n > 0) {
+		jw_key(w, "launcher_child");
+		jw_obj_open(w);
+		jw_ku64(w, "pid", n);
+		jw_kstr(w, "comm", buf);
+		jw_obj_close(w);
+	}
 	maps = maps_read(pid);
 	jw_kstr(w, "allocator", maps_allocator(maps, lib, sizeof(lib)));
 	jw_kstr(w, "allocator_lib", lib[0] ? lib : NULL);

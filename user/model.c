@@ -385,6 +385,43 @@ const char *model_meta_str(const struct model *m, const char *a, const char *b)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+static json_t *target_end(const struct model *m, json_int_t pid)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(m->trailer, "targets_end"), i, e) {
+		if (json_integer_value(json_object_get(e, "pid")) == pid)
+			return e;
+	}
+	return NULL;
+}
+
+json_t *model_worker(const struct model *m, json_t *t, enum model_worker_kind *kind)
+{
+	json_t *child = json_object_get(t, "launcher_child"), *e;
+	json_t *opts = json_object_get(m->meta, "options");
+	bool children = json_is_true(json_object_get(opts, "children"));
+	const char *exe0 = json_string_value(json_object_get(t, "exe")), *exe1;
+	json_int_t cpid = json_integer_value(json_object_get(child, "pid"));
+
+	if (kind)
+		*kind = WORKER_SELF;
+	e = target_end(m, json_integer_value(json_object_get(t, "pid")));
+	exe1 = json_string_value(json_object_get(e, "exe"));
+	if (e && exe0 && exe1 && strcmp(exe0, exe1)) {
+		if (kind)
+			*kind = WORKER_EXECD;
+		return e;
+	}
+	if (child && children && (e = target_end(m, cpid))) {
+		if (kind)
+			*kind = WORKER_CHILD;
+		return e;
+	}
+	return t;
+}
+
 double model_duration_s(const struct model *m)
 {
 	json_t *s = json_object_get(json_object_get(m->meta, "clocks"), "monotonic_ns");

@@ -103,4 +103,13 @@ void model_free(struct model *m);
 const char *model_meta_str(const struct model *m, const char *a, const char *b);
 double model_duration_s(const struct model *m);
 
+enum model_worker_kind { WORKER_SELF, WORKER_EXECD, WORKER_CHILD };
+/*
+ * The process that did the work for the header's target T (issue #14): T itself; T as it was at
+ * the end when it exec'd another program during the session; or, for a launcher (a shell or
+ * env-style wrapper, "launcher_child") traced with --children, its child as it was at the end.
+ * KIND (may be NULL) says which.
+ */
+json_t *model_worker(const struct model *m, json_t *t, enum model_worker_kind *kind);
+
 #endif

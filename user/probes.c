@@ -136,6 +136,7 @@ int probe_plan_override(struct probe_plan *p, const char *spec)
 		}
 		p->state[i].choice = c;
 		p->state[i].forced = true;
+		p->state[i].forced_choice = c;
 	}
 	free(copy);
 	return err;
@@ -361,8 +362,8 @@ void probe_plan_fail(struct probe_plan *p, int i, const char *why)
 {
 	if (i < 0 || i >= p->n)
 		return;
+	/* forced stays: a forced concern that failed is the caller's error to report */
 	p->state[i].choice = -1;
-	p->state[i].forced = false;
 	p->state[i].failed = true;
 	snprintf(p->state[i].reason, sizeof(p->state[i].reason), "%s", why);
 }
@@ -413,6 +414,14 @@ void probe_plan_attach(struct probe_plan *p, struct faultline_bpf *skel)
 			add_link(p, l);
 		}
 	}
+}
+
+int probe_plan_forced_failure(const struct probe_plan *p)
+{
+	for (int i = 0; i < p->n; i++)
+		if (p->state[i].forced && !p->state[i].off && p->state[i].choice < 0)
+			return i;
+	return -1;
 }
 
 bool probe_plan_active(const struct probe_plan *p, const char *name)

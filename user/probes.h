@@ -35,6 +35,7 @@ struct probe_state {
 	bool failed;       /* failed to load or attach: unavailable */
 	char reason[256];  /* why unavailable */
 	bool forced;       /* the user named the attach type */
+	int forced_choice; /* ... this one: a forced concern that cannot have it is an error */
 };
 
 struct probe_plan {
@@ -59,6 +60,8 @@ void probe_plan_fail(struct probe_plan *p, int concern, const char *why);
 /* Attaches every chosen concern that is not manual; failures mark the concern unavailable. */
 void probe_plan_attach(struct probe_plan *p, struct faultline_bpf *skel);
 bool probe_plan_active(const struct probe_plan *p, const char *name);
+/* A concern whose attach type the user forced (--probes) but which did not get it, or -1. */
+int probe_plan_forced_failure(const struct probe_plan *p);
 void probe_plan_print(const struct probe_plan *p, FILE *f);
 void probe_plan_json(const struct probe_plan *p, struct jw *w);
 void probe_plan_destroy(struct probe_plan *p);

@@ -35,6 +35,8 @@ struct record {
 	uint64_t duration_ms;
 	char **command;
 	pid_t child;
+	int child_status; /* its wait status once reaped by us ... */
+	bool child_exited; /* ... on its own, not stopped by faultline: record exits with it */
 	int go_fd; /* the launched command waits for a byte on this pipe */
 	int exec_fd; /* ... and sends back errno here if it cannot exec */
 	struct session sess;
@@ -43,6 +45,7 @@ struct record {
 	uint64_t events;
 	int write_err;
 	const char *stop_reason;
+	char exe0[FL_MAX_TARGETS][256]; /* each -p pid's program at the start */
 };
 
 static void usage(FILE *f)
@@ -140,6 +143,12 @@ static int parse_args(struct record *r, int argc, char **argv)
 		fl_err("record: give either -p/-a or a command, not both");
 		return -EINVAL;
 	}
+	/* -a traces everything: with -p the header would name a target that was not the scope */
+	if (r->sopts.npids && r->sopts.all) {
+		fl_err("record: -p and -a exclude each other: -p PID traces that process (add "
+		       "--children for its descendants), -a the whole system");
+		return -EINVAL;
+	}
 	return cli_check_pids(&r->sopts);
 }
 
@@ -226,8 +235,10 @@ static bool targets_left(struct record *r)
 
 	if (r->sopts.all)
 		return true;
-	if (r->child > 0 && waitpid(r->child, NULL, WNOHANG) == r->child)
+	if (r->child > 0 && waitpid(r->child, &r->child_status, WNOHANG) == r->child) {
 		r->child = 0; /* reaped: its exit is in the ring buffer already */
+		r->child_exited = true;
+	}
 	/* The kernel drops targets as they exit; this also covers a kernel without process_tree. */
 	session_prune_dead(&r->sess);
 	return bpf_map_get_next_key(bpf_map__fd(r->sess.skel->maps.targets), NULL, &key) == 0;
@@ -371,16 +382,67 @@ static void run_loop(struct record *r)
 
 static void stop_child(struct record *r)
 {
-	if (r->child <= 0 || waitpid(r->child, NULL, WNOHANG) == r->child)
+	if (r->child <= 0)
 		return;
+	if (waitpid(r->child, &r->child_status, WNOHANG) == r->child) {
+		r->child_exited = true;
+		r->child = 0;
+		return;
+	}
 	kill(r->child, SIGTERM);
 	for (int i = 0; i < 40; i++) {
 		if (waitpid(r->child, NULL, WNOHANG) == r->child)
-			return;
+			goto reaped;
 		usleep(50000);
 	}
 	kill(r->child, SIGKILL);
 	waitpid(r->child, NULL, 0);
+reaped:
+	r->child = 0;
+}
+
+/* Like time(1) and perf record: the command's own status once it ended by itself. */
+static int exit_status(const struct record *r, int err)
+{
+	if (err)
+		return 1;
+	if (!r->command || !r->child_exited)
+		return 0;
+	if (WIFEXITED(r->child_status))
+		return WEXITSTATUS(r->child_status);
+	if (WIFSIGNALED(r->child_status))
+		return 128 + WTERMSIG(r->child_status);
+	return 0;
+}
+
+static void read_exe(int pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, buf, len - 1);
+	buf[n > 0 ? n : 0] = 0;
+}
+
+/* Each -p pid's program at the start, to say at the end which exec'd another. */
+static void note_exes(struct record *r)
+{
+	for (int i = 0; !r->command && i < r->sopts.npids; i++)
+		read_exe(r->sopts.pids[i], r->exe0[i], sizeof(r->exe0[i]));
+}
+
+/* A -p pid that exec'd during the session: the report describes the new program. */
+static void say_execs(struct record *r)
+{
+	char exe[256];
+
+	for (int i = 0; !r->command && i < r->sopts.npids; i++) {
+		read_exe(r->sopts.pids[i], exe, sizeof(exe));
+		if (exe[0] && r->exe0[i][0] && strcmp(exe, r->exe0[i]))
+			fprintf(stderr, "faultline: pid %d exec'd %s during the recording (it was %s); "
+				"the report describes %s\n", r->sopts.pids[i], exe, r->exe0[i], exe);
+	}
 }
 
 int cmd_record(int argc, char **argv)
@@ -408,6 +470,7 @@ int cmd_record(int argc, char **argv)
 		fl_err("cannot run '%s': %s", r.command[0], strerror(-err));
 		goto out;
 	}
+	note_exes(&r);
 	meta = meta_build(&r.sess, argc, argv, r.command ? r.command[0] : NULL);
 	err = fl_writer_open(&r.w, r.output, meta ? meta : "{}");
 	if (err) {
@@ -428,6 +491,7 @@ int cmd_record(int argc, char **argv)
 	probe_plan_destroy(&r.sess.plan);
 	uprobes_detach(r.up);
 	session_poll(&r.sess, 0);
+	say_execs(&r);
 	trailer = build_trailer(&r);
 out:
 	if (r.go_fd >= 0)
@@ -443,6 +507,12 @@ out:
 		else
 			fprintf(stderr, "faultline: wrote %llu events to %s (%s)\n",
 				(unsigned long long)r.events, r.output, r.stop_reason);
+		if (!err && exit_status(&r, 0) > 128)
+			fprintf(stderr, "faultline: '%s' was killed by signal %d; record exits %d\n",
+				r.command[0], exit_status(&r, 0) - 128, exit_status(&r, 0));
+		else if (!err && exit_status(&r, 0))
+			fprintf(stderr, "faultline: '%s' exited with status %d; so does record\n",
+				r.command[0], exit_status(&r, 0));
 	}
 	if (r.child > 0 && err)
 		stop_child(&r);
@@ -450,5 +520,5 @@ out:
 	session_close(&r.sess);
 	free(meta);
 	free(trailer);
-	return err ? 1 : 0;
+	return exit_status(&r, err);
 }

@@ -18,6 +18,7 @@
 
 #define JSON_VERSION 1
 #define MAX_FINDINGS 16
+#define WRAP_COLS 100 /* the header's command lines wrap here */
 
 struct report_opts {
 	const char *input;
@@ -69,6 +70,55 @@ static uint64_t overhead_u64(const struct model *m, const char *key)
 
 /* --- text ------------------------------------------------------------------------------ */
 
+static long long jpid(json_t *o)
+{
+	return (long long)json_integer_value(json_object_get(o, "pid"));
+}
+
+/* "comm, allocator A: CMDLINE", the command line whole, wrapped at WRAP_COLS. */
+static void text_process(json_t *p, size_t col, FILE *f)
+{
+	size_t k;
+	json_t *a;
+
+	col += fprintf(f, " %s, allocator %s:", json_string_value(json_object_get(p, "comm")) ?: "?",
+		       json_string_value(json_object_get(p, "allocator")) ?: "?");
+	json_array_foreach(json_object_get(p, "cmdline"), k, a) {
+		const char *s = json_string_value(a) ?: "?";
+
+		/* the whole command line, wrapped: the last flag is often the one that matters */
+		if (col > 4 && col + 1 + strlen(s) > WRAP_COLS) {
+			fprintf(f, "\n     ");
+			col = 5;
+		}
+		col += fprintf(f, " %s", s);
+	}
+	fprintf(f, "\n");
+}
+
+/* A target, described by the process that did the work (a launcher's child, or after an exec). */
+static void text_target(const struct model *m, json_t *t, FILE *f)
+{
+	enum model_worker_kind kind;
+	json_t *w = model_worker(m, t, &kind), *child = json_object_get(t, "launcher_child");
+
+	if (kind == WORKER_CHILD) {
+		text_process(w, fprintf(f, "  target pid %lld", jpid(w)), f);
+		fprintf(f, "    (the child of launcher pid %lld %s, the pid given; traced with --children)\n",
+			jpid(t), json_string_value(json_object_get(t, "comm")) ?: "?");
+		return;
+	}
+	text_process(w, fprintf(f, "  target pid %lld", jpid(t)), f);
+	if (kind == WORKER_EXECD)
+		fprintf(f, "    (exec'd during the recording: at the start it was %s)\n",
+			json_string_value(json_object_get(t, "exe")) ?: "?");
+	else if (child)
+		fprintf(f, "    (pid %lld is a launcher: its child pid %lld %s does the work and was not "
+			   "traced; record -p %lld or add --children)\n",
+			jpid(t), jpid(child), json_string_value(json_object_get(child, "comm")) ?: "?",
+			jpid(child));
+}
+
 static void text_session(const struct model *m, FILE *f)
 {
 	json_t *targets = json_object_get(m->meta, "targets");
@@ -91,20 +141,8 @@ static void text_session(const struct model *m, FILE *f)
 		fprintf(f, ", stopped: %s",
 			json_string_value(json_object_get(m->trailer, "stop_reason")) ?: "?");
 	fprintf(f, "\n");
-	json_array_foreach(targets, i, t) {
-		json_t *cmd = json_object_get(t, "cmdline");
-		size_t k;
-		json_t *a;
-
-		fprintf(f, "  target pid %lld %s, allocator %s:",
-			(long long)json_integer_value(json_object_get(t, "pid")),
-			json_string_value(json_object_get(t, "comm")) ?: "?",
-			json_string_value(json_object_get(t, "allocator")) ?: "?");
-		json_array_foreach(cmd, k, a)
-			if (k < 8)
-				fprintf(f, " %s", json_string_value(a));
-		fprintf(f, "\n");
-	}
+	json_array_foreach(targets, i, t)
+		text_target(m, t, f);
 	fprintf(f, "  THP enabled=%s defrag=%s, khugepaged defrag=%s, hugepages reserved %s\n",
 		model_meta_str(m, "thp", "enabled") ?: "?", model_meta_str(m, "thp", "defrag") ?: "?",
 		model_meta_str(m, "thp", "khugepaged_defrag") ?: "?",
@@ -304,8 +342,17 @@ static void json_session(const struct model *m, struct jw *w)
 		json_t *t;
 
 		json_array_foreach(json_object_get(m->meta, "targets"), i, t) {
+			enum model_worker_kind kind;
+			json_t *wk = model_worker(m, t, &kind);
+
+			/* described by the process that did the work; the pid given, when another */
 			jw_obj_open(w);
-			jw_jansson_members(w, t, "pid", "comm", "cmdline", "allocator", "env", NULL);
+			jw_jansson_members(w, wk, "pid", "comm", "cmdline", "allocator", "env", NULL);
+			if (kind == WORKER_CHILD)
+				jw_ku64(w, "launcher_pid", jpid(t));
+			if (kind == WORKER_EXECD)
+				jw_kstr(w, "exe_at_start",
+					json_string_value(json_object_get(t, "exe")));
 			jw_obj_close(w);
 		}
 	}

@@ -3,7 +3,8 @@
  * faultline serve: the in-kernel aggregates as Prometheus metrics on a small HTTP/1.1 endpoint
  * (one request per connection, Connection: close). Single-threaded: poll() on the listening
  * socket, and once a second a look at the target (with --match, re-attach to a restarted one).
- * Counters are cumulative since serve started and never go backwards, across re-attaches too.
+ * Counters are per target: cumulative since its attach and never going backwards while it is
+ * traced; a new target (--match after a restart) is a new series (its pid label) from 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,6 +48,7 @@ struct serve {
 	struct livereq req;
 	struct live_snap prev, cur;
 	struct serve_metrics m;
+	struct serve_metrics base; /* the in-kernel totals when the current target was attached */
 	const char *stop_error;
 };
 
@@ -358,17 +360,27 @@ static void set_target(struct serve *sv, int pid)
 		snprintf(sv->m.comm, sizeof(sv->m.comm), "%s", p.comm);
 }
 
-/* Requests counted since serve started (at their first token, or their end without one). */
+/* DST = CUR - BASE over N totals. */
+static void since(uint64_t *dst, const uint64_t *cur, const uint64_t *base, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = cur[i] - base[i];
+}
+
+#define SINCE(field, cur) since((uint64_t *)&sv->m.field, (const uint64_t *)(cur), \
+				(const uint64_t *)&sv->base.field, sizeof(sv->m.field) / sizeof(uint64_t))
+
+/* Requests counted since the target was attached (at their first token, or their end). */
 static void refresh_requests(struct serve *sv)
 {
 	struct livereq *lr = &sv->req;
 
 	livereq_poll(lr, &sv->sess, 0);
 	livereq_interval_reset(lr); /* top's exact per-interval TTFTs: not used here */
-	sv->m.requests_total = lr->total;
-	memcpy(sv->m.ttfb_buckets, lr->ttft_buckets, sizeof(sv->m.ttfb_buckets));
-	sv->m.ttfb_count = lr->ttft_count;
-	sv->m.ttfb_sum_ns = lr->ttft_sum_ns;
+	SINCE(requests_total, &lr->total);
+	SINCE(ttfb_buckets, lr->ttft_buckets);
+	SINCE(ttfb_count, &lr->ttft_count);
+	SINCE(ttfb_sum_ns, &lr->ttft_sum_ns);
 }
 
 /* Accumulates what threads did since the last read: counters survive LRU evictions. */
@@ -384,10 +396,10 @@ static int refresh(struct serve *sv)
 	for (int c = 0; c < FL_CAUSE_MAX; c++)
 		sv->m.stall_ns[c] += d.stall_ns[c];
 	sv->m.faults_major += d.faults_major;
-	memcpy(sv->m.hist, sv->cur.hist, sizeof(sv->m.hist));
-	memcpy(sv->m.counters, sv->cur.counters, sizeof(sv->m.counters));
-	memcpy(sv->m.alloc_hist, sv->cur.alloc_hist, sizeof(sv->m.alloc_hist));
-	memcpy(sv->m.alloc_ns, sv->cur.alloc_ns, sizeof(sv->m.alloc_ns));
+	SINCE(hist, sv->cur.hist);
+	SINCE(counters, sv->cur.counters);
+	SINCE(alloc_hist, sv->cur.alloc_hist);
+	SINCE(alloc_ns, sv->cur.alloc_ns);
 	sv->m.bpf_run_ns = sv->cur.bpf_run_ns;
 	sv->m.self_cpu_ns = sv->cur.self_cpu_ns;
 	live_snap_move(&sv->prev, &sv->cur);
@@ -402,12 +414,43 @@ static bool any_target(struct serve *sv)
 	return bpf_map_get_next_key(bpf_map__fd(sv->sess.skel->maps.targets), NULL, &key) == 0;
 }
 
+/*
+ * A new target's series (a new pid label) start at 0: what the in-kernel totals hold so far
+ * belongs to the one before. Totals read from the kernel move into the base; the sums serve
+ * accumulates itself start over.
+ */
+static void new_series(struct serve *sv)
+{
+	struct serve_metrics *b = &sv->base, *m = &sv->m;
+
+	refresh(sv);
+#define ADD(field)                                                                         \
+	for (size_t i = 0; i < sizeof(m->field) / sizeof(uint64_t); i++)                   \
+		((uint64_t *)&b->field)[i] += ((const uint64_t *)&m->field)[i]
+	ADD(hist);
+	ADD(counters);
+	ADD(alloc_hist);
+	ADD(alloc_ns);
+	ADD(requests_total);
+	ADD(ttfb_buckets);
+	ADD(ttfb_count);
+	ADD(ttfb_sum_ns);
+#undef ADD
+	memset(m->stall_ns, 0, sizeof(m->stall_ns));
+	m->faults_major = 0;
+	refresh(sv); /* every series at 0 now */
+}
+
 static void attach_match(struct serve *sv)
 {
 	char cmd[256];
 	int pid = live_match(sv->match);
 
-	if (!pid || session_add_target(&sv->sess, pid))
+	if (!pid)
+		return;
+	if (sv->m.last_pid && pid != sv->m.last_pid)
+		new_series(sv); /* before the new one is traced: all it does is its own */
+	if (session_add_target(&sv->sess, pid))
 		return;
 	live_session_added(sv->up, pid);
 	set_target(sv, pid);

@@ -10,7 +10,7 @@
 #include "faultline.h"
 #include "livereq.h"
 
-/* Cumulative since serve started; never reset, also not when it re-attaches (--match). */
+/* Cumulative since the current target was attached; a new target (--match) starts at 0. */
 struct serve_metrics {
 	int pid; /* the target now, 0 while there is none */
 	char comm[32]; /* the last target's comm */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <dirent.h>
+#include <limits.h>
 #include <malloc.h>
 #include <errno.h>
 #include <signal.h>
@@ -42,6 +43,20 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 bool pid_alive(int pid)
 {
 	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+bool pid_is_kthread(int pid)
+{
+	char path[64], buf[512], *p;
+	unsigned long flags = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_line(path, buf, sizeof(buf)))
+		return false;
+	p = strrchr(buf, ')'); /* state ppid pgrp session tty_nr tpgid flags */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return false;
+	return flags & 0x00200000; /* PF_KTHREAD: no user memory to fault on */
 }
 
 static bool is_zombie(int pid)
@@ -102,6 +117,22 @@ static int load(struct session *s)
 	return err;
 }
 
+/* --probes CONCERN=TYPE is a demand: a kernel that refuses TYPE stops the session, with why. */
+static int check_forced(struct session *s)
+{
+	const struct probe_plan *p = &s->plan;
+	int i = probe_plan_forced_failure(p);
+
+	if (i < 0)
+		return 0;
+	fl_err("--probes %s=%s: %s; choose another type or leave %s out of --probes "
+	       "(faultline record -v lists the types)",
+	       p->concerns[i].name,
+	       probe_attach_name(p->concerns[i].choices[p->state[i].forced_choice].attach),
+	       p->state[i].reason[0] ? p->state[i].reason : "unavailable", p->concerns[i].name);
+	return -EOPNOTSUPP;
+}
+
 int session_open(struct session *s, const struct session_opts *o)
 {
 	int err;
@@ -134,6 +165,9 @@ int session_open(struct session *s, const struct session_opts *o)
 				libbpf_log + (libbpf_log_len > 2000 ? libbpf_log_len - 2000 : 0));
 		return err;
 	}
+	err = check_forced(s);
+	if (err)
+		return err;
 	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	for (int i = 0; i < s->opts.npids; i++) {
 		err = session_add_target(s, s->opts.pids[i]);
@@ -141,6 +175,9 @@ int session_open(struct session *s, const struct session_opts *o)
 			return err;
 	}
 	probe_plan_attach(&s->plan, s->skel);
+	err = check_forced(s);
+	if (err)
+		return err;
 	probe_btf_release();
 	malloc_trim(0); /* libbpf's parse of the kernel BTF during load is freed; give it back */
 	if (fl_verbose)
@@ -170,6 +207,50 @@ static int ppid_of(int pid)
 	if (p && sscanf(p + 2, "%*c %d", &ppid) == 1)
 		return ppid;
 	return -1;
+}
+
+int pid_launcher_child(int pid, char *comm, size_t len)
+{
+	static const char *const launchers[] = { "sh", "bash", "dash", "zsh", "ksh", "fish",
+						 "env", "sudo", "su", "nohup", "timeout", "setsid",
+						 "taskset", "numactl", "chrt", "nice", "ionice",
+						 "stdbuf", "uv", "pyenv", "conda", "poetry" };
+	char path[64], buf[64];
+	int child = 0, n = 0;
+	bool launcher = false;
+	struct dirent *de;
+	DIR *d;
+
+	char exe[PATH_MAX], *base;
+	ssize_t l;
+
+	/* by comm, and by the executable: a script's comm is its own name, its exe the shell */
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	l = readlink(path, exe, sizeof(exe) - 1);
+	exe[l > 0 ? l : 0] = 0;
+	base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	if (read_line(path, buf, sizeof(buf)))
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(launchers); i++)
+		launcher |= !strcmp(buf, launchers[i]) || !strcmp(base, launchers[i]);
+	if (!launcher || !(d = opendir("/proc")))
+		return 0;
+	while ((de = readdir(d)) && n < 2) {
+		int p = atoi(de->d_name);
+
+		if (p > 0 && ppid_of(p) == pid) {
+			child = p;
+			n++;
+		}
+	}
+	closedir(d);
+	if (n != 1)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/comm", child);
+	if (read_line(path, comm, len))
+		snprintf(comm, len, "?");
+	return child;
 }
 
 /* Adds every current descendant of ROOT (the kernel keeps the set current from here on). */

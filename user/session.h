@@ -60,5 +60,12 @@ void session_prog_stats(struct session *s, uint64_t *run_ns, uint64_t *run_cnt);
 void session_close(struct session *s);
 /* Whether PID exists; sets a message naming the problem when it does not. */
 bool pid_alive(int pid);
+/* Whether PID is a kernel thread (PF_KTHREAD): no mm, nothing of its own to trace or audit. */
+bool pid_is_kthread(int pid);
+/*
+ * When PID is a shell or an env-style launcher (bash, sh, env, sudo, nohup...) with exactly one
+ * child, that child (its comm in COMM): the process doing the work. 0 otherwise.
+ */
+int pid_launcher_child(int pid, char *comm, size_t len);
 
 #endif

@@ -6,7 +6,8 @@
 # --probes fault-duration=kprobe; each must match /proc/PID/stat majflt/minflt, count a retried
 # fault once, and give the fault stall cause a log2 histogram holding every fault.
 # On the host (tracepoint-only kernel): the plan says fault_duration is unavailable and why
-# (fentry refused, no kprobes), the report says so in text and JSON, and every fault is counted.
+# (fentry refused, no kprobes), the report says so in text and JSON, and every fault is counted;
+# forcing --probes fault-duration=kprobe there is refused before recording.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/core_common.bash"
 need_root
@@ -145,13 +146,19 @@ else
 	check_unavailable fexit
 fi
 
-run_mix kprobe --probes fault-duration=kprobe
-check_common kprobe
 if [ -n "${FAULTLINE_IN_VM:-}" ]; then
+	run_mix kprobe --probes fault-duration=kprobe
+	check_common kprobe
 	check_durations kprobe kprobe
 	check_eq "major faults: kprobe run vs fexit run" "$MAJOR_kprobe" "$MAJOR_fexit"
 	check_within "minor faults: kprobe run vs fexit run" "$MINOR_kprobe" "$MINOR_fexit" 1
 else
-	check_unavailable kprobe
+	# Forcing a type this kernel refuses is an error before recording (issue #14), not a
+	# silent "unavailable": tests/integration/probes_forced.sh checks it in full.
+	"$FL" record -p $$ -d 1 -o "$TMP/kprobe.data" --probes fault-duration=kprobe 2>"$TMP/kprobe.err"
+	rc=$?
+	note "[kprobe] forced on a kernel without kprobes: exit $rc, $(head -c 200 "$TMP/kprobe.err")"
+	[ $rc -ne 0 ] || fail "[kprobe] record accepted --probes fault-duration=kprobe without kprobes"
+	[ -e "$TMP/kprobe.data" ] && fail "[kprobe] a refused record left $TMP/kprobe.data"
 fi
 echo "ok"
