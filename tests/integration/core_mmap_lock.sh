@@ -21,7 +21,8 @@ total=$(json 'j["stalls"]["mmap_lock_wait"]["total_ns"]' "$j")
 p50=$(json 'j["stalls"]["mmap_lock_wait"]["p50_ns"]' "$j")
 max=$(json 'j["stalls"]["mmap_lock_wait"]["max_ns"]' "$j")
 note "mmap_lock waits: count $count, total $total ns, p50 $p50 ns, max $max ns"
-check_ge "mmap_lock waits" "$count" 100
+# How many waits depends on how often the threads ran at once (fewer on a loaded machine): some, not a number.
+check_ge "mmap_lock waits" "$count" 10
 check_ge "mmap_lock wait p50 (ns)" "$p50" 1000
 check_ge "max >= p50" "$max" "$p50"
 # A thread waits only while inside one of its calls: the waits cannot exceed the time measured.
