@@ -83,7 +83,7 @@ struct sym_state {
 
 struct up_lib {
 	char *path; /* as the target's maps name it */
-	uint64_t inode;
+	uint64_t inode, dev;
 	enum lib_kind kind;
 	const char *allocator; /* LIB_ALLOC: "glibc", "jemalloc"... */
 	struct sym_state syms[UP_MAX_SYMS];
@@ -241,23 +241,17 @@ static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct sym_state
 	}
 }
 
-/* Resolves every ss[].name in the ELF file PATH to a file offset; sets status for the absent. */
-static int elf_resolve(const char *path, struct sym_state *ss, int n, char *err, size_t errlen)
+/* Resolves every ss[].name in the ELF file FD to a file offset; sets status for the absent. */
+static int elf_resolve(int fd, struct sym_state *ss, int n, char *err, size_t errlen)
 {
 	uint64_t vaddr[UP_MAX_SYMS] = {};
 	bool dflt[UP_MAX_SYMS] = {}, ifunc[UP_MAX_SYMS] = {};
 	Elf_Scn *scn = NULL, *dynsym = NULL, *symtab = NULL;
 	Elf_Data *versym = NULL;
-	int fd, ret = 0;
+	int ret = 0;
 	Elf *e;
 
 	elf_version(EV_CURRENT);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot open the file: %s", strerror(errno));
-		return ret;
-	}
 	e = elf_begin(fd, ELF_C_READ, NULL);
 	if (!e || elf_kind(e) != ELF_K_ELF) {
 		snprintf(err, errlen, "not an ELF file: %s", elf_errmsg(-1));
@@ -300,7 +294,6 @@ static int elf_resolve(const char *path, struct sym_state *ss, int n, char *err,
 cleanup:
 	if (e)
 		elf_end(e);
-	close(fd);
 	return ret;
 }
 
@@ -348,7 +341,7 @@ static int attach_sym(struct uprobes *up, struct up_lib *l, int pid, const char 
 	return 0;
 fail:
 	snprintf(s->status, sizeof(s->status), "attach failed: %s", strerror(-err));
-	fl_info("uprobe '%s' in %s (pid %d): failed to attach: %s", s->name, path, pid,
+	fl_info("uprobe '%s' in %s (pid %d): failed to attach: %s", s->name, fl_esc(l->path), pid,
 		strerror(-err));
 	return err;
 }
@@ -379,7 +372,7 @@ static unsigned int allocator_bit(const char *allocator)
 static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 {
 	char path[PATH_MAX + 32];
-	int probed = 0;
+	int probed = 0, fd;
 
 	if (l->kind == LIB_ALLOC)
 		fill_wants(l, alloc_wants, ARRAY_SIZE(alloc_wants), allocator_bit(l->allocator));
@@ -387,10 +380,22 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 		fill_wants(l, cudart_wants, ARRAY_SIZE(cudart_wants), 0);
 	else
 		fill_wants(l, cuda_wants, ARRAY_SIZE(cuda_wants), 0);
-	/* The target's own view of the file, also inside a container. */
+	/*
+	 * The target's own view of the file, also inside a container; the target controls what is
+	 * at that path now: only the mapped regular file is read, and the probes go on that very
+	 * file (through our fd), not on whatever the path names by the time they attach.
+	 */
 	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, l->path);
-	if (elf_resolve(path, l->syms, l->nsyms, l->error, sizeof(l->error)))
+	fd = open_target_file(path, l->dev, l->inode, l->error, sizeof(l->error));
+	if (fd < 0) {
+		fl_info("pid %d: %s not probed: %s", pid, fl_esc(l->path), l->error);
 		return;
+	}
+	if (elf_resolve(fd, l->syms, l->nsyms, l->error, sizeof(l->error))) {
+		close(fd);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	for (int k = 0; k < l->nsyms; k++) {
 		struct sym_state *s = &l->syms[k];
 		int dup = -1;
@@ -407,9 +412,10 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 		}
 		probed += !attach_sym(up, l, pid, path, s);
 	}
+	close(fd);
 	l->attached_ns = clock_ns(CLOCK_MONOTONIC);
 	fprintf(stderr, "faultline: pid %d: probed %d functions in %s (%s%s%s)\n", pid, probed,
-		l->path, kind_name(l->kind), l->kind == LIB_ALLOC ? " " : "",
+		fl_esc(l->path), kind_name(l->kind), l->kind == LIB_ALLOC ? " " : "",
 		l->kind == LIB_ALLOC ? l->allocator : "");
 }
 
@@ -438,8 +444,7 @@ static void detach_proc(struct up_proc *p, const char *why)
 
 /* --- scanning the targets' mappings ------------------------------------------------------ */
 
-static struct up_lib *lib_add(struct up_proc *p, const char *path, uint64_t inode,
-			      enum lib_kind kind)
+static struct up_lib *lib_add(struct up_proc *p, const struct vma *v, enum lib_kind kind)
 {
 	struct up_lib *nl = realloc(p->libs, (p->nlibs + 1) * sizeof(*nl)), *l;
 
@@ -448,10 +453,11 @@ static struct up_lib *lib_add(struct up_proc *p, const char *path, uint64_t inod
 	p->libs = nl;
 	l = &p->libs[p->nlibs];
 	memset(l, 0, sizeof(*l));
-	l->path = strdup(path);
+	l->path = strdup(v->path);
 	if (!l->path)
 		return NULL;
-	l->inode = inode;
+	l->inode = v->inode;
+	l->dev = v->dev;
 	l->kind = kind;
 	p->nlibs++;
 	return l;
@@ -523,7 +529,7 @@ static void scan_allocator(struct uprobes *up, struct up_proc *p, const char *ma
 			continue;
 		if (lib_attached(p, lib, vm->v[i].inode))
 			return;
-		l = lib_add(p, lib, vm->v[i].inode, LIB_ALLOC);
+		l = lib_add(p, &vm->v[i], LIB_ALLOC);
 		if (!l)
 			return;
 		l->allocator = name;
@@ -541,7 +547,7 @@ static void scan_cuda(struct uprobes *up, struct up_proc *p, const struct vmas *
 
 		if (kind < 0 || strstr(v->path, " (deleted)") || lib_attached(p, v->path, v->inode))
 			continue;
-		l = lib_add(p, v->path, v->inode, kind);
+		l = lib_add(p, v, kind);
 		if (l)
 			probe_lib(up, p->pid, l);
 	}
