@@ -618,11 +618,11 @@ static void text_lib(json_t *lib, int pid, FILE *f)
 	const char *det = json_string_value(json_object_get(lib, "detached"));
 	size_t i;
 
-	fprintf(f, "  pid %d %s", pid, json_string_value(json_object_get(lib, "path")) ?: "?");
+	fprintf(f, "  pid %d %s", pid, fl_esc(json_string_value(json_object_get(lib, "path"))) ?: "?");
 	if (det && strcmp(det, "session ended"))
-		fprintf(f, " (probes removed: %s)", det);
+		fprintf(f, " (probes removed: %s)", fl_esc(det));
 	if (err) {
-		fprintf(f, ": not probed: %s\n", err);
+		fprintf(f, ": not probed: %s\n", fl_esc(err));
 		return;
 	}
 	fprintf(f, "\n    probed:");
@@ -827,7 +827,7 @@ static void text_callers(const struct alloc_model *a, FILE *f)
 			continue;
 		}
 		snprintf(name, sizeof(name), "%s%s", c->name, why_text[c->why]);
-		fprintf(f, "    %-50s %10" PRIu64 " %12s\n", name, c->calls,
+		fprintf(f, "    %-50s %10" PRIu64 " %12s\n", fl_esc(name), c->calls,
 			fmt_bytes(c->bytes, b, sizeof(b)));
 	}
 	if (calls)

@@ -83,13 +83,13 @@ static void text_session(const struct model *m, FILE *f)
 
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&s, &tm));
 	}
-	fprintf(f, "faultline report: %s\n", m->path);
+	fprintf(f, "faultline report: %s\n", fl_esc(m->path));
 	fprintf(f, "  recorded %s on %s (kernel %s), %.1f s", when,
-		model_meta_str(m, "host", "hostname") ?: "?", model_meta_str(m, "host", "kernel") ?: "?",
-		model_duration_s(m));
+		fl_esc(model_meta_str(m, "host", "hostname")) ?: "?",
+		fl_esc(model_meta_str(m, "host", "kernel")) ?: "?", model_duration_s(m));
 	if (m->trailer)
 		fprintf(f, ", stopped: %s",
-			json_string_value(json_object_get(m->trailer, "stop_reason")) ?: "?");
+			fl_esc(json_string_value(json_object_get(m->trailer, "stop_reason"))) ?: "?");
 	fprintf(f, "\n");
 	json_array_foreach(targets, i, t) {
 		json_t *cmd = json_object_get(t, "cmdline");
@@ -98,11 +98,12 @@ static void text_session(const struct model *m, FILE *f)
 
 		fprintf(f, "  target pid %lld %s, allocator %s:",
 			(long long)json_integer_value(json_object_get(t, "pid")),
-			json_string_value(json_object_get(t, "comm")) ?: "?",
-			json_string_value(json_object_get(t, "allocator")) ?: "?");
+			fl_esc(json_string_value(json_object_get(t, "comm"))) ?: "?",
+			fl_esc(json_string_value(json_object_get(t, "allocator"))) ?: "?");
+		/* the target's own strings: control characters (a newline, an escape) come out as \xNN */
 		json_array_foreach(cmd, k, a)
 			if (k < 8)
-				fprintf(f, " %s", json_string_value(a));
+				fprintf(f, " %s", fl_esc(json_string_value(a)) ?: "?");
 		fprintf(f, "\n");
 	}
 	fprintf(f, "  THP enabled=%s defrag=%s, khugepaged defrag=%s, hugepages reserved %s\n",
@@ -112,7 +113,7 @@ static void text_session(const struct model *m, FILE *f)
 	fprintf(f, "  events %" PRIu64 ", dropped %" PRIu64 "%s\n", m->events, m->dropped,
 		m->dropped ? " (ring buffer full: counts are lower bounds)" : "");
 	if (m->status.truncated)
-		fprintf(f, "  WARNING: %s\n", m->status.message);
+		fprintf(f, "  WARNING: %s\n", fl_esc(m->status.message));
 }
 
 static void text_probes(const struct model *m, FILE *f)
@@ -194,7 +195,7 @@ static void text_faults(const struct model *m, FILE *f)
 	qsort(regions, m->nregions, sizeof(*regions), cmp_region);
 	fprintf(f, "\n  %-36s %12s %8s %10s\n", "region", "faults", "share", "kernel");
 	for (size_t i = 0; i < m->nregions && i < 20; i++)
-		fprintf(f, "  %-36.36s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n", regions[i].name,
+		fprintf(f, "  %-36.36s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n", fl_esc(regions[i].name),
 			regions[i].faults, total ? 100.0 * regions[i].faults / total : 0.0,
 			regions[i].kernel);
 	free(regions);
