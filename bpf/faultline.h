@@ -218,6 +218,8 @@ struct fl_cuda {
 };
 
 #define FL_HUGE_UNKNOWN (~0ULL)
+/* huge_bytes not measured: faultline's worker had a full queue (too many register calls at once) */
+#define FL_HUGE_BUSY (~0ULL - 1)
 
 enum fl_net_dir { FL_NET_ACCEPT = 1, FL_NET_IN, FL_NET_OUT, FL_NET_CLOSE };
 

@@ -618,11 +618,11 @@ static void text_lib(json_t *lib, int pid, FILE *f)
 	const char *det = json_string_value(json_object_get(lib, "detached"));
 	size_t i;
 
-	fprintf(f, "  pid %d %s", pid, json_string_value(json_object_get(lib, "path")) ?: "?");
+	fprintf(f, "  pid %d %s", pid, fl_esc(json_string_value(json_object_get(lib, "path"))) ?: "?");
 	if (det && strcmp(det, "session ended"))
-		fprintf(f, " (probes removed: %s)", det);
+		fprintf(f, " (probes removed: %s)", fl_esc(det));
 	if (err) {
-		fprintf(f, ": not probed: %s\n", err);
+		fprintf(f, ": not probed: %s\n", fl_esc(err));
 		return;
 	}
 	fprintf(f, "\n    probed:");
@@ -827,7 +827,7 @@ static void text_callers(const struct alloc_model *a, FILE *f)
 			continue;
 		}
 		snprintf(name, sizeof(name), "%s%s", c->name, why_text[c->why]);
-		fprintf(f, "    %-50s %10" PRIu64 " %12s\n", name, c->calls,
+		fprintf(f, "    %-50s %10" PRIu64 " %12s\n", fl_esc(name), c->calls,
 			fmt_bytes(c->bytes, b, sizeof(b)));
 	}
 	if (calls)
@@ -931,7 +931,8 @@ static double gb_per_s(const struct cuda_call *c)
 /* Share of a register call's range backed by huge pages; < 0 when not known or not a register. */
 static double huge_share(const struct cuda_call *c)
 {
-	if (!cuda_is_register(c->ev.func) || !c->ev.size || c->ev.huge_bytes == FL_HUGE_UNKNOWN)
+	if (!cuda_is_register(c->ev.func) || !c->ev.size || c->ev.huge_bytes == FL_HUGE_UNKNOWN ||
+	    c->ev.huge_bytes == FL_HUGE_BUSY)
 		return -1;
 	return (double)c->ev.huge_bytes / c->ev.size;
 }
@@ -964,6 +965,8 @@ static void text_cuda_call(const struct model *m, const struct cuda_call *c, FIL
 		snprintf(rate, sizeof(rate), "%.2f", g);
 	if (h >= 0)
 		snprintf(huge, sizeof(huge), "%.0f%%", 100 * h);
+	else if (cuda_is_register(c->ev.func) && c->ev.huge_bytes == FL_HUGE_BUSY)
+		snprintf(huge, sizeof(huge), "busy");
 	fprintf(f, "  %9.3fs %7u %-20s %10s %10s %8s %5s %7" PRIu64 "  %lld %s\n",
 		(c->ev.h.ts_ns - m->first_ts) / 1e9, c->ev.pid, cuda_fn_name(c->ev.func),
 		c->size_known ? fmt_bytes(c->size, b, sizeof(b)) : "-",
@@ -988,7 +991,8 @@ void pinned_print_text(const struct model *m, FILE *f)
 		fprintf(f, "  ... and %zu more calls (faultline report --json lists all)\n",
 			a->ncuda - TEXT_MAX_CUDA);
 	fprintf(f, "  (GB/s: only for register/alloc calls that succeeded. huge: share of a register's "
-		   "range\n   in huge pages when faultline looked at it, - if it was unmapped by then)\n");
+		   "range\n   in huge pages when faultline looked at it, - if it was unmapped by then, busy if\n"
+		   "   too many register calls came at once to measure them all)\n");
 }
 
 /* --- JSON ------------------------------------------------------------------------------------ */
@@ -1232,6 +1236,8 @@ static void json_cuda_call(const struct cuda_call *c, struct jw *w)
 	h >= 0 ? jw_u64(w, c->ev.huge_bytes) : jw_null(w);
 	jw_key(w, "huge_share");
 	h >= 0 ? jw_double(w, h) : jw_null(w);
+	if (cuda_is_register(c->ev.func) && c->ev.huge_bytes == FL_HUGE_BUSY)
+		jw_kstr(w, "huge_unknown", "busy");
 	jw_ku64(w, "faults", c->ev.faults);
 	jw_obj_close(w);
 }

@@ -594,7 +594,7 @@ static void verdict_reason(const struct diff *d, char *out, size_t len)
 static int verdict_out(const char *line, FILE *f, struct jw *w)
 {
 	if (f)
-		fprintf(f, "  %s\n", line);
+		fprintf(f, "  %s\n", fl_esc(line));
 	else
 		jw_str(w, line);
 	return 1;
@@ -640,12 +640,12 @@ static int verdicts(const struct diff *d, FILE *f, struct jw *w)
 
 static void text_header(const struct diff *d, FILE *f)
 {
-	fprintf(f, "faultline diff: base %s, new %s (change = new - base)\n", d->m[0].path,
-		d->m[1].path);
+	fprintf(f, "faultline diff: base %s, new %s (change = new - base)\n", fl_esc(d->m[0].path),
+		fl_esc(d->m[1].path));
 	for (int s = 0; s < SIDES; s++)
 		if (d->m[s].status.truncated)
-			fprintf(f, "  WARNING: %s %s: %s\n", side_names[s], d->m[s].path,
-				d->m[s].status.message);
+			fprintf(f, "  WARNING: %s %s: %s\n", side_names[s], fl_esc(d->m[s].path),
+				fl_esc(d->m[s].status.message));
 }
 
 static void text_settings(const struct diff *d, FILE *f)
@@ -656,8 +656,8 @@ static void text_settings(const struct diff *d, FILE *f)
 	for (int s = 0; s < SET_MAX; s++) {
 		if (!setting_differs(d, s))
 			continue;
-		fprintf(f, "  %-20s %s → %s\n", setting_labels[s], d->settings[0][s],
-			d->settings[1][s]);
+		fprintf(f, "  %-20s %s → %s\n", setting_labels[s], fl_esc(d->settings[0][s]),
+			fl_esc(d->settings[1][s]));
 		differ++;
 	}
 	if (!differ)
@@ -665,7 +665,7 @@ static void text_settings(const struct diff *d, FILE *f)
 	fprintf(f, "Settings the same in both\n");
 	for (int s = 0; s < SET_MAX; s++)
 		if (!setting_differs(d, s))
-			fprintf(f, "  %-20s %s\n", setting_labels[s], d->settings[0][s]);
+			fprintf(f, "  %-20s %s\n", setting_labels[s], fl_esc(d->settings[0][s]));
 }
 
 /* Rows where both sides are zero are left out of the per-cause and per-function sections. */
@@ -689,7 +689,7 @@ static void text_section(const struct diff *d, enum section sec, FILE *f)
 		if (!shown++)
 			fprintf(f, "\n%-36s %14s %14s   %s\n", section_titles[sec], "base", "new",
 				"change");
-		fprintf(f, "  %-34s %14s %14s   %s\n", mt->label,
+		fprintf(f, "  %-34s %14s %14s   %s\n", fl_esc(mt->label),
 			mt->have[0] ? fmt_value(mt->unit, mt->v[0], a, sizeof(a)) : "-",
 			mt->have[1] ? fmt_value(mt->unit, mt->v[1], b, sizeof(b)) : "-",
 			fmt_change(mt, c, sizeof(c)));

@@ -811,9 +811,10 @@ static void print_text(const struct doctor *d, FILE *f)
 			group = c->group;
 			fprintf(f, "%s%s\n", i ? "\n" : "", group);
 		}
-		fprintf(f, "  %-5s %-26s %s\n", status_names[c->status], c->label, c->value);
+		/* values and advice can quote a target (its comm, a path): escaped for the terminal */
+		fprintf(f, "  %-5s %-26s %s\n", status_names[c->status], c->label, fl_esc(c->value));
 		if (c->advice[0])
-			print_wrapped(f, c->advice, 8);
+			print_wrapped(f, fl_esc(c->advice), 8);
 	}
 }
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include "jw.h"
+#include "util.h"
 
 void jw_init(struct jw *w, FILE *f, bool pretty)
 {
@@ -37,10 +38,18 @@ static void sep(struct jw *w)
 		indent(w);
 }
 
+/*
+ * Output is always valid UTF-8: well-formed sequences pass, and a byte that starts none (a path
+ * or a header from a target can hold any byte) is written as \u00XX of the byte, so a reader
+ * sees U+0080-U+00FF in its place (docs/json-schema.md).
+ */
 void json_escape(FILE *f, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		unsigned char c = u[i];
+		int l;
 
 		switch (c) {
 		case '"': fputs("\\\"", f); break;
@@ -49,11 +58,20 @@ void json_escape(FILE *f, const char *s, size_t n)
 		case '\r': fputs("\\r", f); break;
 		case '\t': fputs("\\t", f); break;
 		default:
-			if (c < 0x20 || c == 0x7f)
+			if (c < 0x20 || c == 0x7f) {
 				fprintf(f, "\\u%04x", c);
-			else
-				fputc(c, f);
+				break;
+			}
+			l = utf8_seq_len(u + i, n - i);
+			if (!l) {
+				fprintf(f, "\\u%04x", c);
+				break;
+			}
+			fwrite(u + i, 1, l, f);
+			i += l;
+			continue;
 		}
+		i++;
 	}
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include "procmaps.h"
 #include "util.h"
 
@@ -17,11 +18,12 @@ static int cmp_vma(const void *a, const void *b)
 static int parse_line(const char *line, struct vma *v)
 {
 	unsigned long long start, end, off, ino;
+	unsigned int maj, min;
 	char perms[5];
 	int pos = 0;
 
-	if (sscanf(line, "%llx-%llx %4s %llx %*x:%*x %llu %n", &start, &end, perms, &off, &ino,
-		   &pos) < 5)
+	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu %n", &start, &end, perms, &off, &maj,
+		   &min, &ino, &pos) < 7)
 		return -EINVAL;
 	if (end < start)
 		return -EINVAL;
@@ -29,6 +31,7 @@ static int parse_line(const char *line, struct vma *v)
 	v->end = end;
 	v->offset = off;
 	v->inode = ino;
+	v->dev = makedev(maj, min);
 	snprintf(v->perms, sizeof(v->perms), "%s", perms);
 	v->path = strdup(pos ? line + pos : "");
 	if (!v->path)

@@ -8,6 +8,7 @@
 
 struct vma {
 	uint64_t start, end, offset, inode;
+	uint64_t dev; /* makedev() of the maps "maj:min": compares with st_dev */
 	char perms[5];
 	char *path; /* "" for anonymous */
 };

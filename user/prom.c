@@ -10,10 +10,15 @@
 #include "model.h"
 #include "serve.h"
 #include "uprobes.h"
+#include "util.h"
 
 #define FIRST_SLOT 9 /* le = 1.024 us */
 
-/* pid="..",comm=".." with the value escaped as the format asks (\\, \", \n). */
+/*
+ * pid="..",comm=".." with the value escaped as the format asks (\\, \", \n). The format allows
+ * any UTF-8 there, but a comm is the target's to choose: other control characters and bytes that
+ * are not UTF-8 become U+FFFD, so a scrape is valid UTF-8 and holds no terminal escape.
+ */
 static void labels(FILE *f, const struct serve_metrics *m)
 {
 	int pid = m->pid ? m->pid : m->last_pid;
@@ -22,13 +27,18 @@ static void labels(FILE *f, const struct serve_metrics *m)
 		fprintf(f, "pid=\"%d\",comm=\"", pid);
 	else
 		fprintf(f, "pid=\"\",comm=\"");
-	for (const char *c = m->comm; *c; c++) {
+	for (const unsigned char *c = (const unsigned char *)m->comm; *c;) {
+		int l = utf8_seq_len(c, strlen((const char *)c));
+
 		if (*c == '\\' || *c == '"')
 			fprintf(f, "\\%c", *c);
 		else if (*c == '\n')
 			fputs("\\n", f);
+		else if (!l || *c < 0x20 || *c == 0x7f || (l == 2 && *c == 0xc2 && c[1] < 0xa0))
+			fputs("\xef\xbf\xbd", f); /* U+FFFD */
 		else
-			fputc(*c, f);
+			fwrite(c, 1, l, f);
+		c += l ? l : 1;
 	}
 	fputc('"', f);
 }

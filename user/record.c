@@ -213,19 +213,27 @@ static int release_command(struct record *r)
 	return n == sizeof(e) ? -e : 0;
 }
 
+static void write_event(void *ctx, void *data, size_t size)
+{
+	struct record *r = ctx;
+	int err;
+
+	r->events++;
+	err = fl_writer_append(r->w, data, size);
+	if (err && !r->write_err)
+		r->write_err = err;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct record *r = ctx;
 	const struct fl_hdr *h = data;
 	struct fl_cuda cuda;
-	int err;
 
 	if (h->type == FL_EV_PROC || h->type == FL_EV_CUDA)
 		data = uprobes_on_event(r->up, data, size, &cuda);
-	r->events++;
-	err = fl_writer_append(r->w, data, size);
-	if (err && !r->write_err)
-		r->write_err = err;
+	if (data) /* NULL: a register call being measured, written by uprobes_huge_emit() */
+		write_event(r, data, size);
 	return 0;
 }
 
@@ -353,6 +361,7 @@ static void run_loop(struct record *r)
 			r->stop_reason = "ring buffer error";
 			break;
 		}
+		uprobes_huge_emit(r->up, false, write_event, r);
 		fl_writer_tick(r->w);
 		now = clock_ns(CLOCK_MONOTONIC);
 		elapsed_ms = (now - start) / 1000000;
@@ -492,6 +501,7 @@ int cmd_record(int argc, char **argv)
 	uprobes_detach(r.up);
 	session_poll(&r.sess, 0);
 	say_execs(&r);
+	uprobes_huge_emit(r.up, true, write_event, &r);
 	trailer = build_trailer(&r);
 out:
 	if (r.go_fd >= 0)

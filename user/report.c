@@ -81,10 +81,11 @@ static void text_process(json_t *p, size_t col, FILE *f)
 	size_t k;
 	json_t *a;
 
-	col += fprintf(f, " %s, allocator %s:", json_string_value(json_object_get(p, "comm")) ?: "?",
-		       json_string_value(json_object_get(p, "allocator")) ?: "?");
+	col += fprintf(f, " %s, allocator %s:", fl_esc(json_string_value(json_object_get(p, "comm"))) ?: "?",
+		       fl_esc(json_string_value(json_object_get(p, "allocator"))) ?: "?");
 	json_array_foreach(json_object_get(p, "cmdline"), k, a) {
-		const char *s = json_string_value(a) ?: "?";
+		/* the target's own strings: control characters (a newline, an escape) come out as \xNN */
+		const char *s = fl_esc(json_string_value(a)) ?: "?";
 
 		/* the whole command line, wrapped: the last flag is often the one that matters */
 		if (col > 4 && col + 1 + strlen(s) > WRAP_COLS) {
@@ -105,17 +106,17 @@ static void text_target(const struct model *m, json_t *t, FILE *f)
 	if (kind == WORKER_CHILD) {
 		text_process(w, fprintf(f, "  target pid %lld", jpid(w)), f);
 		fprintf(f, "    (the child of launcher pid %lld %s, the pid given; traced with --children)\n",
-			jpid(t), json_string_value(json_object_get(t, "comm")) ?: "?");
+			jpid(t), fl_esc(json_string_value(json_object_get(t, "comm"))) ?: "?");
 		return;
 	}
 	text_process(w, fprintf(f, "  target pid %lld", jpid(t)), f);
 	if (kind == WORKER_EXECD)
 		fprintf(f, "    (exec'd during the recording: at the start it was %s)\n",
-			json_string_value(json_object_get(t, "exe")) ?: "?");
+			fl_esc(json_string_value(json_object_get(t, "exe"))) ?: "?");
 	else if (child)
 		fprintf(f, "    (pid %lld is a launcher: its child pid %lld %s does the work and was not "
 			   "traced; record -p %lld or add --children)\n",
-			jpid(t), jpid(child), json_string_value(json_object_get(child, "comm")) ?: "?",
+			jpid(t), jpid(child), fl_esc(json_string_value(json_object_get(child, "comm"))) ?: "?",
 			jpid(child));
 }
 
@@ -133,13 +134,13 @@ static void text_session(const struct model *m, FILE *f)
 
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&s, &tm));
 	}
-	fprintf(f, "faultline report: %s\n", m->path);
+	fprintf(f, "faultline report: %s\n", fl_esc(m->path));
 	fprintf(f, "  recorded %s on %s (kernel %s), %.1f s", when,
-		model_meta_str(m, "host", "hostname") ?: "?", model_meta_str(m, "host", "kernel") ?: "?",
-		model_duration_s(m));
+		fl_esc(model_meta_str(m, "host", "hostname")) ?: "?",
+		fl_esc(model_meta_str(m, "host", "kernel")) ?: "?", model_duration_s(m));
 	if (m->trailer)
 		fprintf(f, ", stopped: %s",
-			json_string_value(json_object_get(m->trailer, "stop_reason")) ?: "?");
+			fl_esc(json_string_value(json_object_get(m->trailer, "stop_reason"))) ?: "?");
 	fprintf(f, "\n");
 	json_array_foreach(targets, i, t)
 		text_target(m, t, f);
@@ -150,7 +151,7 @@ static void text_session(const struct model *m, FILE *f)
 	fprintf(f, "  events %" PRIu64 ", dropped %" PRIu64 "%s\n", m->events, m->dropped,
 		m->dropped ? " (ring buffer full: counts are lower bounds)" : "");
 	if (m->status.truncated)
-		fprintf(f, "  WARNING: %s\n", m->status.message);
+		fprintf(f, "  WARNING: %s\n", fl_esc(m->status.message));
 }
 
 static void text_probes(const struct model *m, FILE *f)
@@ -232,7 +233,7 @@ static void text_faults(const struct model *m, FILE *f)
 	sort_n(regions, m->nregions, sizeof(*regions), cmp_region);
 	fprintf(f, "\n  %-36s %12s %8s %10s\n", "region", "faults", "share", "kernel");
 	for (size_t i = 0; i < m->nregions && i < 20; i++)
-		fprintf(f, "  %-36.36s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n", regions[i].name,
+		fprintf(f, "  %-36.36s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n", fl_esc(regions[i].name),
 			regions[i].faults, total ? 100.0 * regions[i].faults / total : 0.0,
 			regions[i].kernel);
 	free(regions);

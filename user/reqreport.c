@@ -323,7 +323,7 @@ static void text_source(const struct model *m, const struct req_view *v, FILE *f
 	if (v->source == REQ_SRC_WIRE)
 		fprintf(f, "the wire (%" PRIu64 " TCP connections)", v->wire_conns);
 	else
-		fprintf(f, "%s (%s, %s clock)", v->file, v->source == REQ_SRC_BENCH ?
+		fprintf(f, "%s (%s, %s clock)", fl_esc(v->file), v->source == REQ_SRC_BENCH ?
 			"vllm bench JSON" : "JSON lines",
 			v->clock == REQ_CLOCK_REALTIME ? "realtime" : "monotonic");
 	if (v->source != REQ_SRC_WIRE && v->wire)
@@ -453,7 +453,7 @@ static void text_slowest(const struct model *m, const struct req_view *v, int k,
 		const struct request *r = row->r;
 
 		fprintf(f, "    %-40.40s %11s  stalls %s in %u, faults %" PRIu64 "%s\n",
-			r->id[0] ? r->id : r->xrid[0] ? r->xrid : "(no id)",
+			fl_esc(r->id[0] ? r->id : r->xrid[0] ? r->xrid : "(no id)"),
 			fmt_ns(row_metric(row, k), a, sizeof(a)),
 			fmt_ns(row->attr[k].total_ns, b, sizeof(b)), row->attr[k].nstalls,
 			row->attr[k].faults, r->aborted ? " (aborted)" : "");

@@ -395,7 +395,7 @@ static void header_lines(struct top *t, line_fn out)
 	localtime_r(&now, &tm);
 	strftime(d, sizeof(d), "%H:%M:%S", &tm);
 	snprintf(line, sizeof(line), "faultline top - %s  pid %d (%s)%s  up %s  interval %.2fs%s", d,
-		 p->pid, p->comm, t->sopts.children ? " +children" : "",
+		 p->pid, fl_esc(p->comm), t->sopts.children ? " +children" : "",
 		 fmt_uptime(p->uptime_s, a, sizeof(a)), t->interval_ms / 1000.0,
 		 t->paused ? "  [paused]" : "");
 	out(t, 0, line);
@@ -442,7 +442,7 @@ static void thread_table(struct top *t, line_fn out, int max_rows)
 	for (size_t i = 0; i < t->nrows && (max_rows < 0 || (int)i < max_rows); i++) {
 		const struct trow *r = &t->rows[i];
 
-		n = snprintf(line, sizeof(line), "%8u %7u %-15s", r->pid, r->tid, r->comm);
+		n = snprintf(line, sizeof(line), "%8u %7u %-15s", r->pid, r->tid, fl_esc(r->comm));
 		for (int c = 0; c < TC_MAX; c++)
 			if (tcol_shown(t, c))
 				n += snprintf(line + n, sizeof(line) - n, " %6s ",
@@ -777,7 +777,7 @@ static int top_start(struct top *t)
 	t->prev = t->base;
 	if (t->batch)
 		fprintf(stderr, "faultline: watching pid %d (%s), a frame every %.2fs\n", t->proc.pid,
-			t->proc.comm, t->interval_ms / 1000.0);
+			fl_esc(t->proc.comm), t->interval_ms / 1000.0);
 	return 0;
 }
 

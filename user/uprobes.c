@@ -4,7 +4,9 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include "util.h"
 
 #define UP_MAX_SYMS 20
+#define HUGE_QUEUE 16
 #define DEFAULT_SLOW_NS 50000
 
 enum lib_kind { LIB_ALLOC, LIB_CUDART, LIB_CUDA };
@@ -83,7 +86,7 @@ struct sym_state {
 
 struct up_lib {
 	char *path; /* as the target's maps name it */
-	uint64_t inode;
+	uint64_t inode, dev;
 	enum lib_kind kind;
 	const char *allocator; /* LIB_ALLOC: "glibc", "jemalloc"... */
 	struct sym_state syms[UP_MAX_SYMS];
@@ -114,6 +117,8 @@ struct uprobes {
 	struct up_proc *procs;
 	int nprocs;
 	uint64_t last_scan_ns;
+	struct huge_worker *huge; /* started at the first register call */
+	uint64_t huge_busy;       /* register calls written as FL_HUGE_BUSY */
 };
 
 static const char *const alloc_fn_names[FL_AF_MAX] = {
@@ -241,23 +246,17 @@ static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct sym_state
 	}
 }
 
-/* Resolves every ss[].name in the ELF file PATH to a file offset; sets status for the absent. */
-static int elf_resolve(const char *path, struct sym_state *ss, int n, char *err, size_t errlen)
+/* Resolves every ss[].name in the ELF file FD to a file offset; sets status for the absent. */
+static int elf_resolve(int fd, struct sym_state *ss, int n, char *err, size_t errlen)
 {
 	uint64_t vaddr[UP_MAX_SYMS] = {};
 	bool dflt[UP_MAX_SYMS] = {}, ifunc[UP_MAX_SYMS] = {};
 	Elf_Scn *scn = NULL, *dynsym = NULL, *symtab = NULL;
 	Elf_Data *versym = NULL;
-	int fd, ret = 0;
+	int ret = 0;
 	Elf *e;
 
 	elf_version(EV_CURRENT);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot open the file: %s", strerror(errno));
-		return ret;
-	}
 	e = elf_begin(fd, ELF_C_READ, NULL);
 	if (!e || elf_kind(e) != ELF_K_ELF) {
 		snprintf(err, errlen, "not an ELF file: %s", elf_errmsg(-1));
@@ -300,7 +299,6 @@ static int elf_resolve(const char *path, struct sym_state *ss, int n, char *err,
 cleanup:
 	if (e)
 		elf_end(e);
-	close(fd);
 	return ret;
 }
 
@@ -348,7 +346,7 @@ static int attach_sym(struct uprobes *up, struct up_lib *l, int pid, const char 
 	return 0;
 fail:
 	snprintf(s->status, sizeof(s->status), "attach failed: %s", strerror(-err));
-	fl_info("uprobe '%s' in %s (pid %d): failed to attach: %s", s->name, path, pid,
+	fl_info("uprobe '%s' in %s (pid %d): failed to attach: %s", s->name, fl_esc(l->path), pid,
 		strerror(-err));
 	return err;
 }
@@ -379,7 +377,7 @@ static unsigned int allocator_bit(const char *allocator)
 static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 {
 	char path[PATH_MAX + 32];
-	int probed = 0;
+	int probed = 0, fd;
 
 	if (l->kind == LIB_ALLOC)
 		fill_wants(l, alloc_wants, ARRAY_SIZE(alloc_wants), allocator_bit(l->allocator));
@@ -387,10 +385,22 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 		fill_wants(l, cudart_wants, ARRAY_SIZE(cudart_wants), 0);
 	else
 		fill_wants(l, cuda_wants, ARRAY_SIZE(cuda_wants), 0);
-	/* The target's own view of the file, also inside a container. */
+	/*
+	 * The target's own view of the file, also inside a container; the target controls what is
+	 * at that path now: only the mapped regular file is read, and the probes go on that very
+	 * file (through our fd), not on whatever the path names by the time they attach.
+	 */
 	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, l->path);
-	if (elf_resolve(path, l->syms, l->nsyms, l->error, sizeof(l->error)))
+	fd = open_target_file(path, l->dev, l->inode, l->error, sizeof(l->error));
+	if (fd < 0) {
+		fl_info("pid %d: %s not probed: %s", pid, fl_esc(l->path), l->error);
 		return;
+	}
+	if (elf_resolve(fd, l->syms, l->nsyms, l->error, sizeof(l->error))) {
+		close(fd);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	for (int k = 0; k < l->nsyms; k++) {
 		struct sym_state *s = &l->syms[k];
 		int dup = -1;
@@ -407,9 +417,10 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 		}
 		probed += !attach_sym(up, l, pid, path, s);
 	}
+	close(fd);
 	l->attached_ns = clock_ns(CLOCK_MONOTONIC);
 	fprintf(stderr, "faultline: pid %d: probed %d functions in %s (%s%s%s)\n", pid, probed,
-		l->path, kind_name(l->kind), l->kind == LIB_ALLOC ? " " : "",
+		fl_esc(l->path), kind_name(l->kind), l->kind == LIB_ALLOC ? " " : "",
 		l->kind == LIB_ALLOC ? l->allocator : "");
 }
 
@@ -438,8 +449,7 @@ static void detach_proc(struct up_proc *p, const char *why)
 
 /* --- scanning the targets' mappings ------------------------------------------------------ */
 
-static struct up_lib *lib_add(struct up_proc *p, const char *path, uint64_t inode,
-			      enum lib_kind kind)
+static struct up_lib *lib_add(struct up_proc *p, const struct vma *v, enum lib_kind kind)
 {
 	struct up_lib *nl = realloc(p->libs, (p->nlibs + 1) * sizeof(*nl)), *l;
 
@@ -448,10 +458,11 @@ static struct up_lib *lib_add(struct up_proc *p, const char *path, uint64_t inod
 	p->libs = nl;
 	l = &p->libs[p->nlibs];
 	memset(l, 0, sizeof(*l));
-	l->path = strdup(path);
+	l->path = strdup(v->path);
 	if (!l->path)
 		return NULL;
-	l->inode = inode;
+	l->inode = v->inode;
+	l->dev = v->dev;
 	l->kind = kind;
 	p->nlibs++;
 	return l;
@@ -523,7 +534,7 @@ static void scan_allocator(struct uprobes *up, struct up_proc *p, const char *ma
 			continue;
 		if (lib_attached(p, lib, vm->v[i].inode))
 			return;
-		l = lib_add(p, lib, vm->v[i].inode, LIB_ALLOC);
+		l = lib_add(p, &vm->v[i], LIB_ALLOC);
 		if (!l)
 			return;
 		l->allocator = name;
@@ -541,7 +552,7 @@ static void scan_cuda(struct uprobes *up, struct up_proc *p, const struct vmas *
 
 		if (kind < 0 || strstr(v->path, " (deleted)") || lib_attached(p, v->path, v->inode))
 			continue;
-		l = lib_add(p, v->path, v->inode, kind);
+		l = lib_add(p, v, kind);
 		if (l)
 			probe_lib(up, p->pid, l);
 	}
@@ -728,54 +739,283 @@ void uprobes_detach(struct uprobes *up)
 #define KPF_THP (1ull << 22)
 #define HUGE_BLOCK (2ull << 20)
 
-/* Per 2 MiB block of the range: its first page's flags say whether the block is a huge page.
- * -ENODATA when no block's first page is present (the range was unmapped before we looked). */
-int64_t huge_backed_bytes(int pid, uint64_t addr, uint64_t len)
-{
-	char path[64];
+/*
+ * The range is the target's to choose (cudaHostRegister(ptr, 1 << 62) is a valid call that fails):
+ * only its parts that /proc/PID/maps shows mapped are walked, at most HUGE_MAX_SAMPLES blocks of
+ * them (beyond that every k-th block stands for k), and the walk gives up when *STOP is set.
+ */
+#define HUGE_MAX_SAMPLES 65536
+
+struct huge_walk {
 	int pm, kf;
-	int64_t total = 0;
-	uint64_t end = addr + len;
-	bool present = false;
+	uint64_t stride, k; /* k: blocks passed; every stride-th is read */
+	unsigned int reads;
+	bool present;
+	int64_t total;
+};
+
+static uint64_t blocks_of(uint64_t s, uint64_t e)
+{
+	return (e - 1) / HUGE_BLOCK - s / HUGE_BLOCK + 1;
+}
+
+static int huge_segment(struct huge_walk *hw, uint64_t b, uint64_t end, const atomic_bool *stop)
+{
+	while (b < end) {
+		uint64_t next = (b & ~(HUGE_BLOCK - 1)) + HUGE_BLOCK, ent = 0, flags = 0;
+		uint64_t skip = hw->k % hw->stride ? hw->stride - hw->k % hw->stride : 0;
+
+		if (skip) {
+			/* on to the next sampled block, without looking at those between */
+			if (skip >= blocks_of(b, end)) {
+				hw->k += blocks_of(b, end);
+				return 0;
+			}
+			hw->k += skip;
+			b = (b & ~(HUGE_BLOCK - 1)) + skip * HUGE_BLOCK;
+			continue;
+		}
+		hw->k++;
+		if (stop && !(++hw->reads & 255) &&
+		    atomic_load_explicit(stop, memory_order_relaxed))
+			return -EINTR;
+		if (next > end || next < b)
+			next = end;
+		if (pread(hw->pm, &ent, 8, (b / 4096) * 8) == 8 && (ent & PM_PRESENT))
+			hw->present = true;
+		if ((ent & PM_PRESENT) && (ent & PM_PFN_MASK) &&
+		    pread(hw->kf, &flags, 8, (ent & PM_PFN_MASK) * 8) == 8 &&
+		    (flags & (KPF_THP | KPF_HUGE)))
+			hw->total += (next - b) * hw->stride;
+		b = next;
+	}
+	return 0;
+}
+
+/* Per 2 MiB block of the mapped parts of the range: its first page's flags say whether the
+ * block is a huge page. -ENODATA when no block's first page is present (the range was unmapped
+ * before we looked), -EINTR when STOP was set. */
+static int64_t huge_walk(int pid, uint64_t addr, uint64_t len, const atomic_bool *stop)
+{
+	struct huge_walk hw = {.stride = 1};
+	uint64_t end = addr + len, blocks = 0, mapped = 0;
+	struct vmas vm;
+	char path[64], *text;
+	int err = 0;
 
 	if (!len || end < addr)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	pm = open(path, O_RDONLY | O_CLOEXEC);
-	if (pm < 0)
+	text = maps_read(pid);
+	if (!text)
 		return -errno;
-	kf = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	if (kf < 0) {
-		close(pm);
-		return -errno;
-	}
-	for (uint64_t b = addr; b < end;) {
-		uint64_t next = (b & ~(HUGE_BLOCK - 1)) + HUGE_BLOCK, ent = 0, flags = 0;
+	err = vmas_parse(&vm, text);
+	free(text);
+	if (err)
+		return err;
+	for (size_t i = 0; i < vm.n; i++) {
+		uint64_t s = vm.v[i].start > addr ? vm.v[i].start : addr;
+		uint64_t e = vm.v[i].end < end ? vm.v[i].end : end;
 
-		if (next > end)
-			next = end;
-		if (pread(pm, &ent, 8, (b / 4096) * 8) == 8 && (ent & PM_PRESENT))
-			present = true;
-		if ((ent & PM_PRESENT) && (ent & PM_PFN_MASK) &&
-		    pread(kf, &flags, 8, (ent & PM_PFN_MASK) * 8) == 8 &&
-		    (flags & (KPF_THP | KPF_HUGE)))
-			total += next - b;
-		b = next;
+		if (s < e) {
+			blocks += blocks_of(s, e);
+			mapped += e - s;
+		}
 	}
-	close(kf);
-	close(pm);
-	return present ? total : -ENODATA;
+	if (blocks > HUGE_MAX_SAMPLES)
+		hw.stride = (blocks + HUGE_MAX_SAMPLES - 1) / HUGE_MAX_SAMPLES;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	hw.pm = open(path, O_RDONLY | O_CLOEXEC);
+	hw.kf = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	if (hw.pm < 0 || hw.kf < 0)
+		err = -errno;
+	for (size_t i = 0; !err && i < vm.n; i++) {
+		uint64_t s = vm.v[i].start > addr ? vm.v[i].start : addr;
+		uint64_t e = vm.v[i].end < end ? vm.v[i].end : end;
+
+		if (s < e)
+			err = huge_segment(&hw, s, e, stop);
+	}
+	if (hw.kf >= 0)
+		close(hw.kf);
+	if (hw.pm >= 0)
+		close(hw.pm);
+	vmas_free(&vm);
+	if (err)
+		return err;
+	if (!hw.present)
+		return -ENODATA;
+	/* a sampled estimate never exceeds what is mapped */
+	return hw.total > (int64_t)mapped ? (int64_t)mapped : hw.total;
+}
+
+int64_t huge_backed_bytes(int pid, uint64_t addr, uint64_t len)
+{
+	return huge_walk(pid, addr, len, NULL);
+}
+
+static bool is_register(const struct fl_cuda *e)
+{
+	return e->func == FL_CF_HOST_REGISTER || e->func == FL_CF_CU_HOST_REGISTER;
 }
 
 void uprobes_fill_cuda(struct fl_cuda *e)
 {
 	int64_t hb;
 
-	if (e->func != FL_CF_HOST_REGISTER && e->func != FL_CF_CU_HOST_REGISTER)
+	if (!is_register(e))
 		return;
 	hb = huge_backed_bytes(e->pid, e->ptr, e->size);
 	/* gone (the caller unmapped it before we looked) or unreadable: unknown, not 0% */
 	e->huge_bytes = hb >= 0 ? (uint64_t)hb : FL_HUGE_UNKNOWN;
+}
+
+/*
+ * The ring-buffer consumer never waits on the walk: register calls go to a worker thread through
+ * a bounded FIFO and come back, measured, to be written by the consumer (uprobes_huge_emit). The
+ * reader sorts pinned calls by time, so writing one later changes nothing. A call that finds the
+ * queue full is written at once as FL_HUGE_BUSY.
+ */
+enum { JOB_QUEUED = 1, JOB_RUNNING, JOB_DONE };
+
+struct huge_worker {
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_bool stop;
+	struct {
+		struct fl_cuda ev;
+		int state;
+	} q[HUGE_QUEUE];
+	unsigned int head, n; /* the oldest job; jobs queued, running or done */
+};
+
+static void *huge_thread(void *arg)
+{
+	struct huge_worker *hw = arg;
+
+	pthread_mutex_lock(&hw->lock);
+	for (;;) {
+		unsigned int i, j = HUGE_QUEUE;
+		struct fl_cuda ev;
+		int64_t hb;
+
+		for (i = 0; i < hw->n && j == HUGE_QUEUE; i++)
+			if (hw->q[(hw->head + i) % HUGE_QUEUE].state == JOB_QUEUED)
+				j = (hw->head + i) % HUGE_QUEUE;
+		if (atomic_load(&hw->stop))
+			break;
+		if (j == HUGE_QUEUE) {
+			pthread_cond_wait(&hw->cond, &hw->lock);
+			continue;
+		}
+		hw->q[j].state = JOB_RUNNING;
+		ev = hw->q[j].ev;
+		pthread_mutex_unlock(&hw->lock);
+		hb = huge_walk(ev.pid, ev.ptr, ev.size, &hw->stop);
+		pthread_mutex_lock(&hw->lock);
+		hw->q[j].ev.huge_bytes = hb >= 0 ? (uint64_t)hb : FL_HUGE_UNKNOWN;
+		hw->q[j].state = JOB_DONE;
+	}
+	pthread_mutex_unlock(&hw->lock);
+	return NULL;
+}
+
+static struct huge_worker *huge_worker_get(struct uprobes *up)
+{
+	struct huge_worker *hw = up->huge;
+
+	if (hw)
+		return hw->started ? hw : NULL;
+	hw = up->huge = calloc(1, sizeof(*hw));
+	if (!hw)
+		return NULL;
+	pthread_mutex_init(&hw->lock, NULL);
+	pthread_cond_init(&hw->cond, NULL);
+	atomic_init(&hw->stop, false);
+	hw->started = !pthread_create(&hw->thread, NULL, huge_thread, hw);
+	if (!hw->started)
+		fl_info("no thread for the huge-page share of pinned ranges: measured in line");
+	return hw->started ? hw : NULL;
+}
+
+/* Queues a register call; false when it must be written now (COPY filled in). */
+static bool huge_enqueue(struct uprobes *up, struct fl_cuda *copy)
+{
+	struct huge_worker *hw = huge_worker_get(up);
+	bool queued = false;
+
+	if (!hw) {
+		uprobes_fill_cuda(copy);
+		return false;
+	}
+	pthread_mutex_lock(&hw->lock);
+	if (hw->n < HUGE_QUEUE && !atomic_load(&hw->stop)) {
+		unsigned int j = (hw->head + hw->n++) % HUGE_QUEUE;
+
+		hw->q[j].ev = *copy;
+		hw->q[j].state = JOB_QUEUED;
+		queued = true;
+		pthread_cond_signal(&hw->cond);
+	}
+	pthread_mutex_unlock(&hw->lock);
+	if (!queued) {
+		copy->huge_bytes = FL_HUGE_BUSY;
+		up->huge_busy++;
+	}
+	return queued;
+}
+
+void uprobes_huge_emit(struct uprobes *up, bool finish, uprobes_emit_fn emit, void *ctx)
+{
+	struct huge_worker *hw = up ? up->huge : NULL;
+
+	if (!hw)
+		return;
+	if (finish && hw->started) {
+		/* a walk in progress gives up: that call's share is unknown */
+		pthread_mutex_lock(&hw->lock);
+		atomic_store(&hw->stop, true);
+		pthread_cond_signal(&hw->cond);
+		pthread_mutex_unlock(&hw->lock);
+		pthread_join(hw->thread, NULL);
+		hw->started = false;
+	}
+	for (;;) {
+		struct fl_cuda ev;
+
+		pthread_mutex_lock(&hw->lock);
+		if (!hw->n || (!finish && hw->q[hw->head].state != JOB_DONE)) {
+			pthread_mutex_unlock(&hw->lock);
+			break;
+		}
+		ev = hw->q[hw->head].ev;
+		if (hw->q[hw->head].state != JOB_DONE)
+			ev.huge_bytes = FL_HUGE_UNKNOWN; /* the session ended first */
+		hw->head = (hw->head + 1) % HUGE_QUEUE;
+		hw->n--;
+		pthread_mutex_unlock(&hw->lock);
+		emit(ctx, &ev, sizeof(ev));
+	}
+}
+
+static void huge_worker_free(struct uprobes *up)
+{
+	struct huge_worker *hw = up->huge;
+
+	if (!hw)
+		return;
+	if (hw->started) {
+		atomic_store(&hw->stop, true);
+		pthread_mutex_lock(&hw->lock);
+		pthread_cond_signal(&hw->cond);
+		pthread_mutex_unlock(&hw->lock);
+		pthread_join(hw->thread, NULL);
+	}
+	pthread_mutex_destroy(&hw->lock);
+	pthread_cond_destroy(&hw->cond);
+	free(hw);
+	up->huge = NULL;
 }
 
 /* --- trailer ------------------------------------------------------------------------------ */
@@ -916,6 +1156,8 @@ void uprobes_trailer(struct uprobes *up, struct jw *w)
 	jw_kstr(w, "mode", alloc_mode_name(o->alloc_mode));
 	jw_kstr(w, "cuda", o->cuda_mode == FL_CUDA_OFF ? "off" : "auto");
 	jw_ku64(w, "slow_ns", o->alloc_slow_ns ? o->alloc_slow_ns : DEFAULT_SLOW_NS);
+	if (up->huge_busy)
+		jw_ku64(w, "huge_busy", up->huge_busy);
 	if (up->alloc_on) {
 		trailer_functions(up, w);
 		trailer_threads(up, w);
@@ -944,6 +1186,7 @@ void uprobes_free(struct uprobes *up)
 {
 	if (!up)
 		return;
+	huge_worker_free(up);
 	for (int i = 0; i < up->nprocs; i++) {
 		detach_proc(&up->procs[i], "session ended");
 		for (int k = 0; k < up->procs[i].nlibs; k++)
@@ -1020,7 +1263,8 @@ void *uprobes_on_event(struct uprobes *up, void *data, size_t size,
 	} else if (h->type == FL_EV_CUDA && size == sizeof(*copy)) {
 		/* the ring buffer is mapped read-only: fill in a copy */
 		memcpy(copy, data, sizeof(*copy));
-		uprobes_fill_cuda(copy);
+		if (is_register(copy) && huge_enqueue(up, copy))
+			return NULL;
 		return copy;
 	}
 	return data;

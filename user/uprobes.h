@@ -38,6 +38,14 @@ void uprobes_on_proc(struct uprobes *up, const struct fl_proc *e);
  * (COPY, filled in, for a CUDA register call). */
 void *uprobes_on_event(struct uprobes *up, void *data, size_t size,
 		       struct fl_cuda *copy);
+/*
+ * Register calls are measured off the ring-buffer thread: uprobes_on_event returns NULL for one it
+ * queued, and this hands back (to EMIT, on the caller's thread) those measured since, in order.
+ * FINISH (at the end of the session): stops the worker and hands back every queued call, those
+ * not measured yet with FL_HUGE_UNKNOWN.
+ */
+typedef void (*uprobes_emit_fn)(void *ctx, void *data, size_t size);
+void uprobes_huge_emit(struct uprobes *up, bool finish, uprobes_emit_fn emit, void *ctx);
 /* Register calls: bytes of the range backed by huge pages right now (pagemap + kpageflags). */
 void uprobes_fill_cuda(struct fl_cuda *e);
 /* Detaches every uprobe (the kernel removes its breakpoints). */
@@ -47,7 +55,8 @@ void uprobes_detach(struct uprobes *up);
 void uprobes_trailer(struct uprobes *up, struct jw *w);
 void uprobes_free(struct uprobes *up);
 
-/* Bytes of [addr, addr+len) in PID backed by huge pages (THP or hugetlb), or -errno. */
+/* Bytes of [addr, addr+len) in PID backed by huge pages (THP or hugetlb), or -errno. Only the
+ * mapped parts are walked, at most 65536 2 MiB blocks of them (beyond that, sampled). */
 int64_t huge_backed_bytes(int pid, uint64_t addr, uint64_t len);
 
 /* record's --alloc MODE, --alloc-slow TIME and --cuda MODE (NAME without dashes). */

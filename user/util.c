@@ -8,6 +8,8 @@
 #include <time.h>
 #include <inttypes.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include "util.h"
 
 int fl_verbose;
@@ -219,4 +221,134 @@ const char *fmt_ns(uint64_t ns, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%.2f s", ns / 1e9);
 	return buf;
+}
+
+int open_target_file(const char *path, uint64_t dev, uint64_t ino, char *why, size_t len)
+{
+	struct stat st;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		if (errno == ELOOP)
+			snprintf(why, len, "skipped: a symbolic link now, not the mapped file");
+		else
+			snprintf(why, len, "skipped: cannot open the file: %s", strerror(errno));
+		return err;
+	}
+	if (fstat(fd, &st)) {
+		err = -errno;
+		snprintf(why, len, "skipped: cannot stat the file: %s", strerror(errno));
+		close(fd);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, len, "skipped: not a regular file (%s)",
+			 S_ISFIFO(st.st_mode) ? "a FIFO" :
+			 S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
+			 S_ISSOCK(st.st_mode) ? "a socket" :
+			 S_ISDIR(st.st_mode) ? "a directory" : "not a file");
+		close(fd);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_ino != ino || (uint64_t)st.st_dev != dev) {
+		snprintf(why, len,
+			 "skipped: the file at this path is not the mapped one (device %u:%u inode "
+			 "%llu, mapped %u:%u inode %llu)",
+			 major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino,
+			 major(dev), minor(dev), (unsigned long long)ino);
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+int utf8_seq_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	int len;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	/* the second byte's range rules out overlong forms, surrogates and code points > 10FFFF */
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (n < (size_t)len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (int i = 2; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* The escaped form of the character at U (N bytes left) into PIECE; its input length. */
+static int esc_piece(const unsigned char *u, size_t n, char piece[8], size_t *plen)
+{
+	int l = utf8_seq_len(u, n);
+
+	/* C0, DEL and C1 (U+0080-U+009F: 0xc2 0x80-0x9f) can drive a terminal */
+	if (!l || u[0] < 0x20 || u[0] == 0x7f || (l == 2 && u[0] == 0xc2 && u[1] < 0xa0)) {
+		*plen = snprintf(piece, 8, "\\x%02x", l == 2 ? u[1] : u[0]);
+		return l ? l : 1;
+	}
+	memcpy(piece, u, l);
+	*plen = l;
+	return l;
+}
+
+char *fl_escape(char *out, size_t outlen, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t o = 0, total = 0, plen, reserve;
+	char piece[8];
+
+	if (!outlen)
+		return out;
+	for (size_t i = 0; i < n; total += plen)
+		i += esc_piece(u + i, n - i, piece, &plen);
+	/* what does not fit whole ends with "...": room for it stays until then */
+	reserve = total < outlen ? 1 : 4;
+	for (size_t i = 0; i < n;) {
+		int l = esc_piece(u + i, n - i, piece, &plen);
+
+		if (o + plen + reserve > outlen) {
+			if (outlen >= 4) {
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		memcpy(out + o, piece, plen);
+		o += plen;
+		i += l;
+	}
+	out[o] = 0;
+	return out;
+}
+
+const char *fl_esc(const char *s)
+{
+	static __thread char bufs[8][4096];
+	static __thread unsigned int next;
+	char *b;
+
+	if (!s)
+		return NULL;
+	b = bufs[next++ % ARRAY_SIZE(bufs)];
+	return fl_escape(b, sizeof(bufs[0]), s, strlen(s));
 }

@@ -35,6 +35,30 @@ void thp_selected(const char *sysfs_text, char *out, size_t len);
  * (void **)&array, as with libbpf's libbpf_ensure_mem().
  */
 int grow_array(void **v, size_t *cap, size_t n, size_t elem_size, size_t min_cap);
+/*
+ * Opens a file a target names (a library path from /proc/PID/maps, seen through /proc/PID/root)
+ * without trusting it: O_NOFOLLOW|O_NONBLOCK (a FIFO or a device must not block us), and fstat
+ * must show a regular file with the mapping's device (makedev of the maps "maj:min") and inode.
+ * The fd, or -errno with WHY set to a short reason ("not a regular file (a FIFO)").
+ */
+int open_target_file(const char *path, uint64_t dev, uint64_t ino, char *why, size_t len);
+/*
+ * Length (1-4) of the well-formed UTF-8 sequence at S (N bytes available), 0 when the byte at S
+ * starts none (a stray continuation, an overlong form, a surrogate, a truncated sequence).
+ */
+int utf8_seq_len(const unsigned char *s, size_t n);
+/*
+ * Strings a target or a remote client controls (X-Request-Id, paths, comm, cmdline, file names),
+ * made safe for a terminal: control characters (C0, DEL, C1) and bytes that are not UTF-8 become
+ * "\xNN"; well-formed UTF-8 passes. OUT always ends with a NUL; a string that does not fit ends
+ * with "...". Returns OUT.
+ */
+char *fl_escape(char *out, size_t outlen, const char *s, size_t n);
+/*
+ * fl_escape() of the C string S into one of a few per-thread buffers, for printf arguments:
+ * fprintf(f, "%s", fl_esc(path)). Up to 8 results are valid at a time. NULL stays NULL.
+ */
+const char *fl_esc(const char *s);
 /* Human-readable sizes and durations. */
 const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
 const char *fmt_ns(uint64_t ns, char *buf, size_t len);

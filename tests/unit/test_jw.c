@@ -133,3 +133,27 @@ UNIT_TEST(jw_pretty_is_valid_shape)
 	CHECK_STR(mb_close(&m), "{\n  \"a\": 1,\n  \"b\": []\n}\n");
 	free(m.buf);
 }
+
+UNIT_TEST(jw_escape_invalid_utf8_stays_valid)
+{
+	struct membuf m;
+	/* a lone 0xff, a stray continuation, an overlong '/', a surrogate, a cut-off sequence */
+	const char in[] = "/a\xff" "b\x80" "c\xc0\xaf" "d\xed\xa0\x80" "e\xe2\x86";
+
+	mb_open(&m);
+	json_escape(m.f, in, sizeof(in) - 1);
+	CHECK_STR(mb_close(&m), "/a\\u00ffb\\u0080c\\u00c0\\u00afd\\u00ed\\u00a0\\u0080e\\u00e2"
+				"\\u0086");
+	free(m.buf);
+}
+
+UNIT_TEST(jw_escape_4byte_utf8_passes)
+{
+	struct membuf m;
+	const char *in = "\xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf";
+
+	mb_open(&m);
+	json_escape(m.f, in, strlen(in));
+	CHECK_STR(mb_close(&m), in);
+	free(m.buf);
+}

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Strict number, duration and pid-list parsing; formatting helpers. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include "unit.h"
 #include "util.h"
 
@@ -118,4 +122,78 @@ UNIT_TEST(util_grow_array)
 	CHECK(v[0] == 0 && v[99] == 99);
 	CHECK(grow_array((void **)&v, &cap, 50, sizeof(*v), 8) == 0 && cap == 128);
 	free(v);
+}
+
+UNIT_TEST(util_escape_terminal)
+{
+	char b[64];
+
+	/* an OSC title sequence from a client: ESC and BEL come out as text */
+	CHECK_STR(fl_escape(b, sizeof(b), "\x1b]0;x\a", 6), "\\x1b]0;x\\x07");
+	CHECK_STR(fl_esc("a\tb\x7f" "c"), "a\\x09b\\x7fc");
+	/* UTF-8 passes; C1 controls (U+009B is a CSI) and bytes that are not UTF-8 do not */
+	CHECK_STR(fl_esc("caf\xc3\xa9 \xe2\x86\x92"), "caf\xc3\xa9 \xe2\x86\x92");
+	CHECK_STR(fl_esc("\xc2\x9b" "1m"), "\\x9b1m");
+	CHECK_STR(fl_esc("/p\xff" "q\xed\xa0\x80"), "/p\\xffq\\xed\\xa0\\x80");
+	CHECK_STR(fl_esc(""), "");
+	CHECK(fl_esc(NULL) == NULL);
+	/* embedded NUL with an explicit length */
+	CHECK_STR(fl_escape(b, sizeof(b), "a\0b", 3), "a\\x00b");
+}
+
+UNIT_TEST(util_escape_truncates)
+{
+	char b[8];
+
+	CHECK_STR(fl_escape(b, sizeof(b), "abcdefg", 7), "abcdefg");
+	CHECK_STR(fl_escape(b, sizeof(b), "abcdefgh", 8), "abcd...");
+	/* an escape is never cut in half */
+	CHECK_STR(fl_escape(b, sizeof(b), "ab\x1b" "cdefgh", 8), "ab...");
+	CHECK_STR(fl_escape(b, 3, "abc", 3), "");
+	CHECK_STR(fl_escape(b, 4, "abc", 3), "abc");
+	CHECK_STR(fl_escape(b, 4, "abcd", 4), "...");
+}
+
+UNIT_TEST(util_utf8_seq_len)
+{
+	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"a", 1), 1);
+	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xc3\xa9", 2), 2);
+	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xc3\xa9", 1), 0);
+	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xe0\x80\x80", 3), 0); /* overlong */
+	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0); /* > 10FFFF */
+	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
+	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xff", 1), 0);
+}
+
+UNIT_TEST(util_open_target_file)
+{
+	char dir[] = "/tmp/fl_unit_XXXXXX", p[64], q[64], why[160];
+	struct stat st;
+	int fd;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(p, sizeof(p), "%s/lib.so", dir);
+	snprintf(q, sizeof(q), "%s/fifo", dir);
+	fd = open(p, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0 && !fstat(fd, &st));
+	close(fd);
+	fd = open_target_file(p, st.st_dev, st.st_ino, why, sizeof(why));
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	/* another inode at the mapped path */
+	CHECK(open_target_file(p, st.st_dev, st.st_ino + 1, why, sizeof(why)) == -ESTALE);
+	CHECK(strstr(why, "not the mapped one") != NULL);
+	/* a FIFO does not block the open */
+	CHECK(!mkfifo(q, 0600));
+	CHECK(open_target_file(q, st.st_dev, st.st_ino, why, sizeof(why)) == -EINVAL);
+	CHECK_STR(why, "skipped: not a regular file (a FIFO)");
+	unlink(q);
+	/* a symbolic link is not followed */
+	CHECK(!symlink(p, q));
+	CHECK(open_target_file(q, st.st_dev, st.st_ino, why, sizeof(why)) == -ELOOP);
+	CHECK(strstr(why, "symbolic link") != NULL);
+	unlink(q);
+	unlink(p);
+	rmdir(dir);
 }
