@@ -78,7 +78,7 @@ struct diff {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: faultline diff [--json] BASE.data NEW.data\n"
+"Usage: faultline diff [--json] [--max-memory SIZE] BASE.data NEW.data\n"
 "\n"
 "Compare two recordings side by side: settings that differ (THP, allocator, environment,\n"
 "command), events, page faults, each stall cause (count, total, p50, p99, max, per second),\n"
@@ -86,6 +86,8 @@ static void usage(FILE *f)
 "Changes are NEW - BASE, and in %% of BASE.\n"
 "\n"
 "      --json   the comparison as JSON: {version, base, new, changes[], verdicts[]}\n"
+"      --max-memory SIZE   refuse recordings that need more memory than SIZE, both together\n"
+"               (512M, 2G; 'unlimited'); default half of MemAvailable\n"
 "  -h, --help   this text\n"
 "\n"
 "Examples:\n"
@@ -407,6 +409,10 @@ static int build_side(struct diff *d, int side, const char *path)
 	d->alloc[side] = printed_json(m, alloc_print_json);
 	d->pinned[side] = printed_json(m, pinned_print_json);
 	d->req[side] = printed_json(m, reqview_json);
+	if (model_check_oom(m)) {
+		d->built[side] = false; /* freed */
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -755,6 +761,7 @@ static int parse_args(struct diff_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "max-memory", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -765,6 +772,10 @@ static int parse_args(struct diff_opts *o, int argc, char **argv)
 		switch (c) {
 		case 'j':
 			o->json = true;
+			break;
+		case 'M':
+			if (model_budget_option(optarg))
+				return -EINVAL;
 			break;
 		case 'h':
 			usage(stdout);
@@ -793,6 +804,7 @@ int cmd_diff(int argc, char **argv)
 
 	if (parse_args(&o, argc, argv))
 		return 2;
+	model_budget_default();
 	err = diff_build(&d, &o);
 	if (!err) {
 		if (o.json)

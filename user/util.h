@@ -34,6 +34,16 @@ void thp_selected(const char *sysfs_text, char *out, size_t len);
  * (void **)&array, as with libbpf's libbpf_ensure_mem().
  */
 int grow_array(void **v, size_t *cap, size_t n, size_t elem_size, size_t min_cap);
+/*
+ * Set (never cleared) when an allocation failed: grow_array() sets it, other allocation sites of
+ * the report paths call fl_nomem(). A report built with a failed allocation has a hole in it, so
+ * report and diff check it and exit with "out of memory" instead of printing it.
+ */
+extern bool fl_oom;
+/* Records an allocation failure (sets fl_oom); returns -ENOMEM. */
+int fl_nomem(void);
+/* "512M", "2G", "1.5G", "4096", "64KiB" -> bytes (binary units). 0 or -EINVAL/-ERANGE. */
+int parse_size(const char *s, uint64_t *out);
 /* Human-readable sizes and durations. */
 const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
 const char *fmt_ns(uint64_t ns, char *buf, size_t len);
