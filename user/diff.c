@@ -397,8 +397,11 @@ static int build_side(struct diff *d, int side, const char *path)
 {
 	struct model *m = &d->m[side];
 	struct req_opts ro = {};
+	int err = model_build(m, path);
 
-	if (model_build(m, path)) {
+	if (err == -E2BIG || err == -ENOMEM)
+		return err; /* over the memory budget, or out of memory: said above */
+	if (err) {
 		fl_err("diff: cannot read the %s recording '%s' (see above); give two files "
 		       "written by 'faultline record'", side_names[side], path);
 		return -EINVAL;
@@ -418,9 +421,12 @@ static int build_side(struct diff *d, int side, const char *path)
 
 static int diff_build(struct diff *d, const struct diff_opts *o)
 {
-	for (int s = 0; s < SIDES; s++)
-		if (build_side(d, s, o->path[s]))
-			return -EINVAL;
+	for (int s = 0; s < SIDES; s++) {
+		int err = build_side(d, s, o->path[s]);
+
+		if (err)
+			return err;
+	}
 	for (int s = 0; s < SIDES; s++) {
 		collect_settings(d, s);
 		collect_session(d, s);

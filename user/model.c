@@ -98,12 +98,27 @@ void model_budget_default(void)
 		fl_info("no MemAvailable in /proc/meminfo: reading without a memory budget");
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FL_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(FL_ASAN)
+/* ASan's allocator replaces malloc's: mallinfo2() would not see its blocks. */
+size_t __sanitizer_get_current_allocated_bytes(void);
+
+uint64_t model_heap_used(void)
+{
+	return __sanitizer_get_current_allocated_bytes();
+}
+#else
 uint64_t model_heap_used(void)
 {
 	struct mallinfo2 mi = mallinfo2();
 
 	return mi.uordblks + mi.hblkhd;
 }
+#endif
 
 static void budget_refuse(const char *path, const char *what, uint64_t need, uint64_t events)
 {
@@ -124,7 +139,7 @@ static int budget_check_early(const char *path, struct fl_reader *r)
 
 	if (!model_budget.bytes || fl_reader_census(r, &c))
 		return 0; /* the check while reading still applies */
-	need = model_heap_used() + c.events * MODEL_BYTES_PER_EVENT;
+	need = model_heap_used() + c.max_raw + c.events * MODEL_BYTES_PER_EVENT;
 	fl_info("%s: %" PRIu64 " chunks, %" PRIu64 " events, %" PRIu64 " raw bytes: about %" PRIu64
 		" bytes to report, budget %" PRIu64, path, c.chunks, c.events, c.raw_bytes, need,
 		model_budget.bytes);

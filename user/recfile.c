@@ -1003,6 +1003,8 @@ int fl_reader_census(struct fl_reader *r, struct fl_census *c)
 		c->chunks++;
 		c->events += h.n_events;
 		c->raw_bytes += h.raw_len;
+		if (h.raw_len > c->max_raw)
+			c->max_raw = h.raw_len;
 		off += CHUNK_HDR_BYTES + h.comp_len;
 	}
 }

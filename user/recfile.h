@@ -74,6 +74,7 @@ const char *fl_reader_trailer(const struct fl_reader *r);
  */
 struct fl_census {
 	uint64_t chunks, events, raw_bytes;
+	uint64_t max_raw; /* the largest chunk: the reader holds one inflated */
 };
 int fl_reader_census(struct fl_reader *r, struct fl_census *c);
 void fl_reader_status(const struct fl_reader *r, struct fl_reader_status *st);
