@@ -538,9 +538,13 @@ void alloc_model_finish(struct model *m)
 	if (!a)
 		return;
 	resolve_callers(m, a);
-	qsort(a->callers, a->ncallers, sizeof(*a->callers), cmp_caller);
-	qsort(a->slow, a->nslow, sizeof(*a->slow), cmp_slow);
-	qsort(a->cuda, a->ncuda, sizeof(*a->cuda), cmp_cuda);
+	/* qsort(NULL, 0, ...) is undefined: each list may never have been allocated. */
+	if (a->ncallers)
+		qsort(a->callers, a->ncallers, sizeof(*a->callers), cmp_caller);
+	if (a->nslow)
+		qsort(a->slow, a->nslow, sizeof(*a->slow), cmp_slow);
+	if (a->ncuda)
+		qsort(a->cuda, a->ncuda, sizeof(*a->cuda), cmp_cuda);
 	cuda_match_sizes(a);
 	cuda_summarize(a);
 }

@@ -463,7 +463,8 @@ static void finish(struct model *m)
 
 	json_array_foreach(drops, i, d)
 		m->dropped += json_integer_value(d);
-	qsort(m->stall_list, m->nstalls, sizeof(*m->stall_list), cmp_stall);
+	if (m->nstalls) /* qsort(NULL, 0, ...) is undefined */
+		qsort(m->stall_list, m->nstalls, sizeof(*m->stall_list), cmp_stall);
 	for (i = 0; i < m->nstalls; i++) {
 		const struct stall_rec *s = &m->stall_list[i];
 		struct stall_stats *st = &m->stalls[s->cause];

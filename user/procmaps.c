@@ -67,7 +67,8 @@ int vmas_parse(struct vmas *vmas, const char *text)
 		}
 		p = nl ? nl + 1 : NULL;
 	}
-	qsort(vmas->v, vmas->n, sizeof(*vmas->v), cmp_vma);
+	if (vmas->n) /* qsort(NULL, 0, ...) is undefined */
+		qsort(vmas->v, vmas->n, sizeof(*vmas->v), cmp_vma);
 	return 0;
 }
 
