@@ -500,6 +500,7 @@ int model_build(struct model *m, const char *path)
 	struct fl_reader *r = NULL;
 	json_error_t jerr;
 	char errbuf[256] = "";
+	uint64_t nread = 0;
 	const void *ev;
 	size_t len;
 	int err;
@@ -518,7 +519,7 @@ int model_build(struct model *m, const char *path)
 	err = budget_check_early(path, r);
 	while (!err && (err = fl_reader_next(r, &ev, &len)) == 1) {
 		add_event(m, ev, len);
-		err = budget_check_heap(path, r, m->events);
+		err = budget_check_heap(path, r, ++nread); /* m->events skips malformed ones */
 	}
 	if (err == -E2BIG) {
 		fl_reader_close(r);
