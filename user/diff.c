@@ -456,11 +456,14 @@ static void diff_free(struct diff *d)
 
 static const char *fmt_value(enum unit u, double v, char *buf, size_t len)
 {
+	/* Out-of-range double to integer conversion is undefined: clamp what a damaged file gave. */
+	uint64_t uv = v > 0 ? (v < 18446744073709551615.0 ? v : UINT64_MAX) : 0;
+
 	switch (u) {
 	case U_NS:
-		return fmt_ns(v, buf, len);
+		return fmt_ns(uv, buf, len);
 	case U_BYTES:
-		return fmt_bytes(v, buf, len);
+		return fmt_bytes(uv, buf, len);
 	case U_RATE:
 		snprintf(buf, len, "%.1f/s", v);
 		return buf;

@@ -419,10 +419,18 @@ static void add_event(struct model *m, const void *ev, size_t len)
 			m->lock_hold_max_ns = l->hold_ns;
 		break;
 	}
-	case FL_EV_RSS:
-		add_rss(m, ev);
-		alloc_model_add(m, ev);
+	case FL_EV_RSS: {
+		/* Page counts within what a machine can have (the kernel's per-CPU counters may read
+		 * a little negative; a damaged file, anything): sums and x4096 cannot overflow. */
+		const int64_t lim = 1ll << 40;
+		struct fl_rss r = *(const struct fl_rss *)ev;
+
+		for (int k = 0; k < FL_RSS_MAX; k++)
+			r.pages[k] = r.pages[k] > lim ? lim : r.pages[k] < -lim ? -lim : r.pages[k];
+		add_rss(m, &r);
+		alloc_model_add(m, &r);
 		break;
+	}
 	case FL_EV_MEMSYS:
 	case FL_EV_ALLOC:
 	case FL_EV_CUDA:
