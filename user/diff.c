@@ -457,7 +457,12 @@ static void diff_free(struct diff *d)
 static const char *fmt_value(enum unit u, double v, char *buf, size_t len)
 {
 	/* Out-of-range double to integer conversion is undefined: clamp what a damaged file gave. */
-	uint64_t uv = v > 0 ? (v < 18446744073709551615.0 ? v : UINT64_MAX) : 0;
+	uint64_t uv = 0;
+
+	if (v >= 18446744073709551616.0) /* 2^64 */
+		uv = UINT64_MAX;
+	else if (v > 0)
+		uv = v;
 
 	switch (u) {
 	case U_NS:
