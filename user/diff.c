@@ -820,11 +820,16 @@ int cmd_diff(int argc, char **argv)
 		return 2;
 	model_budget_default();
 	err = diff_build(&d, &o);
-	if (!err) {
+	if (!err && !fl_oom) {
 		if (o.json)
 			print_json(&d, stdout);
 		else
 			print_text(&d, stdout);
+	}
+	if (!err && fl_oom) { /* a comparison with a hole in it is no comparison */
+		fl_err("diff: out of memory (an allocation failed); free some memory, or compare "
+		       "on a machine with more");
+		err = -ENOMEM;
 	}
 	diff_free(&d);
 	return err ? 1 : 0;
