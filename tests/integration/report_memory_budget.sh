@@ -5,7 +5,8 @@
 #     budget) refuses before reading, exit 1, with the figure and --max-memory in the message;
 #  2. one whose events cost more than the chunk headers suggest (stalls): --max-memory 128M
 #     passes the check before reading and stops while reading, exit 1, memory stays bounded;
-#  3. --max-memory bad values are a usage error; 4. a real recording reports with the default.
+#  3. an allocation that fails is an error with nothing printed (ulimit -v);
+#  4. --max-memory bad values are a usage error; 5. a real recording reports with the default.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/core_common.bash"
 need_root
@@ -94,6 +95,20 @@ run_report stalls-1G -i "$TMP/stalls.data" --max-memory 1G --json
 check_eq "stalls --max-memory 1G: exit status" "$rc" 0
 check_eq "stalls --max-memory 1G: direct_reclaim stalls reported" \
 	"$(json 'j["stalls"]["direct_reclaim"]["count"]' "$TMP/stalls-1G.out")" 3000000
+
+# An allocation that fails (address space capped below what the stalls need, budget off) is an
+# error, not a report with a hole in it. ASan reserves terabytes of address space: not there.
+if [ "${FAULTLINE_SAN:-0}" != 1 ]; then
+	(
+		ulimit -v 160000
+		exec "$FL" report -i "$TMP/stalls.data" --max-memory unlimited
+	) >"$TMP/oom.out" 2>"$TMP/oom.err"
+	rc=$?
+	note "ulimit -v 160000, --max-memory unlimited: exit $rc, stderr: $(cat "$TMP/oom.err")"
+	check_eq "out of memory: exit status" "$rc" 1
+	grep -q 'out of memory while building the report' "$TMP/oom.err" || fail "no 'out of memory' message"
+	check_eq "out of memory: bytes of report printed" "$(wc -c <"$TMP/oom.out")" 0
+fi
 
 for bad in 12Q -1 0 1e9 ""; do
 	run_report "bad-value-'$bad'" -i "$TMP/stalls.data" --max-memory "$bad"
