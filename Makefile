@@ -100,6 +100,9 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(USER_SRCS) $(OUTPUT)/faultline.skel.h | $(OUT
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I$(OUTPUT) -Ibpf -Iuser \
 		$< $(USER_SRCS) $(USER_LIBS) -o $@
 
+# fuzz_trailer is fuzz_model with its input placed as the trailer or metadata JSON.
+$(OUTPUT)/fuzz/fuzz_trailer: tests/fuzz/fuzz_model.c
+
 fuzz: $(FUZZERS)
 	$(Q)scripts/fuzz.sh
 

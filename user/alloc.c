@@ -128,8 +128,8 @@ static int sys_index(uint32_t nr)
 
 static struct alloc_model *am_get(struct model *m)
 {
-	if (!m->alloc)
-		m->alloc = calloc(1, sizeof(*m->alloc));
+	if (!m->alloc && !(m->alloc = calloc(1, sizeof(*m->alloc))))
+		fl_nomem();
 	return m->alloc;
 }
 
@@ -325,12 +325,16 @@ static void load_codes(const struct model *m, struct alloc_model *a)
 		if (!text || !*text || !json_is_integer(json_object_get(p, "pid")))
 			continue;
 		nc = realloc(a->codes, (a->ncodes + 1) * sizeof(*nc));
-		if (!nc)
+		if (!nc) {
+			fl_nomem();
 			return;
+		}
 		a->codes = nc;
 		nc[a->ncodes].pid = json_integer_value(json_object_get(p, "pid"));
 		if (!vmas_parse(&nc[a->ncodes].code, text))
 			a->ncodes++;
+		else
+			vmas_free(&nc[a->ncodes].code);
 	}
 }
 
@@ -391,13 +395,17 @@ static void caller_count(struct alloc_model *a, const char *name, enum caller_wh
 		}
 	}
 	nc = realloc(a->callers, (a->ncallers + 1) * sizeof(*nc));
-	if (!nc)
+	if (!nc) {
+		fl_nomem();
 		return;
+	}
 	a->callers = nc;
 	a->callers[a->ncallers++] = (struct caller_stat){ .name = strdup(name), .why = why,
 							  .calls = 1, .bytes = bytes };
-	if (!a->callers[a->ncallers - 1].name)
+	if (!a->callers[a->ncallers - 1].name) {
 		a->ncallers--;
+		fl_nomem();
+	}
 }
 
 static void resolve_callers(const struct model *m, struct alloc_model *a)
@@ -762,6 +770,8 @@ static const struct proc_info **procs_sorted(const struct alloc_model *a, bool w
 {
 	const struct proc_info **v = calloc(a->nprocs ? a->nprocs : 1, sizeof(*v));
 
+	if (!v)
+		fl_nomem();
 	*n = 0;
 	for (size_t i = 0; v && i < a->nprocs; i++)
 		if (want_brk ? a->procs[i].brk_calls > 0 : a->procs[i].rss_peak > 0)

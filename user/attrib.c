@@ -120,7 +120,7 @@ static int ranks(const double *v, size_t n, double *out)
 	struct ranked *r = malloc(n * sizeof(*r));
 
 	if (!r)
-		return -1;
+		return fl_nomem();
 	for (size_t i = 0; i < n; i++)
 		r[i] = (struct ranked){ v[i], i };
 	sort_n(r, n, sizeof(*r), cmp_ranked);
@@ -145,7 +145,9 @@ double corr_spearman(const double *x, const double *y, size_t n)
 		return NAN;
 	rx = malloc(n * sizeof(*rx));
 	ry = malloc(n * sizeof(*ry));
-	if (rx && ry && !ranks(x, n, rx) && !ranks(y, n, ry))
+	if (!rx || !ry)
+		fl_nomem();
+	else if (!ranks(x, n, rx) && !ranks(y, n, ry))
 		rho = corr_pearson(rx, ry, n);
 	free(rx);
 	free(ry);

@@ -78,7 +78,7 @@ struct diff {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: faultline diff [--json] BASE.data NEW.data\n"
+"Usage: faultline diff [--json] [--max-memory SIZE] BASE.data NEW.data\n"
 "\n"
 "Compare two recordings side by side: settings that differ (THP, allocator, environment,\n"
 "command), events, page faults, each stall cause (count, total, p50, p99, max, per second),\n"
@@ -86,6 +86,8 @@ static void usage(FILE *f)
 "Changes are NEW - BASE, and in %% of BASE.\n"
 "\n"
 "      --json   the comparison as JSON: {version, base, new, changes[], verdicts[]}\n"
+"      --max-memory SIZE   refuse recordings that need more memory than SIZE, both together\n"
+"               (512M, 2G; 'unlimited'); default half of MemAvailable\n"
 "  -h, --help   this text\n"
 "\n"
 "Examples:\n"
@@ -466,8 +468,11 @@ static int build_side(struct diff *d, int side, const char *path)
 {
 	struct model *m = &d->m[side];
 	struct req_opts ro = {};
+	int err = model_build(m, path);
 
-	if (model_build(m, path)) {
+	if (err == -E2BIG || err == -ENOMEM)
+		return err; /* over the memory budget, or out of memory: said above */
+	if (err) {
 		fl_err("diff: cannot read the %s recording '%s' (see above); give two files "
 		       "written by 'faultline record'", side_names[side], path);
 		return -EINVAL;
@@ -478,14 +483,21 @@ static int build_side(struct diff *d, int side, const char *path)
 	d->alloc[side] = printed_json(m, alloc_print_json);
 	d->pinned[side] = printed_json(m, pinned_print_json);
 	d->req[side] = printed_json(m, reqview_json);
+	if (model_check_oom(m)) {
+		d->built[side] = false; /* freed */
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 static int diff_build(struct diff *d, const struct diff_opts *o)
 {
-	for (int s = 0; s < SIDES; s++)
-		if (build_side(d, s, o->path[s]))
-			return -EINVAL;
+	for (int s = 0; s < SIDES; s++) {
+		int err = build_side(d, s, o->path[s]);
+
+		if (err)
+			return err;
+	}
 	for (int s = 0; s < SIDES; s++) {
 		collect_settings(d, s);
 		collect_session(d, s);
@@ -516,11 +528,19 @@ static void diff_free(struct diff *d)
 
 static const char *fmt_value(enum unit u, double v, char *buf, size_t len)
 {
+	/* Out-of-range double to integer conversion is undefined: clamp what a damaged file gave. */
+	uint64_t uv = 0;
+
+	if (v >= 18446744073709551616.0) /* 2^64 */
+		uv = UINT64_MAX;
+	else if (v > 0)
+		uv = v;
+
 	switch (u) {
 	case U_NS:
-		return fmt_ns(v, buf, len);
+		return fmt_ns(uv, buf, len);
 	case U_BYTES:
-		return fmt_bytes(v, buf, len);
+		return fmt_bytes(uv, buf, len);
 	case U_RATE:
 		snprintf(buf, len, "%.1f/s", v);
 		return buf;
@@ -827,6 +847,7 @@ static int parse_args(struct diff_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "max-memory", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -837,6 +858,10 @@ static int parse_args(struct diff_opts *o, int argc, char **argv)
 		switch (c) {
 		case 'j':
 			o->json = true;
+			break;
+		case 'M':
+			if (model_budget_option(optarg))
+				return -EINVAL;
 			break;
 		case 'h':
 			usage(stdout);
@@ -865,12 +890,18 @@ int cmd_diff(int argc, char **argv)
 
 	if (parse_args(&o, argc, argv))
 		return 2;
+	model_budget_default();
 	err = diff_build(&d, &o);
-	if (!err) {
+	if (!err && !fl_oom) {
 		if (o.json)
 			print_json(&d, stdout);
 		else
 			print_text(&d, stdout);
+	}
+	if (!err && fl_oom) { /* a comparison with a hole in it is no comparison */
+		fl_err("diff: out of memory (an allocation failed); free some memory, or compare "
+		       "on a machine with more");
+		err = -ENOMEM;
 	}
 	diff_free(&d);
 	return err ? 1 : 0;

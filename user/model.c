@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,137 @@ static const size_t min_size[FL_EV_TYPE_MAX] = {
 	[FL_EV_NET] = sizeof(struct fl_net) - FL_NET_CAP,
 };
 
+struct model_budget model_budget;
+
+/*
+ * Heap bytes the model takes per event read, about: a page fault keeps its 8-byte time in an
+ * array that doubles when full, and an address to resolve when its region is not known yet
+ * (measured: 2.0 M faults, 50 MB). A stall takes more (48 bytes); the check while reading
+ * catches what this misses.
+ */
+#define MODEL_BYTES_PER_EVENT 24
+/* Events between two looks at the heap while reading. */
+#define MODEL_HEAP_CHECK_EVERY 4096
+
+int model_budget_option(const char *arg)
+{
+	uint64_t v;
+	int err;
+
+	if (!strcmp(arg, "unlimited")) {
+		model_budget.bytes = 0;
+		snprintf(model_budget.why, sizeof(model_budget.why), "unlimited");
+		return 0;
+	}
+	err = parse_size(arg, &v);
+	if (err || v == 0) {
+		fl_err("--max-memory '%s': expected a size such as 512M, 2G or 1.5GiB (binary "
+		       "units K, M, G, T), or 'unlimited'", arg);
+		return -EINVAL;
+	}
+	if (v < (1u << 20)) {
+		fl_err("--max-memory '%s': too small to read any recording; give at least 1M", arg);
+		return -EINVAL;
+	}
+	model_budget.bytes = v;
+	snprintf(model_budget.why, sizeof(model_budget.why), "--max-memory %s", arg);
+	return 0;
+}
+
+void model_budget_default(void)
+{
+	char line[256];
+	unsigned long long kb;
+	FILE *f;
+
+	if (model_budget.why[0])
+		return; /* --max-memory given */
+	f = fopen("/proc/meminfo", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1 && kb) {
+			model_budget.bytes = kb * 1024 / 2;
+			snprintf(model_budget.why, sizeof(model_budget.why), "half of MemAvailable");
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (!model_budget.why[0])
+		fl_info("no MemAvailable in /proc/meminfo: reading without a memory budget");
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FL_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(FL_ASAN)
+/* ASan's allocator replaces malloc's: mallinfo2() would not see its blocks. */
+size_t __sanitizer_get_current_allocated_bytes(void);
+
+uint64_t model_heap_used(void)
+{
+	return __sanitizer_get_current_allocated_bytes();
+}
+#else
+uint64_t model_heap_used(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+#endif
+
+static void budget_refuse(const char *path, const char *what, uint64_t need, uint64_t events)
+{
+	char nb[32], bb[32];
+
+	fl_err("%s: this recording %s about %s to report (%.1f M events); the budget is %s (%s); "
+	       "raise it with --max-memory SIZE (e.g. --max-memory %" PRIu64 "G), or report on a "
+	       "machine with more memory", path, what, fmt_bytes(need, nb, sizeof(nb)),
+	       events / 1e6, fmt_bytes(model_budget.bytes, bb, sizeof(bb)), model_budget.why,
+	       (need >> 30) + 1);
+}
+
+/* Before reading: what the chunk headers declare, against the budget. 0 or -E2BIG. */
+static int budget_check_early(const char *path, struct fl_reader *r)
+{
+	struct fl_census c;
+	uint64_t need;
+
+	if (!model_budget.bytes || fl_reader_census(r, &c))
+		return 0; /* the check while reading still applies */
+	need = model_heap_used() + c.max_raw + c.events * MODEL_BYTES_PER_EVENT;
+	fl_info("%s: %" PRIu64 " chunks, %" PRIu64 " events, %" PRIu64 " raw bytes: about %" PRIu64
+		" bytes to report, budget %" PRIu64, path, c.chunks, c.events, c.raw_bytes, need,
+		model_budget.bytes);
+	if (need <= model_budget.bytes)
+		return 0;
+	budget_refuse(path, "needs", need, c.events);
+	return -E2BIG;
+}
+
+/* While reading: the heap in use, against the budget. 0 or -E2BIG. */
+static int budget_check_heap(const char *path, const struct fl_reader *r, uint64_t events)
+{
+	struct fl_reader_status st;
+	uint64_t used;
+	char ub[32], bb[32];
+
+	if (!model_budget.bytes || events % MODEL_HEAP_CHECK_EVERY)
+		return 0;
+	used = model_heap_used();
+	if (used <= model_budget.bytes)
+		return 0;
+	fl_reader_status(r, &st);
+	fl_err("%s: stopped reading at chunk %" PRIu64 " (%.1f M events): the report already "
+	       "takes %s, over the budget of %s (%s); raise it with --max-memory SIZE, or report "
+	       "on a machine with more memory", path, st.chunks, events / 1e6,
+	       fmt_bytes(used, ub, sizeof(ub)), fmt_bytes(model_budget.bytes, bb, sizeof(bb)),
+	       model_budget.why);
+	return -E2BIG;
+}
+
 static int load_maps(struct model *m, json_t *targets, bool end)
 {
 	size_t i;
@@ -55,13 +188,16 @@ static int load_maps(struct model *m, json_t *targets, bool end)
 			struct pid_maps *nm = realloc(m->maps, (m->nmaps + 1) * sizeof(*nm));
 
 			if (!nm)
-				return -ENOMEM;
+				return fl_nomem();
 			m->maps = nm;
 			pm = &m->maps[m->nmaps++];
 			memset(pm, 0, sizeof(*pm));
 			pm->pid = json_integer_value(pid);
 		}
-		vmas_parse(end ? &pm->end : &pm->start, json_string_value(maps));
+		/* A pid listed twice: the last list wins (and the first is not leaked). */
+		vmas_free(end ? &pm->end : &pm->start);
+		if (vmas_parse(end ? &pm->end : &pm->start, json_string_value(maps)))
+			return fl_nomem();
 	}
 	return 0;
 }
@@ -83,9 +219,14 @@ static struct region_stat *region_get(struct model *m, const char *name)
 			return &m->regions[i];
 	if (grow_array((void **)&m->regions, &m->cap_regions, m->nregions, sizeof(*m->regions), 32))
 		return NULL;
-	r = &m->regions[m->nregions++];
+	r = &m->regions[m->nregions];
 	memset(r, 0, sizeof(*r));
 	r->name = strdup(name);
+	if (!r->name) {
+		fl_nomem();
+		return NULL;
+	}
+	m->nregions++;
 	return r;
 }
 
@@ -221,8 +362,10 @@ static void add_rss(struct model *m, const struct fl_rss *e)
 	if (!r) {
 		struct rss_stat *n = realloc(m->rss, (m->nrss + 1) * sizeof(*n));
 
-		if (!n)
+		if (!n) {
+			fl_nomem();
 			return;
+		}
 		m->rss = n;
 		r = &m->rss[m->nrss++];
 		*r = (struct rss_stat){ .pid = e->pid, .min_pages = total, .max_pages = total,
@@ -276,18 +419,26 @@ static void add_event(struct model *m, const void *ev, size_t len)
 			m->lock_hold_max_ns = l->hold_ns;
 		break;
 	}
-	case FL_EV_RSS:
-		add_rss(m, ev);
-		alloc_model_add(m, ev);
+	case FL_EV_RSS: {
+		/* Page counts within what a machine can have (the kernel's per-CPU counters may read
+		 * a little negative; a damaged file, anything): sums and x4096 cannot overflow. */
+		const int64_t lim = 1ll << 40;
+		struct fl_rss r = *(const struct fl_rss *)ev;
+
+		for (int k = 0; k < FL_RSS_MAX; k++)
+			r.pages[k] = r.pages[k] > lim ? lim : r.pages[k] < -lim ? -lim : r.pages[k];
+		add_rss(m, &r);
+		alloc_model_add(m, &r);
 		break;
+	}
 	case FL_EV_MEMSYS:
 	case FL_EV_ALLOC:
 	case FL_EV_CUDA:
 		alloc_model_add(m, ev);
 		break;
 	case FL_EV_NET:
-		if (!m->wire)
-			m->wire = wire_new();
+		if (!m->wire && !(m->wire = wire_new()))
+			fl_nomem();
 		if (m->wire)
 			wire_event(m->wire, ev, len);
 		break;
@@ -340,11 +491,23 @@ static void finish(struct model *m)
 		wire_finish(m->wire);
 }
 
+int model_check_oom(struct model *m)
+{
+	if (!fl_oom)
+		return 0;
+	fl_err("%s: out of memory while building the report (an allocation failed); nothing is "
+	       "printed rather than a report with a hole in it: free some memory, or report on a "
+	       "machine with more", m->path);
+	model_free(m);
+	return -ENOMEM;
+}
+
 int model_build(struct model *m, const char *path)
 {
 	struct fl_reader *r = NULL;
 	json_error_t jerr;
 	char errbuf[256] = "";
+	uint64_t nread = 0;
 	const void *ev;
 	size_t len;
 	int err;
@@ -360,9 +523,19 @@ int model_build(struct model *m, const char *path)
 	if (!m->meta)
 		fl_err("%s: metadata is not valid JSON (%s); reading events anyway", path, jerr.text);
 	load_maps(m, json_object_get(m->meta, "targets"), false);
-	while ((err = fl_reader_next(r, &ev, &len)) == 1)
+	err = budget_check_early(path, r);
+	while (!err && (err = fl_reader_next(r, &ev, &len)) == 1) {
 		add_event(m, ev, len);
-	if (err < 0)
+		err = budget_check_heap(path, r, ++nread); /* m->events skips malformed ones */
+	}
+	if (err == -E2BIG) {
+		fl_reader_close(r);
+		model_free(m);
+		return err;
+	}
+	if (err == -ENOMEM)
+		fl_nomem(); /* the reader's chunk buffer: said below, after the reader is closed */
+	else if (err < 0)
 		fl_err("%s: read error: %s; using the events read so far", path, strerror(-err));
 	fl_reader_status(r, &m->status);
 	if (fl_reader_trailer(r))
@@ -373,7 +546,7 @@ int model_build(struct model *m, const char *path)
 		fl_err("%s: %s", path, m->status.message);
 	fl_reader_close(r);
 	finish(m);
-	return 0;
+	return model_check_oom(m);
 }
 
 const char *model_meta_str(const struct model *m, const char *a, const char *b)

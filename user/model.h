@@ -96,9 +96,34 @@ struct model {
 	struct req_view *reqview;   /* requests lined up with stalls (user/reqreport.c) */
 };
 
-/* Reads PATH and builds the model. 0 or -errno, with a message printed. */
+/*
+ * The memory budget of report and diff: model_build() refuses a recording that would take the
+ * process's heap past it, before reading when the chunk headers already say so, else while
+ * reading. Default: half of MemAvailable.
+ */
+struct model_budget {
+	uint64_t bytes; /* 0: unlimited */
+	char why[64];   /* "half of MemAvailable", "--max-memory 2G" */
+};
+extern struct model_budget model_budget;
+/* Sets the budget from --max-memory's argument (a size, or "unlimited"). 0 or -EINVAL. */
+int model_budget_option(const char *arg);
+/* Sets the default budget unless --max-memory set one. */
+void model_budget_default(void);
+/* Heap bytes in use by the process (malloc's count), or 0 where it cannot tell. */
+uint64_t model_heap_used(void);
+
+/*
+ * Reads PATH and builds the model. 0 or -errno, with a message printed: -E2BIG over the memory
+ * budget, -ENOMEM when an allocation failed (the model would have a hole).
+ */
 int model_build(struct model *m, const char *path);
 void model_free(struct model *m);
+/*
+ * After a step that allocates (model_build, reqview_build, printing): if any allocation failed
+ * (fl_oom), says so, frees M and returns -ENOMEM; else 0.
+ */
+int model_check_oom(struct model *m);
 /* Helpers for the printers. */
 const char *model_meta_str(const struct model *m, const char *a, const char *b);
 double model_duration_s(const struct model *m);

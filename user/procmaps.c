@@ -52,9 +52,14 @@ int vmas_parse(struct vmas *vmas, const char *text)
 		struct vma v;
 
 		if (len < sizeof(line)) {
+			int err;
+
 			memcpy(line, p, len);
 			line[len] = 0;
-			if (!parse_line(line, &v)) {
+			err = parse_line(line, &v);
+			if (err == -ENOMEM)
+				return fl_nomem();
+			if (!err) {
 				if (grow_array((void **)&vmas->v, &vmas->cap, vmas->n, sizeof(*vmas->v),
 					       64)) {
 					free(v.path);

@@ -981,6 +981,34 @@ static int read_trailer(struct fl_reader *r, const uint8_t *p)
 	return 0;
 }
 
+int fl_reader_census(struct fl_reader *r, struct fl_census *c)
+{
+	uint64_t off = r->off;
+	struct chunk_hdr h;
+	const uint8_t *p;
+	ssize_t n;
+
+	memset(c, 0, sizeof(*c));
+	if (r->done || r->left)
+		return -EINVAL; /* only before the first event */
+	for (;;) {
+		n = fetch(r, off, CHUNK_HDR_BYTES, &p);
+		if (n < 0)
+			return n;
+		if (n < CHUNK_HDR_BYTES || get_le32(p) != FL_CHUNK_MAGIC)
+			return 0;
+		chunk_hdr_parse(p, &h);
+		if (chunk_hdr_check(&h) || h.comp_len > r->size - off - CHUNK_HDR_BYTES)
+			return 0;
+		c->chunks++;
+		c->events += h.n_events;
+		c->raw_bytes += h.raw_len;
+		if (h.raw_len > c->max_raw)
+			c->max_raw = h.raw_len;
+		off += CHUNK_HDR_BYTES + h.comp_len;
+	}
+}
+
 /* Loads the chunk at r->off: 1 when it is ready, 0 at the end (see status), -errno. */
 static int chunk_load(struct fl_reader *r)
 {

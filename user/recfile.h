@@ -67,6 +67,16 @@ const char *fl_reader_meta(const struct fl_reader *r); /* NUL-terminated JSON te
 int fl_reader_next(struct fl_reader *r, const void **ev, size_t *len);
 /* The trailer JSON once fl_reader_next returned 0, or NULL if the file has none. */
 const char *fl_reader_trailer(const struct fl_reader *r);
+/*
+ * What the chunks after the reader's position declare, from their headers alone (nothing is
+ * inflated or allocated): for a memory check before reading. Stops at the trailer, the end of
+ * the file or the first implausible header, as reading would. Leaves the reader where it was.
+ */
+struct fl_census {
+	uint64_t chunks, events, raw_bytes;
+	uint64_t max_raw; /* the largest chunk: the reader holds one inflated */
+};
+int fl_reader_census(struct fl_reader *r, struct fl_census *c);
 void fl_reader_status(const struct fl_reader *r, struct fl_reader_status *st);
 void fl_reader_close(struct fl_reader *r);
 

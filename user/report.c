@@ -30,6 +30,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: faultline report [-i FILE] [--json] [--requests FILE [--clock monotonic|realtime]]\n"
+"                       [--max-memory SIZE]\n"
 "\n"
 "Print what a recording shows: stalls per cause with latency histograms, faults by memory\n"
 "region, RSS, the probe plan, faultline's own overhead, and findings.\n"
@@ -40,6 +41,8 @@ static void usage(FILE *f)
 "                         the wire: a 'vllm bench serve --save-result --save-detailed' JSON\n"
 "                         file, or JSON lines {\"id\",\"start\",\"first_token\",\"end\"} (seconds)\n"
 "      --clock CLOCK      clock of the JSON lines' times: monotonic (default) or realtime\n"
+"      --max-memory SIZE  refuse a recording that needs more memory than SIZE to report\n"
+"                         (512M, 2G; 'unlimited'); default half of MemAvailable\n"
 "  -h, --help         this text\n"
 "\n"
 "Examples:\n"
@@ -227,8 +230,10 @@ static void text_faults(const struct model *m, FILE *f)
 	if (!m->nregions)
 		return;
 	regions = malloc(m->nregions * sizeof(*regions));
-	if (!regions)
+	if (!regions) {
+		fl_nomem();
 		return;
+	}
 	memcpy(regions, m->regions, m->nregions * sizeof(*regions));
 	sort_n(regions, m->nregions, sizeof(*regions), cmp_region);
 	fprintf(f, "\n  %-36s %12s %8s %10s\n", "region", "faults", "share", "kernel");
@@ -256,8 +261,10 @@ static void text_memory(const struct model *m, FILE *f)
 		struct rss_stat *byrss = malloc(m->nrss * sizeof(*byrss));
 		size_t shown = m->nrss < RSS_SHOWN ? m->nrss : RSS_SHOWN;
 
-		if (!byrss)
+		if (!byrss) {
+			fl_nomem();
 			return;
+		}
 		memcpy(byrss, m->rss, m->nrss * sizeof(*byrss));
 		sort_n(byrss, m->nrss, sizeof(*byrss), cmp_rss);
 		fprintf(f, "\nRSS (largest first)\n");
@@ -515,12 +522,13 @@ static void print_json(const struct model *m, FILE *f)
 
 static int parse_args(struct report_opts *o, int argc, char **argv)
 {
-	enum { OPT_JSON = 256, OPT_REQUESTS, OPT_CLOCK };
+	enum { OPT_JSON = 256, OPT_REQUESTS, OPT_CLOCK, OPT_MAX_MEMORY };
 	static const struct option longopts[] = {
 		{ "input", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "requests", required_argument, NULL, OPT_REQUESTS },
 		{ "clock", required_argument, NULL, OPT_CLOCK },
+		{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -546,6 +554,10 @@ static int parse_args(struct report_opts *o, int argc, char **argv)
 			}
 			o->req.clock_given = true;
 			break;
+		case OPT_MAX_MEMORY:
+			if (model_budget_option(optarg))
+				return -EINVAL;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -564,18 +576,25 @@ int cmd_report(int argc, char **argv)
 
 	if (parse_args(&o, argc, argv))
 		return 2;
+	model_budget_default();
 	err = model_build(&m, o.input);
 	if (err)
 		return 1;
 	if (reqview_build(&m, &o.req)) {
-		model_free(&m);
+		if (!model_check_oom(&m))
+			model_free(&m);
 		return 1;
 	}
+	if (model_check_oom(&m))
+		return 1;
 	if (o.json)
 		print_json(&m, stdout);
 	else
 		print_text(&m, stdout);
-	err = 0; /* a file cut short still reports what it holds; the warning went to stderr */
-	model_free(&m);
+	/* A file cut short still reports what it holds (the warning went to stderr); a report
+	 * printed with a failed allocation does not count as one. */
+	err = model_check_oom(&m) ? 1 : 0;
+	if (!err)
+		model_free(&m);
 	return err;
 }

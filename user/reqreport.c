@@ -217,6 +217,8 @@ static void summarize_corr(struct req_view *v, int k, struct win_summary *s)
 	size_t n = 0;
 
 	s->pearson = s->spearman = s->faults_spearman = NAN;
+	if (!x || !y || !f)
+		fl_nomem();
 	if (x && y && f) {
 		for (size_t i = 0; i < v->n; i++) {
 			if (!v->rows[i].has[k])
@@ -284,7 +286,7 @@ int reqview_build(struct model *m, const struct req_opts *o)
 	int rc;
 
 	if (!v)
-		return -ENOMEM;
+		return fl_nomem();
 	m->reqview = v;
 	v->file = o->file;
 	v->clock = o->clock;
@@ -301,7 +303,7 @@ int reqview_build(struct model *m, const struct req_opts *o)
 	v->n = v->list ? v->list->n : 0;
 	v->rows = calloc(v->n + 1, sizeof(*v->rows));
 	if (!v->rows)
-		return -ENOMEM;
+		return fl_nomem();
 	for (size_t i = 0; i < v->n; i++) {
 		v->rows[i].r = &v->list->v[i];
 		if (v->list->v[i].wire_match >= 0 && v->wire)

@@ -364,8 +364,10 @@ size_t requests_match(struct reqlist *file, const struct reqlist *wire)
 	bool *taken = calloc(wire->n + 1, sizeof(*taken));
 	size_t matched = 0;
 
-	if (!taken)
+	if (!taken) {
+		fl_nomem();
 		return 0;
+	}
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < file->n; i++) {
 			struct request *r = &file->v[i];

@@ -7,12 +7,21 @@
 #include <string.h>
 #include <time.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include "util.h"
 
 int fl_verbose;
+bool fl_oom;
+
+int fl_nomem(void)
+{
+	fl_oom = true;
+	return -ENOMEM;
+}
 
 void fl_err(const char *fmt, ...)
 {
@@ -187,12 +196,46 @@ int grow_array(void **v, size_t *cap, size_t n, size_t elem_size, size_t min_cap
 
 	if (n < *cap)
 		return 0;
-	ncap = *cap ? *cap * 2 : min_cap;
+	ncap = *cap ? *cap * 2 : (min_cap ? min_cap : 1);
+	/* Sizes come from files and from the wire: an overflow is a failure, not a small block. */
+	if (!elem_size || ncap < *cap || ncap > PTRDIFF_MAX / elem_size)
+		return fl_nomem();
 	nv = realloc(*v, ncap * elem_size);
 	if (!nv)
-		return -ENOMEM;
+		return fl_nomem();
 	*v = nv;
 	*cap = ncap;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGTPE";
+	const char *u;
+	double v;
+	char *end;
+	int shift = 0;
+
+	if (!s || !(*s >= '0' && *s <= '9'))
+		return -EINVAL; /* no sign, no space, no "inf" or "nan" */
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || strspn(s, "0123456789.") != (size_t)(end - s))
+		return -EINVAL; /* no exponent, no hex */
+	if (*end && (u = strchr(units, *end >= 'a' ? *end - 32 : *end))) {
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+	} else if (!strcmp(end, "B")) {
+		end++;
+	}
+	if (*end)
+		return -EINVAL;
+	v = ldexp(v, shift);
+	if (v >= 18446744073709551616.0)
+		return -ERANGE;
+	*out = (uint64_t)v;
 	return 0;
 }
 

@@ -59,6 +59,16 @@ char *fl_escape(char *out, size_t outlen, const char *s, size_t n);
  * fprintf(f, "%s", fl_esc(path)). Up to 8 results are valid at a time. NULL stays NULL.
  */
 const char *fl_esc(const char *s);
+/*
+ * Set (never cleared) when an allocation failed: grow_array() sets it, other allocation sites of
+ * the report paths call fl_nomem(). A report built with a failed allocation has a hole in it, so
+ * report and diff check it and exit with "out of memory" instead of printing it.
+ */
+extern bool fl_oom;
+/* Records an allocation failure (sets fl_oom); returns -ENOMEM. */
+int fl_nomem(void);
+/* "512M", "2G", "1.5G", "4096", "64KiB" -> bytes (binary units). 0 or -EINVAL/-ERANGE. */
+int parse_size(const char *s, uint64_t *out);
 /* Human-readable sizes and durations. */
 const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
 const char *fmt_ns(uint64_t ns, char *buf, size_t len);

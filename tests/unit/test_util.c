@@ -196,4 +196,78 @@ UNIT_TEST(util_open_target_file)
 	unlink(q);
 	unlink(p);
 	rmdir(dir);
+/* A failure leaves the array and its capacity as they were, returns -ENOMEM and sets fl_oom. */
+UNIT_TEST(util_grow_array_failure)
+{
+	uint64_t *v = NULL, *kept;
+	size_t cap = 0, kept_cap;
+
+	CHECK(grow_array((void **)&v, &cap, 0, sizeof(*v), 4) == 0 && cap == 4);
+	v[3] = 42;
+	kept = v;
+	kept_cap = cap;
+	fl_oom = false;
+
+	/* Capacity times element size past PTRDIFF_MAX: refused before realloc is asked. */
+	CHECK(grow_array((void **)&v, &cap, 4, SIZE_MAX / 4, 4) == -ENOMEM);
+	CHECK(v == kept && cap == kept_cap && v[3] == 42 && fl_oom);
+	fl_oom = false;
+	/* Doubling that would wrap the capacity itself. */
+	cap = SIZE_MAX / 2 + 2;
+	CHECK(grow_array((void **)&v, &cap, cap, 1, 4) == -ENOMEM);
+	CHECK(v == kept && cap == SIZE_MAX / 2 + 2 && fl_oom);
+	cap = kept_cap;
+	fl_oom = false;
+	/* Zero-sized elements are a caller bug, not a zero-byte block to write into. */
+	CHECK(grow_array((void **)&v, &cap, 4, 0, 4) == -ENOMEM && fl_oom);
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FL_UNIT_ASAN 1
+#endif
+#endif
+#if !defined(__SANITIZE_ADDRESS__) && !defined(FL_UNIT_ASAN)
+	/* realloc itself failing (ASan would report the request instead of returning NULL): 64 TiB is more than this machine has or overcommits. */
+	fl_oom = false;
+	cap = 1ull << 40;
+	CHECK(grow_array((void **)&v, &cap, cap, 32, 4) == -ENOMEM);
+	CHECK(v == kept && cap == 1ull << 40 && fl_oom);
+	cap = kept_cap;
+	printf("  grow_array: realloc of 64 TiB refused, array kept\n");
+#endif
+	CHECK(v[3] == 42);
+	fl_oom = false;
+	free(v);
+}
+
+UNIT_TEST(util_parse_size)
+{
+	uint64_t v = 7;
+
+	CHECK(parse_size("4096", &v) == 0);
+	CHECK_EQ_U64(v, 4096);
+	CHECK(parse_size("512M", &v) == 0);
+	CHECK_EQ_U64(v, 512ull << 20);
+	CHECK(parse_size("2G", &v) == 0);
+	CHECK_EQ_U64(v, 2ull << 30);
+	CHECK(parse_size("2g", &v) == 0);
+	CHECK_EQ_U64(v, 2ull << 30);
+	CHECK(parse_size("1.5GiB", &v) == 0);
+	CHECK_EQ_U64(v, 3ull << 29);
+	CHECK(parse_size("64KB", &v) == 0);
+	CHECK_EQ_U64(v, 64ull << 10);
+	CHECK(parse_size("1T", &v) == 0);
+	CHECK_EQ_U64(v, 1ull << 40);
+	v = 7;
+	CHECK(parse_size("12Q", &v) == -EINVAL);
+	CHECK(parse_size("-1", &v) == -EINVAL);
+	CHECK(parse_size("+1", &v) == -EINVAL);
+	CHECK(parse_size(" 1", &v) == -EINVAL);
+	CHECK(parse_size("", &v) == -EINVAL);
+	CHECK(parse_size("G", &v) == -EINVAL);
+	CHECK(parse_size("1e9", &v) == -EINVAL);
+	CHECK(parse_size("0x10", &v) == -EINVAL);
+	CHECK(parse_size("1GG", &v) == -EINVAL);
+	CHECK(parse_size("nan", &v) == -EINVAL);
+	CHECK(parse_size("16E", &v) == -ERANGE);
+	CHECK_EQ_U64(v, 7); /* untouched on error */
 }
