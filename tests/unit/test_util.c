@@ -196,6 +196,8 @@ UNIT_TEST(util_open_target_file)
 	unlink(q);
 	unlink(p);
 	rmdir(dir);
+}
+
 /* A failure leaves the array and its capacity as they were, returns -ENOMEM and sets fl_oom. */
 UNIT_TEST(util_grow_array_failure)
 {
