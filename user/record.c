@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * faultline record: attach to a running process tree (or start a command), stream every event
- * from the ring buffer into faultline.data, and stop on -d, Ctrl-C, SIGTERM or when every target
- * has exited. Whatever happens, the file is left complete (or readable up to its last chunk).
+ * from the ring buffer into faultline.data, and stop on -d, Ctrl-C, SIGTERM, SIGHUP or when every
+ * target has exited. Whatever happens, the file is left complete (or readable up to its last chunk).
  */
 #include <errno.h>
 #include <limits.h>
@@ -59,8 +59,10 @@ static void usage(FILE *f)
 "  -- COMMAND [ARGS]       start COMMAND and trace it and its children\n"
 "\n"
 "Session:\n"
-"  -d, --duration TIME     stop after TIME (30, 30s, 500ms, 2m); default: until Ctrl-C,\n"
-"                          SIGTERM, or every target has exited\n"
+"  -d, --duration TIME     stop after TIME (30, 1.5, 30s, 500ms, 2m); default: until\n"
+"                          Ctrl-C, SIGTERM, SIGHUP (the terminal or ssh session went\n"
+"                          away), or every target has exited; the file is complete\n"
+"                          either way (use nohup or setsid to keep recording instead)\n"
 "  -o, --output FILE       where to write (default faultline.data)\n"
 "      --ringbuf-mb N      ring buffer size in MiB (default 32, power of two)\n"
 "      --probes SPEC       choose attach types: CONCERN=TYPE[,...], e.g.\n"
@@ -363,8 +365,7 @@ static void run_loop(struct record *r)
 		}
 	}
 	if (cli_stop_signal)
-		r->stop_reason = cli_stop_signal == SIGINT ? "interrupted (SIGINT)" :
-							     "terminated (SIGTERM)";
+		r->stop_reason = cli_stop_reason(cli_stop_signal);
 	if (tty)
 		status_line(r, (clock_ns(CLOCK_MONOTONIC) - start) / 1000000, true);
 }

@@ -99,7 +99,7 @@ CLI_USAGE_LIVE_ALLOC_CUDA
 CLI_USAGE_LIVE_TAIL
 "\n"
 "Keys: t threads/causes, < > sort column, up/down select, h histogram of the selected cause,\n"
-"      p or space pause, q quit.\n"
+"      p or space pause, q quit (as do Ctrl-C, SIGTERM and SIGHUP).\n"
 "Columns: FLT/s and MAJ/s faults per second; F-AVG mean fault time (us, needs fault durations);\n"
 "      RECLM COMPCT KHUGE MMLOCK ALLOC PINNED: milliseconds stalled per second.\n"
 "\n"
