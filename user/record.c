@@ -92,7 +92,7 @@ static int record_opt(struct record *r, int c, const char *arg)
 	switch (c) {
 	case 'd':
 		if (parse_duration_ms(arg, &r->duration_ms) || !r->duration_ms) {
-			fl_err("-d '%s': expected a duration such as 30, 30s, 500ms or 2m", arg);
+			fl_err("-d '%s': expected a duration such as 30, 1.5, 30s, 500ms or 2m", arg);
 			return -EINVAL;
 		}
 		return 0;
