@@ -605,10 +605,11 @@ static bool on_key(struct top *t, int key)
 		t->selected = 0;
 		break;
 	case '<': case ',':
-		*sort = (*sort + ncols - 1) % ncols;
-		break;
 	case '>': case '.':
-		*sort = (*sort + 1) % ncols;
+		/* only over the columns on screen: ALLOC and PINNED are hidden until they have data */
+		do
+			*sort = (*sort + (key == '<' || key == ',' ? ncols - 1 : 1)) % ncols;
+		while (!t->cause_view && !tcol_shown(t, *sort));
 		break;
 	case KEY_UP: case 'k':
 		t->selected = t->selected > 0 ? t->selected - 1 : 0;
