@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -43,6 +44,7 @@ struct record {
 	uint64_t events;
 	int write_err;
 	const char *stop_reason;
+	bool live_status; /* stderr is a terminal of our own: the status line is redrawn in place */
 };
 
 static void usage(FILE *f)
@@ -330,10 +332,32 @@ static char *build_trailer(struct record *r)
 	return buf;
 }
 
+/*
+ * The live status line is redrawn in place with \r, which runs into anything else written to the
+ * terminal: drawn only when stderr is a terminal that no target (the started command included,
+ * which inherited it) has open as its stdin, stdout or stderr.
+ */
+static bool stderr_tty_private(const struct record *r)
+{
+	struct stat self, st;
+	char path[64];
+
+	if (!isatty(STDERR_FILENO) || fstat(STDERR_FILENO, &self))
+		return false;
+	for (int i = 0; i < r->sopts.npids; i++) {
+		for (int fd = 0; fd <= 2; fd++) {
+			snprintf(path, sizeof(path), "/proc/%d/fd/%d", r->sopts.pids[i], fd);
+			if (!stat(path, &st) && S_ISCHR(st.st_mode) && st.st_rdev == self.st_rdev)
+				return false;
+		}
+	}
+	return true;
+}
+
 static void run_loop(struct record *r)
 {
 	uint64_t start = clock_ns(CLOCK_MONOTONIC), last_status = 0, last_check = 0;
-	bool tty = isatty(STDERR_FILENO);
+	bool tty = r->live_status;
 
 	while (!cli_stop_signal) {
 		uint64_t now, elapsed_ms;
@@ -420,7 +444,8 @@ int cmd_record(int argc, char **argv)
 		fl_err("cannot open the ring buffer: %s", strerror(-err));
 		goto out;
 	}
-	if (!isatty(STDERR_FILENO) || fl_verbose)
+	r.live_status = stderr_tty_private(&r);
+	if (!r.live_status || fl_verbose)
 		fprintf(stderr, "faultline: recording to %s\n", r.output);
 	run_loop(&r);
 	stop_child(&r); /* while still tracing, so its exit is recorded */
