@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SIGHUP (a terminal closed, an ssh session dropped) stops record as Ctrl-C does: exit 0 and a
 # complete file, trailer included, that reports "hangup (SIGHUP)" as its stop reason. Both for
-# -p PID and for a command record started (which record then stops itself).
+# -p PID and for a command record started (which record then stops itself); and top --batch.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/core_common.bash"
 need_root
@@ -39,4 +39,19 @@ hup_and_check pid "$TMP/pid.data"
 start_record -o "$TMP/cmd.data" -- sleep 6007
 hup_and_check cmd "$TMP/cmd.data"
 pgrep -f '^sleep 6007$' >/dev/null && fail "cmd: the command outlived record"
+
+# top --batch stops on SIGHUP as on Ctrl-C too (exit 0), once it has drawn a frame.
+"$FL" top -p "$WPID" --batch -i 0.2 >"$TMP/top.out" 2>"$TMP/top.err" &
+TPID=$!
+on_exit "kill -INT $TPID 2>/dev/null; wait $TPID 2>/dev/null"
+wait_line "$TMP/top.out" 'faultline top' 60 || { cat "$TMP/top.err"; fail "top --batch drew no frame"; }
+kill -HUP "$TPID"
+limit=$(scaled 300)
+for _ in $(seq "${limit%.*}"); do
+	kill -0 "$TPID" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$TPID" 2>/dev/null && fail "top --batch still running 30 s after SIGHUP"
+wait "$TPID"
+check_eq "top --batch's exit status after SIGHUP" "$?" 0
 echo "ok"
