@@ -668,11 +668,12 @@ static void text_functions(const struct model *m, FILE *f)
 			json_string_value(json_object_get(fn, "func")) ?: "?", jint(fn, "count"),
 			fmt_bytes(jint(fn, "bytes"), a, sizeof(a)),
 			fmt_ns(hist_pct(&h, 50, max_ns), b, sizeof(b)),
-			fmt_ns(hist_pct(&h, 99, max_ns), c, sizeof(c)), fmt_ns(max_ns, d, sizeof(d)),
+			fmt_ns(hist_pct(&h, 99, max_ns), c, sizeof(c)),
+			fmt_ns(max_ns, d, sizeof(d)),
 			fmt_ns(jint(fn, "total_ns"), e, sizeof(e)));
 	}
-	fprintf(f, "  (p50/p99: upper bounds of the in-kernel log2 buckets, at most the max; counts "
-		   "are exact)\n");
+	fprintf(f, "  (p50/p99: upper bounds of the in-kernel log2 buckets, at most the max; "
+		   "counts are exact)\n");
 	json_array_foreach(fns, i, fn) {
 		struct log2hist h;
 

@@ -2,8 +2,8 @@
 /*
  * The command line that the tracing commands (record, top, serve) share: the target and session
  * options parsed into struct session_opts, their usage text, the checks after parsing, and the
- * SIGINT/SIGTERM/SIGHUP flag they stop on. Each command keeps its own getopt_long loop and hands every
- * option to cli_session_opt() first.
+ * SIGINT/SIGTERM/SIGHUP flag they stop on. Each command keeps its own getopt_long loop and hands
+ * every option to cli_session_opt() first.
  */
 #ifndef FL_CLI_H
 #define FL_CLI_H

@@ -685,8 +685,10 @@ static void print_text(const struct diff *d, FILE *f)
 	fprintf(f, "\nVerdict\n");
 	if (!verdicts(d, f, NULL))
 		fprintf(f, "  no big change: %sfaults and every stall cause within x%.0f (or fewer "
-			   "than %d stalls and 1 ms apart)\n", metric_find(d, "requests.ttft_p99_ns") ?
-			   "TTFT p50 and p99 within 10% (or 1 ms), " : "", BIG_RATIO, BIG_MIN_COUNT);
+			   "than %d stalls and 1 ms apart)\n",
+			metric_find(d, "requests.ttft_p99_ns") ?
+				"TTFT p50 and p99 within 10% (or 1 ms), " : "",
+			BIG_RATIO, BIG_MIN_COUNT);
 	if (!d->m[0].have_fault_dur != !d->m[1].have_fault_dur)
 		fprintf(f, "  (fault durations and major/minor are in only one recording: not "
 			   "compared)\n");

@@ -201,10 +201,10 @@ static void check_thp_defrag(struct doctor *d)
 	else if (!strcmp(s, "madvise") && d->hg_regions > 0)
 		check_advice(c, ST_WARN, "regions madvised MADV_HUGEPAGE (PyTorch's CPU allocator, "
 			     "jemalloc with thp:always) stall in direct compaction when no 2 MiB "
-			     "block is free, and this process had some in %d of %d looks over %.1f s "
-			     "(up to %d regions, first at +%.1f s); echo defer+madvise or never > "
-			     THP_DIR "/defrag", d->hg_looks, d->looks, d->window_ms / 1000.0,
-			     d->hg_regions, d->hg_first_ms / 1000.0);
+			     "block is free, and this process had some in %d of %d looks over "
+			     "%.1f s (up to %d regions, first at +%.1f s); echo defer+madvise or "
+			     "never > " THP_DIR "/defrag", d->hg_looks, d->looks,
+			     d->window_ms / 1000.0, d->hg_regions, d->hg_first_ms / 1000.0);
 	else if (!strcmp(s, "madvise"))
 		check_advice(c, ST_WARN, "regions madvised MADV_HUGEPAGE (PyTorch's CPU allocator, "
 			     "jemalloc with thp:always) stall in direct compaction when no 2 MiB "
@@ -884,8 +884,8 @@ static void usage(FILE *f, const char *cmd)
 		   "server's first tokens late: THP, huge page pools, headroom, past compaction and\n"
 		   "reclaim, what faultline can trace here, and the process's allocator.\n\n"
 		   "  -p, --pid PID    also audit this process (allocator, env, RSS, THP, CUDA)\n"
-		   "  -w, --window TIME  with -p, look at the process's MADV_HUGEPAGE regions over\n"
-		   "                   TIME (default 2s; 0: once), as a server may madvise per request\n"
+		   "  -w, --window T   with -p, look at its MADV_HUGEPAGE regions over T\n"
+		   "                   (default 2s; 0: once): a server may madvise per request\n"
 		   "      --json       {\"checks\":[{\"id\",\"group\",\"status\",\"value\",\"advice\"}]}\n"
 		   "  -h, --help       this text\n\n"
 		   "Examples:\n"
@@ -916,7 +916,7 @@ static int parse_args(int argc, char **argv, int *pid, bool *json, uint64_t *win
 			break;
 		case 'w':
 			if (parse_duration_ms(optarg, window_ms) || *window_ms > 600000) {
-				fl_err("--window '%s': expected a duration up to 10m (2s, 500ms, 0)",
+				fl_err("--window '%s': expected a duration up to 10m (2s, 0.5)",
 				       optarg);
 				return 2;
 			}

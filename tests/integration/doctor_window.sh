@@ -34,11 +34,11 @@ for run in 1 2 3; do
 	note "run $run: thp_process: $(check "$TMP/d.json" thp_process value)"
 	check_eq "run $run: THP defrag status (madvise, regions seen in the window)" \
 		"$(check "$TMP/d.json" thp_defrag status)" warn
-	check "$TMP/d.json" thp_defrag advice | grep -qE 'had some in [0-9]+ of [0-9]+ looks over 2\.0 s' ||
+	grep -qE 'had some in [0-9]+ of [0-9]+ looks over 2\.0 s' <<<"$(check "$TMP/d.json" thp_defrag advice)" ||
 		fail "run $run: the advice does not say what it saw when: $(check "$TMP/d.json" thp_defrag advice)"
 done
 "$FL" doctor -p "$PY_PID" --window 0 --json >"$TMP/d0.json" || fail "doctor --window 0 exited $?"
-check "$TMP/d0.json" thp_process value | grep -q 'of 1 looks' || fail "--window 0 took more than one look"
+grep -q 'of 1 looks' <<<"$(check "$TMP/d0.json" thp_process value)" || fail "--window 0 took more than one look"
 "$FL" doctor -p "$PY_PID" --window 1.5x >/dev/null 2>"$TMP/bad.err"
 check_eq "doctor --window 1.5x exit status" "$?" 2
 

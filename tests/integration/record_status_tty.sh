@@ -16,7 +16,7 @@ wait_screen() {
 	local limit
 	limit=$(scaled "$2")
 	for _ in $(seq "$(( ${limit%.*} * 10 ))"); do
-		screen | grep -qE "$1" && return 0
+		grep -qE "$1" <<<"$(screen)" && return 0
 		sleep 0.1
 	done
 	return 1
