@@ -37,6 +37,10 @@ enum fl_type {
 /* fl_hdr.flags */
 #define FL_F_KERNEL (1u << 0) /* FL_EV_FAULT: fault taken in kernel mode on a user address */
 #define FL_F_OTHER (1u << 1)  /* the event ran in a thread outside the target (e.g. khugepaged) */
+/* FL_CAUSE_KHUGEPAGED stall: a user thread asked for the collapse (MADV_COLLAPSE, synchronous in
+ * the calling thread), not the khugepaged daemon. Absent in older files: there a collapse without
+ * FL_F_OTHER (run in a target thread) was one too. */
+#define FL_F_ASKED (1u << 2)
 
 enum fl_cause {
 	FL_CAUSE_FAULT = 0,

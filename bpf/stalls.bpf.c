@@ -239,6 +239,10 @@ int fl_lock_released(__u64 *ctx)
 	return 0;
 }
 
+#ifndef PF_KTHREAD
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h: not in BTF (a #define) */
+#endif
+
 /* --- khugepaged and MADV_COLLAPSE -------------------------------------------------------- */
 
 SEC("tp_btf/mm_khugepaged_scan_pmd")
@@ -280,6 +284,9 @@ int BPF_PROG(fl_collapse, struct mm_struct *mm, int isolated, int status)
 	}
 	if (!fl_is_target())
 		flags = FL_F_OTHER;
+	/* The khugepaged daemon is a kernel thread; MADV_COLLAPSE runs in the thread that asked. */
+	if (!(bpf_get_current_task_btf()->flags & PF_KTHREAD))
+		flags |= FL_F_ASKED;
 	fl_emit_stall(FL_CAUSE_KHUGEPAGED, start, dur, 9, status, isolated, flags);
 	return 0;
 }

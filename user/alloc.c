@@ -594,21 +594,10 @@ static void hist_from_json(json_t *arr, struct log2hist *h)
 			h->slots[i] = json_integer_value(v);
 }
 
-/* Percentile from a log2 histogram: the upper bound of the slot that holds it. */
-static uint64_t hist_pct(const struct log2hist *h, double p)
+/* Percentile from a log2 histogram: the upper bound of the slot that holds it, at most MAX_NS. */
+static uint64_t hist_pct(const struct log2hist *h, double p, uint64_t max_ns)
 {
-	uint64_t total = log2hist_total(h), seen = 0, rank = (uint64_t)(total * p / 100.0 + 0.999999);
-
-	if (!total)
-		return 0;
-	if (!rank)
-		rank = 1;
-	for (int i = 0; i < FL_HIST_SLOTS; i++) {
-		seen += h->slots[i];
-		if (seen >= rank)
-			return (1ull << (i + 1)) - 1;
-	}
-	return 0;
+	return log2hist_pct(h, p, 0, max_ns ? max_ns : UINT64_MAX);
 }
 
 static bool lib_is(json_t *lib, bool alloc)
@@ -680,14 +669,19 @@ static void text_functions(const struct model *m, FILE *f)
 	json_array_foreach(fns, i, fn) {
 		struct log2hist h;
 
+		uint64_t max_ns = jint(fn, "max_ns");
+
 		hist_from_json(json_object_get(fn, "hist"), &h);
 		fprintf(f, "  %-16s %12" PRIu64 " %12s %10s %10s %10s %12s\n",
 			json_string_value(json_object_get(fn, "func")) ?: "?", jint(fn, "count"),
-			fmt_bytes(jint(fn, "bytes"), a, sizeof(a)), fmt_ns(hist_pct(&h, 50), b, sizeof(b)),
-			fmt_ns(hist_pct(&h, 99), c, sizeof(c)), fmt_ns(jint(fn, "max_ns"), d, sizeof(d)),
+			fmt_bytes(jint(fn, "bytes"), a, sizeof(a)),
+			fmt_ns(hist_pct(&h, 50, max_ns), b, sizeof(b)),
+			fmt_ns(hist_pct(&h, 99, max_ns), c, sizeof(c)),
+			fmt_ns(max_ns, d, sizeof(d)),
 			fmt_ns(jint(fn, "total_ns"), e, sizeof(e)));
 	}
-	fprintf(f, "  (p50/p99: upper bounds of the in-kernel log2 buckets; counts are exact)\n");
+	fprintf(f, "  (p50/p99: upper bounds of the in-kernel log2 buckets, at most the max; "
+		   "counts are exact)\n");
 	json_array_foreach(fns, i, fn) {
 		struct log2hist h;
 
@@ -1044,8 +1038,8 @@ static void json_functions(const struct model *m, struct jw *w)
 		jw_ku64(w, "count", jint(fn, "count"));
 		jw_ku64(w, "bytes", jint(fn, "bytes"));
 		jw_ku64(w, "total_ns", jint(fn, "total_ns"));
-		jw_ku64(w, "p50_ns", hist_pct(&h, 50));
-		jw_ku64(w, "p99_ns", hist_pct(&h, 99));
+		jw_ku64(w, "p50_ns", hist_pct(&h, 50, jint(fn, "max_ns")));
+		jw_ku64(w, "p99_ns", hist_pct(&h, 99, jint(fn, "max_ns")));
 		jw_ku64(w, "max_ns", jint(fn, "max_ns"));
 		jw_key(w, "hist");
 		log2hist_json(w, &h);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The options record, top and serve share, and how they stop on SIGINT/SIGTERM (cli.h). */
+/* The options record, top and serve share, and how they stop on SIGINT/SIGTERM/SIGHUP (cli.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -126,4 +126,18 @@ void cli_catch_stop_signals(void)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* A dropped ssh session or closed terminal: stop as on Ctrl-C, with the file complete. */
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+const char *cli_stop_reason(int sig)
+{
+	switch (sig) {
+	case SIGINT:
+		return "interrupted (SIGINT)";
+	case SIGHUP:
+		return "hangup (SIGHUP)";
+	default:
+		return "terminated (SIGTERM)";
+	}
 }

@@ -2,8 +2,8 @@
 /*
  * The command line that the tracing commands (record, top, serve) share: the target and session
  * options parsed into struct session_opts, their usage text, the checks after parsing, and the
- * SIGINT/SIGTERM flag they stop on. Each command keeps its own getopt_long loop and hands every
- * option to cli_session_opt() first.
+ * SIGINT/SIGTERM/SIGHUP flag they stop on. Each command keeps its own getopt_long loop and hands
+ * every option to cli_session_opt() first.
  */
 #ifndef FL_CLI_H
 #define FL_CLI_H
@@ -65,10 +65,12 @@ int cli_session_opt(struct session_opts *o, int c, const char *arg);
 int cli_try_help(const char *cmd);
 /* Arguments left after the options: "CMD: unexpected argument 'X'HINT". 0 or -EINVAL. */
 int cli_no_operands(const char *cmd, const char *hint, int argc, char **argv);
-/* SIGINT or SIGTERM, once one arrived after cli_catch_stop_signals(); 0 until then. */
+/* SIGINT, SIGTERM or SIGHUP, once one arrived after cli_catch_stop_signals(); 0 until then. */
 extern volatile sig_atomic_t cli_stop_signal;
-/* From now on SIGINT and SIGTERM set cli_stop_signal: the command stops cleanly. */
+/* From now on SIGINT, SIGTERM and SIGHUP set cli_stop_signal: the command stops cleanly. */
 void cli_catch_stop_signals(void);
+/* "interrupted (SIGINT)", "terminated (SIGTERM)" or "hangup (SIGHUP)": a stop_reason. */
+const char *cli_stop_reason(int sig);
 /*
  * Every -p pid exists and is a user process. 0, or -ESRCH/-EINVAL with a message naming the
  * first one that is not. Warns about a pid that is a launcher whose child does the work.

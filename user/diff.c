@@ -28,6 +28,8 @@
 #define BIG_RATIO 2.0          /* a cause "changed a lot": x2 either way ... */
 #define BIG_MIN_COUNT 5        /* ... by at least this many stalls ... */
 #define BIG_MIN_NS 1000000ull  /* ... or this much stall time */
+#define REQ_RATIO 1.1          /* TTFT "changed": by 10% either way ... */
+#define REQ_MIN_NS 1000000.0   /* ... and by at least 1 ms */
 
 static const char *const side_names[SIDES] = { "base", "new" };
 
@@ -591,7 +593,11 @@ static bool setting_differs(const struct diff *d, int s)
 	return strcmp(d->settings[0][s], d->settings[1][s]) != 0;
 }
 
-/* " (THP defrag always → madvise; allocator glibc → jemalloc)", or "" if no setting differs. */
+/*
+ * "settings that differ: THP defrag always → madvise; allocator glibc → jemalloc", said once
+ * after the verdict lines; the command only as "the command" (both are under Settings): "" if no
+ * setting differs.
+ */
 static void verdict_reason(const struct diff *d, char *out, size_t len)
 {
 	size_t used = 0;
@@ -599,15 +605,46 @@ static void verdict_reason(const struct diff *d, char *out, size_t len)
 
 	out[0] = '\0';
 	for (int s = 0; s < SET_MAX && shown < 2; s++) {
-		if (!setting_differs(d, s))
+		if (!setting_differs(d, s) || s == SET_COMMAND)
 			continue;
 		used += snprintf(out + used, used < len ? len - used : 0, "%s%s %s → %s",
-				 shown ? "; " : " (", setting_labels[s], d->settings[0][s],
-				 d->settings[1][s]);
+				 shown ? "; " : "settings that differ: ", setting_labels[s],
+				 d->settings[0][s], d->settings[1][s]);
 		shown++;
 	}
-	if (shown && used + 2 < len)
-		strcat(out, ")");
+	if (setting_differs(d, SET_COMMAND))
+		snprintf(out + used, used < len ? len - used : 0, "%s",
+			 shown ? "; and the command (see Settings)" :
+				 "settings that differ: the command (see Settings)");
+}
+
+static int verdict_out(const char *line, FILE *f, struct jw *w);
+
+/* TTFT p50/p99 that moved by 10% and 1 ms, when both recordings have requests: first. */
+static int verdicts_requests(const struct diff *d, FILE *f, struct jw *w)
+{
+	static const char *const names[] = { "requests.ttft_p99_ns", "requests.ttft_p50_ns" };
+	char line[256], a[32], b[32];
+	int n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		const struct metric *mt = metric_find(d, names[i]);
+		double lo, hi;
+
+		if (!mt || !mt->have[0] || !mt->have[1])
+			continue;
+		lo = fmin(mt->v[0], mt->v[1]);
+		hi = fmax(mt->v[0], mt->v[1]);
+		if (hi - lo < REQ_MIN_NS || (lo > 0 && hi / lo < REQ_RATIO))
+			continue;
+		snprintf(line, sizeof(line), "%s: %s → %s (%+.0f%%): %s", mt->label,
+			 fmt_ns(mt->v[0], a, sizeof(a)), fmt_ns(mt->v[1], b, sizeof(b)),
+			 mt->v[0] ? 100 * (mt->v[1] - mt->v[0]) / mt->v[0] : 100.0,
+			 mt->v[1] < mt->v[0] ? "first tokens came sooner" :
+					       "first tokens came later");
+		n += verdict_out(line, f, w);
+	}
+	return n;
 }
 
 /* One verdict line to F (text) or W (a JSON string). */
@@ -628,6 +665,7 @@ static int verdicts(const struct diff *d, FILE *f, struct jw *w)
 	int n = 0;
 
 	verdict_reason(d, reason, sizeof(reason));
+	n += verdicts_requests(d, f, w);
 	cnt = metric_find(d, "faults.total");
 	if (cnt && cnt->have[0] && cnt->have[1] &&
 	    big_change(cnt->v[0], cnt->v[1], BIG_MIN_COUNT)) {
@@ -635,8 +673,7 @@ static int verdicts(const struct diff *d, FILE *f, struct jw *w)
 		if (cnt->v[0])
 			snprintf(a, sizeof(a), " (%+.0f%%)",
 				 100 * (cnt->v[1] - cnt->v[0]) / cnt->v[0]);
-		snprintf(line, sizeof(line), "faults: %.0f → %.0f%s%s", cnt->v[0], cnt->v[1], a,
-			 reason);
+		snprintf(line, sizeof(line), "faults: %.0f → %.0f%s", cnt->v[0], cnt->v[1], a);
 		n += verdict_out(line, f, w);
 	}
 	for (int c = 0; c < FL_CAUSE_MAX; c++) {
@@ -648,11 +685,14 @@ static int verdicts(const struct diff *d, FILE *f, struct jw *w)
 		    (!big_change(cnt->v[0], cnt->v[1], BIG_MIN_COUNT) &&
 		     !big_change(tot->v[0], tot->v[1], BIG_MIN_NS)))
 			continue;
-		snprintf(line, sizeof(line), "%s: %.0f → %.0f stalls, %s → %s in total%s",
+		snprintf(line, sizeof(line), "%s: %.0f → %.0f stalls, %s → %s in total",
 			 fl_cause_names[c], cnt->v[0], cnt->v[1], fmt_ns(tot->v[0], a, sizeof(a)),
-			 fmt_ns(tot->v[1], b, sizeof(b)), reason);
+			 fmt_ns(tot->v[1], b, sizeof(b)));
 		n += verdict_out(line, f, w);
 	}
+	/* once, not on every line: with long command lines each line repeated both */
+	if (n && reason[0])
+		verdict_out(reason, f, w);
 	return n;
 }
 
@@ -736,8 +776,11 @@ static void print_text(const struct diff *d, FILE *f)
 	text_requests_note(d, f);
 	fprintf(f, "\nVerdict\n");
 	if (!verdicts(d, f, NULL))
-		fprintf(f, "  no big change: faults and every stall cause within x%.0f (or fewer "
-			   "than %d stalls and 1 ms apart)\n", BIG_RATIO, BIG_MIN_COUNT);
+		fprintf(f, "  no big change: %sfaults and every stall cause within x%.0f (or fewer "
+			   "than %d stalls and 1 ms apart)\n",
+			metric_find(d, "requests.ttft_p99_ns") ?
+				"TTFT p50 and p99 within 10% (or 1 ms), " : "",
+			BIG_RATIO, BIG_MIN_COUNT);
 	if (!d->m[0].have_fault_dur != !d->m[1].have_fault_dur)
 		fprintf(f, "  (fault durations and major/minor are in only one recording: not "
 			   "compared)\n");

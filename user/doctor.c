@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "commands.h"
@@ -44,6 +45,10 @@ struct doctor {
 	int hg_regions;       /* the process's MADV_HUGEPAGE regions, -1 without -p or unreadable */
 	int nh_regions;       /* ... and MADV_NOHUGEPAGE ones */
 	int smaps_err;        /* why /proc/PID/smaps could not be read (-errno) */
+	/* -p looks at smaps for window_ms: a server that madvises per request flips in between */
+	uint64_t window_ms;
+	int looks, hg_looks;  /* looks taken, and those that found MADV_HUGEPAGE regions */
+	uint64_t hg_first_ms; /* when one first did, from the start of the window */
 	double uptime_h;
 };
 
@@ -191,13 +196,20 @@ static void check_thp_defrag(struct doctor *d)
 			     "direct reclaim and compaction (milliseconds per fault); echo never "
 			     "(or defer+madvise) > " THP_DIR "/defrag");
 	else if (!strcmp(s, "madvise") && d->hg_regions == 0)
-		check_advice(c, ST_OK, "the process has no MADV_HUGEPAGE regions, so none of its "
-			     "faults compact directly; other processes that madvise do");
+		check_advice(c, ST_OK, "the process had no MADV_HUGEPAGE regions in %d looks over "
+			     "%.1f s, so none of its faults compact directly; other processes that "
+			     "madvise do", d->looks, d->window_ms / 1000.0);
+	else if (!strcmp(s, "madvise") && d->hg_regions > 0)
+		check_advice(c, ST_WARN, "regions madvised MADV_HUGEPAGE (PyTorch's CPU allocator, "
+			     "jemalloc with thp:always) stall in direct compaction when no 2 MiB "
+			     "block is free, and this process had some in %d of %d looks over "
+			     "%.1f s (up to %d regions, first at +%.1f s); echo defer+madvise or "
+			     "never > " THP_DIR "/defrag", d->hg_looks, d->looks,
+			     d->window_ms / 1000.0, d->hg_regions, d->hg_first_ms / 1000.0);
 	else if (!strcmp(s, "madvise"))
 		check_advice(c, ST_WARN, "regions madvised MADV_HUGEPAGE (PyTorch's CPU allocator, "
-			     "jemalloc with thp:always%s) stall in direct compaction when no 2 MiB "
-			     "block is free; echo defer+madvise or never > " THP_DIR "/defrag",
-			     d->hg_regions > 0 ? ", and this process has some" : "");
+			     "jemalloc with thp:always) stall in direct compaction when no 2 MiB "
+			     "block is free; echo defer+madvise or never > " THP_DIR "/defrag");
 	else
 		check_advice(c, ST_OK, "%s", !strcmp(s, "never") ? "no direct compaction on faults: "
 			     "huge pages come from free blocks or khugepaged" :
@@ -233,19 +245,41 @@ static void check_khugepaged(struct doctor *d)
 		     "scans every process");
 }
 
+/* Nodes in a kernel list such as "0", "0-3" or "0-1,4": a count, -1 when it does not parse. */
+static int numa_count(const char *list)
+{
+	int n = 0, lo, hi, len;
+
+	for (const char *p = list; *p; p += len + (p[len] == ',')) {
+		if (sscanf(p, "%d-%d%n", &lo, &hi, &len) == 2 && hi >= lo)
+			n += hi - lo + 1;
+		else if (sscanf(p, "%d%n", &lo, &len) == 1)
+			n++;
+		else
+			return -1;
+		if (p[len] && p[len] != ',')
+			return -1;
+	}
+	return n ? n : -1;
+}
+
 static void check_numa(struct doctor *d)
 {
 	struct check *c = check_new(d, "numa_nodes", "NUMA nodes");
 	const char *path = "/sys/devices/system/node/online";
 	char buf[128];
-	int err = read_line(path, buf, sizeof(buf));
+	int err = read_line(path, buf, sizeof(buf)), n;
 
 	if (err) {
 		check_unreadable(c, path, -err);
 		return;
 	}
-	check_value(c, "%s", buf);
-	check_advice(c, ST_INFO, "%s", strpbrk(buf, "-,") ? "several nodes: pin the server and its "
+	n = numa_count(buf);
+	if (n < 0)
+		check_value(c, "%s", buf);
+	else
+		check_value(c, "%d (online: %s)", n, buf);
+	check_advice(c, ST_INFO, "%s", n != 1 ? "several nodes: pin the server and its "
 		     "pinned buffers to the GPU's node (numactl --cpunodebind --membind)" :
 		     "one node: no remote-memory placement to worry about");
 }
@@ -716,8 +750,9 @@ static void check_thp_process(struct doctor *d, int pid)
 		check_unreadable(c, path, -d->smaps_err);
 		return;
 	}
-	check_value(c, "THP_enabled=%s, %d MADV_HUGEPAGE and %d MADV_NOHUGEPAGE regions", state,
-		    d->hg_regions, d->nh_regions);
+	check_value(c, "THP_enabled=%s, %d MADV_HUGEPAGE (at most, %d of %d looks over %.1f s) "
+		    "and %d MADV_NOHUGEPAGE regions", state, d->hg_regions, d->hg_looks, d->looks,
+		    d->window_ms / 1000.0, d->nh_regions);
 	check_advice(c, ST_INFO, "%s", !strcmp(state, "0") ? "THP disabled for this process by "
 		     "prctl(PR_SET_THP_DISABLE)" : d->hg_regions ? "the madvised regions are the "
 		     "ones that compact directly under defrag=madvise" :
@@ -846,22 +881,25 @@ static void print_json(const struct doctor *d, FILE *f)
 
 static void usage(FILE *f, const char *cmd)
 {
-	fprintf(f, "Usage: %s [-p PID] [--json]\n\n"
+	fprintf(f, "Usage: %s [-p PID [--window TIME]] [--json]\n\n"
 		   "Audits this node (and one process) for the memory settings that make an LLM\n"
 		   "server's first tokens late: THP, huge page pools, headroom, past compaction and\n"
 		   "reclaim, what faultline can trace here, and the process's allocator.\n\n"
 		   "  -p, --pid PID    also audit this process (allocator, env, RSS, THP, CUDA)\n"
+		   "  -w, --window T   with -p, look at its MADV_HUGEPAGE regions over T\n"
+		   "                   (default 2s; 0: once): a server may madvise per request\n"
 		   "      --json       {\"checks\":[{\"id\",\"group\",\"status\",\"value\",\"advice\"}]}\n"
 		   "  -h, --help       this text\n\n"
-		   "EXAMPLES\n"
+		   "Examples:\n"
 		   "  faultline doctor\n"
 		   "  faultline doctor -p $(pgrep -f 'vllm serve') --json\n", cmd);
 }
 
 /* 0, 2 for bad usage (said why), or 1 when the pid does not exist. */
-static int parse_args(int argc, char **argv, int *pid, bool *json)
+static int parse_args(int argc, char **argv, int *pid, bool *json, uint64_t *window_ms)
 {
 	static const struct option longopts[] = { { "pid", required_argument, NULL, 'p' },
+						  { "window", required_argument, NULL, 'w' },
 						  { "json", no_argument, NULL, 'j' },
 						  { "help", no_argument, NULL, 'h' },
 						  {} };
@@ -869,7 +907,7 @@ static int parse_args(int argc, char **argv, int *pid, bool *json)
 	uint64_t v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:w:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_u64(optarg, 1, INT_MAX, &v)) {
@@ -877,6 +915,13 @@ static int parse_args(int argc, char **argv, int *pid, bool *json)
 				return 2;
 			}
 			*pid = v;
+			break;
+		case 'w':
+			if (parse_duration_ms(optarg, window_ms) || *window_ms > 600000) {
+				fl_err("--window '%s': expected a duration up to 10m (2s, 0.5)",
+				       optarg);
+				return 2;
+			}
 			break;
 		case 'j':
 			*json = true;
@@ -906,6 +951,37 @@ static int parse_args(int argc, char **argv, int *pid, bool *json)
 	return 0;
 }
 
+/*
+ * The process's MADV_HUGEPAGE regions, looked at every 200 ms over the window: a server that
+ * madvises per request has them only at times, and one look made doctor flip between ok and
+ * warn. Keeps the most seen, in how many looks, and when first.
+ */
+static void watch_thp_regions(struct doctor *d, int pid)
+{
+	uint64_t start = clock_ns(CLOCK_MONOTONIC), now = start;
+
+	do {
+		int hg = 0, nh = 0, err = smaps_thp_regions(pid, &hg, &nh);
+
+		if (err) {
+			if (!d->looks) {
+				d->smaps_err = err;
+				d->hg_regions = -1;
+				return;
+			}
+			break; /* gone meanwhile: what was seen stands */
+		}
+		if (hg > 0 && !d->hg_looks++)
+			d->hg_first_ms = (now - start) / 1000000;
+		d->hg_regions = d->looks++ ? (hg > d->hg_regions ? hg : d->hg_regions) : hg;
+		d->nh_regions = nh > d->nh_regions ? nh : d->nh_regions;
+		if ((now - start) / 1000000 + 200 > d->window_ms)
+			break;
+		usleep(200000);
+		now = clock_ns(CLOCK_MONOTONIC);
+	} while (1);
+}
+
 int cmd_doctor(int argc, char **argv)
 {
 	struct doctor *d = calloc(1, sizeof(*d));
@@ -916,16 +992,14 @@ int cmd_doctor(int argc, char **argv)
 		fl_err("doctor: out of memory");
 		return 1;
 	}
-	rc = parse_args(argc, argv, &pid, &json);
+	d->window_ms = 2000;
+	rc = parse_args(argc, argv, &pid, &json, &d->window_ms);
 	if (rc)
 		goto out;
 	d->hg_regions = -1;
 	/* before the node's checks: the defrag advice depends on the process's regions */
-	if (pid) {
-		d->smaps_err = smaps_thp_regions(pid, &d->hg_regions, &d->nh_regions);
-		if (d->smaps_err)
-			d->hg_regions = -1;
-	}
+	if (pid)
+		watch_thp_regions(d, pid);
 	d->group = "Node";
 	check_thp_enabled(d);
 	check_thp_defrag(d);

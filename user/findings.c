@@ -74,9 +74,11 @@ int findings_build(const struct model *m, struct finding *out, int max)
 	}
 	if (khp->count && (f = add(out, &n, max, "khugepaged-collapse", "info"))) {
 		snprintf(f->text, sizeof(f->text),
-			 "%llu huge-page collapses of traced memory held its mmap_lock for write %s in "
-			 "total; every thread that faulted meanwhile waited.",
-			 (unsigned long long)khp->count, fmt_ns(khp->total_ns, a, sizeof(a)));
+			 "%llu huge-page collapses of traced memory (%llu by the khugepaged "
+			 "daemon, %llu by MADV_COLLAPSE the process asked for) held its mmap_lock "
+			 "for write %s in total; every thread that faulted meanwhile waited.",
+			 (unsigned long long)khp->count, (unsigned long long)m->collapse_daemon.count,
+			 (unsigned long long)m->collapse_asked.count, fmt_ns(khp->total_ns, a, sizeof(a)));
 		add_exposure(f, m, FL_CAUSE_KHUGEPAGED);
 	}
 	if (lock->count && lock->total_ns > 1000000 &&

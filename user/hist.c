@@ -77,6 +77,28 @@ void log2hist_json(struct jw *w, const struct log2hist *h)
 	jw_arr_close(w);
 }
 
+uint64_t log2hist_pct(const struct log2hist *h, double p, uint64_t min, uint64_t max)
+{
+	uint64_t total = log2hist_total(h), seen = 0, rank = (uint64_t)(total * p / 100.0 + 0.999999);
+	uint64_t v = 0;
+
+	if (!total)
+		return 0;
+	if (!rank)
+		rank = 1;
+	for (int i = 0; i < FL_HIST_SLOTS; i++) {
+		seen += h->slots[i];
+		if (seen >= rank) {
+			v = (1ull << (i + 1)) - 1;
+			break;
+		}
+	}
+	/* the slot's bound may lie past what was seen: calloc p99 8.2 us next to a max of 4.2 us */
+	if (v > max)
+		v = max;
+	return v < min ? min : v;
+}
+
 int u64vec_push(struct u64vec *vec, uint64_t x)
 {
 	if (grow_array((void **)&vec->v, &vec->cap, vec->n, sizeof(*vec->v), 256))

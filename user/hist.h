@@ -20,6 +20,13 @@ uint64_t log2hist_total(const struct log2hist *h);
 /* Prints bcc-style rows "  lo -> hi : count |****|", values in microseconds when US is set. */
 void log2hist_print(FILE *f, const struct log2hist *h, const char *unit, bool us);
 
+/*
+ * The P-th percentile (0..100, nearest rank) as the upper bound of the slot that holds it,
+ * clamped to [MIN, MAX], the smallest and largest values observed (0 and UINT64_MAX when not
+ * known): a bound is never printed above the maximum. 0 when empty.
+ */
+uint64_t log2hist_pct(const struct log2hist *h, double p, uint64_t min, uint64_t max);
+
 struct jw;
 /* The non-empty slots as a JSON array of {lo_ns, hi_ns, count} (docs/json-schema.md). */
 void log2hist_json(struct jw *w, const struct log2hist *h);

@@ -447,22 +447,13 @@ int live_match(const char *pattern)
 
 int live_parse_interval(const char *s, uint64_t *out_ms)
 {
-	char *end;
-	double v;
+	uint64_t ms;
 
-	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
+	if (parse_duration_ms(s, &ms))
 		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s)
-		return -EINVAL;
-	if (!strcmp(end, "ms"))
-		v /= 1000.0;
-	else if (*end && strcmp(end, "s"))
-		return -EINVAL;
-	if (v < 0.01 || v > 3600)
+	if (ms < 10 || ms > 3600000)
 		return -ERANGE;
-	*out_ms = (uint64_t)(v * 1000.0 + 0.5);
+	*out_ms = ms;
 	return 0;
 }
 

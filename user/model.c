@@ -463,6 +463,31 @@ static int cmp_stall(const void *a, const void *b)
 	return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
 }
 
+/* Who collapsed: a thread asking (MADV_COLLAPSE) or the khugepaged daemon (see FL_F_ASKED). */
+static void add_collapse(struct model *m, const struct stall_rec *s)
+{
+	bool asked = (s->flags & FL_F_ASKED) || !(s->flags & FL_F_OTHER);
+	struct collapse_stats *c = asked ? &m->collapse_asked : &m->collapse_daemon;
+	size_t i;
+
+	c->count++;
+	c->total_ns += s->dur_ns;
+	c->ok += s->arg0 == 1;
+	if (!asked)
+		return;
+	for (i = 0; i < m->ncollapse_threads && m->collapse_threads[i].tid != s->tid; i++)
+		;
+	if (i == MODEL_COLLAPSE_THREADS)
+		return;
+	if (i == m->ncollapse_threads) {
+		m->ncollapse_threads++;
+		m->collapse_threads[i].pid = s->pid;
+		m->collapse_threads[i].tid = s->tid;
+	}
+	m->collapse_threads[i].count++;
+	m->collapse_threads[i].total_ns += s->dur_ns;
+}
+
 static void finish(struct model *m)
 {
 	json_t *drops = json_object_get(m->trailer, "drops_per_cpu");
@@ -481,6 +506,8 @@ static void finish(struct model *m)
 		st->arg0_sum += s->arg0;
 		/* collapse status: the kernel's enum scan_result, SCAN_SUCCEED == 1 */
 		m->collapses_ok += s->cause == FL_CAUSE_KHUGEPAGED && s->arg0 == 1;
+		if (s->cause == FL_CAUSE_KHUGEPAGED)
+			add_collapse(m, s);
 		u64vec_push(&st->durs, s->dur_ns);
 		log2hist_add(&st->hist, s->dur_ns);
 	}

@@ -56,6 +56,8 @@ struct rss_stat {
 	int64_t min_anon, max_anon;
 };
 
+#define MODEL_COLLAPSE_THREADS 8
+
 struct model {
 	const char *path;
 	json_t *meta, *trailer;
@@ -90,6 +92,12 @@ struct model {
 
 	uint64_t kcompactd_wakes, lock_holds, lock_hold_max_ns;
 	uint64_t collapses_ok; /* khugepaged/MADV_COLLAPSE stalls whose collapse succeeded */
+	/* FL_CAUSE_KHUGEPAGED split by who did it: the khugepaged daemon, or a thread's own
+	 * MADV_COLLAPSE (the threads that asked, the first MODEL_COLLAPSE_THREADS of them) */
+	struct collapse_stats { uint64_t count, total_ns, ok; } collapse_daemon, collapse_asked;
+	struct collapse_thread { uint32_t pid, tid; uint64_t count, total_ns; }
+		collapse_threads[MODEL_COLLAPSE_THREADS];
+	size_t ncollapse_threads;
 	uint64_t forks, execs, exits;
 
 	struct wire *wire;          /* HTTP requests seen on the wire (user/wire.c) */

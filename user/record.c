@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * faultline record: attach to a running process tree (or start a command), stream every event
- * from the ring buffer into faultline.data, and stop on -d, Ctrl-C, SIGTERM or when every target
- * has exited. Whatever happens, the file is left complete (or readable up to its last chunk).
+ * from the ring buffer into faultline.data, and stop on -d, Ctrl-C, SIGTERM, SIGHUP or when every
+ * target has exited. Whatever happens, the file is left complete (or readable up to its last chunk).
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -46,6 +47,7 @@ struct record {
 	int write_err;
 	const char *stop_reason;
 	char exe0[FL_MAX_TARGETS][256]; /* each -p pid's program at the start */
+	bool live_status; /* stderr is a terminal of our own: the status line is redrawn in place */
 };
 
 static void usage(FILE *f)
@@ -62,8 +64,10 @@ static void usage(FILE *f)
 "  -- COMMAND [ARGS]       start COMMAND and trace it and its children\n"
 "\n"
 "Session:\n"
-"  -d, --duration TIME     stop after TIME (30, 30s, 500ms, 2m); default: until Ctrl-C,\n"
-"                          SIGTERM, or every target has exited\n"
+"  -d, --duration TIME     stop after TIME (30, 1.5, 30s, 500ms, 2m); default: until\n"
+"                          Ctrl-C, SIGTERM, SIGHUP (the terminal or ssh session went\n"
+"                          away), or every target has exited; the file is complete\n"
+"                          either way (use nohup or setsid to keep recording instead)\n"
 "  -o, --output FILE       where to write (default faultline.data)\n"
 "      --ringbuf-mb N      ring buffer size in MiB (default 32, power of two)\n"
 "      --probes SPEC       choose attach types: CONCERN=TYPE[,...], e.g.\n"
@@ -93,7 +97,7 @@ static int record_opt(struct record *r, int c, const char *arg)
 	switch (c) {
 	case 'd':
 		if (parse_duration_ms(arg, &r->duration_ms) || !r->duration_ms) {
-			fl_err("-d '%s': expected a duration such as 30, 30s, 500ms or 2m", arg);
+			fl_err("-d '%s': expected a duration such as 30, 1.5, 30s, 500ms or 2m", arg);
 			return -EINVAL;
 		}
 		return 0;
@@ -347,10 +351,32 @@ static char *build_trailer(struct record *r)
 	return buf;
 }
 
+/*
+ * The live status line is redrawn in place with \r, which runs into anything else written to the
+ * terminal: drawn only when stderr is a terminal that no target (the started command included,
+ * which inherited it) has open as its stdin, stdout or stderr.
+ */
+static bool stderr_tty_private(const struct record *r)
+{
+	struct stat self, st;
+	char path[64];
+
+	if (!isatty(STDERR_FILENO) || fstat(STDERR_FILENO, &self))
+		return false;
+	for (int i = 0; i < r->sopts.npids; i++) {
+		for (int fd = 0; fd <= 2; fd++) {
+			snprintf(path, sizeof(path), "/proc/%d/fd/%d", r->sopts.pids[i], fd);
+			if (!stat(path, &st) && S_ISCHR(st.st_mode) && st.st_rdev == self.st_rdev)
+				return false;
+		}
+	}
+	return true;
+}
+
 static void run_loop(struct record *r)
 {
 	uint64_t start = clock_ns(CLOCK_MONOTONIC), last_status = 0, last_check = 0;
-	bool tty = isatty(STDERR_FILENO);
+	bool tty = r->live_status;
 
 	while (!cli_stop_signal) {
 		uint64_t now, elapsed_ms;
@@ -383,8 +409,7 @@ static void run_loop(struct record *r)
 		}
 	}
 	if (cli_stop_signal)
-		r->stop_reason = cli_stop_signal == SIGINT ? "interrupted (SIGINT)" :
-							     "terminated (SIGTERM)";
+		r->stop_reason = cli_stop_reason(cli_stop_signal);
 	if (tty)
 		status_line(r, (clock_ns(CLOCK_MONOTONIC) - start) / 1000000, true);
 }
@@ -491,7 +516,8 @@ int cmd_record(int argc, char **argv)
 		fl_err("cannot open the ring buffer: %s", strerror(-err));
 		goto out;
 	}
-	if (!isatty(STDERR_FILENO) || fl_verbose)
+	r.live_status = stderr_tty_private(&r);
+	if (!r.live_status || fl_verbose)
 		fprintf(stderr, "faultline: recording to %s\n", r.output);
 	run_loop(&r);
 	stop_child(&r); /* while still tracing, so its exit is recorded */

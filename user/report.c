@@ -174,6 +174,23 @@ static void text_probes(const struct model *m, FILE *f)
 	}
 }
 
+/* Who collapsed: the khugepaged daemon, or MADV_COLLAPSE asked for by the process, in which threads. */
+static void text_collapse_split(const struct model *m, FILE *f)
+{
+	const struct collapse_stats *d = &m->collapse_daemon, *a = &m->collapse_asked;
+	char b[32], c[32];
+
+	if (!d->count && !a->count)
+		return;
+	fprintf(f, "  khugepaged: %" PRIu64 " by the khugepaged daemon (%s), %" PRIu64
+		   " by MADV_COLLAPSE the process asked for (%s)", d->count,
+		fmt_ns(d->total_ns, b, sizeof(b)), a->count, fmt_ns(a->total_ns, c, sizeof(c)));
+	for (size_t i = 0; i < m->ncollapse_threads; i++)
+		fprintf(f, "%s tid %u (pid %u) %" PRIu64, i ? "," : ": in", m->collapse_threads[i].tid,
+			m->collapse_threads[i].pid, m->collapse_threads[i].count);
+	fprintf(f, "%s\n", m->ncollapse_threads == MODEL_COLLAPSE_THREADS ? ", ..." : "");
+}
+
 static void text_stalls(const struct model *m, FILE *f)
 {
 	char a[32], b[32], c[32], d[32];
@@ -193,6 +210,7 @@ static void text_stalls(const struct model *m, FILE *f)
 			fmt_ns(s->total_ns, a, sizeof(a)), fmt_ns(pct(m, i, 50), b, sizeof(b)),
 			fmt_ns(pct(m, i, 99), c, sizeof(c)), fmt_ns(pct(m, i, 100), d, sizeof(d)));
 	}
+	text_collapse_split(m, f);
 	for (int i = 0; i < FL_CAUSE_MAX; i++) {
 		if (!m->stalls[i].count)
 			continue;
@@ -368,6 +386,39 @@ static void json_session(const struct model *m, struct jw *w)
 	jw_obj_close(w);
 }
 
+/* "KEY": {"count", "succeeded", "total_ns", left open for the caller to add to and close */
+static void json_collapse_counts(struct jw *w, const char *key, const struct collapse_stats *c)
+{
+	jw_key(w, key);
+	jw_obj_open(w);
+	jw_ku64(w, "count", c->count);
+	jw_ku64(w, "succeeded", c->ok);
+	jw_ku64(w, "total_ns", c->total_ns);
+}
+
+/* Collapses by the khugepaged daemon apart from those a thread asked for (MADV_COLLAPSE). */
+static void json_collapse_split(const struct model *m, struct jw *w)
+{
+	jw_ku64(w, "succeeded", m->collapses_ok);
+	json_collapse_counts(w, "daemon", &m->collapse_daemon);
+	jw_obj_close(w);
+	json_collapse_counts(w, "madv_collapse", &m->collapse_asked);
+	jw_key(w, "threads");
+	jw_arr_open(w);
+	for (size_t i = 0; i < m->ncollapse_threads; i++) {
+		const struct collapse_thread *t = &m->collapse_threads[i];
+
+		jw_obj_open(w);
+		jw_ku64(w, "pid", t->pid);
+		jw_ku64(w, "tid", t->tid);
+		jw_ku64(w, "count", t->count);
+		jw_ku64(w, "total_ns", t->total_ns);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	jw_obj_close(w);
+}
+
 static void json_stalls(const struct model *m, struct jw *w)
 {
 	jw_key(w, "stalls");
@@ -391,7 +442,7 @@ static void json_stalls(const struct model *m, struct jw *w)
 		if (i == FL_CAUSE_DIRECT_RECLAIM || i == FL_CAUSE_MEMCG_RECLAIM)
 			jw_ku64(w, "reclaimed_pages", s->arg0_sum);
 		if (i == FL_CAUSE_KHUGEPAGED)
-			jw_ku64(w, "succeeded", m->collapses_ok);
+			json_collapse_split(m, w);
 		jw_key(w, "hist");
 		log2hist_json(w, &s->hist);
 		jw_obj_close(w);

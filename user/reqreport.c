@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include "attrib.h"
@@ -44,6 +45,8 @@ struct win_summary {
 	size_t slow[NSLOW], nslow;
 };
 
+#define REQ_MAX_WARN 4
+
 struct req_view {
 	int source;
 	const char *file;
@@ -57,6 +60,9 @@ struct req_view {
 	struct req_row *rows;
 	size_t n;
 	struct win_summary win[WIN_MAX];
+	/* what changes the meaning of the figures: printed in the text and JSON, not only stderr */
+	char warn[REQ_MAX_WARN][320];
+	int nwarn;
 };
 
 size_t reqview_exposed(const struct model *m, int cause, size_t *n)
@@ -137,18 +143,49 @@ static int load_file(struct model *m, struct req_view *v, const struct req_opts 
 	return 0;
 }
 
-/* A client log whose requests all lie outside the recording is on another clock or host. */
-static void check_overlap(const struct model *m, const struct req_view *v, const char *file)
+__attribute__((format(printf, 2, 3))) static void req_warn(struct req_view *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (v->nwarn >= REQ_MAX_WARN)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(v->warn[v->nwarn], sizeof(v->warn[0]), fmt, ap);
+	va_end(ap);
+	fl_info("%s", v->warn[v->nwarn++]);
+}
+
+/*
+ * A client log whose requests all lie outside the recording is on another clock or host: an
+ * error (a table of "0% stalled" rows would say nothing true). Partly outside, on another clock
+ * than its lines say, or matching none of the requests seen on the wire: warnings in the output.
+ */
+static int check_overlap(const struct model *m, struct req_view *v, const char *file)
 {
 	size_t inside = 0;
 
+	if (v->file_reqs.clock_mismatch)
+		req_warn(v, "%s: %zu lines say \"clock\": \"%s\" but were read as %s times: "
+			 "give --clock %s", file, v->file_reqs.clock_mismatch,
+			 v->file_reqs.clock_said, v->clock == REQ_CLOCK_REALTIME ? "realtime" :
+			 "monotonic", v->file_reqs.clock_said);
 	if (!m->first_ts)
-		return;
+		return 0;
 	for (size_t i = 0; i < v->n; i++)
 		inside += v->rows[i].r->end_ns >= m->first_ts && v->rows[i].r->start_ns <= m->last_ts;
-	if (!inside)
+	if (!inside) {
 		fl_err("%s: none of its %zu requests fall inside the recording: another host or "
-		       "recording, or the wrong --clock?", file, v->n);
+		       "recording, or the wrong --clock?%s", file, v->n,
+		       v->file_reqs.clock_mismatch ? " (its lines name another clock)" : "");
+		return -ERANGE;
+	}
+	if (inside < v->n)
+		req_warn(v, "%s: %zu of its %zu requests fall outside the recording (another run, or "
+			 "the wrong --clock?): they show no stalls", file, v->n - inside, v->n);
+	if (v->wire && v->wire->n && !v->matched)
+		req_warn(v, "%s: none of its requests match the %zu seen on the wire: another run, "
+			 "or another server?", file, v->wire->n);
+	return 0;
 }
 
 static void attribute_rows(const struct model *m, struct req_view *v)
@@ -309,8 +346,8 @@ int reqview_build(struct model *m, const struct req_opts *o)
 		if (v->list->v[i].wire_match >= 0 && v->wire)
 			v->rows[i].wire = &v->wire->v[v->list->v[i].wire_match];
 	}
-	if (o->file)
-		check_overlap(m, v, o->file);
+	if (o->file && (rc = check_overlap(m, v, o->file)))
+		return rc;
 	attribute_rows(m, v);
 	for (int k = 0; k < WIN_MAX; k++)
 		summarize(v, k);
@@ -332,6 +369,8 @@ static void text_source(const struct model *m, const struct req_view *v, FILE *f
 		fprintf(f, "; %zu of them matched to the %zu seen on the wire", v->matched,
 			v->wire->n);
 	fprintf(f, "\n");
+	for (int i = 0; i < v->nwarn; i++)
+		fprintf(f, "  WARNING: %s\n", v->warn[i]);
 	if (v->aborted || v->failed || v->incomplete)
 		fprintf(f, "  %zu aborted by the client, %zu failed, %zu still open at the end\n",
 			v->aborted, v->failed, v->incomplete);
@@ -486,8 +525,18 @@ void reqview_text(const struct model *m, FILE *f)
 	const struct req_view *v = m->reqview;
 
 	if (!v || (!v->n && v->source == REQ_SRC_WIRE)) {
-		fprintf(f, "\nRequests\n  none seen on the wire (the requests probe saw no HTTP on the "
-			   "targets' TCP sockets); give a client log with --requests FILE\n");
+		json_t *rp = json_object_get(json_object_get(m->meta, "probes"), "requests");
+		const char *st = json_string_value(json_object_get(rp, "status"));
+
+		if (st && strcmp(st, "ok"))
+			/* --wire=off or a kernel without the probe: nothing could be seen */
+			fprintf(f, "\nRequests\n  not traced: the requests probe was %s (%s); give a "
+				   "client log with --requests FILE\n", st,
+				json_string_value(json_object_get(rp, "reason")) ?: "no reason given");
+		else
+			fprintf(f, "\nRequests\n  none seen on the wire (the requests probe saw no "
+				   "HTTP on the targets' TCP sockets); give a client log with "
+				   "--requests FILE\n");
 		return;
 	}
 	text_source(m, v, f);
@@ -682,6 +731,11 @@ void reqview_json(const struct model *m, struct jw *w)
 	v->wire ? jw_u64(w, v->wire_conns) : jw_null(w);
 	jw_key(w, "matched_to_wire");
 	v->file && v->wire ? jw_u64(w, v->matched) : jw_null(w);
+	jw_key(w, "warnings");
+	jw_arr_open(w);
+	for (int i = 0; i < v->nwarn; i++)
+		jw_str(w, v->warn[i]);
+	jw_arr_close(w);
 	for (int k = 0; k < WIN_MAX; k++)
 		json_window(m, v, k, w);
 	jw_key(w, "list");

@@ -240,6 +240,7 @@ static int jsonl_line(const char *name, size_t line, const char *s, size_t n,
 	json_t *o = json_loadb(s, n, 0, &jerr);
 	uint64_t start = 0, first = 0, end = 0;
 	bool have_first, have_end, have;
+	const char *clock;
 	struct request *r;
 	int rc;
 
@@ -275,6 +276,10 @@ static int jsonl_line(const char *name, size_t line, const char *s, size_t n,
 	r->end_ns = have_end ? end : have_first ? first : start;
 	if (r->end_ns < r->first_token_ns)
 		r->end_ns = r->first_token_ns;
+	clock = json_string_value(json_object_get(o, "clock"));
+	if (clock && strcmp(clock, cm->clock == REQ_CLOCK_REALTIME ? "realtime" : "monotonic") &&
+	    !out->clock_mismatch++)
+		snprintf(out->clock_said, sizeof(out->clock_said), "%s", clock);
 	copy_id(r->id, json_object_get(o, "id"));
 	copy_id(r->xrid, json_object_get(o, "x_request_id"));
 	if (!r->id[0])

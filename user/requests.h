@@ -39,6 +39,9 @@ struct request {
 struct reqlist {
 	struct request *v;
 	size_t n, cap;
+	/* JSON lines whose own "clock" member names another clock than they were read on */
+	size_t clock_mismatch;
+	char clock_said[16];
 };
 
 /* Appends a zeroed request and returns it (NULL when out of memory). */

@@ -76,6 +76,7 @@ CLI_USAGE_LIVE_TAIL
 "(histogram), faultline_alloc_call_seconds, faultline_pinned_call_seconds,\n"
 "faultline_requests_total, faultline_request_ttfb_seconds (histogram),\n"
 "faultline_events_dropped_total, faultline_bpf_run_seconds_total; labels pid and comm.\n"
+"Stops on Ctrl-C, SIGTERM or SIGHUP (run it under systemd, or setsid, to outlive a terminal).\n"
 "\n"
 "Examples:\n"
 "  sudo faultline serve --match 'vllm serve' --children --listen 127.0.0.1:9464\n"

@@ -99,7 +99,7 @@ CLI_USAGE_LIVE_ALLOC_CUDA
 CLI_USAGE_LIVE_TAIL
 "\n"
 "Keys: t threads/causes, < > sort column, up/down select, h histogram of the selected cause,\n"
-"      p or space pause, q quit.\n"
+"      p or space pause, q quit (as do Ctrl-C, SIGTERM and SIGHUP).\n"
 "Columns: FLT/s and MAJ/s faults per second; F-AVG mean fault time (us, needs fault durations);\n"
 "      RECLM COMPCT KHUGE MMLOCK ALLOC PINNED: milliseconds stalled per second.\n"
 "\n"
@@ -605,10 +605,11 @@ static bool on_key(struct top *t, int key)
 		t->selected = 0;
 		break;
 	case '<': case ',':
-		*sort = (*sort + ncols - 1) % ncols;
-		break;
 	case '>': case '.':
-		*sort = (*sort + 1) % ncols;
+		/* only over the columns on screen: ALLOC and PINNED are hidden until they have data */
+		do
+			*sort = (*sort + (key == '<' || key == ',' ? ncols - 1 : 1)) % ncols;
+		while (!t->cause_view && !tcol_shown(t, *sort));
 		break;
 	case KEY_UP: case 'k':
 		t->selected = t->selected > 0 ? t->selected - 1 : 0;

@@ -1203,23 +1203,12 @@ void uprobes_free(struct uprobes *up)
 /* "50us", "1ms", "0.5ms", "2000ns", "1s"; a bare number is microseconds. */
 static int parse_ns(const char *s, uint64_t *out)
 {
-	static const struct { const char *unit; double mult; } units[] = {
-		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "", 1e3 },
-	};
-	char *end;
-	double v;
+	uint64_t ns;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0 || v > 3600e9)
+	if (parse_duration(s, 1000, 1, &ns) || ns > 3600000000000ull)
 		return -EINVAL;
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		if (strcmp(end, units[i].unit))
-			continue;
-		*out = (uint64_t)(v * units[i].mult + 0.5);
-		return 0;
-	}
-	return -EINVAL;
+	*out = ns;
+	return 0;
 }
 
 int uprobes_parse_opt(struct session_opts *o, const char *name, const char *arg)

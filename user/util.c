@@ -66,27 +66,64 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-int parse_duration_ms(const char *s, uint64_t *out_ms)
+int parse_duration(const char *s, uint64_t bare_unit_ns, uint64_t res_ns, uint64_t *out)
 {
-	static const struct { const char *suffix; uint64_t mult; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "", 1000 },
+	static const struct { const char *suffix; uint64_t ns; } units[] = {
+		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000ull },
+		{ "m", 60000000000ull }, { "h", 3600000000000ull },
 	};
-	char num[32];
+	uint64_t whole = 0, frac = 0, scale = 1, mult = 0, v;
+	const char *p = s;
+	int digits = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		size_t n = strlen(s), sl = strlen(units[i].suffix);
-		uint64_t v;
+	if (!s || !res_ns)
+		return -EINVAL;
+	/* Digits by hand, not strtod: no signs, spaces, exponents, "inf", hex or locale commas. */
+	for (; *p >= '0' && *p <= '9'; p++, digits++) {
+		if (whole > (UINT64_MAX - (*p - '0')) / 10)
+			return -ERANGE;
+		whole = whole * 10 + (*p - '0');
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+			if (scale <= UINT64_MAX / 100) { /* further digits are below any resolution */
+				frac = frac * 10 + (*p - '0');
+				scale *= 10;
+			}
+		}
+	}
+	if (!digits)
+		return -EINVAL;
+	if (!*p)
+		mult = bare_unit_ns;
+	for (size_t i = 0; !mult && i < ARRAY_SIZE(units); i++)
+		if (!strcmp(p, units[i].suffix))
+			mult = units[i].ns;
+	if (!mult)
+		return -EINVAL;
+	if (mult < res_ns || mult % res_ns) {
+		/* a unit finer than the result's (e.g. 1500us in ms): rounded */
+		long double x = ((long double)whole + (long double)frac / scale) * mult / res_ns;
 
-		if (n <= sl || n - sl >= sizeof(num) || strcmp(s + n - sl, units[i].suffix))
-			continue;
-		memcpy(num, s, n - sl);
-		num[n - sl] = 0;
-		if (parse_u64(num, 0, UINT64_MAX / units[i].mult, &v))
-			return -EINVAL;
-		*out_ms = v * units[i].mult;
+		if (x >= 18446744073709551615.0L)
+			return -ERANGE;
+		*out = (uint64_t)(x + 0.5L);
 		return 0;
 	}
-	return -EINVAL;
+	mult /= res_ns;
+	if (whole > UINT64_MAX / mult)
+		return -ERANGE;
+	/* frac / scale < 1: the fraction adds less than one unit, rounded to the resolution */
+	v = whole * mult + (uint64_t)((long double)frac * mult / scale + 0.5L);
+	if (v < whole * mult)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int parse_duration_ms(const char *s, uint64_t *out_ms)
+{
+	return parse_duration(s, 1000000000ull, 1000000, out_ms);
 }
 
 int parse_pid_list(const char *s, int *pids, int max, int *n)

@@ -17,7 +17,14 @@ void fl_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Strict parsing: the whole string, base 10, within [min, max]. 0 or -EINVAL/-ERANGE. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
-/* "30", "30s", "500ms", "2m" -> milliseconds. */
+/*
+ * The one duration syntax of every option: a number with an optional fraction and a unit ns, us,
+ * ms, s, m or h ("1.5", "500ms", "2m", "0.5s"); a bare number is in BARE_UNIT_NS. *OUT is in
+ * units of RES_NS (1000000: milliseconds), rounded to the nearest. 0, -EINVAL (not a duration)
+ * or -ERANGE (does not fit 64 bits).
+ */
+int parse_duration(const char *s, uint64_t bare_unit_ns, uint64_t res_ns, uint64_t *out);
+/* parse_duration() in milliseconds, bare numbers in seconds: "30", "1.5", "500ms", "2m". */
 int parse_duration_ms(const char *s, uint64_t *out_ms);
 /* "1,2,3" -> pids; each must be a positive number. */
 int parse_pid_list(const char *s, int *pids, int max, int *n);

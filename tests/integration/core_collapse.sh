@@ -40,4 +40,24 @@ total=$(json 'j["stalls"]["khugepaged"]["total_ns"]' "$j")
 p50=$(json 'j["stalls"]["khugepaged"]["p50_ns"]' "$j")
 note "collapse stall time: total ${total} ns, p50 ${p50} ns"
 check_ge "collapse stall p50 (a 2 MiB copy under the mmap_lock takes microseconds)" "$p50" 1000
+# Labelled by who did it: the workload's main thread asked (MADV_COLLAPSE, synchronous in that
+# thread), apart from the khugepaged daemon's collapses. The workload's MADV_HUGEPAGE registers
+# it with khugepaged, which may collapse a region first: MADV_COLLAPSE then succeeds on a range
+# already huge without collapsing. Either way each region is collapsed once, by one of the two.
+asked=$(json 'j["stalls"]["khugepaged"]["madv_collapse"]["succeeded"]' "$j")
+daemon=$(json 'j["stalls"]["khugepaged"]["daemon"]["succeeded"]' "$j")
+note "successful collapses: $asked by MADV_COLLAPSE, $daemon by the khugepaged daemon"
+check_ge "collapses labelled MADV_COLLAPSE asked by the process, succeeded" "$asked" 1
+check_eq "MADV_COLLAPSE + daemon successful collapses vs MADV_COLLAPSE calls that succeeded" \
+	"$((asked + daemon))" "$ok"
+check_eq "threads that asked for a collapse (tid:pid)" \
+	"$(json '",".join("%d:%d" % (t["tid"], t["pid"]) for t in j["stalls"]["khugepaged"]["madv_collapse"]["threads"])' "$j")" \
+	"$WPID:$WPID"
+check_eq "daemon + madv_collapse = all collapse attempts" \
+	"$(json 'j["stalls"]["khugepaged"]["daemon"]["count"] + j["stalls"]["khugepaged"]["madv_collapse"]["count"]' "$j")" \
+	"$attempts"
+"$FL" report -i "$TMP/collapse.data" >"$TMP/collapse.txt" 2>/dev/null || fail "text report failed"
+line=$(grep 'by MADV_COLLAPSE the process asked for' "$TMP/collapse.txt")
+note "text: $line"
+grep -q "in tid $WPID (pid $WPID)" <<<"$line" || fail "the text report does not name the thread that asked"
 echo "ok"

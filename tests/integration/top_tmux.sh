@@ -78,6 +78,16 @@ tm send-keys -t t t
 wait_screen 'TID COMM' 5 || fail "t did not switch back to the thread view"
 tm send-keys -t t '>'
 wait_screen 'MAJ/s\*' 5 || fail "> did not move the sort column"
+# < twice from MAJ/s wraps past FLT/s to the last column on screen (ALLOC and PINNED are hidden
+# without --alloc=full and pinned calls): the '*' stays on a header the user can see.
+tm send-keys -t t '<'
+wait_screen 'FLT/s\*' 5 || fail "< did not move the sort column back to FLT/s"
+tm send-keys -t t '<'
+wait_screen 'MMLOCK\*' 5 || { screen | grep 'TID COMM'; fail "< from the first column did not wrap to the last visible one (MMLOCK)"; }
+note "sort wraps to a visible column: $(screen | grep 'TID COMM' | tr -s ' ')"
+tm send-keys -t t '>'
+wait_screen 'FLT/s\*' 5 || fail "> from the last visible column did not wrap to FLT/s"
+tm send-keys -t t '>'
 tm send-keys -t t p
 wait_screen '\[paused\]' 5 || fail "p did not pause"
 tm send-keys -t t p

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Log2 histogram slots at their edges and nearest-rank percentiles. */
 #include <stdlib.h>
+#include <string.h>
 #include "hist.h"
 #include "unit.h"
 
@@ -93,4 +94,23 @@ UNIT_TEST(hist_percentile_single_and_dupes)
 	CHECK_EQ_U64(u64vec_pct(&v, 99.5), 42);
 	CHECK_EQ_U64(u64vec_pct(&v, 100), 42);
 	u64vec_free(&v);
+}
+
+/* A slot's upper bound is clamped to the observed max (and min): p99 is never above the max. */
+UNIT_TEST(hist_log2_percentile_clamped_to_max)
+{
+	struct log2hist h = {};
+
+	for (int i = 0; i < 900; i++)
+		log2hist_add(&h, 100); /* slot [64, 127] */
+	for (int i = 0; i < 100; i++)
+		log2hist_add(&h, 4200); /* slot [4096, 8191] */
+	CHECK_EQ_U64(log2hist_pct(&h, 99, 0, UINT64_MAX), 8191); /* unclamped: the slot's bound */
+	CHECK_EQ_U64(log2hist_pct(&h, 99, 0, 4200), 4200);
+	CHECK_EQ_U64(log2hist_pct(&h, 100, 0, 4200), 4200);
+	CHECK_EQ_U64(log2hist_pct(&h, 50, 0, 4200), 127); /* below the max: the bound as before */
+	CHECK_EQ_U64(log2hist_pct(&h, 50, 100, 4200), 127);
+	CHECK_EQ_U64(log2hist_pct(&h, 50, 200, 4200), 200); /* and never below the min */
+	memset(&h, 0, sizeof(h));
+	CHECK_EQ_U64(log2hist_pct(&h, 99, 0, 4200), 0); /* empty */
 }

@@ -56,7 +56,6 @@ UNIT_TEST(util_parse_duration_ms)
 	CHECK(parse_duration_ms("s", &ms) != 0);
 	CHECK(parse_duration_ms("ms", &ms) != 0);
 	CHECK(parse_duration_ms("-1s", &ms) != 0);
-	CHECK(parse_duration_ms("1.5s", &ms) != 0);
 	CHECK(parse_duration_ms("10x", &ms) != 0);
 	CHECK(parse_duration_ms("5 s", &ms) != 0);
 	CHECK(parse_duration_ms("1d", &ms) != 0);
@@ -66,6 +65,54 @@ UNIT_TEST(util_parse_duration_ms)
 	CHECK_EQ_U64(ms, 99);
 	CHECK(parse_duration_ms("18446744073709551615ms", &ms) == 0);
 	CHECK_EQ_U64(ms, UINT64_MAX);
+}
+
+/* One syntax for -d, top/serve -i, --alloc-slow, doctor --window: fractions and every unit. */
+UNIT_TEST(util_parse_duration_fractions_units)
+{
+	uint64_t v = 0;
+
+	CHECK(parse_duration_ms("1.5", &v) == 0);
+	CHECK_EQ_U64(v, 1500);
+	CHECK(parse_duration_ms("0.5s", &v) == 0);
+	CHECK_EQ_U64(v, 500);
+	CHECK(parse_duration_ms(".25", &v) == 0);
+	CHECK_EQ_U64(v, 250);
+	CHECK(parse_duration_ms("1.5m", &v) == 0);
+	CHECK_EQ_U64(v, 90000);
+	CHECK(parse_duration_ms("2.5ms", &v) == 0); /* to the nearest millisecond */
+	CHECK_EQ_U64(v, 3);
+	CHECK(parse_duration_ms("1500us", &v) == 0);
+	CHECK_EQ_U64(v, 2);
+	CHECK(parse_duration_ms("250000000ns", &v) == 0);
+	CHECK_EQ_U64(v, 250);
+	CHECK(parse_duration_ms("0.0001", &v) == 0);
+	CHECK_EQ_U64(v, 0);
+	v = 77;
+	CHECK(parse_duration_ms(".", &v) == -EINVAL);
+	CHECK(parse_duration_ms("1.5.5", &v) == -EINVAL);
+	CHECK(parse_duration_ms("1e3", &v) == -EINVAL);
+	CHECK(parse_duration_ms("inf", &v) == -EINVAL);
+	CHECK(parse_duration_ms("0x10", &v) == -EINVAL);
+	CHECK(parse_duration_ms("1,5", &v) == -EINVAL);
+	CHECK(parse_duration_ms(" 1", &v) == -EINVAL);
+	CHECK(parse_duration_ms("1.5sec", &v) == -EINVAL);
+	CHECK(parse_duration_ms(NULL, &v) == -EINVAL);
+	CHECK_EQ_U64(v, 77);
+	/* nanoseconds, bare numbers in microseconds (as --alloc-slow takes them) */
+	CHECK(parse_duration("50", 1000, 1, &v) == 0);
+	CHECK_EQ_U64(v, 50000);
+	CHECK(parse_duration("0.5ms", 1000, 1, &v) == 0);
+	CHECK_EQ_U64(v, 500000);
+	CHECK(parse_duration("2000ns", 1000, 1, &v) == 0);
+	CHECK_EQ_U64(v, 2000);
+	CHECK(parse_duration("1.000000001s", 1000, 1, &v) == 0);
+	CHECK_EQ_U64(v, 1000000001);
+	CHECK(parse_duration("18446744073709551615ns", 1000, 1, &v) == 0);
+	CHECK_EQ_U64(v, UINT64_MAX);
+	CHECK(parse_duration("18446744073709551616ns", 1000, 1, &v) == -ERANGE);
+	CHECK(parse_duration("18446744073.8s", 1000, 1, &v) == -ERANGE);
+	CHECK(parse_duration("6000000h", 1000, 1, &v) == -ERANGE);
 }
 
 UNIT_TEST(util_parse_pid_list)
