@@ -497,7 +497,7 @@ static void stop_child(struct record *r)
  */
 static int prepare_output(struct record *r)
 {
-	char *d = strdup(r->output), *b = strdup(r->output);
+	char *d = strdup(r->output), *b = strdup(r->output), *dir;
 	struct stat st;
 	int err = 0;
 
@@ -522,7 +522,8 @@ static int prepare_output(struct record *r)
 		fl_err("%s: %s", r->output, strerror(errno));
 		goto out;
 	}
-	if (asprintf(&r->tmp_path, "%s/.%s.XXXXXX", dirname(d), basename(b)) < 0) {
+	dir = dirname(d);
+	if (asprintf(&r->tmp_path, "%s/.%s.XXXXXX", dir, basename(b)) < 0) {
 		r->tmp_path = NULL;
 		err = -ENOMEM;
 		goto out;
@@ -530,7 +531,7 @@ static int prepare_output(struct record *r)
 	r->tmp_fd = mkostemp(r->tmp_path, O_CLOEXEC);
 	if (r->tmp_fd < 0) {
 		err = -errno;
-		fl_err("%s: cannot create a file in %s: %s", r->output, dirname(d), strerror(errno));
+		fl_err("%s: cannot create a file in %s: %s", r->output, dir, strerror(errno));
 		free(r->tmp_path);
 		r->tmp_path = NULL;
 	}
