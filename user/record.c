@@ -266,6 +266,9 @@ static void copy_str(char *dst, size_t len, const char *src, size_t srclen)
 	dst[n] = 0;
 }
 
+/* docs/record-format.md gives the layout: keep the two in step */
+_Static_assert(sizeof(struct fl_req) == 440, "struct fl_req changed: update the format doc");
+
 /* wire_drain_ended's hand-over: one request, over, becomes one FL_EV_REQ record. */
 static void write_request(void *ctx, const struct request *q)
 {
