@@ -40,11 +40,14 @@ tmpfile=$(sed -n 's/.*recording to .* (as \(.*\) until the end.*/\1/p' "$TMP/rec
 note "record says it writes to $tmpfile"
 [ -n "$tmpfile" ] && [ -f "$tmpfile" ] || fail "no temporary file named in: $(cat "$TMP/rec.err")"
 case $tmpfile in "$TMP/.k.data."*) ;; *) fail "the temporary file $tmpfile is not .k.data.XXXXXX next to the output" ;; esac
-# wait for at least one whole chunk (handed to the writer after 1 s)
+# wait for at least one whole chunk past the metadata (a chunk is handed over after 1 s)
+meta_end=$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); print(24 + struct.unpack("<Q", d[16:24])[0])' "$tmpfile")
 for _ in $(seq $((10 * $(printf %.0f "$(scaled 10)")))); do
-	[ "$(stat -c %s "$tmpfile")" -gt 4096 ] && break
+	[ "$(stat -c %s "$tmpfile")" -gt $((meta_end + 40)) ] && break
 	sleep 0.1
 done
+sleep 0.3 # the chunk is written with one write(): let it finish
+note "metadata ends at byte $meta_end; file now $(stat -c %s "$tmpfile") bytes"
 progs=$(ids prog "$RPID")
 links=$(ids link "$RPID")
 note "record holds BPF programs [$progs] and links [$links]"
