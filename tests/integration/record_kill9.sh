@@ -38,7 +38,7 @@ start_workload fault_steady 2 --rate 5000
 start_record -p "$WPID" -o "$TMP/k.data" --alloc=full
 tmpfile=$(sed -n 's/.*recording to .* (as \(.*\) until the end.*/\1/p' "$TMP/rec.err")
 note "record says it writes to $tmpfile"
-[ -n "$tmpfile" ] && [ -f "$tmpfile" ] || fail "no temporary file named in: $(cat "$TMP/rec.err")"
+{ [ -n "$tmpfile" ] && [ -f "$tmpfile" ]; } || fail "no temporary file named in: $(cat "$TMP/rec.err")"
 case $tmpfile in "$TMP/.k.data."*) ;; *) fail "the temporary file $tmpfile is not .k.data.XXXXXX next to the output" ;; esac
 # wait for at least one whole chunk past the metadata (a chunk is handed over after 1 s)
 meta_end=$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); print(24 + struct.unpack("<Q", d[16:24])[0])' "$tmpfile")
@@ -66,7 +66,9 @@ check_ge "events read back" "$(json 'j["events"]["total"]' "$TMP/k.json")" 1
 # the kernel frees what a dead process held; give it a moment
 left_p=$progs left_l=$links
 for _ in $(seq $((10 * $(printf %.0f "$(scaled 10)")))); do
+	# shellcheck disable=SC2086 # id lists, split on purpose
 	left_p=$(alive prog $progs)
+	# shellcheck disable=SC2086
 	left_l=$([ -n "$links" ] && alive link $links)
 	[ -z "$left_p$left_l" ] && break
 	sleep 0.1
