@@ -720,6 +720,8 @@ static size_t drain(struct wire *w, wire_req_fn fn, void *ctx, bool ended_only)
 	uint8_t *keep;
 	int *newidx;
 
+	if (!n)
+		return 0; /* nothing to hand over (and no handed[] yet: no memset on NULL) */
 	if (n > w->cap_handed) {
 		uint8_t *h = realloc(w->handed, w->reqs.cap);
 
