@@ -30,7 +30,8 @@ enum fl_type {
 	FL_EV_MEMSYS,     /* mmap munmap madvise brk mremap (--alloc=lite) */
 	FL_EV_ALLOC,      /* slow allocator call (--alloc=full) */
 	FL_EV_CUDA,       /* pinned-memory call (cudaHostRegister and friends) */
-	FL_EV_NET,        /* read/write on a traced TCP socket */
+	FL_EV_NET,        /* read/write on a traced TCP socket (record --capture-payload) */
+	FL_EV_REQ,        /* an HTTP request parsed by record from FL_EV_NET (user space only) */
 	FL_EV_TYPE_MAX
 };
 
@@ -235,6 +236,31 @@ struct fl_net {
 	__u32 cap_len; /* bytes of data[] that are valid */
 	__s64 bytes;   /* syscall result */
 	__u8 data[FL_NET_CAP];
+};
+
+#define FL_REQ_ABORTED (1u << 0)    /* fl_req.flags: closed before the response ended */
+#define FL_REQ_INCOMPLETE (1u << 1) /* still open when the recording ended */
+
+/*
+ * One HTTP request as record's wire parser saw it (user/wire.c), written instead of the raw
+ * FL_EV_NET payload: no header other than X-Request-Id, no body, no query string.
+ * h.ts_ns is the request's first byte, h.tid the thread that answered.
+ */
+struct fl_req {
+	struct fl_hdr h;
+	__u64 first_byte_ns;  /* first response byte (status line); 0: none */
+	__u64 first_token_ns; /* first response body byte / first SSE data; 0: none */
+	__u64 end_ns;         /* last response byte */
+	__u64 in_bytes;       /* bytes read on the connection for this request */
+	__u64 out_bytes;      /* bytes written for its response */
+	__u32 pid;
+	__s32 fd;
+	__s32 status;         /* HTTP status; 0 when unknown */
+	__u32 flags;          /* FL_REQ_* */
+	char method[16];
+	char path[96];        /* up to the '?': the query string is not kept */
+	char xrid[128];       /* X-Request-Id, NUL-terminated */
+	char id[128];         /* the response's "id" (cmpl-...), NUL-terminated */
 };
 
 /* Per-thread counters kept in the kernel for `top` and `serve`. */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/utsname.h>
@@ -105,9 +106,90 @@ void meta_host(struct jw *w)
 	jw_obj_close(w);
 }
 
-/* NUL-separated /proc files (cmdline, environ). */
-static void nul_list(struct jw *w, const char *text, size_t len, const char *const *only)
+struct meta_opts meta_opts;
+
+#define REDACTED "<redacted>"
+
+static bool has_ci(const char *s, size_t n, const char *word)
 {
+	size_t k = strlen(word);
+
+	for (size_t i = 0; i + k <= n; i++)
+		if (!strncasecmp(s + i, word, k))
+			return true;
+	return false;
+}
+
+static bool ends_ci(const char *s, size_t n, const char *word)
+{
+	size_t k = strlen(word);
+
+	return n >= k && !strncasecmp(s + n - k, word, k);
+}
+
+/*
+ * An option or variable name that announces a secret: --api-key, --hf-token, DB_PASSWORD,
+ * client_secret... but not --max-num-batched-tokens or --tokenizer.
+ */
+static bool secret_name(const char *s, size_t n)
+{
+	static const char *const anywhere[] = { "password", "passwd", "secret", "api-key",
+						"api_key", "apikey", "credential", NULL };
+	static const char *const at_end[] = { "token", "key", "auth", "pass", NULL };
+
+	for (int i = 0; anywhere[i]; i++)
+		if (has_ci(s, n, anywhere[i]))
+			return true;
+	for (int i = 0; at_end[i]; i++)
+		if (ends_ci(s, n, at_end[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Writes one command-line argument, with what looks like a secret replaced by <redacted>
+ * (unless record --keep-cmdline). *NEXT says the previous argument was a secret's option
+ * (--api-key X); it is set here for the next one.
+ */
+static void put_arg(struct jw *w, const char *s, size_t n, bool *next)
+{
+	const char *eq = memchr(s, '=', n);
+	bool was_next = *next;
+	char buf[512];
+
+	*next = false;
+	if (meta_opts.keep_cmdline) {
+		jw_strn(w, s, n);
+		return;
+	}
+	if (was_next && !(n > 1 && s[0] == '-')) {
+		jw_str(w, REDACTED);
+		return;
+	}
+	if (eq && secret_name(s, eq - s) && (size_t)(eq - s) + 1 < sizeof(buf) - sizeof(REDACTED)) {
+		snprintf(buf, sizeof(buf), "%.*s" REDACTED, (int)(eq - s + 1), s);
+		jw_str(w, buf);
+		return;
+	}
+	if (!eq && n > 1 && s[0] == '-' && secret_name(s, n)) {
+		*next = true; /* --api-key VALUE: the value is the next argument */
+		jw_strn(w, s, n);
+		return;
+	}
+	if (has_ci(s, n, "password") || has_ci(s, n, "secret") || has_ci(s, n, "key=") ||
+	    (n > 3 && !strncmp(s, "sk-", 3))) {
+		jw_str(w, REDACTED);
+		return;
+	}
+	jw_strn(w, s, n);
+}
+
+/* NUL-separated /proc files (cmdline, environ); REDACT: command-line secrets (cmdline). */
+static void nul_list(struct jw *w, const char *text, size_t len, const char *const *only,
+		     bool redact)
+{
+	bool next = false;
+
 	jw_arr_open(w);
 	for (size_t off = 0; off < len;) {
 		const char *s = text + off;
@@ -116,7 +198,9 @@ static void nul_list(struct jw *w, const char *text, size_t len, const char *con
 
 		for (int i = 0; only && only[i]; i++)
 			keep |= !strncmp(s, only[i], strlen(only[i]));
-		if (keep)
+		if (keep && redact)
+			put_arg(w, s, n, &next);
+		else if (keep)
 			jw_strn(w, s, n);
 		off += n + 1;
 	}
@@ -145,7 +229,7 @@ void meta_target(struct jw *w, int pid)
 	text = read_file(path, &len);
 	jw_key(w, "cmdline");
 	if (text)
-		nul_list(w, text, len, NULL);
+		nul_list(w, text, len, NULL, true);
 	else
 		jw_null(w);
 	free(text);
@@ -153,7 +237,7 @@ void meta_target(struct jw *w, int pid)
 	text = read_file(path, &len);
 	jw_key(w, "env");
 	if (text)
-		nul_list(w, text, len, env_hints);
+		nul_list(w, text, len, env_hints, false);
 	else
 		jw_null(w);
 	free(text);
@@ -180,6 +264,7 @@ char *meta_build(const struct session *s, int argc, char **argv, const char *com
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	struct jw w;
+	bool next = false;
 
 	if (!f)
 		return NULL;
@@ -190,7 +275,7 @@ char *meta_build(const struct session *s, int argc, char **argv, const char *com
 	jw_key(&w, "argv");
 	jw_arr_open(&w);
 	for (int i = 0; i < argc; i++)
-		jw_str(&w, argv[i]);
+		put_arg(&w, argv[i], strlen(argv[i]), &next);
 	jw_arr_close(&w);
 	jw_key(&w, "clocks");
 	meta_clocks(&w);
@@ -201,6 +286,9 @@ char *meta_build(const struct session *s, int argc, char **argv, const char *com
 	jw_kbool(&w, "all", s->opts.all);
 	jw_ku64(&w, "ringbuf_bytes", s->opts.ringbuf_bytes);
 	jw_kstr(&w, "command", command);
+	/* raw socket bytes (FL_EV_NET) in the file, rather than parsed requests (FL_EV_REQ) */
+	jw_kbool(&w, "capture_payload", meta_opts.capture_payload);
+	jw_kbool(&w, "keep_cmdline", meta_opts.keep_cmdline);
 	jw_obj_close(&w);
 	jw_key(&w, "targets");
 	jw_arr_open(&w);

@@ -3,6 +3,7 @@
 #ifndef FL_META_H
 #define FL_META_H
 
+#include <stdbool.h>
 #include "jw.h"
 
 struct session;
@@ -13,6 +14,13 @@ struct session;
 void meta_clocks(struct jw *w);
 /* "host", "thp", "hugepages" objects. */
 void meta_host(struct jw *w);
+/* record's choices that shape the metadata (set before meta_build / meta_target). */
+struct meta_opts {
+	bool keep_cmdline;    /* store command lines as they are: no <redacted> */
+	bool capture_payload; /* the file holds raw socket bytes (options.capture_payload) */
+};
+extern struct meta_opts meta_opts;
+
 /* One object per pid: pid, comm, cmdline, exe, allocator, env hints, maps. */
 void meta_target(struct jw *w, int pid);
 /* The header's metadata JSON for a record session (caller frees). */

@@ -37,6 +37,7 @@ static const size_t min_size[FL_EV_TYPE_MAX] = {
 	[FL_EV_ALLOC] = sizeof(struct fl_alloc),
 	[FL_EV_CUDA] = sizeof(struct fl_cuda),
 	[FL_EV_NET] = sizeof(struct fl_net) - FL_NET_CAP,
+	[FL_EV_REQ] = sizeof(struct fl_req),
 };
 
 struct model_budget model_budget;
@@ -168,6 +169,45 @@ static int budget_check_heap(const char *path, const struct fl_reader *r, uint64
 	       fmt_bytes(used, ub, sizeof(ub)), fmt_bytes(model_budget.bytes, bb, sizeof(bb)),
 	       model_budget.why);
 	return -E2BIG;
+}
+
+/* Copies a fixed-size string field of a record, which the file may not have terminated. */
+static void copy_field(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	size_t n = strnlen(src, srclen);
+
+	if (n > dstlen - 1)
+		n = dstlen - 1;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+/* A request that record parsed on the wire (FL_EV_REQ) joins the wire's list. */
+static void add_req(struct model *m, const struct fl_req *e)
+{
+	struct request r = { .wire_match = -1 };
+
+	if (!m->wire)
+		m->wire = wire_new();
+	if (!m->wire)
+		return;
+	r.start_ns = e->h.ts_ns;
+	r.first_byte_ns = e->first_byte_ns;
+	r.first_token_ns = e->first_token_ns;
+	r.end_ns = e->end_ns > e->h.ts_ns ? e->end_ns : e->h.ts_ns;
+	r.in_bytes = e->in_bytes;
+	r.out_bytes = e->out_bytes;
+	r.pid = e->pid;
+	r.tid = e->h.tid;
+	r.fd = e->fd;
+	r.status = e->status;
+	r.aborted = e->flags & FL_REQ_ABORTED;
+	r.incomplete = e->flags & FL_REQ_INCOMPLETE;
+	copy_field(r.method, sizeof(r.method), e->method, sizeof(e->method));
+	copy_field(r.path, sizeof(r.path), e->path, sizeof(e->path));
+	copy_field(r.xrid, sizeof(r.xrid), e->xrid, sizeof(e->xrid));
+	copy_field(r.id, sizeof(r.id), e->id, sizeof(e->id));
+	wire_add_request(m->wire, &r);
 }
 
 static int load_maps(struct model *m, json_t *targets, bool end)
@@ -442,6 +482,9 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		if (m->wire)
 			wire_event(m->wire, ev, len);
 		break;
+	case FL_EV_REQ:
+		add_req(m, ev);
+		break;
 	case FL_EV_PROC: {
 		const struct fl_proc *p = ev;
 
@@ -529,6 +572,15 @@ int model_check_oom(struct model *m)
 	return -ENOMEM;
 }
 
+/* Connections record's wire parser saw (FL_EV_REQ files: the report cannot count them). */
+static void load_wire_stats(struct model *m, json_t *wire)
+{
+	json_t *c = json_object_get(wire, "connections"), *i = json_object_get(wire, "ignored_events");
+
+	if (json_is_integer(c) && json_is_integer(i))
+		wire_set_stats(m->wire, json_integer_value(c), json_integer_value(i));
+}
+
 int model_build(struct model *m, const char *path)
 {
 	struct fl_reader *r = NULL;
@@ -569,6 +621,8 @@ int model_build(struct model *m, const char *path)
 		m->trailer = json_loads(fl_reader_trailer(r), 0, &jerr);
 	if (m->trailer)
 		load_maps(m, json_object_get(m->trailer, "targets_end"), true);
+	if (m->trailer && m->wire)
+		load_wire_stats(m, json_object_get(m->trailer, "wire"));
 	if (m->status.truncated)
 		fl_err("%s: %s", path, m->status.message);
 	fl_reader_close(r);

@@ -398,21 +398,30 @@ static void writer_free(struct fl_writer *w)
 
 int fl_writer_open(struct fl_writer **wp, const char *path, const char *meta_json)
 {
+	/* 0600: the file may hold command lines and, with --capture-payload, socket bytes */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	*wp = NULL;
+	if (fd < 0)
+		return -errno;
+	return fl_writer_open_fd(wp, fd, meta_json);
+}
+
+int fl_writer_open_fd(struct fl_writer **wp, int fd, const char *meta_json)
+{
 	struct fl_writer *w;
 	int err;
 
 	*wp = NULL;
 	w = calloc(1, sizeof(*w));
-	if (!w)
+	if (!w) {
+		close(fd);
 		return -ENOMEM;
+	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->space, NULL);
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
+	w->fd = fd;
 	/* Level 1: the writer must keep up with >1M events/s (it does ~3.5M); files shrink ~3x. */
 	if (deflateInit(&w->zs, 1) != Z_OK) {
 		err = -ENOMEM;
@@ -689,6 +698,13 @@ static int check_file_header(const uint8_t *p, ssize_t n, char *errbuf, size_t e
 	if (version == 0) {
 		msg(errbuf, errlen, "format version 0 is not valid (corrupt header)");
 		return -EINVAL;
+	}
+	if (version < FL_FORMAT_VERSION) {
+		/* version 1 held raw socket payload; its events are not read any more */
+		msg(errbuf, errlen,
+		    "format version %u was written by an older faultline (this one reads %d); "
+		    "re-record with this faultline", version, FL_FORMAT_VERSION);
+		return -ENOTSUP;
 	}
 	if (flags & FL_FLAGS_INCOMPAT_MASK) {
 		msg(errbuf, errlen,

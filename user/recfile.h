@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define FL_FORMAT_VERSION 1
+#define FL_FORMAT_VERSION 2 /* 2: FL_EV_REQ records; FL_EV_NET only with --capture-payload */
 #define FL_CHUNK_TARGET_BYTES (1u << 20) /* a chunk is handed to the writer at ~1 MiB ... */
 #define FL_CHUNK_TARGET_MS 1000          /* ... or after 1 s, whichever comes first */
 #define FL_MAX_EVENT_BYTES 4096
@@ -30,10 +30,12 @@ struct fl_writer_stats {
 };
 
 /*
- * Creates PATH (O_TRUNC), writes the header with META_JSON, starts the writer thread.
+ * Creates PATH (O_TRUNC, O_NOFOLLOW, mode 0600), writes the header with META_JSON, starts the writer thread.
  * Returns 0 or -errno. Every call on one writer must come from the same thread.
  */
 int fl_writer_open(struct fl_writer **w, const char *path, const char *meta_json);
+/* Same, on FD (opened for writing, empty); the writer owns it from now on, even on error. */
+int fl_writer_open_fd(struct fl_writer **w, int fd, const char *meta_json);
 /* Copies one event (starting with struct fl_hdr) into the current chunk. 0 or -errno. */
 int fl_writer_append(struct fl_writer *w, const void *ev, size_t len);
 /* Hands the current chunk to the writer thread if it is older than FL_CHUNK_TARGET_MS. */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <libgen.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,10 +30,19 @@
 #include "session.h"
 #include "uprobes.h"
 #include "util.h"
+#include "wire.h"
+
+enum { OPT_CAPTURE_PAYLOAD = CLI_OPT_OWN, OPT_KEEP_CMDLINE };
 
 struct record {
 	struct session_opts sopts;
 	const char *output;
+	char *tmp_path;   /* where the recording goes until it ends: DIR/.NAME.XXXXXX */
+	int tmp_fd;
+	bool force;       /* -f: replace OUTPUT, keep no NAME.old */
+	bool capture_payload;
+	struct wire *wire; /* parses FL_EV_NET into FL_EV_REQ records (no --capture-payload) */
+	uint64_t wire_events;
 	uint64_t duration_ms;
 	char **command;
 	pid_t child;
@@ -68,7 +78,16 @@ static void usage(FILE *f)
 "                          Ctrl-C, SIGTERM, SIGHUP (the terminal or ssh session went\n"
 "                          away), or every target has exited; the file is complete\n"
 "                          either way (use nohup or setsid to keep recording instead)\n"
-"  -o, --output FILE       where to write (default faultline.data)\n"
+"  -o, --output FILE       where to write (default faultline.data); an existing FILE\n"
+"                          is kept as FILE.old. The file is created mode 0600 as\n"
+"                          DIR/.FILE.XXXXXX and renamed to FILE at the end\n"
+"  -f, --force             overwrite FILE (no FILE.old)\n"
+"      --capture-payload   store the first 256 bytes of every socket read and write\n"
+"                          (headers, prompts, completions, keys) instead of parsed\n"
+"                          requests (method, path without query, status, ids, times)\n"
+"      --keep-cmdline      store the targets' command lines as they are (default:\n"
+"                          values of --api-key, --token, *password*, *secret*, key=\n"
+"                          are stored as <redacted>)\n"
 "      --ringbuf-mb N      ring buffer size in MiB (default 32, power of two)\n"
 "      --probes SPEC       choose attach types: CONCERN=TYPE[,...], e.g.\n"
 "                          fault-duration=kprobe or rss=off (see -v for concerns)\n"
@@ -104,6 +123,15 @@ static int record_opt(struct record *r, int c, const char *arg)
 	case 'o':
 		r->output = arg;
 		return 0;
+	case 'f':
+		r->force = true;
+		return 0;
+	case OPT_CAPTURE_PAYLOAD:
+		r->capture_payload = true;
+		return 0;
+	case OPT_KEEP_CMDLINE:
+		meta_opts.keep_cmdline = true;
+		return 0;
 	case 'h':
 		usage(stdout);
 		exit(0);
@@ -120,6 +148,9 @@ static int parse_args(struct record *r, int argc, char **argv)
 		CLI_LONGOPTS_SESSION,
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "capture-payload", no_argument, NULL, OPT_CAPTURE_PAYLOAD },
+		{ "keep-cmdline", no_argument, NULL, OPT_KEEP_CMDLINE },
 		{ "ringbuf-mb", required_argument, NULL, CLI_OPT_RINGBUF },
 		{ "alloc-slow", required_argument, NULL, CLI_OPT_ALLOC_SLOW },
 		{}
@@ -130,7 +161,7 @@ static int parse_args(struct record *r, int argc, char **argv)
 	r->sopts.emit_events = true;
 	r->sopts.ringbuf_bytes = 32 << 20;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+p:ad:o:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:ad:o:fvh", longopts, NULL)) != -1) {
 		err = cli_session_opt(&r->sopts, c, optarg);
 		if (err == CLI_NOT_MINE)
 			err = record_opt(r, c, optarg);
@@ -234,11 +265,68 @@ static int on_event(void *ctx, void *data, size_t size)
 	const struct fl_hdr *h = data;
 	struct fl_cuda cuda;
 
+	if (h->type == FL_EV_NET && r->wire) {
+		/* parsed here, written as FL_EV_REQ by drain_requests: no payload reaches the file */
+		wire_event(r->wire, data, size);
+		r->wire_events++;
+		return 0;
+	}
 	if (h->type == FL_EV_PROC || h->type == FL_EV_CUDA)
 		data = uprobes_on_event(r->up, data, size, &cuda);
 	if (data) /* NULL: a register call being measured, written by uprobes_huge_emit() */
 		write_event(r, data, size);
 	return 0;
+}
+
+static void copy_str(char *dst, size_t len, const char *src, size_t srclen)
+{
+	size_t n = strnlen(src, len - 1 < srclen ? len - 1 : srclen);
+
+	memcpy(dst, src, n); /* DST was zeroed: nothing of the stack reaches the file */
+	dst[n] = 0;
+}
+
+/* docs/record-format.md gives the layout: keep the two in step */
+_Static_assert(sizeof(struct fl_req) == 440, "struct fl_req changed: update the format doc");
+
+/* wire_drain_ended's hand-over: one request, over, becomes one FL_EV_REQ record. */
+static void write_request(void *ctx, const struct request *q)
+{
+	struct record *r = ctx;
+	struct fl_req e;
+	char *query;
+	int err;
+
+	memset(&e, 0, sizeof(e));
+	e.h.type = FL_EV_REQ;
+	e.h.tid = q->tid;
+	e.h.ts_ns = q->start_ns;
+	e.first_byte_ns = q->first_byte_ns;
+	e.first_token_ns = q->first_token_ns;
+	e.end_ns = q->end_ns;
+	e.in_bytes = q->in_bytes;
+	e.out_bytes = q->out_bytes;
+	e.pid = q->pid;
+	e.fd = q->fd;
+	e.status = q->status;
+	e.flags = (q->aborted ? FL_REQ_ABORTED : 0) | (q->incomplete ? FL_REQ_INCOMPLETE : 0);
+	copy_str(e.method, sizeof(e.method), q->method, sizeof(q->method));
+	copy_str(e.path, sizeof(e.path), q->path, sizeof(q->path));
+	query = strchr(e.path, '?'); /* query strings carry tokens and prompts */
+	if (query)
+		memset(query, 0, e.path + sizeof(e.path) - query);
+	copy_str(e.xrid, sizeof(e.xrid), q->xrid, sizeof(q->xrid));
+	copy_str(e.id, sizeof(e.id), q->id, sizeof(q->id));
+	r->events++;
+	err = fl_writer_append(r->w, &e, sizeof(e));
+	if (err && !r->write_err)
+		r->write_err = err;
+}
+
+static void drain_requests(struct record *r)
+{
+	if (r->wire)
+		wire_drain_ended(r->wire, write_request, r);
 }
 
 static bool targets_left(struct record *r)
@@ -335,6 +423,17 @@ static char *build_trailer(struct record *r)
 	jw_obj_close(&w);
 	jw_key(&w, "alloc");
 	uprobes_trailer(r->up, &w);
+	if (r->wire) {
+		uint64_t conns, ignored;
+
+		wire_stats(r->wire, &conns, &ignored);
+		jw_key(&w, "wire");
+		jw_obj_open(&w);
+		jw_ku64(&w, "connections", conns);
+		jw_ku64(&w, "ignored_events", ignored);
+		jw_ku64(&w, "net_events", r->wire_events);
+		jw_obj_close(&w);
+	}
 	/* Mappings at the end too: regions mapped during the session resolve against these. */
 	jw_key(&w, "targets_end");
 	jw_arr_open(&w);
@@ -388,7 +487,18 @@ static void run_loop(struct record *r)
 			break;
 		}
 		uprobes_huge_emit(r->up, false, write_event, r);
-		fl_writer_tick(r->w);
+		drain_requests(r);
+		err = fl_writer_tick(r->w);
+		if (!err)
+			err = r->write_err;
+		if (err) {
+			/* a full disk or an I/O error: stop now rather than trace into the void */
+			fl_err("%s: writing failed: %s; recording stopped", r->tmp_path,
+			       strerror(-err));
+			r->stop_reason = "write error";
+			r->write_err = err;
+			break;
+		}
 		now = clock_ns(CLOCK_MONOTONIC);
 		elapsed_ms = (now - start) / 1000000;
 		if (r->duration_ms && elapsed_ms >= r->duration_ms) {
@@ -408,7 +518,7 @@ static void run_loop(struct record *r)
 			status_line(r, elapsed_ms, false);
 		}
 	}
-	if (cli_stop_signal)
+	if (cli_stop_signal && !r->write_err)
 		r->stop_reason = cli_stop_reason(cli_stop_signal);
 	if (tty)
 		status_line(r, (clock_ns(CLOCK_MONOTONIC) - start) / 1000000, true);
@@ -479,18 +589,102 @@ static void say_execs(struct record *r)
 	}
 }
 
+/*
+ * Checks -o before anything is attached, and creates the file the recording goes to until it
+ * ends: DIR/.NAME.XXXXXX, O_EXCL (mkostemp), mode 0600. A kill -9 leaves it there, readable.
+ */
+static int prepare_output(struct record *r)
+{
+	char *d = strdup(r->output), *b = strdup(r->output), *dir;
+	struct stat st;
+	int err = 0;
+
+	if (!d || !b) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (!lstat(r->output, &st)) {
+		if (S_ISLNK(st.st_mode))
+			err = -ELOOP, fl_err("%s: is a symbolic link; record does not write through one "
+					     "(give the path it points to)", r->output);
+		else if (S_ISDIR(st.st_mode))
+			err = -EISDIR, fl_err("%s: is a directory; give a file name (-o %s/%s)",
+					      r->output, r->output, "faultline.data");
+		else if (!S_ISREG(st.st_mode))
+			err = -EINVAL, fl_err("%s: not a regular file; record will not replace it",
+					      r->output);
+		if (err)
+			goto out;
+	} else if (errno != ENOENT) {
+		err = -errno;
+		fl_err("%s: %s", r->output, strerror(errno));
+		goto out;
+	}
+	dir = dirname(d);
+	if (asprintf(&r->tmp_path, "%s/.%s.XXXXXX", dir, basename(b)) < 0) {
+		r->tmp_path = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	r->tmp_fd = mkostemp(r->tmp_path, O_CLOEXEC);
+	if (r->tmp_fd < 0) {
+		err = -errno;
+		fl_err("%s: cannot create a file in %s: %s", r->output, dir, strerror(errno));
+		free(r->tmp_path);
+		r->tmp_path = NULL;
+	}
+out:
+	free(d);
+	free(b);
+	return err;
+}
+
+/* Renames the finished recording into place; an existing OUTPUT becomes OUTPUT.old (not -f). */
+static int finish_output(struct record *r)
+{
+	struct stat st;
+	char *old;
+
+	if (!r->force && !lstat(r->output, &st) && S_ISREG(st.st_mode) &&
+	    asprintf(&old, "%s.old", r->output) >= 0) {
+		if (rename(r->output, old))
+			fl_err("%s: cannot keep it as %s: %s; overwriting it", r->output, old,
+			       strerror(errno));
+		else
+			fprintf(stderr, "faultline: the previous %s is now %s\n", r->output, old);
+		free(old);
+	}
+	if (rename(r->tmp_path, r->output)) {
+		int err = -errno;
+
+		fl_err("cannot rename %s to %s: %s; the recording stays in %s", r->tmp_path,
+		       r->output, strerror(-err), r->tmp_path);
+		return err;
+	}
+	return 0;
+}
+
 int cmd_record(int argc, char **argv)
 {
-	struct record r = { .go_fd = -1, .exec_fd = -1 };
+	struct record r = { .go_fd = -1, .exec_fd = -1, .tmp_fd = -1 };
 	char *meta = NULL, *trailer = NULL;
 	int err;
 
 	err = parse_args(&r, argc, argv);
 	if (err)
 		return 2;
+	/* before anything is started or attached: a bad -o costs nothing */
+	if (prepare_output(&r))
+		return 1;
+	meta_opts.capture_payload = r.capture_payload;
+	if (!r.capture_payload && !(r.wire = wire_new())) {
+		err = -ENOMEM;
+		fl_err("out of memory");
+		goto out;
+	}
 	if (r.command && (err = launch(&r))) {
 		fl_err("cannot start '%s': %s", r.command[0], strerror(-err));
-		return 1;
+		goto out;
 	}
 	cli_catch_stop_signals();
 	err = session_open(&r.sess, &r.sopts);
@@ -506,9 +700,10 @@ int cmd_record(int argc, char **argv)
 	}
 	note_exes(&r);
 	meta = meta_build(&r.sess, argc, argv, r.command ? r.command[0] : NULL);
-	err = fl_writer_open(&r.w, r.output, meta ? meta : "{}");
+	err = fl_writer_open_fd(&r.w, r.tmp_fd, meta ? meta : "{}");
+	r.tmp_fd = -1; /* the writer's now, even on error */
 	if (err) {
-		fl_err("%s: cannot create: %s", r.output, strerror(-err));
+		fl_err("%s: cannot write: %s", r.tmp_path, strerror(-err));
 		goto out;
 	}
 	err = session_ring_open(&r.sess, on_event, &r);
@@ -518,14 +713,24 @@ int cmd_record(int argc, char **argv)
 	}
 	r.live_status = stderr_tty_private(&r);
 	if (!r.live_status || fl_verbose)
-		fprintf(stderr, "faultline: recording to %s\n", r.output);
+		fprintf(stderr, "faultline: recording to %s (as %s until the end; a killed record "
+				"leaves it there, readable)%s\n", r.output, r.tmp_path,
+			r.capture_payload ? "; capturing socket payload" : "");
 	run_loop(&r);
-	stop_child(&r); /* while still tracing, so its exit is recorded */
-	/* Detach, then drain: nothing arrives after the last read. */
-	session_poll(&r.sess, 0);
+	if (!r.write_err) {
+		stop_child(&r); /* while still tracing, so its exit is recorded */
+		/* Detach, then drain: nothing arrives after the last read. */
+		session_poll(&r.sess, 0);
+	}
 	probe_plan_destroy(&r.sess.plan);
 	uprobes_detach(r.up);
-	session_poll(&r.sess, 0);
+	if (!r.write_err) {
+		session_poll(&r.sess, 0);
+		if (r.wire) {
+			wire_finish(r.wire); /* requests still open are written, marked incomplete */
+			drain_requests(&r);
+		}
+	}
 	say_execs(&r);
 	uprobes_huge_emit(r.up, true, write_event, &r);
 	trailer = build_trailer(&r);
@@ -536,11 +741,13 @@ out:
 		int cerr = fl_writer_close(r.w, trailer ? trailer : "{}");
 
 		if (!err)
-			err = cerr ? cerr : r.write_err;
-		if (err)
-			fl_err("%s: writing failed: %s (what was written is still readable)",
-			       r.output, strerror(-err));
-		else
+			err = r.write_err ? r.write_err : cerr;
+		if (finish_output(&r) && !err)
+			err = -EIO;
+		if (r.write_err || cerr)
+			fl_err("%s: writing failed: %s (what was written is still readable, up to "
+			       "its last whole chunk)", r.output, strerror(-(r.write_err ? r.write_err : cerr)));
+		else if (!err)
 			fprintf(stderr, "faultline: wrote %llu events to %s (%s)\n",
 				(unsigned long long)r.events, r.output, r.stop_reason);
 		if (!err && exit_status(&r, 0) > 128)
@@ -549,11 +756,17 @@ out:
 		else if (!err && exit_status(&r, 0))
 			fprintf(stderr, "faultline: '%s' exited with status %d; so does record\n",
 				r.command[0], exit_status(&r, 0));
+	} else if (r.tmp_path) {
+		if (r.tmp_fd >= 0)
+			close(r.tmp_fd);
+		unlink(r.tmp_path); /* nothing was recorded */
 	}
 	if (r.child > 0 && err)
 		stop_child(&r);
 	uprobes_free(r.up);
 	session_close(&r.sess);
+	wire_free(r.wire);
+	free(r.tmp_path);
 	free(meta);
 	free(trailer);
 	return exit_status(&r, err);

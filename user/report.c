@@ -123,6 +123,12 @@ static void text_target(const struct model *m, json_t *t, FILE *f)
 			jpid(child));
 }
 
+/* record --capture-payload: raw socket bytes in the file, rather than parsed requests. */
+static bool payload_captured(const struct model *m)
+{
+	return json_is_true(json_object_get(json_object_get(m->meta, "options"), "capture_payload"));
+}
+
 static void text_session(const struct model *m, FILE *f)
 {
 	json_t *targets = json_object_get(m->meta, "targets");
@@ -145,6 +151,9 @@ static void text_session(const struct model *m, FILE *f)
 		fprintf(f, ", stopped: %s",
 			fl_esc(json_string_value(json_object_get(m->trailer, "stop_reason"))) ?: "?");
 	fprintf(f, "\n");
+	if (payload_captured(m))
+		fprintf(f, "  payload captured (record --capture-payload): this file holds the first "
+			   "256 bytes of every socket read and write: headers, keys, prompts\n");
 	json_array_foreach(targets, i, t)
 		text_target(m, t, f);
 	fprintf(f, "  THP enabled=%s defrag=%s, khugepaged defrag=%s, hugepages reserved %s\n",
@@ -360,6 +369,7 @@ static void json_session(const struct model *m, struct jw *w)
 	jw_kdouble(w, "duration_s", model_duration_s(m));
 	jw_kstr(w, "stop_reason", json_string_value(json_object_get(m->trailer, "stop_reason")));
 	jw_kbool(w, "truncated", m->status.truncated);
+	jw_kbool(w, "payload_captured", payload_captured(m));
 	jw_kstr(w, "truncated_message", m->status.truncated ? m->status.message : NULL);
 	jw_key(w, "targets");
 	jw_arr_open(w);

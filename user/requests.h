@@ -28,6 +28,7 @@ struct request {
 	int status;              /* HTTP status; 0 when unknown */
 	uint32_t pid, tid;       /* wire: the process and the thread that answered */
 	int32_t fd;
+	uint64_t in_bytes, out_bytes; /* wire: bytes read for the request, written for its response */
 	uint32_t index;          /* order in its source */
 	uint8_t source;          /* enum req_source */
 	bool aborted;            /* wire: closed before the response ended */

@@ -14,6 +14,7 @@
  * request, or close ends the response.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -564,6 +565,19 @@ static void conn_drop(struct wire *w, struct conn *c)
 	w->conns[i] = w->conns[--w->nconns];
 }
 
+/* Byte counts for record's request records (the bytes themselves are not kept). */
+static void count_bytes(struct wire *w, int idx, int64_t bytes, bool in)
+{
+	struct request *r = req(w, idx);
+
+	if (!r)
+		return;
+	if (in)
+		r->in_bytes += bytes;
+	else
+		r->out_bytes += bytes;
+}
+
 void wire_event(struct wire *w, const struct fl_net *e, size_t len)
 {
 	struct conn *c;
@@ -584,13 +598,19 @@ void wire_event(struct wire *w, const struct fl_net *e, size_t len)
 		break;
 	case FL_NET_IN:
 		c = conn_get(w, e->pid, e->fd, true);
-		if (c && e->bytes > 0)
+		if (c && e->bytes > 0) {
 			in_data(w, c, e);
+			count_bytes(w, c->in_req >= 0 ? c->in_req : c->nq ? c->queue[c->nq - 1] : -1,
+				    e->bytes, true);
+		}
 		break;
 	case FL_NET_OUT:
 		c = conn_get(w, e->pid, e->fd, true);
 		if (c && e->bytes > 0) {
+			int cur = c->cur;
+
 			out_data(w, c, e);
+			count_bytes(w, cur >= 0 ? cur : c->cur, e->bytes, false);
 			c->last_out_ns = e->h.ts_ns;
 		}
 		break;
@@ -663,12 +683,46 @@ static void compact(struct wire *w, const uint8_t *keep, int *newidx)
 	}
 }
 
+static size_t drain(struct wire *w, wire_req_fn fn, void *ctx, bool ended_only);
+
 size_t wire_drain(struct wire *w, wire_req_fn fn, void *ctx)
+{
+	return drain(w, fn, ctx, false);
+}
+
+size_t wire_drain_ended(struct wire *w, wire_req_fn fn, void *ctx)
+{
+	return drain(w, fn, ctx, true);
+}
+
+int wire_add_request(struct wire *w, const struct request *src)
+{
+	struct request *r = reqlist_add(&w->reqs);
+	uint32_t index;
+
+	if (!r)
+		return -ENOMEM;
+	index = r->index;
+	*r = *src;
+	r->index = index;
+	r->source = REQ_SRC_WIRE;
+	return 0;
+}
+
+void wire_set_stats(struct wire *w, uint64_t conns, uint64_t ignored)
+{
+	w->conns_seen = conns;
+	w->ignored = ignored;
+}
+
+static size_t drain(struct wire *w, wire_req_fn fn, void *ctx, bool ended_only)
 {
 	size_t n = w->reqs.n, handed = 0;
 	uint8_t *keep;
 	int *newidx;
 
+	if (!n)
+		return 0; /* nothing to hand over (and no handed[] yet: no memset on NULL) */
 	if (n > w->cap_handed) {
 		uint8_t *h = realloc(w->handed, w->reqs.cap);
 
@@ -684,7 +738,7 @@ size_t wire_drain(struct wire *w, wire_req_fn fn, void *ctx)
 		goto cleanup;
 	mark_open(w, keep);
 	for (size_t i = 0; i < n; i++) {
-		if (w->handed[i] || (keep[i] && !w->reqs.v[i].first_token_ns))
+		if (w->handed[i] || (keep[i] && (ended_only || !w->reqs.v[i].first_token_ns)))
 			continue;
 		fn(ctx, &w->reqs.v[i]);
 		w->handed[i] = 1;

@@ -35,4 +35,14 @@ void wire_free(struct wire *w);
 typedef void (*wire_req_fn)(void *ctx, const struct request *r);
 size_t wire_drain(struct wire *w, wire_req_fn fn, void *ctx);
 
+/*
+ * record: like wire_drain, but hands each request over only once it is over (answered,
+ * aborted, or open at wire_finish), with its final times and byte counts.
+ */
+size_t wire_drain_ended(struct wire *w, wire_req_fn fn, void *ctx);
+/* report: a request read back from an FL_EV_REQ record. 0 or -ENOMEM. */
+int wire_add_request(struct wire *w, const struct request *r);
+/* report: the connection and ignored-event counts record kept in its trailer. */
+void wire_set_stats(struct wire *w, uint64_t conns, uint64_t ignored);
+
 #endif

@@ -192,7 +192,7 @@ static uint32_t raw_scan(const uint8_t *raw, size_t size, uint64_t *lo, uint64_t
 /* Wraps RAW into header + one chunk + trailer, with every checksum right. */
 static void read_wrapped(const uint8_t *raw, size_t size)
 {
-	static const uint8_t hdr[26] = "FLTLINE\0\1\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0{}";
+	static const uint8_t hdr[26] = "FLTLINE\0\2\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0{}";
 	uLongf comp_len = compressBound(size);
 	uint8_t *f = malloc(sizeof(hdr) + CHUNK_HDR + comp_len + TRAILER_HDR + 2 + END_BYTES);
 	uint8_t *c = f + sizeof(hdr), *t;

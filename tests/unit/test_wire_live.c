@@ -159,6 +159,50 @@ UNIT_TEST(wire_drain_keeps_open_requests_until_their_first_token)
 	wire_free(w);
 }
 
+/* record's path: each request handed over once it is over, with its final end and byte counts. */
+UNIT_TEST(wire_drain_ended_hands_requests_over_when_over)
+{
+	struct wire *whole = wire_new(), *rec = wire_new();
+	struct handed h = {};
+	const struct reqlist *l;
+
+	for (h.step = 0; h.step < NSTEPS; h.step++) {
+		feed(whole, &script[h.step]);
+		feed(rec, &script[h.step]);
+		wire_drain_ended(rec, collect, &h);
+	}
+	wire_finish(whole);
+	wire_finish(rec);
+	wire_drain_ended(rec, collect, &h);
+	l = wire_requests(whole);
+	CHECK_EQ_U64(h.total, l->n);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct request *r = find(&h, l->v[i].start_ns, l->v[i].path);
+
+		CHECK(r != NULL);
+		if (!r)
+			continue;
+		CHECK_EQ_U64(r->first_token_ns, l->v[i].first_token_ns);
+		CHECK_EQ_U64(r->end_ns, l->v[i].end_ns);
+		CHECK_EQ_U64(r->aborted, l->v[i].aborted);
+		CHECK_EQ_U64(r->in_bytes, l->v[i].in_bytes);
+		CHECK_EQ_U64(r->out_bytes, l->v[i].out_bytes);
+	}
+	/* fd 5's first request: at its last chunk (step 11), not at its first token (step 7) */
+	for (size_t i = 0; i < h.n; i++) {
+		if (h.v[i].start_ns != 10 * MS)
+			continue;
+		CHECK_EQ_U64(h.v[i].end_ns, 40 * MS);
+		CHECK_EQ_U64(h.at_step[i], 11);
+		CHECK_EQ_U64(h.v[i].in_bytes, strlen(req_post));
+		CHECK_EQ_U64(h.v[i].out_bytes, strlen(head_sse) + 2 * strlen(tok) + strlen(last));
+	}
+	CHECK(find(&h, 10 * MS, "/v1/completions") != NULL);
+	CHECK_EQ_U64(wire_requests(rec)->n, 0);
+	wire_free(whole);
+	wire_free(rec);
+}
+
 UNIT_TEST(livereq_counts_and_prometheus_buckets)
 {
 	struct livereq lr = {};
