@@ -15,9 +15,11 @@ need_root
 # chunks; "short": bare 16-byte event headers instead (the smallest record the format allows),
 # so that the file on disk is small.
 craft() {
-	python3 - "$1" "$2" "${3:-}" <<'EOF'
-import struct, sys, zlib
+	python3 - "$1" "$2" "${3:-}" "$ROOT/user/recfile.h" <<'EOF'
+import re, struct, sys, zlib
 out, want, short = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "short"
+# the format version this faultline reads
+version = int(re.search(r"#define FL_FORMAT_VERSION (\d+)", open(sys.argv[4]).read())[1])
 # struct fl_stall: fl_hdr {type=4 (FL_EV_STALL), flags, tid, ts_ns}, pid, cause=1
 # (direct_reclaim), order, dur_ns, arg0, arg1: 48 bytes, behind a u16 length.
 ev = struct.pack("<HHIQIHhQQQ", 4, 0, 7, 1000, 7, 1, 0, 5000, 0, 0)
@@ -27,7 +29,7 @@ rec = struct.pack("<H", len(ev)) + ev
 per_chunk = (64 << 20) // len(rec)
 meta = b'{"host":"crafted"}'
 with open(out, "wb") as f:
-    f.write(b"FLTLINE\0" + struct.pack("<IIQ", 1, 0, len(meta)) + meta)
+    f.write(b"FLTLINE\0" + struct.pack("<IIQ", version, 0, len(meta)) + meta)
     cache = {}
     left = want
     while left > 0:
