@@ -110,7 +110,7 @@ static void build_file(struct buf *f, const uint8_t *meta, size_t meta_len, cons
 	size_t start;
 
 	put(f, "FLTLINE\0", 8);
-	put32(f, 1);
+	put32(f, FL_FORMAT_VERSION);
 	put32(f, 0);
 	put64(f, meta_len);
 	put(f, meta, meta_len);
