@@ -350,8 +350,8 @@ int serve_parse_request(const char *buf, size_t len, char *method, size_t mlen, 
 	for (n = 0; sp + 1 + n < end && sp[1 + n] != ' '; n++)
 		if ((unsigned char)sp[1 + n] <= 0x20 || sp[1 + n] == 0x7f)
 			return -EINVAL; /* no control bytes reach a message or a lookup */
-	if (!n || n >= plen)
-		return -EINVAL;
+	if (!n || n >= plen || sp[1] != '/')
+		return -EINVAL; /* origin-form only: the query cut leaves at least "/" */
 	memcpy(method, buf, m);
 	method[m] = 0;
 	memcpy(path, sp + 1, n);
