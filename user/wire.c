@@ -826,7 +826,8 @@ static void compact(struct wire *w, const uint8_t *keep, int *newidx)
 		w->reqs.v[n].index = n;
 		w->handed[n++] = w->handed[i];
 	}
-	memset(w->handed + n, 0, w->reqs.n - n); /* the slots new requests will take */
+	if (w->reqs.n > n) /* the slots new requests will take (HANDED is NULL with no request) */
+		memset(w->handed + n, 0, w->reqs.n - n);
 	w->reqs.n = n;
 	for (size_t i = 0; i < w->nconns; i++) {
 		struct conn *c = &w->conns[i];
