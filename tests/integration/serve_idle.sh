@@ -103,7 +103,7 @@ t = time.monotonic()
 churn(10000)
 after = rss()
 print(f"  10000 short connections in {time.monotonic() - t:.1f} s: serve VmRSS {before} KiB -> "
-      f"{after} KiB (+{after - before} KiB, bound +8192 KiB)")
+      f"{after} KiB ({after - before:+d} KiB, bound +8192 KiB)")
 if after - before > 8192:
     sys.exit("FAIL: serve's memory grew with connection churn")
 check_scrape("after the churn")
