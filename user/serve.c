@@ -61,7 +61,6 @@ struct serve {
 	const char *stop_error;
 	struct client *clients; /* CLIENTS_MAX */
 	int nclients;
-	uint64_t clients_dropped, clients_refused, clients_timed_out;
 };
 
 static void usage(FILE *f)
@@ -273,7 +272,7 @@ static struct client *client_slot(struct serve *sv)
 	}
 	if (oldest) {
 		client_close(sv, oldest);
-		sv->clients_dropped++;
+		sv->m.clients_dropped++;
 	}
 	return oldest;
 }
@@ -443,11 +442,15 @@ static void accept_clients(struct serve *sv)
 	struct client *c;
 	int fd;
 
-	while ((fd = accept4(sv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+	/* a batch at most: a flood of connections must not keep the ring buffer waiting */
+	for (int n = 0; n < CLIENTS_MAX; n++) {
+		fd = accept4(sv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			break;
 		c = client_slot(sv);
 		if (!c) {
 			refuse(fd);
-			sv->clients_refused++;
+			sv->m.clients_refused++;
 			continue;
 		}
 		c->fd = fd;
@@ -474,7 +477,7 @@ static void serve_clients(struct serve *sv, const struct pollfd *pfd)
 			done = c->out ? client_write(c) : client_read(sv, c);
 		if (!done && c->deadline_ns <= now) {
 			if (!c->out)
-				sv->clients_timed_out++;
+				sv->m.clients_timed_out++;
 			done = 1;
 		}
 		if (done)

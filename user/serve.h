@@ -29,6 +29,8 @@ struct serve_metrics {
 	uint64_t ttfb_buckets[LIVEREQ_NBUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */
 	uint64_t ttfb_count, ttfb_sum_ns;
 	int last_pid; /* labels keep naming the last target while there is none */
+	/* serve's own clients closed before their answer: dropped for a newer one, refused, late */
+	uint64_t clients_dropped, clients_refused, clients_timed_out;
 };
 
 void serve_render(FILE *f, const struct serve_metrics *m);

@@ -2,7 +2,8 @@
 # faultline serve cannot be stalled by its clients: with 100 (then 200, past its cap of 128)
 # idle TCP connections held open, /metrics still answers at once; a client that sends nothing
 # is closed after its 5 s deadline; 10 000 short connections (a tenth of them scrapes, the rest
-# closed at once or mid-request) leave its memory flat and a scrape still answers.
+# closed at once or mid-request) leave its memory flat and a scrape still answers; /metrics counts
+# the clients serve closed unanswered.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/core_common.bash"
 . "$(dirname "$0")/serve_common.bash"
@@ -49,6 +50,13 @@ def check_scrape(what):
         sys.exit("FAIL: " + what + ": no metrics")
     if secs > limit:
         sys.exit(f"FAIL: {what}: {secs:.3f} s > {limit:.1f} s")
+    return body
+
+def closed(body, reason):
+    for line in body.splitlines():
+        if line.startswith("faultline_serve_clients_closed_total{") and f'reason="{reason}"' in line:
+            return int(line.split()[-1])
+    sys.exit(f"FAIL: no faultline_serve_clients_closed_total{{reason={reason}}} in /metrics")
 
 def idle(n):
     socks = []
@@ -106,7 +114,12 @@ print(f"  10000 short connections in {time.monotonic() - t:.1f} s: serve VmRSS {
       f"{after} KiB ({after - before:+d} KiB, bound +8192 KiB)")
 if after - before > 8192:
     sys.exit("FAIL: serve's memory grew with connection churn")
-check_scrape("after the churn")
+body = check_scrape("after the churn")
+dropped, timeout = closed(body, "dropped"), closed(body, "timeout")
+print(f"  faultline_serve_clients_closed_total: dropped {dropped} + timeout {timeout} = "
+      f"{dropped + timeout} (at least 200 idle - 128 slots = 72; timeout at least 1: {timeout >= 1})")
+if dropped + timeout < 72 or timeout < 1:
+    sys.exit("FAIL: serve's count of the clients it closed is off")
 PY
 kill -0 "$SPID" 2>/dev/null || fail "serve is gone: $(tail -3 "$TMP/serve.err")"
 note "serve still running; stderr: $(tail -1 "$TMP/serve.err")"
