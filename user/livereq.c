@@ -2,11 +2,14 @@
 /* Requests in the live views: ring buffer -> wire state machine -> counts and TTFTs. */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/libbpf.h>
 #include "faultline.h"
+#include "live.h"
 #include "livereq.h"
 #include "probes.h"
 #include "session.h"
+#include "util.h"
 #include "wire.h"
 
 const double livereq_bucket_le_s[LIVEREQ_NBUCKETS] = {
@@ -73,13 +76,25 @@ int livereq_fd(const struct livereq *lr, struct session *s)
 	return lr->on && s->rb ? ring_buffer__epoll_fd(s->rb) : -1;
 }
 
+static bool pid_running(uint32_t pid)
+{
+	return live_pid_running((int)pid);
+}
+
 int livereq_poll(struct livereq *lr, struct session *s, int timeout_ms)
 {
+	uint64_t now;
 	int err;
 
 	if (!lr->on)
 		return 0;
 	err = session_poll(s, timeout_ms);
+	/* the live views get no exit events: once a second, forget the exited processes' sockets */
+	now = clock_ns(CLOCK_MONOTONIC);
+	if (now >= lr->next_prune_ns) {
+		wire_forget_gone(lr->wire, pid_running);
+		lr->next_prune_ns = now + 1000000000ull;
+	}
 	wire_drain(lr->wire, on_request, lr);
 	return err;
 }

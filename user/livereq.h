@@ -33,6 +33,7 @@ struct livereq {
 	uint64_t total;                /* requests counted */
 	uint64_t ttft_buckets[LIVEREQ_NBUCKETS + 1]; /* per bucket, not cumulative; last: +Inf */
 	uint64_t ttft_count, ttft_sum_ns;
+	uint64_t next_prune_ns; /* CLOCK_MONOTONIC: next look for exited processes' sockets */
 };
 
 /* Opens the ring buffer when the session captures requests (else LR stays off). 0 or -errno. */

@@ -491,6 +491,8 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		m->forks += p->kind == FL_PROC_FORK;
 		m->execs += p->kind == FL_PROC_EXEC;
 		m->exits += p->kind == FL_PROC_EXIT;
+		if (p->kind == FL_PROC_EXIT && m->wire) /* its connections are gone with it */
+			wire_proc_exit(m->wire, p->pid, p->h.ts_ns);
 		alloc_model_add(m, ev); /* names and exec'd images for brk and RSS */
 		break;
 	}

@@ -194,4 +194,13 @@ void serve_render(FILE *f, const struct serve_metrics *m)
 	meta(f, "faultline_cpu_seconds_total", "counter",
 	     "CPU time (user+system) of faultline serve itself.");
 	sample_s(f, m, "faultline_cpu_seconds_total", "", m->self_cpu_ns);
+	meta(f, "faultline_serve_clients_closed_total", "counter",
+	     "Clients of this endpoint closed unanswered: dropped for a newer one at the cap, "
+	     "refused (503) with every slot answering, or past their deadline.");
+	sample(f, m, "faultline_serve_clients_closed_total", ",reason=\"dropped\"",
+	       m->clients_dropped);
+	sample(f, m, "faultline_serve_clients_closed_total", ",reason=\"refused\"",
+	       m->clients_refused);
+	sample(f, m, "faultline_serve_clients_closed_total", ",reason=\"timeout\"",
+	       m->clients_timed_out);
 }

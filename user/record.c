@@ -271,6 +271,9 @@ static int on_event(void *ctx, void *data, size_t size)
 		r->wire_events++;
 		return 0;
 	}
+	if (h->type == FL_EV_PROC && r->wire && size >= sizeof(struct fl_proc) &&
+	    ((const struct fl_proc *)data)->kind == FL_PROC_EXIT) /* its connections go with it */
+		wire_proc_exit(r->wire, ((const struct fl_proc *)data)->pid, h->ts_ns);
 	if (h->type == FL_EV_PROC || h->type == FL_EV_CUDA)
 		data = uprobes_on_event(r->up, data, size, &cuda);
 	if (data) /* NULL: a register call being measured, written by uprobes_huge_emit() */

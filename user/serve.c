@@ -33,9 +33,20 @@
 #include "util.h"
 
 #define TICK_MS 1000
-#define CLIENT_TIMEOUT_MS 2000
+#define CLIENTS_MAX 128		  /* clients at once; past that the oldest idle one goes */
+#define REQUEST_TIMEOUT_MS 5000	  /* from accept to the end of the request head */
+#define RESPONSE_TIMEOUT_MS 10000 /* to take the whole answer */
 
 enum { OPT_MATCH = CLI_OPT_OWN };
+
+struct client {
+	int fd; /* -1: a free slot */
+	uint64_t since_ns, deadline_ns;
+	char in[SERVE_REQ_MAX];
+	size_t in_len;
+	char *out; /* the answer, once the request is read */
+	size_t out_len, out_off;
+};
 
 struct serve {
 	struct session_opts sopts;
@@ -50,6 +61,8 @@ struct serve {
 	struct serve_metrics m;
 	struct serve_metrics base; /* the in-kernel totals when the current target was attached */
 	const char *stop_error;
+	struct client *clients; /* CLIENTS_MAX */
+	int nclients;
 };
 
 static void usage(FILE *f)
@@ -75,7 +88,10 @@ CLI_USAGE_LIVE_TAIL
 "Metrics: faultline_up, faultline_page_faults_total{kind}, faultline_stall_seconds{cause}\n"
 "(histogram), faultline_alloc_call_seconds, faultline_pinned_call_seconds,\n"
 "faultline_requests_total, faultline_request_ttfb_seconds (histogram),\n"
-"faultline_events_dropped_total, faultline_bpf_run_seconds_total; labels pid and comm.\n"
+"faultline_events_dropped_total, faultline_bpf_run_seconds_total,\n"
+"faultline_serve_clients_closed_total{reason} (clients closed unanswered); labels pid and comm.\n"
+"At most 128 clients at once (the oldest still sending its request makes room); each has 5 s\n"
+"to send its request and 10 s to take the answer.\n"
 "Stops on Ctrl-C, SIGTERM or SIGHUP (run it under systemd, or setsid, to outlive a terminal).\n"
 "\n"
 "Examples:\n"
@@ -239,63 +255,119 @@ static int open_listener(struct serve *sv)
 
 /* --- HTTP ------------------------------------------------------------------------------ */
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
+/*
+ * Clients are non-blocking and never waited on: the loop polls them with the listening socket
+ * and the ring buffer, a client has REQUEST_TIMEOUT_MS from its accept to send the request
+ * head and RESPONSE_TIMEOUT_MS to take the answer, then it is closed. At CLIENTS_MAX the
+ * oldest client still sending its request is dropped for the new one (a scraper sends its
+ * request at once; what waits is idle); when every slot is answering, the new one gets a 503.
+ */
+static void client_close(struct serve *sv, struct client *c);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* the client went away: nothing to do */
-		buf += n;
-		len -= n;
+static struct client *client_slot(struct serve *sv)
+{
+	struct client *oldest = NULL;
+
+	for (int i = 0; i < CLIENTS_MAX; i++) {
+		struct client *c = &sv->clients[i];
+
+		if (c->fd < 0)
+			return c;
+		if (!c->out && (!oldest || c->since_ns < oldest->since_ns))
+			oldest = c;
 	}
+	if (oldest) {
+		client_close(sv, oldest);
+		sv->m.clients_dropped++;
+	}
+	return oldest;
 }
 
-static void respond(int fd, int code, const char *reason, const char *type, const char *body,
-		    size_t blen, bool head)
+static void client_close(struct serve *sv, struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	sv->nclients--;
+}
+
+/* Queues the whole answer; client_write() sends what the socket takes. */
+static void respond(struct client *c, int code, const char *reason, const char *type,
+		    const char *body, size_t blen, bool head)
 {
 	char hdr[256];
 	int n = snprintf(hdr, sizeof(hdr),
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n",
 			 code, reason, type, blen);
+	size_t len = n + (head ? 0 : blen);
 
-	write_all(fd, hdr, n);
+	free(c->out);
+	c->out = malloc(len);
+	c->out_len = c->out_off = 0;
+	if (!c->out)
+		return; /* closed by client_write: nothing else to say without memory */
+	memcpy(c->out, hdr, n);
 	if (!head)
-		write_all(fd, body, blen);
+		memcpy(c->out + n, body, blen);
+	c->out_len = len;
 }
 
-/* Reads the request head (up to the blank line) with a deadline. 0 or -errno. */
-static int read_head(int fd, char *buf, size_t len)
+/* 1 when C is done (all sent, or it cannot be), 0 while the socket is full. */
+static int client_write(struct client *c)
 {
-	uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + CLIENT_TIMEOUT_MS * 1000000ull;
-	size_t n = 0;
+	while (c->out && c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
-	while (n + 1 < len) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		uint64_t now = clock_ns(CLOCK_MONOTONIC);
-		ssize_t r;
-
-		if (now >= deadline || poll(&p, 1, (int)((deadline - now) / 1000000) + 1) <= 0)
-			return -ETIMEDOUT;
-		r = read(fd, buf + n, len - 1 - n);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			return -ECONNRESET;
-		n += r;
-		buf[n] = 0;
-		if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
+		if (n <= 0)
+			return 1; /* the client went away: nothing to do */
+		c->out_off += n;
 	}
-	return -E2BIG;
+	return 1;
+}
+
+/* See serve.h. Any bytes may come: the request line is checked before anything is copied. */
+int serve_parse_request(const char *buf, size_t len, char *method, size_t mlen, char *path,
+			size_t plen)
+{
+	const char *eol = memchr(buf, '\n', len), *sp, *end;
+	size_t m, n;
+
+	if (!memmem(buf, len, "\r\n\r\n", 4) && !memmem(buf, len, "\n\n", 2))
+		return len >= SERVE_REQ_MAX ? -E2BIG : 0;
+	sp = memchr(buf, ' ', eol - buf);
+	if (!sp)
+		return -EINVAL;
+	m = sp - buf;
+	if (!m || m >= mlen)
+		return -EINVAL;
+	for (size_t i = 0; i < m; i++)
+		if (buf[i] < 'A' || buf[i] > 'Z')
+			return -EINVAL;
+	end = eol > sp + 1 && eol[-1] == '\r' ? eol - 1 : eol;
+	for (n = 0; sp + 1 + n < end && sp[1 + n] != ' '; n++)
+		if ((unsigned char)sp[1 + n] <= 0x20 || sp[1 + n] == 0x7f)
+			return -EINVAL; /* no control bytes reach a message or a lookup */
+	if (!n || n >= plen || sp[1] != '/')
+		return -EINVAL; /* origin-form only: the query cut leaves at least "/" */
+	memcpy(method, buf, m);
+	method[m] = 0;
+	memcpy(path, sp + 1, n);
+	path[n] = 0;
+	path[strcspn(path, "?")] = 0;
+	return 1;
 }
 
 static int refresh(struct serve *sv);
 
-static void serve_metrics(struct serve *sv, int fd, bool head)
+static void serve_metrics(struct serve *sv, struct client *c, bool head)
 {
 	char *body = NULL;
 	size_t len = 0;
@@ -304,47 +376,132 @@ static void serve_metrics(struct serve *sv, int fd, bool head)
 	refresh(sv);
 	f = open_memstream(&body, &len);
 	if (!f) {
-		respond(fd, 500, "Internal Server Error", "text/plain", "out of memory\n", 14, head);
+		respond(c, 500, "Internal Server Error", "text/plain", "out of memory\n", 14, head);
 		return;
 	}
 	serve_render(f, &sv->m);
 	fclose(f);
-	respond(fd, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len, head);
+	respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len, head);
 	free(body);
 }
 
-static void handle_client(struct serve *sv, int fd)
+static void answer(struct serve *sv, struct client *c, int parsed, const char *method,
+		   const char *path)
 {
 	static const char help[] =
 		"faultline serve: memory stalls of a process tree as Prometheus metrics.\n"
 		"GET /metrics for the text exposition format (0.0.4).\n";
-	char req[4096], method[16], path[1024];
-	bool head;
+	bool head = !strcmp(method, "HEAD");
 
-	if (read_head(fd, req, sizeof(req)) || sscanf(req, "%15s %1023s", method, path) != 2) {
-		respond(fd, 400, "Bad Request", "text/plain", "bad request\n", 12, false);
-		return;
-	}
-	path[strcspn(path, "?")] = 0;
-	head = !strcmp(method, "HEAD");
-	if (strcmp(method, "GET") && !head)
-		respond(fd, 405, "Method Not Allowed", "text/plain", "GET only\n", 9, false);
+	if (parsed == -E2BIG)
+		respond(c, 431, "Request Header Fields Too Large", "text/plain",
+			"request head too large\n", 23, false);
+	else if (parsed < 0)
+		respond(c, 400, "Bad Request", "text/plain", "bad request\n", 12, false);
+	else if (strcmp(method, "GET") && !head)
+		respond(c, 405, "Method Not Allowed", "text/plain", "GET only\n", 9, false);
 	else if (!strcmp(path, "/metrics"))
-		serve_metrics(sv, fd, head);
+		serve_metrics(sv, c, head);
 	else if (!strcmp(path, "/"))
-		respond(fd, 200, "OK", "text/plain; charset=utf-8", help, sizeof(help) - 1, head);
+		respond(c, 200, "OK", "text/plain; charset=utf-8", help, sizeof(help) - 1, head);
 	else
-		respond(fd, 404, "Not Found", "text/plain", "not found: try /metrics\n", 24, head);
+		respond(c, 404, "Not Found", "text/plain", "not found: try /metrics\n", 24, head);
+}
+
+/* Reads what C sent; answers once the head is complete. 1 when C is done with. */
+static int client_read(struct serve *sv, struct client *c)
+{
+	char method[16] = "", path[1024] = "";
+	int parsed;
+
+	for (;;) {
+		ssize_t r = recv(c->fd, c->in + c->in_len, SERVE_REQ_MAX - c->in_len, MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (r <= 0)
+			return 1; /* gone before a whole request */
+		c->in_len += r;
+		parsed = serve_parse_request(c->in, c->in_len, method, sizeof(method), path,
+					     sizeof(path));
+		if (parsed)
+			break;
+	}
+	answer(sv, c, parsed, method, path);
+	c->deadline_ns = clock_ns(CLOCK_MONOTONIC) + RESPONSE_TIMEOUT_MS * 1000000ull;
+	return client_write(c);
+}
+
+static void refuse(int fd)
+{
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n"
+				   "Connection: close\r\nRetry-After: 1\r\n\r\nbusy\n";
+
+	send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT); /* best effort */
+	close(fd);
 }
 
 static void accept_clients(struct serve *sv)
 {
+	struct client *c;
 	int fd;
 
-	while ((fd = accept4(sv->lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		handle_client(sv, fd);
-		close(fd);
+	/* a batch at most: a flood of connections must not keep the ring buffer waiting */
+	for (int n = 0; n < CLIENTS_MAX; n++) {
+		fd = accept4(sv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			break;
+		c = client_slot(sv);
+		if (!c) {
+			refuse(fd);
+			sv->m.clients_refused++;
+			continue;
+		}
+		c->fd = fd;
+		c->since_ns = clock_ns(CLOCK_MONOTONIC);
+		c->deadline_ns = c->since_ns + REQUEST_TIMEOUT_MS * 1000000ull;
+		sv->nclients++;
+		if (client_read(sv, c)) /* a scraper's request is usually there already */
+			client_close(sv, c);
 	}
+}
+
+/* Polls results for the clients (PFD[i] for clients[i]); closes those that are done or late. */
+static void serve_clients(struct serve *sv, const struct pollfd *pfd)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+
+	for (int i = 0; i < CLIENTS_MAX; i++) {
+		struct client *c = &sv->clients[i];
+		int done = 0;
+
+		if (c->fd < 0)
+			continue;
+		if (pfd && pfd[i].fd == c->fd && pfd[i].revents)
+			done = c->out ? client_write(c) : client_read(sv, c);
+		if (!done && c->deadline_ns <= now) {
+			if (!c->out)
+				sv->m.clients_timed_out++;
+			done = 1;
+		}
+		if (done)
+			client_close(sv, c);
+	}
+}
+
+/* The earliest client deadline, or ~0. */
+static int serve_pending(struct serve *sv)
+{
+	uint64_t first = ~0ull, now = clock_ns(CLOCK_MONOTONIC);
+
+	for (int i = 0; i < CLIENTS_MAX; i++)
+		if (sv->clients[i].fd >= 0 && sv->clients[i].deadline_ns < first)
+			first = sv->clients[i].deadline_ns;
+	if (first == ~0ull)
+		return TICK_MS;
+	return first <= now ? 0 : (int)((first - now) / 1000000) + 1;
 }
 
 /* --- the target and the aggregates --------------------------------------------------- */
@@ -486,14 +643,12 @@ static void check_target(struct serve *sv)
 
 static void run(struct serve *sv)
 {
+	struct pollfd p[CLIENTS_MAX + 2];
 	uint64_t next = 0;
 
 	while (!cli_stop_signal && !sv->stop_error) {
-		/* the ring buffer's fd: readable once a batch of request traffic waits (-1: off) */
-		struct pollfd p[2] = { { .fd = sv->lfd, .events = POLLIN },
-				       { .fd = livereq_fd(&sv->req, &sv->sess),
-					 .events = POLLIN } };
 		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		int timeout;
 
 		if (now >= next) {
 			check_target(sv);
@@ -502,11 +657,22 @@ static void run(struct serve *sv)
 			next = now + TICK_MS * 1000000ull;
 			continue;
 		}
-		if (poll(p, 2, (int)((next - now) / 1000000) + 1) <= 0)
+		for (int i = 0; i < CLIENTS_MAX; i++)
+			p[i] = (struct pollfd){ .fd = sv->clients[i].fd,
+						.events = sv->clients[i].out ? POLLOUT : POLLIN };
+		p[CLIENTS_MAX] = (struct pollfd){ .fd = sv->lfd, .events = POLLIN };
+		/* the ring buffer's fd: readable once a batch of request traffic waits (-1: off) */
+		p[CLIENTS_MAX + 1] =
+			(struct pollfd){ .fd = livereq_fd(&sv->req, &sv->sess), .events = POLLIN };
+		timeout = (int)((next - now) / 1000000) + 1;
+		if (serve_pending(sv) < timeout)
+			timeout = serve_pending(sv);
+		if (poll(p, CLIENTS_MAX + 2, timeout) < 0)
 			continue;
-		if (p[1].revents)
+		if (p[CLIENTS_MAX + 1].revents)
 			livereq_poll(&sv->req, &sv->sess, 0);
-		if (p[0].revents)
+		serve_clients(sv, p);
+		if (p[CLIENTS_MAX].revents)
 			accept_clients(sv);
 	}
 }
@@ -532,6 +698,26 @@ static int serve_start(struct serve *sv)
 	return live_snap_read(&sv->sess, &sv->prev);
 }
 
+static int clients_open(struct serve *sv)
+{
+	sv->clients = calloc(CLIENTS_MAX, sizeof(*sv->clients));
+	if (!sv->clients) {
+		fl_err("serve: out of memory for %d clients", CLIENTS_MAX);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < CLIENTS_MAX; i++)
+		sv->clients[i].fd = -1;
+	return 0;
+}
+
+static void clients_close(struct serve *sv)
+{
+	for (int i = 0; sv->clients && i < CLIENTS_MAX; i++)
+		if (sv->clients[i].fd >= 0)
+			client_close(sv, &sv->clients[i]);
+	free(sv->clients);
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	struct serve sv = { .lfd = -1 };
@@ -539,6 +725,8 @@ int cmd_serve(int argc, char **argv)
 
 	if (parse_args(&sv, argc, argv))
 		return 2;
+	if (clients_open(&sv))
+		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	cli_catch_stop_signals();
 	/* Listen first: a port in use fails at once, before any BPF is loaded. */
@@ -554,6 +742,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (sv.lfd >= 0)
 		close(sv.lfd);
+	clients_close(&sv);
 	live_snap_free(&sv.prev);
 	live_snap_free(&sv.cur);
 	live_session_close(&sv.sess, sv.up, &sv.req);

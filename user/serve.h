@@ -29,10 +29,21 @@ struct serve_metrics {
 	uint64_t ttfb_buckets[LIVEREQ_NBUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */
 	uint64_t ttfb_count, ttfb_sum_ns;
 	int last_pid; /* labels keep naming the last target while there is none */
+	/* serve's own clients closed before their answer: dropped for a newer one, refused, late */
+	uint64_t clients_dropped, clients_refused, clients_timed_out;
 };
 
 void serve_render(FILE *f, const struct serve_metrics *m);
 /* "127.0.0.1:9464", "[::1]:9464" -> HOST and PORT. 0 or -EINVAL. */
 int serve_parse_listen(const char *spec, char *host, size_t hlen, uint16_t *port);
+
+#define SERVE_REQ_MAX 4096 /* a request head longer than this is refused */
+/*
+ * The request head in BUF (LEN bytes, any bytes): 1 when complete, METHOD and PATH (its query
+ * string cut) filled in; 0 while more is needed; -EINVAL when it is not a request line serve
+ * takes; -E2BIG when no head ends within SERVE_REQ_MAX bytes.
+ */
+int serve_parse_request(const char *buf, size_t len, char *method, size_t mlen, char *path,
+			size_t plen);
 
 #endif

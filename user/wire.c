@@ -23,6 +23,7 @@
 
 #define HEAD_MAX 1024 /* header bytes kept while a header block spans reads */
 #define QUEUE_MAX 64  /* pipelined requests waiting for their response */
+#define IDLE_NS_DEFAULT (300 * 1000000000ull) /* a connection silent this long is forgotten */
 
 enum in_state { IN_IDLE = 0, IN_HEAD, IN_BODY, IN_UNTIL_RESPONSE };
 enum out_state { OUT_IDLE = 0, OUT_HEAD, OUT_CHUNKED, OUT_LENGTH, OUT_CLOSE, OUT_LOST };
@@ -46,12 +47,21 @@ struct conn {
 	bool sse, no_body;
 	uint64_t body_left, chunk_left; /* chunk_left counts the chunk's trailing CRLF */
 	uint64_t last_out_ns;
+	uint64_t last_ns; /* its last event: for the idle timeout */
 };
 
+/*
+ * Connections live in a dense array (the live views walk it at each drain) indexed by an
+ * open-addressing hash of (pid, fd): slot value i + 1 names conns[i], 0 is empty. Linear
+ * probing with backward-shift deletion, so no tombstones pile up with connection churn.
+ */
 struct wire {
 	struct reqlist reqs;
 	struct conn *conns;
 	size_t nconns, cap_conns;
+	uint32_t *slots;
+	size_t nslots; /* a power of two, at least twice nconns */
+	uint64_t idle_ns, now_ns, next_sweep_ns;
 	uint64_t conns_seen, ignored;
 	uint8_t *handed; /* wire_drain: per request, already handed over */
 	size_t cap_handed;
@@ -59,8 +69,24 @@ struct wire {
 
 struct wire *wire_new(void)
 {
-	return calloc(1, sizeof(struct wire));
+	struct wire *w = calloc(1, sizeof(struct wire));
+
+	if (w)
+		w->idle_ns = IDLE_NS_DEFAULT;
+	return w;
 }
+
+void wire_set_idle_timeout(struct wire *w, uint64_t ns)
+{
+	w->idle_ns = ns ? ns : IDLE_NS_DEFAULT;
+	w->next_sweep_ns = 0;
+}
+
+size_t wire_conns_open(const struct wire *w)
+{
+	return w->nconns;
+}
+
 
 const struct reqlist *wire_requests(const struct wire *w)
 {
@@ -154,22 +180,98 @@ static size_t head_end(const char *buf, size_t len, size_t from)
 
 /* --- connections and requests ---------------------------------------------------------- */
 
+static size_t conn_hash(uint32_t pid, int32_t fd)
+{
+	uint64_t k = ((uint64_t)pid << 32 | (uint32_t)fd) * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(k >> 17);
+}
+
+/* The slot that holds (PID, FD), or the empty slot where it would go. */
+static size_t slot_find(const struct wire *w, uint32_t pid, int32_t fd)
+{
+	size_t mask = w->nslots - 1, s = conn_hash(pid, fd) & mask;
+
+	while (w->slots[s]) {
+		const struct conn *c = &w->conns[w->slots[s] - 1];
+
+		if (c->pid == pid && c->fd == fd)
+			break;
+		s = (s + 1) & mask;
+	}
+	return s;
+}
+
+static int slots_grow(struct wire *w)
+{
+	size_t n = w->nslots ? w->nslots * 2 : 128;
+	uint32_t *old = w->slots;
+	size_t oldn = w->nslots;
+
+	w->slots = calloc(n, sizeof(*w->slots));
+	if (!w->slots) {
+		w->slots = old;
+		return -1;
+	}
+	w->nslots = n;
+	for (size_t i = 0; i < oldn; i++)
+		if (old[i]) {
+			const struct conn *c = &w->conns[old[i] - 1];
+
+			w->slots[slot_find(w, c->pid, c->fd)] = old[i];
+		}
+	free(old);
+	return 0;
+}
+
+/* Empties slot S, moving later entries of its probe run back so lookups still find them. */
+static void slot_delete(struct wire *w, size_t s)
+{
+	size_t mask = w->nslots - 1, j = s;
+
+	w->slots[s] = 0;
+	for (;;) {
+		const struct conn *c;
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!w->slots[j])
+			return;
+		c = &w->conns[w->slots[j] - 1];
+		home = conn_hash(c->pid, c->fd) & mask;
+		/* the entry at J may move to S only when S lies on its probe path (home..J) */
+		if ((j > s && (home <= s || home > j)) || (j < s && home <= s && home > j)) {
+			w->slots[s] = w->slots[j];
+			w->slots[j] = 0;
+			s = j;
+		}
+	}
+}
+
 static struct conn *conn_get(struct wire *w, uint32_t pid, int32_t fd, bool create)
 {
 	struct conn *c;
+	size_t s;
 
-	for (size_t i = 0; i < w->nconns; i++)
-		if (w->conns[i].pid == pid && w->conns[i].fd == fd)
-			return &w->conns[i];
+	if (w->nslots) {
+		s = slot_find(w, pid, fd);
+		if (w->slots[s])
+			return &w->conns[w->slots[s] - 1];
+	}
 	if (!create)
 		return NULL;
-	if (grow_array((void **)&w->conns, &w->cap_conns, w->nconns, sizeof(*w->conns), 64))
+	if ((w->nconns + 1) * 2 > w->nslots && slots_grow(w))
+		return NULL;
+	if (w->nconns >= UINT32_MAX - 1 ||
+	    grow_array((void **)&w->conns, &w->cap_conns, w->nconns, sizeof(*w->conns), 64))
 		return NULL;
 	c = &w->conns[w->nconns++];
 	memset(c, 0, sizeof(*c));
 	c->pid = pid;
 	c->fd = fd;
 	c->in_req = c->cur = -1;
+	c->last_ns = w->now_ns;
+	w->slots[slot_find(w, pid, fd)] = (uint32_t)w->nconns;
 	w->conns_seen++;
 	return c;
 }
@@ -558,11 +660,17 @@ static void conn_end(struct wire *w, struct conn *c, uint64_t ts, bool recording
 	c->nq = 0;
 }
 
+/* Forgets C: the last connection takes its place in the array, and its slot is updated. */
 static void conn_drop(struct wire *w, struct conn *c)
 {
-	size_t i = c - w->conns;
+	size_t i = c - w->conns, last = w->nconns - 1;
 
-	w->conns[i] = w->conns[--w->nconns];
+	slot_delete(w, slot_find(w, c->pid, c->fd));
+	if (i != last) {
+		w->conns[i] = w->conns[last];
+		w->slots[slot_find(w, w->conns[i].pid, w->conns[i].fd)] = (uint32_t)i + 1;
+	}
+	w->nconns--;
 }
 
 /* Byte counts for record's request records (the bytes themselves are not kept). */
@@ -578,6 +686,63 @@ static void count_bytes(struct wire *w, int idx, int64_t bytes, bool in)
 		r->out_bytes += bytes;
 }
 
+/* Connections silent for the idle timeout: their open requests end as incomplete. */
+static void sweep_idle(struct wire *w)
+{
+	for (size_t i = w->nconns; i-- > 0;) {
+		struct conn *c = &w->conns[i];
+
+		if (c->last_ns + w->idle_ns > w->now_ns)
+			continue;
+		conn_end(w, c, 0, true);
+		conn_drop(w, c); /* moves the last one to I: already looked at */
+	}
+	w->next_sweep_ns = w->now_ns + w->idle_ns / 4;
+}
+
+void wire_proc_exit(struct wire *w, uint32_t pid, uint64_t ts)
+{
+	for (size_t i = w->nconns; i-- > 0;) {
+		struct conn *c = &w->conns[i];
+
+		if (c->pid != pid)
+			continue;
+		conn_end(w, c, ts, false); /* like a close: what was open is aborted */
+		conn_drop(w, c);
+	}
+}
+
+/* RUNNING(PID), asked once per pid of the few a table usually holds. */
+static bool pid_cached(bool (*running)(uint32_t pid), uint32_t pid, uint32_t *pids, bool *alive,
+		       size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (pids[i] == pid)
+			return alive[i];
+	if (*n == 64)
+		return running(pid);
+	pids[*n] = pid;
+	alive[*n] = running(pid);
+	return alive[(*n)++];
+}
+
+void wire_forget_gone(struct wire *w, bool (*running)(uint32_t pid))
+{
+	uint32_t pids[64];
+	bool alive[64];
+	size_t n = 0;
+
+	for (size_t i = w->nconns; i-- > 0;) {
+		struct conn *c = &w->conns[i];
+
+		if (pid_cached(running, c->pid, pids, alive, &n))
+			continue;
+		conn_end(w, c, c->last_ns, false);
+		conn_drop(w, c);
+	}
+}
+
+
 void wire_event(struct wire *w, const struct fl_net *e, size_t len)
 {
 	struct conn *c;
@@ -585,6 +750,10 @@ void wire_event(struct wire *w, const struct fl_net *e, size_t len)
 	if (len < sizeof(*e) - FL_NET_CAP || e->cap_len > FL_NET_CAP ||
 	    len < sizeof(*e) - FL_NET_CAP + e->cap_len)
 		return; /* malformed */
+	if (e->h.ts_ns > w->now_ns)
+		w->now_ns = e->h.ts_ns;
+	if (w->now_ns >= w->next_sweep_ns)
+		sweep_idle(w);
 	switch (e->dir) {
 	case FL_NET_ACCEPT:
 	case FL_NET_CLOSE:
@@ -598,6 +767,8 @@ void wire_event(struct wire *w, const struct fl_net *e, size_t len)
 		break;
 	case FL_NET_IN:
 		c = conn_get(w, e->pid, e->fd, true);
+		if (c)
+			c->last_ns = w->now_ns;
 		if (c && e->bytes > 0) {
 			in_data(w, c, e);
 			count_bytes(w, c->in_req >= 0 ? c->in_req : c->nq ? c->queue[c->nq - 1] : -1,
@@ -606,6 +777,8 @@ void wire_event(struct wire *w, const struct fl_net *e, size_t len)
 		break;
 	case FL_NET_OUT:
 		c = conn_get(w, e->pid, e->fd, true);
+		if (c)
+			c->last_ns = w->now_ns;
 		if (c && e->bytes > 0) {
 			int cur = c->cur;
 
@@ -622,6 +795,8 @@ void wire_finish(struct wire *w)
 	for (size_t i = 0; i < w->nconns; i++)
 		conn_end(w, &w->conns[i], 0, true);
 	w->nconns = 0;
+	if (w->slots)
+		memset(w->slots, 0, w->nslots * sizeof(*w->slots));
 }
 
 void wire_free(struct wire *w)
@@ -630,6 +805,7 @@ void wire_free(struct wire *w)
 		return;
 	reqlist_free(&w->reqs);
 	free(w->conns);
+	free(w->slots);
 	free(w->handed);
 	free(w);
 }
@@ -670,7 +846,7 @@ static void compact(struct wire *w, const uint8_t *keep, int *newidx)
 		w->reqs.v[n].index = n;
 		w->handed[n++] = w->handed[i];
 	}
-	if (w->reqs.n > n) /* the slots new requests will take */
+	if (w->reqs.n > n) /* the slots new requests will take (HANDED is NULL with no request) */
 		memset(w->handed + n, 0, w->reqs.n - n);
 	w->reqs.n = n;
 	for (size_t i = 0; i < w->nconns; i++) {

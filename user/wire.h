@@ -10,6 +10,7 @@
 #ifndef FL_WIRE_H
 #define FL_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "faultline.h"
 #include "requests.h"
@@ -25,6 +26,19 @@ const struct reqlist *wire_requests(const struct wire *w);
 /* Connections seen and events that were not HTTP (for the report's notes). */
 void wire_stats(const struct wire *w, uint64_t *conns, uint64_t *ignored_events);
 void wire_free(struct wire *w);
+
+/*
+ * The connection table stays bounded with churn: a connection goes at its close, when its
+ * process exits, and when it has been silent for the idle timeout (5 minutes of event time by
+ * default; 0 restores it). Requests still open then end aborted (exit) or incomplete (idle).
+ */
+void wire_set_idle_timeout(struct wire *w, uint64_t ns);
+/* The last thread of process PID exited at TS (FL_PROC_EXIT). */
+void wire_proc_exit(struct wire *w, uint32_t pid, uint64_t ts);
+/* Live views without exit events: forgets the connections of processes RUNNING says are gone. */
+void wire_forget_gone(struct wire *w, bool (*running)(uint32_t pid));
+/* Connections in the table now. */
+size_t wire_conns_open(const struct wire *w);
 
 /*
  * Live views (top, serve): hands each request to FN once, as soon as its first token is known or
