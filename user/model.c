@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "model.h"
 #include "reqreport.h"
+#include "verdict.h"
 #include "wire.h"
 #include "util.h"
 
@@ -416,5 +417,6 @@ void model_free(struct model *m)
 	alloc_model_free(m);
 	wire_free(m->wire);
 	reqview_free(m->reqview);
+	verdict_free(m->verdict);
 	memset(m, 0, sizeof(*m));
 }

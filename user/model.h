@@ -94,6 +94,7 @@ struct model {
 
 	struct wire *wire;          /* HTTP requests seen on the wire (user/wire.c) */
 	struct req_view *reqview;   /* requests lined up with stalls (user/reqreport.c) */
+	struct verdict *verdict;    /* the answer first (user/verdict.c), after reqview */
 };
 
 /* Reads PATH and builds the model. 0 or -errno, with a message printed. */

@@ -15,6 +15,7 @@
 #include "model.h"
 #include "reqreport.h"
 #include "util.h"
+#include "verdict.h"
 
 #define JSON_VERSION 1
 #define MAX_FINDINGS 16
@@ -273,6 +274,7 @@ static void text_findings(const struct model *m, FILE *f)
 
 static void print_text(const struct model *m, FILE *f)
 {
+	verdict_text(m, f);
 	text_session(m, f);
 	text_probes(m, f);
 	text_stalls(m, f);
@@ -443,6 +445,8 @@ static void print_json(const struct model *m, FILE *f)
 	jw_init(&w, f, true);
 	jw_obj_open(&w);
 	jw_ku64(&w, "version", JSON_VERSION);
+	jw_key(&w, "verdict");
+	verdict_json(m, &w);
 	json_session(m, &w);
 	jw_key(&w, "probes");
 	jw_jansson(&w, json_object_get(m->meta, "probes"));
@@ -519,7 +523,7 @@ int cmd_report(int argc, char **argv)
 	err = model_build(&m, o.input);
 	if (err)
 		return 1;
-	if (reqview_build(&m, &o.req)) {
+	if (reqview_build(&m, &o.req) || verdict_build(&m)) {
 		model_free(&m);
 		return 1;
 	}
