@@ -211,6 +211,21 @@ static void add_fault_dur(struct model *m, const struct fl_fault_dur *e)
 	push_stall(m, &s);
 }
 
+static void add_rss_point(struct model *m, struct rss_stat *r, uint64_t ts, int64_t pages)
+{
+	if (r->samples > 1 && ts < r->series_ts + RSS_SERIES_STEP_NS)
+		return;
+	if (m->nrss_series >= RSS_SERIES_MAX) {
+		m->rss_series_capped = true;
+		return;
+	}
+	if (grow_array((void **)&m->rss_series, &m->cap_rss_series, m->nrss_series,
+		       sizeof(*m->rss_series), 1024))
+		return;
+	m->rss_series[m->nrss_series++] = (struct rss_point){ ts, pages, r->pid };
+	r->series_ts = ts;
+}
+
 static void add_rss(struct model *m, const struct fl_rss *e)
 {
 	int64_t total = e->pages[FL_RSS_FILE] + e->pages[FL_RSS_ANON] + e->pages[FL_RSS_SHMEM];
@@ -232,6 +247,7 @@ static void add_rss(struct model *m, const struct fl_rss *e)
 	}
 	r->samples++;
 	r->last_pages = total;
+	add_rss_point(m, r, e->h.ts_ns, total);
 	if (total < r->min_pages)
 		r->min_pages = total;
 	if (total > r->max_pages)
@@ -418,5 +434,6 @@ void model_free(struct model *m)
 	wire_free(m->wire);
 	reqview_free(m->reqview);
 	verdict_free(m->verdict);
+	free(m->rss_series);
 	memset(m, 0, sizeof(*m));
 }

@@ -54,7 +54,18 @@ struct rss_stat {
 	uint64_t samples;
 	int64_t min_pages, max_pages, last_pages;
 	int64_t min_anon, max_anon;
+	uint64_t series_ts; /* when its last point went into model.rss_series */
 };
+
+/* RSS over time, for the timeline views: at most one point per process per RSS_SERIES_STEP_NS. */
+struct rss_point {
+	uint64_t ts_ns;
+	int64_t pages;
+	int pid;
+};
+
+#define RSS_SERIES_STEP_NS 10000000ULL
+#define RSS_SERIES_MAX (1u << 20)
 
 struct model {
 	const char *path;
@@ -85,6 +96,9 @@ struct model {
 
 	struct rss_stat *rss;
 	size_t nrss;
+	struct rss_point *rss_series;
+	size_t nrss_series, cap_rss_series;
+	bool rss_series_capped; /* RSS_SERIES_MAX reached: later points dropped */
 
 	struct alloc_model *alloc; /* user/alloc.c: allocator and pinned-memory calls */
 

@@ -13,6 +13,7 @@
 #include "findings.h"
 #include "jw.h"
 #include "model.h"
+#include "perfetto.h"
 #include "reqreport.h"
 #include "util.h"
 #include "verdict.h"
@@ -23,19 +24,23 @@
 struct report_opts {
 	const char *input;
 	bool json;
+	const char *perfetto, *html; /* --perfetto FILE, --html FILE */
 	struct req_opts req; /* --requests FILE, --clock */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: faultline report [-i FILE] [--json] [--requests FILE [--clock monotonic|realtime]]\n"
+"Usage: faultline report [-i FILE] [--json] [--perfetto FILE]\n"
+"                        [--requests FILE [--clock monotonic|realtime]]\n"
 "\n"
 "Print what a recording shows: stalls per cause with latency histograms, faults by memory\n"
 "region, RSS, the probe plan, faultline's own overhead, and findings.\n"
 "\n"
 "  -i, --input FILE   the recording (default faultline.data)\n"
 "      --json         the same data as JSON (schema: docs/json-schema.md)\n"
+"      --perfetto FILE    write a timeline (Chrome Trace Event JSON) for ui.perfetto.dev,\n"
+"                         chrome://tracing or speedscope; no text report unless --json\n"
 "      --requests FILE    line stalls up with a client's requests instead of those seen on\n"
 "                         the wire: a 'vllm bench serve --save-result --save-detailed' JSON\n"
 "                         file, or JSON lines {\"id\",\"start\",\"first_token\",\"end\"} (seconds)\n"
@@ -46,6 +51,7 @@ static void usage(FILE *f)
 "  faultline report\n"
 "  faultline report -i run1.data --json > run1.json\n"
 "  faultline report --requests bench.json\n"
+"  faultline report --perfetto trace.json\n"
 "  faultline report --requests reqs.jsonl --clock realtime\n");
 }
 
@@ -471,12 +477,13 @@ static void print_json(const struct model *m, FILE *f)
 
 static int parse_args(struct report_opts *o, int argc, char **argv)
 {
-	enum { OPT_JSON = 256, OPT_REQUESTS, OPT_CLOCK };
+	enum { OPT_JSON = 256, OPT_REQUESTS, OPT_CLOCK, OPT_PERFETTO, OPT_HTML };
 	static const struct option longopts[] = {
 		{ "input", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "requests", required_argument, NULL, OPT_REQUESTS },
 		{ "clock", required_argument, NULL, OPT_CLOCK },
+		{ "perfetto", required_argument, NULL, OPT_PERFETTO },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -494,6 +501,9 @@ static int parse_args(struct report_opts *o, int argc, char **argv)
 			break;
 		case OPT_REQUESTS:
 			o->req.file = optarg;
+			break;
+		case OPT_PERFETTO:
+			o->perfetto = optarg;
 			break;
 		case OPT_CLOCK:
 			if (req_clock_parse(optarg, &o->req.clock)) {
@@ -527,11 +537,13 @@ int cmd_report(int argc, char **argv)
 		model_free(&m);
 		return 1;
 	}
+	err = 0; /* a file cut short still reports what it holds; the warning went to stderr */
+	if (o.perfetto && perfetto_write(&m, o.perfetto))
+		err = 1;
 	if (o.json)
 		print_json(&m, stdout);
-	else
+	else if (!o.perfetto && !o.html)
 		print_text(&m, stdout);
-	err = 0; /* a file cut short still reports what it holds; the warning went to stderr */
 	model_free(&m);
 	return err;
 }
