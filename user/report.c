@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "findings.h"
+#include "html.h"
 #include "jw.h"
 #include "model.h"
 #include "perfetto.h"
@@ -31,7 +32,7 @@ struct report_opts {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: faultline report [-i FILE] [--json] [--perfetto FILE]\n"
+"Usage: faultline report [-i FILE] [--json] [--perfetto FILE] [--html FILE]\n"
 "                        [--requests FILE [--clock monotonic|realtime]]\n"
 "\n"
 "Print what a recording shows: stalls per cause with latency histograms, faults by memory\n"
@@ -41,6 +42,7 @@ static void usage(FILE *f)
 "      --json         the same data as JSON (schema: docs/json-schema.md)\n"
 "      --perfetto FILE    write a timeline (Chrome Trace Event JSON) for ui.perfetto.dev,\n"
 "                         chrome://tracing or speedscope; no text report unless --json\n"
+"      --html FILE        write a self-contained HTML report; no text report unless --json\n"
 "      --requests FILE    line stalls up with a client's requests instead of those seen on\n"
 "                         the wire: a 'vllm bench serve --save-result --save-detailed' JSON\n"
 "                         file, or JSON lines {\"id\",\"start\",\"first_token\",\"end\"} (seconds)\n"
@@ -51,7 +53,7 @@ static void usage(FILE *f)
 "  faultline report\n"
 "  faultline report -i run1.data --json > run1.json\n"
 "  faultline report --requests bench.json\n"
-"  faultline report --perfetto trace.json\n"
+"  faultline report --perfetto trace.json --html report.html\n"
 "  faultline report --requests reqs.jsonl --clock realtime\n");
 }
 
@@ -484,6 +486,7 @@ static int parse_args(struct report_opts *o, int argc, char **argv)
 		{ "requests", required_argument, NULL, OPT_REQUESTS },
 		{ "clock", required_argument, NULL, OPT_CLOCK },
 		{ "perfetto", required_argument, NULL, OPT_PERFETTO },
+		{ "html", required_argument, NULL, OPT_HTML },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -504,6 +507,9 @@ static int parse_args(struct report_opts *o, int argc, char **argv)
 			break;
 		case OPT_PERFETTO:
 			o->perfetto = optarg;
+			break;
+		case OPT_HTML:
+			o->html = optarg;
 			break;
 		case OPT_CLOCK:
 			if (req_clock_parse(optarg, &o->req.clock)) {
@@ -539,6 +545,8 @@ int cmd_report(int argc, char **argv)
 	}
 	err = 0; /* a file cut short still reports what it holds; the warning went to stderr */
 	if (o.perfetto && perfetto_write(&m, o.perfetto))
+		err = 1;
+	if (o.html && html_write(&m, o.html))
 		err = 1;
 	if (o.json)
 		print_json(&m, stdout);

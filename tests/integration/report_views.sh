@@ -37,3 +37,71 @@ over = sum(1 for a, b in zip(rs, rs[1:]) if b[0] < a[1])
 check("busy: requests that overlap the one before", over > 0, over, "> 0")
 sys.exit(0 if checks.ok else 1)
 PY
+
+# The HTML page: self-contained, and as many request bars and stall marks as the JSON has
+# requests and stalls. Opened in headless Chromium when it is installed (scripts/install-deps.sh
+# installs it): no console errors, the DOM it built counted, a screenshot kept.
+SHOTS=${FAULTLINE_ARTIFACTS:-/tmp/faultline-artifacts}
+mkdir -p "$SHOTS"
+CHROME=$(command -v chromium || command -v chromium-browser || true)
+[ -n "$CHROME" ] || note "chromium not installed: the page is checked as written, not as rendered"
+for r in busy idle cut; do
+	"$FL" report -i "$TMP/$r.data" --html "$TMP/$r.html" 2>"$TMP/$r.err" ||
+		fail "report --html ($r) failed: $(cat "$TMP/$r.err")"
+	dom=$TMP/$r.html
+	if [ -n "$CHROME" ]; then
+		timeout "$(scaled 120)" "$CHROME" --headless --no-sandbox --disable-gpu \
+			--user-data-dir="$TMP/chrome" --enable-logging=stderr --virtual-time-budget=2000 \
+			--dump-dom "file://$TMP/$r.html" >"$TMP/$r.dom.html" 2>"$TMP/$r.chrome.err" ||
+			fail "chromium --dump-dom ($r) failed: $(tail -5 "$TMP/$r.chrome.err")"
+		dom=$TMP/$r.dom.html
+		errs=$(grep -c ':CONSOLE' "$TMP/$r.chrome.err" || true)
+		check_eq "$r: console messages of the page" "$errs" 0
+		[ "$errs" = 0 ] || grep ':CONSOLE' "$TMP/$r.chrome.err"
+		timeout "$(scaled 120)" "$CHROME" --headless --no-sandbox --disable-gpu \
+			--user-data-dir="$TMP/chrome" --hide-scrollbars --window-size=1200,1600 \
+			--screenshot="$SHOTS/report-$r.png" "file://$TMP/$r.html" >/dev/null 2>&1 ||
+			fail "chromium --screenshot ($r) failed"
+		note "$r: screenshot $SHOTS/report-$r.png"
+	fi
+	PYTHONPATH=$CHECKS_PY python3 - "$dom" "$TMP/$r.json" "$r" <<'PY' || fail "page of $r: see above"
+import html.parser, json, sys
+import checks
+from checks import check
+dom, rep, name = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3]
+
+class Count(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.req = self.stalled = self.stall = 0
+        self.external = []
+        self.ids = set()
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        cls = (a.get("class") or "").split()
+        self.req += tag == "rect" and "req" in cls
+        self.stalled += tag == "rect" and "stalled" in cls
+        self.stall += tag == "rect" and "stall" in cls
+        if a.get("id"):
+            self.ids.add(a["id"])
+        for k in ("src", "href"):
+            if a.get(k) and not a[k].startswith("#"):
+                self.external.append(a[k])
+        if tag == "link":
+            self.external.append(str(a))
+
+c = Count()
+c.feed(open(dom).read())
+want_req = rep["requests"]["count"] if rep["requests"] else 0
+want_stall = sum(s["count"] for s in rep["stalls"].values() if s)
+check(name + ": request bars", c.req == want_req, c.req, want_req)
+check(name + ": stall marks", c.stall == want_stall, c.stall, want_stall)
+with_stall = sum(1 for q in (rep["requests"] or {}).get("list", [])
+                 if q["prefill"] and q["prefill"]["stalls"] > 0)
+check(name + ": bars coloured stalled", c.stalled == with_stall, c.stalled, with_stall)
+check(name + ": external resources", not c.external, c.external, [])
+want = {"verdict", "timeline", "histograms", "faults", "pinned", "slowest"}
+check(name + ": sections", want <= c.ids, sorted(want & c.ids), sorted(want))
+sys.exit(0 if checks.ok else 1)
+PY
+done
