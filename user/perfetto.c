@@ -185,10 +185,9 @@ static void thread_meta(struct trace *t, uint32_t pid, uint32_t tid, int lanes, 
 
 	for (int k = 0; k < lanes; k++) {
 		if (!k)
-			snprintf(name, sizeof(name), "%s%u", kthread ? "kernel thread " : "tid ",
-				 tid);
-		else
-			snprintf(name, sizeof(name), "tid %u lane %d (overlapping)", tid, k);
+			snprintf(name, sizeof(name), "%s", kthread ? "kernel thread" : "thread");
+		else /* a made-up tid: say whose slices these are */
+			snprintf(name, sizeof(name), "tid %u, overlapping slices %d", tid, k);
 		meta_name(t, "thread_name", pid, LANE_TID(tid, k), name);
 	}
 }
@@ -269,7 +268,7 @@ static void write_processes(struct trace *t)
 		json_array_foreach(
 		    targets, k, tg) if (json_integer_value(json_object_get(tg, "pid")) == pids[i])
 		    comm = json_string_value(json_object_get(tg, "comm"));
-		snprintf(name, sizeof(name), "%s (pid %u)", comm ?: "process", pids[i]);
+		snprintf(name, sizeof(name), "%s", comm ?: "process");
 		meta_name(t, "process_name", pids[i], pids[i], name);
 	}
 	free(pids);

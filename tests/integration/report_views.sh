@@ -105,3 +105,37 @@ check(name + ": sections", want <= c.ids, sorted(want & c.ids), sorted(want))
 sys.exit(0 if checks.ok else 1)
 PY
 done
+
+# The trace read by a real consumer of the format: speedscope's web app (npm package speedscope,
+# installed by scripts/install-deps.sh under /var/cache/faultline-npm) in headless Chromium, the
+# way its command line opens a file. It must import the trace as Trace Event Format and show a
+# profile per thread with slices.
+SS=${FAULTLINE_NPM:-/var/cache/faultline-npm}/node_modules/speedscope/dist/release/index.html
+if [ -n "$CHROME" ] && [ -f "$SS" ]; then
+	python3 - "$TMP/busy.trace.json" "$TMP/ss.js" <<'PY'
+import base64, json, sys
+b = base64.b64encode(open(sys.argv[1], "rb").read()).decode()
+open(sys.argv[2], "w").write("speedscope.loadFileFromBase64(%s, %s)" % (json.dumps("trace.json"), json.dumps(b)))
+PY
+	url="file://$SS#localProfilePath=$TMP/ss.js"
+	timeout "$(scaled 120)" "$CHROME" --headless --no-sandbox --disable-gpu \
+		--user-data-dir="$TMP/chrome" --allow-file-access-from-files --enable-logging=stderr \
+		--virtual-time-budget=10000 --dump-dom "$url" >"$TMP/ss.dom" 2>"$TMP/ss.err" ||
+		fail "chromium with speedscope failed: $(tail -5 "$TMP/ss.err")"
+	grep ':CONSOLE' "$TMP/ss.err" | grep -iE 'import|error|fail' | sed 's/^[^"]*/  speedscope:/'
+	grep -q ':CONSOLE.*"Importing as Trace Event Format profile"' "$TMP/ss.err" ||
+		fail "speedscope did not import the trace as Trace Event Format"
+	grep -q ':CONSOLE.*"import: ' "$TMP/ss.err" || fail "speedscope did not finish the import"
+	! grep ':CONSOLE' "$TMP/ss.err" | grep -qiE 'uncaught|failed|error' ||
+		fail "speedscope reported an error"
+	got=$(grep -o '([0-9]*/[0-9]*)' "$TMP/ss.dom" | head -1 | sed 's|.*/||; s|)||')
+	want=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1])); print(len({(e['pid'], e['tid']) for e in t['traceEvents'] if e['ph'] == 'X'}))" "$TMP/busy.trace.json")
+	check_eq "speedscope: thread profiles" "$got" "$want"
+	timeout "$(scaled 120)" "$CHROME" --headless --no-sandbox --disable-gpu \
+		--user-data-dir="$TMP/chrome" --allow-file-access-from-files --hide-scrollbars \
+		--window-size=1200,800 --virtual-time-budget=10000 --screenshot="$SHOTS/speedscope-busy.png" \
+		"$url" >/dev/null 2>&1 || fail "chromium --screenshot (speedscope) failed"
+	note "speedscope screenshot $SHOTS/speedscope-busy.png"
+else
+	note "chromium or speedscope ($SS) not installed: the trace is checked by rules, not opened"
+fi
