@@ -96,7 +96,9 @@ static const char css[] =
     ".req{fill:var(--ok)}.req.stalled{fill:var(--bad)}.stall{fill:var(--bad);opacity:.8}"
     ".axis{stroke:var(--line)}.rss{stroke:var(--rss);fill:none}.flt{stroke:var(--flt);"
     "fill:none}.bar{fill:var(--ok)}.legend span{margin-right:1em}"
-    ".hist text{font-size:8px}.sw{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-align:-1px}"
+    ".hist "
+    "text{font-size:8px}.sw{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-"
+    "align:-1px}"
     "@media print{body{max-width:none;margin:0;font-size:11px}#tl{height:auto}"
     "section{break-inside:avoid}button{display:none}}";
 
@@ -335,6 +337,8 @@ static void histograms(struct page *p)
 	char a[32];
 
 	fputs("<section id=\"histograms\"><h2>Stall latency (log2 buckets)</h2>\n", p->f);
+	if (!p->m->nstalls)
+		fputs("<p class=\"mute\">No timed stall was recorded.</p>\n", p->f);
 	for (int c = 0; c < FL_CAUSE_MAX; c++) {
 		const struct log2hist *h = &p->m->stalls[c].hist;
 		uint64_t max = 0;

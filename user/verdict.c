@@ -8,6 +8,7 @@
 #include "util.h"
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,24 +361,46 @@ static void item_line(const struct model *m, struct verdict *v, const struct ver
 /* The requests memory made slow, and the faults in their windows against the others'. */
 static void stalled_line(const struct model *m, struct verdict *v)
 {
-	char ids[VERDICT_IDS * (REQ_ID_LEN + 32)] = "", a[32];
+	char ids[VERDICT_IDS * (REQ_ID_LEN + 32)] = "", a[32], range[32];
 	size_t used = 0;
 
 	if (!v->stalled)
 		return;
+	if (lround(100 * v->stalled_min_share) == lround(100 * v->stalled_max_share))
+		snprintf(range, sizeof(range), "%.0f", 100 * v->stalled_max_share);
+	else
+		snprintf(range, sizeof(range), "%.0f-%.0f", 100 * v->stalled_min_share,
+			 100 * v->stalled_max_share);
 	for (size_t j = 0; j < v->nstalled_ids && used < sizeof(ids); j++)
 		used += snprintf(ids + used, sizeof(ids) - used, "%s%s %s", j ? ", " : "",
 				 v->stalled_ids[j], fmt_ns(v->stalled_ttft[j], a, sizeof(a)));
 	line(v,
-	     "Requests that waited on memory for %.0f-%.0f%% of their TTFT: %zu (%s%s); %" PRIu64
+	     "Requests that waited on memory for %s%% of their TTFT: %zu (%s%s); %" PRIu64
 	     " faults in their TTFT windows (%.0f each) against a median of %" PRIu64 " in the "
 	     "other requests' windows%s.",
-	     100 * v->stalled_min_share, 100 * v->stalled_max_share, v->stalled, ids,
+	     range, v->stalled, ids,
 	     v->stalled > v->nstalled_ids ? ", ..." : "", v->stalled_faults,
 	     (double)v->stalled_faults / v->stalled, v->other_faults_p50,
 	     m->have_fault_dur ? ""
 			       : " (fault durations are not recorded on this kernel: the "
 				 "shares are lower bounds)");
+}
+
+/*
+ * Without fault durations a tail that faults far more than the other requests may still wait on
+ * memory: say so rather than clear memory on evidence that cannot show it.
+ */
+static void untimed_faults_line(const struct model *m, struct verdict *v)
+{
+	double each = v->tail ? (double)v->tail_faults / v->tail : 0;
+
+	if (m->have_fault_dur || each < 100 || each < 4.0 * v->other_faults_p50)
+		return;
+	line(v,
+	     "But fault durations are not recorded on this kernel, and the tail requests took "
+	     "%.0f faults each in their TTFT windows against a median of %" PRIu64 " in the "
+	     "others': page faults may be part of it.",
+	     each, v->other_faults_p50);
 }
 
 static void build_lines(const struct model *m, struct verdict *v)
@@ -404,6 +427,7 @@ static void build_lines(const struct model *m, struct verdict *v)
 		if (v->nitems)
 			line(v, "Largest memory share: %.1f%% %s.", 100 * v->items[0].share,
 			     class_words[v->items[0].cls]);
+		untimed_faults_line(m, v);
 	} else {
 		if (v->kind == VERDICT_MEMORY)
 			line(
@@ -485,6 +509,7 @@ int verdict_build(struct model *m)
 		if (!tail)
 			continue;
 		v->tail++;
+		v->tail_faults += faults;
 		v->tail_sum_ns += ttft;
 		v->explained_ns += expl;
 		for (int c = 0; c < VC_MAX; c++) {

@@ -36,8 +36,9 @@ enum verdict_kind {
 };
 
 #define VERDICT_IDS 3
-#define VERDICT_SIGNIFICANT 0.10 /* share of the tail's TTFT below which memory is not the cause   \
-				  */
+#define VERDICT_SIGNIFICANT                                                                        \
+	0.10 /* share of the tail's TTFT below which memory is not the cause                       \
+	      */
 
 struct verdict_item {
 	int cls;		   /* enum verdict_class */
@@ -67,6 +68,7 @@ struct verdict {
 	uint64_t stalled_ttft[VERDICT_IDS];
 	size_t nstalled_ids;
 	uint64_t stalled_faults;   /* faults in their TTFT windows, summed */
+	uint64_t tail_faults;	   /* faults in the TTFT windows of every tail request, summed */
 	uint64_t other_faults_p50; /* median faults in the TTFT window of the other requests */
 	struct verdict_item items[VC_MAX]; /* ranked by explained_ns, largest first */
 	size_t nitems;			   /* items with explained_ns > 0 */
