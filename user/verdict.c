@@ -341,6 +341,19 @@ static void line(struct verdict *v, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The target's command name for PID, from the recording's header. */
+static const char *comm_of(const struct model *m, uint32_t pid)
+{
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(json_object_get(m->meta, "targets"), i,
+			   t) if (json_integer_value(json_object_get(t, "pid")) ==
+				  pid) return json_string_value(json_object_get(t, "comm"))
+	    ?: "process";
+	return "process";
+}
+
 static void item_line(const struct model *m, struct verdict *v, const struct verdict_item *it,
 		      size_t rank)
 {
@@ -351,10 +364,10 @@ static void item_line(const struct model *m, struct verdict *v, const struct ver
 		used += snprintf(ids + used, sizeof(ids) - used, "%s%s", j ? ", " : "", it->ids[j]);
 	change_for(m, it->cls, change, sizeof(change));
 	line(v,
-	     "%zu. %.0f%%: %s in pid %u tid %u, %" PRIu64 " stalls %s in all, %s of it in %zu of "
-	     "the %zu tail requests (%s). Change: %s.",
-	     rank, 100 * it->share, class_words[it->cls], it->pid, it->tid, it->stalls,
-	     fmt_ns(it->total_ns, a, sizeof(a)), fmt_ns(it->explained_ns, b, sizeof(b)),
+	     "%zu. %.0f%%: %s in %s pid %u tid %u, %" PRIu64 " stalls %s in all, %s of it in %zu "
+	     "of the %zu tail requests (%s). Change: %s.",
+	     rank, 100 * it->share, class_words[it->cls], comm_of(m, it->pid), it->pid, it->tid,
+	     it->stalls, fmt_ns(it->total_ns, a, sizeof(a)), fmt_ns(it->explained_ns, b, sizeof(b)),
 	     it->requests, v->tail, ids, change);
 }
 
@@ -378,8 +391,7 @@ static void stalled_line(const struct model *m, struct verdict *v)
 	     "Requests that waited on memory for %s%% of their TTFT: %zu (%s%s); %" PRIu64
 	     " faults in their TTFT windows (%.0f each) against a median of %" PRIu64 " in the "
 	     "other requests' windows%s.",
-	     range, v->stalled, ids,
-	     v->stalled > v->nstalled_ids ? ", ..." : "", v->stalled_faults,
+	     range, v->stalled, ids, v->stalled > v->nstalled_ids ? ", ..." : "", v->stalled_faults,
 	     (double)v->stalled_faults / v->stalled, v->other_faults_p50,
 	     m->have_fault_dur ? ""
 			       : " (fault durations are not recorded on this kernel: the "
