@@ -64,6 +64,14 @@ struct rss_point {
 	int pid;
 };
 
+/* Faults of one thread in one millisecond, for the timeline views (unordered, may repeat). */
+struct fault_bucket {
+	uint64_t ms; /* ts_ns / 1000000 */
+	uint32_t pid, tid;
+	uint64_t count;
+};
+
+#define FAULT_BUCKETS_MAX (1u << 22)
 #define RSS_SERIES_STEP_NS 10000000ULL
 #define RSS_SERIES_MAX (1u << 20)
 
@@ -99,6 +107,9 @@ struct model {
 	struct rss_point *rss_series;
 	size_t nrss_series, cap_rss_series;
 	bool rss_series_capped; /* RSS_SERIES_MAX reached: later points dropped */
+	struct fault_bucket *fault_buckets;
+	size_t nfault_buckets, cap_fault_buckets;
+	bool fault_buckets_capped; /* FAULT_BUCKETS_MAX reached: later faults not bucketed */
 
 	struct alloc_model *alloc; /* user/alloc.c: allocator and pinned-memory calls */
 

@@ -43,6 +43,7 @@ struct trace {
 	size_t n, cap;
 	size_t dropped_cap, dropped_lanes;
 	uint64_t fault_bucket_ns;
+	uint64_t thread_bucket_ms;
 };
 
 static void kus(struct jw *w, const char *key, const struct trace *t, uint64_t ns, bool rel)
@@ -100,6 +101,8 @@ static int cmp_thread_ts(const void *a, const void *b)
 {
 	const struct slice *x = a, *y = b;
 
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
 	if (x->tid != y->tid)
 		return x->tid < y->tid ? -1 : 1;
 	if (x->ts != y->ts)
@@ -201,7 +204,7 @@ static void write_slices(struct trace *t)
 		int lanes = 1;
 		bool kthread = false;
 
-		for (; j < t->n && t->s[j].tid == t->s[i].tid; j++) {
+		for (; j < t->n && t->s[j].tid == t->s[i].tid && t->s[j].pid == t->s[i].pid; j++) {
 			const struct slice *s = &t->s[j];
 			const char *name;
 			int k = 0;
@@ -274,6 +277,72 @@ static void write_processes(struct trace *t)
 	free(pids);
 }
 
+static int cmp_bucket(const void *a, const void *b)
+{
+	const struct fault_bucket *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	return x->ms < y->ms ? -1 : x->ms > y->ms;
+}
+
+static bool same_bucket(const struct fault_bucket *a, const struct fault_bucket *b, uint64_t w)
+{
+	return a->pid == b->pid && a->tid == b->tid && a->ms / w == b->ms / w;
+}
+
+static void fault_point(struct trace *t, const struct fault_bucket *b, uint64_t ms, double rate)
+{
+	char name[48];
+
+	snprintf(name, sizeof(name), "faults per ms, tid %u", b->tid);
+	ev_open(t, "C", name, b->pid, b->pid);
+	kus(&t->w, "ts", t, ms * 1000000, true);
+	jw_key(&t->w, "args");
+	jw_obj_open(&t->w);
+	jw_kdouble(&t->w, "faults", rate);
+	jw_obj_close(&t->w);
+	jw_obj_close(&t->w);
+}
+
+/* Faults per ms of each thread: a point per busy bucket, 0 where the thread stops faulting. */
+static void write_thread_faults(struct trace *t)
+{
+	size_t n = t->m->nfault_buckets, distinct;
+	struct fault_bucket *v = malloc((n + 1) * sizeof(*v));
+	uint64_t w = 1;
+
+	if (!v || !n) {
+		free(v);
+		return;
+	}
+	memcpy(v, t->m->fault_buckets, n * sizeof(*v));
+	qsort(v, n, sizeof(*v), cmp_bucket);
+	for (;; w *= 2) { /* widen the buckets until the points fit */
+		distinct = 0;
+		for (size_t i = 0; i < n; i++)
+			distinct += !i || !same_bucket(&v[i - 1], &v[i], w);
+		if (distinct <= COUNTER_POINTS * 4)
+			break;
+	}
+	t->thread_bucket_ms = w;
+	for (size_t i = 0; i < n;) {
+		uint64_t c = 0, start = v[i].ms / w * w;
+		size_t j = i;
+
+		for (; j < n && same_bucket(&v[i], &v[j], w); j++)
+			c += v[j].count;
+		fault_point(t, &v[i], start, c / (double)w);
+		if (j == n || v[j].pid != v[i].pid || v[j].tid != v[i].tid ||
+		    v[j].ms / w * w != start + w)
+			fault_point(t, &v[i], start + w, 0);
+		i = j;
+	}
+	free(v);
+}
+
 static void write_counters(struct trace *t)
 {
 	const struct model *m = t->m;
@@ -292,6 +361,7 @@ static void write_counters(struct trace *t)
 		jw_obj_close(&t->w);
 		jw_obj_close(&t->w);
 	}
+	write_thread_faults(t);
 	if (!m->fault_ts.n || !m->first_ts)
 		return;
 	/* faults per ms of all traced threads: the model keeps their times, not their threads */
@@ -394,9 +464,11 @@ static void write_metadata(struct trace *t)
 	jw_ku64(w, "slices_dropped_lanes", t->dropped_lanes);
 	jw_kbool(w, "rss_series_capped", t->m->rss_series_capped);
 	jw_ku64(w, "fault_bucket_ns", t->fault_bucket_ns);
+	jw_ku64(w, "thread_fault_bucket_ms", t->thread_bucket_ms);
+	jw_kbool(w, "thread_faults_capped", t->m->fault_buckets_capped);
 	jw_kstr(w, "faults_counter",
-		"faults per ms of all traced threads together (the model "
-		"keeps the time of each fault, not its thread)");
+		"'faults per ms': all traced threads together; 'faults per ms, tid N': each "
+		"thread, in buckets of thread_fault_bucket_ms");
 	jw_kbool(w, "truncated", t->m->status.truncated);
 	jw_obj_close(w);
 }
@@ -418,6 +490,7 @@ int perfetto_write(const struct model *m, const char *path)
 		if (!t.t0 || (r->start_ns && r->start_ns < t.t0))
 			t.t0 = r->start_ns;
 	}
+	t.t0 -= t.t0 % 1000000; /* on a whole ms: the fault buckets start there */
 	if (collect(&t)) {
 		fl_err("--perfetto: out of memory");
 		err = -ENOMEM;

@@ -92,6 +92,20 @@ def check_trace(trace_path, rep_path, name):
     want = rep["faults"]["total"]
     check(name + ": faults per ms, integrated over time", abs(total - want) <= max(1, want * 1e-6),
           round(total, 1), want)
+    per = collections.defaultdict(list)
+    for e in ev:
+        if e["ph"] == "C" and e["name"].startswith("faults per ms, tid "):
+            per[(e["pid"], e["name"])].append((ns(e["ts"]), e["args"]["faults"]))
+    total = 0
+    for pts in per.values():
+        pts.sort()
+        total += sum(a[1] * (b[0] - a[0]) / 1e6 for a, b in zip(pts, pts[1:]))
+    open_end = sum(1 for pts in per.values() if pts[-1][1] != 0)
+    check(name + ": per-thread fault counters that end above 0", open_end == 0, open_end, 0)
+    want = rep["faults"]["total"]
+    if not t["metadata"]["thread_faults_capped"]:
+        check(name + ": faults per ms of %d threads, integrated" % len(per),
+              abs(total - want) <= max(1, want * 1e-6), round(total, 1), want)
     return t
 
 
