@@ -6,6 +6,8 @@
 #  - requests #3 and #7 sleep 150 ms instead (a slow tail that is not memory): "not the cause";
 #  - the server recorded with no requests at all: "no request", with valid JSON;
 #  - the first recording cut in half: a verdict that says the file is cut short.
+# The requests are the client's (loadgen --jsonl, given with --requests): all ten, whatever the
+# wire probe saw.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/requests_common.bash"
 need_root
@@ -23,8 +25,8 @@ start_record -p "$SPID" -o "$TMP/collapse.data"
 loadgen -n 10 -c 1 --max-tokens 4 --prompt-len 20 --jsonl "$TMP/collapse.jsonl"
 stop_record
 kill -TERM "$SPID"; wait "$SPID" 2>/dev/null
-"$FL" report -i "$TMP/collapse.data" --json >"$TMP/collapse.json" || fail "report --json failed"
-"$FL" report -i "$TMP/collapse.data" >"$TMP/collapse.txt" || fail "report failed"
+"$FL" report -i "$TMP/collapse.data" --requests "$TMP/collapse.jsonl" --json >"$TMP/collapse.json" || fail "report --json failed"
+"$FL" report -i "$TMP/collapse.data" --requests "$TMP/collapse.jsonl" >"$TMP/collapse.txt" || fail "report failed"
 head -1 "$TMP/collapse.txt" | grep -qx 'Verdict' || fail "the report does not start with the verdict"
 sed -n '1,/^$/p' "$TMP/collapse.txt"
 
@@ -36,7 +38,7 @@ stop_record
 start_record -p "$SPID" -o "$TMP/sleep.data"
 loadgen -n 10 -c 1 --max-tokens 4 --prompt-len 20 --jsonl "$TMP/sleep.jsonl"
 stop_record
-"$FL" report -i "$TMP/sleep.data" --json >"$TMP/sleep.json" || fail "report --json (sleep) failed"
+"$FL" report -i "$TMP/sleep.data" --requests "$TMP/sleep.jsonl" --json >"$TMP/sleep.json" || fail "report --json (sleep) failed"
 "$FL" report -i "$TMP/idle.data" --json >"$TMP/idle.json" || fail "report --json (idle) failed"
 
 # 4. cut short
@@ -44,6 +46,13 @@ size=$(stat -c %s "$TMP/collapse.data")
 head -c $((size / 2)) "$TMP/collapse.data" >"$TMP/cut.data"
 "$FL" report -i "$TMP/cut.data" --json >"$TMP/cut.json" 2>/dev/null || fail "report --json (cut) failed"
 "$FL" report -i "$TMP/cut.data" >"$TMP/cut.txt" 2>/dev/null || fail "report (cut) failed"
+
+# requests and no memory stall: a valid trace and page too
+"$FL" report -i "$TMP/sleep.data" --requests "$TMP/sleep.jsonl" --perfetto "$TMP/sleep.trace.json" --html "$TMP/sleep.html" ||
+	fail "report --perfetto --html (sleep) failed"
+PYTHONPATH=$CHECKS_PY python3 "$CHECKS_PY/trace_check.py" "$TMP/sleep.trace.json" \
+	"$TMP/sleep.json" sleep || fail "trace of sleep: see above"
+grep -q 'Memory is not the cause' "$TMP/sleep.html" || fail "the page has no verdict"
 
 PYTHONPATH=$CHECKS_PY python3 - "$TMP" "$KIND" <<'PY' || fail "see above"
 import json, sys
