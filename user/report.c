@@ -273,6 +273,8 @@ static void text_findings(const struct model *m, FILE *f)
 	struct finding fs[MAX_FINDINGS];
 	int n = findings_build(m, fs, MAX_FINDINGS);
 
+	verdict_rank_findings(m, fs, n);
+
 	fprintf(f, "\nFindings\n");
 	if (!n)
 		fprintf(f, "  none: no stall cause stood out in this recording\n");
@@ -415,6 +417,8 @@ static void json_findings(const struct model *m, struct jw *w)
 {
 	struct finding fs[MAX_FINDINGS];
 	int n = findings_build(m, fs, MAX_FINDINGS);
+
+	verdict_rank_findings(m, fs, n);
 
 	jw_key(w, "findings");
 	jw_arr_open(w);

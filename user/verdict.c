@@ -2,6 +2,7 @@
 /* The verdict on the TTFT tail; see verdict.h. */
 #include "verdict.h"
 #include "attrib.h"
+#include "findings.h"
 #include "jw.h"
 #include "model.h"
 #include "reqreport.h"
@@ -642,4 +643,48 @@ void verdict_json(const struct model *m, struct jw *w)
 		jw_str(w, v->lines[i]);
 	jw_arr_close(w);
 	jw_obj_close(w);
+}
+
+/* The tail TTFT explained by the stalls a finding is about; dropped events rank first. */
+static double finding_weight(const struct verdict *v, const char *id)
+{
+	static const struct {
+		const char *id;
+		int cls[2];
+	} map[] = {
+	    {"thp-defrag-compaction", {VC_DIRECT_COMPACTION, -1}},
+	    {"direct-reclaim", {VC_DIRECT_RECLAIM, -1}},
+	    {"memcg-reclaim", {VC_MEMCG_RECLAIM, -1}},
+	    {"khugepaged-collapse", {VC_KHUGEPAGED, VC_MADV_COLLAPSE}},
+	    {"mmap-lock-contention", {VC_MMAP_LOCK_WAIT, -1}},
+	    {"major-faults", {VC_FAULT, -1}},
+	};
+	double w = 0;
+
+	if (!strcmp(id, "events-dropped"))
+		return 1e300;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(map[i].id, id))
+			for (size_t k = 0; k < v->nitems; k++)
+				if (v->items[k].cls == map[i].cls[0] ||
+				    v->items[k].cls == map[i].cls[1])
+					w += v->items[k].explained_ns;
+	return w;
+}
+
+void verdict_rank_findings(const struct model *m, struct finding *f, int n)
+{
+	const struct verdict *v = m->verdict;
+
+	if (!v)
+		return;
+	for (int i = 1; i < n; i++) { /* insertion: stable, and there are a handful */
+		struct finding x = f[i];
+		double wx = finding_weight(v, x.id);
+		int j = i;
+
+		for (; j > 0 && finding_weight(v, f[j - 1].id) < wx; j--)
+			f[j] = f[j - 1];
+		f[j] = x;
+	}
 }

@@ -90,4 +90,8 @@ void verdict_text(const struct model *m, FILE *f);
 /* The value of the report's "verdict" key. */
 void verdict_json(const struct model *m, struct jw *w);
 
+struct finding;
+/* Orders findings by the tail TTFT their stalls explain (stable; dropped events first). */
+void verdict_rank_findings(const struct model *m, struct finding *f, int n);
+
 #endif
