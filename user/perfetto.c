@@ -25,7 +25,11 @@
 #define REQ_PID 4194305u /* above any pid_max: the "requests" process */
 #define LANES 8		 /* lanes per thread before overlapping slices are dropped */
 #define LANE_TID(tid, k) ((tid) + (uint32_t)(k)*0x10000000u)
-#define SLICE_CAP 1000000     /* ~200 MB of JSON: the longest slices are kept */
+#define SLICE_CAP 1000000 /* ~200 MB of JSON: the longest slices are kept */
+#define NO_LANE 0xff
+#define WIN_LANES 32	    /* lanes of first-token windows, the flows' sources */
+#define FLOWS_PER_REQUEST 8 /* flow arrows from a window to the stalls that overlapped it */
+#define FLOWS_CAP 200000
 #define COUNTER_POINTS 100000 /* fault-rate points at most: the bucket widens beyond */
 
 struct slice {
@@ -44,6 +48,8 @@ struct trace {
 	size_t dropped_cap, dropped_lanes;
 	uint64_t fault_bucket_ns;
 	uint64_t thread_bucket_ms;
+	uint8_t *stall_lane; /* per stall: the lane its slice went to, NO_LANE when dropped */
+	size_t flows, flows_dropped, windows_dropped;
 };
 
 static void kus(struct jw *w, const char *key, const struct trace *t, uint64_t ns, bool rel)
@@ -125,6 +131,9 @@ static int collect(struct trace *t)
 					      .tid = r->tid,
 					      .stall = (int32_t)i};
 	}
+	t->stall_lane = malloc(m->nstalls + 1);
+	if (t->stall_lane)
+		memset(t->stall_lane, NO_LANE, m->nstalls + 1);
 	alloc_timed_calls(m, collect_call, t);
 	if (t->n > SLICE_CAP) {
 		qsort(t->s, t->n, sizeof(*t->s), cmp_dur_desc);
@@ -216,6 +225,8 @@ static void write_slices(struct trace *t)
 				continue;
 			}
 			lane_end[k] = s->ts + s->dur;
+			if (s->stall >= 0 && t->stall_lane)
+				t->stall_lane[s->stall] = k;
 			if (k + 1 > lanes)
 				lanes = k + 1;
 			if (s->stall >= 0) {
@@ -402,6 +413,80 @@ static void req_event(struct trace *t, const char *ph, const char *name, size_t 
 	kus(&t->w, "ts", t, ts, true);
 }
 
+/*
+ * Flow arrows need a thread slice at each end (JSON flow events bind to enclosing slices), so
+ * each first-token window is also an X slice on a lane of the requests process, and an arrow
+ * goes from it to each stall slice that overlapped it, at the middle of the overlap.
+ */
+static void write_flow(struct trace *t, uint32_t lane_tid, const struct stall_rec *st, int lane,
+		       uint64_t at)
+{
+	char id[32];
+
+	snprintf(id, sizeof(id), "0x%zx", ++t->flows);
+	ev_open(t, "s", "stall in first-token window", REQ_PID, lane_tid);
+	jw_kstr(&t->w, "cat", "flow");
+	jw_kstr(&t->w, "id", id);
+	kus(&t->w, "ts", t, at, true);
+	jw_obj_close(&t->w);
+	ev_open(t, "f", "stall in first-token window", st->pid, LANE_TID(st->tid, lane));
+	jw_kstr(&t->w, "cat", "flow");
+	jw_kstr(&t->w, "id", id);
+	jw_kstr(&t->w, "bp", "e");
+	kus(&t->w, "ts", t, at, true);
+	jw_obj_close(&t->w);
+}
+
+static void write_windows(struct trace *t, uint64_t max_dur)
+{
+	uint64_t lane_end[WIN_LANES] = {};
+	int lanes = 0;
+	char name[48];
+
+	for (size_t i = 0; i < reqview_count(t->m); i++) {
+		const struct request *r = reqview_request(t->m, i);
+		uint64_t a = r->start_ns, b = r->first_token_ns;
+		const struct stall_rec *sl = t->m->stall_list;
+		int k = 0, nf = 0;
+
+		if (!b || b <= a)
+			continue;
+		while (k < WIN_LANES && lane_end[k] > a)
+			k++;
+		if (k == WIN_LANES) {
+			t->windows_dropped++;
+			continue;
+		}
+		lane_end[k] = b;
+		if (k + 1 > lanes)
+			lanes = k + 1;
+		ev_open(t, "X", r->id[0] ? r->id : "request", REQ_PID, REQ_PID + 1 + k);
+		jw_kstr(&t->w, "cat", "first-token window");
+		kus(&t->w, "ts", t, a, true);
+		kus(&t->w, "dur", t, b - a, false);
+		jw_obj_close(&t->w);
+		for (size_t j = stalls_from(sl, t->m->nstalls, max_dur, a);
+		     j < t->m->nstalls && sl[j].ts_ns < b; j++) {
+			uint64_t lo = sl[j].ts_ns > a ? sl[j].ts_ns : a;
+			uint64_t hi =
+			    sl[j].ts_ns + sl[j].dur_ns < b ? sl[j].ts_ns + sl[j].dur_ns : b;
+
+			if (hi <= lo || !t->stall_lane || t->stall_lane[j] == NO_LANE)
+				continue;
+			if (nf++ >= FLOWS_PER_REQUEST || t->flows >= FLOWS_CAP) {
+				t->flows_dropped++;
+				continue;
+			}
+			write_flow(t, REQ_PID + 1 + k, &sl[j], t->stall_lane[j],
+				   lo + (hi - lo) / 2);
+		}
+	}
+	for (int k = 0; k < lanes; k++) {
+		snprintf(name, sizeof(name), "first-token windows %d", k);
+		meta_name(t, "thread_name", REQ_PID, REQ_PID + 1 + k, name);
+	}
+}
+
 static void write_requests(struct trace *t)
 {
 	size_t n = reqview_count(t->m);
@@ -448,6 +533,7 @@ static void write_requests(struct trace *t)
 		req_event(t, "e", name, i, r->end_ns > r->start_ns ? r->end_ns : r->start_ns);
 		jw_obj_close(&t->w);
 	}
+	write_windows(t, max_dur);
 }
 
 static void write_metadata(struct trace *t)
@@ -469,6 +555,9 @@ static void write_metadata(struct trace *t)
 	jw_kstr(w, "faults_counter",
 		"'faults per ms': all traced threads together; 'faults per ms, tid N': each "
 		"thread, in buckets of thread_fault_bucket_ms");
+	jw_ku64(w, "flows", t->flows);
+	jw_ku64(w, "flows_dropped", t->flows_dropped);
+	jw_ku64(w, "first_token_windows_dropped", t->windows_dropped);
 	jw_kbool(w, "truncated", t->m->status.truncated);
 	jw_obj_close(w);
 }
@@ -513,5 +602,6 @@ int perfetto_write(const struct model *m, const char *path)
 		fl_err("--perfetto %s: write failed: %s", path, strerror(errno));
 	}
 	free(t.s);
+	free(t.stall_lane);
 	return err;
 }

@@ -19,8 +19,8 @@ def check_trace(trace_path, rep_path, name):
     ev = t["traceEvents"]
     phases = collections.Counter(e["ph"] for e in ev)
     print("%s: %d events %s, metadata %s" % (name, len(ev), dict(phases), t["metadata"]))
-    bad = [e for e in ev if e["ph"] not in "MXCbe"]
-    check(name + ": phases are M X C b e", not bad, len(bad), 0)
+    bad = [e for e in ev if e["ph"] not in "MXCbesf"]
+    check(name + ": phases are M X C b e s f", not bad, len(bad), 0)
     bad = [e for e in ev if not isinstance(e.get("pid"), int) or not isinstance(e.get("tid"), int)]
     check(name + ": pid and tid on every event", not bad, len(bad), 0)
     timed = [e for e in ev if e["ph"] != "M"]
@@ -62,6 +62,22 @@ def check_trace(trace_path, rep_path, name):
             bad += 1
     bad += sum(opened.values())
     check(name + ": async b/e pair up by id", bad == 0, bad, 0)
+
+    # flow arrows: a start and an end per id, each inside an X slice of its own thread
+    ends = collections.defaultdict(list)
+    for e in ev:
+        if e["ph"] in "sf":
+            ends[e["id"]].append(e)
+    bad = [i for i, v in ends.items() if sorted(e["ph"] for e in v) != ["f", "s"]]
+    check(name + ": flows with one start and one end", not bad, len(bad), 0)
+    unbound = 0
+    for v in ends.values():
+        for e in v:
+            unbound += not any(a <= ns(e["ts"]) <= a + d for a, d in by_thread.get((e["pid"], e["tid"]), []))
+    check(name + ": flow ends inside a slice of their thread", unbound == 0, unbound, 0)
+    stalled = sum(1 for e in ev if e["ph"] == "b" and e.get("args", {}).get("stall_ms_in_ttft", 0) > 0)
+    check(name + ": flows when stalls overlapped first-token windows", (len(ends) > 0) == (stalled > 0),
+          len(ends), "> 0" if stalled else 0)
 
     stalls = collections.Counter(e["args"]["cause"] for e in xs if e.get("cat") == "stall")
     for cause, s in rep["stalls"].items():
