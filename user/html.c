@@ -252,9 +252,15 @@ static void timeline_lines(struct page *p, double y0, double h)
 			pid = p->m->rss[i].pid;
 		}
 	if (maxr > 0) {
+		size_t n = 0, stride;
+
+		for (size_t i = 0; i < p->m->nrss_series; i++)
+			n += p->m->rss_series[i].pid == pid;
+		stride = n / 2000 + 1; /* a few thousand points draw the same line */
+		n = 0;
 		fputs("<polyline class=\"rss\" points=\"", p->f);
 		for (size_t i = 0; i < p->m->nrss_series; i++)
-			if (p->m->rss_series[i].pid == pid)
+			if (p->m->rss_series[i].pid == pid && n++ % stride == 0)
 				fprintf(p->f, "%.2f,%.2f ", x_of(p, p->m->rss_series[i].ts_ns),
 					y0 + h - h * p->m->rss_series[i].pages / (double)maxr);
 		fprintf(p->f, "\"><title>RSS of pid %d, max %s</title></polyline>\n", pid,

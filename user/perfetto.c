@@ -26,6 +26,7 @@
 #define LANES 8		 /* lanes per thread before overlapping slices are dropped */
 #define LANE_TID(tid, k) ((tid) + (uint32_t)(k)*0x10000000u)
 #define SLICE_CAP 1000000 /* ~200 MB of JSON: the longest slices are kept */
+#define REQ_CAP 200000	  /* requests drawn at most (~1 KB each with their windows) */
 #define NO_LANE 0xff
 #define WIN_LANES 32	    /* lanes of first-token windows, the flows' sources */
 #define FLOWS_PER_REQUEST 8 /* flow arrows from a window to the stalls that overlapped it */
@@ -49,7 +50,7 @@ struct trace {
 	uint64_t fault_bucket_ns;
 	uint64_t thread_bucket_ms;
 	uint8_t *stall_lane; /* per stall: the lane its slice went to, NO_LANE when dropped */
-	size_t flows, flows_dropped, windows_dropped;
+	size_t flows, flows_dropped, windows_dropped, requests_dropped;
 };
 
 static void kus(struct jw *w, const char *key, const struct trace *t, uint64_t ns, bool rel)
@@ -443,7 +444,7 @@ static void write_windows(struct trace *t, uint64_t max_dur)
 	int lanes = 0;
 	char name[48];
 
-	for (size_t i = 0; i < reqview_count(t->m); i++) {
+	for (size_t i = 0; i < reqview_count(t->m) && i < REQ_CAP; i++) {
 		const struct request *r = reqview_request(t->m, i);
 		uint64_t a = r->start_ns, b = r->first_token_ns;
 		const struct stall_rec *sl = t->m->stall_list;
@@ -499,6 +500,10 @@ static void write_requests(struct trace *t)
 			max_dur = t->m->stall_list[i].dur_ns;
 	meta_name(t, "process_name", REQ_PID, REQ_PID, "requests");
 	meta_name(t, "thread_name", REQ_PID, REQ_PID, "requests");
+	if (n > REQ_CAP) {
+		t->requests_dropped = n - REQ_CAP;
+		n = REQ_CAP;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct request *r = reqview_request(t->m, i);
 		const char *name = r->id[0] ? r->id : r->xrid[0] ? r->xrid : "request";
@@ -555,6 +560,7 @@ static void write_metadata(struct trace *t)
 	jw_kstr(w, "faults_counter",
 		"'faults per ms': all traced threads together; 'faults per ms, tid N': each "
 		"thread, in buckets of thread_fault_bucket_ms");
+	jw_ku64(w, "requests_dropped_cap", t->requests_dropped);
 	jw_ku64(w, "flows", t->flows);
 	jw_ku64(w, "flows_dropped", t->flows_dropped);
 	jw_ku64(w, "first_token_windows_dropped", t->windows_dropped);
