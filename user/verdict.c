@@ -338,8 +338,12 @@ static void line(struct verdict *v, const char *fmt, ...)
 	if (v->nlines >= (int)(sizeof(v->lines) / sizeof(v->lines[0])))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(v->lines[v->nlines++], sizeof(v->lines[0]), fmt, ap);
+	vsnprintf(v->lines[v->nlines], sizeof(v->lines[0]), fmt, ap);
 	va_end(ap);
+	/* request ids, commands and paths come from clients and targets: plain ASCII only */
+	for (char *c = v->lines[v->nlines++]; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
 }
 
 /* The target's command name for PID, from the recording's header. */
