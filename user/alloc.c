@@ -1261,3 +1261,28 @@ void pinned_print_json(const struct model *m, struct jw *w)
 	jw_arr_close(w);
 	jw_obj_close(w);
 }
+
+size_t alloc_timed_calls(const struct model *m, void (*fn)(const struct timed_call *, void *),
+			 void *arg)
+{
+	const struct alloc_model *a = m->alloc;
+	size_t n = 0;
+
+	if (!a)
+		return 0;
+	for (size_t i = 0; i < a->nslow; i++, n++)
+		fn(&(struct timed_call){ .ts_ns = a->slow[i].h.ts_ns, .dur_ns = a->slow[i].dur_ns,
+					 .size = a->slow[i].size, .pid = a->slow[i].pid,
+					 .tid = a->slow[i].h.tid,
+					 .name = alloc_fn_name(a->slow[i].func) },
+		   arg);
+	for (size_t i = 0; i < a->ncuda; i++, n++) {
+		const struct fl_cuda *e = &a->cuda[i].ev;
+
+		fn(&(struct timed_call){ .ts_ns = e->h.ts_ns, .dur_ns = e->dur_ns,
+					 .size = a->cuda[i].size, .pid = e->pid, .tid = e->h.tid,
+					 .name = cuda_fn_name(e->func), .pinned = true, .ret = e->ret },
+		   arg);
+	}
+	return n;
+}

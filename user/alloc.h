@@ -8,6 +8,9 @@
 #ifndef FL_ALLOC_H
 #define FL_ALLOC_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct model;
@@ -24,5 +27,18 @@ void pinned_print_text(const struct model *m, FILE *f);
 /* The values of the JSON keys "alloc" and "pinned" (docs/json-schema.md). */
 void alloc_print_json(const struct model *m, struct jw *w);
 void pinned_print_json(const struct model *m, struct jw *w);
+
+/* A timed allocator call (the slow ones kept) or pinned-memory call, for the timeline views. */
+struct timed_call {
+	uint64_t ts_ns, dur_ns, size;
+	uint32_t pid, tid;
+	const char *name; /* malloc, cudaHostRegister, ... */
+	bool pinned;
+	int64_t ret; /* pinned calls: the CUDA status; 0 for allocator calls */
+};
+
+/* Calls FN for each of them (allocator calls first, then pinned ones); returns how many. */
+size_t alloc_timed_calls(const struct model *m, void (*fn)(const struct timed_call *, void *),
+			 void *arg);
 
 #endif

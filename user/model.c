@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "model.h"
 #include "reqreport.h"
+#include "verdict.h"
 #include "wire.h"
 #include "util.h"
 
@@ -290,6 +291,29 @@ static void add_pending(struct model *m, const struct fl_fault *e, bool kernel)
 		.pid = e->pid, .error_code = e->error_code, .addr = e->addr, .kernel = kernel };
 }
 
+/* Faults of a thread come in runs: its bucket is one of the last few, else a new one. */
+static void add_fault_bucket(struct model *m, uint32_t pid, uint32_t tid, uint64_t ts)
+{
+	uint64_t ms = ts / 1000000;
+
+	for (size_t i = m->nfault_buckets, k = 0; i-- > 0 && k < 16; k++) {
+		struct fault_bucket *b = &m->fault_buckets[i];
+
+		if (b->tid == tid && b->pid == pid && b->ms == ms) {
+			b->count++;
+			return;
+		}
+	}
+	if (m->nfault_buckets >= FAULT_BUCKETS_MAX) {
+		m->fault_buckets_capped = true;
+		return;
+	}
+	if (grow_array((void **)&m->fault_buckets, &m->cap_fault_buckets, m->nfault_buckets,
+		       sizeof(*m->fault_buckets), 1024))
+		return;
+	m->fault_buckets[m->nfault_buckets++] = (struct fault_bucket){ ms, pid, tid, 1 };
+}
+
 /* Faults in regions known at the start are counted now; the rest wait for the end maps. */
 static void add_fault(struct model *m, const struct fl_fault *e)
 {
@@ -301,6 +325,7 @@ static void add_fault(struct model *m, const struct fl_fault *e)
 	if (e->error_code & 2)
 		m->faults_write++;
 	u64vec_push(&m->fault_ts, e->h.ts_ns);
+	add_fault_bucket(m, e->pid, e->h.tid, e->h.ts_ns);
 	if (m->last_vma && m->last_pid == (int)e->pid && e->addr >= m->last_vma->start &&
 	    e->addr < m->last_vma->end) {
 		v = m->last_vma;
@@ -391,6 +416,21 @@ static void add_fault_dur(struct model *m, const struct fl_fault_dur *e)
 	push_stall(m, &s);
 }
 
+static void add_rss_point(struct model *m, struct rss_stat *r, uint64_t ts, int64_t pages)
+{
+	if (r->samples > 1 && ts < r->series_ts + RSS_SERIES_STEP_NS)
+		return;
+	if (m->nrss_series >= RSS_SERIES_MAX) {
+		m->rss_series_capped = true;
+		return;
+	}
+	if (grow_array((void **)&m->rss_series, &m->cap_rss_series, m->nrss_series,
+		       sizeof(*m->rss_series), 1024))
+		return;
+	m->rss_series[m->nrss_series++] = (struct rss_point){ ts, pages, r->pid };
+	r->series_ts = ts;
+}
+
 static void add_rss(struct model *m, const struct fl_rss *e)
 {
 	int64_t total = e->pages[FL_RSS_FILE] + e->pages[FL_RSS_ANON] + e->pages[FL_RSS_SHMEM];
@@ -414,6 +454,7 @@ static void add_rss(struct model *m, const struct fl_rss *e)
 	}
 	r->samples++;
 	r->last_pages = total;
+	add_rss_point(m, r, e->h.ts_ns, total);
 	if (total < r->min_pages)
 		r->min_pages = total;
 	if (total > r->max_pages)
@@ -709,5 +750,8 @@ void model_free(struct model *m)
 	alloc_model_free(m);
 	wire_free(m->wire);
 	reqview_free(m->reqview);
+	verdict_free(m->verdict);
+	free(m->rss_series);
+	free(m->fault_buckets);
 	memset(m, 0, sizeof(*m));
 }

@@ -54,9 +54,27 @@ struct rss_stat {
 	uint64_t samples;
 	int64_t min_pages, max_pages, last_pages;
 	int64_t min_anon, max_anon;
+	uint64_t series_ts; /* when its last point went into model.rss_series */
 };
 
 #define MODEL_COLLAPSE_THREADS 8
+/* RSS over time, for the timeline views: at most one point per process per RSS_SERIES_STEP_NS. */
+struct rss_point {
+	uint64_t ts_ns;
+	int64_t pages;
+	int pid;
+};
+
+/* Faults of one thread in one millisecond, for the timeline views (unordered, may repeat). */
+struct fault_bucket {
+	uint64_t ms; /* ts_ns / 1000000 */
+	uint32_t pid, tid;
+	uint64_t count;
+};
+
+#define FAULT_BUCKETS_MAX (1u << 22)
+#define RSS_SERIES_STEP_NS 10000000ULL
+#define RSS_SERIES_MAX (1u << 20)
 
 struct model {
 	const char *path;
@@ -87,6 +105,12 @@ struct model {
 
 	struct rss_stat *rss;
 	size_t nrss;
+	struct rss_point *rss_series;
+	size_t nrss_series, cap_rss_series;
+	bool rss_series_capped; /* RSS_SERIES_MAX reached: later points dropped */
+	struct fault_bucket *fault_buckets;
+	size_t nfault_buckets, cap_fault_buckets;
+	bool fault_buckets_capped; /* FAULT_BUCKETS_MAX reached: later faults not bucketed */
 
 	struct alloc_model *alloc; /* user/alloc.c: allocator and pinned-memory calls */
 
@@ -102,6 +126,7 @@ struct model {
 
 	struct wire *wire;          /* HTTP requests seen on the wire (user/wire.c) */
 	struct req_view *reqview;   /* requests lined up with stalls (user/reqreport.c) */
+	struct verdict *verdict;    /* the answer first (user/verdict.c), after reqview */
 };
 
 /*

@@ -11,10 +11,13 @@
 #include "cli.h"
 #include "commands.h"
 #include "findings.h"
+#include "html.h"
 #include "jw.h"
 #include "model.h"
+#include "perfetto.h"
 #include "reqreport.h"
 #include "util.h"
+#include "verdict.h"
 
 #define JSON_VERSION 1
 #define MAX_FINDINGS 16
@@ -23,20 +26,24 @@
 struct report_opts {
 	const char *input;
 	bool json;
+	const char *perfetto, *html; /* --perfetto FILE, --html FILE */
 	struct req_opts req; /* --requests FILE, --clock */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: faultline report [-i FILE] [--json] [--requests FILE [--clock monotonic|realtime]]\n"
-"                       [--max-memory SIZE]\n"
+"Usage: faultline report [-i FILE] [--json] [--perfetto FILE] [--html FILE]\n"
+"                        [--requests FILE [--clock monotonic|realtime]] [--max-memory SIZE]\n"
 "\n"
 "Print what a recording shows: stalls per cause with latency histograms, faults by memory\n"
 "region, RSS, the probe plan, faultline's own overhead, and findings.\n"
 "\n"
 "  -i, --input FILE   the recording (default faultline.data)\n"
 "      --json         the same data as JSON (schema: docs/json-schema.md)\n"
+"      --perfetto FILE    write a timeline (Chrome Trace Event JSON) for ui.perfetto.dev,\n"
+"                         chrome://tracing or speedscope; no text report unless --json\n"
+"      --html FILE        write a self-contained HTML report; no text report unless --json\n"
 "      --requests FILE    line stalls up with a client's requests instead of those seen on\n"
 "                         the wire: a 'vllm bench serve --save-result --save-detailed' JSON\n"
 "                         file, or JSON lines {\"id\",\"start\",\"first_token\",\"end\"} (seconds)\n"
@@ -49,6 +56,7 @@ static void usage(FILE *f)
 "  faultline report\n"
 "  faultline report -i run1.data --json > run1.json\n"
 "  faultline report --requests bench.json\n"
+"  faultline report --perfetto trace.json --html report.html\n"
 "  faultline report --requests reqs.jsonl --clock realtime\n");
 }
 
@@ -337,6 +345,8 @@ static void text_findings(const struct model *m, FILE *f)
 	struct finding fs[MAX_FINDINGS];
 	int n = findings_build(m, fs, MAX_FINDINGS);
 
+	verdict_rank_findings(m, fs, n);
+
 	fprintf(f, "\nFindings\n");
 	if (!n)
 		fprintf(f, "  none: no stall cause stood out in this recording\n");
@@ -346,6 +356,7 @@ static void text_findings(const struct model *m, FILE *f)
 
 static void print_text(const struct model *m, FILE *f)
 {
+	verdict_text(m, f);
 	text_session(m, f);
 	text_probes(m, f);
 	text_stalls(m, f);
@@ -522,6 +533,8 @@ static void json_findings(const struct model *m, struct jw *w)
 	struct finding fs[MAX_FINDINGS];
 	int n = findings_build(m, fs, MAX_FINDINGS);
 
+	verdict_rank_findings(m, fs, n);
+
 	jw_key(w, "findings");
 	jw_arr_open(w);
 	for (int i = 0; i < n; i++) {
@@ -559,6 +572,8 @@ static void print_json(const struct model *m, FILE *f)
 	jw_init(&w, f, true);
 	jw_obj_open(&w);
 	jw_ku64(&w, "version", JSON_VERSION);
+	jw_key(&w, "verdict");
+	verdict_json(m, &w);
 	json_session(m, &w);
 	jw_key(&w, "probes");
 	jw_jansson(&w, json_object_get(m->meta, "probes"));
@@ -583,13 +598,15 @@ static void print_json(const struct model *m, FILE *f)
 
 static int parse_args(struct report_opts *o, int argc, char **argv)
 {
-	enum { OPT_JSON = 256, OPT_REQUESTS, OPT_CLOCK, OPT_MAX_MEMORY };
+	enum { OPT_JSON = 256, OPT_REQUESTS, OPT_CLOCK, OPT_MAX_MEMORY, OPT_PERFETTO, OPT_HTML };
 	static const struct option longopts[] = {
 		{ "input", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "requests", required_argument, NULL, OPT_REQUESTS },
 		{ "clock", required_argument, NULL, OPT_CLOCK },
 		{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
+		{ "perfetto", required_argument, NULL, OPT_PERFETTO },
+		{ "html", required_argument, NULL, OPT_HTML },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -607,6 +624,12 @@ static int parse_args(struct report_opts *o, int argc, char **argv)
 			break;
 		case OPT_REQUESTS:
 			o->req.file = optarg;
+			break;
+		case OPT_PERFETTO:
+			o->perfetto = optarg;
+			break;
+		case OPT_HTML:
+			o->html = optarg;
 			break;
 		case OPT_CLOCK:
 			if (req_clock_parse(optarg, &o->req.clock)) {
@@ -641,21 +664,25 @@ int cmd_report(int argc, char **argv)
 	err = model_build(&m, o.input);
 	if (err)
 		return 1;
-	if (reqview_build(&m, &o.req)) {
+	if (reqview_build(&m, &o.req) || verdict_build(&m)) {
 		if (!model_check_oom(&m))
 			model_free(&m);
 		return 1;
 	}
 	if (model_check_oom(&m))
 		return 1;
+	err = 0; /* a file cut short still reports what it holds; the warning went to stderr */
+	if (o.perfetto && perfetto_write(&m, o.perfetto))
+		err = 1;
+	if (o.html && html_write(&m, o.html))
+		err = 1;
 	if (o.json)
 		print_json(&m, stdout);
-	else
+	else if (!o.perfetto && !o.html)
 		print_text(&m, stdout);
-	/* A file cut short still reports what it holds (the warning went to stderr); a report
-	 * printed with a failed allocation does not count as one. */
-	err = model_check_oom(&m) ? 1 : 0;
-	if (!err)
-		model_free(&m);
+	/* a report printed with a failed allocation does not count as one */
+	if (model_check_oom(&m))
+		return 1;
+	model_free(&m);
 	return err;
 }

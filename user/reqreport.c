@@ -82,6 +82,16 @@ size_t reqview_exposed(const struct model *m, int cause, size_t *n)
 	return hit;
 }
 
+size_t reqview_count(const struct model *m)
+{
+	return m->reqview ? m->reqview->n : 0;
+}
+
+const struct request *reqview_request(const struct model *m, size_t i)
+{
+	return m->reqview && i < m->reqview->n ? m->reqview->rows[i].r : NULL;
+}
+
 int req_clock_parse(const char *s, enum req_clock *out)
 {
 	if (!strcmp(s, "monotonic"))

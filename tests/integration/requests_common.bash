@@ -30,6 +30,7 @@ start_server() {
 # start_record ARGS...: faultline record in the background, returns once it is recording.
 start_record() {
 	local i
+	: >"$TMP/rec.err" # a second recording must not see the first one's 'recording to'
 	"$FL" record "$@" 2>"$TMP/rec.err" &
 	RPID=$!
 	on_exit "kill -INT $RPID 2>/dev/null; wait $RPID 2>/dev/null"
