@@ -369,11 +369,12 @@ static void item_line(const struct model *m, struct verdict *v, const struct ver
 		used += snprintf(ids + used, sizeof(ids) - used, "%s%s", j ? ", " : "", it->ids[j]);
 	change_for(m, it->cls, change, sizeof(change));
 	line(v,
-	     "%zu. %.0f%%: %s in %s pid %u tid %u, %" PRIu64 " stalls %s in all, %s of it in %zu "
-	     "of the %zu tail requests (%s). Change: %s.",
+	     /* a stall under two concurrent requests counts in both: say "overlapped", not "of it" */
+	     "%zu. %.0f%%: %s in %s pid %u tid %u, %" PRIu64 " stalls %s in all; they overlapped %zu "
+	     "of the %zu tail requests for %s of their TTFT (%s). Change: %s.",
 	     rank, 100 * it->share, class_words[it->cls], comm_of(m, it->pid), it->pid, it->tid,
-	     it->stalls, fmt_ns(it->total_ns, a, sizeof(a)), fmt_ns(it->explained_ns, b, sizeof(b)),
-	     it->requests, v->tail, ids, change);
+	     it->stalls, fmt_ns(it->total_ns, a, sizeof(a)), it->requests, v->tail,
+	     fmt_ns(it->explained_ns, b, sizeof(b)), ids, change);
 }
 
 /* The requests memory made slow, and the faults in their windows against the others'. */
@@ -553,6 +554,31 @@ void verdict_free(struct verdict *v)
 	free(v);
 }
 
+#define VERDICT_COLS 100
+
+/* S at two spaces' indent, wrapped at spaces to VERDICT_COLS, continued at four. */
+static void wrap_line(FILE *f, const char *s)
+{
+	size_t indent = 2;
+
+	while (*s) {
+		size_t room = VERDICT_COLS - indent, n = strlen(s), cut = n;
+
+		if (n > room) {
+			cut = room;
+			while (cut > room / 2 && s[cut] != ' ')
+				cut--;
+			if (s[cut] != ' ') /* no space in reach: cut the word */
+				cut = room;
+		}
+		fprintf(f, "%*s%.*s\n", (int)indent, "", (int)cut, s);
+		s += cut;
+		while (*s == ' ')
+			s++;
+		indent = 4;
+	}
+}
+
 void verdict_text(const struct model *m, FILE *f)
 {
 	const struct verdict *v = m->verdict;
@@ -561,7 +587,7 @@ void verdict_text(const struct model *m, FILE *f)
 		return;
 	fprintf(f, "Verdict\n");
 	for (int i = 0; i < v->nlines; i++)
-		fprintf(f, "  %s\n", v->lines[i]);
+		wrap_line(f, fl_esc(v->lines[i])); /* ids and comms come from clients and targets */
 	fprintf(f, "\n");
 }
 
