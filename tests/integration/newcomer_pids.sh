@@ -23,6 +23,17 @@ refused() {
 	return 0
 }
 
+# shim_child PID: prints the python3 that the shim PID started, once there is one (up to 10 s).
+shim_child() {
+	local c
+	for _ in $(seq 100); do
+		c=$(pgrep -P "$1" python3 | head -1)
+		[ -n "$c" ] && break
+		sleep 0.1
+	done
+	echo "$c"
+}
+
 o=(-o "$TMP/never.data")
 refused "record -p \$\$ -a" '-p and -a exclude each other' "$FL" record -p $$ -a -d 1 "${o[@]}"
 kt=$(awk '{ print $1 }' /proc/2/stat 2>/dev/null)
@@ -39,12 +50,7 @@ chmod +x "$TMP/python3-shim"
 exec 7> >("$TMP/python3-shim" server.py --mark "fl-shim-$$" >/dev/null 2>&1)
 SHIM=$!
 on_exit "exec 7>&-"
-child=
-for _ in $(seq 100); do
-	child=$(pgrep -P "$SHIM" python3 | head -1)
-	[ -n "$child" ] && break
-	sleep 0.1
-done
+child=$(shim_child "$SHIM")
 [ -n "$child" ] || fail "the shim's python3 never started"
 note "shim pid $SHIM ($(cat "/proc/$SHIM/comm")), its child pid $child ($(cat "/proc/$child/comm"))"
 "$FL" record -p "$SHIM" -d 1 -o "$TMP/shim.data" >/dev/null 2>"$TMP/shim.err" ||
@@ -78,12 +84,7 @@ shim_run() {
 	shift
 	exec 8> >(env "$@" "$TMP/python3-shim" server.py --name "$name" >/dev/null 2>&1)
 	s=$!
-	c=
-	for _ in $(seq 100); do
-		c=$(pgrep -P "$s" python3 | head -1)
-		[ -n "$c" ] && break
-		sleep 0.1
-	done
+	c=$(shim_child "$s")
 	[ -n "$c" ] || fail "$name: the shim's python3 never started"
 	"$FL" record -p "$s" --children -d 1 -o "$TMP/$name.data" >/dev/null 2>"$TMP/$name.err" ||
 		fail "record -p shim --children ($name): $(cat "$TMP/$name.err")"

@@ -12,18 +12,8 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/requests_common.bash"
 need_root
 
-KIND=collapse
-if grep -q '\[always\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
-	KIND=faults
-	note "THP enabled=always: using --stall-kind faults"
-fi
-
 # 1. forced collapses
-start_server -q --kv-mb 1 --stall-requests 3,7 --stall-kind "$KIND" --stall-mb 16 \
-	--stall-faults 8000
-start_record -p "$SPID" -o "$TMP/collapse.data"
-loadgen -n 10 -c 1 --max-tokens 4 --prompt-len 20 --jsonl "$TMP/collapse.jsonl"
-stop_record
+record_stalled "$TMP/collapse.data" "$TMP/collapse.jsonl"
 kill -TERM "$SPID"; wait "$SPID" 2>/dev/null
 "$FL" report -i "$TMP/collapse.data" --requests "$TMP/collapse.jsonl" --json >"$TMP/collapse.json" || fail "report --json failed"
 "$FL" report -i "$TMP/collapse.data" --requests "$TMP/collapse.jsonl" >"$TMP/collapse.txt" || fail "report failed"

@@ -10,16 +10,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/requests_common.bash"
 need_root
 
-KIND=collapse
-if grep -q '\[always\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
-	KIND=faults
-	note "THP enabled=always: using --stall-kind faults"
-fi
-start_server -q --kv-mb 1 --stall-requests 3,7 --stall-kind "$KIND" --stall-mb 16 \
-	--stall-faults 8000
-start_record -p "$SPID" -o "$TMP/r.data"
-loadgen -n 10 -c 1 --max-tokens 4 --prompt-len 20 --jsonl "$TMP/reqs.jsonl"
-stop_record
+record_stalled "$TMP/r.data" "$TMP/reqs.jsonl"
 "$FL" report -i "$TMP/r.data" --json >"$TMP/rep.json" || fail "report failed"
 "$FL" report -i "$TMP/r.data" >"$TMP/rep.txt" || fail "report (text) failed"
 grep -q '^Requests: 10 from the wire' "$TMP/rep.txt" || fail "no requests section: $(grep -A3 '^Requests' "$TMP/rep.txt")"

@@ -53,6 +53,24 @@ loadgen() {
 		fail "loadgen failed: $(tail -5 "$TMP/loadgen.out")"
 }
 
+# record_stalled DATA JSONL: a server whose requests #3 and #7 (loadgen indices 2 and 6, one
+# request at a time) stall in the kernel in their prefill, recorded into DATA while loadgen sends
+# ten requests (the client's view in JSONL). Sets KIND: "collapse" (MADV_COLLAPSE of 16 MiB), or
+# "faults" where THP is "always" and fresh memory is huge already (8000 4 KiB faults instead).
+# Sets SPID and PORT as start_server does; the server is left running.
+record_stalled() {
+	KIND=collapse
+	if grep -q '\[always\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+		KIND=faults
+		note "THP enabled=always: using --stall-kind faults"
+	fi
+	start_server -q --kv-mb 1 --stall-requests 3,7 --stall-kind "$KIND" --stall-mb 16 \
+		--stall-faults 8000
+	start_record -p "$SPID" -o "$1"
+	loadgen -n 10 -c 1 --max-tokens 4 --prompt-len 20 --jsonl "$2"
+	stop_record
+}
+
 # The timing tolerance: 2 ms on real hardware; an emulated (TCG) guest's clocks and scheduling
 # are two orders of magnitude coarser: the VM run shows the timings within 25 ms and enforces
 # what does not depend on them (counts, ids, matching, attribution).

@@ -95,19 +95,28 @@ static const struct request *find(const struct handed *h, uint64_t start_ns, con
 	return NULL;
 }
 
+/* Feeds the whole script to WHOLE (the recording's path) and to W, handing W's requests to H with
+ * DRAIN after each step; returns WHOLE's requests once it is finished. */
+static const struct reqlist *play(struct wire *whole, struct wire *w,
+				  size_t (*drain)(struct wire *, wire_req_fn, void *),
+				  struct handed *h)
+{
+	for (h->step = 0; h->step < NSTEPS; h->step++) {
+		feed(whole, &script[h->step]);
+		feed(w, &script[h->step]);
+		drain(w, collect, h);
+	}
+	wire_finish(whole);
+	return wire_requests(whole);
+}
+
 UNIT_TEST(wire_drain_hands_each_request_once_like_the_recording)
 {
 	struct wire *whole = wire_new(), *live = wire_new();
 	struct handed h = {};
 	const struct reqlist *l;
 
-	for (h.step = 0; h.step < NSTEPS; h.step++) {
-		feed(whole, &script[h.step]);
-		feed(live, &script[h.step]);
-		wire_drain(live, collect, &h);
-	}
-	wire_finish(whole);
-	l = wire_requests(whole);
+	l = play(whole, live, wire_drain, &h);
 	CHECK_EQ_U64(l->n, 6);
 	CHECK_EQ_U64(h.n, l->n);
 	for (size_t i = 0; i < l->n; i++) {
@@ -166,15 +175,9 @@ UNIT_TEST(wire_drain_ended_hands_requests_over_when_over)
 	struct handed h = {};
 	const struct reqlist *l;
 
-	for (h.step = 0; h.step < NSTEPS; h.step++) {
-		feed(whole, &script[h.step]);
-		feed(rec, &script[h.step]);
-		wire_drain_ended(rec, collect, &h);
-	}
-	wire_finish(whole);
+	l = play(whole, rec, wire_drain_ended, &h);
 	wire_finish(rec);
 	wire_drain_ended(rec, collect, &h);
-	l = wire_requests(whole);
 	CHECK_EQ_U64(h.total, l->n);
 	for (size_t i = 0; i < l->n; i++) {
 		const struct request *r = find(&h, l->v[i].start_ns, l->v[i].path);

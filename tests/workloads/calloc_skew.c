@@ -6,25 +6,12 @@
  * freed at once), prints "done N fast S slow" and exits with _exit.
  * Usage: calloc_skew N S
  */
+#include "wl_common.h"
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static void say(const char *s)
-{
-	if (write(STDOUT_FILENO, s, strlen(s)) < 0)
-		_exit(1);
-}
-
-static void wait_line(void)
-{
-	char c;
-
-	while (read(STDIN_FILENO, &c, 1) == 1 && c != '\n')
-		;
-}
 
 int main(int argc, char **argv)
 {
@@ -33,7 +20,7 @@ int main(int argc, char **argv)
 	char *volatile p;
 
 	if (n <= 0 || slow <= 0) {
-		say("usage: calloc_skew N S\n");
+		wl_say("usage: calloc_skew N S\n");
 		return 2;
 	}
 	/* 64 MiB blocks from the heap, kept after free: calloc reuses and clears them */
@@ -49,8 +36,8 @@ int main(int argc, char **argv)
 	free(calloc(1, 64 << 20));
 	free(calloc(1, 32));
 	snprintf(buf, sizeof(buf), "pid %d\n", getpid());
-	say(buf);
-	wait_line();
+	wl_say(buf);
+	wl_wait_line();
 	for (long i = 0, made = 0; i < n + slow; i++) {
 		/* the slow ones spread among the fast ones: exactly S of them */
 		size_t sz = i % ((n + slow) / slow) == 1 && made < slow ? 64 << 20 : 32;
@@ -63,6 +50,6 @@ int main(int argc, char **argv)
 		free(p);
 	}
 	snprintf(buf, sizeof(buf), "done %s fast %s slow\n", argv[1], argv[2]);
-	say(buf);
+	wl_say(buf);
 	_exit(0);
 }

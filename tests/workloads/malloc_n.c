@@ -12,20 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
-
-static void say(const char *s)
-{
-	if (write(STDOUT_FILENO, s, strlen(s)) < 0)
-		_exit(1);
-}
-
-static void wait_line(void)
-{
-	char c;
-
-	while (read(STDIN_FILENO, &c, 1) == 1 && c != '\n')
-		;
-}
+#include "wl_common.h"
 
 int main(int argc, char **argv)
 {
@@ -36,7 +23,7 @@ int main(int argc, char **argv)
 	char buf[128];
 
 	if (n <= 0) {
-		say("usage: malloc_n N [--wait]\n");
+		wl_say("usage: malloc_n N [--wait]\n");
 		return 2;
 	}
 	ptrs = mmap(NULL, n * sizeof(*ptrs), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -44,8 +31,8 @@ int main(int argc, char **argv)
 	if (ptrs == MAP_FAILED)
 		return 1;
 	snprintf(buf, sizeof(buf), "pid %d\n", getpid());
-	say(buf);
-	wait_line();
+	wl_say(buf);
+	wl_wait_line();
 	for (long i = 0; i < n; i++) {
 		size_t sz = 16 + (i % 64) * 16;
 
@@ -58,8 +45,8 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++)
 		free(ptrs[i]);
 	snprintf(buf, sizeof(buf), "done %ld mallocs %ld frees %llu bytes\n", n, n, bytes);
-	say(buf);
+	wl_say(buf);
 	if (wait)
-		wait_line();
+		wl_wait_line();
 	_exit(0);
 }

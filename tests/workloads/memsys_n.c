@@ -12,12 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
-
-static void say(const char *s)
-{
-	if (write(STDOUT_FILENO, s, strlen(s)) < 0)
-		_exit(1);
-}
+#include "wl_common.h"
 
 int main(int argc, char **argv)
 {
@@ -25,16 +20,15 @@ int main(int argc, char **argv)
 	unsigned long long mm_c = 0, mm_b = 0, un_c = 0, un_b = 0, ad_c = 0, ad_b = 0, re_c = 0,
 			   re_b = 0;
 	long page = sysconf(_SC_PAGESIZE);
-	char buf[256], c;
+	char buf[256];
 
 	if (n < 0 || m < 0) {
-		say("usage: memsys_n N M\n");
+		wl_say("usage: memsys_n N M\n");
 		return 2;
 	}
 	snprintf(buf, sizeof(buf), "pid %d\n", getpid());
-	say(buf);
-	while (read(STDIN_FILENO, &c, 1) == 1 && c != '\n')
-		;
+	wl_say(buf);
+	wl_wait_line();
 	for (long i = 0; i < n; i++) {
 		size_t len = (i + 1) * 3 * page;
 		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -60,6 +54,6 @@ int main(int argc, char **argv)
 	}
 	snprintf(buf, sizeof(buf), "mmap %llu %llu munmap %llu %llu madvise %llu %llu mremap %llu %llu\n",
 		 mm_c, mm_b, un_c, un_b, ad_c, ad_b, re_c, re_b);
-	say(buf);
+	wl_say(buf);
 	_exit(0);
 }

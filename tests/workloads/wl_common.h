@@ -24,6 +24,23 @@ static inline int wl_handshake(void)
 	return -1;
 }
 
+/* Writes S with write(2): for workloads whose measured part must not call the allocator (stdio
+ * may allocate its buffer). Exits if stdout is gone. */
+static inline void wl_say(const char *s)
+{
+	if (write(STDOUT_FILENO, s, strlen(s)) < 0)
+		_exit(1);
+}
+
+/* Waits for a line on stdin, read byte by byte (no stdio, so no allocation). */
+static inline void wl_wait_line(void)
+{
+	char c;
+
+	while (read(STDIN_FILENO, &c, 1) == 1 && c != '\n')
+		;
+}
+
 static inline uint64_t wl_now_ns(void)
 {
 	struct timespec ts;
