@@ -47,7 +47,13 @@ endif
 .DELETE_ON_ERROR:
 .SECONDARY:
 
+ifeq ($(SAN),1)
+# Not ./faultline: with .SECONDARY, an up-to-date ./faultline from a plain build would let make
+# skip building the sanitized binary it is made from.
+all: deps $(OUTPUT)/faultline workloads
+else
 all: deps faultline workloads
+endif
 
 # Installs the Debian packages the build and tests need; quick when nothing is missing.
 deps:
@@ -55,7 +61,7 @@ deps:
 
 # A new file renamed into place: a running ./faultline keeps its old copy (no "text file busy").
 faultline: $(OUTPUT)/faultline
-	$(Q)[ "$(SAN)" = 1 ] || { cp $< $@.tmp && mv -f $@.tmp $@; }
+	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
 $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/workloads $(OUTPUT)/fuzz $(OUTPUT)/unit:
 	$(Q)mkdir -p $@

@@ -95,7 +95,7 @@ static void warn_launcher(const struct session_opts *o, int pid)
 	if (child > 0)
 		fprintf(stderr, "faultline: warning: pid %d is a launcher (a shell or env-style "
 			"wrapper) whose child pid %d (%s) does the work: give -p %d, or add "
-			"--children\n", pid, child, comm, child);
+			"--children\n", pid, child, fl_esc(comm), child);
 }
 
 int cli_check_pids(const struct session_opts *o)

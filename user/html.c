@@ -174,7 +174,7 @@ static int timeline_requests(struct page *p, double y0, size_t *drawn)
 	uint64_t lane_end[REQ_LANES] = {};
 	size_t n = reqview_count(p->m);
 	int rows = 0;
-	char a[32];
+	char a[32], b[32];
 
 	for (size_t i = 0; i < n && *drawn < MARKS_CAP; i++) {
 		const struct request *r = reqview_request(p->m, i);
@@ -200,7 +200,7 @@ static int timeline_requests(struct page *p, double y0, size_t *drawn)
 		fprintf(p->f, ": %s %s, stalls %u (%s), faults %" PRIu64 "</title></rect>\n",
 			ttft ? "TTFT" : "no first token, open",
 			fmt_ns(end - r->start_ns, a, sizeof(a)), wa.nstalls,
-			fmt_ns(wa.total_ns, a, sizeof(a)), wa.faults);
+			fmt_ns(wa.total_ns, b, sizeof(b)), wa.faults);
 		(*drawn)++;
 	}
 	return rows;

@@ -166,9 +166,14 @@ static void put_arg(struct jw *w, const char *s, size_t n, bool *next)
 		jw_str(w, REDACTED);
 		return;
 	}
-	if (eq && secret_name(s, eq - s) && (size_t)(eq - s) + 1 < sizeof(buf) - sizeof(REDACTED)) {
-		snprintf(buf, sizeof(buf), "%.*s" REDACTED, (int)(eq - s + 1), s);
-		jw_str(w, buf);
+	if (eq && secret_name(s, eq - s)) {
+		/* NAME=<redacted>, or all of it redacted when NAME is too long to keep */
+		if ((size_t)(eq - s) + 1 < sizeof(buf) - sizeof(REDACTED)) {
+			snprintf(buf, sizeof(buf), "%.*s" REDACTED, (int)(eq - s + 1), s);
+			jw_str(w, buf);
+		} else {
+			jw_str(w, REDACTED);
+		}
 		return;
 	}
 	if (!eq && n > 1 && s[0] == '-' && secret_name(s, n)) {

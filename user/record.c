@@ -55,6 +55,8 @@ struct record {
 	struct uprobes *up;
 	uint64_t events;
 	int write_err;
+	int ring_err;     /* reading the ring buffer failed: record exits non-zero */
+	bool started;     /* tracing began: the file holds a recording worth keeping */
 	const char *stop_reason;
 	char exe0[FL_MAX_TARGETS][256]; /* each -p pid's program at the start */
 	bool live_status; /* stderr is a terminal of our own: the status line is redrawn in place */
@@ -201,8 +203,15 @@ static int launch(struct record *r)
 		return -errno;
 	}
 	r->child = fork();
-	if (r->child < 0)
-		return -errno;
+	if (r->child < 0) {
+		int err = -errno;
+
+		close(fds[0]);
+		close(fds[1]);
+		close(efds[0]);
+		close(efds[1]);
+		return err;
+	}
 	if (r->child == 0) {
 		char b;
 		int e;
@@ -487,6 +496,7 @@ static void run_loop(struct record *r)
 		if (err) {
 			fl_err("reading the ring buffer: %s", strerror(-err));
 			r->stop_reason = "ring buffer error";
+			r->ring_err = err;
 			break;
 		}
 		uprobes_huge_emit(r->up, false, write_event, r);
@@ -588,7 +598,8 @@ static void say_execs(struct record *r)
 		read_exe(r->sopts.pids[i], exe, sizeof(exe));
 		if (exe[0] && r->exe0[i][0] && strcmp(exe, r->exe0[i]))
 			fprintf(stderr, "faultline: pid %d exec'd %s during the recording (it was %s); "
-				"the report describes %s\n", r->sopts.pids[i], exe, r->exe0[i], exe);
+				"the report describes %s\n", r->sopts.pids[i], fl_esc(exe), fl_esc(r->exe0[i]),
+				fl_esc(exe));
 	}
 }
 
@@ -719,6 +730,7 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr, "faultline: recording to %s (as %s until the end; a killed record "
 				"leaves it there, readable)%s\n", r.output, r.tmp_path,
 			r.capture_payload ? "; capturing socket payload" : "");
+	r.started = true;
 	run_loop(&r);
 	if (!r.write_err) {
 		stop_child(&r); /* while still tracing, so its exit is recorded */
@@ -737,10 +749,16 @@ int cmd_record(int argc, char **argv)
 	say_execs(&r);
 	uprobes_huge_emit(r.up, true, write_event, &r);
 	trailer = build_trailer(&r);
+	if (!err)
+		err = r.ring_err;
 out:
 	if (r.go_fd >= 0)
 		close(r.go_fd); /* the command sees EOF and exits 127 without running */
-	if (r.w) {
+	if (r.w && !r.started) {
+		/* failed before tracing: keep OUTPUT and OUTPUT.old as they were */
+		fl_writer_close(r.w, "{}");
+		unlink(r.tmp_path);
+	} else if (r.w) {
 		int cerr = fl_writer_close(r.w, trailer ? trailer : "{}");
 
 		if (!err)
@@ -750,7 +768,7 @@ out:
 		if (r.write_err || cerr)
 			fl_err("%s: writing failed: %s (what was written is still readable, up to "
 			       "its last whole chunk)", r.output, strerror(-(r.write_err ? r.write_err : cerr)));
-		else if (!err)
+		else if (!err || err == r.ring_err) /* what was read is in the file */
 			fprintf(stderr, "faultline: wrote %llu events to %s (%s)\n",
 				(unsigned long long)r.events, r.output, r.stop_reason);
 		if (!err && exit_status(&r, 0) > 128)

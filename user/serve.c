@@ -613,7 +613,7 @@ static void attach_match(struct serve *sv)
 	live_session_added(sv->up, pid);
 	set_target(sv, pid);
 	live_cmdline(pid, cmd, sizeof(cmd));
-	fprintf(stderr, "faultline: attached to pid %d (%s)\n", pid, cmd);
+	fprintf(stderr, "faultline: attached to pid %d (%s)\n", pid, fl_esc(cmd));
 }
 
 /* Once a second: has the target gone, has a new one appeared? */

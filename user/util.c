@@ -305,23 +305,31 @@ const char *fmt_ns(uint64_t ns, char *buf, size_t len)
 
 int open_target_file(const char *path, uint64_t dev, uint64_t ino, char *why, size_t len)
 {
+	char self[64];
 	struct stat st;
-	int fd, err;
+	int pfd, fd, err;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
+	/*
+	 * O_PATH first: nothing is opened for reading (opening a device can have side effects, a
+	 * FIFO can block) until fstat has shown the mapped regular file; then that very inode is
+	 * opened through /proc/self/fd.
+	 */
+	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0) {
 		err = -errno;
-		if (errno == ELOOP)
-			snprintf(why, len, "skipped: a symbolic link now, not the mapped file");
-		else
-			snprintf(why, len, "skipped: cannot open the file: %s", strerror(errno));
+		snprintf(why, len, "skipped: cannot open the file: %s", strerror(errno));
 		return err;
 	}
-	if (fstat(fd, &st)) {
+	if (fstat(pfd, &st)) {
 		err = -errno;
 		snprintf(why, len, "skipped: cannot stat the file: %s", strerror(errno));
-		close(fd);
+		close(pfd);
 		return err;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(why, len, "skipped: a symbolic link now, not the mapped file");
+		close(pfd);
+		return -ELOOP;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(why, len, "skipped: not a regular file (%s)",
@@ -329,7 +337,7 @@ int open_target_file(const char *path, uint64_t dev, uint64_t ino, char *why, si
 			 S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
 			 S_ISSOCK(st.st_mode) ? "a socket" :
 			 S_ISDIR(st.st_mode) ? "a directory" : "not a file");
-		close(fd);
+		close(pfd);
 		return -EINVAL;
 	}
 	if ((uint64_t)st.st_ino != ino || (uint64_t)st.st_dev != dev) {
@@ -338,10 +346,16 @@ int open_target_file(const char *path, uint64_t dev, uint64_t ino, char *why, si
 			 "%llu, mapped %u:%u inode %llu)",
 			 major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino,
 			 major(dev), minor(dev), (unsigned long long)ino);
-		close(fd);
+		close(pfd);
 		return -ESTALE;
 	}
-	return fd;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	err = fd < 0 ? -errno : 0;
+	if (fd < 0)
+		snprintf(why, len, "skipped: cannot open the file: %s", strerror(-err));
+	close(pfd);
+	return fd < 0 ? err : fd;
 }
 
 int utf8_seq_len(const unsigned char *s, size_t n)
