@@ -399,7 +399,7 @@ static void regions(struct page *p)
 		total, p->m->faults_kernel);
 	if (r && p->m->nregions) {
 		memcpy(r, p->m->regions, p->m->nregions * sizeof(*r));
-		qsort(r, p->m->nregions, sizeof(*r), cmp_region);
+		sort_n(r, p->m->nregions, sizeof(*r), cmp_region);
 		fputs("<table><tr><th>mapping</th><th>faults</th><th>share</th><th>kernel</th>"
 		      "<th>writes</th></tr>\n",
 		      p->f);

@@ -137,11 +137,11 @@ static int collect(struct trace *t)
 		memset(t->stall_lane, NO_LANE, m->nstalls + 1);
 	alloc_timed_calls(m, collect_call, t);
 	if (t->n > SLICE_CAP) {
-		qsort(t->s, t->n, sizeof(*t->s), cmp_dur_desc);
+		sort_n(t->s, t->n, sizeof(*t->s), cmp_dur_desc);
 		t->dropped_cap = t->n - SLICE_CAP;
 		t->n = SLICE_CAP;
 	}
-	qsort(t->s, t->n, sizeof(*t->s), cmp_thread_ts);
+	sort_n(t->s, t->n, sizeof(*t->s), cmp_thread_ts);
 	return 0;
 }
 
@@ -272,7 +272,7 @@ static void write_processes(struct trace *t)
 		pids[np++] = t->s[i].pid;
 	for (i = 0; i < t->m->nrss; i++)
 		pids[np++] = t->m->rss[i].pid;
-	qsort(pids, np, sizeof(*pids), cmp_u32);
+	sort_n(pids, np, sizeof(*pids), cmp_u32);
 	for (i = 0; i < np; i++) {
 		char name[64];
 		const char *comm = NULL;
@@ -331,7 +331,7 @@ static void write_thread_faults(struct trace *t)
 		return;
 	}
 	memcpy(v, t->m->fault_buckets, n * sizeof(*v));
-	qsort(v, n, sizeof(*v), cmp_bucket);
+	sort_n(v, n, sizeof(*v), cmp_bucket);
 	for (;; w *= 2) { /* widen the buckets until the points fit */
 		distinct = 0;
 		for (size_t i = 0; i < n; i++)

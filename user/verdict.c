@@ -201,7 +201,7 @@ static void finish_items(const struct model *m, struct verdict *v, struct build 
 		    (v->top_cls < 0 || v->items[c].total_ns > v->items[v->top_cls].total_ns))
 			v->top_cls = c;
 	v->top_ns = v->top_cls >= 0 ? v->items[v->top_cls].total_ns : 0;
-	qsort(v->items, VC_MAX, sizeof(v->items[0]), cmp_item);
+	sort_n(v->items, VC_MAX, sizeof(v->items[0]), cmp_item);
 	while (v->nitems < VC_MAX && v->items[v->nitems].explained_ns > 0)
 		v->nitems++;
 }
