@@ -7,7 +7,8 @@
 #  - request #13 triggers exactly one dump, named after it, its header naming it (id, TTFT,
 #    threshold); its report lists the slow request, whose id is in the client's log;
 #  - request #16's trigger is logged as suppressed (--max-dumps 1) and writes nothing;
-#  - SIGUSR1 writes a dump of the current window (by hand: not bound by --max-dumps).
+#  - SIGUSR1 writes a dump of the current window (by hand: not bound by --max-dumps);
+#  - SIGINT ends the session without a dump (no --dump-on-exit).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/requests_common.bash"
 need_root
@@ -81,6 +82,7 @@ kill -INT "$RPID"
 wait "$RPID" || fail "record --flight failed: $(cat "$TMP/rec.err")"
 cat "$TMP/rec.err"
 grep -q '2 dumps, 1 triggers suppressed' "$TMP/rec.err" || fail "the summary does not count 2 dumps and 1 suppressed trigger"
+check_eq "files after SIGINT (no --dump-on-exit)" 2 "$(find "$TMP/dumps" -mindepth 1 | wc -l)"
 
 PYTHONPATH=$CHECKS_PY python3 - "$TMP" "$D" "$SLOW_ID" "$THR" "$S" <<'PY' || fail "see above"
 import json, struct, sys
