@@ -8,13 +8,14 @@
 #    threshold); its report lists the slow request, whose id is in the client's log;
 #  - request #16's trigger is logged as suppressed (--max-dumps 1) and writes nothing;
 #  - SIGUSR1 writes a dump of the current window (by hand: not bound by --max-dumps);
-#  - SIGINT ends the session without a dump (no --dump-on-exit).
+#  - SIGINT ends the session without a dump (no --dump-on-exit);
+#  - a second session: requests #17 and #18 sent together, slow together: one dump holds both.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/requests_common.bash"
 need_root
 
 S=3000
-start_server -q --kv-mb 0 --churn 0 --stall-requests 13,16 --stall-kind sleep --stall-ms $S
+start_server -q --kv-mb 0 --churn 0 --stall-requests 13,16,17,18 --stall-kind sleep --stall-ms $S
 # calibration: requests #1-#10
 loadgen -n 10 -c 1 --max-tokens 4 --prompt-len 20 --jsonl "$TMP/calib.jsonl"
 THR=$(python3 - "$TMP/calib.jsonl" <<'PY'
@@ -84,6 +85,24 @@ cat "$TMP/rec.err"
 grep -q '2 dumps, 1 triggers suppressed' "$TMP/rec.err" || fail "the summary does not count 2 dumps and 1 suppressed trigger"
 check_eq "files after SIGINT (no --dump-on-exit)" 2 "$(find "$TMP/dumps" -mindepth 1 | wc -l)"
 
+# two slow requests at once: their triggers make one dump
+mkdir "$TMP/dumps2"
+: >"$TMP/rec.err"
+"$FL" record -p "$SPID" --flight 30s --trigger "ttft=${THR}ms" --after 3s -o "$TMP/dumps2" \
+	2>"$TMP/rec.err" &
+RPID=$!
+on_exit "kill -INT $RPID 2>/dev/null; wait $RPID 2>/dev/null"
+wait_for 'flight recording:' "record --flight did not start (second session)"
+loadgen -n 2 -c 2 --max-tokens 4 --prompt-len 20 --jsonl "$TMP/e.jsonl"
+wait_for 'flight: wrote' "no dump after two slow requests"
+kill -INT "$RPID"
+wait "$RPID" || fail "record --flight failed: $(cat "$TMP/rec.err")"
+cat "$TMP/rec.err"
+grep -q 'joins the pending dump' "$TMP/rec.err" || fail "the second trigger did not join the first one's dump"
+mapfile -t dumps2 < <(find "$TMP/dumps2" -mindepth 1)
+check_eq "files after two slow requests together" 1 "${#dumps2[@]}"
+"$FL" report -i "${dumps2[0]}" --json >"$TMP/e.json" || fail "report on the joint dump failed"
+
 PYTHONPATH=$CHECKS_PY python3 - "$TMP" "$D" "$SLOW_ID" "$THR" "$S" <<'PY' || fail "see above"
 import json, struct, sys
 import checks
@@ -112,5 +131,9 @@ check("the dump holds the requests before the trigger", all(i in ids for i in a)
 u = json.load(open(tmp + "/u.json"))
 check("the SIGUSR1 dump's report lists requests", len(u["requests"]["list"]) > 0,
       len(u["requests"]["list"]), "> 0")
+e = json.load(open(tmp + "/e.json"))
+eids = [q.get("id") for q in e["requests"]["list"]]
+both = [json.loads(l)["id"] for l in open(tmp + "/e.jsonl")]
+check("one dump holds both slow requests", all(i in eids for i in both), eids, both)
 sys.exit(0 if checks.ok else 1)
 PY
