@@ -193,13 +193,13 @@ static int flight_opt(struct record *r, int c, const char *arg)
 			return -EINVAL;
 		}
 		return 0;
-	case OPT_TRIGGER:
-		if (!strncmp(arg, "ttft=", 5) && !flight_time("--trigger ttft", arg + 5, &ms)) {
-			f->ttft_ns = ms * 1000000;
+	case OPT_TRIGGER: /* thresholds to the microsecond: stall=500us */
+		if (!strncmp(arg, "ttft=", 5) && !parse_duration(arg + 5, 1000000000, 1, &ms) && ms) {
+			f->ttft_ns = ms;
 			return 0;
 		}
-		if (!strncmp(arg, "stall=", 6) && !flight_time("--trigger stall", arg + 6, &ms)) {
-			f->stall_ns = ms * 1000000;
+		if (!strncmp(arg, "stall=", 6) && !parse_duration(arg + 6, 1000000000, 1, &ms) && ms) {
+			f->stall_ns = ms;
 			return 0;
 		}
 		fl_err("--trigger '%s': expected ttft=TIME or stall=TIME, e.g. ttft=500ms", arg);
