@@ -1055,11 +1055,12 @@ static int check_flight_dir(struct record *r)
 {
 	struct stat st;
 
-	if (stat(r->output, &st) || !S_ISDIR(st.st_mode)) {
+	int err = stat(r->output, &st) ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+
+	if (err) {
 		fl_err("%s: %s; with --flight, -o names the directory the dumps go to (create it "
-		       "first)", r->output, errno && !S_ISDIR(st.st_mode) ? strerror(errno) :
-						  "not a directory");
-		return -ENOTDIR;
+		       "first)", r->output, strerror(err));
+		return -err;
 	}
 	if (access(r->output, W_OK | X_OK)) {
 		fl_err("%s: cannot write in it: %s", r->output, strerror(errno));
