@@ -13,7 +13,7 @@
 # BENCH_QUICK=1 (short), BENCH_ROUNDS=N (rounds per comparison), BENCH_DOC=0|1
 # (refresh the results block of docs/benchmarks.md; default 1 for a full run, 0 for quick),
 # BENCH_PEERS="faultline perf-record perf-trace bpftrace" (which tracers to compare),
-# BENCH_SECTIONS="peers sweep scale memory report alloc live" (which; report needs memory).
+# BENCH_SECTIONS="peers sweep scale memory report alloc live flight" (which; report needs memory).
 #
 # bpftrace needs tracefs for its tracepoints: if /sys/kernel/tracing is not mounted this script
 # mounts it for the bpftrace runs and unmounts it again on exit.
@@ -57,7 +57,7 @@ else
 	WRITE_DOC=${BENCH_DOC:-1}
 fi
 PEERS=${BENCH_PEERS:-"faultline perf-record perf-trace bpftrace"}
-SECTIONS=${BENCH_SECTIONS:-"peers sweep scale memory report alloc live"}
+SECTIONS=${BENCH_SECTIONS:-"peers sweep scale memory report alloc live flight"}
 # perf trace formats every fault as text and is ~10x slower: it gets 1/5 of the faults, and its
 # slowdown is compared as faults/s, which does not depend on the number of faults.
 PTRACE_DIV=5
@@ -547,6 +547,50 @@ bench_live() {
 	done
 }
 
+# 7. record --flight: CPU and memory of the in-memory recorder over RATE_SECS, on an idle target
+# (RATE 0: a process asleep) and at a paced fault storm; nothing may be written to its -o dir.
+flight_cpu() {
+	local rate=$1 wpid lpid t0 t1 r0 r1 i dir=$OUT/flight-$1
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	if [ "$rate" = 0 ]; then
+		sleep $((RATE_SECS + 120)) &
+		wpid=$!
+		BG_PIDS+=("$wpid")
+	else
+		"$W" -t 2 -s $((RATE_SECS + 120)) -r "$rate" >"$OUT/flight.w" &
+		BG_PIDS+=($!)
+		wpid=$(pid_with_comm $! bench_faults)
+	fi
+	"$FL" record -p "$wpid" --flight 60s -o "$dir" 2>"$OUT/flight.err" &
+	lpid=$!
+	BG_PIDS+=("$lpid")
+	for ((i = 0; i < 600; i++)); do
+		grep -q 'flight recording:' "$OUT/flight.err" && break
+		sleep 0.1
+	done
+	t0=$(proc_cpu_ticks "$lpid")
+	r0=$(awk '/^VmRSS/ {print $2}' "/proc/$lpid/status" 2>/dev/null || echo 0)
+	sleep "$RATE_SECS"
+	t1=$(proc_cpu_ticks "$lpid")
+	r1=$(awk '/^VmRSS/ {print $2}' "/proc/$lpid/status" 2>/dev/null || echo 0)
+	kill -INT "$lpid" 2>/dev/null || true
+	kill "${BG_PIDS[@]}" 2>/dev/null || true
+	wait "${BG_PIDS[@]}" 2>/dev/null || true
+	BG_PIDS=()
+	row flight "$rate" flight "ticks=$((t1 - t0))" "hz=$(getconf CLK_TCK)" "secs=$RATE_SECS" \
+		"rss0_kb=$r0" "rss1_kb=$r1" "files=$(find "$dir" -mindepth 1 | wc -l)"
+	log "  flight at $rate faults/s: $((t1 - t0)) ticks of CPU in $RATE_SECS s, RSS $r0 -> $r1 KiB"
+}
+
+bench_flight() {
+	local rate
+	for rate in 0 10000; do
+		log "flight: record --flight 60s at $rate faults/s for $RATE_SECS s"
+		flight_cpu "$rate"
+	done
+}
+
 machine() {
 	printf -- '- machine: %s, %s CPUs, %s GiB RAM, kernel %s\n' \
 		"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(nproc)" \
@@ -759,6 +803,15 @@ for sub in ["top", "serve"]:
                   f"{'?' if bpf is None else f'{100 * bpf / secs:.2f} % of a core'} |")
         else:
             print(f"| {r} | {secs:.0f} s | {cpu} | {kv.get('lines')} |")
+flight = [(r, kv) for s, r, t, kv in rows if s == "flight"]
+if flight:
+    print("\n### record --flight (in memory until a trigger)\n")
+    print("| faults/s | window | CPU of faultline record --flight | RSS start -> end | files written |")
+    print("|---|---|---|---|---|")
+    for r, kv in flight:
+        secs, ticks, hz = num(kv["secs"]), num(kv["ticks"]), num(kv["hz"])
+        print(f"| {'idle' if r == '0' else r} | {secs:.0f} s | {100 * ticks / hz / secs:.2f} % of a core "
+              f"| {kv.get('rss0_kb')} -> {kv.get('rss1_kb')} KiB | {kv.get('files')} |")
 EOF
 }
 

@@ -105,6 +105,17 @@ struct fl_buf {
 	uint64_t start_ms; /* when the producer took it (its first event follows at once) */
 };
 
+/* Flight mode: a finished chunk (header + compressed bytes) kept in memory. */
+struct fl_ring_chunk {
+	struct fl_ring_chunk *next;
+	uint64_t lo, hi; /* its events' lowest and highest ts_ns */
+	uint32_t n_events;
+	size_t size;
+	uint8_t data[];
+};
+
+enum { RING_BOUND_NONE, RING_BOUND_TIME, RING_BOUND_BYTES };
+
 struct fl_writer {
 	/* Producer side: the one thread that calls append, tick, flush, stats and close. */
 	struct fl_buf *cur;
@@ -124,6 +135,12 @@ struct fl_writer {
 	uint64_t waits;
 	uint64_t chunks;     /* whole chunks in the file */
 	uint64_t file_bytes; /* bytes of whole chunks (and header) in the file */
+	bool busy;	     /* the writer thread holds a buffer */
+	/* Flight mode (fd < 0): chunks go to this ring instead of a file, oldest first. */
+	bool ring;
+	uint64_t ring_max_bytes, ring_max_ns, ring_bytes;
+	struct fl_ring_chunk *rhead, *rtail;
+	int ring_bound; /* what evicted the last chunk: RING_BOUND_* */
 
 	/* Writer thread side (and open/close, when the thread is not running). */
 	int fd;
@@ -220,12 +237,61 @@ static void writer_fail(struct fl_writer *w, int err)
 		return; /* nothing more to do: the reader stops at the partial chunk anyway */
 }
 
+/* Flight mode: keeps the chunk, dropping the oldest past the byte cap or the time window. */
+static int ring_store(struct fl_writer *w, const struct fl_buf *b, size_t size)
+{
+	struct fl_ring_chunk *c = malloc(sizeof(*c) + size), *gone = NULL, **tail = &gone;
+
+	if (!c)
+		return -ENOMEM;
+	memcpy(c->data, w->out, size);
+	c->size = size;
+	c->n_events = b->n_events;
+	c->lo = get_le64(w->out + 16);
+	c->hi = get_le64(w->out + 24);
+	c->next = NULL;
+	pthread_mutex_lock(&w->mu);
+	if (w->rtail)
+		w->rtail->next = c;
+	else
+		w->rhead = c;
+	w->rtail = c;
+	w->ring_bytes += size;
+	w->chunks++;
+	while (w->rhead != w->rtail) {
+		struct fl_ring_chunk *h = w->rhead;
+
+		if (w->ring_bytes > w->ring_max_bytes)
+			w->ring_bound = RING_BOUND_BYTES;
+		else if (c->hi > h->hi && c->hi - h->hi > w->ring_max_ns)
+			w->ring_bound = RING_BOUND_TIME;
+		else
+			break;
+		w->rhead = h->next;
+		w->ring_bytes -= h->size;
+		h->next = NULL;
+		*tail = h;
+		tail = &h->next;
+	}
+	w->file_bytes = w->ring_bytes;
+	pthread_mutex_unlock(&w->mu);
+	while (gone) { /* freed outside the lock */
+		struct fl_ring_chunk *n = gone->next;
+
+		free(gone);
+		gone = n;
+	}
+	return 0;
+}
+
 static int writer_write_chunk(struct fl_writer *w, const struct fl_buf *b)
 {
 	size_t size;
 	int err;
 
 	err = chunk_encode(w, b, &size);
+	if (!err && w->ring)
+		return ring_store(w, b, size);
 	if (!err)
 		err = write_all(w->fd, w->out, size);
 	if (err)
@@ -256,6 +322,7 @@ static void *writer_thread(void *arg)
 		b = w->queue[w->q_head];
 		w->q_head = (w->q_head + 1) % FL_WRITER_MAX_BUFS;
 		w->q_len--;
+		w->busy = true;
 		failed = w->err;
 		pthread_mutex_unlock(&w->mu);
 
@@ -269,7 +336,8 @@ static void *writer_thread(void *arg)
 		b->len = 0;
 		b->n_events = 0;
 		w->free_bufs[w->n_free++] = b;
-		pthread_cond_signal(&w->space);
+		w->busy = false;
+		pthread_cond_broadcast(&w->space);
 		pthread_mutex_unlock(&w->mu);
 	}
 }
@@ -387,6 +455,12 @@ static void writer_free(struct fl_writer *w)
 		free(w->all[i]->data);
 		free(w->all[i]);
 	}
+	while (w->rhead) {
+		struct fl_ring_chunk *n = w->rhead->next;
+
+		free(w->rhead);
+		w->rhead = n;
+	}
 	if (w->zs_init)
 		deflateEnd(&w->zs);
 	free(w->out);
@@ -407,7 +481,8 @@ int fl_writer_open(struct fl_writer **wp, const char *path, const char *meta_jso
 	return fl_writer_open_fd(wp, fd, meta_json);
 }
 
-int fl_writer_open_fd(struct fl_writer **wp, int fd, const char *meta_json)
+static int writer_open(struct fl_writer **wp, int fd, const char *meta_json, uint64_t ring_bytes,
+		       uint64_t ring_ns)
 {
 	struct fl_writer *w;
 	int err;
@@ -415,9 +490,13 @@ int fl_writer_open_fd(struct fl_writer **wp, int fd, const char *meta_json)
 	*wp = NULL;
 	w = calloc(1, sizeof(*w));
 	if (!w) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return -ENOMEM;
 	}
+	w->ring = fd < 0;
+	w->ring_max_bytes = ring_bytes;
+	w->ring_max_ns = ring_ns;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->space, NULL);
@@ -434,10 +513,12 @@ int fl_writer_open_fd(struct fl_writer **wp, int fd, const char *meta_json)
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	err = write_file_header(w->fd, meta_json ? meta_json : "{}");
-	if (err)
-		goto cleanup;
-	w->file_bytes = FILE_HDR_BYTES + strlen(meta_json ? meta_json : "{}");
+	if (!w->ring) {
+		err = write_file_header(w->fd, meta_json ? meta_json : "{}");
+		if (err)
+			goto cleanup;
+		w->file_bytes = FILE_HDR_BYTES + strlen(meta_json ? meta_json : "{}");
+	}
 	err = writer_start_thread(w);
 	if (err)
 		goto cleanup;
@@ -449,6 +530,16 @@ cleanup:
 		close(w->fd);
 	writer_free(w);
 	return err;
+}
+
+int fl_writer_open_fd(struct fl_writer **wp, int fd, const char *meta_json)
+{
+	return writer_open(wp, fd, meta_json, 0, 0);
+}
+
+int fl_writer_open_ring(struct fl_writer **wp, uint64_t max_bytes, uint64_t max_ns)
+{
+	return writer_open(wp, -1, NULL, max_bytes, max_ns);
 }
 
 /* The slow path of append: the chunk is full (or there is none yet). */
@@ -509,7 +600,8 @@ void fl_writer_stats(struct fl_writer *w, struct fl_writer_stats *st)
 }
 
 /* Trailer record, trailer JSON and end marker, in one write. */
-static int write_trailer(struct fl_writer *w, const char *json)
+static int write_trailer_fd(int fd, const char *json, uint64_t file_bytes, uint64_t chunks,
+			    uint64_t events, uint64_t *size_out)
 {
 	size_t json_len = strlen(json), size = TRAILER_HDR_BYTES + json_len + END_BYTES;
 	uint8_t *buf, *end;
@@ -527,13 +619,101 @@ static int write_trailer(struct fl_writer *w, const char *json)
 	end = buf + TRAILER_HDR_BYTES + json_len;
 	put_le32(end, FL_END_MAGIC);
 	put_le32(end + 4, crc32(crc32(0, Z_NULL, 0), buf, TRAILER_HDR_BYTES + json_len));
-	put_le64(end + 8, w->file_bytes);
-	put_le64(end + 16, w->chunks);
-	put_le64(end + 24, w->events);
-	err = write_all(w->fd, buf, size);
+	put_le64(end + 8, file_bytes);
+	put_le64(end + 16, chunks);
+	put_le64(end + 24, events);
+	err = write_all(fd, buf, size);
 	if (!err)
-		w->file_bytes += size;
+		*size_out = size;
 	free(buf);
+	return err;
+}
+
+static int write_trailer(struct fl_writer *w, const char *json)
+{
+	uint64_t size = 0;
+	int err = write_trailer_fd(w->fd, json, w->file_bytes, w->chunks, w->events, &size);
+
+	w->file_bytes += size;
+	return err;
+}
+
+/* Flight mode: every handed-off chunk is in the ring once this returns. */
+static int ring_settle(struct fl_writer *w)
+{
+	int err;
+
+	writer_hand_off(w);
+	pthread_mutex_lock(&w->mu);
+	while (w->q_len || w->busy)
+		pthread_cond_wait(&w->space, &w->mu);
+	err = w->err;
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int fl_writer_ring_info(struct fl_writer *w, uint64_t since_ns, struct fl_ring_info *info)
+{
+	bool skipped = false;
+	int err;
+
+	memset(info, 0, sizeof(*info));
+	if (!w->ring)
+		return -EINVAL;
+	err = ring_settle(w);
+	if (err)
+		return err;
+	pthread_mutex_lock(&w->mu);
+	for (struct fl_ring_chunk *c = w->rhead; c; c = c->next) {
+		if (c->hi < since_ns) {
+			skipped = true;
+			continue;
+		}
+		if (!info->chunks)
+			info->first_ns = c->lo;
+		info->chunks++;
+		info->events += c->n_events;
+		info->bytes += c->size;
+		info->last_ns = c->hi > info->last_ns ? c->hi : info->last_ns;
+	}
+	info->ring_bytes = w->ring_bytes;
+	info->bound = skipped || w->ring_bound == RING_BOUND_TIME ? "time"
+		      : w->ring_bound == RING_BOUND_BYTES	  ? "bytes"
+								  : "none";
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+int fl_writer_ring_dump(struct fl_writer *w, int fd, uint64_t since_ns, const char *meta_json,
+			const char *trailer_json)
+{
+	uint64_t bytes, chunks = 0, events = 0, size;
+	int err;
+
+	if (!w->ring)
+		return -EINVAL;
+	err = ring_settle(w);
+	if (!err)
+		err = write_file_header(fd, meta_json ? meta_json : "{}");
+	if (err)
+		return err;
+	bytes = FILE_HDR_BYTES + strlen(meta_json ? meta_json : "{}");
+	/* The writer thread is idle until the next hand-off, which only this thread makes. */
+	pthread_mutex_lock(&w->mu);
+	for (struct fl_ring_chunk *c = w->rhead; c && !err; c = c->next) {
+		if (c->hi < since_ns)
+			continue;
+		err = write_all(fd, c->data, c->size);
+		bytes += c->size;
+		chunks++;
+		events += c->n_events;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (!err)
+		err = write_trailer_fd(fd, trailer_json ? trailer_json : "{}", bytes, chunks,
+				       events, &size);
+	if (!err && fsync(fd))
+		err = -errno;
 	return err;
 }
 
@@ -552,6 +732,10 @@ int fl_writer_close(struct fl_writer *w, const char *trailer_json)
 
 	/* The thread is gone: its fields are ours now. */
 	err = w->err;
+	if (w->ring) {
+		writer_free(w);
+		return err;
+	}
 	if (!err)
 		err = write_trailer(w, trailer_json ? trailer_json : "{}");
 	if (!err && fsync(w->fd))

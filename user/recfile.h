@@ -36,6 +36,26 @@ struct fl_writer_stats {
 int fl_writer_open(struct fl_writer **w, const char *path, const char *meta_json);
 /* Same, on FD (opened for writing, empty); the writer owns it from now on, even on error. */
 int fl_writer_open_fd(struct fl_writer **w, int fd, const char *meta_json);
+/*
+ * Flight mode: no file; finished chunks stay in memory, the oldest dropped once they hold more
+ * than MAX_BYTES or span more than MAX_NS of event time. fl_writer_ring_dump() writes them out
+ * as one ordinary record file. fl_writer_close() frees them (its trailer is ignored).
+ */
+int fl_writer_open_ring(struct fl_writer **w, uint64_t max_bytes, uint64_t max_ns);
+struct fl_ring_info {
+	uint64_t chunks, events, bytes; /* what a dump from SINCE_NS would hold */
+	uint64_t first_ns, last_ns;	/* its first and last event times */
+	uint64_t ring_bytes;		/* compressed bytes in the ring now */
+	const char *bound;		/* what limits the window: "time", "bytes" or "none" */
+};
+/* Hands the current chunk over, waits for the ring to hold it, and describes it. 0 or -errno. */
+int fl_writer_ring_info(struct fl_writer *w, uint64_t since_ns, struct fl_ring_info *info);
+/*
+ * Writes a record file on FD (empty, opened for writing; the caller closes it): META_JSON, the
+ * chunks with events at or after SINCE_NS, TRAILER_JSON; fsyncs. The ring is kept. 0 or -errno.
+ */
+int fl_writer_ring_dump(struct fl_writer *w, int fd, uint64_t since_ns, const char *meta_json,
+			const char *trailer_json);
 /* Copies one event (starting with struct fl_hdr) into the current chunk. 0 or -errno. */
 int fl_writer_append(struct fl_writer *w, const void *ev, size_t len);
 /* Hands the current chunk to the writer thread if it is older than FL_CHUNK_TARGET_MS. */

@@ -5,6 +5,7 @@
  * these tests also check that the document and the code agree.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -761,4 +762,52 @@ UNIT_TEST(recfile_write_error)
 		fl_reader_close(r);
 	}
 	unlink(path);
+}
+
+/* Flight mode: N events into a ring, a chunk every 10 events; the dump read back. */
+static void ring_case(int *unit_failed, uint64_t max_bytes, uint64_t max_ns, const char *bound, uint64_t lo,
+		      uint64_t hi)
+{
+	uint64_t ev[FL_MAX_EVENT_BYTES / 8];
+	struct fl_ring_info info;
+	struct fl_reader_status st;
+	struct fl_writer *w;
+	struct fl_reader *r;
+	char path[256], err[256] = "";
+	int fd;
+
+	CHECK_EQ_U64(fl_writer_open_ring(&w, max_bytes, max_ns), 0);
+	if (!w)
+		return;
+	for (uint64_t i = 0; i < 100; i++) {
+		CHECK_EQ_U64(fl_writer_append(w, ev, gen_event(i, ev)), 0);
+		if ((i + 1) % 10 == 0)
+			CHECK_EQ_U64(fl_writer_flush(w), 0);
+	}
+	CHECK_EQ_U64(fl_writer_ring_info(w, 0, &info), 0);
+	CHECK_STR(info.bound, bound);
+	CHECK(info.events >= lo && info.events <= hi);
+	tmp_path(path, sizeof(path));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	CHECK_EQ_U64(fl_writer_ring_dump(w, fd, 0, META, TRAILER), 0);
+	close(fd);
+	fl_writer_close(w, NULL);
+	CHECK_EQ_U64(fl_reader_open(&r, path, err, sizeof(err)), 0);
+	if (r) {
+		CHECK_STR(fl_reader_meta(r), META);
+		CHECK_EQ_U64(read_events(r, NULL), info.events);
+		CHECK_STR(fl_reader_trailer(r), TRAILER);
+		fl_reader_status(r, &st);
+		CHECK(!st.truncated);
+		fl_reader_close(r);
+	}
+	unlink(path);
+}
+
+UNIT_TEST(recfile_ring_bounds)
+{
+	ring_case(unit_failed, 1ull << 30, UINT64_MAX, "none", 100, 100); /* everything kept */
+	ring_case(unit_failed, 1, UINT64_MAX, "bytes", 10, 10);           /* the byte cap: only the newest */
+	ring_case(unit_failed, 1ull << 30, 30000, "time", 30, 50);        /* 30 us of events at 1 per us */
 }
