@@ -684,6 +684,18 @@ int fl_writer_ring_info(struct fl_writer *w, uint64_t since_ns, struct fl_ring_i
 	return 0;
 }
 
+void fl_writer_ring_stat(struct fl_writer *w, uint64_t *bytes, uint64_t *span_ns)
+{
+	*bytes = *span_ns = 0;
+	if (!w || !w->ring)
+		return;
+	pthread_mutex_lock(&w->mu);
+	*bytes = w->ring_bytes;
+	if (w->rhead && w->rtail->hi > w->rhead->lo)
+		*span_ns = w->rtail->hi - w->rhead->lo;
+	pthread_mutex_unlock(&w->mu);
+}
+
 int fl_writer_ring_dump(struct fl_writer *w, int fd, uint64_t since_ns, const char *meta_json,
 			const char *trailer_json)
 {

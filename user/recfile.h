@@ -50,6 +50,8 @@ struct fl_ring_info {
 };
 /* Hands the current chunk over, waits for the ring to hold it, and describes it. 0 or -errno. */
 int fl_writer_ring_info(struct fl_writer *w, uint64_t since_ns, struct fl_ring_info *info);
+/* Compressed bytes in the ring now and the event time they span; no hand-over (cheap). */
+void fl_writer_ring_stat(struct fl_writer *w, uint64_t *bytes, uint64_t *span_ns);
 /*
  * Writes a record file on FD (empty, opened for writing; the caller closes it): META_JSON, the
  * chunks with events at or after SINCE_NS, TRAILER_JSON; fsyncs. The ring is kept. 0 or -errno.

@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 #include "faultline.skel.h"
 #include "cli.h"
+#include "flight.h"
 #include "commands.h"
 #include "faultline.h"
 #include "jw.h"
@@ -38,40 +39,7 @@
 enum {
 	OPT_CAPTURE_PAYLOAD = CLI_OPT_OWN,
 	OPT_KEEP_CMDLINE,
-	OPT_FLIGHT,
-	OPT_FLIGHT_BYTES,
-	OPT_TRIGGER,
-	OPT_AFTER,
-	OPT_MAX_DUMPS,
-	OPT_MIN_SPACING,
-	OPT_DUMP_ON_EXIT,
 };
-
-/* --flight: events stay in memory; a trigger writes the window around it as one record file. */
-struct flight {
-	uint64_t window_ms;  /* --flight */
-	uint64_t max_bytes;  /* --flight-bytes */
-	uint64_t after_ms;   /* --after */
-	uint64_t spacing_ms; /* --min-spacing: from the end of one dump to the next trigger */
-	uint64_t ttft_ns, stall_ns; /* --trigger thresholds; 0: off */
-	long max_dumps;      /* --max-dumps; 0: no limit */
-	bool dump_on_exit;
-	char *meta;          /* the header JSON of every dump, before its "flight" member */
-	uint64_t ttft_seen;  /* newest first token already checked */
-	/* the dump being collected: written once its --after has passed */
-	bool pending;
-	uint64_t due_ns, first_ns;   /* CLOCK_MONOTONIC: when to write it, its first trigger */
-	uint64_t trig_ts;            /* event time of its first trigger */
-	char kind[16];               /* "ttft", "stall", "signal", "exit" */
-	char id[REQ_ID_LEN];         /* the triggering request's id ("" for stall/signal) */
-	uint64_t value_ns, threshold_ns;
-	unsigned triggers;           /* triggers folded into it */
-	long dumps;
-	uint64_t suppressed, failed;
-	uint64_t last_end_ns;        /* when the last dump was written */
-};
-
-static volatile sig_atomic_t flight_usr1;
 
 struct record {
 	struct session_opts sopts;
@@ -99,7 +67,6 @@ struct record {
 	const char *stop_reason;
 	char exe0[FL_MAX_TARGETS][256]; /* each -p pid's program at the start */
 	bool live_status; /* stderr is a terminal of our own: the status line is redrawn in place */
-	bool flight_on;
 	struct flight fl;
 };
 
@@ -146,19 +113,7 @@ static void usage(FILE *f)
 CLI_USAGE_VERBOSE_HELP
 "\n"
 "Flight recorder (nothing is written until a trigger):\n"
-"      --flight TIME       keep the last TIME of events in memory, compressed; -o\n"
-"                          names a directory; each trigger writes DIR/faultline-\n"
-"                          YYYYMMDDTHHMMSS-REQID.data (the window before it + --after)\n"
-"      --flight-bytes SIZE at most SIZE of compressed events in memory (default 64M;\n"
-"                          the dump's header says which bound applied)\n"
-"      --trigger ttft=TIME a request's first token later than TIME after its start\n"
-"      --trigger stall=TIME  any single memory stall longer than TIME\n"
-"                          (kill -USR1 dumps the current window by hand)\n"
-"      --after TIME        keep recording TIME after a trigger (default 5s); triggers\n"
-"                          meanwhile join the same dump\n"
-"      --max-dumps N       write at most N dumps (default 10; 0: no limit)\n"
-"      --min-spacing TIME  ignore triggers within TIME of the last dump (default 10s)\n"
-"      --dump-on-exit      write the window when record stops, too\n"
+FLIGHT_USAGE
 "\n"
 "Examples:\n"
 "  sudo faultline record -p $(pgrep -f 'vllm serve') --children -d 60\n"
@@ -166,68 +121,6 @@ CLI_USAGE_VERBOSE_HELP
 "  sudo faultline record -p PID --alloc=full --alloc-slow=100us -d 30\n"
 "  sudo faultline record -p PID --alloc=off --cuda=off   (faults and stalls only)\n"
 "  faultline report -i run1.data\n");
-}
-
-static int flight_time(const char *opt, const char *arg, uint64_t *ms)
-{
-	if (parse_duration_ms(arg, ms) || !*ms) {
-		fl_err("%s '%s': expected a duration such as 30s, 500ms or 2m", opt, arg);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int flight_opt(struct record *r, int c, const char *arg)
-{
-	struct flight *f = &r->fl;
-	uint64_t ms;
-	char *end;
-
-	r->flight_on |= c == OPT_FLIGHT;
-	switch (c) {
-	case OPT_FLIGHT:
-		return flight_time("--flight", arg, &f->window_ms);
-	case OPT_FLIGHT_BYTES:
-		if (parse_size(arg, &f->max_bytes) || f->max_bytes < (1u << 20)) {
-			fl_err("--flight-bytes '%s': expected a size of at least 1M (64M, 1G)", arg);
-			return -EINVAL;
-		}
-		return 0;
-	case OPT_TRIGGER: /* thresholds to the microsecond: stall=500us */
-		if (!strncmp(arg, "ttft=", 5) && !parse_duration(arg + 5, 1000000000, 1, &ms) && ms) {
-			f->ttft_ns = ms;
-			return 0;
-		}
-		if (!strncmp(arg, "stall=", 6) && !parse_duration(arg + 6, 1000000000, 1, &ms) && ms) {
-			f->stall_ns = ms;
-			return 0;
-		}
-		fl_err("--trigger '%s': expected ttft=TIME or stall=TIME, e.g. ttft=500ms", arg);
-		return -EINVAL;
-	case OPT_AFTER:
-		if (parse_duration_ms(arg, &f->after_ms)) {
-			fl_err("--after '%s': expected a duration such as 5s or 500ms", arg);
-			return -EINVAL;
-		}
-		return 0;
-	case OPT_MAX_DUMPS:
-		errno = 0;
-		f->max_dumps = strtol(arg, &end, 10);
-		if (errno || end == arg || *end || f->max_dumps < 0) {
-			fl_err("--max-dumps '%s': expected a number (0: no limit)", arg);
-			return -EINVAL;
-		}
-		return 0;
-	case OPT_MIN_SPACING:
-		if (parse_duration_ms(arg, &f->spacing_ms)) {
-			fl_err("--min-spacing '%s': expected a duration such as 10s", arg);
-			return -EINVAL;
-		}
-		return 0;
-	default: /* OPT_DUMP_ON_EXIT */
-		f->dump_on_exit = true;
-		return 0;
-	}
 }
 
 /* Record's own options; the shared ones went to cli_session_opt(). */
@@ -252,14 +145,8 @@ static int record_opt(struct record *r, int c, const char *arg)
 	case OPT_KEEP_CMDLINE:
 		meta_opts.keep_cmdline = true;
 		return 0;
-	case OPT_FLIGHT:
-	case OPT_FLIGHT_BYTES:
-	case OPT_TRIGGER:
-	case OPT_AFTER:
-	case OPT_MAX_DUMPS:
-	case OPT_MIN_SPACING:
-	case OPT_DUMP_ON_EXIT:
-		return flight_opt(r, c, arg);
+	case FLIGHT_OPT_FLIGHT ... FLIGHT_OPT_DUMP_ON_EXIT:
+		return flight_opt(&r->fl, c, arg);
 	case 'h':
 		usage(stdout);
 		exit(0);
@@ -281,22 +168,13 @@ static int parse_args(struct record *r, int argc, char **argv)
 		{ "keep-cmdline", no_argument, NULL, OPT_KEEP_CMDLINE },
 		{ "ringbuf-mb", required_argument, NULL, CLI_OPT_RINGBUF },
 		{ "alloc-slow", required_argument, NULL, CLI_OPT_ALLOC_SLOW },
-		{ "flight", required_argument, NULL, OPT_FLIGHT },
-		{ "flight-bytes", required_argument, NULL, OPT_FLIGHT_BYTES },
-		{ "trigger", required_argument, NULL, OPT_TRIGGER },
-		{ "after", required_argument, NULL, OPT_AFTER },
-		{ "max-dumps", required_argument, NULL, OPT_MAX_DUMPS },
-		{ "min-spacing", required_argument, NULL, OPT_MIN_SPACING },
-		{ "dump-on-exit", no_argument, NULL, OPT_DUMP_ON_EXIT },
+		FLIGHT_LONGOPTS,
 		{}
 	};
 	int c, err;
 
 	r->output = NULL;
-	r->fl.max_bytes = 64 << 20;
-	r->fl.after_ms = 5000;
-	r->fl.spacing_ms = 10000;
-	r->fl.max_dumps = 10;
+	flight_defaults(&r->fl);
 	r->sopts.emit_events = true;
 	r->sopts.ringbuf_bytes = 32 << 20;
 	optind = 1;
@@ -309,12 +187,10 @@ static int parse_args(struct record *r, int argc, char **argv)
 	}
 	if (optind < argc)
 		r->command = argv + optind;
-	if (!r->flight_on && (r->fl.ttft_ns || r->fl.stall_ns || r->fl.dump_on_exit)) {
-		fl_err("record: --trigger and --dump-on-exit need --flight TIME");
+	if (flight_check_opts(&r->fl, "record"))
 		return -EINVAL;
-	}
 	if (!r->output)
-		r->output = r->flight_on ? "." : "faultline.data";
+		r->output = r->fl.on ? "." : "faultline.data";
 	if (!r->sopts.npids && !r->sopts.all && !r->command) {
 		fl_err("record: nothing to trace: give -p PID, -a, or -- COMMAND");
 		return -EINVAL;
@@ -411,8 +287,6 @@ static void write_event(void *ctx, void *data, size_t size)
 		r->write_err = err;
 }
 
-static void flight_trigger(struct record *r, const char *kind, const char *id, uint64_t value_ns,
-			   uint64_t threshold_ns, uint64_t ts_ns);
 static char *build_trailer(struct record *r);
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -430,23 +304,13 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (h->type == FL_EV_PROC && r->wire && size >= sizeof(struct fl_proc) &&
 	    ((const struct fl_proc *)data)->kind == FL_PROC_EXIT) /* its connections go with it */
 		wire_proc_exit(r->wire, ((const struct fl_proc *)data)->pid, h->ts_ns);
-	if (r->fl.stall_ns && h->type == FL_EV_STALL && size >= sizeof(struct fl_stall) &&
-	    ((const struct fl_stall *)data)->dur_ns > r->fl.stall_ns)
-		flight_trigger(r, "stall", "", ((const struct fl_stall *)data)->dur_ns, r->fl.stall_ns,
-			       h->ts_ns);
+	if (r->fl.on)
+		flight_on_event(&r->fl, data, size);
 	if (h->type == FL_EV_PROC || h->type == FL_EV_CUDA)
 		data = uprobes_on_event(r->up, data, size, &cuda);
 	if (data) /* NULL: a register call being measured, written by uprobes_huge_emit() */
 		write_event(r, data, size);
 	return 0;
-}
-
-static void copy_str(char *dst, size_t len, const char *src, size_t srclen)
-{
-	size_t n = strnlen(src, len - 1 < srclen ? len - 1 : srclen);
-
-	memcpy(dst, src, n); /* DST was zeroed: nothing of the stack reaches the file */
-	dst[n] = 0;
 }
 
 /* docs/record-format.md gives the layout: keep the two in step */
@@ -457,29 +321,9 @@ static void write_request(void *ctx, const struct request *q)
 {
 	struct record *r = ctx;
 	struct fl_req e;
-	char *query;
 	int err;
 
-	memset(&e, 0, sizeof(e));
-	e.h.type = FL_EV_REQ;
-	e.h.tid = q->tid;
-	e.h.ts_ns = q->start_ns;
-	e.first_byte_ns = q->first_byte_ns;
-	e.first_token_ns = q->first_token_ns;
-	e.end_ns = q->end_ns;
-	e.in_bytes = q->in_bytes;
-	e.out_bytes = q->out_bytes;
-	e.pid = q->pid;
-	e.fd = q->fd;
-	e.status = q->status;
-	e.flags = (q->aborted ? FL_REQ_ABORTED : 0) | (q->incomplete ? FL_REQ_INCOMPLETE : 0);
-	copy_str(e.method, sizeof(e.method), q->method, sizeof(q->method));
-	copy_str(e.path, sizeof(e.path), q->path, sizeof(q->path));
-	query = strchr(e.path, '?'); /* query strings carry tokens and prompts */
-	if (query)
-		memset(query, 0, e.path + sizeof(e.path) - query);
-	copy_str(e.xrid, sizeof(e.xrid), q->xrid, sizeof(q->xrid));
-	copy_str(e.id, sizeof(e.id), q->id, sizeof(q->id));
+	flight_req_record(q, &e);
 	r->events++;
 	err = fl_writer_append(r->w, &e, sizeof(e));
 	if (err && !r->write_err)
@@ -490,251 +334,6 @@ static void drain_requests(struct record *r)
 {
 	if (r->wire)
 		wire_drain_ended(r->wire, write_request, r);
-}
-
-static void flight_on_usr1(int sig)
-{
-	(void)sig;
-	flight_usr1 = 1;
-}
-
-static void log_trigger(const char *kind, const char *id, uint64_t value_ns, uint64_t thr_ns,
-			const char *what)
-{
-	char v[32], t[32];
-
-	if (thr_ns)
-		fprintf(stderr, "faultline: flight: trigger %s%s%s (%s > %s): %s\n", kind,
-			*id ? " " : "", fl_esc(id), fmt_ns(value_ns, v, sizeof(v)),
-			fmt_ns(thr_ns, t, sizeof(t)), what);
-	else
-		fprintf(stderr, "faultline: flight: trigger %s: %s\n", kind, what);
-}
-
-/*
- * A trigger starts a dump, due --after from now, or joins the one being collected (which it
- * extends by up to another --after: the ring holds --flight + 2 x --after). Past --max-dumps or
- * within --min-spacing of the last dump, it is only logged and counted.
- */
-static void flight_trigger(struct record *r, const char *kind, const char *id, uint64_t value_ns,
-			   uint64_t threshold_ns, uint64_t ts_ns)
-{
-	struct flight *f = &r->fl;
-	uint64_t now = clock_ns(CLOCK_MONOTONIC), after = f->after_ms * 1000000;
-	bool by_hand = !strcmp(kind, "signal") || !strcmp(kind, "exit");
-	char what[128];
-
-	if (f->pending) {
-		if (by_hand) {
-			f->due_ns = now;
-		} else if (now + after > f->first_ns + 2 * after) {
-			f->suppressed++;
-			log_trigger(kind, id, value_ns, threshold_ns,
-				    "suppressed (the pending dump cannot be extended further)");
-			return;
-		} else if (now + after > f->due_ns) {
-			f->due_ns = now + after;
-		}
-		f->triggers++;
-		log_trigger(kind, id, value_ns, threshold_ns, "joins the pending dump");
-		return;
-	}
-	if (!by_hand && f->max_dumps && f->dumps >= f->max_dumps) {
-		f->suppressed++;
-		snprintf(what, sizeof(what), "suppressed (--max-dumps %ld reached)", f->max_dumps);
-		log_trigger(kind, id, value_ns, threshold_ns, what);
-		return;
-	}
-	if (!by_hand && f->last_end_ns && now - f->last_end_ns < f->spacing_ms * 1000000) {
-		f->suppressed++;
-		log_trigger(kind, id, value_ns, threshold_ns,
-			    "suppressed (within --min-spacing of the last dump)");
-		return;
-	}
-	f->pending = true;
-	f->first_ns = now;
-	f->due_ns = by_hand ? now : now + after;
-	f->trig_ts = ts_ns;
-	snprintf(f->kind, sizeof(f->kind), "%s", kind);
-	snprintf(f->id, sizeof(f->id), "%s", id);
-	f->value_ns = value_ns;
-	f->threshold_ns = threshold_ns;
-	f->triggers = 1;
-	snprintf(what, sizeof(what), "dump in %.1f s", by_hand ? 0 : f->after_ms / 1000.0);
-	log_trigger(kind, id, value_ns, threshold_ns, what);
-}
-
-/* --trigger ttft: each request once, as soon as its first token is on the wire. */
-static void flight_check_ttft(struct record *r)
-{
-	const struct reqlist *l;
-	uint64_t seen = r->fl.ttft_seen;
-
-	if (!r->fl.ttft_ns || !r->wire)
-		return;
-	l = wire_requests(r->wire);
-	for (size_t i = 0; i < l->n; i++) {
-		const struct request *q = &l->v[i];
-		uint64_t ft = q->first_token_ns;
-
-		if (!ft || ft <= r->fl.ttft_seen || ft < q->start_ns)
-			continue;
-		seen = ft > seen ? ft : seen;
-		if (ft - q->start_ns > r->fl.ttft_ns)
-			flight_trigger(r, "ttft", q->id[0] ? q->id : q->xrid, ft - q->start_ns,
-				       r->fl.ttft_ns, q->start_ns);
-	}
-	r->fl.ttft_seen = seen;
-}
-
-/* The recording's header JSON with a "flight" member: the window, its bound, the trigger. */
-static char *flight_meta(struct record *r, const struct fl_ring_info *info, uint64_t since)
-{
-	struct flight *f = &r->fl;
-	json_t *m = json_loads(f->meta ? f->meta : "{}", 0, NULL), *o, *t;
-	char *out;
-
-	if (!m || !json_is_object(m)) {
-		json_decref(m);
-		m = json_object();
-	}
-	o = json_object();
-	t = json_object();
-	json_object_set_new(o, "window_ms", json_integer(f->window_ms));
-	json_object_set_new(o, "after_ms", json_integer(f->after_ms));
-	json_object_set_new(o, "max_bytes", json_integer(f->max_bytes));
-	json_object_set_new(o, "bound", json_string(info->bound));
-	json_object_set_new(o, "from_ns", json_integer(since));
-	json_object_set_new(o, "first_event_ns", json_integer(info->first_ns));
-	json_object_set_new(o, "last_event_ns", json_integer(info->last_ns));
-	json_object_set_new(o, "ring_bytes", json_integer(info->ring_bytes));
-	json_object_set_new(t, "kind", json_string(f->kind));
-	json_object_set_new(t, "request_id", json_string(f->id));
-	json_object_set_new(t, "ts_ns", json_integer(f->trig_ts));
-	json_object_set_new(t, "value_ns", json_integer(f->value_ns));
-	json_object_set_new(t, "threshold_ns", json_integer(f->threshold_ns));
-	json_object_set_new(t, "triggers", json_integer(f->triggers));
-	if (!strcmp(f->kind, "ttft")) {
-		json_object_set_new(t, "ttft_ms", json_real(f->value_ns / 1e6));
-		json_object_set_new(t, "threshold_ms", json_real(f->threshold_ns / 1e6));
-	}
-	json_object_set_new(o, "trigger", t);
-	json_object_set_new(m, "flight", o);
-	out = json_dumps(m, JSON_COMPACT);
-	json_decref(m);
-	return out;
-}
-
-/* DIR/faultline-YYYYMMDDTHHMMSS-ID.data; ID keeps [A-Za-z0-9._-], the rest becomes '_'. */
-static char *flight_name(struct record *r, int n)
-{
-	const char *id = r->fl.id[0] ? r->fl.id : r->fl.kind;
-	char stamp[32], clean[65], *path;
-	time_t now = time(NULL);
-	struct tm tm;
-	size_t i;
-
-	localtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
-	for (i = 0; id[i] && i < sizeof(clean) - 1; i++)
-		clean[i] = (isalnum((unsigned char)id[i]) || strchr("._-", id[i])) && !(i == 0 && id[i] == '.') ?
-				   id[i] : '_';
-	clean[i] = 0;
-	if (n ? asprintf(&path, "%s/faultline-%s-%s-%d.data", r->output, stamp, clean, n) :
-		asprintf(&path, "%s/faultline-%s-%s.data", r->output, stamp, clean) < 0)
-		return NULL;
-	return path;
-}
-
-/* Writes the pending dump: DIR/.faultline-dump.XXXXXX (0600), renamed without replacing. */
-static void flight_dump(struct record *r)
-{
-	struct flight *f = &r->fl;
-	uint64_t since = f->trig_ts > f->window_ms * 1000000 ? f->trig_ts - f->window_ms * 1000000 : 0;
-	const char *reason = r->stop_reason;
-	char *meta = NULL, *trailer = NULL, *tmp = NULL, *path = NULL, why[64];
-	struct fl_ring_info info;
-	int fd = -1, err;
-
-	f->pending = false;
-	err = fl_writer_ring_info(r->w, since, &info);
-	if (err)
-		goto fail;
-	meta = flight_meta(r, &info, since);
-	snprintf(why, sizeof(why), "flight trigger: %s", f->kind);
-	r->stop_reason = why;
-	trailer = build_trailer(r);
-	r->stop_reason = reason;
-	if (trailer) { /* the dump's own count, not the session's */
-		json_t *t = json_loads(trailer, 0, NULL);
-
-		free(trailer);
-		trailer = NULL;
-		if (t) {
-			json_object_set_new(t, "events", json_integer(info.events));
-			trailer = json_dumps(t, JSON_COMPACT);
-			json_decref(t);
-		}
-	}
-	err = -ENOMEM;
-	if (!meta || !trailer || asprintf(&tmp, "%s/.faultline-dump.XXXXXX", r->output) < 0)
-		goto fail;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		free(tmp);
-		tmp = NULL;
-		goto fail;
-	}
-	err = fl_writer_ring_dump(r->w, fd, since, meta, trailer);
-	if (close(fd) && !err)
-		err = -errno;
-	if (err)
-		goto fail;
-	for (int n = 0; n < 100; n++) {
-		free(path);
-		path = flight_name(r, n);
-		err = -ENOMEM;
-		if (!path)
-			goto fail;
-		err = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) ? -errno : 0;
-		if (err != -EEXIST)
-			break;
-	}
-	if (err)
-		goto fail;
-	f->dumps++;
-	f->last_end_ns = clock_ns(CLOCK_MONOTONIC);
-	fprintf(stderr, "faultline: flight: wrote %s (%llu events, %.1f s of events, window bound: "
-			"%s; dump %ld)\n", path, (unsigned long long)info.events,
-		info.last_ns > info.first_ns ? (info.last_ns - info.first_ns) / 1e9 : 0.0, info.bound,
-		f->dumps);
-	goto out;
-fail:
-	f->failed++;
-	fl_err("flight: cannot write the dump in %s: %s; recording continues, the next trigger "
-	       "tries again", r->output, strerror(-err));
-	if (tmp)
-		unlink(tmp);
-out:
-	free(tmp);
-	free(path);
-	free(meta);
-	free(trailer);
-}
-
-/* Each turn of the loop: SIGUSR1, first tokens, and a dump whose --after has passed. */
-static void flight_poll(struct record *r)
-{
-	if (!r->flight_on)
-		return;
-	if (flight_usr1) {
-		flight_usr1 = 0;
-		flight_trigger(r, "signal", "", 0, 0, clock_ns(CLOCK_MONOTONIC));
-	}
-	flight_check_ttft(r);
-	if (r->fl.pending && clock_ns(CLOCK_MONOTONIC) >= r->fl.due_ns)
-		flight_dump(r);
 }
 
 static bool targets_left(struct record *r)
@@ -858,6 +457,19 @@ static char *build_trailer(struct record *r)
 	return buf;
 }
 
+/* A dump's trailer: the session's so far, stop_reason "flight trigger: KIND". */
+static char *flight_trailer(void *ctx, const char *reason)
+{
+	struct record *r = ctx;
+	const char *saved = r->stop_reason;
+	char *t;
+
+	r->stop_reason = reason;
+	t = build_trailer(r);
+	r->stop_reason = saved;
+	return t;
+}
+
 /*
  * The live status line is redrawn in place with \r, which runs into anything else written to the
  * terminal: drawn only when stderr is a terminal that no target (the started command included,
@@ -896,7 +508,8 @@ static void run_loop(struct record *r)
 			break;
 		}
 		uprobes_huge_emit(r->up, false, write_event, r);
-		flight_poll(r);
+		if (r->fl.on)
+			flight_poll(&r->fl, r->wire);
 		drain_requests(r);
 		err = fl_writer_tick(r->w);
 		if (!err)
@@ -1050,47 +663,6 @@ out:
 	return err;
 }
 
-/* --flight: -o names an existing directory; nothing is created in it before a trigger. */
-static int check_flight_dir(struct record *r)
-{
-	struct stat st;
-
-	int err = stat(r->output, &st) ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
-
-	if (err) {
-		fl_err("%s: %s; with --flight, -o names the directory the dumps go to (create it "
-		       "first)", r->output, strerror(err));
-		return -err;
-	}
-	if (access(r->output, W_OK | X_OK)) {
-		fl_err("%s: cannot write in it: %s", r->output, strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
-static int flight_start(struct record *r)
-{
-	struct sigaction sa = { .sa_handler = flight_on_usr1 };
-	uint64_t ns = (r->fl.window_ms + 2 * r->fl.after_ms) * 1000000;
-	char b[32];
-	int err;
-
-	err = fl_writer_open_ring(&r->w, r->fl.max_bytes, ns);
-	if (err)
-		return err;
-	sigaction(SIGUSR1, &sa, NULL);
-	fprintf(stderr, "faultline: flight recording: the last %.1f s (at most %s compressed) kept in "
-			"memory; dumps go to %s/ on a trigger", r->fl.window_ms / 1000.0,
-		fmt_bytes(r->fl.max_bytes, b, sizeof(b)), r->output);
-	if (r->fl.ttft_ns)
-		fprintf(stderr, ", ttft > %s", fmt_ns(r->fl.ttft_ns, b, sizeof(b)));
-	if (r->fl.stall_ns)
-		fprintf(stderr, ", stall > %s", fmt_ns(r->fl.stall_ns, b, sizeof(b)));
-	fprintf(stderr, ", kill -USR1 %d\n", getpid());
-	return 0;
-}
-
 /* Renames the finished recording into place; an existing OUTPUT becomes OUTPUT.old (not -f). */
 static int finish_output(struct record *r)
 {
@@ -1126,7 +698,7 @@ int cmd_record(int argc, char **argv)
 	if (err)
 		return 2;
 	/* before anything is started or attached: a bad -o costs nothing */
-	if (r.flight_on ? check_flight_dir(&r) : prepare_output(&r))
+	if (r.fl.on ? flight_check_dir(r.output) : prepare_output(&r))
 		return 1;
 	meta_opts.capture_payload = r.capture_payload;
 	if (!r.capture_payload && !(r.wire = wire_new())) {
@@ -1152,9 +724,13 @@ int cmd_record(int argc, char **argv)
 	}
 	note_exes(&r);
 	meta = meta_build(&r.sess, argc, argv, r.command ? r.command[0] : NULL);
-	if (r.flight_on) {
+	if (r.fl.on) {
 		r.fl.meta = meta;
-		err = flight_start(&r);
+		r.fl.dir = r.output;
+		r.fl.trailer = flight_trailer;
+		r.fl.trailer_ctx = &r;
+		err = flight_start(&r.fl);
+		r.w = r.fl.w;
 		if (err) {
 			fl_err("flight recorder: %s", strerror(-err));
 			goto out;
@@ -1173,8 +749,8 @@ ring:
 		fl_err("cannot open the ring buffer: %s", strerror(-err));
 		goto out;
 	}
-	r.live_status = !r.flight_on && stderr_tty_private(&r);
-	if (!r.flight_on && (!r.live_status || fl_verbose))
+	r.live_status = !r.fl.on && stderr_tty_private(&r);
+	if (!r.fl.on && (!r.live_status || fl_verbose))
 		fprintf(stderr, "faultline: recording to %s (as %s until the end; a killed record "
 				"leaves it there, readable)%s\n", r.output, r.tmp_path,
 			r.capture_payload ? "; capturing socket payload" : "");
@@ -1196,15 +772,8 @@ ring:
 	}
 	say_execs(&r);
 	uprobes_huge_emit(r.up, true, write_event, &r);
-	if (r.flight_on) {
-		/* a trigger's dump is never lost to the end of the session */
-		if (!r.fl.pending && r.fl.dump_on_exit)
-			flight_trigger(&r, "exit", "", 0, 0, clock_ns(CLOCK_MONOTONIC));
-		if (r.fl.pending)
-			flight_dump(&r);
-		fprintf(stderr, "faultline: flight recorder stopped (%s): %ld dumps, %llu triggers "
-				"suppressed, %llu dumps failed\n", r.stop_reason, r.fl.dumps,
-			(unsigned long long)r.fl.suppressed, (unsigned long long)r.fl.failed);
+	if (r.fl.on) {
+		flight_finish(&r.fl, r.stop_reason);
 		if (!err)
 			err = r.ring_err;
 		goto out;
@@ -1215,8 +784,8 @@ ring:
 out:
 	if (r.go_fd >= 0)
 		close(r.go_fd); /* the command sees EOF and exits 127 without running */
-	if (r.flight_on) {
-		fl_writer_close(r.w, NULL);
+	if (r.fl.on) {
+		flight_close(&r.fl);
 	} else if (r.w && !r.started) {
 		/* failed before tracing: keep OUTPUT and OUTPUT.old as they were */
 		fl_writer_close(r.w, "{}");
