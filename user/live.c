@@ -461,17 +461,20 @@ int live_session_open(struct session *s, struct session_opts *o, struct uprobes 
 		      struct livereq *req)
 {
 	const char *user_probes = o->probes;
+	bool full = o->emit_events; /* serve --flight: every event too, with record's probes */
 	char probes[512];
 	int err;
 
-	snprintf(probes, sizeof(probes), "%s%s%s", live_probes_off, user_probes ? "," : "",
-		 user_probes ? user_probes : "");
-	o->probes = probes;
-	o->emit_events = false;
+	snprintf(probes, sizeof(probes), "%s%s%s", full ? "" : live_probes_off,
+		 user_probes && !full ? "," : "", user_probes ? user_probes : "");
+	o->probes = probes[0] ? probes : NULL;
 	o->aggregate = true;
 	/* requests need user space's HTTP parser: only their socket traffic is emitted */
 	o->emit_net = !o->wire_off;
-	o->ringbuf_bytes = o->emit_net ? LIVEREQ_RINGBUF_BYTES : 4096;
+	if (full)
+		o->ringbuf_bytes = o->ringbuf_bytes ? o->ringbuf_bytes : 32 << 20;
+	else
+		o->ringbuf_bytes = o->emit_net ? LIVEREQ_RINGBUF_BYTES : 4096;
 	err = session_open(s, o);
 	o->probes = user_probes;
 	if (err)

@@ -17,15 +17,17 @@ const double livereq_bucket_le_s[LIVEREQ_NBUCKETS] = {
 	1.0,   2.5,   5.0,  7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
 };
 
-/* The ring buffer's callback: only FL_EV_NET is emitted for the live views. */
+/* The ring buffer's callback: only FL_EV_NET is emitted for the live views (but serve --flight). */
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct livereq *lr = ctx;
 	const struct fl_hdr *h = data;
 
-	if (size >= sizeof(*h) && h->type == FL_EV_NET)
+	if (size < sizeof(*h))
+		return 0;
+	if (lr->wire && h->type == FL_EV_NET)
 		wire_event(lr->wire, data, size);
-	return 0;
+	return lr->next ? lr->next(lr->next_ctx, data, size) : 0;
 }
 
 static void on_request(void *ctx, const struct request *r)
@@ -56,24 +58,24 @@ int livereq_open(struct livereq *lr, struct session *s)
 	int err;
 
 	memset(lr, 0, sizeof(*lr));
-	if (!probe_plan_active(&s->plan, "requests"))
+	lr->on = probe_plan_active(&s->plan, "requests");
+	if (!lr->on && !s->opts.emit_events)
 		return 0;
-	lr->wire = wire_new();
-	if (!lr->wire)
+	if (lr->on && !(lr->wire = wire_new()))
 		return -ENOMEM;
 	err = session_ring_open(s, on_event, lr);
 	if (err) {
 		wire_free(lr->wire);
 		lr->wire = NULL;
+		lr->on = false;
 		return err;
 	}
-	lr->on = true;
 	return 0;
 }
 
 int livereq_fd(const struct livereq *lr, struct session *s)
 {
-	return lr->on && s->rb ? ring_buffer__epoll_fd(s->rb) : -1;
+	return s->rb ? ring_buffer__epoll_fd(s->rb) : -1;
 }
 
 static bool pid_running(uint32_t pid)
@@ -86,9 +88,11 @@ int livereq_poll(struct livereq *lr, struct session *s, int timeout_ms)
 	uint64_t now;
 	int err;
 
-	if (!lr->on)
+	if (!s->rb)
 		return 0;
 	err = session_poll(s, timeout_ms);
+	if (!lr->on)
+		return err;
 	/* the live views get no exit events: once a second, forget the exited processes' sockets */
 	now = clock_ns(CLOCK_MONOTONIC);
 	if (now >= lr->next_prune_ns) {

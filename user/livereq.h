@@ -11,6 +11,7 @@
 #define FL_LIVEREQ_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "hist.h"
 
@@ -34,9 +35,15 @@ struct livereq {
 	uint64_t ttft_buckets[LIVEREQ_NBUCKETS + 1]; /* per bucket, not cumulative; last: +Inf */
 	uint64_t ttft_count, ttft_sum_ns;
 	uint64_t next_prune_ns; /* CLOCK_MONOTONIC: next look for exited processes' sockets */
+	/* serve --flight: every event of the full stream (emit_events) goes on to this too */
+	int (*next)(void *ctx, void *data, size_t size);
+	void *next_ctx;
 };
 
-/* Opens the ring buffer when the session captures requests (else LR stays off). 0 or -errno. */
+/*
+ * Opens the ring buffer when the session captures requests (else LR stays off), or emits every
+ * event (serve --flight: LR->next takes them). 0 or -errno.
+ */
 int livereq_open(struct livereq *lr, struct session *s);
 /* The ring buffer's epoll fd, readable when a batch is waiting; -1 when off. */
 int livereq_fd(const struct livereq *lr, struct session *s);

@@ -179,6 +179,27 @@ static void counters(FILE *f, const struct serve_metrics *m)
 	sample(f, m, "faultline_events_dropped_total", "", m->counters[FL_CNT_DROPS]);
 }
 
+/* serve --flight: what the recorder wrote and what it holds. */
+static void flight(FILE *f, const struct serve_metrics *m)
+{
+	meta(f, "faultline_flight_dumps_total", "counter",
+	     "Flight recorder dumps written (--flight; a trigger's window, one file each).");
+	sample(f, m, "faultline_flight_dumps_total", "", m->flight_dumps);
+	meta(f, "faultline_flight_triggers_suppressed_total", "counter",
+	     "Triggers that wrote nothing: past --max-dumps, within --min-spacing, or past what "
+	     "the pending dump could be extended by.");
+	sample(f, m, "faultline_flight_triggers_suppressed_total", "", m->flight_suppressed);
+	meta(f, "faultline_flight_dumps_failed_total", "counter",
+	     "Flight recorder dumps that could not be written (disk full, -o gone).");
+	sample(f, m, "faultline_flight_dumps_failed_total", "", m->flight_failed);
+	meta(f, "faultline_flight_ring_bytes", "gauge",
+	     "Compressed events held in memory by the flight recorder.");
+	sample(f, m, "faultline_flight_ring_bytes", "", m->flight_ring_bytes);
+	meta(f, "faultline_flight_window_seconds", "gauge",
+	     "Event time the flight recorder's memory spans now.");
+	sample_s(f, m, "faultline_flight_window_seconds", "", m->flight_window_ns);
+}
+
 void serve_render(FILE *f, const struct serve_metrics *m)
 {
 	meta(f, "faultline_up", "gauge",
@@ -203,4 +224,6 @@ void serve_render(FILE *f, const struct serve_metrics *m)
 	       m->clients_refused);
 	sample(f, m, "faultline_serve_clients_closed_total", ",reason=\"timeout\"",
 	       m->clients_timed_out);
+	if (m->have_flight)
+		flight(f, m);
 }

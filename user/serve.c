@@ -19,20 +19,27 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <jansson.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "faultline.skel.h"
 #include "cli.h"
 #include "commands.h"
+#include "flight.h"
+#include "jw.h"
 #include "live.h"
+#include "meta.h"
+#include "recfile.h"
 #include "livereq.h"
 #include "model.h"
 #include "serve.h"
 #include "session.h"
 #include "uprobes.h"
 #include "util.h"
+#include "wire.h"
 
 #define TICK_MS 1000
+#define FLIGHT_TICK_MS 100 /* --flight: first tokens checked, chunks handed over */
 #define CLIENTS_MAX 128		  /* clients at once; past that the oldest idle one goes */
 #define REQUEST_TIMEOUT_MS 5000	  /* from accept to the end of the request head */
 #define RESPONSE_TIMEOUT_MS 10000 /* to take the whole answer */
@@ -63,6 +70,15 @@ struct serve {
 	const char *stop_error;
 	struct client *clients; /* CLIENTS_MAX */
 	int nclients;
+	/* --flight: the full event stream into an in-memory ring, as record --flight keeps it */
+	struct flight fl;
+	const char *output;   /* -o: where dumps go */
+	struct wire *fwire;   /* the ring's requests, written whole as FL_EV_REQ */
+	uint64_t fl_events, fl_net_events;
+	int fl_write_err;
+	char *meta;           /* the dumps' header, rebuilt on each attach */
+	int argc;
+	char **argv;
 };
 
 static void usage(FILE *f)
@@ -85,18 +101,28 @@ CLI_USAGE_LIVE_ALLOC_CUDA
 "                          sockets (default on)\n"
 CLI_USAGE_LIVE_TAIL
 "\n"
+"Flight recorder (serve --flight): every event of the targets is kept in memory too, and a\n"
+"trigger writes the window around it into -o DIR, as record --flight does:\n"
+"  -o, --output DIR        where dumps go (an existing directory; default .)\n"
+FLIGHT_USAGE
+"\n"
 "Metrics: faultline_up, faultline_page_faults_total{kind}, faultline_stall_seconds{cause}\n"
 "(histogram), faultline_alloc_call_seconds, faultline_pinned_call_seconds,\n"
 "faultline_requests_total, faultline_request_ttfb_seconds (histogram),\n"
 "faultline_events_dropped_total, faultline_bpf_run_seconds_total,\n"
-"faultline_serve_clients_closed_total{reason} (clients closed unanswered); labels pid and comm.\n"
+"faultline_serve_clients_closed_total{reason} (clients closed unanswered); with --flight,\n"
+"faultline_flight_dumps_total, faultline_flight_triggers_suppressed_total,\n"
+"faultline_flight_dumps_failed_total, faultline_flight_ring_bytes and\n"
+"faultline_flight_window_seconds (gauges); labels pid and comm.\n"
 "At most 128 clients at once (the oldest still sending its request makes room); each has 5 s\n"
 "to send its request and 10 s to take the answer.\n"
 "Stops on Ctrl-C, SIGTERM or SIGHUP (run it under systemd, or setsid, to outlive a terminal).\n"
 "\n"
 "Examples:\n"
 "  sudo faultline serve --match 'vllm serve' --children --listen 127.0.0.1:9464\n"
-"  curl -s http://127.0.0.1:9464/metrics | grep faultline_stall_seconds_count\n");
+"  curl -s http://127.0.0.1:9464/metrics | grep faultline_stall_seconds_count\n"
+"  sudo faultline serve --match 'vllm serve' --children --flight 60s --trigger ttft=500ms \\\n"
+"       -o /var/lib/faultline/\n");
 }
 
 /* Serve's own options; the shared ones went to cli_session_opt(). */
@@ -113,6 +139,11 @@ static int serve_opt(struct serve *sv, int c, const char *arg)
 	case 'l':
 		sv->listen = arg;
 		return 0;
+	case 'o':
+		sv->output = arg;
+		return 0;
+	case FLIGHT_OPT_FLIGHT ... FLIGHT_OPT_DUMP_ON_EXIT:
+		return flight_opt(&sv->fl, c, arg);
 	case 'h':
 		usage(stdout);
 		exit(0);
@@ -127,14 +158,17 @@ static int parse_args(struct serve *sv, int argc, char **argv)
 		CLI_LONGOPTS_SESSION,
 		{ "match", required_argument, NULL, OPT_MATCH },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "output", required_argument, NULL, 'o' },
+		FLIGHT_LONGOPTS,
 		{}
 	};
 	int c, err;
 
 	sv->listen = "127.0.0.1:9464";
 	sv->sopts.alloc_mode = FL_ALLOC_OFF;
+	flight_defaults(&sv->fl);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:l:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:l:o:vh", longopts, NULL)) != -1) {
 		err = cli_session_opt(&sv->sopts, c, optarg);
 		if (err == CLI_NOT_MINE)
 			err = serve_opt(sv, c, optarg);
@@ -147,6 +181,15 @@ static int parse_args(struct serve *sv, int argc, char **argv)
 		fl_err("serve: give either -p PID or --match PATTERN");
 		return -EINVAL;
 	}
+	if (flight_check_opts(&sv->fl, "serve"))
+		return -EINVAL;
+	if (sv->output && !sv->fl.on) {
+		fl_err("serve: -o names where --flight dumps go; give --flight TIME too");
+		return -EINVAL;
+	}
+	sv->fl.dir = sv->output ? sv->output : ".";
+	sv->argc = argc;
+	sv->argv = argv;
 	return cli_check_pids(&sv->sopts);
 }
 
@@ -366,6 +409,7 @@ int serve_parse_request(const char *buf, size_t len, char *method, size_t mlen, 
 }
 
 static int refresh(struct serve *sv);
+static void flight_meta_update(struct serve *sv);
 
 static void serve_metrics(struct serve *sv, struct client *c, bool head)
 {
@@ -559,6 +603,13 @@ static int refresh(struct serve *sv)
 	SINCE(alloc_hist, sv->cur.alloc_hist);
 	SINCE(alloc_ns, sv->cur.alloc_ns);
 	sv->m.bpf_run_ns = sv->cur.bpf_run_ns;
+	if (sv->fl.w) {
+		sv->m.have_flight = true;
+		sv->m.flight_dumps = sv->fl.dumps;
+		sv->m.flight_suppressed = sv->fl.suppressed;
+		sv->m.flight_failed = sv->fl.failed;
+		flight_ring_stat(&sv->fl, &sv->m.flight_ring_bytes, &sv->m.flight_window_ns);
+	}
 	sv->m.self_cpu_ns = sv->cur.self_cpu_ns;
 	live_snap_move(&sv->prev, &sv->cur);
 	return 0;
@@ -612,6 +663,8 @@ static void attach_match(struct serve *sv)
 		return;
 	live_session_added(sv->up, pid);
 	set_target(sv, pid);
+	if (sv->fl.w)
+		flight_meta_update(sv);
 	live_cmdline(pid, cmd, sizeof(cmd));
 	fprintf(stderr, "faultline: attached to pid %d (%s)\n", pid, fl_esc(cmd));
 }
@@ -641,6 +694,172 @@ static void check_target(struct serve *sv)
 		attach_match(sv);
 }
 
+/* --- the flight recorder (--flight) --------------------------------------------------- */
+
+/* Into the in-memory ring; a failure is said once (the dumps then lack those events). */
+static void flight_append(struct serve *sv, const void *data, size_t size)
+{
+	int err = fl_writer_append(sv->fl.w, data, size);
+
+	sv->fl_events++;
+	if (err && !sv->fl_write_err) {
+		sv->fl_write_err = err;
+		fl_err("flight: cannot keep events in memory: %s; dumps will lack some",
+		       strerror(-err));
+	}
+}
+
+static void flight_write_event(void *ctx, void *data, size_t size)
+{
+	flight_append(ctx, data, size);
+}
+
+/* livereq's hand-over: every event of the stream, taken as record's on_event takes it. */
+static int flight_event(void *ctx, void *data, size_t size)
+{
+	struct serve *sv = ctx;
+	const struct fl_hdr *h = data;
+	struct fl_cuda cuda;
+
+	if (h->type == FL_EV_NET) {
+		/* parsed, written as FL_EV_REQ by flight_turn: no payload reaches the ring */
+		wire_event(sv->fwire, data, size);
+		sv->fl_net_events++;
+		return 0;
+	}
+	if (h->type == FL_EV_PROC && size >= sizeof(struct fl_proc) &&
+	    ((const struct fl_proc *)data)->kind == FL_PROC_EXIT)
+		wire_proc_exit(sv->fwire, ((const struct fl_proc *)data)->pid, h->ts_ns);
+	flight_on_event(&sv->fl, data, size);
+	if (h->type == FL_EV_PROC || h->type == FL_EV_CUDA)
+		data = uprobes_on_event(sv->up, data, size, &cuda);
+	if (data)
+		flight_append(sv, data, size);
+	return 0;
+}
+
+static void flight_write_request(void *ctx, const struct request *q)
+{
+	struct fl_req e;
+
+	flight_req_record(q, &e);
+	flight_append(ctx, &e, sizeof(e));
+}
+
+/* A dump's trailer: what serve knows of the session (record's, less its overhead figures). */
+static char *flight_trailer(void *ctx, const char *reason)
+{
+	struct serve *sv = ctx;
+	struct bpf_map *targets = sv->sess.skel->maps.targets;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	__u32 key, *prev = NULL;
+	struct jw w;
+
+	if (!f)
+		return NULL;
+	jw_init(&w, f, false);
+	jw_obj_open(&w);
+	jw_kstr(&w, "stop_reason", reason);
+	jw_key(&w, "clocks");
+	meta_clocks(&w);
+	jw_ku64(&w, "events", sv->fl_events);
+	jw_key(&w, "counters");
+	jw_obj_open(&w);
+	jw_ku64(&w, "faults_user", session_counter(&sv->sess, FL_CNT_FAULTS_USER));
+	jw_ku64(&w, "faults_kernel", session_counter(&sv->sess, FL_CNT_FAULTS_KERNEL));
+	jw_ku64(&w, "khugepaged_scans", session_counter(&sv->sess, FL_CNT_KHUGEPAGED_SCAN));
+	jw_ku64(&w, "kcompactd_wakes", session_counter(&sv->sess, FL_CNT_KCOMPACTD_WAKE));
+	jw_ku64(&w, "compaction_deferred", session_counter(&sv->sess, FL_CNT_COMPACTION_DEFERRED));
+	jw_obj_close(&w);
+	if (sv->fwire) {
+		uint64_t conns, ignored;
+
+		wire_stats(sv->fwire, &conns, &ignored);
+		jw_key(&w, "wire");
+		jw_obj_open(&w);
+		jw_ku64(&w, "connections", conns);
+		jw_ku64(&w, "ignored_events", ignored);
+		jw_ku64(&w, "net_events", sv->fl_net_events);
+		jw_obj_close(&w);
+	}
+	/* mappings now: regions mapped during the window resolve against these */
+	jw_key(&w, "targets_end");
+	jw_arr_open(&w);
+	while (!bpf_map__get_next_key(targets, prev, &key, sizeof(key))) {
+		meta_target(&w, key);
+		prev = &key;
+	}
+	jw_arr_close(&w);
+	jw_obj_close(&w);
+	fclose(f);
+	return buf;
+}
+
+/* The dumps' header describes the target now traced: rebuilt at each attach. */
+static void flight_meta_update(struct serve *sv)
+{
+	if (!sv->fl.on)
+		return;
+	free(sv->meta);
+	sv->meta = meta_build(&sv->sess, sv->argc, sv->argv, NULL);
+	sv->fl.meta = sv->meta;
+}
+
+/* Before any event is read: the ring, and livereq handing every event on to flight_event. */
+static int flight_open(struct serve *sv)
+{
+	int err;
+
+	if (!sv->fl.on)
+		return 0;
+	sv->fwire = wire_new();
+	if (!sv->fwire) {
+		fl_err("serve: out of memory");
+		return -ENOMEM;
+	}
+	sv->fl.trailer = flight_trailer;
+	sv->fl.trailer_ctx = sv;
+	err = flight_start(&sv->fl);
+	if (err) {
+		fl_err("flight recorder: %s", strerror(-err));
+		return err;
+	}
+	sv->req.next = flight_event;
+	sv->req.next_ctx = sv;
+	return 0;
+}
+
+/* Each turn of the loop (at least every FLIGHT_TICK_MS): events in, triggers, a due dump. */
+static void flight_turn(struct serve *sv)
+{
+	if (!sv->fl.w)
+		return;
+	livereq_poll(&sv->req, &sv->sess, 0);
+	uprobes_huge_emit(sv->up, false, flight_write_event, sv);
+	flight_poll(&sv->fl, sv->fwire);
+	wire_drain_ended(sv->fwire, flight_write_request, sv);
+	fl_writer_tick(sv->fl.w);
+}
+
+/* The end: the last events in, then a pending dump (or --dump-on-exit) is written. */
+static void flight_end(struct serve *sv)
+{
+	const char *reason = cli_stop_signal ? cli_stop_reason(cli_stop_signal)
+			     : sv->stop_error	 ? sv->stop_error
+						 : "error";
+
+	if (!sv->fl.w)
+		return;
+	livereq_poll(&sv->req, &sv->sess, 0);
+	uprobes_huge_emit(sv->up, true, flight_write_event, sv);
+	wire_finish(sv->fwire); /* requests still open go in, marked incomplete */
+	wire_drain_ended(sv->fwire, flight_write_request, sv);
+	flight_finish(&sv->fl, reason);
+	flight_close(&sv->fl);
+}
+
 static void run(struct serve *sv)
 {
 	struct pollfd p[CLIENTS_MAX + 2];
@@ -650,6 +869,7 @@ static void run(struct serve *sv)
 		uint64_t now = clock_ns(CLOCK_MONOTONIC);
 		int timeout;
 
+		flight_turn(sv);
 		if (now >= next) {
 			check_target(sv);
 			uprobes_poll(sv->up);
@@ -667,6 +887,8 @@ static void run(struct serve *sv)
 		timeout = (int)((next - now) / 1000000) + 1;
 		if (serve_pending(sv) < timeout)
 			timeout = serve_pending(sv);
+		if (sv->fl.w && timeout > FLIGHT_TICK_MS)
+			timeout = FLIGHT_TICK_MS;
 		if (poll(p, CLIENTS_MAX + 2, timeout) < 0)
 			continue;
 		if (p[CLIENTS_MAX + 1].revents)
@@ -681,7 +903,10 @@ static int serve_start(struct serve *sv)
 {
 	int err;
 
+	sv->sopts.emit_events = sv->fl.on;
 	err = live_session_open(&sv->sess, &sv->sopts, &sv->up, &sv->req);
+	if (!err)
+		err = flight_open(sv);
 	if (err)
 		return err;
 	sv->m.have_requests = sv->req.on;
@@ -694,6 +919,7 @@ static int serve_start(struct serve *sv)
 	if (!sv->m.pid && sv->match)
 		fprintf(stderr, "faultline: no process matches '%s' yet; waiting for one\n",
 			sv->match);
+	flight_meta_update(sv);
 	fprintf(stderr, "faultline: serving http://%s/metrics\n", sv->where);
 	return live_snap_read(&sv->sess, &sv->prev);
 }
@@ -725,6 +951,8 @@ int cmd_serve(int argc, char **argv)
 
 	if (parse_args(&sv, argc, argv))
 		return 2;
+	if (sv.fl.on && flight_check_dir(sv.fl.dir))
+		return 1;
 	if (clients_open(&sv))
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
@@ -740,11 +968,14 @@ int cmd_serve(int argc, char **argv)
 		       sv.stop_error);
 		err = -ESRCH;
 	}
+	flight_end(&sv);
 	if (sv.lfd >= 0)
 		close(sv.lfd);
 	clients_close(&sv);
 	live_snap_free(&sv.prev);
 	live_snap_free(&sv.cur);
 	live_session_close(&sv.sess, sv.up, &sv.req);
+	wire_free(sv.fwire);
+	free(sv.meta);
 	return err ? 1 : 0;
 }

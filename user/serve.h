@@ -31,6 +31,10 @@ struct serve_metrics {
 	int last_pid; /* labels keep naming the last target while there is none */
 	/* serve's own clients closed before their answer: dropped for a newer one, refused, late */
 	uint64_t clients_dropped, clients_refused, clients_timed_out;
+	/* serve --flight */
+	bool have_flight;
+	uint64_t flight_dumps, flight_suppressed, flight_failed;
+	uint64_t flight_ring_bytes, flight_window_ns; /* held in memory now, and the time it spans */
 };
 
 void serve_render(FILE *f, const struct serve_metrics *m);
