@@ -583,11 +583,67 @@ flight_cpu() {
 	log "  flight at $rate faults/s: $((t1 - t0)) ticks of CPU in $RATE_SECS s, RSS $r0 -> $r1 KiB"
 }
 
+# serve --flight on examples/server.py: idle (RPM 0) and with examples/loadgen.py sending RPM
+# requests a minute; CPU (user+system ticks) and RSS of faultline serve over RATE_SECS, requests
+# it counted (/metrics) and files written (none: the ttft trigger, 60 s, never fires).
+serve_flight_cpu() {
+	local rpm=$1 spid lpid gpid port addr t0 t1 r0 r1 q0 q1 i dir=$OUT/serve-flight-$1
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	python3 "$ROOT/examples/server.py" --port 0 -q --kv-mb 0 --churn 0 --weights "$OUT/sf.bin" \
+		--weights-mb 8 >"$OUT/sf.srv" 2>&1 &
+	spid=$!
+	BG_PIDS+=("$spid")
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^listening on' "$OUT/sf.srv" && break
+		sleep 0.1
+	done
+	port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$OUT/sf.srv")
+	"$FL" serve -p "$spid" --listen 127.0.0.1:0 --flight 60s --trigger ttft=60s -o "$dir" \
+		2>"$OUT/sf.err" &
+	lpid=$!
+	BG_PIDS+=("$lpid")
+	for ((i = 0; i < 600; i++)); do
+		grep -q 'serving http' "$OUT/sf.err" && break
+		sleep 0.1
+	done
+	addr=$(grep -o 'serving http://[^/]*' "$OUT/sf.err" | sed 's|serving http://||')
+	if [ "$rpm" != 0 ]; then
+		python3 "$ROOT/examples/loadgen.py" --url "http://127.0.0.1:$port" -q -c 16 \
+			-n $((rpm * (RATE_SECS + 30) / 60)) --rate "$(python3 -c "print($rpm / 60)")" \
+			--max-tokens 4 --prompt-len 20 >"$OUT/sf.lg" 2>&1 &
+		gpid=$!
+		BG_PIDS+=("$gpid")
+		sleep 2 # past the first connections
+	fi
+	curl -s "http://$addr/metrics" >"$OUT/sf.m0"
+	t0=$(proc_cpu_ticks "$lpid")
+	r0=$(awk '/^VmRSS/ {print $2}' "/proc/$lpid/status" 2>/dev/null || echo 0)
+	sleep "$RATE_SECS"
+	t1=$(proc_cpu_ticks "$lpid")
+	r1=$(awk '/^VmRSS/ {print $2}' "/proc/$lpid/status" 2>/dev/null || echo 0)
+	curl -s "http://$addr/metrics" >"$OUT/sf.m1"
+	q0=$(metric faultline_requests_total "$OUT/sf.m0")
+	q1=$(metric faultline_requests_total "$OUT/sf.m1")
+	kill -INT "$lpid" 2>/dev/null || true
+	kill "${BG_PIDS[@]}" 2>/dev/null || true
+	wait "${BG_PIDS[@]}" 2>/dev/null || true
+	BG_PIDS=()
+	row flight-serve "$rpm" serve "ticks=$((t1 - t0))" "hz=$(getconf CLK_TCK)" "secs=$RATE_SECS" \
+		"rss0_kb=$r0" "rss1_kb=$r1" "reqs=$((q1 - q0))" "ring_kb=$(($(metric faultline_flight_ring_bytes "$OUT/sf.m1") / 1024))" \
+		"files=$(find "$dir" -mindepth 1 | wc -l)"
+	log "  serve --flight at $rpm req/min: $((t1 - t0)) ticks of CPU in $RATE_SECS s, $((q1 - q0)) requests, RSS $r0 -> $r1 KiB"
+}
+
 bench_flight() {
 	local rate
 	for rate in 0 10000; do
 		log "flight: record --flight 60s at $rate faults/s for $RATE_SECS s"
 		flight_cpu "$rate"
+	done
+	for rate in 0 10000; do
+		log "flight: serve --flight 60s at $rate requests/min for $RATE_SECS s"
+		serve_flight_cpu "$rate"
 	done
 }
 
@@ -812,6 +868,17 @@ if flight:
         secs, ticks, hz = num(kv["secs"]), num(kv["ticks"]), num(kv["hz"])
         print(f"| {'idle' if r == '0' else r} | {secs:.0f} s | {100 * ticks / hz / secs:.2f} % of a core "
               f"| {kv.get('rss0_kb')} -> {kv.get('rss1_kb')} KiB | {kv.get('files')} |")
+sflight = [(r, kv) for s, r, t, kv in rows if s == "flight-serve"]
+if sflight:
+    print("\n### serve --flight on examples/server.py (in memory until a trigger)\n")
+    print("| requests/min (offered) | window | requests counted | CPU of faultline serve --flight "
+          "| RSS start -> end | ring | files written |")
+    print("|---|---|---|---|---|---|---|")
+    for r, kv in sflight:
+        secs, ticks, hz = num(kv["secs"]), num(kv["ticks"]), num(kv["hz"])
+        print(f"| {'idle' if r == '0' else r} | {secs:.0f} s | {kv.get('reqs')} "
+              f"| {100 * ticks / hz / secs:.2f} % of a core "
+              f"| {kv.get('rss0_kb')} -> {kv.get('rss1_kb')} KiB | {kv.get('ring_kb')} KiB | {kv.get('files')} |")
 EOF
 }
 
