@@ -187,6 +187,10 @@ static int parse_args(struct serve *sv, int argc, char **argv)
 		fl_err("serve: -o names where --flight dumps go; give --flight TIME too");
 		return -EINVAL;
 	}
+	if (sv->fl.ttft_ns && sv->sopts.wire_off) {
+		fl_err("serve: --trigger ttft needs the requests on the wire: drop --wire off");
+		return -EINVAL;
+	}
 	sv->fl.dir = sv->output ? sv->output : ".";
 	sv->argc = argc;
 	sv->argv = argv;
