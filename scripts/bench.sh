@@ -587,7 +587,8 @@ flight_cpu() {
 # requests a minute; CPU (user+system ticks) and RSS of faultline serve over RATE_SECS, requests
 # it counted (/metrics) and files written (none: the ttft trigger, 60 s, never fires).
 serve_flight_cpu() {
-	local rpm=$1 spid lpid gpid port addr t0 t1 r0 r1 q0 q1 i dir=$OUT/serve-flight-$1
+	local rpm=$1 secs=${2:-$RATE_SECS} spid lpid gpid port addr t0 t1 r0 r1 rm1=- q0 q1 i
+	local dir=$OUT/serve-flight-$1
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	python3 "$ROOT/examples/server.py" --port 0 -q --kv-mb 0 --churn 0 --weights "$OUT/sf.bin" \
@@ -610,7 +611,7 @@ serve_flight_cpu() {
 	addr=$(grep -o 'serving http://[^/]*' "$OUT/sf.err" | sed 's|serving http://||')
 	if [ "$rpm" != 0 ]; then
 		python3 "$ROOT/examples/loadgen.py" --url "http://127.0.0.1:$port" -q -c 16 \
-			-n $((rpm * (RATE_SECS + 30) / 60)) --rate "$(python3 -c "print($rpm / 60)")" \
+			-n $((rpm * (secs + 30) / 60)) --rate "$(python3 -c "print($rpm / 60)")" \
 			--max-tokens 4 --prompt-len 20 >"$OUT/sf.lg" 2>&1 &
 		gpid=$!
 		BG_PIDS+=("$gpid")
@@ -619,7 +620,13 @@ serve_flight_cpu() {
 	curl -s "http://$addr/metrics" >"$OUT/sf.m0"
 	t0=$(proc_cpu_ticks "$lpid")
 	r0=$(awk '/^VmRSS/ {print $2}' "/proc/$lpid/status" 2>/dev/null || echo 0)
-	sleep "$RATE_SECS"
+	if [ "$secs" -ge 120 ]; then # a soak: RSS at minute 1 against the end
+		sleep 60
+		rm1=$(awk '/^VmRSS/ {print $2}' "/proc/$lpid/status" 2>/dev/null || echo 0)
+		sleep $((secs - 60))
+	else
+		sleep "$secs"
+	fi
 	t1=$(proc_cpu_ticks "$lpid")
 	r1=$(awk '/^VmRSS/ {print $2}' "/proc/$lpid/status" 2>/dev/null || echo 0)
 	curl -s "http://$addr/metrics" >"$OUT/sf.m1"
@@ -629,10 +636,10 @@ serve_flight_cpu() {
 	kill "${BG_PIDS[@]}" 2>/dev/null || true
 	wait "${BG_PIDS[@]}" 2>/dev/null || true
 	BG_PIDS=()
-	row flight-serve "$rpm" serve "ticks=$((t1 - t0))" "hz=$(getconf CLK_TCK)" "secs=$RATE_SECS" \
-		"rss0_kb=$r0" "rss1_kb=$r1" "reqs=$((q1 - q0))" "ring_kb=$(($(metric faultline_flight_ring_bytes "$OUT/sf.m1") / 1024))" \
+	row flight-serve "$rpm" serve "ticks=$((t1 - t0))" "hz=$(getconf CLK_TCK)" "secs=$secs" \
+		"rss0_kb=$r0" "rss_min1_kb=$rm1" "rss1_kb=$r1" "reqs=$((q1 - q0))" "ring_kb=$(($(metric faultline_flight_ring_bytes "$OUT/sf.m1") / 1024))" \
 		"files=$(find "$dir" -mindepth 1 | wc -l)"
-	log "  serve --flight at $rpm req/min: $((t1 - t0)) ticks of CPU in $RATE_SECS s, $((q1 - q0)) requests, RSS $r0 -> $r1 KiB"
+	log "  serve --flight at $rpm req/min: $((t1 - t0)) ticks of CPU in $secs s, $((q1 - q0)) requests, RSS $r0 -> (minute 1: $rm1) -> $r1 KiB"
 }
 
 bench_flight() {
@@ -645,6 +652,13 @@ bench_flight() {
 		log "flight: serve --flight 60s at $rate requests/min for $RATE_SECS s"
 		serve_flight_cpu "$rate"
 	done
+}
+
+# BENCH_SECTIONS=soak: serve --flight at 10k requests/min for BENCH_SOAK_SECS (600), RSS at minute 1
+# against the end (the issue's "memory flat over a 10-minute soak").
+bench_soak() {
+	log "soak: serve --flight 60s at 10000 requests/min for ${BENCH_SOAK_SECS:-600} s"
+	serve_flight_cpu 10000 "${BENCH_SOAK_SECS:-600}"
 }
 
 machine() {
