@@ -430,17 +430,8 @@ static char *build_trailer(struct record *r)
 	jw_obj_close(&w);
 	jw_key(&w, "alloc");
 	uprobes_trailer(r->up, &w);
-	if (r->wire) {
-		uint64_t conns, ignored;
-
-		wire_stats(r->wire, &conns, &ignored);
-		jw_key(&w, "wire");
-		jw_obj_open(&w);
-		jw_ku64(&w, "connections", conns);
-		jw_ku64(&w, "ignored_events", ignored);
-		jw_ku64(&w, "net_events", r->wire_events);
-		jw_obj_close(&w);
-	}
+	if (r->wire)
+		wire_trailer_json(r->wire, &w, r->wire_events);
 	/* Mappings at the end too: regions mapped during the session resolve against these. */
 	jw_key(&w, "targets_end");
 	jw_arr_open(&w);

@@ -777,17 +777,8 @@ static char *flight_trailer(void *ctx, const char *reason)
 	jw_ku64(&w, "kcompactd_wakes", session_counter(&sv->sess, FL_CNT_KCOMPACTD_WAKE));
 	jw_ku64(&w, "compaction_deferred", session_counter(&sv->sess, FL_CNT_COMPACTION_DEFERRED));
 	jw_obj_close(&w);
-	if (sv->fwire) {
-		uint64_t conns, ignored;
-
-		wire_stats(sv->fwire, &conns, &ignored);
-		jw_key(&w, "wire");
-		jw_obj_open(&w);
-		jw_ku64(&w, "connections", conns);
-		jw_ku64(&w, "ignored_events", ignored);
-		jw_ku64(&w, "net_events", sv->fl_net_events);
-		jw_obj_close(&w);
-	}
+	if (sv->fwire)
+		wire_trailer_json(sv->fwire, &w, sv->fl_net_events);
 	/* mappings now: regions mapped during the window resolve against these */
 	jw_key(&w, "targets_end");
 	jw_arr_open(&w);

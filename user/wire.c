@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "jw.h"
 #include "util.h"
 #include "wire.h"
 
@@ -925,4 +926,17 @@ cleanup:
 	free(keep);
 	free(newidx);
 	return handed;
+}
+
+void wire_trailer_json(const struct wire *w, struct jw *jw, uint64_t net_events)
+{
+	uint64_t conns, ignored;
+
+	wire_stats(w, &conns, &ignored);
+	jw_key(jw, "wire");
+	jw_obj_open(jw);
+	jw_ku64(jw, "connections", conns);
+	jw_ku64(jw, "ignored_events", ignored);
+	jw_ku64(jw, "net_events", net_events);
+	jw_obj_close(jw);
 }

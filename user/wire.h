@@ -25,6 +25,9 @@ void wire_finish(struct wire *w);
 const struct reqlist *wire_requests(const struct wire *w);
 /* Connections seen and events that were not HTTP (for the report's notes). */
 void wire_stats(const struct wire *w, uint64_t *conns, uint64_t *ignored_events);
+struct jw;
+/* The trailer's "wire" member (record and serve's dumps): connections, ignored and net events. */
+void wire_trailer_json(const struct wire *w, struct jw *jw, uint64_t net_events);
 void wire_free(struct wire *w);
 
 /*
