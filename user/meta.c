@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <sys/utsname.h>
 #include "meta.h"
-#include "procmaps.h"
+#include "procfs.h"
 #include "session.h"
 #include "util.h"
 

@@ -16,7 +16,7 @@
 #include <bpf/libbpf.h>
 #include "faultline.skel.h"
 #include "jw.h"
-#include "procmaps.h"
+#include "procfs.h"
 #include "session.h"
 #include "uprobes.h"
 #include "util.h"

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "procfs.h"
+#include "util.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
-#include "procmaps.h"
-#include "util.h"
 
 static int cmp_vma(const void *a, const void *b)
 {
@@ -22,8 +22,8 @@ static int parse_line(const char *line, struct vma *v)
 	char perms[5];
 	int pos = 0;
 
-	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu %n", &start, &end, perms, &off, &maj,
-		   &min, &ino, &pos) < 7)
+	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu %n", &start, &end, perms, &off, &maj, &min,
+		   &ino, &pos) < 7)
 		return -EINVAL;
 	if (end < start)
 		return -EINVAL;
@@ -60,8 +60,8 @@ int vmas_parse(struct vmas *vmas, const char *text)
 			if (err == -ENOMEM)
 				return fl_nomem();
 			if (!err) {
-				if (grow_array((void **)&vmas->v, &vmas->cap, vmas->n, sizeof(*vmas->v),
-					       64)) {
+				if (grow_array((void **)&vmas->v, &vmas->cap, vmas->n,
+					       sizeof(*vmas->v), 64)) {
 					free(v.path);
 					return -ENOMEM;
 				}
@@ -126,9 +126,11 @@ void vmas_free(struct vmas *vmas)
 
 const char *maps_allocator(const char *text, char *lib, size_t len)
 {
-	static const struct { const char *needle, *name; } known[] = {
-		{ "libjemalloc", "jemalloc" }, { "libtcmalloc", "tcmalloc" },
-		{ "libmimalloc", "mimalloc" }, { "/libc.so", "glibc" }, { "/libc-", "glibc" },
+	static const struct {
+		const char *needle, *name;
+	} known[] = {
+	    {"libjemalloc", "jemalloc"}, {"libtcmalloc", "tcmalloc"}, {"libmimalloc", "mimalloc"},
+	    {"/libc.so", "glibc"},	 {"/libc-", "glibc"},
 	};
 
 	if (lib && len)
@@ -150,4 +152,52 @@ const char *maps_allocator(const char *text, char *lib, size_t len)
 		return known[k].name;
 	}
 	return "glibc";
+}
+
+/* --- /proc/PID/stat ---------------------------------------------------------------------- */
+
+int proc_stat_parse(const char *text, struct proc_stat *st)
+{
+	const char *open = strchr(text, '('), *close = strrchr(text, ')');
+	size_t n;
+
+	memset(st, 0, sizeof(*st));
+	if (!open || !close || close < open)
+		return -EINVAL;
+	n = close - open - 1;
+	if (n >= sizeof(st->comm))
+		n = sizeof(st->comm) - 1;
+	memcpy(st->comm, open + 1, n);
+	/* state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
+	 * cutime cstime priority nice num_threads itrealvalue starttime (fields 3 to 22) */
+	if (sscanf(close + 1,
+		   " %c %d %*d %*d %*d %*d %lu %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+		   "%*d %*d %llu",
+		   &st->state, &st->ppid, &st->flags, &st->starttime) != 4)
+		return -EINVAL;
+	return 0;
+}
+
+int proc_stat_read(int pid, struct proc_stat *st)
+{
+	char path[64], *text;
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	/* the whole file, not its first line: a comm may hold a newline */
+	text = read_file(path, NULL);
+	if (!text) {
+		memset(st, 0, sizeof(*st));
+		return -errno;
+	}
+	err = proc_stat_parse(text, st);
+	free(text);
+	return err;
+}
+
+int proc_ppid(int pid)
+{
+	struct proc_stat st;
+
+	return proc_stat_read(pid, &st) ? -1 : st.ppid;
 }

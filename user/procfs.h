@@ -1,10 +1,30 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* /proc/PID/maps: parsed from the live file or from the text stored in a record. */
-#ifndef FL_PROCMAPS_H
-#define FL_PROCMAPS_H
+/*
+ * The /proc readers: /proc/PID/stat, /proc/PID/maps (parsed from the live file or from the text
+ * stored in a record) and /proc/PID/pagemap.
+ */
+#ifndef FL_PROCFS_H
+#define FL_PROCFS_H
 
-#include <stdint.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* The fields of /proc/PID/stat that faultline reads. */
+struct proc_stat {
+	char comm[64]; /* between the first '(' and the last ')' */
+	char state;    /* 'R', 'S', 'Z', 'X'... */
+	int ppid;
+	unsigned long flags;	      /* PF_*: PF_KTHREAD 0x00200000 */
+	unsigned long long starttime; /* clock ticks after boot */
+};
+
+/* Parses the text of /proc/PID/stat. The comm may hold spaces, parentheses and newlines: the
+ * fields are read after the LAST ')'. 0 or -EINVAL. */
+int proc_stat_parse(const char *text, struct proc_stat *st);
+/* Reads and parses /proc/PID/stat. 0 or -errno (-ENOENT: no such process). */
+int proc_stat_read(int pid, struct proc_stat *st);
+/* PID's parent, or -1 when PID is gone or unreadable. */
+int proc_ppid(int pid);
 
 struct vma {
 	uint64_t start, end, offset, inode;
