@@ -6,6 +6,7 @@
 #ifndef FL_PROCFS_H
 #define FL_PROCFS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,5 +50,12 @@ void vmas_free(struct vmas *vmas);
 /* The allocator a process really uses, from its mappings: "jemalloc", "tcmalloc", "mimalloc"
  * or "glibc"; with the library's path in LIB when one was found. */
 const char *maps_allocator(const char *maps_text, char *lib, size_t len);
+
+/* Bytes of [addr, addr+len) in PID backed by huge pages (THP or hugetlb), or -errno (-ENODATA:
+ * nothing of the range is present). Only the mapped parts are walked, at most 65536 2 MiB blocks
+ * of them (beyond that, sampled); /proc/kpageflags needs CAP_SYS_ADMIN. */
+int64_t huge_backed_bytes(int pid, uint64_t addr, uint64_t len);
+/* The same, giving up with -EINTR once *STOP is set (a walk on a worker thread). */
+int64_t huge_backed_bytes_until(int pid, uint64_t addr, uint64_t len, const atomic_bool *stop);
 
 #endif

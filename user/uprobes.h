@@ -55,10 +55,6 @@ void uprobes_detach(struct uprobes *up);
 void uprobes_trailer(struct uprobes *up, struct jw *w);
 void uprobes_free(struct uprobes *up);
 
-/* Bytes of [addr, addr+len) in PID backed by huge pages (THP or hugetlb), or -errno. Only the
- * mapped parts are walked, at most 65536 2 MiB blocks of them (beyond that, sampled). */
-int64_t huge_backed_bytes(int pid, uint64_t addr, uint64_t len);
-
 /* record's --alloc MODE, --alloc-slow TIME and --cuda MODE (NAME without dashes). */
 int uprobes_parse_opt(struct session_opts *o, const char *name, const char *arg);
 
