@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,13 +13,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "faultline.skel.h"
+#include "elfsym.h"
 #include "jw.h"
 #include "procfs.h"
 #include "session.h"
 #include "uprobes.h"
 #include "util.h"
 
-#define UP_MAX_SYMS 20
+#define UP_MAX_SYMS ELFSYM_MAX
 #define HUGE_QUEUE 16
 #define DEFAULT_SLOW_NS 50000
 
@@ -180,128 +179,6 @@ void uprobes_configure(struct faultline_bpf *skel, const struct session_opts *o)
 	skel->rodata->alloc_slow_ns = o->alloc_slow_ns ? o->alloc_slow_ns : DEFAULT_SLOW_NS;
 }
 
-/* --- ELF symbols ------------------------------------------------------------------------ */
-
-/* File offset of virtual address VADDR: the executable PT_LOAD segment that holds it. */
-static uint64_t vaddr_to_offset(Elf *e, uint64_t vaddr)
-{
-	size_t n;
-
-	if (elf_getphdrnum(e, &n))
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(e, i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
-			continue;
-		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz)
-			return vaddr - ph.p_vaddr + ph.p_offset;
-	}
-	return 0;
-}
-
-/* "cudaHostRegister@@libcudart.so.13" matches "cudaHostRegister". */
-static bool sym_matches(const char *sym, const char *want)
-{
-	size_t n = strlen(want);
-
-	return !strncmp(sym, want, n) && (sym[n] == 0 || sym[n] == '@');
-}
-
-/*
- * One symbol table: sets vaddr of each wanted name defined as a function here. A default
- * version (not hidden in .gnu.version, or "@@" in a static table) wins over an old one.
- */
-static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct sym_state *ss, int n,
-			uint64_t *vaddr, bool *is_default, bool *ifunc)
-{
-	GElf_Shdr sh;
-	Elf_Data *data = elf_getdata(scn, NULL);
-
-	if (!gelf_getshdr(scn, &sh) || !data || !sh.sh_entsize)
-		return;
-	for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
-		GElf_Sym sym;
-		const char *name;
-		GElf_Versym vs = 0;
-		bool dflt;
-
-		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
-			continue;
-		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC && GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
-			continue;
-		name = elf_strptr(e, sh.sh_link, sym.st_name);
-		if (!name)
-			continue;
-		if (versym)
-			gelf_getversym(versym, i, &vs);
-		dflt = !(vs & 0x8000) && (!strchr(name, '@') || strstr(name, "@@"));
-		for (int k = 0; k < n; k++) {
-			if (!sym_matches(name, ss[k].name) || (vaddr[k] && (is_default[k] || !dflt)))
-				continue;
-			vaddr[k] = sym.st_value;
-			is_default[k] = dflt;
-			ifunc[k] = GELF_ST_TYPE(sym.st_info) == STT_GNU_IFUNC;
-		}
-	}
-}
-
-/* Resolves every ss[].name in the ELF file FD to a file offset; sets status for the absent. */
-static int elf_resolve(int fd, struct sym_state *ss, int n, char *err, size_t errlen)
-{
-	uint64_t vaddr[UP_MAX_SYMS] = {};
-	bool dflt[UP_MAX_SYMS] = {}, ifunc[UP_MAX_SYMS] = {};
-	Elf_Scn *scn = NULL, *dynsym = NULL, *symtab = NULL;
-	Elf_Data *versym = NULL;
-	int ret = 0;
-	Elf *e;
-
-	elf_version(EV_CURRENT);
-	e = elf_begin(fd, ELF_C_READ, NULL);
-	if (!e || elf_kind(e) != ELF_K_ELF) {
-		snprintf(err, errlen, "not an ELF file: %s", elf_errmsg(-1));
-		ret = -EINVAL;
-		goto cleanup;
-	}
-	while ((scn = elf_nextscn(e, scn))) {
-		GElf_Shdr sh;
-
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		if (sh.sh_type == SHT_DYNSYM)
-			dynsym = scn;
-		else if (sh.sh_type == SHT_SYMTAB)
-			symtab = scn;
-		else if (sh.sh_type == SHT_GNU_versym)
-			versym = elf_getdata(scn, NULL);
-	}
-	if (dynsym)
-		scan_symtab(e, dynsym, versym, ss, n, vaddr, dflt, ifunc);
-	if (symtab)
-		scan_symtab(e, symtab, NULL, ss, n, vaddr, dflt, ifunc);
-	for (int k = 0; k < n; k++) {
-		if (!vaddr[k]) {
-			snprintf(ss[k].status, sizeof(ss[k].status), "not found: no such function in %s",
-				 dynsym || symtab ? "the symbol tables" : "the file (no symbol table)");
-			continue;
-		}
-		if (ifunc[k]) {
-			snprintf(ss[k].status, sizeof(ss[k].status),
-				 "not probed: an ifunc (its address is the resolver)");
-			continue;
-		}
-		ss[k].offset = vaddr_to_offset(e, vaddr[k]);
-		if (!ss[k].offset)
-			snprintf(ss[k].status, sizeof(ss[k].status),
-				 "not found: address 0x%llx is in no executable segment",
-				 (unsigned long long)vaddr[k]);
-	}
-cleanup:
-	if (e)
-		elf_end(e);
-	return ret;
-}
-
 /* --- attaching ------------------------------------------------------------------------- */
 
 static int add_link(struct up_lib *l, struct bpf_link *link)
@@ -373,6 +250,21 @@ static unsigned int allocator_bit(const char *allocator)
 	return W_GLIBC;
 }
 
+static int resolve_syms(int fd, struct up_lib *l)
+{
+	struct elfsym q[UP_MAX_SYMS] = {};
+	int err;
+
+	for (int k = 0; k < l->nsyms; k++)
+		q[k].name = l->syms[k].name;
+	err = elfsym_resolve(fd, q, l->nsyms, l->error, sizeof(l->error));
+	for (int k = 0; !err && k < l->nsyms; k++) {
+		l->syms[k].offset = q[k].offset;
+		memcpy(l->syms[k].status, q[k].status, sizeof(l->syms[k].status));
+	}
+	return err;
+}
+
 /* Resolves and attaches every wanted symbol of L; two names at one address are probed once. */
 static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 {
@@ -396,7 +288,7 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 		fl_info("pid %d: %s not probed: %s", pid, fl_esc(l->path), l->error);
 		return;
 	}
-	if (elf_resolve(fd, l->syms, l->nsyms, l->error, sizeof(l->error))) {
+	if (resolve_syms(fd, l)) {
 		close(fd);
 		return;
 	}
