@@ -968,50 +968,6 @@ void uprobes_free(struct uprobes *up)
 	free(up);
 }
 
-/* --- options ------------------------------------------------------------------------------ */
-
-/* "50us", "1ms", "0.5ms", "2000ns", "1s"; a bare number is microseconds. */
-static int parse_ns(const char *s, uint64_t *out)
-{
-	uint64_t ns;
-
-	if (parse_duration(s, 1000, 1, &ns) || ns > 3600000000000ull)
-		return -EINVAL;
-	*out = ns;
-	return 0;
-}
-
-int uprobes_parse_opt(struct session_opts *o, const char *name, const char *arg)
-{
-	if (!strcmp(name, "alloc")) {
-		if (!strcmp(arg, "lite"))
-			o->alloc_mode = FL_ALLOC_LITE;
-		else if (!strcmp(arg, "full"))
-			o->alloc_mode = FL_ALLOC_FULL;
-		else if (!strcmp(arg, "off"))
-			o->alloc_mode = FL_ALLOC_OFF;
-		else {
-			fl_err("--alloc '%s': expected lite, full or off", arg);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (!strcmp(name, "cuda")) {
-		if (strcmp(arg, "auto") && strcmp(arg, "off")) {
-			fl_err("--cuda '%s': expected auto or off", arg);
-			return -EINVAL;
-		}
-		o->cuda_mode = strcmp(arg, "off") ? FL_CUDA_AUTO : FL_CUDA_OFF;
-		return 0;
-	}
-	if (parse_ns(arg, &o->alloc_slow_ns) || !o->alloc_slow_ns) {
-		fl_err("--alloc-slow '%s': expected a duration above zero such as 50us, 1ms or 2000ns",
-		       arg);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 void *uprobes_on_event(struct uprobes *up, void *data, size_t size,
 		       struct fl_cuda *copy)
 {

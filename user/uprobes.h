@@ -55,9 +55,6 @@ void uprobes_detach(struct uprobes *up);
 void uprobes_trailer(struct uprobes *up, struct jw *w);
 void uprobes_free(struct uprobes *up);
 
-/* record's --alloc MODE, --alloc-slow TIME and --cuda MODE (NAME without dashes). */
-int uprobes_parse_opt(struct session_opts *o, const char *name, const char *arg);
-
 /* Names, shared with the report. */
 const char *alloc_fn_name(unsigned int fn);
 const char *cuda_fn_name(unsigned int fn);
