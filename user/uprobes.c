@@ -20,11 +20,7 @@
 #include "uprobes.h"
 #include "util.h"
 
-#define UP_MAX_SYMS ELFSYM_MAX
 #define HUGE_QUEUE 16
-#define DEFAULT_SLOW_NS 50000
-
-enum lib_kind { LIB_ALLOC, LIB_CUDART, LIB_CUDA };
 
 /* Allocators a symbol is expected in (maps_allocator's names). */
 #define W_GLIBC 1u
@@ -75,51 +71,6 @@ static const struct want cuda_wants[] = {
 	{ "cuMemFreeHost", FL_CF_CU_FREE_HOST },
 };
 
-struct sym_state {
-	const char *name;
-	unsigned int fn;
-	uint64_t offset;
-	bool probed;
-	char status[112];
-};
-
-struct up_lib {
-	char *path; /* as the target's maps name it */
-	uint64_t inode, dev;
-	enum lib_kind kind;
-	const char *allocator; /* LIB_ALLOC: "glibc", "jemalloc"... */
-	struct sym_state syms[UP_MAX_SYMS];
-	int nsyms;
-	struct bpf_link **links;
-	int nlinks;
-	uint64_t attached_ns;
-	char detached[48]; /* why its probes are gone; "" while attached */
-	char error[160];
-};
-
-struct up_proc {
-	int pid;
-	bool gone;
-	bool alloc_done; /* the allocator of the current image is probed (or was tried) */
-	bool exec_pending; /* exec'd: probes kept (same files stay probed), stale ones pruned later */
-	struct up_lib *libs;
-	int nlibs;
-	char *code_maps; /* every executable mapping seen, as maps lines: names syscall callers */
-	size_t code_len;
-};
-
-struct uprobes {
-	struct session *s;
-	bool alloc_on, cuda_on;
-	bool maps_on; /* --alloc=lite: keep each process's code mappings for the caller column */
-	struct bpf_program *alloc_entry, *alloc_ret, *cuda_entry, *cuda_ret;
-	struct up_proc *procs;
-	int nprocs;
-	uint64_t last_scan_ns;
-	struct huge_worker *huge; /* started at the first register call */
-	uint64_t huge_busy;       /* register calls written as FL_HUGE_BUSY */
-};
-
 static const char *const alloc_fn_names[FL_AF_MAX] = {
 	[FL_AF_MALLOC] = "malloc", [FL_AF_CALLOC] = "calloc", [FL_AF_REALLOC] = "realloc",
 	[FL_AF_FREE] = "free", [FL_AF_POSIX_MEMALIGN] = "posix_memalign",
@@ -151,7 +102,7 @@ const char *alloc_mode_name(int mode)
 	return mode == FL_ALLOC_OFF ? "off" : mode == FL_ALLOC_FULL ? "full" : "lite";
 }
 
-static const char *kind_name(enum lib_kind k)
+const char *uprobes_lib_kind_name(enum lib_kind k)
 {
 	return k == LIB_ALLOC ? "allocator" : k == LIB_CUDART ? "cudart" : "cuda";
 }
@@ -176,7 +127,7 @@ void uprobes_plan(struct probe_plan *p, const struct session_opts *o)
 
 void uprobes_configure(struct faultline_bpf *skel, const struct session_opts *o)
 {
-	skel->rodata->alloc_slow_ns = o->alloc_slow_ns ? o->alloc_slow_ns : DEFAULT_SLOW_NS;
+	skel->rodata->alloc_slow_ns = o->alloc_slow_ns ? o->alloc_slow_ns : UPROBES_SLOW_NS_DEFAULT;
 }
 
 /* --- attaching ------------------------------------------------------------------------- */
@@ -312,7 +263,7 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 	close(fd);
 	l->attached_ns = clock_ns(CLOCK_MONOTONIC);
 	fprintf(stderr, "faultline: pid %d: probed %d functions in %s (%s%s%s)\n", pid, probed,
-		fl_esc(l->path), kind_name(l->kind), l->kind == LIB_ALLOC ? " " : "",
+		fl_esc(l->path), uprobes_lib_kind_name(l->kind), l->kind == LIB_ALLOC ? " " : "",
 		l->kind == LIB_ALLOC ? l->allocator : "");
 }
 
@@ -786,170 +737,6 @@ static void huge_worker_free(struct uprobes *up)
 	pthread_cond_destroy(&hw->cond);
 	free(hw);
 	up->huge = NULL;
-}
-
-/* --- trailer ------------------------------------------------------------------------------ */
-
-static void trailer_functions(struct uprobes *up, struct jw *w)
-{
-	struct faultline_bpf *skel = up->s->skel;
-	int ncpu = up->s->ncpus;
-	struct fl_alloc_stat *st = calloc(ncpu, sizeof(*st));
-	uint64_t *h = calloc(ncpu, sizeof(*h));
-
-	jw_key(w, "functions");
-	jw_arr_open(w);
-	for (__u32 fn = 0; st && h && fn < FL_AF_MAX; fn++) {
-		struct fl_alloc_stat sum = {};
-
-		if (bpf_map__lookup_elem(skel->maps.alloc_stats, &fn, sizeof(fn), st,
-					 sizeof(*st) * ncpu, 0))
-			continue;
-		for (int c = 0; c < ncpu; c++) {
-			sum.count += st[c].count;
-			sum.total_ns += st[c].total_ns;
-			sum.bytes += st[c].bytes;
-			if (st[c].max_ns > sum.max_ns)
-				sum.max_ns = st[c].max_ns;
-		}
-		if (!sum.count)
-			continue;
-		jw_obj_open(w);
-		jw_kstr(w, "func", alloc_fn_name(fn));
-		jw_ku64(w, "count", sum.count);
-		jw_ku64(w, "total_ns", sum.total_ns);
-		jw_ku64(w, "max_ns", sum.max_ns);
-		jw_ku64(w, "bytes", sum.bytes);
-		jw_key(w, "hist");
-		jw_arr_open(w);
-		for (__u32 slot = 0; slot < FL_HIST_SLOTS; slot++) {
-			__u32 idx = fn * FL_HIST_SLOTS + slot;
-			uint64_t n = 0;
-
-			if (!bpf_map__lookup_elem(skel->maps.alloc_hist, &idx, sizeof(idx), h,
-						  sizeof(*h) * ncpu, 0))
-				for (int c = 0; c < ncpu; c++)
-					n += h[c];
-			jw_u64(w, n);
-		}
-		jw_arr_close(w);
-		jw_obj_close(w);
-	}
-	jw_arr_close(w);
-	free(st);
-	free(h);
-}
-
-/* struct alloc_thread in bpf/alloc.bpf.c: pid, depth, 4 frames of 32 bytes, 16 calls, total_ns. */
-struct alloc_thread_val {
-	__u32 pid;
-	__u32 depth;
-	__u64 frames[4 * 4];
-	__u64 calls[16];
-	__u64 total_ns;
-};
-
-static void trailer_threads(struct uprobes *up, struct jw *w)
-{
-	struct bpf_map *map = up->s->skel->maps.alloc_threads;
-	__u32 key, *prev = NULL;
-	int n = 0;
-
-	jw_key(w, "threads");
-	jw_arr_open(w);
-	if (bpf_map__value_size(map) != sizeof(struct alloc_thread_val))
-		goto out;
-	while (n < 256 && !bpf_map__get_next_key(map, prev, &key, sizeof(key))) {
-		struct alloc_thread_val v;
-		uint64_t calls = 0;
-
-		prev = &key;
-		if (bpf_map__lookup_elem(map, &key, sizeof(key), &v, sizeof(v), 0))
-			continue;
-		for (int f = 0; f < FL_AF_MAX; f++)
-			calls += v.calls[f];
-		if (!calls)
-			continue;
-		jw_obj_open(w);
-		jw_ku64(w, "tid", key);
-		jw_ku64(w, "pid", v.pid);
-		jw_ku64(w, "calls", calls);
-		jw_ku64(w, "total_ns", v.total_ns);
-		jw_key(w, "by_func");
-		jw_obj_open(w);
-		for (int f = 0; f < FL_AF_MAX; f++)
-			if (v.calls[f])
-				jw_ku64(w, alloc_fn_name(f), v.calls[f]);
-		jw_obj_close(w);
-		jw_obj_close(w);
-		n++;
-	}
-out:
-	jw_arr_close(w);
-}
-
-static void trailer_lib(const struct up_lib *l, struct jw *w)
-{
-	jw_obj_open(w);
-	jw_kstr(w, "path", l->path);
-	jw_kstr(w, "kind", kind_name(l->kind));
-	jw_kstr(w, "allocator", l->kind == LIB_ALLOC ? l->allocator : NULL);
-	jw_ku64(w, "attached_ns", l->attached_ns);
-	jw_kstr(w, "detached", l->detached[0] ? l->detached : NULL);
-	jw_kstr(w, "error", l->error[0] ? l->error : NULL);
-	jw_key(w, "symbols");
-	jw_arr_open(w);
-	for (int k = 0; k < l->nsyms; k++) {
-		jw_obj_open(w);
-		jw_kstr(w, "name", l->syms[k].name);
-		jw_kstr(w, "func", l->kind == LIB_ALLOC ? alloc_fn_name(l->syms[k].fn) :
-							   cuda_fn_name(l->syms[k].fn));
-		jw_kbool(w, "probed", l->syms[k].probed);
-		jw_kstr(w, "status", l->syms[k].status[0] ? l->syms[k].status : "not probed");
-		jw_ku64(w, "offset", l->syms[k].offset);
-		jw_obj_close(w);
-	}
-	jw_arr_close(w);
-	jw_obj_close(w);
-}
-
-void uprobes_trailer(struct uprobes *up, struct jw *w)
-{
-	const struct session_opts *o;
-
-	if (!up) {
-		jw_null(w);
-		return;
-	}
-	o = &up->s->opts;
-	jw_obj_open(w);
-	jw_kstr(w, "mode", alloc_mode_name(o->alloc_mode));
-	jw_kstr(w, "cuda", o->cuda_mode == FL_CUDA_OFF ? "off" : "auto");
-	jw_ku64(w, "slow_ns", o->alloc_slow_ns ? o->alloc_slow_ns : DEFAULT_SLOW_NS);
-	if (up->huge_busy)
-		jw_ku64(w, "huge_busy", up->huge_busy);
-	if (up->alloc_on) {
-		trailer_functions(up, w);
-		trailer_threads(up, w);
-	}
-	jw_key(w, "processes");
-	jw_arr_open(w);
-	for (int i = 0; i < up->nprocs; i++) {
-		const struct up_proc *p = &up->procs[i];
-
-		jw_obj_open(w);
-		jw_ku64(w, "pid", p->pid);
-		if (up->maps_on)
-			jw_kstr(w, "code_maps", p->code_maps ? p->code_maps : "");
-		jw_key(w, "libraries");
-		jw_arr_open(w);
-		for (int k = 0; k < p->nlibs; k++)
-			trailer_lib(&p->libs[k], w);
-		jw_arr_close(w);
-		jw_obj_close(w);
-	}
-	jw_arr_close(w);
-	jw_obj_close(w);
 }
 
 void uprobes_free(struct uprobes *up)
