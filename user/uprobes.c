@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Uprobe attachment (uprobes.h): which libraries of each target to probe, attaching and detaching
+ * as processes fork, exec and exit, and the worker that measures pinned ranges. Symbols come from
+ * elfsym.c, mappings and pagemap from procfs.c; the trailer's "alloc" member is written by meta.c.
+ */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,7 +18,6 @@
 #include <bpf/libbpf.h>
 #include "faultline.skel.h"
 #include "elfsym.h"
-#include "jw.h"
 #include "procfs.h"
 #include "session.h"
 #include "uprobes.h"
@@ -573,6 +576,8 @@ void uprobes_detach(struct uprobes *up)
 	for (int i = 0; up && i < up->nprocs; i++)
 		detach_proc(&up->procs[i], "session ended");
 }
+
+/* --- register calls: the huge-page share of the range, walked off the consumer thread ------ */
 
 static bool is_register(const struct fl_cuda *e)
 {
