@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
-#include "uprobes.h"
 #include "util.h"
 
 volatile sig_atomic_t cli_stop_signal;
@@ -40,6 +39,45 @@ static int parse_wire(struct session_opts *o, const char *arg)
 	return 0;
 }
 
+static int parse_alloc(struct session_opts *o, const char *arg)
+{
+	if (!strcmp(arg, "lite"))
+		o->alloc_mode = FL_ALLOC_LITE;
+	else if (!strcmp(arg, "full"))
+		o->alloc_mode = FL_ALLOC_FULL;
+	else if (!strcmp(arg, "off"))
+		o->alloc_mode = FL_ALLOC_OFF;
+	else {
+		fl_err("--alloc '%s': expected lite, full or off", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "50us", "1ms", "0.5ms", "2000ns", "1s"; a bare number is microseconds. At most an hour. */
+static int parse_alloc_slow(struct session_opts *o, const char *arg)
+{
+	uint64_t ns;
+
+	if (parse_duration(arg, 1000, 1, &ns) || ns > 3600000000000ull || !ns) {
+		fl_err("--alloc-slow '%s': expected a duration above zero such as 50us, 1ms or 2000ns",
+		       arg);
+		return -EINVAL;
+	}
+	o->alloc_slow_ns = ns;
+	return 0;
+}
+
+static int parse_cuda(struct session_opts *o, const char *arg)
+{
+	if (strcmp(arg, "auto") && strcmp(arg, "off")) {
+		fl_err("--cuda '%s': expected auto or off", arg);
+		return -EINVAL;
+	}
+	o->cuda_mode = strcmp(arg, "off") ? FL_CUDA_AUTO : FL_CUDA_OFF;
+	return 0;
+}
+
 int cli_session_opt(struct session_opts *o, int c, const char *arg)
 {
 	switch (c) {
@@ -59,11 +97,11 @@ int cli_session_opt(struct session_opts *o, int c, const char *arg)
 	case CLI_OPT_WIRE:
 		return parse_wire(o, arg);
 	case CLI_OPT_ALLOC:
-		return uprobes_parse_opt(o, "alloc", arg);
+		return parse_alloc(o, arg);
 	case CLI_OPT_ALLOC_SLOW:
-		return uprobes_parse_opt(o, "alloc-slow", arg);
+		return parse_alloc_slow(o, arg);
 	case CLI_OPT_CUDA:
-		return uprobes_parse_opt(o, "cuda", arg);
+		return parse_cuda(o, arg);
 	case 'v':
 		fl_verbose++;
 		return 0;

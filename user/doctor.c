@@ -19,7 +19,7 @@
 #include "commands.h"
 #include "jw.h"
 #include "probes.h"
-#include "procmaps.h"
+#include "procfs.h"
 #include "session.h"
 #include "util.h"
 

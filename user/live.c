@@ -17,7 +17,7 @@
 #include "faultline.skel.h"
 #include "live.h"
 #include "livereq.h"
-#include "procmaps.h"
+#include "procfs.h"
 #include "session.h"
 #include "uprobes.h"
 #include "util.h"
@@ -287,18 +287,12 @@ static uint64_t kb_field(const char *text, const char *name)
 
 static uint64_t proc_uptime_s(int pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
-	double up = 0;
+	struct proc_stat st;
 	long hz = sysconf(_SC_CLK_TCK);
+	double up = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (read_line(path, buf, sizeof(buf)) || !(p = strrchr(buf, ')')))
-		return 0;
-	/* field 22 (starttime), counted from the state field (3) after the comm */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-			  "%*d %*d %llu", &start) != 1)
+	if (proc_stat_read(pid, &st))
 		return 0;
 	f = fopen("/proc/uptime", "r");
 	if (!f)
@@ -306,7 +300,8 @@ static uint64_t proc_uptime_s(int pid)
 	if (fscanf(f, "%lf", &up) != 1)
 		up = 0;
 	fclose(f);
-	return hz > 0 && up > (double)start / hz ? (uint64_t)(up - (double)start / hz) : 0;
+	return hz > 0 && up > (double)st.starttime / hz ? (uint64_t)(up - (double)st.starttime / hz)
+							 : 0;
 }
 
 int live_proc_read(int pid, struct live_proc *p, bool with_maps)
@@ -369,20 +364,9 @@ int live_cmdline(int pid, char *buf, size_t len)
 	return 0;
 }
 
-static int ppid_of(int pid)
-{
-	char path[64], buf[512], *p;
-	int ppid = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (read_line(path, buf, sizeof(buf)) || !(p = strrchr(buf, ')')))
-		return 0;
-	return sscanf(p + 2, "%*c %d", &ppid) == 1 ? ppid : 0;
-}
-
 static bool is_self_or_ancestor(int pid)
 {
-	for (int p = getpid(), depth = 0; p > 0 && depth < 64; p = ppid_of(p), depth++)
+	for (int p = getpid(), depth = 0; p > 0 && depth < 64; p = proc_ppid(p), depth++)
 		if (p == pid)
 			return true;
 	return false;
@@ -390,18 +374,13 @@ static bool is_self_or_ancestor(int pid)
 
 static unsigned long long start_time(int pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (read_line(path, buf, sizeof(buf)) || !(p = strrchr(buf, ')')))
+	if (proc_stat_read(pid, &st))
 		return ~0ull;
-	if (p[2] == 'Z' || p[2] == 'X')
+	if (st.state == 'Z' || st.state == 'X')
 		return ~0ull; /* exited, not yet reaped: not a process to attach to */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-			  "%*d %*d %llu", &start) != 1)
-		return ~0ull;
-	return start;
+	return st.starttime;
 }
 
 bool live_pid_running(int pid)

@@ -7,9 +7,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/utsname.h>
+#include <bpf/libbpf.h>
+#include "faultline.skel.h"
 #include "meta.h"
-#include "procmaps.h"
+#include "procfs.h"
 #include "session.h"
+#include "uprobes.h"
 #include "util.h"
 
 void meta_clocks(struct jw *w)
@@ -305,4 +308,168 @@ char *meta_build(const struct session *s, int argc, char **argv, const char *com
 	jw_obj_close(&w);
 	fclose(f);
 	return buf;
+}
+
+/* --- trailer: "alloc" ------------------------------------------------------------------- */
+
+static void alloc_functions(const struct session *s, struct jw *w)
+{
+	struct faultline_bpf *skel = s->skel;
+	int ncpu = s->ncpus;
+	struct fl_alloc_stat *st = calloc(ncpu, sizeof(*st));
+	uint64_t *h = calloc(ncpu, sizeof(*h));
+
+	jw_key(w, "functions");
+	jw_arr_open(w);
+	for (__u32 fn = 0; st && h && fn < FL_AF_MAX; fn++) {
+		struct fl_alloc_stat sum = {};
+
+		if (bpf_map__lookup_elem(skel->maps.alloc_stats, &fn, sizeof(fn), st,
+					 sizeof(*st) * ncpu, 0))
+			continue;
+		for (int c = 0; c < ncpu; c++) {
+			sum.count += st[c].count;
+			sum.total_ns += st[c].total_ns;
+			sum.bytes += st[c].bytes;
+			if (st[c].max_ns > sum.max_ns)
+				sum.max_ns = st[c].max_ns;
+		}
+		if (!sum.count)
+			continue;
+		jw_obj_open(w);
+		jw_kstr(w, "func", alloc_fn_name(fn));
+		jw_ku64(w, "count", sum.count);
+		jw_ku64(w, "total_ns", sum.total_ns);
+		jw_ku64(w, "max_ns", sum.max_ns);
+		jw_ku64(w, "bytes", sum.bytes);
+		jw_key(w, "hist");
+		jw_arr_open(w);
+		for (__u32 slot = 0; slot < FL_HIST_SLOTS; slot++) {
+			__u32 idx = fn * FL_HIST_SLOTS + slot;
+			uint64_t n = 0;
+
+			if (!bpf_map__lookup_elem(skel->maps.alloc_hist, &idx, sizeof(idx), h,
+						  sizeof(*h) * ncpu, 0))
+				for (int c = 0; c < ncpu; c++)
+					n += h[c];
+			jw_u64(w, n);
+		}
+		jw_arr_close(w);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	free(st);
+	free(h);
+}
+
+/* struct alloc_thread in bpf/alloc.bpf.c: pid, depth, 4 frames of 32 bytes, 16 calls, total_ns. */
+struct alloc_thread_val {
+	__u32 pid;
+	__u32 depth;
+	__u64 frames[4 * 4];
+	__u64 calls[16];
+	__u64 total_ns;
+};
+
+static void alloc_threads(const struct session *s, struct jw *w)
+{
+	struct bpf_map *map = s->skel->maps.alloc_threads;
+	__u32 key, *prev = NULL;
+	int n = 0;
+
+	jw_key(w, "threads");
+	jw_arr_open(w);
+	if (bpf_map__value_size(map) != sizeof(struct alloc_thread_val))
+		goto out;
+	while (n < 256 && !bpf_map__get_next_key(map, prev, &key, sizeof(key))) {
+		struct alloc_thread_val v;
+		uint64_t calls = 0;
+
+		prev = &key;
+		if (bpf_map__lookup_elem(map, &key, sizeof(key), &v, sizeof(v), 0))
+			continue;
+		for (int f = 0; f < FL_AF_MAX; f++)
+			calls += v.calls[f];
+		if (!calls)
+			continue;
+		jw_obj_open(w);
+		jw_ku64(w, "tid", key);
+		jw_ku64(w, "pid", v.pid);
+		jw_ku64(w, "calls", calls);
+		jw_ku64(w, "total_ns", v.total_ns);
+		jw_key(w, "by_func");
+		jw_obj_open(w);
+		for (int f = 0; f < FL_AF_MAX; f++)
+			if (v.calls[f])
+				jw_ku64(w, alloc_fn_name(f), v.calls[f]);
+		jw_obj_close(w);
+		jw_obj_close(w);
+		n++;
+	}
+out:
+	jw_arr_close(w);
+}
+
+static void alloc_lib(const struct up_lib *l, struct jw *w)
+{
+	jw_obj_open(w);
+	jw_kstr(w, "path", l->path);
+	jw_kstr(w, "kind", uprobes_lib_kind_name(l->kind));
+	jw_kstr(w, "allocator", l->kind == LIB_ALLOC ? l->allocator : NULL);
+	jw_ku64(w, "attached_ns", l->attached_ns);
+	jw_kstr(w, "detached", l->detached[0] ? l->detached : NULL);
+	jw_kstr(w, "error", l->error[0] ? l->error : NULL);
+	jw_key(w, "symbols");
+	jw_arr_open(w);
+	for (int k = 0; k < l->nsyms; k++) {
+		jw_obj_open(w);
+		jw_kstr(w, "name", l->syms[k].name);
+		jw_kstr(w, "func", l->kind == LIB_ALLOC ? alloc_fn_name(l->syms[k].fn) :
+							   cuda_fn_name(l->syms[k].fn));
+		jw_kbool(w, "probed", l->syms[k].probed);
+		jw_kstr(w, "status", l->syms[k].status[0] ? l->syms[k].status : "not probed");
+		jw_ku64(w, "offset", l->syms[k].offset);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	jw_obj_close(w);
+}
+
+void meta_alloc(struct jw *w, const struct session *s, const struct uprobes *up)
+{
+	const struct session_opts *o;
+
+	if (!up) {
+		jw_null(w);
+		return;
+	}
+	o = &s->opts;
+	jw_obj_open(w);
+	jw_kstr(w, "mode", alloc_mode_name(o->alloc_mode));
+	jw_kstr(w, "cuda", o->cuda_mode == FL_CUDA_OFF ? "off" : "auto");
+	jw_ku64(w, "slow_ns", o->alloc_slow_ns ? o->alloc_slow_ns : UPROBES_SLOW_NS_DEFAULT);
+	if (up->huge_busy)
+		jw_ku64(w, "huge_busy", up->huge_busy);
+	if (up->alloc_on) {
+		alloc_functions(s, w);
+		alloc_threads(s, w);
+	}
+	jw_key(w, "processes");
+	jw_arr_open(w);
+	for (int i = 0; i < up->nprocs; i++) {
+		const struct up_proc *p = &up->procs[i];
+
+		jw_obj_open(w);
+		jw_ku64(w, "pid", p->pid);
+		if (up->maps_on)
+			jw_kstr(w, "code_maps", p->code_maps ? p->code_maps : "");
+		jw_key(w, "libraries");
+		jw_arr_open(w);
+		for (int k = 0; k < p->nlibs; k++)
+			alloc_lib(&p->libs[k], w);
+		jw_arr_close(w);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	jw_obj_close(w);
 }

@@ -7,6 +7,7 @@
 #include "jw.h"
 
 struct session;
+struct uprobes;
 
 #define FL_VERSION "0.1.0"
 
@@ -25,5 +26,8 @@ extern struct meta_opts meta_opts;
 void meta_target(struct jw *w, int pid);
 /* The header's metadata JSON for a record session (caller frees). */
 char *meta_build(const struct session *s, int argc, char **argv, const char *command);
+/* Trailer key "alloc": mode, per-function counts and histograms, threads, probed libraries and
+ * (--alloc=lite) each process's executable mappings; null without UP (the uprobes' state). */
+void meta_alloc(struct jw *w, const struct session *s, const struct uprobes *up);
 
 #endif

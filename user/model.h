@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include "faultline.h"
 #include "hist.h"
-#include "procmaps.h"
+#include "procfs.h"
 #include "recfile.h"
 
 extern const char *const fl_cause_names[FL_CAUSE_MAX];

@@ -429,7 +429,7 @@ static char *build_trailer(struct record *r)
 	jw_ku64(&w, "ringbuf_bytes", r->sopts.ringbuf_bytes);
 	jw_obj_close(&w);
 	jw_key(&w, "alloc");
-	uprobes_trailer(r->up, &w);
+	meta_alloc(&w, &r->sess, r->up);
 	if (r->wire)
 		wire_trailer_json(r->wire, &w, r->wire_events);
 	/* Mappings at the end too: regions mapped during the session resolve against these. */

@@ -15,6 +15,7 @@
 #include "faultline.skel.h"
 #include "session.h"
 #include "faultline.h"
+#include "procfs.h"
 #include "uprobes.h"
 #include "util.h"
 
@@ -47,27 +48,17 @@ bool pid_alive(int pid)
 
 bool pid_is_kthread(int pid)
 {
-	char path[64], buf[512], *p;
-	unsigned long flags = 0;
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (read_line(path, buf, sizeof(buf)))
-		return false;
-	p = strrchr(buf, ')'); /* state ppid pgrp session tty_nr tpgid flags */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
-		return false;
-	return flags & 0x00200000; /* PF_KTHREAD: no user memory to fault on */
+	/* PF_KTHREAD: no user memory to fault on */
+	return !proc_stat_read(pid, &st) && (st.flags & 0x00200000);
 }
 
 static bool is_zombie(int pid)
 {
-	char path[64], buf[512], *p;
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (read_line(path, buf, sizeof(buf)))
-		return true;
-	p = strrchr(buf, ')');
-	return p && (p[2] == 'Z' || p[2] == 'X');
+	return proc_stat_read(pid, &st) || st.state == 'Z' || st.state == 'X';
 }
 
 static void configure(struct session *s)
@@ -195,20 +186,6 @@ static int add_one(struct session *s, int pid)
 	return 0;
 }
 
-static int ppid_of(int pid)
-{
-	char path[64], buf[512], *p;
-	int ppid = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (read_line(path, buf, sizeof(buf)))
-		return -1;
-	p = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
-	if (p && sscanf(p + 2, "%*c %d", &ppid) == 1)
-		return ppid;
-	return -1;
-}
-
 int pid_launcher_child(int pid, char *comm, size_t len)
 {
 	static const char *const launchers[] = { "sh", "bash", "dash", "zsh", "ksh", "fish",
@@ -239,7 +216,7 @@ int pid_launcher_child(int pid, char *comm, size_t len)
 	while ((de = readdir(d)) && n < 2) {
 		int p = atoi(de->d_name);
 
-		if (p > 0 && ppid_of(p) == pid) {
+		if (p > 0 && proc_ppid(p) == pid) {
 			child = p;
 			n++;
 		}
@@ -274,7 +251,7 @@ static int add_descendants(struct session *s, int root)
 
 			if (pid <= 0)
 				continue;
-			pp = ppid_of(pid);
+			pp = proc_ppid(pid);
 			for (int i = 0; i < n; i++)
 				known |= set[i] == pid;
 			if (known)

@@ -45,20 +45,25 @@ struct session {
 
 typedef int (*session_event_fn)(void *ctx, void *data, size_t size);
 
-/* Checks privileges, opens, configures, loads (dropping concerns that fail) and attaches. */
+/*
+ * Opens, configures and loads the BPF object (a concern the kernel refuses is dropped and the
+ * load retried; a --probes choice that fails stops the session), adds the -p targets and
+ * attaches. Privileges are not checked up front: a load refused with EPERM or EACCES is reported
+ * as needing root or CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN.
+ */
 int session_open(struct session *s, const struct session_opts *o);
 /* Adds PID (and, with children, its current descendants) to the in-kernel target set. */
 int session_add_target(struct session *s, int pid);
 int session_ring_open(struct session *s, session_event_fn fn, void *ctx);
 /* Polls the ring buffer for up to TIMEOUT_MS and consumes what is there. */
 int session_poll(struct session *s, int timeout_ms);
-/* Removes targets that no longer exist (exits the kernel did not report). */
+/* Removes targets that no longer exist or are zombies (exits the kernel did not report). */
 void session_prune_dead(struct session *s);
 uint64_t session_counter(struct session *s, int idx);
 /* Sum over faultline's programs of BPF run time and runs. */
 void session_prog_stats(struct session *s, uint64_t *run_ns, uint64_t *run_cnt);
 void session_close(struct session *s);
-/* Whether PID exists; sets a message naming the problem when it does not. */
+/* Whether PID exists (also one we may not signal); prints nothing: the caller says why not. */
 bool pid_alive(int pid);
 /* Whether PID is a kernel thread (PF_KTHREAD): no mm, nothing of its own to trace or audit. */
 bool pid_is_kthread(int pid);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Uprobe attachment (uprobes.h): which libraries of each target to probe, attaching and detaching
+ * as processes fork, exec and exit, and the worker that measures pinned ranges. Symbols come from
+ * elfsym.c, mappings and pagemap from procfs.c; the trailer's "alloc" member is written by meta.c.
+ */
 #include <errno.h>
-#include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,17 +17,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "faultline.skel.h"
-#include "jw.h"
-#include "procmaps.h"
+#include "elfsym.h"
+#include "procfs.h"
 #include "session.h"
 #include "uprobes.h"
 #include "util.h"
 
-#define UP_MAX_SYMS 20
 #define HUGE_QUEUE 16
-#define DEFAULT_SLOW_NS 50000
-
-enum lib_kind { LIB_ALLOC, LIB_CUDART, LIB_CUDA };
 
 /* Allocators a symbol is expected in (maps_allocator's names). */
 #define W_GLIBC 1u
@@ -76,51 +74,6 @@ static const struct want cuda_wants[] = {
 	{ "cuMemFreeHost", FL_CF_CU_FREE_HOST },
 };
 
-struct sym_state {
-	const char *name;
-	unsigned int fn;
-	uint64_t offset;
-	bool probed;
-	char status[112];
-};
-
-struct up_lib {
-	char *path; /* as the target's maps name it */
-	uint64_t inode, dev;
-	enum lib_kind kind;
-	const char *allocator; /* LIB_ALLOC: "glibc", "jemalloc"... */
-	struct sym_state syms[UP_MAX_SYMS];
-	int nsyms;
-	struct bpf_link **links;
-	int nlinks;
-	uint64_t attached_ns;
-	char detached[48]; /* why its probes are gone; "" while attached */
-	char error[160];
-};
-
-struct up_proc {
-	int pid;
-	bool gone;
-	bool alloc_done; /* the allocator of the current image is probed (or was tried) */
-	bool exec_pending; /* exec'd: probes kept (same files stay probed), stale ones pruned later */
-	struct up_lib *libs;
-	int nlibs;
-	char *code_maps; /* every executable mapping seen, as maps lines: names syscall callers */
-	size_t code_len;
-};
-
-struct uprobes {
-	struct session *s;
-	bool alloc_on, cuda_on;
-	bool maps_on; /* --alloc=lite: keep each process's code mappings for the caller column */
-	struct bpf_program *alloc_entry, *alloc_ret, *cuda_entry, *cuda_ret;
-	struct up_proc *procs;
-	int nprocs;
-	uint64_t last_scan_ns;
-	struct huge_worker *huge; /* started at the first register call */
-	uint64_t huge_busy;       /* register calls written as FL_HUGE_BUSY */
-};
-
 static const char *const alloc_fn_names[FL_AF_MAX] = {
 	[FL_AF_MALLOC] = "malloc", [FL_AF_CALLOC] = "calloc", [FL_AF_REALLOC] = "realloc",
 	[FL_AF_FREE] = "free", [FL_AF_POSIX_MEMALIGN] = "posix_memalign",
@@ -152,7 +105,7 @@ const char *alloc_mode_name(int mode)
 	return mode == FL_ALLOC_OFF ? "off" : mode == FL_ALLOC_FULL ? "full" : "lite";
 }
 
-static const char *kind_name(enum lib_kind k)
+const char *uprobes_lib_kind_name(enum lib_kind k)
 {
 	return k == LIB_ALLOC ? "allocator" : k == LIB_CUDART ? "cudart" : "cuda";
 }
@@ -177,129 +130,7 @@ void uprobes_plan(struct probe_plan *p, const struct session_opts *o)
 
 void uprobes_configure(struct faultline_bpf *skel, const struct session_opts *o)
 {
-	skel->rodata->alloc_slow_ns = o->alloc_slow_ns ? o->alloc_slow_ns : DEFAULT_SLOW_NS;
-}
-
-/* --- ELF symbols ------------------------------------------------------------------------ */
-
-/* File offset of virtual address VADDR: the executable PT_LOAD segment that holds it. */
-static uint64_t vaddr_to_offset(Elf *e, uint64_t vaddr)
-{
-	size_t n;
-
-	if (elf_getphdrnum(e, &n))
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(e, i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
-			continue;
-		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz)
-			return vaddr - ph.p_vaddr + ph.p_offset;
-	}
-	return 0;
-}
-
-/* "cudaHostRegister@@libcudart.so.13" matches "cudaHostRegister". */
-static bool sym_matches(const char *sym, const char *want)
-{
-	size_t n = strlen(want);
-
-	return !strncmp(sym, want, n) && (sym[n] == 0 || sym[n] == '@');
-}
-
-/*
- * One symbol table: sets vaddr of each wanted name defined as a function here. A default
- * version (not hidden in .gnu.version, or "@@" in a static table) wins over an old one.
- */
-static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct sym_state *ss, int n,
-			uint64_t *vaddr, bool *is_default, bool *ifunc)
-{
-	GElf_Shdr sh;
-	Elf_Data *data = elf_getdata(scn, NULL);
-
-	if (!gelf_getshdr(scn, &sh) || !data || !sh.sh_entsize)
-		return;
-	for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
-		GElf_Sym sym;
-		const char *name;
-		GElf_Versym vs = 0;
-		bool dflt;
-
-		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
-			continue;
-		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC && GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
-			continue;
-		name = elf_strptr(e, sh.sh_link, sym.st_name);
-		if (!name)
-			continue;
-		if (versym)
-			gelf_getversym(versym, i, &vs);
-		dflt = !(vs & 0x8000) && (!strchr(name, '@') || strstr(name, "@@"));
-		for (int k = 0; k < n; k++) {
-			if (!sym_matches(name, ss[k].name) || (vaddr[k] && (is_default[k] || !dflt)))
-				continue;
-			vaddr[k] = sym.st_value;
-			is_default[k] = dflt;
-			ifunc[k] = GELF_ST_TYPE(sym.st_info) == STT_GNU_IFUNC;
-		}
-	}
-}
-
-/* Resolves every ss[].name in the ELF file FD to a file offset; sets status for the absent. */
-static int elf_resolve(int fd, struct sym_state *ss, int n, char *err, size_t errlen)
-{
-	uint64_t vaddr[UP_MAX_SYMS] = {};
-	bool dflt[UP_MAX_SYMS] = {}, ifunc[UP_MAX_SYMS] = {};
-	Elf_Scn *scn = NULL, *dynsym = NULL, *symtab = NULL;
-	Elf_Data *versym = NULL;
-	int ret = 0;
-	Elf *e;
-
-	elf_version(EV_CURRENT);
-	e = elf_begin(fd, ELF_C_READ, NULL);
-	if (!e || elf_kind(e) != ELF_K_ELF) {
-		snprintf(err, errlen, "not an ELF file: %s", elf_errmsg(-1));
-		ret = -EINVAL;
-		goto cleanup;
-	}
-	while ((scn = elf_nextscn(e, scn))) {
-		GElf_Shdr sh;
-
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		if (sh.sh_type == SHT_DYNSYM)
-			dynsym = scn;
-		else if (sh.sh_type == SHT_SYMTAB)
-			symtab = scn;
-		else if (sh.sh_type == SHT_GNU_versym)
-			versym = elf_getdata(scn, NULL);
-	}
-	if (dynsym)
-		scan_symtab(e, dynsym, versym, ss, n, vaddr, dflt, ifunc);
-	if (symtab)
-		scan_symtab(e, symtab, NULL, ss, n, vaddr, dflt, ifunc);
-	for (int k = 0; k < n; k++) {
-		if (!vaddr[k]) {
-			snprintf(ss[k].status, sizeof(ss[k].status), "not found: no such function in %s",
-				 dynsym || symtab ? "the symbol tables" : "the file (no symbol table)");
-			continue;
-		}
-		if (ifunc[k]) {
-			snprintf(ss[k].status, sizeof(ss[k].status),
-				 "not probed: an ifunc (its address is the resolver)");
-			continue;
-		}
-		ss[k].offset = vaddr_to_offset(e, vaddr[k]);
-		if (!ss[k].offset)
-			snprintf(ss[k].status, sizeof(ss[k].status),
-				 "not found: address 0x%llx is in no executable segment",
-				 (unsigned long long)vaddr[k]);
-	}
-cleanup:
-	if (e)
-		elf_end(e);
-	return ret;
+	skel->rodata->alloc_slow_ns = o->alloc_slow_ns ? o->alloc_slow_ns : UPROBES_SLOW_NS_DEFAULT;
 }
 
 /* --- attaching ------------------------------------------------------------------------- */
@@ -373,6 +204,21 @@ static unsigned int allocator_bit(const char *allocator)
 	return W_GLIBC;
 }
 
+static int resolve_syms(int fd, struct up_lib *l)
+{
+	struct elfsym q[UP_MAX_SYMS] = {};
+	int err;
+
+	for (int k = 0; k < l->nsyms; k++)
+		q[k].name = l->syms[k].name;
+	err = elfsym_resolve(fd, q, l->nsyms, l->error, sizeof(l->error));
+	for (int k = 0; !err && k < l->nsyms; k++) {
+		l->syms[k].offset = q[k].offset;
+		memcpy(l->syms[k].status, q[k].status, sizeof(l->syms[k].status));
+	}
+	return err;
+}
+
 /* Resolves and attaches every wanted symbol of L; two names at one address are probed once. */
 static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 {
@@ -396,7 +242,7 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 		fl_info("pid %d: %s not probed: %s", pid, fl_esc(l->path), l->error);
 		return;
 	}
-	if (elf_resolve(fd, l->syms, l->nsyms, l->error, sizeof(l->error))) {
+	if (resolve_syms(fd, l)) {
 		close(fd);
 		return;
 	}
@@ -420,7 +266,7 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 	close(fd);
 	l->attached_ns = clock_ns(CLOCK_MONOTONIC);
 	fprintf(stderr, "faultline: pid %d: probed %d functions in %s (%s%s%s)\n", pid, probed,
-		fl_esc(l->path), kind_name(l->kind), l->kind == LIB_ALLOC ? " " : "",
+		fl_esc(l->path), uprobes_lib_kind_name(l->kind), l->kind == LIB_ALLOC ? " " : "",
 		l->kind == LIB_ALLOC ? l->allocator : "");
 }
 
@@ -731,127 +577,7 @@ void uprobes_detach(struct uprobes *up)
 		detach_proc(&up->procs[i], "session ended");
 }
 
-/* --- huge pages behind a range ------------------------------------------------------------ */
-
-#define PM_PRESENT (1ull << 63)
-#define PM_PFN_MASK ((1ull << 55) - 1)
-#define KPF_HUGE (1ull << 17)
-#define KPF_THP (1ull << 22)
-#define HUGE_BLOCK (2ull << 20)
-
-/*
- * The range is the target's to choose (cudaHostRegister(ptr, 1 << 62) is a valid call that fails):
- * only its parts that /proc/PID/maps shows mapped are walked, at most HUGE_MAX_SAMPLES blocks of
- * them (beyond that every k-th block stands for k), and the walk gives up when *STOP is set.
- */
-#define HUGE_MAX_SAMPLES 65536
-
-struct huge_walk {
-	int pm, kf;
-	uint64_t stride, k; /* k: blocks passed; every stride-th is read */
-	unsigned int reads;
-	bool present;
-	int64_t total;
-};
-
-static uint64_t blocks_of(uint64_t s, uint64_t e)
-{
-	return (e - 1) / HUGE_BLOCK - s / HUGE_BLOCK + 1;
-}
-
-static int huge_segment(struct huge_walk *hw, uint64_t b, uint64_t end, const atomic_bool *stop)
-{
-	while (b < end) {
-		uint64_t next = (b & ~(HUGE_BLOCK - 1)) + HUGE_BLOCK, ent = 0, flags = 0;
-		uint64_t skip = hw->k % hw->stride ? hw->stride - hw->k % hw->stride : 0;
-
-		if (skip) {
-			/* on to the next sampled block, without looking at those between */
-			if (skip >= blocks_of(b, end)) {
-				hw->k += blocks_of(b, end);
-				return 0;
-			}
-			hw->k += skip;
-			b = (b & ~(HUGE_BLOCK - 1)) + skip * HUGE_BLOCK;
-			continue;
-		}
-		hw->k++;
-		if (stop && !(++hw->reads & 255) &&
-		    atomic_load_explicit(stop, memory_order_relaxed))
-			return -EINTR;
-		if (next > end || next < b)
-			next = end;
-		if (pread(hw->pm, &ent, 8, (b / 4096) * 8) == 8 && (ent & PM_PRESENT))
-			hw->present = true;
-		if ((ent & PM_PRESENT) && (ent & PM_PFN_MASK) &&
-		    pread(hw->kf, &flags, 8, (ent & PM_PFN_MASK) * 8) == 8 &&
-		    (flags & (KPF_THP | KPF_HUGE)))
-			hw->total += (next - b) * hw->stride;
-		b = next;
-	}
-	return 0;
-}
-
-/* Per 2 MiB block of the mapped parts of the range: its first page's flags say whether the
- * block is a huge page. -ENODATA when no block's first page is present (the range was unmapped
- * before we looked), -EINTR when STOP was set. */
-static int64_t huge_walk(int pid, uint64_t addr, uint64_t len, const atomic_bool *stop)
-{
-	struct huge_walk hw = {.stride = 1};
-	uint64_t end = addr + len, blocks = 0, mapped = 0;
-	struct vmas vm;
-	char path[64], *text;
-	int err = 0;
-
-	if (!len || end < addr)
-		return 0;
-	text = maps_read(pid);
-	if (!text)
-		return -errno;
-	err = vmas_parse(&vm, text);
-	free(text);
-	if (err)
-		return err;
-	for (size_t i = 0; i < vm.n; i++) {
-		uint64_t s = vm.v[i].start > addr ? vm.v[i].start : addr;
-		uint64_t e = vm.v[i].end < end ? vm.v[i].end : end;
-
-		if (s < e) {
-			blocks += blocks_of(s, e);
-			mapped += e - s;
-		}
-	}
-	if (blocks > HUGE_MAX_SAMPLES)
-		hw.stride = (blocks + HUGE_MAX_SAMPLES - 1) / HUGE_MAX_SAMPLES;
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	hw.pm = open(path, O_RDONLY | O_CLOEXEC);
-	hw.kf = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	if (hw.pm < 0 || hw.kf < 0)
-		err = -errno;
-	for (size_t i = 0; !err && i < vm.n; i++) {
-		uint64_t s = vm.v[i].start > addr ? vm.v[i].start : addr;
-		uint64_t e = vm.v[i].end < end ? vm.v[i].end : end;
-
-		if (s < e)
-			err = huge_segment(&hw, s, e, stop);
-	}
-	if (hw.kf >= 0)
-		close(hw.kf);
-	if (hw.pm >= 0)
-		close(hw.pm);
-	vmas_free(&vm);
-	if (err)
-		return err;
-	if (!hw.present)
-		return -ENODATA;
-	/* a sampled estimate never exceeds what is mapped */
-	return hw.total > (int64_t)mapped ? (int64_t)mapped : hw.total;
-}
-
-int64_t huge_backed_bytes(int pid, uint64_t addr, uint64_t len)
-{
-	return huge_walk(pid, addr, len, NULL);
-}
+/* --- register calls: the huge-page share of the range, walked off the consumer thread ------ */
 
 static bool is_register(const struct fl_cuda *e)
 {
@@ -912,7 +638,7 @@ static void *huge_thread(void *arg)
 		hw->q[j].state = JOB_RUNNING;
 		ev = hw->q[j].ev;
 		pthread_mutex_unlock(&hw->lock);
-		hb = huge_walk(ev.pid, ev.ptr, ev.size, &hw->stop);
+		hb = huge_backed_bytes_until(ev.pid, ev.ptr, ev.size, &hw->stop);
 		pthread_mutex_lock(&hw->lock);
 		hw->q[j].ev.huge_bytes = hb >= 0 ? (uint64_t)hb : FL_HUGE_UNKNOWN;
 		hw->q[j].state = JOB_DONE;
@@ -1018,170 +744,6 @@ static void huge_worker_free(struct uprobes *up)
 	up->huge = NULL;
 }
 
-/* --- trailer ------------------------------------------------------------------------------ */
-
-static void trailer_functions(struct uprobes *up, struct jw *w)
-{
-	struct faultline_bpf *skel = up->s->skel;
-	int ncpu = up->s->ncpus;
-	struct fl_alloc_stat *st = calloc(ncpu, sizeof(*st));
-	uint64_t *h = calloc(ncpu, sizeof(*h));
-
-	jw_key(w, "functions");
-	jw_arr_open(w);
-	for (__u32 fn = 0; st && h && fn < FL_AF_MAX; fn++) {
-		struct fl_alloc_stat sum = {};
-
-		if (bpf_map__lookup_elem(skel->maps.alloc_stats, &fn, sizeof(fn), st,
-					 sizeof(*st) * ncpu, 0))
-			continue;
-		for (int c = 0; c < ncpu; c++) {
-			sum.count += st[c].count;
-			sum.total_ns += st[c].total_ns;
-			sum.bytes += st[c].bytes;
-			if (st[c].max_ns > sum.max_ns)
-				sum.max_ns = st[c].max_ns;
-		}
-		if (!sum.count)
-			continue;
-		jw_obj_open(w);
-		jw_kstr(w, "func", alloc_fn_name(fn));
-		jw_ku64(w, "count", sum.count);
-		jw_ku64(w, "total_ns", sum.total_ns);
-		jw_ku64(w, "max_ns", sum.max_ns);
-		jw_ku64(w, "bytes", sum.bytes);
-		jw_key(w, "hist");
-		jw_arr_open(w);
-		for (__u32 slot = 0; slot < FL_HIST_SLOTS; slot++) {
-			__u32 idx = fn * FL_HIST_SLOTS + slot;
-			uint64_t n = 0;
-
-			if (!bpf_map__lookup_elem(skel->maps.alloc_hist, &idx, sizeof(idx), h,
-						  sizeof(*h) * ncpu, 0))
-				for (int c = 0; c < ncpu; c++)
-					n += h[c];
-			jw_u64(w, n);
-		}
-		jw_arr_close(w);
-		jw_obj_close(w);
-	}
-	jw_arr_close(w);
-	free(st);
-	free(h);
-}
-
-/* struct alloc_thread in bpf/alloc.bpf.c: pid, depth, 4 frames of 32 bytes, 16 calls, total_ns. */
-struct alloc_thread_val {
-	__u32 pid;
-	__u32 depth;
-	__u64 frames[4 * 4];
-	__u64 calls[16];
-	__u64 total_ns;
-};
-
-static void trailer_threads(struct uprobes *up, struct jw *w)
-{
-	struct bpf_map *map = up->s->skel->maps.alloc_threads;
-	__u32 key, *prev = NULL;
-	int n = 0;
-
-	jw_key(w, "threads");
-	jw_arr_open(w);
-	if (bpf_map__value_size(map) != sizeof(struct alloc_thread_val))
-		goto out;
-	while (n < 256 && !bpf_map__get_next_key(map, prev, &key, sizeof(key))) {
-		struct alloc_thread_val v;
-		uint64_t calls = 0;
-
-		prev = &key;
-		if (bpf_map__lookup_elem(map, &key, sizeof(key), &v, sizeof(v), 0))
-			continue;
-		for (int f = 0; f < FL_AF_MAX; f++)
-			calls += v.calls[f];
-		if (!calls)
-			continue;
-		jw_obj_open(w);
-		jw_ku64(w, "tid", key);
-		jw_ku64(w, "pid", v.pid);
-		jw_ku64(w, "calls", calls);
-		jw_ku64(w, "total_ns", v.total_ns);
-		jw_key(w, "by_func");
-		jw_obj_open(w);
-		for (int f = 0; f < FL_AF_MAX; f++)
-			if (v.calls[f])
-				jw_ku64(w, alloc_fn_name(f), v.calls[f]);
-		jw_obj_close(w);
-		jw_obj_close(w);
-		n++;
-	}
-out:
-	jw_arr_close(w);
-}
-
-static void trailer_lib(const struct up_lib *l, struct jw *w)
-{
-	jw_obj_open(w);
-	jw_kstr(w, "path", l->path);
-	jw_kstr(w, "kind", kind_name(l->kind));
-	jw_kstr(w, "allocator", l->kind == LIB_ALLOC ? l->allocator : NULL);
-	jw_ku64(w, "attached_ns", l->attached_ns);
-	jw_kstr(w, "detached", l->detached[0] ? l->detached : NULL);
-	jw_kstr(w, "error", l->error[0] ? l->error : NULL);
-	jw_key(w, "symbols");
-	jw_arr_open(w);
-	for (int k = 0; k < l->nsyms; k++) {
-		jw_obj_open(w);
-		jw_kstr(w, "name", l->syms[k].name);
-		jw_kstr(w, "func", l->kind == LIB_ALLOC ? alloc_fn_name(l->syms[k].fn) :
-							   cuda_fn_name(l->syms[k].fn));
-		jw_kbool(w, "probed", l->syms[k].probed);
-		jw_kstr(w, "status", l->syms[k].status[0] ? l->syms[k].status : "not probed");
-		jw_ku64(w, "offset", l->syms[k].offset);
-		jw_obj_close(w);
-	}
-	jw_arr_close(w);
-	jw_obj_close(w);
-}
-
-void uprobes_trailer(struct uprobes *up, struct jw *w)
-{
-	const struct session_opts *o;
-
-	if (!up) {
-		jw_null(w);
-		return;
-	}
-	o = &up->s->opts;
-	jw_obj_open(w);
-	jw_kstr(w, "mode", alloc_mode_name(o->alloc_mode));
-	jw_kstr(w, "cuda", o->cuda_mode == FL_CUDA_OFF ? "off" : "auto");
-	jw_ku64(w, "slow_ns", o->alloc_slow_ns ? o->alloc_slow_ns : DEFAULT_SLOW_NS);
-	if (up->huge_busy)
-		jw_ku64(w, "huge_busy", up->huge_busy);
-	if (up->alloc_on) {
-		trailer_functions(up, w);
-		trailer_threads(up, w);
-	}
-	jw_key(w, "processes");
-	jw_arr_open(w);
-	for (int i = 0; i < up->nprocs; i++) {
-		const struct up_proc *p = &up->procs[i];
-
-		jw_obj_open(w);
-		jw_ku64(w, "pid", p->pid);
-		if (up->maps_on)
-			jw_kstr(w, "code_maps", p->code_maps ? p->code_maps : "");
-		jw_key(w, "libraries");
-		jw_arr_open(w);
-		for (int k = 0; k < p->nlibs; k++)
-			trailer_lib(&p->libs[k], w);
-		jw_arr_close(w);
-		jw_obj_close(w);
-	}
-	jw_arr_close(w);
-	jw_obj_close(w);
-}
-
 void uprobes_free(struct uprobes *up)
 {
 	if (!up)
@@ -1196,50 +758,6 @@ void uprobes_free(struct uprobes *up)
 	}
 	free(up->procs);
 	free(up);
-}
-
-/* --- options ------------------------------------------------------------------------------ */
-
-/* "50us", "1ms", "0.5ms", "2000ns", "1s"; a bare number is microseconds. */
-static int parse_ns(const char *s, uint64_t *out)
-{
-	uint64_t ns;
-
-	if (parse_duration(s, 1000, 1, &ns) || ns > 3600000000000ull)
-		return -EINVAL;
-	*out = ns;
-	return 0;
-}
-
-int uprobes_parse_opt(struct session_opts *o, const char *name, const char *arg)
-{
-	if (!strcmp(name, "alloc")) {
-		if (!strcmp(arg, "lite"))
-			o->alloc_mode = FL_ALLOC_LITE;
-		else if (!strcmp(arg, "full"))
-			o->alloc_mode = FL_ALLOC_FULL;
-		else if (!strcmp(arg, "off"))
-			o->alloc_mode = FL_ALLOC_OFF;
-		else {
-			fl_err("--alloc '%s': expected lite, full or off", arg);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (!strcmp(name, "cuda")) {
-		if (strcmp(arg, "auto") && strcmp(arg, "off")) {
-			fl_err("--cuda '%s': expected auto or off", arg);
-			return -EINVAL;
-		}
-		o->cuda_mode = strcmp(arg, "off") ? FL_CUDA_AUTO : FL_CUDA_OFF;
-		return 0;
-	}
-	if (parse_ns(arg, &o->alloc_slow_ns) || !o->alloc_slow_ns) {
-		fl_err("--alloc-slow '%s': expected a duration above zero such as 50us, 1ms or 2000ns",
-		       arg);
-		return -EINVAL;
-	}
-	return 0;
 }
 
 void *uprobes_on_event(struct uprobes *up, void *data, size_t size,

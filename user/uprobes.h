@@ -2,16 +2,18 @@
 /*
  * Uprobes scoped to the traced processes: the allocator each one really uses (an LD_PRELOADed
  * libjemalloc or libtcmalloc, else glibc) and every libcudart/libcuda it has mapped, found in its
- * own /proc/PID/maps (through /proc/PID/root), symbols resolved with libelf (versioned names
- * included), attached per pid with the function as the BPF cookie. Libraries loaded later
+ * own /proc/PID/maps (through /proc/PID/root), symbols resolved with libelf (elfsym.h, versioned
+ * names included), attached per pid with the function as the BPF cookie. Libraries loaded later
  * (dlopen) are found by rescanning; a child that execs is probed again; an exited process loses
  * its probes at once.
  */
 #ifndef FL_UPROBES_H
 #define FL_UPROBES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "elfsym.h"
 #include "faultline.h"
 
 struct uprobes;
@@ -19,9 +21,65 @@ struct session;
 struct session_opts;
 struct probe_plan;
 struct faultline_bpf;
-struct jw;
+struct bpf_link;
+struct bpf_program;
+struct huge_worker;
 
 #define UPROBES_RESCAN_MS 500
+#define UPROBES_SLOW_NS_DEFAULT 50000 /* --alloc-slow */
+#define UP_MAX_SYMS ELFSYM_MAX
+
+/*
+ * What was probed, per process and library: the probes' own state, read by the trailer's writer
+ * (meta_alloc) to say what was probed and why not.
+ */
+enum lib_kind { LIB_ALLOC, LIB_CUDART, LIB_CUDA };
+
+struct sym_state {
+	const char *name;
+	unsigned int fn;
+	uint64_t offset;
+	bool probed;
+	char status[112];
+};
+
+struct up_lib {
+	char *path; /* as the target's maps name it */
+	uint64_t inode, dev;
+	enum lib_kind kind;
+	const char *allocator; /* LIB_ALLOC: "glibc", "jemalloc"... */
+	struct sym_state syms[UP_MAX_SYMS];
+	int nsyms;
+	struct bpf_link **links;
+	int nlinks;
+	uint64_t attached_ns;
+	char detached[48]; /* why its probes are gone; "" while attached */
+	char error[160];
+};
+
+struct up_proc {
+	int pid;
+	bool gone;
+	bool alloc_done; /* the allocator of the current image is probed (or was tried) */
+	bool exec_pending; /* exec'd: probes kept (same files stay probed), stale ones pruned later */
+	struct up_lib *libs;
+	int nlibs;
+	char *code_maps; /* every executable mapping seen, as maps lines: names syscall callers */
+	size_t code_len;
+};
+
+struct uprobes {
+	struct session *s;
+	bool alloc_on, cuda_on;
+	bool maps_on; /* --alloc=lite: keep each process's code mappings for the caller column */
+	struct bpf_program *alloc_entry, *alloc_ret, *cuda_entry, *cuda_ret;
+	struct up_proc *procs;
+	int nprocs;
+	uint64_t last_scan_ns;
+	struct huge_worker *huge; /* started at the first register call */
+	uint64_t huge_busy;       /* register calls written as FL_HUGE_BUSY */
+};
+
 
 /* Before load: turns alloc_calls / alloc_syscalls / cuda_pinned off as the options ask. */
 void uprobes_plan(struct probe_plan *p, const struct session_opts *o);
@@ -50,21 +108,12 @@ void uprobes_huge_emit(struct uprobes *up, bool finish, uprobes_emit_fn emit, vo
 void uprobes_fill_cuda(struct fl_cuda *e);
 /* Detaches every uprobe (the kernel removes its breakpoints). */
 void uprobes_detach(struct uprobes *up);
-/* Trailer key "alloc": mode, per-function counts and histograms, threads, probed libraries and
- * (--alloc=lite) each process's executable mappings. */
-void uprobes_trailer(struct uprobes *up, struct jw *w);
 void uprobes_free(struct uprobes *up);
-
-/* Bytes of [addr, addr+len) in PID backed by huge pages (THP or hugetlb), or -errno. Only the
- * mapped parts are walked, at most 65536 2 MiB blocks of them (beyond that, sampled). */
-int64_t huge_backed_bytes(int pid, uint64_t addr, uint64_t len);
-
-/* record's --alloc MODE, --alloc-slow TIME and --cuda MODE (NAME without dashes). */
-int uprobes_parse_opt(struct session_opts *o, const char *name, const char *arg);
 
 /* Names, shared with the report. */
 const char *alloc_fn_name(unsigned int fn);
 const char *cuda_fn_name(unsigned int fn);
 const char *alloc_mode_name(int mode);
+const char *uprobes_lib_kind_name(enum lib_kind k);
 
 #endif

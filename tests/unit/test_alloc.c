@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "jw.h"
 #include "model.h"
+#include "procfs.h"
 #include "unit.h"
 #include "uprobes.h"
 #include "util.h"
