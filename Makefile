@@ -129,7 +129,7 @@ endif
 # vmlinux.h (vmlinux/) and the generated skeleton (.output/) are not ours to format.
 FORMAT_SRCS := $(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/unit/*.h \
 	tests/fuzz/*.c tests/workloads/*.c tests/workloads/*.h)
-SHELL_SRCS := $(wildcard scripts/*.sh scripts/vm/*.sh tests/*.sh tests/integration/*.sh \
+SHELL_SRCS := .ci/run $(wildcard scripts/*.sh scripts/vm/*.sh tests/*.sh tests/integration/*.sh \
 	tests/integration/*.bash)
 
 check: check-format check-shell check-unit
