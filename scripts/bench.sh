@@ -17,6 +17,8 @@
 #
 # bpftrace needs tracefs for its tracepoints: if /sys/kernel/tracing is not mounted this script
 # mounts it for the bpftrace runs and unmounts it again on exit.
+# shellcheck disable=SC2086,SC2046,SC2207 # word splitting on purpose: lists of arguments and
+# key=value fields are kept in strings ($extra, $cfg, mem.samples, replace_arg's output)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -319,7 +321,7 @@ sample_proc() {
 	while [ -d "/proc/$pid" ]; do
 		{
 			awk '/^(VmRSS|RssAnon):/ {print $1 $2}' "/proc/$pid/status" 2>/dev/null
-			for t in /proc/$pid/task/*; do
+			for t in "/proc/$pid/task/"*; do
 				awk '{print "thr_" $2 "=" $14 + $15}' "$t/stat" 2>/dev/null
 			done
 		} | tr -d '()' | sed 's/:/=/'
@@ -363,7 +365,7 @@ memory_session() {
 		BG_PIDS+=("$sp")
 	fi
 	wait "$pid" || log "faultline record exited non-zero (see $OUT/mem.err)"
-	[ -n "$fpid" ] && wait "$sp" 2>/dev/null || true
+	if [ -n "$fpid" ]; then wait "$sp" 2>/dev/null || true; fi
 	BG_PIDS=()
 	line=$(grep '^mode=' "$OUT/mem.out" || true)
 	"$FL" report -i "$data" --json >"$j" || true
