@@ -30,7 +30,7 @@ want=$(python3 -c 'import json, sys
 print(sum(sum(1 for e in json.load(open(f))["errors"] if not e) for f in sys.argv[1:]))' \
 	"$TMP/bench.json" "$TMP/plain.json")
 # a scrape reads what the ring buffer holds; the server's last write may still be in flight
-for i in $(seq 30); do
+for _ in $(seq 30); do
 	http_get "$SERVE_URL/metrics" >"$TMP/m.txt" || fail "GET /metrics failed"
 	[ "$(metric "$TMP/m.txt" '^faultline_request_ttfb_seconds_count\{')" -ge "$want" ] && break
 	sleep 0.1
