@@ -10,6 +10,8 @@ OUTPUT := .output
 SAN_FLAGS :=
 endif
 CLANG ?= clang
+CLANG_FORMAT ?= clang-format
+SHELLCHECK ?= shellcheck
 BPFTOOL ?= bpftool
 CC ?= gcc
 ARCH := $(shell uname -m | sed 's/x86_64/x86/' | sed 's/aarch64/arm64/')
@@ -43,7 +45,7 @@ else
 	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test unit demo bench vmtest fuzz clean workloads
+.PHONY: all deps test unit demo bench vmtest fuzz clean workloads check check-format check-shell check-unit
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -121,6 +123,37 @@ else
 test: all $(OUTPUT)/unit/unit_tests $(FUZZERS)
 	$(Q)tests/run.sh
 endif
+
+# make check: formatting (.clang-format), shellcheck (.shellcheckrc) and the unit tests; .ci/run
+# runs it before the suite. make -k check reports all three even when one fails.
+# vmlinux.h (vmlinux/) and the generated skeleton (.output/) are not ours to format.
+FORMAT_SRCS := $(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/unit/*.h \
+	tests/fuzz/*.c tests/workloads/*.c tests/workloads/*.h)
+SHELL_SRCS := .ci/run $(wildcard scripts/*.sh scripts/vm/*.sh tests/*.sh tests/integration/*.sh \
+	tests/integration/*.bash)
+
+check: check-format check-shell check-unit
+
+# Every file is checked; the names of those that differ come first, then the first differences.
+check-format: | deps
+	$(call msg,FORMAT,$(words $(FORMAT_SRCS)) files)
+	$(Q)bad=; for f in $(FORMAT_SRCS); do \
+		$(CLANG_FORMAT) --dry-run -Werror --ferror-limit=1 "$$f" >/dev/null 2>&1 || bad="$$bad $$f"; \
+	done; \
+	if [ -n "$$bad" ]; then \
+		echo "check: not formatted as .clang-format says (fix: $(CLANG_FORMAT) -i FILE):" >&2; \
+		printf '  %s\n' $$bad >&2; \
+		$(CLANG_FORMAT) --dry-run --ferror-limit=3 $$bad 2>&1 | head -30 >&2; exit 1; \
+	fi
+
+check-shell: | deps
+	$(call msg,SHCHECK,$(words $(SHELL_SRCS)) files)
+	$(Q)$(SHELLCHECK) -f gcc $(SHELL_SRCS)
+
+check-unit: $(OUTPUT)/unit/unit_tests | deps
+	$(call msg,UNIT,$<)
+	$(Q)$< >$(OUTPUT)/unit/check.log 2>&1 || { grep -v '^PASS ' $(OUTPUT)/unit/check.log >&2; exit 1; }; \
+		tail -1 $(OUTPUT)/unit/check.log
 
 demo: all
 	$(Q)scripts/demo.sh

@@ -14,7 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 [ -x "$FL" ] || { echo "demo: $FL is not built (run make)" >&2; exit 1; }
 OUT=$(mktemp -d /tmp/faultline-demo.XXXXXX)
-SPID= RPID=
+SPID='' RPID=''
 cleanup() {
 	[ -n "$RPID" ] && kill -INT "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null
 	[ -n "$SPID" ] && kill -TERM "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null

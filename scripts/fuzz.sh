@@ -7,7 +7,7 @@
 # so the next run starts from it; crashes are written to .output/fuzz-crashes/NAME/.
 # Exits 1 if a fuzzer finds a crash, leak, timeout or out-of-memory, or NAME is not built.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 secs=${2:-60}
 if ! [[ $secs =~ ^[1-9][0-9]*$ ]]; then

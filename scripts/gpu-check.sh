@@ -5,7 +5,7 @@
 # Usage: scripts/gpu-check.sh [SIZES_GIB (default 1,4)] [REPEAT (default 2)]
 # faultline and its libraries may be carried in .gpu/ (bin/faultline, lib/*.so*).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 sizes=${1:-1,4}

@@ -8,9 +8,10 @@ TEST=(python3 qemu-system-x86 busybox-static cpio e2fsprogs prometheus tmux libj
       libgoogle-perftools4 iproute2 curl procps util-linux
       chromium nodejs) # chromium, node's npm: report_views.sh opens the HTML page and the trace
 BENCH=(linux-perf bpftrace time)
+CHECK=(clang-format shellcheck) # make check
 
 missing=()
-for p in "${BUILD[@]}" "${TEST[@]}" "${BENCH[@]}"; do
+for p in "${BUILD[@]}" "${TEST[@]}" "${BENCH[@]}" "${CHECK[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 # speedscope's web app (npm), which report_views.sh opens the --perfetto trace with

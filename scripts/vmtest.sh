@@ -34,6 +34,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PROG=vmtest
 DEFAULT_KERNEL_RE='^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$'
 
+tests=() # the selected tests, by name (select_tests)
 kernel='' results='' shell_mode=0 mem=2G smp=1 timeout_s=900 test_timeout=300 accel=auto append='' log='' list_only=0
 marked=0 print_release=0
 patterns=()
@@ -43,40 +44,42 @@ die() { echo "$PROG: $*" >&2; exit 2; }
 setup_fail() { echo "$PROG: $*" >&2; exit 4; }
 info() { echo "$PROG: $*" >&2; }
 
-while [ $# -gt 0 ]; do
-	case $1 in
-	--kernel) kernel=${2:?--kernel needs a value}; shift ;;
-	--kernel=*) kernel=${1#*=} ;;
-	--results) results=${2:?--results needs a file}; shift ;;
-	--results=*) results=${1#*=} ;;
-	--shell) shell_mode=1 ;;
-	--mem) mem=${2:?}; shift ;;
-	--mem=*) mem=${1#*=} ;;
-	--smp) smp=${2:?}; shift ;;
-	--smp=*) smp=${1#*=} ;;
-	--timeout) timeout_s=${2:?}; shift ;;
-	--timeout=*) timeout_s=${1#*=} ;;
-	--test-timeout) test_timeout=${2:?}; shift ;;
-	--test-timeout=*) test_timeout=${1#*=} ;;
-	--accel) accel=${2:?}; shift ;;
-	--accel=*) accel=${1#*=} ;;
-	--append) append=${2:?}; shift ;;
-	--append=*) append=${1#*=} ;;
-	--log) log=${2:?}; shift ;;
-	--log=*) log=${1#*=} ;;
-	--list) list_only=1 ;;
-	--marked) marked=1 ;;
-	--kernel-release) print_release=1 ;;
-	-h | --help) usage; exit 0 ;;
-	--) shift; patterns+=("$@"); break ;;
-	-*) die "unknown option $1 (see --help)" ;;
-	*) patterns+=("$1") ;;
-	esac
-	shift
-done
-case $accel in auto | kvm | tcg) ;; *) die "--accel must be auto, kvm or tcg" ;; esac
-[[ $timeout_s =~ ^[0-9]+$ && $test_timeout =~ ^[0-9]+$ && $smp =~ ^[0-9]+$ ]] || die "--timeout, --test-timeout and --smp take whole numbers"
-[ -z "$results" ] || : >"$results" || die "cannot write $results"
+parse_args() {
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--kernel) kernel=${2:?--kernel needs a value}; shift ;;
+		--kernel=*) kernel=${1#*=} ;;
+		--results) results=${2:?--results needs a file}; shift ;;
+		--results=*) results=${1#*=} ;;
+		--shell) shell_mode=1 ;;
+		--mem) mem=${2:?}; shift ;;
+		--mem=*) mem=${1#*=} ;;
+		--smp) smp=${2:?}; shift ;;
+		--smp=*) smp=${1#*=} ;;
+		--timeout) timeout_s=${2:?}; shift ;;
+		--timeout=*) timeout_s=${1#*=} ;;
+		--test-timeout) test_timeout=${2:?}; shift ;;
+		--test-timeout=*) test_timeout=${1#*=} ;;
+		--accel) accel=${2:?}; shift ;;
+		--accel=*) accel=${1#*=} ;;
+		--append) append=${2:?}; shift ;;
+		--append=*) append=${1#*=} ;;
+		--log) log=${2:?}; shift ;;
+		--log=*) log=${1#*=} ;;
+		--list) list_only=1 ;;
+		--marked) marked=1 ;;
+		--kernel-release) print_release=1 ;;
+		-h | --help) usage; exit 0 ;;
+		--) shift; patterns+=("$@"); break ;;
+		-*) die "unknown option $1 (see --help)" ;;
+		*) patterns+=("$1") ;;
+		esac
+		shift
+	done
+	case $accel in auto | kvm | tcg) ;; *) die "--accel must be auto, kvm or tcg" ;; esac
+	[[ $timeout_s =~ ^[0-9]+$ && $test_timeout =~ ^[0-9]+$ && $smp =~ ^[0-9]+$ ]] || die "--timeout, --test-timeout and --smp take whole numbers"
+	[ -z "$results" ] || : >"$results" || die "cannot write $results"
+}
 
 OUT=${VMTEST_OUTPUT:-$ROOT/.output}
 TESTS_DIR=${VMTEST_TESTS_DIR:-$ROOT/tests/integration}
@@ -104,40 +107,34 @@ select_tests() {
 		echo "$n"
 	done
 }
-mapfile -t tests < <(select_tests)
-if [ $list_only -eq 1 ]; then
-	printf '%s\n' "${tests[@]}"
-	exit 0
-fi
-if [ $shell_mode -eq 0 ] && [ $print_release -eq 0 ] && [ ${#tests[@]} -eq 0 ]; then
-	if [ ${#patterns[@]} -gt 0 ]; then
-		echo "$PROG: no test in $TESTS_DIR matches: ${patterns[*]}" >&2
-		exit 2
+
+pick_tests() {
+	mapfile -t tests < <(select_tests)
+	if [ $list_only -eq 1 ]; then
+		printf '%s\n' "${tests[@]}"
+		exit 0
 	fi
-	echo "$PROG: no tests in $TESTS_DIR; nothing to run"
-	exit 0
-fi
+	if [ $shell_mode -eq 0 ] && [ $print_release -eq 0 ] && [ ${#tests[@]} -eq 0 ]; then
+		if [ ${#patterns[@]} -gt 0 ]; then
+			echo "$PROG: no test in $TESTS_DIR matches: ${patterns[*]}" >&2
+			exit 2
+		fi
+		echo "$PROG: no tests in $TESTS_DIR; nothing to run"
+		exit 0
+	fi
+}
 
 # ---------------------------------------------------------------------------------------------
 # Tools
-for t in qemu-system-x86_64 dpkg-deb cpio busybox; do
-	command -v "$t" >/dev/null || setup_fail "$t is missing; run scripts/install-deps.sh"
-done
-[ -x "$OUT/faultline" ] || [ $print_release -eq 1 ] || setup_fail "$OUT/faultline is missing; build it first (make)"
+check_tools() {
+	for t in qemu-system-x86_64 dpkg-deb cpio busybox; do
+		command -v "$t" >/dev/null || setup_fail "$t is missing; run scripts/install-deps.sh"
+	done
+	[ -x "$OUT/faultline" ] || [ $print_release -eq 1 ] || setup_fail "$OUT/faultline is missing; build it first (make)"
+}
 
 # ---------------------------------------------------------------------------------------------
 # Kernel: fetched once with apt-get download, vmlinuz and config kept in the cache
-if [ -n "${VMTEST_CACHE:-}" ]; then
-	CACHE=$VMTEST_CACHE
-elif [ "$(id -u)" -eq 0 ] && { [ -w /var/cache/faultline-vm ] || mkdir -p /var/cache/faultline-vm 2>/dev/null; }; then
-	CACHE=/var/cache/faultline-vm
-else
-	CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/faultline-vm
-fi
-mkdir -p "$CACHE/debs" "$CACHE/kernels" || setup_fail "cannot create $CACHE"
-exec 9>"$CACHE/.lock"
-flock 9
-
 newest_cached_deb() { # pkg-regex
 	local f
 	for f in "$CACHE"/debs/*.deb; do
@@ -157,25 +154,33 @@ default_kernel_pkg() {
 	echo "$l"
 }
 
+first_file() { # glob matches...: prints the first that is a file (a glob that matched none is not)
+	local f
+	for f in "$@"; do
+		[ -f "$f" ] && { echo "$f"; return 0; }
+	done
+	return 0
+}
+
 fetch_deb() { # pkg -> prints the .deb path
 	local pkg=$1 ver f
 	ver=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
 	if [ -n "$ver" ] && [ "$ver" != "(none)" ]; then
-		f=$(ls "$CACHE/debs/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -1 || true)
+		f=$(first_file "$CACHE/debs/${pkg}_${ver//:/%3a}_"*.deb)
 		if [ -z "$f" ]; then
 			info "downloading $pkg $ver into $CACHE/debs"
 			local sandbox=()
 			[ "$(id -u)" -eq 0 ] && sandbox=(-o APT::Sandbox::User=root)
 			(cd "$CACHE/debs" && apt-get -q download "${sandbox[@]}" "$pkg=$ver" >&2) ||
 				setup_fail "apt-get download $pkg=$ver failed"
-			f=$(ls "$CACHE/debs/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -1 || true)
+			f=$(first_file "$CACHE/debs/${pkg}_${ver//:/%3a}_"*.deb)
 		fi
 	else
 		# apt does not know it (offline, or the list is stale): use a cached copy
 		f=$(newest_cached_deb "^${pkg//./\\.}\$")
 		[ -n "$f" ] && info "apt-cache has no candidate for $pkg; using cached $(basename "$f")"
 	fi
-	[ -n "$f" ] && [ -f "$f" ] || setup_fail "cannot get kernel package $pkg (apt-cache policy $pkg shows no candidate; try apt-get update)"
+	[ -f "$f" ] || setup_fail "cannot get kernel package $pkg (apt-cache policy $pkg shows no candidate; try apt-get update)"
 	echo "$f"
 }
 
@@ -186,7 +191,7 @@ extract_deb() { # deb -> prints kernel dir holding vmlinuz, config, release
 		tmp=$(mktemp -d "$CACHE/extract.XXXXXX")
 		dpkg-deb -x "$deb" "$tmp" || { rm -rf "$tmp"; setup_fail "dpkg-deb -x $deb failed"; }
 		local vz
-		vz=$(ls "$tmp"/boot/vmlinuz-* 2>/dev/null | head -1 || true)
+		vz=$(first_file "$tmp"/boot/vmlinuz-*)
 		[ -n "$vz" ] || { rm -rf "$tmp"; setup_fail "$deb holds no boot/vmlinuz-*"; }
 		mkdir -p "$kdir"
 		cp "$vz" "$kdir/vmlinuz.tmp"
@@ -198,58 +203,64 @@ extract_deb() { # deb -> prints kernel dir holding vmlinuz, config, release
 	echo "$kdir"
 }
 
-TMPK=
-if [ -n "$kernel" ] && [ -f "$kernel" ] && [[ $kernel != *.deb ]]; then
-	KDIR=$(mktemp -d)
-	TMPK=$KDIR
-	cp "$kernel" "$KDIR/vmlinuz"
-	basename "$kernel" >"$KDIR/release"
-	[ -f "$(dirname "$kernel")/config-${kernel##*vmlinuz-}" ] && cp "$(dirname "$kernel")/config-${kernel##*vmlinuz-}" "$KDIR/config"
-	kernel_desc=$kernel
-elif [ -n "$kernel" ] && [ -f "$kernel" ]; then
-	KDIR=$(extract_deb "$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")")
-	kernel_desc=$(basename "$kernel")
-else
-	if [ -z "$kernel" ]; then
-		kernel=$(default_kernel_pkg)
-		if [ -z "$kernel" ]; then
-			f=$(newest_cached_deb "$DEFAULT_KERNEL_RE")
-			[ -n "$f" ] || setup_fail "no package matches $DEFAULT_KERNEL_RE (apt-cache search) and none is cached in $CACHE/debs"
-			kernel=$(basename "$f" | cut -d_ -f1)
-		fi
+# Fetch (or take) the kernel; sets CACHE, KDIR, KREL and kernel_desc.
+fetch_kernel() {
+	if [ -n "${VMTEST_CACHE:-}" ]; then
+		CACHE=$VMTEST_CACHE
+	elif [ "$(id -u)" -eq 0 ] && { [ -w /var/cache/faultline-vm ] || mkdir -p /var/cache/faultline-vm 2>/dev/null; }; then
+		CACHE=/var/cache/faultline-vm
+	else
+		CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/faultline-vm
 	fi
-	deb=$(fetch_deb "$kernel")
-	KDIR=$(extract_deb "$deb")
-	kernel_desc=$(basename "$deb" .deb)
-fi
-flock -u 9
-KREL=$(cat "$KDIR/release")
-if [ $print_release -eq 1 ]; then
-	echo "$KREL"
-	exit 0
-fi
-info "kernel: $kernel_desc ($KDIR/vmlinuz)"
-if [ -f "$KDIR/config" ]; then
-	feats=
-	for c in DEBUG_INFO_BTF KPROBES FPROBE FUNCTION_TRACER DYNAMIC_FTRACE_WITH_DIRECT_CALLS UPROBES BPF_JIT \
-		TRANSPARENT_HUGEPAGE_ALWAYS TRANSPARENT_HUGEPAGE_MADVISE COMPACTION MEMCG; do
-		v=$(grep -E "^CONFIG_$c=" "$KDIR/config" | cut -d= -f2 || true)
-		feats+=" $c=${v:-n}"
-	done
-	info "kernel config:$feats"
-fi
+	mkdir -p "$CACHE/debs" "$CACHE/kernels" || setup_fail "cannot create $CACHE"
+	exec 9>"$CACHE/.lock"
+	flock 9
+
+	TMPK=
+	if [ -n "$kernel" ] && [ -f "$kernel" ] && [[ $kernel != *.deb ]]; then
+		KDIR=$(mktemp -d)
+		TMPK=$KDIR
+		cp "$kernel" "$KDIR/vmlinuz"
+		basename "$kernel" >"$KDIR/release"
+		[ -f "$(dirname "$kernel")/config-${kernel##*vmlinuz-}" ] && cp "$(dirname "$kernel")/config-${kernel##*vmlinuz-}" "$KDIR/config"
+		kernel_desc=$kernel
+	elif [ -n "$kernel" ] && [ -f "$kernel" ]; then
+		KDIR=$(extract_deb "$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")")
+		kernel_desc=$(basename "$kernel")
+	else
+		if [ -z "$kernel" ]; then
+			kernel=$(default_kernel_pkg)
+			if [ -z "$kernel" ]; then
+				f=$(newest_cached_deb "$DEFAULT_KERNEL_RE")
+				[ -n "$f" ] || setup_fail "no package matches $DEFAULT_KERNEL_RE (apt-cache search) and none is cached in $CACHE/debs"
+				kernel=$(basename "$f" | cut -d_ -f1)
+			fi
+		fi
+		deb=$(fetch_deb "$kernel")
+		KDIR=$(extract_deb "$deb")
+		kernel_desc=$(basename "$deb" .deb)
+	fi
+	flock -u 9
+	KREL=$(cat "$KDIR/release")
+	if [ $print_release -eq 1 ]; then
+		echo "$KREL"
+		exit 0
+	fi
+	info "kernel: $kernel_desc ($KDIR/vmlinuz)"
+	if [ -f "$KDIR/config" ]; then
+		feats=
+		for c in DEBUG_INFO_BTF KPROBES FPROBE FUNCTION_TRACER DYNAMIC_FTRACE_WITH_DIRECT_CALLS UPROBES BPF_JIT \
+			TRANSPARENT_HUGEPAGE_ALWAYS TRANSPARENT_HUGEPAGE_MADVISE COMPACTION MEMCG; do
+			v=$(grep -E "^CONFIG_$c=" "$KDIR/config" | cut -d= -f2 || true)
+			feats+=" $c=${v:-n}"
+		done
+		info "kernel config:$feats"
+	fi
+}
 
 # ---------------------------------------------------------------------------------------------
 # Initramfs
-build_start=$(date +%s)
-mkdir -p "$WORKDIR"
-STAGE=$(mktemp -d "$WORKDIR/root.XXXXXX")
-INITRD=$WORKDIR/initramfs-$$.cpio # per run, so parallel runs do not boot each other's tests
-DISK=$WORKDIR/disk-$$.img          # the guest's scratch disk, per run too
-# Per run as well: parallel runs must not read each other's VMRESULT lines. The last run's log is
-# kept as console-KERNEL.log.
-run_log=
-[ -n "$log" ] || { run_log=$WORKDIR/console-$KREL.$$.log; log=$run_log; }
+# shellcheck disable=SC2317 # run by the EXIT trap, which shellcheck does not follow
 cleanup() {
 	# killed (Ctrl-C, a CI timeout): take qemu down too (timeout, its parent, forwards the signal)
 	if [ -n "${QPID:-}" ] && [ -f "$QPID" ]; then
@@ -263,17 +274,6 @@ cleanup() {
 	[ -n "$run_log" ] && [ -f "$run_log" ] && mv -f "$run_log" "$WORKDIR/console-$KREL.log"
 	return 0
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-R=$STAGE
-mkdir -p "$R"/usr/bin "$R"/usr/sbin "$R"/usr/lib "$R"/usr/lib64
-ln -s usr/bin "$R/bin"
-ln -s usr/sbin "$R/sbin"
-ln -s usr/lib "$R/lib"
-ln -s usr/lib64 "$R/lib64"
-mkdir -p "$R"/{proc,sys,dev,tmp,run,etc,root,mnt,var/tmp} "$R/faultline"
-elfs=()
 
 canon() { # host path -> the same path with its directory resolved (merged /usr), not the file
 	local d
@@ -329,213 +329,153 @@ add_tool() { # name: the host's tool, when it has it
 	return 0
 }
 
-# The shell, python3 and the GNU tools whose busybox versions differ most (options, exit codes);
-# busybox fills in the rest. Left out to keep the image small: curl (a dozen TLS/LDAP/Kerberos
-# libraries; use python3's urllib), python's ssl/hashlib-openssl/sqlite3 (libcrypto, libsqlite3).
-add_tool bash
-for t in timeout date stat sort mktemp numfmt seq env nproc head tail cut tr wc dd od stdbuf realpath \
-	readlink du df printf sleep tee touch id basename dirname uniq comm paste split md5sum sha256sum \
-	truncate nice nohup cat cp mv rm mkdir rmdir ln chmod shuf tac yes install sync uname \
-	grep sed awk find xargs ps pgrep pkill pidof free taskset setsid flock nsenter unshare prlimit chrt numactl \
-	ldconfig; do # ldconfig: python's ctypes.util.find_library
-	add_tool "$t"
-done
-PY=${VMTEST_PYTHON:-/usr/bin/python3} # Debian's, with its stdlib in /usr/lib/python3.X
-if [ -x "$PY" ]; then
-	add_file "$PY"
-	PY=$(readlink -f "$PY")
-	pyver=$(basename "$PY") # python3.11
-	[ -e "$R/usr/bin/python3" ] || ln -s "$PY" "$R/usr/bin/python3"
-	if [ -d "/usr/lib/$pyver" ]; then
-		# The stdlib without tests, GUI, packaging, databases, TLS and CJK codecs; .pyc kept (no
-		# compiling under emulation). Tests use json, subprocess, http.server, urllib, asyncio...
-		ex=()
-		for x in test '*/test' '*/tests' idlelib tkinter turtledemo turtle.py ensurepip lib2to3 pydoc_data \
-			distutils 'config-*' site-packages dist-packages sqlite3 dbm curses venv ssl.py \
-			'encodings/big5*' 'encodings/cp93*' 'encodings/cp949*' 'encodings/cp950*' 'encodings/euc_*' \
-			'encodings/gb*' 'encodings/hz*' 'encodings/iso2022*' 'encodings/johab*' 'encodings/shift_jis*' \
-			'__pycache__/turtle*' '__pycache__/pydoc*' '__pycache__/ssl.*' '__pycache__/_pydecimal*' \
-			'lib-dynload/_tkinter*' 'lib-dynload/_test*' 'lib-dynload/xxlimited*' 'lib-dynload/_xx*' \
-			'lib-dynload/_ctypes_test*' 'lib-dynload/_dbm*' 'lib-dynload/_gdbm*' 'lib-dynload/_sqlite3*' \
-			'lib-dynload/_codecs_*' 'lib-dynload/nis*' 'lib-dynload/ossaudiodev*' 'lib-dynload/audioop*' \
-			'lib-dynload/_curses*' 'lib-dynload/readline*' 'lib-dynload/_crypt*' 'lib-dynload/_ssl*' \
-			'lib-dynload/_hashlib*'; do
-			ex+=(--exclude="$pyver/$x")
-		done
-		tar -C /usr/lib -chf - "${ex[@]}" --exclude='*.opt-1.pyc' --exclude='*.opt-2.pyc' "$pyver" 2>/dev/null |
-			tar -C "$R/usr/lib" -xf -
-		for so in "$R/usr/lib/$pyver"/lib-dynload/*.so; do elfs+=("$so"); done
-	fi
-fi
-# Allocators and the CUDA runtime the tests may preload or probe (small; only when present).
-for f in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/x86_64-linux-gnu/libtcmalloc.so.4 \
-	/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/local/cuda/lib64/libcudart.so.13; do
-	[ -e "$f" ] && add_file "$f"
-done
-for f in ${VMTEST_EXTRA:-}; do
-	case $(realpath -m "$f") in
-	/tmp/* | /run/* | /dev/* | /proc/* | /sys/*) setup_fail "VMTEST_EXTRA: $f would be hidden by a mount in the guest; put it elsewhere (e.g. /var/tmp)" ;;
-	esac
-	if [ -d "$f" ]; then
-		while IFS= read -r g; do add_file "$g"; done < <(find "$f" -type f)
-	else
-		add_file "$f" || setup_fail "VMTEST_EXTRA: no such file $f"
-	fi
-done
+# Builds $INITRD: the tools, python3, the built binary, the workloads, the tests and scripts/vm/init.sh.
+build_initramfs() {
+	build_start=$(date +%s)
+	mkdir -p "$WORKDIR"
+	STAGE=$(mktemp -d "$WORKDIR/root.XXXXXX")
+	INITRD=$WORKDIR/initramfs-$$.cpio # per run, so parallel runs do not boot each other's tests
+	DISK=$WORKDIR/disk-$$.img          # the guest's scratch disk, per run too
+	# Per run as well: parallel runs must not read each other's VMRESULT lines. The last run's log is
+	# kept as console-KERNEL.log.
+	run_log=
+	[ -n "$log" ] || { run_log=$WORKDIR/console-$KREL.$$.log; log=$run_log; }
+	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM HUP
+	R=$STAGE
+	mkdir -p "$R"/usr/bin "$R"/usr/sbin "$R"/usr/lib "$R"/usr/lib64
+	ln -s usr/bin "$R/bin"
+	ln -s usr/sbin "$R/sbin"
+	ln -s usr/lib "$R/lib"
+	ln -s usr/lib64 "$R/lib64"
+	mkdir -p "$R"/{proc,sys,dev,tmp,run,etc,root,mnt,var/tmp} "$R/faultline"
+	elfs=()
 
-# busybox for everything else (mount, ip, poweroff, ...); GNU tools copied above win.
-BB=$(readlink -f "$(PATH=$SYSPATH:$PATH command -v busybox)")
-add_file "$BB" /usr/bin/busybox
-while read -r a; do
-	n=$(basename "$a")
-	case $a in *sbin/*) d=/usr/sbin ;; *) d=/usr/bin ;; esac
-	[ -e "$R/usr/bin/$n" ] || [ -e "$R/usr/sbin/$n" ] || [ -L "$R/usr/bin/$n" ] || ln -s /usr/bin/busybox "$R$d/$n"
-done < <(busybox --list-full)
-[ -e "$R/usr/bin/sh" ] || ln -s busybox "$R/usr/bin/sh"
-
-# The repo subset, in the repo's layout, so tests/lib.sh finds ROOT=/faultline.
-F=$R/faultline
-add_file "$OUT/faultline" /faultline/.output/faultline
-if [ -d "$OUT/workloads" ]; then
-	for w in "$OUT"/workloads/*; do
-		[ -f "$w" ] && add_file "$w" "/faultline/.output/workloads/$(basename "$w")"
+	# The shell, python3 and the GNU tools whose busybox versions differ most (options, exit codes);
+	# busybox fills in the rest. Left out to keep the image small: curl (a dozen TLS/LDAP/Kerberos
+	# libraries; use python3's urllib), python's ssl/hashlib-openssl/sqlite3 (libcrypto, libsqlite3).
+	add_tool bash
+	for t in timeout date stat sort mktemp numfmt seq env nproc head tail cut tr wc dd od stdbuf realpath \
+		readlink du df printf sleep tee touch id basename dirname uniq comm paste split md5sum sha256sum \
+		truncate nice nohup cat cp mv rm mkdir rmdir ln chmod shuf tac yes install sync uname \
+		grep sed awk find xargs ps pgrep pkill pidof free taskset setsid flock nsenter unshare prlimit chrt numactl \
+		ldconfig; do # ldconfig: python's ctypes.util.find_library
+		add_tool "$t"
 	done
-fi
-mkdir -p "$F/.output/workloads" "$F/tests/integration" "$F/examples"
-cp -p "$ROOT/tests/lib.sh" "$F/tests/lib.sh"
-cp -rp "$TESTS_DIR"/. "$F/tests/integration/"
-[ -d "$ROOT/examples" ] && cp -rp "$ROOT/examples"/. "$F/examples/"
-find "$F" -name __pycache__ -prune -exec rm -rf {} +
+	PY=${VMTEST_PYTHON:-/usr/bin/python3} # Debian's, with its stdlib in /usr/lib/python3.X
+	if [ -x "$PY" ]; then
+		add_file "$PY"
+		PY=$(readlink -f "$PY")
+		pyver=$(basename "$PY") # python3.11
+		[ -e "$R/usr/bin/python3" ] || ln -s "$PY" "$R/usr/bin/python3"
+		if [ -d "/usr/lib/$pyver" ]; then
+			# The stdlib without tests, GUI, packaging, databases, TLS and CJK codecs; .pyc kept (no
+			# compiling under emulation). Tests use json, subprocess, http.server, urllib, asyncio...
+			ex=()
+			for x in test '*/test' '*/tests' idlelib tkinter turtledemo turtle.py ensurepip lib2to3 pydoc_data \
+				distutils 'config-*' site-packages dist-packages sqlite3 dbm curses venv ssl.py \
+				'encodings/big5*' 'encodings/cp93*' 'encodings/cp949*' 'encodings/cp950*' 'encodings/euc_*' \
+				'encodings/gb*' 'encodings/hz*' 'encodings/iso2022*' 'encodings/johab*' 'encodings/shift_jis*' \
+				'__pycache__/turtle*' '__pycache__/pydoc*' '__pycache__/ssl.*' '__pycache__/_pydecimal*' \
+				'lib-dynload/_tkinter*' 'lib-dynload/_test*' 'lib-dynload/xxlimited*' 'lib-dynload/_xx*' \
+				'lib-dynload/_ctypes_test*' 'lib-dynload/_dbm*' 'lib-dynload/_gdbm*' 'lib-dynload/_sqlite3*' \
+				'lib-dynload/_codecs_*' 'lib-dynload/nis*' 'lib-dynload/ossaudiodev*' 'lib-dynload/audioop*' \
+				'lib-dynload/_curses*' 'lib-dynload/readline*' 'lib-dynload/_crypt*' 'lib-dynload/_ssl*' \
+				'lib-dynload/_hashlib*'; do
+				ex+=(--exclude="$pyver/$x")
+			done
+			tar -C /usr/lib -chf - "${ex[@]}" --exclude='*.opt-1.pyc' --exclude='*.opt-2.pyc' "$pyver" 2>/dev/null |
+				tar -C "$R/usr/lib" -xf -
+			for so in "$R/usr/lib/$pyver"/lib-dynload/*.so; do elfs+=("$so"); done
+		fi
+	fi
+	# Allocators and the CUDA runtime the tests may preload or probe (small; only when present).
+	for f in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/x86_64-linux-gnu/libtcmalloc.so.4 \
+		/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/local/cuda/lib64/libcudart.so.13; do
+		[ -e "$f" ] && add_file "$f"
+	done
+	for f in ${VMTEST_EXTRA:-}; do
+		case $(realpath -m "$f") in
+		/tmp/* | /run/* | /dev/* | /proc/* | /sys/*) setup_fail "VMTEST_EXTRA: $f would be hidden by a mount in the guest; put it elsewhere (e.g. /var/tmp)" ;;
+		esac
+		if [ -d "$f" ]; then
+			while IFS= read -r g; do add_file "$g"; done < <(find "$f" -type f)
+		else
+			add_file "$f" || setup_fail "VMTEST_EXTRA: no such file $f"
+		fi
+	done
 
-# Every shared library the ELF files need (ldd lists the whole closure).
-while read -r lib; do
-	add_file "$lib"
-done < <(ldd "${elfs[@]}" 2>/dev/null | awk '/=> \// {print $3} /^[ \t]*\/[^ ]+ \(/ {print $1}' | sort -u)
-for f in /etc/ld.so.conf /etc/ld.so.cache; do [ -f "$f" ] && cp -p "$f" "$R/etc/"; done
-[ -d /etc/ld.so.conf.d ] && cp -rp /etc/ld.so.conf.d "$R/etc/"
-[ -d /usr/lib/terminfo ] && mkdir -p "$R/usr/lib/terminfo" && for d in l v x d; do
-	[ -d "/usr/lib/terminfo/$d" ] && cp -rp "/usr/lib/terminfo/$d" "$R/usr/lib/terminfo/"
-done
-printf 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$R/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$R/etc/group"
-printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$R/etc/hosts"
-printf 'passwd: files\ngroup: files\nhosts: files\n' >"$R/etc/nsswitch.conf"
-echo faultline-vm >"$R/etc/hostname"
-for f in /etc/services /etc/protocols; do [ -f "$f" ] && cp -p "$f" "$R/etc/"; done
-ln -s /proc/self/mounts "$R/etc/mtab"
+	# busybox for everything else (mount, ip, poweroff, ...); GNU tools copied above win.
+	BB=$(readlink -f "$(PATH=$SYSPATH:$PATH command -v busybox)")
+	add_file "$BB" /usr/bin/busybox
+	while read -r a; do
+		n=$(basename "$a")
+		case $a in *sbin/*) d=/usr/sbin ;; *) d=/usr/bin ;; esac
+		[ -e "$R/usr/bin/$n" ] || [ -e "$R/usr/sbin/$n" ] || [ -L "$R/usr/bin/$n" ] || ln -s /usr/bin/busybox "$R$d/$n"
+	done < <(busybox --list-full)
+	[ -e "$R/usr/bin/sh" ] || ln -s busybox "$R/usr/bin/sh"
 
-# What to run
-mkdir -p "$R/etc/vmtest"
-printf '%s\n' "${tests[@]}" >"$R/etc/vmtest/tests"
-{
-	echo "VMTEST_MODE=$([ $shell_mode -eq 1 ] && echo shell || echo test)"
-	echo "VMTEST_TEST_TIMEOUT=$test_timeout"
-	echo "VMTEST_CI=${CI:-}"
-} >"$R/etc/vmtest/conf"
+	# The repo subset, in the repo's layout, so tests/lib.sh finds ROOT=/faultline.
+	F=$R/faultline
+	add_file "$OUT/faultline" /faultline/.output/faultline
+	if [ -d "$OUT/workloads" ]; then
+		for w in "$OUT"/workloads/*; do
+			[ -f "$w" ] && add_file "$w" "/faultline/.output/workloads/$(basename "$w")"
+		done
+	fi
+	mkdir -p "$F/.output/workloads" "$F/tests/integration" "$F/examples"
+	cp -p "$ROOT/tests/lib.sh" "$F/tests/lib.sh"
+	cp -rp "$TESTS_DIR"/. "$F/tests/integration/"
+	[ -d "$ROOT/examples" ] && cp -rp "$ROOT/examples"/. "$F/examples/"
+	find "$F" -name __pycache__ -prune -exec rm -rf {} +
 
-[ -x "$R/usr/bin/bash" ] || setup_fail "bash is missing from the initramfs"
-cat >"$R/init" <<'INIT'
-#!/usr/bin/bash
-# faultline vmtest init: set up a bare machine (tracefs, debugfs and bpffs left unmounted, as on a
-# fresh host), print what the kernel offers, run the selected tests, power off.
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-export HOME=/root TMPDIR=/tmp LANG=C.UTF-8 TERM=${TERM:-vt100}
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /dev/shm
-# devtmpfs lacks udev's links; bash needs /dev/fd for <(...) process substitution
-ln -sfn /proc/self/fd /dev/fd
-ln -sf /proc/self/fd/0 /dev/stdin
-ln -sf /proc/self/fd/1 /dev/stdout
-ln -sf /proc/self/fd/2 /dev/stderr
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
-mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-ip link set lo up
-mkdir -p /mnt/disk
-disk_wait=$(cut -d' ' -f1 /proc/uptime)
-for i in $(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done
-disk_wait="waited from ${disk_wait}s to $(cut -d' ' -f1 /proc/uptime)s of uptime"
-if mount -t ext4 /dev/nvme0n1 /mnt/disk 2>/dev/null; then
-	export FAULTLINE_DISK=/mnt/disk
-	disk_info="ext4 on /dev/nvme0n1 at /mnt/disk (FAULTLINE_DISK), $(df -m /mnt/disk | awk 'NR == 2 {print $4}') MiB free, $disk_wait"
-else
-	disk_info="none (/dev/nvme0n1 $([ -b /dev/nvme0n1 ] && echo 'did not mount' || echo 'is missing'))"
-fi
-hostname faultline-vm
-. /etc/vmtest/conf
-export FAULTLINE=/faultline/.output/faultline FAULTLINE_WORKLOADS=/faultline/.output/workloads FAULTLINE_IN_VM=1
-[ -n "$VMTEST_CI" ] && export CI=$VMTEST_CI
+	# Every shared library the ELF files need (ldd lists the whole closure).
+	while read -r lib; do
+		add_file "$lib"
+	done < <(ldd "${elfs[@]}" 2>/dev/null | awk '/=> \// {print $3} /^[ \t]*\/[^ ]+ \(/ {print $1}' | sort -u)
+	for f in /etc/ld.so.conf /etc/ld.so.cache; do [ -f "$f" ] && cp -p "$f" "$R/etc/"; done
+	[ -d /etc/ld.so.conf.d ] && cp -rp /etc/ld.so.conf.d "$R/etc/"
+	[ -d /usr/lib/terminfo ] && mkdir -p "$R/usr/lib/terminfo" && for d in l v x d; do
+		[ -d "/usr/lib/terminfo/$d" ] && cp -rp "/usr/lib/terminfo/$d" "$R/usr/lib/terminfo/"
+	done
+	printf 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$R/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$R/etc/group"
+	printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$R/etc/hosts"
+	printf 'passwd: files\ngroup: files\nhosts: files\n' >"$R/etc/nsswitch.conf"
+	echo faultline-vm >"$R/etc/hostname"
+	for f in /etc/services /etc/protocols; do [ -f "$f" ] && cp -p "$f" "$R/etc/"; done
+	ln -s /proc/self/mounts "$R/etc/mtab"
 
-yn() { if "$@" >/dev/null 2>&1; then echo yes; else echo no; fi; }
-ksym() { grep -qE " ($1)\$" /proc/kallsyms; }
-echo "VMINFO kernel $(uname -r) $(uname -v)"
-echo "VMINFO cpus $(grep -c ^processor /proc/cpuinfo) mem $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
-if [ -e /sys/kernel/btf/vmlinux ]; then
-	echo "VMINFO btf yes (/sys/kernel/btf/vmlinux, $(wc -c </sys/kernel/btf/vmlinux) bytes)"
-else
-	echo "VMINFO btf no"
-fi
-echo "VMINFO kprobes $(yn ksym register_kprobe) kprobe_multi(fprobe) $(yn ksym register_fprobe) fentry(trampoline) $(yn ksym 'bpf_trampoline_link_prog|bpf_trampoline_link_cgroup_shim') uprobes $(yn ksym uprobe_register)"
-echo "VMINFO tracefs-mounted $(yn grep -q tracefs /proc/mounts) debugfs-mounted $(yn grep -q debugfs /proc/mounts) bpffs-mounted $(yn grep -q ' bpf ' /proc/mounts)"
-echo "VMINFO disk $disk_info"
-echo "VMINFO thp $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null) defrag $(cat /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)"
+	# What to run
+	mkdir -p "$R/etc/vmtest"
+	printf '%s\n' "${tests[@]}" >"$R/etc/vmtest/tests"
+	{
+		echo "VMTEST_MODE=$([ $shell_mode -eq 1 ] && echo shell || echo test)"
+		echo "VMTEST_TEST_TIMEOUT=$test_timeout"
+		echo "VMTEST_CI=${CI:-}"
+	} >"$R/etc/vmtest/conf"
 
-if [ "$VMTEST_MODE" = shell ]; then
-	cd /faultline
-	echo "vmtest: shell on $(uname -r); the repo subset is in /faultline. 'exit' powers off; Ctrl-A X kills qemu."
-	setsid cttyhack /usr/bin/bash -i
-	poweroff -f
-fi
+	[ -x "$R/usr/bin/bash" ] || setup_fail "bash is missing from the initramfs"
+	install -m 755 "$ROOT/scripts/vm/init.sh" "$R/init" || setup_fail "cannot copy scripts/vm/init.sh into the initramfs"
 
-echo "VMTEST RUNNER START $(wc -l </etc/vmtest/tests) tests, guest uptime $(cut -d' ' -f1 /proc/uptime)s"
-pass=0 fail=0 skip=0
-while read -r t; do
-	[ -n "$t" ] || continue
-	echo "VMTEST BEGIN $t"
-	s=$(date +%s)
-	( cd /faultline && exec timeout -k 10 "$VMTEST_TEST_TIMEOUT" bash "tests/integration/$t.sh" </dev/null 2>&1 )
-	rc=$?
-	d=$(( $(date +%s) - s ))
-	case $rc in
-	0) r=PASS; pass=$((pass + 1)) ;;
-	77) r=SKIP; skip=$((skip + 1)) ;;
-	124|137) r=FAIL; fail=$((fail + 1)); echo "vmtest: $t timed out after ${VMTEST_TEST_TIMEOUT}s" ;;
-	*) r=FAIL; fail=$((fail + 1)) ;;
-	esac
-	echo "VMRESULT $r $t (exit $rc, ${d}s)"
-done </etc/vmtest/tests
-echo "VMTEST RUNNER DONE passed=$pass failed=$fail skipped=$skip"
-sync
-poweroff -f
-sleep 5
-echo o >/proc/sysrq-trigger
-INIT
-chmod +x "$R/init"
-
-# Uncompressed: under TCG the kernel unpacks a plain cpio faster than it inflates a small one.
-(cd "$R" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet --owner=0:0) >"$INITRD" ||
-	setup_fail "building the initramfs failed"
-info "initramfs: $INITRD ($(($(stat -c %s "$INITRD") / 1048576)) MiB, built in $(($(date +%s) - build_start))s)"
-rm -rf "$STAGE"
+	# Uncompressed: under TCG the kernel unpacks a plain cpio faster than it inflates a small one.
+	(cd "$R" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet --owner=0:0) >"$INITRD" ||
+		setup_fail "building the initramfs failed"
+	info "initramfs: $INITRD ($(($(stat -c %s "$INITRD") / 1048576)) MiB, built in $(($(date +%s) - build_start))s)"
+	rm -rf "$STAGE"
+}
 
 # ---------------------------------------------------------------------------------------------
 # Scratch disk: an ext4 image on an emulated NVMe drive (the cloud kernels build NVMe and ext4 in;
 # virtio is a module). tmpfs pages are always in memory, so major faults need a real block device.
-truncate -s 256M "$DISK" && PATH=$SYSPATH:$PATH mkfs.ext4 -q -F -L fl-scratch "$DISK" ||
-	setup_fail "cannot make the scratch disk $DISK (mkfs.ext4 from e2fsprogs; run scripts/install-deps.sh)"
+make_disk() {
+	{ truncate -s 256M "$DISK" && PATH=$SYSPATH:$PATH mkfs.ext4 -q -F -L fl-scratch "$DISK"; } ||
+		setup_fail "cannot make the scratch disk $DISK (mkfs.ext4 from e2fsprogs; run scripts/install-deps.sh)"
+}
 
 # ---------------------------------------------------------------------------------------------
 # Boot
-QEMU=(qemu-system-x86_64 -M pc -m "$mem" -smp "$smp" -nographic -no-reboot -net none
-	-kernel "$KDIR/vmlinuz" -initrd "$INITRD"
-	-drive "file=$DISK,if=none,id=scratch,format=raw,cache=unsafe" -device nvme,drive=scratch,serial=flscratch
-	-append "console=ttyS0 panic=-1 quiet rdinit=/init $append")
-[ -f /usr/share/qemu/qboot.rom ] && QEMU+=(-bios /usr/share/qemu/qboot.rom) # faster, quiet firmware
-
 kvm_ok() {
 	[ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
 	local key stamp
@@ -561,77 +501,103 @@ kvm_ok() {
 	fi
 	[ "$(cat "$stamp")" = yes ]
 }
-case $accel in
-kvm) QEMU+=(-accel kvm -cpu host) ;;
-tcg) QEMU+=(-accel tcg) ;;
-auto) if kvm_ok; then accel=kvm; QEMU+=(-accel kvm -cpu host); else accel=tcg; QEMU+=(-accel tcg); fi ;;
-esac
 
-if [ $shell_mode -eq 1 ]; then
-	info "booting $KREL ($accel, $mem, $smp CPUs) to a shell; Ctrl-A X quits qemu"
-	"${QEMU[@]}"
-	exit $?
-fi
+# Boots the image under qemu: the console goes to $log; sets accel, qrc and elapsed.
+boot() {
+	QEMU=(qemu-system-x86_64 -M pc -m "$mem" -smp "$smp" -nographic -no-reboot -net none
+		-kernel "$KDIR/vmlinuz" -initrd "$INITRD"
+		-drive "file=$DISK,if=none,id=scratch,format=raw,cache=unsafe" -device "nvme,drive=scratch,serial=flscratch"
+		-append "console=ttyS0 panic=-1 quiet rdinit=/init $append")
+	[ -f /usr/share/qemu/qboot.rom ] && QEMU+=(-bios /usr/share/qemu/qboot.rom) # faster, quiet firmware
 
-mkdir -p "$(dirname "$log")"
-: >"$log"
-info "booting $KREL ($accel, $mem, $smp CPUs, ${#tests[@]} tests, limit ${timeout_s}s); console log: ${run_log:+$WORKDIR/console-$KREL.log after the run, }$log"
-start=$(date +%s)
-set +e
-# In the background with wait: bash runs the INT/TERM traps (cleanup kills qemu) only between
-# commands, and wait is interruptible where a foreground pipeline is not.
-QRC=$WORKDIR/qemu-rc.$$ QPID=$WORKDIR/qemu-pid.$$
-{
-	timeout -k 10 "$timeout_s" "${QEMU[@]}" </dev/null 2>&1 &
-	echo $! >"$QPID"
+	case $accel in
+	kvm) QEMU+=(-accel kvm -cpu host) ;;
+	tcg) QEMU+=(-accel tcg) ;;
+	auto) if kvm_ok; then accel=kvm; QEMU+=(-accel kvm -cpu host); else accel=tcg; QEMU+=(-accel tcg); fi ;;
+	esac
+
+	if [ $shell_mode -eq 1 ]; then
+		info "booting $KREL ($accel, $mem, $smp CPUs) to a shell; Ctrl-A X quits qemu"
+		"${QEMU[@]}"
+		exit $?
+	fi
+
+	mkdir -p "$(dirname "$log")"
+	: >"$log"
+	info "booting $KREL ($accel, $mem, $smp CPUs, ${#tests[@]} tests, limit ${timeout_s}s); console log: ${run_log:+$WORKDIR/console-$KREL.log after the run, }$log"
+	start=$(date +%s)
+	set +e
+	# In the background with wait: bash runs the INT/TERM traps (cleanup kills qemu) only between
+	# commands, and wait is interruptible where a foreground pipeline is not.
+	QRC=$WORKDIR/qemu-rc.$$ QPID=$WORKDIR/qemu-pid.$$
+	{
+		timeout -k 10 "$timeout_s" "${QEMU[@]}" </dev/null 2>&1 &
+		echo $! >"$QPID"
+		wait $!
+		echo $? >"$QRC"
+	} | sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee -a "$log" &
 	wait $!
-	echo $? >"$QRC"
-} | sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee -a "$log" &
-wait $!
-set -e
-qrc=$(cat "$QRC" 2>/dev/null || echo '?')
-rm -f "$QRC" "$QPID"
-elapsed=$(($(date +%s) - start))
+	set -e
+	qrc=$(cat "$QRC" 2>/dev/null || echo '?')
+	rm -f "$QRC" "$QPID"
+	elapsed=$(($(date +%s) - start))
+}
 
 # ---------------------------------------------------------------------------------------------
 # Results
-declare -A res=()
-while read -r _ r n _; do res[$n]=$r; done < <(grep -a '^VMRESULT ' "$log" || true)
-started=$(grep -ac '^VMTEST RUNNER START' "$log" || true)
-finished=$(grep -ac '^VMTEST RUNNER DONE' "$log" || true)
-current=$(grep -a '^VMTEST BEGIN ' "$log" | tail -1 | awk '{print $3}' || true)
-guest_kernel=$(grep -a '^VMINFO kernel ' "$log" | head -1 | awk '{print $3}' || true)
+# One result per test from the console log; exits with the status the header describes.
+collect() {
+	declare -A res=()
+	while read -r _ r n _; do res[$n]=$r; done < <(grep -a '^VMRESULT ' "$log" || true)
+	started=$(grep -ac '^VMTEST RUNNER START' "$log" || true)
+	finished=$(grep -ac '^VMTEST RUNNER DONE' "$log" || true)
+	current=$(grep -a '^VMTEST BEGIN ' "$log" | tail -1 | awk '{print $3}' || true)
+	guest_kernel=$(grep -a '^VMINFO kernel ' "$log" | head -1 | awk '{print $3}' || true)
 
-echo
-echo "== vmtest summary: kernel ${guest_kernel:-?} (package $kernel_desc), $accel, $mem, ${elapsed}s"
-grep -a '^VMINFO ' "$log" | sed 's/^VMINFO /   /' || true
-rc=0
-if [ "$started" -eq 0 ]; then
-	echo "$PROG: the guest never reached the test runner (qemu exit $qrc$([ "$qrc" = 124 ] && echo ', timed out')). Last console lines:"
-	grep -av '^$' "$log" | tail -25 | sed 's/^/   | /'
-	exit 3
-fi
-npass=0 nfail=0 nskip=0
-for t in "${tests[@]}"; do
-	r=${res[$t]:-}
-	if [ -z "$r" ]; then
-		r=FAIL
-		if [ "$t" = "$current" ]; then
-			echo "$PROG: $t started but never reported (guest crashed or the VM timed out)"
-		else
-			echo "$PROG: $t did not run"
-		fi
+	echo
+	echo "== vmtest summary: kernel ${guest_kernel:-?} (package $kernel_desc), $accel, $mem, ${elapsed}s"
+	grep -a '^VMINFO ' "$log" | sed 's/^VMINFO /   /' || true
+	rc=0
+	if [ "$started" -eq 0 ]; then
+		echo "$PROG: the guest never reached the test runner (qemu exit $qrc$([ "$qrc" = 124 ] && echo ', timed out')). Last console lines:"
+		grep -av '^$' "$log" | tail -25 | sed 's/^/   | /'
+		exit 3
 	fi
-	case $r in PASS) npass=$((npass + 1)) ;; SKIP) nskip=$((nskip + 1)) ;; *) nfail=$((nfail + 1)) ;; esac
-	echo "$r $t"
-	[ -z "$results" ] || echo "$r $t" >>"$results"
-done
-echo "$npass passed, $nfail failed, $nskip skipped (on ${guest_kernel:-?})"
-if [ "$finished" -eq 0 ]; then
-	echo "$PROG: the guest did not finish the run (qemu exit $qrc$([ "$qrc" = 124 ] && echo ", VM limit ${timeout_s}s reached")). Last console lines:"
-	grep -av '^$' "$log" | tail -15 | sed 's/^/   | /'
-	rc=3
-elif [ $nfail -gt 0 ]; then
-	rc=1
-fi
-exit $rc
+	npass=0 nfail=0 nskip=0
+	for t in "${tests[@]}"; do
+		r=${res[$t]:-}
+		if [ -z "$r" ]; then
+			r=FAIL
+			if [ "$t" = "$current" ]; then
+				echo "$PROG: $t started but never reported (guest crashed or the VM timed out)"
+			else
+				echo "$PROG: $t did not run"
+			fi
+		fi
+		case $r in PASS) npass=$((npass + 1)) ;; SKIP) nskip=$((nskip + 1)) ;; *) nfail=$((nfail + 1)) ;; esac
+		echo "$r $t"
+		[ -z "$results" ] || echo "$r $t" >>"$results"
+	done
+	echo "$npass passed, $nfail failed, $nskip skipped (on ${guest_kernel:-?})"
+	if [ "$finished" -eq 0 ]; then
+		echo "$PROG: the guest did not finish the run (qemu exit $qrc$([ "$qrc" = 124 ] && echo ", VM limit ${timeout_s}s reached")). Last console lines:"
+		grep -av '^$' "$log" | tail -15 | sed 's/^/   | /'
+		rc=3
+	elif [ $nfail -gt 0 ]; then
+		rc=1
+	fi
+	exit $rc
+}
+
+main() {
+	parse_args "$@"
+	pick_tests
+	check_tools
+	fetch_kernel
+	build_initramfs
+	make_disk
+	boot
+	collect
+}
+
+main "$@"

@@ -1,5 +1,7 @@
+# shellcheck shell=bash
 # Sourced by the integration tests. Each test is a bash script that exits 0 (pass), 1 (fail) or
 # 77 (skip), and prints what it compared with what, so a failure explains itself.
+# shellcheck disable=SC2034 # FL, WL and the helpers are for the tests that source this file
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FL=${FAULTLINE:-$ROOT/${FAULTLINE_OUTPUT:-.output}/faultline}

@@ -4,7 +4,7 @@
 # Ends with one line: "N passed, N failed, N skipped". Under CI=true a skipped test is a failure.
 # Usage: tests/run.sh [PATTERN]   (runs only integration tests whose name contains PATTERN)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 out=${FAULTLINE_OUTPUT:-.output}
 if [ "${FAULTLINE_SAN:-}" = 1 ]; then
 	# Leaks at exit are not what this pass looks for (libbpf and ncurses keep some by design);
@@ -40,8 +40,8 @@ if [ -z "$pattern" ]; then
 		[ "${FAULTLINE_NO_FUZZ:-}" = 1 ] && break
 		[ -x "$f" ] || continue
 		n=$(basename "$f")
-		scripts/fuzz.sh "$n" 15 >/tmp/faultline-fuzz-$n.log 2>&1
-		rc=$?; [ $rc -ne 0 ] && tail -30 /tmp/faultline-fuzz-$n.log
+		scripts/fuzz.sh "$n" 15 >"/tmp/faultline-fuzz-$n.log" 2>&1
+		rc=$?; [ $rc -ne 0 ] && tail -30 "/tmp/faultline-fuzz-$n.log"
 		record "fuzz/$n" $rc
 	done
 fi
@@ -65,10 +65,10 @@ if [ -z "$pattern" ] && [ -x scripts/vmtest.sh ] && [ "${FAULTLINE_NO_VM:-}" != 
 		# An emulated guest can hang (soft lockups under TCG) and take the tests after it down
 		# with it: those get one more try in a fresh VM. A test that really fails, fails twice.
 		if [ $rc = 3 ] && grep -q '^FAIL ' "$vm_results"; then
-			again=$(awk '$1 == "FAIL" { print $2 }' "$vm_results")
-			echo "== the guest crashed or timed out: again in a fresh VM: $(echo $again)"
+			mapfile -t again < <(awk '$1 == "FAIL" { print $2 }' "$vm_results")
+			echo "== the guest crashed or timed out: again in a fresh VM: ${again[*]}"
 			retry_results=$(mktemp /tmp/faultline-vm-results.XXXXXX)
-			scripts/vmtest.sh --timeout 290 --test-timeout 150 --results "$retry_results" -- $again
+			scripts/vmtest.sh --timeout 290 --test-timeout 150 --results "$retry_results" -- "${again[@]}"
 			rc=$?
 			grep -v '^FAIL ' "$vm_results" >"$vm_results.keep"
 			cat "$vm_results.keep" "$retry_results" >"$vm_results"

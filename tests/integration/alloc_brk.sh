@@ -16,13 +16,13 @@ read -r _ _ start _ end _ peak <"$TMP/brk.out"
 "$FL" report -i "$TMP/brk.data" >"$TMP/brk.txt" || fail "report failed"
 sed -n '/heap (brk)/,/growth:/p' "$TMP/brk.txt"
 row='[b for b in j["alloc"]["brk"] if b["comm"] == "brk_n"][0]'
-check_eq "brk_n heap growth (bytes)" "$(json "$row[\"growth_bytes\"]" "$TMP/brk.json")" \
+check_eq "brk_n heap growth (bytes)" "$(json "${row}[\"growth_bytes\"]" "$TMP/brk.json")" \
 	$((0x$end - 0x$start))
-check_eq "brk_n heap peak growth (bytes)" "$(json "$row[\"peak_growth_bytes\"]" "$TMP/brk.json")" \
+check_eq "brk_n heap peak growth (bytes)" "$(json "${row}[\"peak_growth_bytes\"]" "$TMP/brk.json")" \
 	$((0x$peak - 0x$start))
-check_eq "brk_n heap start" "$(json "hex($row[\"start\"])" "$TMP/brk.json")" "0x$start"
+check_eq "brk_n heap start" "$(json "hex(${row}[\"start\"])" "$TMP/brk.json")" "0x$start"
 check_ge "heap images seen in that pid (bash, then brk_n)" \
-	"$(json "$row[\"images\"]" "$TMP/brk.json")" 2
+	"$(json "${row}[\"images\"]" "$TMP/brk.json")" 2
 check_eq "refused brk calls" "$(json 'j["alloc"]["syscalls"]["brk"]["errors"]' "$TMP/brk.json")" 0
 grep -qE "pid [0-9]+ +brk_n +\+$(python3 -c "print(round(($((0x$end - 0x$start)))/1048576, 1))") MiB" \
 	"$TMP/brk.txt" || fail "text: no 'pid N brk_n +X MiB' row"

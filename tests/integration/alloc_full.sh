@@ -23,7 +23,7 @@ run_case() {
 	wait_record 30
 	report_json "$TMP/$label.data" "$out"
 	bytes=$(awk '$1 == "done" { print $6 }' "$WOUT")
-	note "$label: workload says: $(cat "$WOUT" | tail -1)"
+	note "$label: workload says: $(tail -1 "$WOUT")"
 	check_eq "$label: allocator" "$(json 'j["alloc"]["libraries"][0]["allocator"]' "$out")" "$want_alloc"
 	check_eq "$label: malloc calls" "$(json 'j["alloc"]["functions"]["malloc"]["count"]' "$out")" $N
 	check_eq "$label: free calls" "$(json 'j["alloc"]["functions"]["free"]["count"]' "$out")" $N

@@ -52,10 +52,10 @@ exec 8>&7 # keep A's stdin; start_workload reuses fd 7
 A_OUT=$TMP/malloc_n-A.out
 mv "$WOUT" "$A_OUT"
 start_workload malloc_n $N --wait
-B=$WPID BBG=$WBG
+B=$WPID
 start_record -p "$A,$B" --alloc=full -o "$TMP/exit.data"
-check_eq "A: malloc's first byte while probed" "$(first_byte $A)" 0xcc
-check_eq "B: malloc's first byte while probed" "$(first_byte $B)" 0xcc
+check_eq "A: malloc's first byte while probed" "$(first_byte "$A")" 0xcc
+check_eq "B: malloc's first byte while probed" "$(first_byte "$B")" 0xcc
 if [ $HAVE_BPFTOOL = 1 ]; then
 	before=$(perf_events)
 	check_ge "faultline's uprobe perf events with 2 targets" "$before" 4
@@ -80,13 +80,13 @@ if [ $HAVE_BPFTOOL = 1 ]; then
 	[ "$now" = $((before / 2)) ] || bpftool perf show | grep -E "^pid $RPID .*probe "
 	check_eq "uprobe perf events after A exited (half of $before)" "$now" $((before / 2))
 fi
-check_eq "B: still probed" "$(first_byte $B)" 0xcc
+check_eq "B: still probed" "$(first_byte "$B")" 0xcc
 
 go
 wait_line "$WOUT" "^done $N mallocs" 30 || fail "B did not finish"
 note "B: $(tail -1 "$WOUT")"
 stop_record
-after=$(first_byte $B)
+after=$(first_byte "$B")
 check_eq "B: malloc's first byte after faultline stopped (not int3)" "$([ "$after" != 0xcc ] && echo restored || echo "$after")" restored
 if [ $HAVE_BPFTOOL = 1 ]; then
 	check_eq "faultline's perf events left in the kernel" "$(bpftool perf show 2>/dev/null | grep -c "pid $RPID " || true)" 0

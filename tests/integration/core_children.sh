@@ -14,7 +14,7 @@ wait_record 30
 grep -q '(targets exited)' "$TMP/rec.err" || fail "record did not end with 'targets exited'"
 child=$(awk '$1 == "child" { print $2 }' "$WOUT")
 child_faults=$(awk 'NF == 2 && $1 ~ /^[0-9]+$/ { print $1 + $2 }' "$WOUT")
-[ -n "$child" ] && [ -n "$child_faults" ] || fail "workload output incomplete: $(cat "$WOUT")"
+{ [ -n "$child" ] && [ -n "$child_faults" ]; } || fail "workload output incomplete: $(cat "$WOUT")"
 note "parent $WPID forked child $child, which took $child_faults faults (its /proc/self/stat)"
 
 report_json "$TMP/children.data" "$TMP/children.json"

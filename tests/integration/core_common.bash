@@ -1,6 +1,7 @@
 # Helpers for the core_*.sh tests (sourced after tests/lib.sh; not a test itself: no .sh suffix).
 # A workload runs in the background reading its start line from a fifo; faultline records it with
 # -p once it is ready. Everything started here is killed on exit.
+# shellcheck disable=SC2034 # CG, CGV and the helpers are for the tests that source this file
 
 # start_workload NAME ARGS...: starts $WL/NAME with stdin on a fifo; sets WPID (its pid, from its
 # "pid N" line) and WOUT (its stdout file). The fifo stays open on fd 7 until go/stop_workload.
@@ -74,8 +75,8 @@ start_record() {
 
 # wait_record [SECONDS]: waits for faultline record to end by itself; fails on a non-zero exit.
 wait_record() {
-	local i rc
-	for i in $(seq $((${1:-30} * 10))); do
+	local rc
+	for _ in $(seq $((${1:-30} * 10))); do
 		kill -0 "$RPID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -123,7 +124,7 @@ vmstat() { awk -v k="$1" '$1 == k { print $2; found = 1 } END { if (!found) prin
 set_knob() {
 	local old
 	old=$(cat "$1") || fail "cannot read $1"
-	case $old in *"["*) old=$(sed 's/.*\[\(.*\)\].*/\1/' <<<"$old") ;; esac
+	case $old in *"["*) old=${old##*\[}; old=${old%\]*} ;; esac
 	on_exit "echo '$old' >'$1'"
 	echo "$2" >"$1" || fail "cannot set $1 to $2"
 }

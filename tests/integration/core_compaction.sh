@@ -88,12 +88,12 @@ attempt() {
 	fill_mb=$((left_mb * 2 / 3))
 	extra=$((left_mb / 8 < 150 ? left_mb / 8 : 150)) # huge pages beyond the free blocks: each compacts
 	note "attempt $1: $left_mb MiB free; fill $fill_mb MiB with 4K pages, free every other one"
-	start_workload fragment $fill_mb $left_mb 2
+	start_workload fragment "$fill_mb" "$left_mb" 2
 	note "fragmented ($SECONDS s into the test); buddyinfo: $(buddy)"
 	start_record -p "$WPID" -o "$TMP/compact$1.data"
 	read -r blocks detail < <(free_blocks)
 	thp_mb=$(((blocks + extra) * 2))
-	[ $thp_mb -le $left_mb ] || thp_mb=$left_mb
+	[ "$thp_mb" -le "$left_mb" ] || thp_mb=$left_mb
 	note "free 2 MiB blocks a THP fault can take: $blocks ($detail); faulting $thp_mb MiB of THP"
 	d0=$(vmstat compact_daemon_wake) stall0=$(vmstat compact_stall) t0=$(thp_tries)
 	echo "go $thp_mb" >&7
@@ -125,7 +125,7 @@ for n in 1 2 3; do
 	else
 		break
 	fi
-	[ $n -lt 3 ] && [ $SECONDS -lt 40 ] || break
+	{ [ "$n" -lt 3 ] && [ $SECONDS -lt 40 ]; } || break
 	note "trying again"
 done
 

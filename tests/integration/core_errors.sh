@@ -21,7 +21,7 @@ expect() {
 	"$@" >"$TMP/out" 2>"$TMP/err"
 	rc=$?
 	note "$desc: exit $rc, stderr: $(head -c 200 "$TMP/err" | tr '\n' ' ')"
-	[ $rc -ge 1 ] && [ $rc -le 125 ] || fail "$desc: exit $rc (want a non-zero exit, not a crash)"
+	{ [ $rc -ge 1 ] && [ $rc -le 125 ]; } || fail "$desc: exit $rc (want a non-zero exit, not a crash)"
 	grep -qE -e "$re" "$TMP/err" || fail "$desc: stderr does not match /$re/"
 	[ -e "$TMP/never.data" ] && fail "$desc: left $TMP/never.data behind"
 	return 0

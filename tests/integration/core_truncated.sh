@@ -26,7 +26,7 @@ for cut in $((meta_end + 7)) $((size / 3)) $((size * 6 / 10 + 13)) $((size - 1))
 	note "cut at byte $cut: exit $rc, stderr: $(head -c 300 "$TMP/cut.err")"
 	[ $rc -eq 0 ] || fail "report of a file cut at byte $cut exited $rc"
 	grep -q 'truncated' "$TMP/cut.err" || fail "no 'truncated' message on stderr for a cut at $cut"
-	grep -q '^Stalls' "$TMP/cut.txt" && grep -q '^Findings' "$TMP/cut.txt" ||
+	{ grep -q '^Stalls' "$TMP/cut.txt" && grep -q '^Findings' "$TMP/cut.txt"; } ||
 		fail "text report of a file cut at $cut is incomplete"
 	grep -q 'WARNING: .*truncated' "$TMP/cut.txt" || fail "text report does not warn of the cut"
 	"$FL" report -i "$TMP/cut.data" --json >"$TMP/cut.json" 2>/dev/null || fail "JSON report of a cut file failed"

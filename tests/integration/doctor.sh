@@ -34,7 +34,7 @@ node_case() {
 		"$(check "$TMP/node.json" nr_hugepages value)" "$nr0"
 	got=$(check "$TMP/node.json" compact_stall value | awk '{ print $1 }')
 	note "compact_stall (/proc/vmstat): doctor=$got ground-truth=$cs0 before, $cs1 after"
-	[ "$got" -ge "$cs0" ] && [ "$got" -le "$cs1" ] || fail "compact_stall $got not in [$cs0, $cs1]"
+	{ [ "$got" -ge "$cs0" ] && [ "$got" -le "$cs1" ]; } || fail "compact_stall $got not in [$cs0, $cs1]"
 	if [ "$en0" = always ]; then
 		check_eq "status of THP enabled=always" "$(check "$TMP/node.json" thp_enabled status)" warn
 	else

@@ -150,7 +150,9 @@ if [ -n "${FAULTLINE_IN_VM:-}" ]; then
 	run_mix kprobe --probes fault-duration=kprobe
 	check_common kprobe
 	check_durations kprobe kprobe
+	# shellcheck disable=SC2154 # run_mix sets MAJOR_<probe> and MINOR_<probe> with eval
 	check_eq "major faults: kprobe run vs fexit run" "$MAJOR_kprobe" "$MAJOR_fexit"
+	# shellcheck disable=SC2154 # as above
 	check_within "minor faults: kprobe run vs fexit run" "$MINOR_kprobe" "$MINOR_fexit" 1
 else
 	# Forcing a type this kernel refuses is an error before recording (issue #14), not a

@@ -43,15 +43,14 @@ stop_record
 "$FL" report -i "$TMP/r.data" --json >"$TMP/rep.json" || fail "report failed"
 
 # These cases check what is found (pipelined, split, aborted, unix); the 2 ms timing promise is
-# requests_wire's, over 200 requests. Here one late sample of a few on a loaded host is no bug.
-[ "$TOL_MS" -lt 10 ] && TOL_MS=10
-PYTHONPATH=$CHECKS_PY python3 - "$TMP" "$TOL_MS" <<'PY' || fail "see above"
-import json, os, sys
+# requests_wire's, over 200 requests. Here one late sample of a few on a loaded host is no bug:
+# 10 ms on the host, widened in the VM by checks.bound().
+PYTHONPATH=$CHECKS_PY python3 - "$TMP" 10 <<'PY' || fail "see above"
+import json, sys
 import checks
 from checks import check
-tmp, tol = sys.argv[1], float(sys.argv[2])
+tmp, tol = sys.argv[1], checks.bound(float(sys.argv[2]))
 r = json.load(open(tmp + "/rep.json"))["requests"]
-checks.vm = os.environ.get("FAULTLINE_IN_VM") == "1"
 byid = {q["id"]: q for q in r["list"]}
 unix = [q for q in r["list"] if q["path"] == "/unix"]
 check("requests on the unix socket counted", not unix, len(unix), 0)
@@ -65,8 +64,11 @@ for name in ("pipe", "split"):
     worst_ft = max([abs(byid[c["id"]]["first_token_ns"] / 1e9 - c["first_token"]) * 1e3 for c in seen] + [0])
     if name == "pipe":
         check(name + ": worst first-token difference (ms)", worst_ft <= tol, "%.3f" % worst_ft, "<= %g" % tol, timing=True)
-        check(name + ": wire starts never before the client's", all(
-            byid[c["id"]]["start_ns"] / 1e9 >= c["start"] - tol / 1e3 for c in seen), "ok", "ok", timing=True)
+        # the wire sees a request after the client sent it: how far before the client's start
+        # (ms, positive = earlier) the wire's start is, worst case over the requests
+        early = max([(c["start"] - byid[c["id"]]["start_ns"] / 1e9) * 1e3 for c in seen] + [float("-inf")])
+        check(name + ": wire start never more than %g ms before the client's (worst, ms)" % tol,
+              bool(seen) and early <= tol, "%.3f" % early, "<= %g" % tol, timing=True)
     else:
         check(name + ": worst start / first-token difference (ms)", worst <= tol and worst_ft <= tol,
               "%.3f / %.3f" % (worst, worst_ft), "<= %g" % tol, timing=True)

@@ -32,9 +32,8 @@ PYTHONPATH=$CHECKS_PY python3 - "$TMP" "$TOL_MS" "$N1" "$N3" <<'PY' || fail "see
 import json, sys
 import checks
 from checks import check
-tmp, tol = sys.argv[1], float(sys.argv[2])
+tmp, tol = sys.argv[1], checks.bound(float(sys.argv[2]))
 n1, n3 = int(sys.argv[3]), int(sys.argv[4])
-checks.vm = tol > 2
 
 wire = json.load(open(tmp + "/wire.json"))["requests"]
 client = []

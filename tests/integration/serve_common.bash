@@ -1,4 +1,5 @@
 # Helpers for the serve_*.sh tests (sourced after tests/lib.sh; not a test itself).
+# shellcheck disable=SC2034 # SERVE_URL and the helpers are for the tests that source this file
 
 # free_port: a TCP port on 127.0.0.1 that nobody listens on right now.
 free_port() {

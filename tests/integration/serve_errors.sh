@@ -13,7 +13,7 @@ expect_error() {
 	out=$(timeout 60 "$FL" serve "$@" 2>&1 </dev/null)
 	rc=$?
 	note "$desc: exit $rc: $(head -c 300 <<<"$out")"
-	[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "$desc: exit status $rc"
+	{ [ $rc -ne 0 ] && [ $rc -ne 124 ]; } || fail "$desc: exit status $rc"
 	grep -qE -e "$re" <<<"$out" || fail "$desc: message does not match /$re/"
 }
 
@@ -39,11 +39,11 @@ note "GET / and /metrics answer, /nope is a 404"
 
 # The target exits: serve -p says so and stops with an error.
 finish_workload
-for i in $(seq 100); do kill -0 $SPID 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 100); do kill -0 $SPID 2>/dev/null || break; sleep 0.1; done
 kill -0 $SPID 2>/dev/null && fail "serve -p kept running after its target exited"
 wait $SPID
 rc=$?
-note "after the target exited: exit $rc: $(cat "$TMP/serve.err" | tail -1)"
+note "after the target exited: exit $rc: $(tail -1 "$TMP/serve.err")"
 [ $rc -ne 0 ] || fail "serve exited 0 after losing its target"
 grep -q 'every target has exited' "$TMP/serve.err" || fail "no clear message when the target exited"
 echo "ok"

@@ -14,8 +14,7 @@ faults() { awk '$1 ~ /^faultline_page_faults_total[{]/ { s += $2 } END { print s
 up_pid() { sed -n 's/^faultline_up{pid="\([0-9]*\)".*} \([01]\)$/\2 \1/p' "$TMP/m.txt"; }
 # wait_up STATE PID: until /metrics says faultline_up{pid=PID} STATE.
 wait_up() {
-	local i
-	for i in $(seq 150); do
+	for _ in $(seq 150); do
 		scrape
 		[ "$(up_pid)" = "$1 $2" ] && return 0
 		sleep 0.1

@@ -55,7 +55,7 @@ if res:
 PY
 }
 
-for i in $(seq 300); do
+for _ in $(seq 300); do
 	[ "$(promql 'up{job="faultline"}' | cut -d' ' -f1)" = 1 ] && break
 	kill -0 $PROMPID 2>/dev/null || { tail -20 "$TMP/prom.log"; fail "prometheus exited"; }
 	sleep 0.1

@@ -11,10 +11,10 @@ true & gone=$!
 wait $gone
 out=$("$FL" top -p $gone --batch -n 1 2>&1); rc=$?
 note "top -p $gone (exited): exit $rc: $out"
-[ $rc -ne 0 ] && grep -q "pid $gone does not exist" <<<"$out" || fail "missing pid: no clear error"
+{ [ $rc -ne 0 ] && grep -q "pid $gone does not exist" <<<"$out"; } || fail "missing pid: no clear error"
 out=$("$FL" top -p 1 -i abc 2>&1); rc=$?
 note "top -i abc: exit $rc: $out"
-[ $rc -ne 0 ] && grep -q "\-i 'abc'" <<<"$out" || fail "bad -i: no clear error"
+{ [ $rc -ne 0 ] && grep -q "\-i 'abc'" <<<"$out"; } || fail "bad -i: no clear error"
 
 start_workload fault_steady 2
 "$FL" top -p "$WPID" --batch -n 3 -i 2 >"$TMP/top.out" 2>"$TMP/top.err" 7>&- &
@@ -26,7 +26,7 @@ before=$(proc_faults "$WPID")
 # machine; the workload is idle before and after, so the frames must hold every one of them.
 for i in 1 2 3; do
 	echo 20000 >&7
-	for j in $(seq 300); do
+	for _ in $(seq 300); do
 		[ "$(grep -c '^done' "$WOUT")" -ge $i ] && break
 		sleep 0.1
 	done

@@ -37,13 +37,12 @@ loadgen -n $N -c 1 --rate $RATE --max-tokens 8 --prompt-len 60 --save-result "$T
 sleep 2.2 # the frames that hold the last requests
 top_stop top.out
 
-PYTHONPATH=$CHECKS_PY python3 - "$TMP/top.out" "$TMP/bench.json" "$N" "$TTFT_TOL_MS" "${FAULTLINE_IN_VM:-}" \
-	<<'PY' || fail "see above"
+PYTHONPATH=$CHECKS_PY python3 - "$TMP/top.out" "$TMP/bench.json" "$N" "$TTFT_TOL_MS" <<'PY' ||
+	fail "see above"
 import json, re, statistics, sys
 import checks
 from checks import check
-out, bench, n, tol, vm = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
-checks.vm = bool(vm)
+out, bench, n, tol = sys.argv[1], sys.argv[2], int(sys.argv[3]), checks.bound(float(sys.argv[4]))
 
 def ms(v, unit):
     return float(v) * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[unit]

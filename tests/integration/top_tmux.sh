@@ -17,8 +17,7 @@ on_exit "tmux -L $SOCK kill-server 2>/dev/null"
 screen() { tm capture-pane -p -t t; }
 # wait_screen REGEX SECONDS: until the pane shows REGEX.
 wait_screen() {
-	local i
-	for i in $(seq $(($2 * 10))); do
+	for _ in $(seq $(($2 * 10))); do
 		screen | grep -qE "$1" && return 0
 		sleep 0.1
 	done
@@ -28,8 +27,7 @@ wait_screen() {
 
 # wait_file FILE SECONDS: until FILE exists (written whole: the pane renames it into place).
 wait_file() {
-	local i
-	for i in $(seq $(($2 * 10))); do
+	for _ in $(seq $(($2 * 10))); do
 		[ -e "$1" ] && return 0
 		sleep 0.1
 	done
@@ -96,7 +94,7 @@ tm resize-window -t t -x 60 -y 14
 # help line at the bottom and the header at the top.
 resized() { screen | awk 'NR == 1 && /^faultline top - / { h = 1 } { l = $0; n = NR }
 	END { exit !(h && n == 14 && l ~ /^q quit/) }'; }
-for i in $(seq 100); do resized && break; sleep 0.1; done
+for _ in $(seq 100); do resized && break; sleep 0.1; done
 resized || { screen; fail "no header on the first row and help line on the last row of the 60x14 pane within 10 s of the resize"; }
 wide=$(screen | awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }')
 check_ge "pane width after resize (60) >= widest line drawn" 60 "$wide"
