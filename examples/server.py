@@ -317,11 +317,12 @@ def stall_collapse(mb):
     n += -n % HPAGE
     m = anon(n)
     touch_pages(m)
-    t = time.perf_counter()
+    t = mono()
     err = madvise(m, MADV_COLLAPSE)
-    dt = (time.perf_counter() - t) * 1e3
+    dt = (mono() - t) * 1e3
     m.close()
-    return "collapse_ms=%.1f%s" % (dt, "" if err is None else " madvise_err=%s" % err)
+    return "collapse_ms=%.1f collapse_start=%.6f%s" % (dt, t, "" if err is None else
+                                                         " madvise_err=%s" % err)
 
 
 def stall_majfault(mb):
