@@ -6,10 +6,10 @@
 # engine during their prefill; the engine's log line says which request stalled, in which pid and
 # tid, when the collapse began and how long it took (CLOCK_MONOTONIC, the clock faultline uses).
 # Counted against that log:
-#   - the stalled requests show khugepaged stall time from the engine pid (another process than
-#     the API pid that answered them): at least half the logged collapse time, at most all of it;
-#   - every request whose wire window overlaps a logged collapse by >= 2 ms shows engine stall
-#     time (up to that overlap), every request clear of both collapses shows none;
+#   - the stalled requests show the collapse's 16 khugepaged stalls, from the engine pid and the
+#     logged tid (another process than the API pid that answered them), at most the logged time;
+#   - every request whose wire window contains a logged collapse shows all of its engine stall
+#     time, one that overlaps it in part at most the overlap, one clear of both none;
 #   - per request and window, "other processes" equals the by_process entries that are not the
 #     answering process, and the text report names the engine pid on the stalled requests.
 source "$(dirname "$0")/../lib.sh"
@@ -98,6 +98,7 @@ for q in reqs:
 check("every request answered by the API pid", {q["pid"] for q in reqs} == {api},
       sorted({q["pid"] for q in reqs}), [api])
 
+HUGE = 32 // 2  # --stall-mb 32: the collapse makes 16 huge pages, one khugepaged stall each
 for rid, s in sorted(stalls.items(), key=lambda x: x[1]["n"]):
     q = next((q for q in reqs if q["id"] == rid), None)
     if q is None:
@@ -106,40 +107,58 @@ for rid, s in sorted(stalls.items(), key=lambda x: x[1]["n"]):
     pre = q["prefill"]
     eng = [p for p in pre["by_process"] if p["pid"] == engine]
     got = eng[0]["by_cause"].get("khugepaged", 0) if eng else 0
+    s["got"] = got
+    # the collapse's wall time also holds waits for the CPU and the mmap_lock (2-3x under ASan
+    # on a busy machine), which are not khugepaged stalls: the share is shown, not enforced
     check("request #%d %s: engine pid's khugepaged stall in [start, first token] vs the log's "
-          "collapse %.2f ms (>= half, <= all)" % (s["n"], rid, s["ms"]),
-          s["ms"] * 1e6 / 2 <= got <= s["ms"] * 1e6 + 1e5, "%.3f ms" % (got / 1e6),
-          "%.2f ms" % s["ms"])
+          "collapse %.2f ms (> 0, <= it; %.0f%% of it)" % (s["n"], rid, s["ms"],
+                                                          100 * got / max(1, s["ms"] * 1e6)),
+          0 < got <= s["ms"] * 1e6 + 1e5, "%.3f ms" % (got / 1e6), "%.2f ms" % s["ms"])
     check("request #%d: the engine's entry is another process" % s["n"],
           bool(eng) and eng[0]["this_process"] is False,
           eng and eng[0]["this_process"], False)
     slow = [x for x in rep["requests"]["prefill"]["slowest"] if x["id"] == rid]
-    tids = sorted({x["tid"] for x in slow[0]["stalls"] if x["cause"] == "khugepaged"}) if slow else []
+    ks = [x for x in slow[0]["stalls"] if x["cause"] == "khugepaged"] if slow else []
+    check("request #%d: khugepaged stalls in its prefill, from the engine pid, vs the %d huge "
+          "pages of the logged collapse" % (s["n"], HUGE),
+          len(ks) == HUGE and all(x["pid"] == engine for x in ks), len(ks), HUGE)
+    tids = sorted({x["tid"] for x in ks})
     check("request #%d: tids of its khugepaged stalls vs the log's tid" % s["n"],
           tids == [s["tid"]], tids, [s["tid"]])
     check("request #%d: other_processes_stall_ns >= the engine's khugepaged" % s["n"],
-          # by_cause figures are JSON doubles (%g): 1 us of rounding allowed
-          pre["other_processes_stall_ns"] >= got - 1000, pre["other_processes_stall_ns"],
+          # by_cause figures are JSON doubles (%.6g): their rounding allowed
+          pre["other_processes_stall_ns"] >= got * (1 - 1e-5) - 1000, pre["other_processes_stall_ns"],
           ">= %d" % got)
 
-# every request: engine stalls where (and only where) a logged collapse overlaps its window
-MARGIN = 1e6  # ns either side: the log's times and the stall records are taken microseconds apart
-bad_clear, bad_overlap, n_over = [], [], 0
+# every request, by where its wire window [start, end] lies against the logged collapses:
+# containing one -> all of that collapse's engine stall time (what its own request shows);
+# overlapping one in part -> at most the overlap; clear of both (1 ms margin) -> none
+MARGIN = 1e6
+classes = {"contain": [], "partial": [], "clear": []}
+bad = []
 for q in reqs:
     got = engine_khugepaged(q)
     near = [s for s in stalls.values()
             if q["start_ns"] < s["b"] + MARGIN and s["a"] - MARGIN < q["end_ns"]]
+    full = [s for s in near if q["start_ns"] <= s["a"] and s["b"] <= q["end_ns"]]
     ov = sum(max(0, min(q["end_ns"], s["b"]) - max(q["start_ns"], s["a"])) for s in near)
-    if not near and got:
-        bad_clear.append(q["id"])
-    if ov >= 2e6:
-        n_over += 1
-        if not 0 < got <= ov + 1e5:
-            bad_overlap.append((q["id"], got, ov))
-check("requests clear of the logged collapses with engine khugepaged stalls", not bad_clear,
-      bad_clear, [])
-check("requests overlapping a logged collapse by >= 2 ms without engine stalls (or above the "
-      "overlap) [%d such requests]" % n_over, not bad_overlap, bad_overlap, [])
+    if full and len(full) == len(near):
+        classes["contain"].append(q["id"])
+        want = sum(s.get("got", 0) for s in full)
+        if abs(got - want) > max(2000, 2e-5 * want):  # %.6g doubles: 6 digits each
+            bad.append((q["id"], "contains", got, want))
+    elif near:
+        classes["partial"].append(q["id"])
+        if got > ov + 1e5:
+            bad.append((q["id"], "partial", got, ov))
+    else:
+        classes["clear"].append(q["id"])
+        if got:
+            bad.append((q["id"], "clear", got, 0))
+print("  requests containing a logged collapse: %d, overlapping one in part: %d, clear: %d"
+      % tuple(len(classes[k]) for k in ("contain", "partial", "clear")))
+check("requests whose engine khugepaged stall time disagrees with the log's collapses "
+      "(contain: all of it, partial: <= overlap, clear: 0)", not bad, bad, [])
 check("khugepaged stalls in the API process", sum(api_khugepaged(q) for q in reqs) == 0,
       sum(api_khugepaged(q) for q in reqs), 0)
 
