@@ -570,9 +570,9 @@ static void text_slowest(const struct model *m, const struct req_view *v, int k,
 			fmt_ns(row->attr[k].total_ns, b, sizeof(b)), row->attr[k].nstalls,
 			row->attr[k].faults, r->aborted ? " (aborted)" : "");
 		if (row->attr[k].other_ns)
-			fprintf(f, "; %s of it in other processes (most in pid %u) than pid %u",
-				fmt_ns(row->attr[k].other_ns, b, sizeof(b)), row->attr[k].other_pid,
-				row_pid(row));
+			fprintf(f, "; %s of it in other processes than pid %u (most in pid %u)",
+				fmt_ns(row->attr[k].other_ns, b, sizeof(b)), row_pid(row),
+				row->attr[k].other_pid);
 		fprintf(f, "\n");
 		text_request_stalls(m, v, row, k, f);
 	}

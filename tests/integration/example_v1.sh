@@ -179,7 +179,7 @@ PY
 sed -n 's/.*Stall in request #[0-9]* \(\S*\)-0: .*/\1/p' "$TMP/server.out" >"$TMP/stalled"
 while read -r rid; do
 	grep -m1 -A3 -E "^    $rid +[0-9.]+ [mun]?s  stalls" "$TMP/rep.txt" | sed 's/^/  text: /'
-	grep -m1 -E "^    $rid +[0-9.]+ [mun]?s  stalls" "$TMP/rep.txt" | grep -q "in other processes (most in pid $ENGINE)" ||
+	grep -m1 -E "^    $rid +[0-9.]+ [mun]?s  stalls" "$TMP/rep.txt" | grep -q "in other processes than pid $API (most in pid $ENGINE)" ||
 		fail "the text report does not name the engine pid $ENGINE on $rid"
 done <"$TMP/stalled"
 note "the text report names engine pid $ENGINE on the stalled requests"
