@@ -2,9 +2,14 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """An inference-like HTTP server to try faultline on (a stand-in for vLLM).
 
-Python 3 standard library only. Like vLLM it is one long-lived Python process
-that serves an OpenAI-style POST /v1/completions (SSE streaming or not) over
-HTTP/1.1 with keep-alive. The model is fake; the memory behaviour is real:
+Python 3 standard library only. Like vLLM (V1) it is two long-lived Python
+processes: the API process (the pid you start) serves an OpenAI-style POST
+/v1/completions (SSE streaming or not) over HTTP/1.1 with keep-alive, and
+before it listens starts an engine process (multiprocessing, fork; named
+EngineCore_0) that holds the memory and runs every request's prefill and
+decode, sending the tokens back over a pipe. --layout single keeps all of it
+in one process. The model is fake; the memory behaviour is real, in the
+engine:
 
   * a "weights" file is mmapped and every page read at start-up;
   * each request allocates its own KV buffer (anonymous mmap), touches every
@@ -18,7 +23,9 @@ HTTP/1.1 with keep-alive. The model is fake; the memory behaviour is real:
     have work to do;
   * --stall-requests (or the X-Faultline-Stall header with --stall-header)
     makes chosen requests stall in the kernel during their prefill, so tests
-    can check that those requests, and only those, show the stall.
+    can check that those requests, and only those, show the stall; each
+    forced stall is logged (even with -q): "Stall in request #N ID: kind=K
+    MS ms, ...; pid P tid T start=S end=E" (CLOCK_MONOTONIC seconds).
 
 Wire behaviour follows vLLM behind uvicorn: the status line and headers of a
 streaming response are written as soon as the request is accepted (before
@@ -39,7 +46,9 @@ import ipaddress
 import json
 import logging
 import mmap
+import multiprocessing
 import os
+import queue
 import random
 import resource
 import signal
@@ -67,7 +76,9 @@ WORDS = ("the", "model", "said", "that", "memory", "is", "a", "page", "of", "tim
 
 log = logging.getLogger("server")
 STOP = threading.Event()
-STATE = None  # the Server singleton, set in main()
+STATE = None  # the Server singleton (API side), set in main()
+ENGINE = None  # the Engine, in the process that holds the memory
+stall_log = logging.getLogger("server.stall")
 
 
 # --------------------------------------------------------------------------
@@ -306,17 +317,18 @@ def stall_collapse(mb):
     n += -n % HPAGE
     m = anon(n)
     touch_pages(m)
-    t = time.perf_counter()
+    t = mono()
     err = madvise(m, MADV_COLLAPSE)
-    dt = (time.perf_counter() - t) * 1e3
+    dt = (mono() - t) * 1e3
     m.close()
-    return "collapse_ms=%.1f%s" % (dt, "" if err is None else " madvise_err=%s" % err)
+    return "collapse_ms=%.1f collapse_start=%.6f%s" % (dt, t, "" if err is None else
+                                                         " madvise_err=%s" % err)
 
 
 def stall_majfault(mb):
     """Drop mb MiB of the mmapped weights from memory, then read them back with readahead
     off (MADV_RANDOM): one major fault, and one disk read, per 4 KiB page."""
-    w = STATE.weights if STATE else None
+    w = ENGINE.weights if ENGINE else None
     if w is None:
         return "no weights (use --weights-mb > 0)"
     n = min(len(w.map), max(1, mb) << 20)
@@ -548,6 +560,339 @@ def busy(deadline, buf=None):
 
 
 # --------------------------------------------------------------------------
+# the engine: the memory and the model's work (a process of its own in the V1 layout)
+# --------------------------------------------------------------------------
+
+def churn(rng, n):
+    """Allocator churn: n allocations of many sizes, half of them freed at once."""
+    if n <= 0:
+        return
+    keep = []
+    for _ in range(n):
+        size = int(2 ** rng.uniform(5, 19))  # 32 B .. 512 KiB
+        b = bytearray(size)
+        b[0] = 1
+        keep.append(b)
+        if len(keep) > 8:
+            keep.pop(rng.randrange(len(keep)))
+    del keep
+
+
+class Engine:
+    """Holds the weights mapping, the KV buffers, the allocator churn, the pinned memory and
+    the pressure thread, and runs each request's prefill and decode. With --layout v1 (the
+    default) it lives in a process of its own, like vLLM V1's EngineCore; with --layout single
+    in the API process, run by the thread that answers the request."""
+
+    def __init__(self, args):
+        self.args = args
+        self.weights = None
+        self.cuda = None
+        self.pin = None  # (mmap, addr, size, rc) registered at start-up
+        self.pth = None
+
+    def start(self, memcg):
+        """Loads the weights, pins the staging buffer, starts the pressure thread: 0 or an
+        exit status (the reason printed)."""
+        args = self.args
+        if args.weights or args.weights_mb > 0:
+            path = args.weights or os.path.join(tempfile.gettempdir(), "faultline-example",
+                                                "model-%dmb.safetensors" % args.weights_mb)
+            try:
+                # under --memcg-limit-mb, drop the cached weights first so that reading them
+                # charges the page cache to our cgroup (pages keep the cgroup that read them)
+                self.weights = Weights(path, args.weights_mb,
+                                       args.weights_cold or bool(memcg and memcg.dir))
+            except OSError as e:
+                print("server: weights %s: %s" % (path, e.strerror or e), file=sys.stderr)
+                return 1
+            w = self.weights
+            say("weights: %s mmapped at 0x%x, %d bytes, %d pages read in %.1f ms (minflt %d, "
+                "majflt %d)" % (w.path, w.addr, w.size, w.pages, w.load_ms, w.minflt, w.majflt))
+        if args.pin_mb > 0 or args.pin_per_request:
+            self.cuda = Cudart(args.cudart)
+            if not self.cuda.lib:
+                say("cuda: libcudart not found; --pin-mb/--pin-per-request do nothing")
+            else:
+                say("cuda: using %s" % self.cuda.path)
+                if args.pin_mb > 0:
+                    size = args.pin_mb << 20
+                    m = anon(size)
+                    touch_pages(m)
+                    addr = buf_addr(m)
+                    rc, ms = self.cuda.register(addr, size, 0)
+                    self.pin = (m, addr, size, rc)
+                    say("cudaHostRegister(0x%x, %d, 0) = %d (%s) in %.3f ms"
+                        % (addr, size, rc, self.cuda.errname(rc), ms))
+        if args.pressure:
+            free = zone_free_bytes()
+            if free and (args.pressure_mb << 20) > free // 2 and not args.pressure_force:
+                print("server: --pressure-mb %d is more than half of the buddy allocator's free "
+                      "memory (%d MiB); use --pressure-force to insist"
+                      % (args.pressure_mb, free >> 20), file=sys.stderr)
+                return 2
+            self.pth = threading.Thread(target=pressure_loop, args=(args,), name="pressure",
+                                        daemon=True)
+            self.pth.start()
+        return 0
+
+    def stop(self):
+        if self.pth:
+            self.pth.join(2)
+        if self.pin:
+            m, addr, size, rc = self.pin
+            rc2, ms = self.cuda.unregister(addr)
+            say("cudaHostUnregister(0x%x) = %d (%s) in %.3f ms"
+                % (addr, rc2, self.cuda.errname(rc2), ms))
+            self.pin = None
+
+    def generate(self, job, info):
+        """Prefill and decode of one request: yields its output words, one per --itl-ms,
+        and leaves what the request's log line and JSON line need in INFO."""
+        a = self.args
+        num, engine_id = job["num"], job["engine_id"]
+        n_prompt, max_tokens, stall = job["n_prompt"], job["max_tokens"], job["stall"]
+        rng = random.Random(num)
+        kv = pinned = None
+        info["engine_pid"] = os.getpid()
+        info["engine_tid"] = threading.get_native_id()
+        try:
+            # ---- prefill: KV allocation + touch, optional stall, compute ----
+            f0 = thread_faults()
+            kv_bytes = a.kv_mb << 20
+            total_tok = n_prompt + max_tokens
+            if kv_bytes > 0:
+                if a.thp != "none":
+                    kv_bytes += -kv_bytes % HPAGE
+                kv = anon(kv_bytes)
+                if a.thp in ("madvise", "collapse"):
+                    madvise(kv, MADV_HUGEPAGE)
+                elif a.thp == "nohuge":
+                    madvise(kv, MADV_NOHUGEPAGE)
+                kv_addr = buf_addr(kv)
+                info["kv"] = "0x%x+%d" % (kv_addr, kv_bytes)
+                pre_end = kv_bytes * n_prompt // total_tok
+                touch_pages(kv, 0, max(PAGE, pre_end), num)
+                if a.thp == "collapse":
+                    madvise(kv, MADV_COLLAPSE, 0, (pre_end // HPAGE) * HPAGE or HPAGE)
+                if a.pin_per_request and self.cuda and self.cuda.lib:
+                    rc, ms = self.cuda.register(kv_addr, kv_bytes, 0)
+                    pinned = kv_addr
+                    info["pin_rc"] = rc
+                    log.info("cudaHostRegister(0x%x, %d, 0) = %d (%s) in %.3f ms for %s",
+                             kv_addr, kv_bytes, rc, self.cuda.errname(rc), ms, engine_id)
+            else:
+                pre_end = 0
+            if stall:
+                t0 = mono()
+                sms, sminflt, smajflt, detail = do_stall(stall, a)
+                t1 = mono()
+                info.update(stall_ms=round(sms, 3), stall_minflt=sminflt, stall_majflt=smajflt,
+                            stall_start=t0, stall_end=t1)
+                # whatever -q says: tests count faultline's figures against this line
+                stall_log.info("Stall in request #%d %s: kind=%s %.1f ms, thread minflt +%d "
+                               "majflt +%d; %s; pid %d tid %d start=%.6f end=%.6f", num,
+                               engine_id, stall, sms, sminflt, smajflt, detail, os.getpid(),
+                               threading.get_native_id(), t0, t1)
+            deadline = time.perf_counter() + n_prompt * a.prefill_us_per_token / 1e6
+            if self.weights:
+                self.weights.compute(deadline, num)
+            else:
+                busy(deadline)
+            churn(rng, a.churn * 4)
+            f1 = thread_faults()
+            info["prefill_minflt"], info["prefill_majflt"] = f1[0] - f0[0], f1[1] - f0[1]
+
+            # ---- decode ----
+            kv_off = pre_end
+            step = (kv_bytes - pre_end) // max_tokens if kv_bytes else 0
+            for i in range(max_tokens):
+                t_tok = time.perf_counter()
+                if STOP.is_set():
+                    info["status"] = "Aborted"
+                    break
+                yield " " + WORDS[rng.randrange(len(WORDS))]
+                if kv is not None and step:
+                    end = kv_bytes if i == max_tokens - 1 else kv_off + step
+                    touch_pages(kv, kv_off, end, num + i)
+                    kv_off = end
+                churn(rng, a.churn)
+                if i < max_tokens - 1:
+                    left = a.itl_ms / 1e3 - (time.perf_counter() - t_tok)
+                    if left > 0:
+                        STOP.wait(left)
+        finally:
+            if pinned is not None:
+                rc, ms = self.cuda.unregister(pinned)
+                log.info("cudaHostUnregister(0x%x) = %d (%s) in %.3f ms for %s",
+                         pinned, rc, self.cuda.errname(rc), ms, engine_id)
+            if kv is not None:
+                kv.close()
+
+
+def set_comm(name):
+    """The thread's name in /proc (what ps -o comm and faultline show), as setproctitle would."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
+def engine_main(args, conn, api_end, memcg):
+    """The engine process (V1): loads the memory, then runs the requests the API process sends
+    over CONN, each in a thread of its own, and sends their tokens back. It ends when the API
+    process says stop or goes away (end of file on the pipe)."""
+    global ENGINE
+    api_end.close()
+    set_comm("EngineCore_0")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the API process shuts it down, as in vLLM
+    signal.signal(signal.SIGTERM, lambda s, f: STOP.set())
+    send_lock = threading.Lock()
+
+    def send(msg):
+        with send_lock:
+            conn.send(msg)
+
+    ENGINE = Engine(args)
+    rc = ENGINE.start(memcg)
+    send(("ready", rc, os.getpid()))
+    if rc:
+        return
+    aborts = {}
+    threads = []
+
+    def run(job):
+        rid, info = job["num"], {}
+        gen = ENGINE.generate(job, info)
+        try:
+            for word in gen:
+                if aborts[rid].is_set():
+                    info["status"] = "Aborted"
+                    break
+                send(("tok", rid, word))
+        except Exception as e:  # keep the engine serving the other requests
+            log.error("engine: request %s: %r", job["engine_id"], e)
+            info["status"] = "Aborted"
+        finally:
+            gen.close()
+            try:
+                send(("done", rid, info))
+            except OSError:
+                pass
+            aborts.pop(rid, None)
+
+    while not STOP.is_set():
+        try:
+            if not conn.poll(0.2):
+                continue
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        if msg[0] == "req":
+            aborts[msg[1]["num"]] = threading.Event()
+            t = threading.Thread(target=run, args=(msg[1],), name="engine-%d" % msg[1]["num"],
+                                 daemon=True)
+            t.start()
+            threads = [x for x in threads if x.is_alive()] + [t]
+        elif msg[0] == "abort" and msg[1] in aborts:
+            aborts[msg[1]].set()
+        elif msg[0] == "stop":
+            break
+    STOP.set()
+    for t in threads:
+        t.join(3)
+    ENGINE.stop()
+    conn.close()
+
+
+class EngineClient:
+    """The API process's side of the engine process (V1): sends each request over the pipe and
+    hands its tokens, read by one reader thread, to the thread answering it."""
+
+    def __init__(self, conn, proc):
+        self.conn, self.proc = conn, proc
+        self.lock = threading.Lock()
+        self.queues = {}
+        self.gone = False
+        self.reader = threading.Thread(target=self.read_loop, name="engine-reader", daemon=True)
+        self.reader.start()
+
+    def send(self, msg):
+        with self.lock:
+            self.conn.send(msg)
+
+    def read_loop(self):
+        while True:
+            try:
+                msg = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            with self.lock:
+                q = self.queues.get(msg[1])
+            if q:
+                q.put(msg)
+        self.gone = True
+        with self.lock:
+            for q in self.queues.values():
+                q.put(("gone", None))
+        if not STOP.is_set():
+            log.error("engine process %d exited; stopping", self.proc.pid)
+            STOP.set()
+
+    def generate(self, job, info):
+        rid = job["num"]
+        q = queue.Queue()
+        done = False
+        with self.lock:
+            self.queues[rid] = q
+        try:
+            try:
+                self.send(("req", job))
+            except OSError:
+                info["status"] = "Aborted"
+                return
+            while True:
+                try:
+                    msg = q.get(timeout=0.5)
+                except queue.Empty:
+                    if self.gone:
+                        info["status"] = "Aborted"
+                        return
+                    continue
+                if msg[0] == "tok":
+                    if STOP.is_set():
+                        info["status"] = "Aborted"
+                        return
+                    yield msg[2]
+                else:  # "done", or "gone" when the engine process went away
+                    if msg[0] == "done":
+                        info.update(msg[2])
+                    else:
+                        info["status"] = "Aborted"
+                    done = True
+                    return
+        finally:
+            with self.lock:
+                self.queues.pop(rid, None)
+            if not done and not self.gone:
+                try:
+                    self.send(("abort", rid))
+                except OSError:
+                    pass
+
+    def stop(self, wait_s):
+        try:
+            self.send(("stop",))
+        except OSError:
+            pass
+        self.proc.join(wait_s)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(2)
+
+
+# --------------------------------------------------------------------------
 # HTTP
 # --------------------------------------------------------------------------
 
@@ -698,9 +1043,7 @@ class Server:
         self.n_finished = 0
         self.active = 0
         self.stall_set = set(args.stall_requests)
-        self.weights = None
-        self.cuda = None
-        self.pin = None  # (mmap, addr, size) registered at start-up
+        self.engine = None  # an Engine (--layout single) or an EngineClient (v1)
         self.jsonl = open(args.requests_jsonl, "a", buffering=1) if args.requests_jsonl else None
         self.jsonl_lock = threading.Lock()
 
@@ -810,11 +1153,12 @@ class Server:
                 d["usage"] = None
             return event(d)
 
-        rng = random.Random(num)
-        kv = None
-        pinned = None
+        job = {"num": num, "engine_id": engine_id, "n_prompt": n_prompt,
+               "max_tokens": max_tokens, "stall": stall}
         rec = {"n": num, "id": request_id, "x_request_id": xrid, "start": t_start,
                "first_token": None, "end": None, "stall": stall}
+        info = {}
+        gen = self.engine.generate(job, info)
         headers_sent = False
         out_text = []
         status = "Finished"
@@ -824,55 +1168,8 @@ class Server:
                 h.access_log(200)
                 headers_sent = True
 
-            # ---- prefill: KV allocation + touch, optional stall, compute ----
-            f0 = thread_faults()
-            kv_bytes = a.kv_mb << 20
-            total_tok = n_prompt + max_tokens
-            if kv_bytes > 0:
-                if a.thp != "none":
-                    kv_bytes += -kv_bytes % HPAGE
-                kv = anon(kv_bytes)
-                if a.thp in ("madvise", "collapse"):
-                    madvise(kv, MADV_HUGEPAGE)
-                elif a.thp == "nohuge":
-                    madvise(kv, MADV_NOHUGEPAGE)
-                kv_addr = buf_addr(kv)
-                rec["kv"] = "0x%x+%d" % (kv_addr, kv_bytes)
-                pre_end = kv_bytes * n_prompt // total_tok
-                touch_pages(kv, 0, max(PAGE, pre_end), num)
-                if a.thp == "collapse":
-                    madvise(kv, MADV_COLLAPSE, 0, (pre_end // HPAGE) * HPAGE or HPAGE)
-                if a.pin_per_request and self.cuda and self.cuda.lib:
-                    rc, ms = self.cuda.register(kv_addr, kv_bytes, 0)
-                    pinned = kv_addr
-                    rec["pin_rc"] = rc
-                    log.info("cudaHostRegister(0x%x, %d, 0) = %d (%s) in %.3f ms for %s",
-                             kv_addr, kv_bytes, rc, self.cuda.errname(rc), ms, engine_id)
-            else:
-                pre_end = 0
-            if stall:
-                sms, sminflt, smajflt, detail = do_stall(stall, a)
-                rec.update(stall_ms=round(sms, 3), stall_minflt=sminflt, stall_majflt=smajflt)
-                log.info("Stall in request #%d %s: kind=%s %.1f ms, thread minflt +%d majflt +%d; %s",
-                         num, engine_id, stall, sms, sminflt, smajflt, detail)
-            deadline = time.perf_counter() + n_prompt * a.prefill_us_per_token / 1e6
-            if self.weights:
-                self.weights.compute(deadline, num)
-            else:
-                busy(deadline)
-            self.churn(rng, a.churn * 4)
-            f1 = thread_faults()
-            rec["prefill_minflt"], rec["prefill_majflt"] = f1[0] - f0[0], f1[1] - f0[1]
-
-            # ---- decode ----
-            kv_off = pre_end
-            step = (kv_bytes - pre_end) // max_tokens if kv_bytes else 0
-            for i in range(max_tokens):
-                t_tok = time.perf_counter()
-                if STOP.is_set():
-                    status = "Aborted"
-                    break
-                word = " " + WORDS[rng.randrange(len(WORDS))]
+            # ---- prefill and decode, in the engine: each token is written as it comes ----
+            for i, word in enumerate(gen):
                 out_text.append(word)
                 finish = "length" if i == max_tokens - 1 else None
                 if stream:
@@ -884,15 +1181,7 @@ class Server:
                     h.write(data)
                 if i == 0:
                     rec["first_token"] = mono()
-                if kv is not None and step:
-                    end = kv_bytes if i == max_tokens - 1 else kv_off + step
-                    touch_pages(kv, kv_off, end, num + i)
-                    kv_off = end
-                self.churn(rng, a.churn)
-                if i < max_tokens - 1:
-                    left = a.itl_ms / 1e3 - (time.perf_counter() - t_tok)
-                    if left > 0:
-                        STOP.wait(left)
+            status = info.get("status", "Finished")
             if stream and status == "Finished":
                 tail = b""
                 if include_usage:
@@ -926,12 +1215,12 @@ class Server:
             status = "Aborted"
             log.debug("client went away during %s: %s", engine_id, e)
         finally:
-            if pinned is not None:
-                rc, ms = self.cuda.unregister(pinned)
-                log.info("cudaHostUnregister(0x%x) = %d (%s) in %.3f ms for %s",
-                         pinned, rc, self.cuda.errname(rc), ms, engine_id)
-            if kv is not None:
-                kv.close()
+            gen.close()  # single layout: unmaps the KV buffer; V1: tells the engine to abort
+            for k in ("kv", "pin_rc", "stall_ms", "stall_minflt", "stall_majflt", "stall_start",
+                      "stall_end", "engine_pid", "engine_tid", "prefill_minflt",
+                      "prefill_majflt"):
+                if k in info:
+                    rec[k] = info[k]
             rec["end"] = mono()
             with self.lock:
                 self.active -= 1
@@ -951,21 +1240,6 @@ class Server:
                     self.jsonl.write(json.dumps(rec, separators=(",", ":")) + "\n")
             if a.max_requests and finished >= a.max_requests:
                 STOP.set()
-
-    @staticmethod
-    def churn(rng, n):
-        """Allocator churn: n allocations of many sizes, half of them freed at once."""
-        if n <= 0:
-            return
-        keep = []
-        for _ in range(n):
-            size = int(2 ** rng.uniform(5, 19))  # 32 B .. 512 KiB
-            b = bytearray(size)
-            b[0] = 1
-            keep.append(b)
-            if len(keep) > 8:
-                keep.pop(rng.randrange(len(keep)))
-        del keep
 
 
 class HTTPServer(ThreadingHTTPServer):
@@ -1052,6 +1326,10 @@ def build_parser():
     g.add_argument("--max-log-len", type=int, default=64, help="prompt characters shown in logs")
     g.add_argument("--no-access-log", dest="access_log", action="store_false")
     g.add_argument("-q", "--quiet", action="store_true", help="no per-request log lines")
+    g.add_argument("--layout", choices=("v1", "single"), default="v1",
+                   help="v1 = vLLM V1's shape: this (API) process owns the HTTP socket and "
+                        "starts an engine process (multiprocessing, before it listens) that "
+                        "holds the memory and runs the requests; single = one process")
     g = p.add_argument_group("memory")
     g.add_argument("--weights", help="weights file to mmap (created if missing; default "
                    "$TMPDIR/faultline-example/model-<MB>mb.safetensors)")
@@ -1104,6 +1382,7 @@ def setup_logging(args):
                             "%m-%d %H:%M:%S")
     root = logging.getLogger()
     root.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    stall_log.setLevel(logging.INFO)  # the forced stalls are logged even with -q
     sh = logging.StreamHandler(sys.stdout)
     sh.setFormatter(fmt)
     root.addHandler(sh)
@@ -1164,59 +1443,55 @@ def main(argv=None):
             memcg.close()
 
 
-def serve(args, memcg):
-    # weights
-    if args.weights or args.weights_mb > 0:
-        path = args.weights or os.path.join(tempfile.gettempdir(), "faultline-example",
-                                            "model-%dmb.safetensors" % args.weights_mb)
-        try:
-            # under --memcg-limit-mb, drop the cached weights first so that reading them
-            # charges the page cache to our cgroup (pages keep the cgroup that read them)
-            STATE.weights = Weights(path, args.weights_mb,
-                                    args.weights_cold or bool(memcg and memcg.dir))
-        except OSError as e:
-            print("server: weights %s: %s" % (path, e.strerror or e), file=sys.stderr)
+def start_engine(args, memcg):
+    """The engine: in this process (--layout single), or started as a process of its own with
+    multiprocessing (V1), which loads the memory before this process listens. Returns the
+    engine, or an exit status."""
+    global ENGINE
+    if args.layout == "single":
+        ENGINE = Engine(args)
+        rc = ENGINE.start(memcg)
+        return rc or ENGINE
+    # fork, as vLLM does where CUDA is not initialised yet: before any thread of ours starts
+    ctx = multiprocessing.get_context("fork")
+    api_end, engine_end = ctx.Pipe(duplex=True)
+    proc = ctx.Process(target=engine_main, args=(args, engine_end, api_end, memcg),
+                       name="EngineCore_0", daemon=True)
+    proc.start()
+    engine_end.close()
+    # the weights may be created first: wait while the engine process lives
+    while not api_end.poll(0.2):
+        if not proc.is_alive():
+            print("server: the engine process exited during start-up (status %s)"
+                  % proc.exitcode, file=sys.stderr)
             return 1
-        w = STATE.weights
-        say("weights: %s mmapped at 0x%x, %d bytes, %d pages read in %.1f ms (minflt %d, majflt %d)"
-            % (w.path, w.addr, w.size, w.pages, w.load_ms, w.minflt, w.majflt))
+    try:
+        _, rc, pid = api_end.recv()
+    except (EOFError, OSError):
+        rc = 1
+    if rc:
+        proc.join(5)
+        return rc
+    say("engine: pid %d (EngineCore_0, started by pid %d with multiprocessing) holds the "
+        "memory (weights, KV buffers, allocator churn, pinned memory, pressure) and runs the "
+        "requests" % (pid, os.getpid()))
+    return EngineClient(api_end, proc)
 
-    # pinned staging buffer
-    if args.pin_mb > 0 or args.pin_per_request:
-        STATE.cuda = Cudart(args.cudart)
-        if not STATE.cuda.lib:
-            say("cuda: libcudart not found; --pin-mb/--pin-per-request do nothing")
-        else:
-            say("cuda: using %s" % STATE.cuda.path)
-            if args.pin_mb > 0:
-                size = args.pin_mb << 20
-                m = anon(size)
-                touch_pages(m)
-                addr = buf_addr(m)
-                rc, ms = STATE.cuda.register(addr, size, 0)
-                STATE.pin = (m, addr, size, rc)
-                say("cudaHostRegister(0x%x, %d, 0) = %d (%s) in %.3f ms"
-                    % (addr, size, rc, STATE.cuda.errname(rc), ms))
+
+def serve(args, memcg):
+    eng = start_engine(args, memcg)
+    if isinstance(eng, int):
+        return eng
+    STATE.engine = eng
 
     say("kv: %d MiB per request, thp=%s, churn=%d/token, itl=%.1f ms, prefill=%.0f us/token, "
-        "headers=%s, framing=%s" % (args.kv_mb, args.thp, args.churn, args.itl_ms,
-                                    args.prefill_us_per_token, args.headers, args.sse_framing))
+        "headers=%s, framing=%s, layout=%s" % (args.kv_mb, args.thp, args.churn, args.itl_ms,
+                                               args.prefill_us_per_token, args.headers,
+                                               args.sse_framing, args.layout))
     if args.stall_requests or args.stall_header:
         say("stalls: requests %s kind %s%s" % (
             ",".join(str(x) for x in sorted(args.stall_requests)) or "-", args.stall_kind,
             ", X-Faultline-Stall header honoured" if args.stall_header else ""))
-
-    # pressure
-    pth = None
-    if args.pressure:
-        free = zone_free_bytes()
-        if free and (args.pressure_mb << 20) > free // 2 and not args.pressure_force:
-            print("server: --pressure-mb %d is more than half of the buddy allocator's free "
-                  "memory (%d MiB); use --pressure-force to insist"
-                  % (args.pressure_mb, free >> 20), file=sys.stderr)
-            return 2
-        pth = threading.Thread(target=pressure_loop, args=(args,), name="pressure", daemon=True)
-        pth.start()
 
     fam = HTTPServer6 if ":" in args.host else HTTPServer
     try:
@@ -1224,6 +1499,7 @@ def serve(args, memcg):
     except OSError as e:
         print("server: cannot listen on %s:%d: %s" % (args.host, args.port, e.strerror or e),
               file=sys.stderr)
+        stop_engine(eng)
         return 1
     host, port = httpd.server_address[:2]
     st = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
@@ -1242,15 +1518,17 @@ def serve(args, memcg):
     deadline = time.monotonic() + 3
     while STATE.active and time.monotonic() < deadline:
         time.sleep(0.05)
-    if pth:
-        pth.join(2)
-    if STATE.pin:
-        m, addr, size, rc = STATE.pin
-        rc2, ms = STATE.cuda.unregister(addr)
-        say("cudaHostUnregister(0x%x) = %d (%s) in %.3f ms" % (addr, rc2, STATE.cuda.errname(rc2), ms))
+    stop_engine(eng)
     say("server: shut down after %d requests (%d finished)" % (STATE.n_received, STATE.n_finished))
     sys.stdout.flush()
     return 0
+
+
+def stop_engine(eng):
+    if isinstance(eng, EngineClient):
+        eng.stop(5)
+    else:
+        eng.stop()
 
 
 if __name__ == "__main__":

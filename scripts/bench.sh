@@ -593,8 +593,8 @@ serve_flight_cpu() {
 	local dir=$OUT/serve-flight-$1
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	python3 "$ROOT/examples/server.py" --port 0 -q --kv-mb 0 --churn 0 --weights "$OUT/sf.bin" \
-		--weights-mb 8 >"$OUT/sf.srv" 2>&1 &
+	python3 "$ROOT/examples/server.py" --layout single --port 0 -q --kv-mb 0 --churn 0 \
+		--weights "$OUT/sf.bin" --weights-mb 8 >"$OUT/sf.srv" 2>&1 &
 	spid=$!
 	BG_PIDS+=("$spid")
 	for ((i = 0; i < 300; i++)); do

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# make demo: start the example inference server, attach `faultline record --children` to it,
-# drive it with the load generator while memory is under pressure and a few requests stall in
-# the kernel, stop faultline with SIGINT and print the report with its requests section.
+# make demo: start the example inference server in vLLM V1's shape (an API process that owns the
+# HTTP socket and an engine process that holds the memory), attach `faultline record --children`
+# to the API process as a user would to `vllm serve`, drive it with the load generator while
+# memory is under pressure and a few requests stall in the kernel (in the engine), stop faultline
+# with SIGINT and print the report with its requests section.
 # Bounded (about a minute); everything it starts is stopped on exit. Needs root (BPF).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,19 +36,24 @@ wait_for() {
 	exit 1
 }
 
-echo "== starting examples/server.py (KV in MADV_HUGEPAGE memory, memory pressure thread)"
+echo "== starting examples/server.py: API process + engine process (KV in MADV_HUGEPAGE memory, memory pressure thread)"
 python3 examples/server.py --port 0 -q --kv-mb 16 --thp madvise --pressure --pressure-mb 128 \
 	--stall-header --weights "$OUT/weights.bin" --weights-mb 32 >"$OUT/server.out" 2>&1 &
 SPID=$!
 wait_for "$OUT/server.out" '^listening on' 60 "$SPID"
 PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$OUT/server.out")
+grep '^engine: ' "$OUT/server.out" || true
+# As a user finds `vllm serve`: the oldest process whose command line matches is the API
+# process (the engine is its child, with the same command line); $OUT keeps other servers out.
+API=$(pgrep -o -f "server.py .*$OUT/weights.bin")
+[ "$API" = "$SPID" ] || { echo "demo: pgrep found pid '$API', not the server's $SPID" >&2; exit 1; }
 
-echo "== faultline record -p $SPID --children -o $OUT/demo.data"
-"$FL" record -p "$SPID" --children -o "$OUT/demo.data" 2>"$OUT/record.err" &
+echo "== faultline record -p $API --children -o $OUT/demo.data  (pgrep -o -f server.py: the API process)"
+"$FL" record -p "$API" --children -o "$OUT/demo.data" 2>"$OUT/record.err" &
 RPID=$!
 wait_for "$OUT/record.err" 'recording to' 30 "$RPID"
 
-echo "== loadgen: $N requests, 4 at a time; requests 20, 90 and 160 ask for a MADV_COLLAPSE stall"
+echo "== loadgen: $N requests, 4 at a time; requests 20, 90 and 160 ask for a MADV_COLLAPSE stall (in the engine)"
 python3 examples/loadgen.py --url "http://127.0.0.1:$PORT" -n "$N" -c 4 --max-tokens 16 \
 	--prompt-len 200 --stall-index 20,90,160 --stall-kind collapse --max-seconds 40 \
 	--save-result "$OUT/bench.json" --jsonl "$OUT/reqs.jsonl" -q || true
@@ -55,6 +62,7 @@ kill -INT "$RPID"
 wait "$RPID" || true
 RPID=
 tail -1 "$OUT/record.err"
+grep '^INFO .*Stall in request' "$OUT/server.out" | sed 's/^.*\] /server: /' || true
 echo
 "$FL" report -i "$OUT/demo.data" --requests "$OUT/bench.json"
 echo

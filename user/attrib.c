@@ -60,15 +60,23 @@ size_t stalls_from(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, uin
 	return lo;
 }
 
-void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
-		      const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
-		      struct win_attr *out)
+void attribute_window_pid(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
+			  const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
+			  uint32_t pid, struct win_attr *out)
 {
+	/* per other process: few in practice (the engine, its workers); one lookup per stall */
+	struct {
+		uint32_t pid;
+		uint64_t ns;
+	} other[8] = {};
+	uint64_t best = 0;
+
 	memset(out, 0, sizeof(*out));
 	if (b <= a)
 		return;
 	for (size_t i = stalls_from(s, n, max_dur_ns, a); i < n && s[i].ts_ns < b; i++) {
 		uint64_t ov;
+		size_t k;
 
 		if (!stall_overlaps(&s[i], a, b) || s[i].cause >= FL_CAUSE_MAX)
 			continue;
@@ -76,8 +84,73 @@ void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
 		out->stall_ns[s[i].cause] += ov;
 		out->total_ns += ov;
 		out->nstalls++;
+		if (!pid || s[i].pid == pid)
+			continue;
+		out->other_ns += ov;
+		out->other_stalls++;
+		for (k = 0; k < ARRAY_SIZE(other) && other[k].pid && other[k].pid != s[i].pid; k++)
+			;
+		if (k == ARRAY_SIZE(other))
+			continue; /* more than 8 other processes: other_pid among the first 8 */
+		other[k].pid = s[i].pid;
+		other[k].ns += ov;
+		if (other[k].ns > best || !out->other_pid) {
+			best = other[k].ns;
+			out->other_pid = s[i].pid;
+		}
 	}
 	out->faults = count_in_window(fault_ts, nfaults, a, b);
+}
+
+void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
+		      const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
+		      struct win_attr *out)
+{
+	attribute_window_pid(s, n, max_dur_ns, fault_ts, nfaults, a, b, 0, out);
+}
+
+static int cmp_proc_attr(const void *a, const void *b)
+{
+	const struct proc_attr *x = a, *y = b;
+
+	if (x->total_ns != y->total_ns)
+		return x->total_ns < y->total_ns ? 1 : -1;
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+size_t window_by_process(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, uint64_t a,
+			 uint64_t b, struct proc_attr *out, size_t max, bool *dropped)
+{
+	size_t np = 0;
+
+	if (dropped)
+		*dropped = false;
+	if (b <= a || !max)
+		return 0;
+	for (size_t i = stalls_from(s, n, max_dur_ns, a); i < n && s[i].ts_ns < b; i++) {
+		uint64_t ov;
+		size_t k;
+
+		if (!stall_overlaps(&s[i], a, b) || s[i].cause >= FL_CAUSE_MAX)
+			continue;
+		ov = overlap_ns(s[i].ts_ns, s[i].ts_ns + s[i].dur_ns, a, b);
+		for (k = 0; k < np && out[k].pid != s[i].pid; k++)
+			;
+		if (k == np) {
+			if (np == max) {
+				if (dropped)
+					*dropped = true;
+				continue;
+			}
+			memset(&out[np++], 0, sizeof(*out));
+			out[k].pid = s[i].pid;
+		}
+		out[k].nstalls++;
+		out[k].total_ns += ov;
+		out[k].stall_ns[s[i].cause] += ov;
+	}
+	sort_n(out, np, sizeof(*out), cmp_proc_attr);
+	return np;
 }
 
 double corr_pearson(const double *x, const double *y, size_t n)

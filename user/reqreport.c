@@ -198,6 +198,14 @@ static int check_overlap(const struct model *m, struct req_view *v, const char *
 	return 0;
 }
 
+/* The process that answered ROW (seen on the wire); 0 when unknown (a client log alone). */
+static uint32_t row_pid(const struct req_row *row)
+{
+	if (row->wire)
+		return row->wire->pid;
+	return row->r->source == REQ_SRC_WIRE ? row->r->pid : 0;
+}
+
 static void attribute_rows(const struct model *m, struct req_view *v)
 {
 	for (size_t i = 0; i < m->nstalls; i++)
@@ -215,9 +223,9 @@ static void attribute_rows(const struct model *m, struct req_view *v)
 		row->b[WIN_DECODE] = r->end_ns;
 		for (int k = 0; k < WIN_MAX; k++)
 			if (row->has[k])
-				attribute_window(m->stall_list, m->nstalls, v->max_stall_ns,
-						 m->fault_ts.v, m->fault_ts.n, row->a[k], row->b[k],
-						 &row->attr[k]);
+				attribute_window_pid(m->stall_list, m->nstalls, v->max_stall_ns,
+						     m->fault_ts.v, m->fault_ts.n, row->a[k],
+						     row->b[k], row_pid(row), &row->attr[k]);
 		v->aborted += r->aborted;
 		v->failed += r->failed;
 		v->incomplete += r->incomplete;
@@ -422,6 +430,54 @@ static void text_bands(const struct req_view *v, int k, FILE *f)
 	}
 }
 
+/* Per window: how much of the requests' stall time other processes than theirs spent. */
+struct other_sum {
+	uint64_t total_ns, other_ns;
+	size_t n, with_other;
+	uint32_t pid; /* the other process most often the largest; 0 when none */
+};
+
+static void other_summary(const struct req_view *v, int k, struct other_sum *o)
+{
+	uint32_t best = 0;
+
+	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; i < v->n; i++) {
+		const struct win_attr *wa = &v->rows[i].attr[k];
+
+		if (!v->rows[i].has[k] || !row_pid(&v->rows[i]))
+			continue;
+		o->n++;
+		o->total_ns += wa->total_ns;
+		o->other_ns += wa->other_ns;
+		o->with_other += wa->other_ns > 0;
+		if (!wa->other_pid)
+			continue;
+		/* a vote over the rows: Boyer-Moore majority, no table of pids needed */
+		if (!best || o->pid == wa->other_pid) {
+			o->pid = wa->other_pid;
+			best++;
+		} else {
+			best--;
+		}
+	}
+}
+
+static void text_other_processes(const struct req_view *v, int k, FILE *f)
+{
+	struct other_sum o;
+	char a[32], b[32];
+
+	other_summary(v, k, &o);
+	if (!o.other_ns)
+		return;
+	fprintf(f,
+		"  in other processes than the one that answered (e.g. vLLM's engine): %s of "
+		"the %s of stalls overlapping %s, in %zu of %zu requests (mostly pid %u)\n",
+		fmt_ns(o.other_ns, a, sizeof(a)), fmt_ns(o.total_ns, b, sizeof(b)), win_spans[k],
+		o.with_other, o.n, o.pid);
+}
+
 static void text_corr(const struct win_summary *s, int k, FILE *f)
 {
 	fprintf(f, "  stall time vs %s: ", win_metric[k]);
@@ -481,13 +537,16 @@ static void text_request_stalls(const struct model *m, const struct req_view *v,
 	for (size_t j = 0; j < n; j++) {
 		const struct stall_rec *s = &m->stall_list[top[j]];
 
-		fprintf(f, "      %-18s tid %-7u at +%-10s %10s (overlap %s)\n",
+		fprintf(f, "      %-18s tid %-7u at +%-10s %10s (overlap %s)",
 			fl_cause_names[s->cause], s->tid,
 			fmt_ns(s->ts_ns > row->r->start_ns ? s->ts_ns - row->r->start_ns : 0, a,
 			       sizeof(a)),
 			fmt_ns(s->dur_ns, b, sizeof(b)),
 			fmt_ns(overlap_ns(s->ts_ns, s->ts_ns + s->dur_ns, row->a[k], row->b[k]), c,
 			       sizeof(c)));
+		if (row_pid(row) && s->pid != row_pid(row))
+			fprintf(f, " in pid %u, another process", s->pid);
+		fprintf(f, "\n");
 	}
 	if (row->attr[k].nstalls > n)
 		fprintf(f, "      ... and %u more\n", (unsigned)(row->attr[k].nstalls - n));
@@ -503,11 +562,18 @@ static void text_slowest(const struct model *m, const struct req_view *v, int k,
 		const struct req_row *row = &v->rows[s->slow[j]];
 		const struct request *r = row->r;
 
-		fprintf(f, "    %-40.40s %11s  stalls %s in %u, faults %" PRIu64 "%s\n",
-			fl_esc(r->id[0] ? r->id : r->xrid[0] ? r->xrid : "(no id)"),
+		fprintf(f, "    %-40.40s %11s  stalls %s in %u, faults %" PRIu64 "%s",
+			fl_esc(r->id[0]	    ? r->id
+			       : r->xrid[0] ? r->xrid
+					    : "(no id)"),
 			fmt_ns(row_metric(row, k), a, sizeof(a)),
 			fmt_ns(row->attr[k].total_ns, b, sizeof(b)), row->attr[k].nstalls,
 			row->attr[k].faults, r->aborted ? " (aborted)" : "");
+		if (row->attr[k].other_ns)
+			fprintf(f, "; %s of it in other processes than pid %u (most in pid %u)",
+				fmt_ns(row->attr[k].other_ns, b, sizeof(b)), row_pid(row),
+				row->attr[k].other_pid);
+		fprintf(f, "\n");
 		text_request_stalls(m, v, row, k, f);
 	}
 }
@@ -526,6 +592,7 @@ static void text_window(const struct model *m, const struct req_view *v, int k, 
 		fmt_ns(s->p90, b, sizeof(b)), fmt_ns(s->p99, c, sizeof(c)),
 		fmt_ns(s->max, d, sizeof(d)), fmt_ns(s->mean, e, sizeof(e)));
 	text_bands(v, k, f);
+	text_other_processes(v, k, f);
 	text_corr(s, k, f);
 	text_slowest(m, v, k, f);
 }
@@ -595,6 +662,27 @@ static void json_row_stalls(const struct model *m, const struct req_view *v,
 	jw_arr_close(w);
 }
 
+/* "other_processes": the split of other_summary(); null when no request's process is known. */
+static void json_other_processes(const struct req_view *v, int k, struct jw *w)
+{
+	struct other_sum o;
+
+	other_summary(v, k, &o);
+	jw_key(w, "other_processes");
+	if (!o.n) {
+		jw_null(w);
+		return;
+	}
+	jw_obj_open(w);
+	jw_ku64(w, "requests", o.n);
+	jw_ku64(w, "with_stalls", o.with_other);
+	jw_ku64(w, "stall_ns", o.other_ns);
+	jw_ku64(w, "all_stall_ns", o.total_ns);
+	jw_key(w, "pid");
+	o.pid ? jw_u64(w, o.pid) : jw_null(w);
+	jw_obj_close(w);
+}
+
 static void json_window(const struct model *m, const struct req_view *v, int k, struct jw *w)
 {
 	static const char *const names[NBANDS] = { "<=p50", "p50-p90", "p90-p99", ">p99" };
@@ -634,6 +722,7 @@ static void json_window(const struct model *m, const struct req_view *v, int k, 
 	json_corr(w, "stall_pearson", s->pearson);
 	json_corr(w, "faults_spearman", s->faults_spearman);
 	jw_obj_close(w);
+	json_other_processes(v, k, w);
 	jw_key(w, "slowest");
 	jw_arr_open(w);
 	for (size_t j = 0; j < s->nslow; j++) {
@@ -652,7 +741,47 @@ static void json_window(const struct model *m, const struct req_view *v, int k, 
 	jw_obj_close(w);
 }
 
-static void json_window_attr(struct jw *w, const char *key, const struct req_row *row, int k)
+#define PROCS_SHOWN 8
+
+/*
+ * "by_process": the window's stalls per process, "this_process" true for the one that answered
+ * (null when that is unknown); the list stops at PROCS_SHOWN processes ("more_processes").
+ */
+static void json_by_process(const struct model *m, const struct req_view *v,
+			    const struct req_row *row, int k, struct jw *w)
+{
+	struct proc_attr pa[PROCS_SHOWN];
+	bool more;
+	size_t np = window_by_process(m->stall_list, m->nstalls, v->max_stall_ns, row->a[k],
+				      row->b[k], pa, PROCS_SHOWN, &more);
+	uint32_t pid = row_pid(row);
+
+	jw_key(w, "other_processes_stall_ns");
+	pid ? jw_u64(w, row->attr[k].other_ns) : jw_null(w);
+	jw_key(w, "other_processes_stalls");
+	pid ? jw_u64(w, row->attr[k].other_stalls) : jw_null(w);
+	jw_key(w, "by_process");
+	jw_arr_open(w);
+	for (size_t i = 0; i < np; i++) {
+		double ns[FL_CAUSE_MAX];
+
+		for (int c = 0; c < FL_CAUSE_MAX; c++)
+			ns[c] = pa[i].stall_ns[c];
+		jw_obj_open(w);
+		jw_ku64(w, "pid", pa[i].pid);
+		jw_key(w, "this_process");
+		pid ? jw_bool(w, pa[i].pid == pid) : jw_null(w);
+		jw_ku64(w, "stall_ns", pa[i].total_ns);
+		jw_ku64(w, "stalls", pa[i].nstalls);
+		json_causes(w, "by_cause", ns, 1);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+	jw_kbool(w, "more_processes", more);
+}
+
+static void json_window_attr(const struct model *m, const struct req_view *v, struct jw *w,
+			     const char *key, const struct req_row *row, int k)
 {
 	double ns[FL_CAUSE_MAX];
 
@@ -668,6 +797,7 @@ static void json_window_attr(struct jw *w, const char *key, const struct req_row
 	jw_ku64(w, "stalls", row->attr[k].nstalls);
 	jw_ku64(w, "faults", row->attr[k].faults);
 	json_causes(w, "by_cause", ns, 1);
+	json_by_process(m, v, row, k, w);
 	jw_obj_close(w);
 }
 
@@ -677,7 +807,8 @@ static void json_opt_u64(struct jw *w, const char *key, uint64_t v)
 	v ? jw_u64(w, v) : jw_null(w);
 }
 
-static void json_request(const struct req_row *row, struct jw *w)
+static void json_request(const struct model *m, const struct req_view *v, const struct req_row *row,
+			 struct jw *w)
 {
 	const struct request *r = row->r, *wr = row->wire ? row->wire : r;
 
@@ -713,8 +844,8 @@ static void json_request(const struct req_row *row, struct jw *w)
 			jw_obj_close(w);
 		}
 	}
-	json_window_attr(w, "prefill", row, WIN_PREFILL);
-	json_window_attr(w, "decode", row, WIN_DECODE);
+	json_window_attr(m, v, w, "prefill", row, WIN_PREFILL);
+	json_window_attr(m, v, w, "decode", row, WIN_DECODE);
 	jw_obj_close(w);
 }
 
@@ -751,7 +882,7 @@ void reqview_json(const struct model *m, struct jw *w)
 	jw_key(w, "list");
 	jw_arr_open(w);
 	for (size_t i = 0; i < v->n; i++)
-		json_request(&v->rows[i], w);
+		json_request(m, v, &v->rows[i], w);
 	jw_arr_close(w);
 	jw_obj_close(w);
 }

@@ -12,11 +12,12 @@ RT=()
 	RT=(chrt -f 10)
 
 # start_server ARGS...: examples/server.py on a free port; sets SPID, PORT. Killed on exit.
+# One process (--layout single): these tests record SPID alone; example_v1.sh tests the V1 layout.
 start_server() {
 	local i
 	: >"$TMP/server.out"
-	"${RT[@]}" python3 "$EX/server.py" --port 0 --weights "$TMP/weights.bin" --weights-mb 8 "$@" \
-		>"$TMP/server.out" 2>&1 &
+	"${RT[@]}" python3 "$EX/server.py" --layout single --port 0 --weights "$TMP/weights.bin" \
+		--weights-mb 8 "$@" >"$TMP/server.out" 2>&1 &
 	SPID=$!
 	on_exit "kill -TERM $SPID 2>/dev/null; wait $SPID 2>/dev/null"
 	for i in $(seq 300); do

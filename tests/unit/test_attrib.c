@@ -65,6 +65,39 @@ UNIT_TEST(attrib_window_sums_causes)
 	CHECK_EQ_U64(stalls_from(s, 4, 10, 900), 2);
 }
 
+/* vLLM V1: the request's process (the API, pid 10) and the engine's stalls (pids 20, 30). */
+UNIT_TEST(attrib_window_other_processes)
+{
+	struct stall_rec s[] = {
+	    {.ts_ns = 900, .dur_ns = 50, .pid = 10, .cause = FL_CAUSE_FAULT},
+	    {.ts_ns = 1000, .dur_ns = 300, .pid = 20, .cause = FL_CAUSE_KHUGEPAGED},
+	    {.ts_ns = 1050, .dur_ns = 20, .pid = 30, .cause = FL_CAUSE_FAULT},
+	    {.ts_ns = 1100, .dur_ns = 10, .pid = 20, .cause = FL_CAUSE_FAULT},
+	    {.ts_ns = 2000, .dur_ns = 10, .pid = 20, .cause = FL_CAUSE_FAULT}, /* after */
+	};
+	struct proc_attr pa[2];
+	struct win_attr a;
+	bool more;
+
+	attribute_window_pid(s, 5, 300, NULL, 0, 900, 1200, 10, &a);
+	CHECK_EQ_U64(a.total_ns, 50 + 200 + 20 + 10);
+	CHECK_EQ_U64(a.nstalls, 4);
+	CHECK_EQ_U64(a.other_ns, 200 + 20 + 10);
+	CHECK_EQ_U64(a.other_stalls, 3);
+	CHECK_EQ_U64(a.other_pid, 20);
+	attribute_window_pid(s, 5, 300, NULL, 0, 900, 1200, 0, &a); /* no pid: no split */
+	CHECK_EQ_U64(a.other_ns, 0);
+	CHECK_EQ_U64(a.other_pid, 0);
+	CHECK_EQ_U64(window_by_process(s, 5, 300, 900, 1200, pa, 2, &more), 2);
+	CHECK(more); /* pid 30 left out */
+	CHECK_EQ_U64(pa[0].pid, 20);
+	CHECK_EQ_U64(pa[0].total_ns, 210);
+	CHECK_EQ_U64(pa[0].nstalls, 2);
+	CHECK_EQ_U64(pa[0].stall_ns[FL_CAUSE_KHUGEPAGED], 200);
+	CHECK_EQ_U64(pa[1].pid, 10);
+	CHECK_EQ_U64(pa[1].total_ns, 50);
+}
+
 UNIT_TEST(attrib_correlation)
 {
 	double x[] = { 1, 2, 3, 4, 5 }, y[] = { 2, 4, 6, 8, 100 }, c[] = { 3, 3, 3, 3, 3 };
