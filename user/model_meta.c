@@ -144,6 +144,7 @@ static int decode_targets_end(json_t *a, struct model_session *s)
 
 static void decode_clocks(json_t *o, struct model_clocks *c)
 {
+	c->have = json_is_object(o);
 	c->have_monotonic = int_of(o, "monotonic_ns", &c->monotonic_ns);
 	c->have_realtime = int_of(o, "realtime_ns", &c->realtime_ns);
 	c->have_boottime = int_of(o, "boottime_ns", &c->boottime_ns);

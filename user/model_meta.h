@@ -50,6 +50,7 @@ struct model_target {
 };
 
 struct model_clocks {
+	bool have; /* the file has the object */
 	bool have_monotonic, have_realtime, have_boottime;
 	uint64_t monotonic_ns, realtime_ns, boottime_ns;
 };
