@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include "faultline.h"
 #include "hist.h"
-#include "model_meta.h"
 #include "procmaps.h"
 #include "recfile.h"
+#include "model_meta.h"
 
 extern const char *const fl_cause_names[FL_CAUSE_MAX];
 
