@@ -30,8 +30,8 @@ static void add_exposure(struct finding *f, const struct model *m, int cause)
 
 int findings_build(const struct model *m, struct finding *out, int max)
 {
-	const char *thp = model_meta_str(m, "thp", "enabled");
-	const char *defrag = model_meta_str(m, "thp", "defrag");
+	const char *thp = m->session.thp.enabled;
+	const char *defrag = m->session.thp.defrag;
 	const struct stall_stats *cmp = &m->stalls[FL_CAUSE_DIRECT_COMPACTION];
 	const struct stall_stats *rec = &m->stalls[FL_CAUSE_DIRECT_RECLAIM];
 	const struct stall_stats *memcg = &m->stalls[FL_CAUSE_MEMCG_RECLAIM];
@@ -47,14 +47,13 @@ int findings_build(const struct model *m, struct finding *out, int max)
 			 "bounds. Record again with a larger --ringbuf-mb.",
 			 (unsigned long long)m->dropped);
 	if (cmp->count && (f = add(out, &n, max, "thp-defrag-compaction", "warning"))) {
-		snprintf(f->text, sizeof(f->text),
-			 "THP defrag=%s: %llu direct compaction stalls, %s in total (max %s). Threads "
-			 "allocating huge pages compacted memory themselves. For latency-sensitive "
-			 "serving set defrag to 'defer+madvise' or 'never' and keep enabled=madvise.",
-			 defrag ? defrag : "?", (unsigned long long)cmp->count,
-			 fmt_ns(cmp->total_ns, a, sizeof(a)),
-			 fmt_ns(((struct stall_stats *)cmp)->durs.n ?
-					u64vec_max((struct u64vec *)&cmp->durs) : 0, b, sizeof(b)));
+		snprintf(
+		    f->text, sizeof(f->text),
+		    "THP defrag=%s: %llu direct compaction stalls, %s in total (max %s). Threads "
+		    "allocating huge pages compacted memory themselves. For latency-sensitive "
+		    "serving set defrag to 'defer+madvise' or 'never' and keep enabled=madvise.",
+		    defrag ? defrag : "?", (unsigned long long)cmp->count,
+		    fmt_ns(cmp->total_ns, a, sizeof(a)), fmt_ns(cmp->max_ns, b, sizeof(b)));
 		add_exposure(f, m, FL_CAUSE_DIRECT_COMPACTION);
 	}
 	if (rec->count && (f = add(out, &n, max, "direct-reclaim", "warning"))) {

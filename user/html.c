@@ -119,6 +119,7 @@ static const char script[] =
 
 static void head(struct page *p)
 {
+	const struct model_session *s = &p->m->session;
 	FILE *f = p->f;
 
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -131,14 +132,14 @@ static void head(struct page *p)
 		"<p class=\"mute\">",
 		css);
 	esc(f, p->m->path);
-	fprintf(f, ": %.1f s on ", model_duration_s(p->m));
-	esc(f, model_meta_str(p->m, "host", "hostname") ?: "?");
+	fprintf(f, ": %.1f s on ", s->duration_s);
+	esc(f, s->host.hostname ?: "?");
 	fputs(", kernel ", f);
-	esc(f, model_meta_str(p->m, "host", "kernel") ?: "?");
+	esc(f, s->host.kernel ?: "?");
 	fputs(", THP enabled=", f);
-	esc(f, model_meta_str(p->m, "thp", "enabled") ?: "?");
+	esc(f, s->thp.enabled ?: "?");
 	fputs(" defrag=", f);
-	esc(f, model_meta_str(p->m, "thp", "defrag") ?: "?");
+	esc(f, s->thp.defrag ?: "?");
 	fprintf(f, ", %" PRIu64 " events, %" PRIu64 " dropped%s</p>\n", p->m->events, p->m->dropped,
 		p->m->status.truncated ? " (file cut short)" : "");
 }

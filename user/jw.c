@@ -167,6 +167,17 @@ void jw_ki64(struct jw *w, const char *key, int64_t v) { jw_key(w, key); jw_i64(
 void jw_kdouble(struct jw *w, const char *key, double v) { jw_key(w, key); jw_double(w, v); }
 void jw_kbool(struct jw *w, const char *key, bool v) { jw_key(w, key); jw_bool(w, v); }
 
+void jw_inline_begin(struct jw *w)
+{
+	w->inline_saved = w->pretty;
+	w->pretty = false;
+}
+
+void jw_inline_end(struct jw *w)
+{
+	w->pretty = w->inline_saved;
+}
+
 void jw_key_raw_value(struct jw *w, const char *json)
 {
 	sep(w);

@@ -15,6 +15,7 @@ struct jw {
 	bool need_comma[JW_MAX_DEPTH];
 	bool pretty;
 	bool after_key; /* the next value follows a key: no comma */
+	bool inline_saved; /* pretty, before jw_inline_begin() */
 };
 
 void jw_init(struct jw *w, FILE *f, bool pretty);
@@ -36,6 +37,12 @@ void jw_ku64(struct jw *w, const char *key, uint64_t v);
 void jw_ki64(struct jw *w, const char *key, int64_t v);
 void jw_kdouble(struct jw *w, const char *key, double v);
 void jw_kbool(struct jw *w, const char *key, bool v);
+/*
+ * What is written from jw_inline_begin() to jw_inline_end() goes on one line, compact, within a
+ * pretty document (report --json shows the header's objects so). Does not nest.
+ */
+void jw_inline_begin(struct jw *w);
+void jw_inline_end(struct jw *w);
 /* A jansson value, spliced in as it is (jansson escapes it); null when V is NULL. */
 typedef struct json_t json_t;
 void jw_jansson(struct jw *w, json_t *v);

@@ -211,36 +211,29 @@ static void add_req(struct model *m, const struct fl_req *e)
 	wire_add_request(m->wire, &r);
 }
 
-static int load_maps(struct model *m, json_t *targets, bool end)
+/* The /proc/PID/maps of process P at the start, or at the END. 0 or -ENOMEM. */
+static int load_maps(struct model *m, const struct model_process *p, bool end)
 {
-	size_t i;
-	json_t *t;
+	struct pid_maps *pm = NULL;
 
-	json_array_foreach(targets, i, t) {
-		json_t *pid = json_object_get(t, "pid"), *maps = json_object_get(t, "maps");
-		struct pid_maps *pm = NULL;
+	if (!p->have_pid || !p->maps)
+		return 0;
+	for (size_t k = 0; k < m->nmaps; k++)
+		if (m->maps[k].pid == p->pid)
+			pm = &m->maps[k];
+	if (!pm) {
+		struct pid_maps *nm = realloc(m->maps, (m->nmaps + 1) * sizeof(*nm));
 
-		if (!json_is_integer(pid) || !json_is_string(maps))
-			continue;
-		for (size_t k = 0; k < m->nmaps; k++)
-			if (m->maps[k].pid == json_integer_value(pid))
-				pm = &m->maps[k];
-		if (!pm) {
-			struct pid_maps *nm = realloc(m->maps, (m->nmaps + 1) * sizeof(*nm));
-
-			if (!nm)
-				return fl_nomem();
-			m->maps = nm;
-			pm = &m->maps[m->nmaps++];
-			memset(pm, 0, sizeof(*pm));
-			pm->pid = json_integer_value(pid);
-		}
-		/* A pid listed twice: the last list wins (and the first is not leaked). */
-		vmas_free(end ? &pm->end : &pm->start);
-		if (vmas_parse(end ? &pm->end : &pm->start, json_string_value(maps)))
+		if (!nm)
 			return fl_nomem();
+		m->maps = nm;
+		pm = &m->maps[m->nmaps++];
+		memset(pm, 0, sizeof(*pm));
+		pm->pid = p->pid;
 	}
-	return 0;
+	/* A pid listed twice: the last list wins (and the first is not leaked). */
+	vmas_free(end ? &pm->end : &pm->start);
+	return vmas_parse(end ? &pm->end : &pm->start, p->maps) ? fl_nomem() : 0;
 }
 
 static struct pid_maps *pid_maps_get(struct model *m, int pid)
@@ -574,14 +567,18 @@ static void add_collapse(struct model *m, const struct stall_rec *s)
 	m->collapse_threads[i].total_ns += s->dur_ns;
 }
 
-static void finish(struct model *m)
+/* The figures the printers show of each cause's stall durations. */
+static void stall_percentiles(struct stall_stats *st)
 {
-	json_t *drops = json_object_get(m->trailer, "drops_per_cpu");
-	size_t i;
-	json_t *d;
+	st->p50_ns = u64vec_pct(&st->durs, 50);
+	st->p99_ns = u64vec_pct(&st->durs, 99);
+	st->max_ns = u64vec_pct(&st->durs, 100);
+}
 
-	json_array_foreach(drops, i, d)
-		m->dropped += json_integer_value(d);
+void model_finish(struct model *m)
+{
+	size_t i;
+
 	sort_n(m->stall_list, m->nstalls, sizeof(*m->stall_list), cmp_stall);
 	for (i = 0; i < m->nstalls; i++) {
 		const struct stall_rec *s = &m->stall_list[i];
@@ -597,8 +594,11 @@ static void finish(struct model *m)
 		u64vec_push(&st->durs, s->dur_ns);
 		log2hist_add(&st->hist, s->dur_ns);
 	}
+	for (int c = 0; c < FL_CAUSE_MAX; c++)
+		stall_percentiles(&m->stalls[c]);
 	u64vec_pct(&m->fault_ts, 50); /* sorts */
 	resolve_pending(m);
+	model_meta_finish(m);
 	alloc_model_finish(m);
 	if (m->wire)
 		wire_finish(m->wire);
@@ -616,18 +616,29 @@ int model_check_oom(struct model *m)
 }
 
 /* Connections record's wire parser saw (FL_EV_REQ files: the report cannot count them). */
-static void load_wire_stats(struct model *m, json_t *wire)
+static void load_wire_stats(struct model *m)
 {
-	json_t *c = json_object_get(wire, "connections"), *i = json_object_get(wire, "ignored_events");
+	if (m->wire && m->session.have_wire_stats)
+		wire_set_stats(m->wire, m->session.wire_connections,
+			       m->session.wire_ignored_events);
+}
 
-	if (json_is_integer(c) && json_is_integer(i))
-		wire_set_stats(m->wire, json_integer_value(c), json_integer_value(i));
+/* The maps of the targets at the start (header) or at the END (trailer). */
+static void load_all_maps(struct model *m, bool end)
+{
+	const struct model_session *s = &m->session;
+
+	if (end)
+		for (size_t i = 0; i < s->ntargets_end; i++)
+			load_maps(m, &s->targets_end[i], true);
+	else
+		for (size_t i = 0; i < s->ntargets; i++)
+			load_maps(m, &s->targets[i].start, false);
 }
 
 int model_build(struct model *m, const char *path)
 {
 	struct fl_reader *r = NULL;
-	json_error_t jerr;
 	char errbuf[256] = "";
 	uint64_t nread = 0;
 	const void *ev;
@@ -641,10 +652,8 @@ int model_build(struct model *m, const char *path)
 		fl_err("%s: %s", path, errbuf[0] ? errbuf : strerror(-err));
 		return err;
 	}
-	m->meta = json_loads(fl_reader_meta(r), 0, &jerr);
-	if (!m->meta)
-		fl_err("%s: metadata is not valid JSON (%s); reading events anyway", path, jerr.text);
-	load_maps(m, json_object_get(m->meta, "targets"), false);
+	model_meta_decode(m, fl_reader_meta(r));
+	load_all_maps(m, false);
 	err = budget_check_early(path, r);
 	while (!err && (err = fl_reader_next(r, &ev, &len)) == 1) {
 		add_event(m, ev, len);
@@ -660,79 +669,24 @@ int model_build(struct model *m, const char *path)
 	else if (err < 0)
 		fl_err("%s: read error: %s; using the events read so far", path, strerror(-err));
 	fl_reader_status(r, &m->status);
-	if (fl_reader_trailer(r))
-		m->trailer = json_loads(fl_reader_trailer(r), 0, &jerr);
-	if (m->trailer)
-		load_maps(m, json_object_get(m->trailer, "targets_end"), true);
-	if (m->trailer && m->wire)
-		load_wire_stats(m, json_object_get(m->trailer, "wire"));
+	model_trailer_decode(m, fl_reader_trailer(r));
+	load_all_maps(m, true);
+	load_wire_stats(m);
 	if (m->status.truncated)
 		fl_err("%s: %s", path, m->status.message);
 	fl_reader_close(r);
-	finish(m);
+	model_finish(m);
 	return model_check_oom(m);
-}
-
-const char *model_meta_str(const struct model *m, const char *a, const char *b)
-{
-	json_t *v = json_object_get(m->meta, a);
-
-	if (b)
-		v = json_object_get(v, b);
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static json_t *target_end(const struct model *m, json_int_t pid)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(json_object_get(m->trailer, "targets_end"), i, e) {
-		if (json_integer_value(json_object_get(e, "pid")) == pid)
-			return e;
-	}
-	return NULL;
-}
-
-json_t *model_worker(const struct model *m, json_t *t, enum model_worker_kind *kind)
-{
-	json_t *child = json_object_get(t, "launcher_child"), *e;
-	json_t *opts = json_object_get(m->meta, "options");
-	bool children = json_is_true(json_object_get(opts, "children"));
-	const char *exe0 = json_string_value(json_object_get(t, "exe")), *exe1;
-	json_int_t cpid = json_integer_value(json_object_get(child, "pid"));
-
-	if (kind)
-		*kind = WORKER_SELF;
-	e = target_end(m, json_integer_value(json_object_get(t, "pid")));
-	exe1 = json_string_value(json_object_get(e, "exe"));
-	if (e && exe0 && exe1 && strcmp(exe0, exe1)) {
-		if (kind)
-			*kind = WORKER_EXECD;
-		return e;
-	}
-	if (child && children && (e = target_end(m, cpid))) {
-		if (kind)
-			*kind = WORKER_CHILD;
-		return e;
-	}
-	return t;
 }
 
 double model_duration_s(const struct model *m)
 {
-	json_t *s = json_object_get(json_object_get(m->meta, "clocks"), "monotonic_ns");
-	json_t *e = json_object_get(json_object_get(m->trailer, "clocks"), "monotonic_ns");
-
-	if (json_is_integer(s) && json_is_integer(e))
-		return (json_integer_value(e) - json_integer_value(s)) / 1e9;
-	return m->last_ts > m->first_ts ? (m->last_ts - m->first_ts) / 1e9 : 0;
+	return m->session.duration_s;
 }
 
 void model_free(struct model *m)
 {
-	json_decref(m->meta);
-	json_decref(m->trailer);
+	model_meta_free(m);
 	for (int i = 0; i < FL_CAUSE_MAX; i++)
 		u64vec_free(&m->stalls[i].durs);
 	u64vec_free(&m->fault_ts);

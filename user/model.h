@@ -13,12 +13,14 @@
 #include "hist.h"
 #include "procfs.h"
 #include "recfile.h"
+#include "model_meta.h"
 
 extern const char *const fl_cause_names[FL_CAUSE_MAX];
 
 struct stall_stats {
 	uint64_t count, total_ns;
 	uint64_t arg0_sum; /* reclaim: pages reclaimed (the stall's arg0), summed */
+	uint64_t p50_ns, p99_ns, max_ns; /* of durs, set where the model is finished */
 	struct u64vec durs;
 	struct log2hist hist;
 };
@@ -78,6 +80,12 @@ struct fault_bucket {
 
 struct model {
 	const char *path;
+	/* the header and trailer, decoded (model_meta.c) */
+	struct model_session session;
+	struct model_probe_plan probes;
+	struct model_overhead overhead;
+	struct model_counters counters;
+	/* their raw JSON: only for the allocator's trailer decoder (alloc.c) and diff.c */
 	json_t *meta, *trailer;
 	struct fl_reader_status status;
 	uint64_t first_ts, last_ts;
@@ -151,23 +159,25 @@ uint64_t model_heap_used(void);
  * budget, -ENOMEM when an allocation failed (the model would have a hole).
  */
 int model_build(struct model *m, const char *path);
+/*
+ * The finish step of model_build(), after the last event: every derived figure (percentiles,
+ * the header's and trailer's, the allocator's), so that the printers only format.
+ */
+void model_finish(struct model *m);
 void model_free(struct model *m);
 /*
  * After a step that allocates (model_build, reqview_build, printing): if any allocation failed
  * (fl_oom), says so, frees M and returns -ENOMEM; else 0.
  */
 int model_check_oom(struct model *m);
-/* Helpers for the printers. */
-const char *model_meta_str(const struct model *m, const char *a, const char *b);
+/* The session's duration: m->session.duration_s. */
 double model_duration_s(const struct model *m);
 
-enum model_worker_kind { WORKER_SELF, WORKER_EXECD, WORKER_CHILD };
 /*
- * The process that did the work for the header's target T (issue #14): T itself; T as it was at
- * the end when it exec'd another program during the session; or, for a launcher (a shell or
- * env-style wrapper, "launcher_child") traced with --children, its child as it was at the end.
- * KIND (may be NULL) says which.
+ * The raw header, for diff.c until it reads m->session: string A.B of the header, and the
+ * process that did the work for the header's target T (see struct model_target).
  */
+const char *model_meta_str(const struct model *m, const char *a, const char *b);
 json_t *model_worker(const struct model *m, json_t *t, enum model_worker_kind *kind);
 
 #endif

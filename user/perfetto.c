@@ -262,7 +262,6 @@ static int cmp_u32(const void *a, const void *b)
 
 static void write_processes(struct trace *t)
 {
-	json_t *targets = json_object_get(t->m->meta, "targets"), *tg;
 	uint32_t *pids = calloc(t->n + t->m->nrss + 1, sizeof(*pids));
 	size_t np = 0, i;
 
@@ -275,14 +274,11 @@ static void write_processes(struct trace *t)
 	sort_n(pids, np, sizeof(*pids), cmp_u32);
 	for (i = 0; i < np; i++) {
 		char name[64];
-		const char *comm = NULL;
-		size_t k;
+		const char *comm;
 
 		if (i && pids[i] == pids[i - 1])
 			continue;
-		json_array_foreach(
-		    targets, k, tg) if (json_integer_value(json_object_get(tg, "pid")) == pids[i])
-		    comm = json_string_value(json_object_get(tg, "comm"));
+		comm = model_target_comm(t->m, pids[i]);
 		snprintf(name, sizeof(name), "%s", comm ?: "process");
 		meta_name(t, "process_name", pids[i], pids[i], name);
 	}

@@ -67,36 +67,16 @@ static int cmp_region(const void *a, const void *b)
 	return x->faults < y->faults ? 1 : x->faults > y->faults ? -1 : 0;
 }
 
-static uint64_t pct(const struct model *m, int cause, double p)
-{
-	return u64vec_pct((struct u64vec *)&m->stalls[cause].durs, p);
-}
-
-static uint64_t overhead_u64(const struct model *m, const char *key)
-{
-	json_t *v = json_object_get(json_object_get(m->trailer, "overhead"), key);
-
-	return json_is_integer(v) ? json_integer_value(v) : 0;
-}
-
 /* --- text ------------------------------------------------------------------------------ */
 
-static long long jpid(json_t *o)
-{
-	return (long long)json_integer_value(json_object_get(o, "pid"));
-}
-
 /* "comm, allocator A: CMDLINE", the command line whole, wrapped at WRAP_COLS. */
-static void text_process(json_t *p, size_t col, FILE *f)
+static void text_process(const struct model_process *p, size_t col, FILE *f)
 {
-	size_t k;
-	json_t *a;
-
-	col += fprintf(f, " %s, allocator %s:", fl_esc(json_string_value(json_object_get(p, "comm"))) ?: "?",
-		       fl_esc(json_string_value(json_object_get(p, "allocator"))) ?: "?");
-	json_array_foreach(json_object_get(p, "cmdline"), k, a) {
+	col +=
+	    fprintf(f, " %s, allocator %s:", fl_esc(p->comm) ?: "?", fl_esc(p->allocator) ?: "?");
+	for (size_t k = 0; k < p->cmdline.n; k++) {
 		/* the target's own strings: control characters (a newline, an escape) come out as \xNN */
-		const char *s = fl_esc(json_string_value(a)) ?: "?";
+		const char *s = fl_esc(p->cmdline.v[k]) ?: "?";
 
 		/* the whole command line, wrapped: the last flag is often the one that matters */
 		if (col > 4 && col + 1 + strlen(s) > WRAP_COLS) {
@@ -109,65 +89,56 @@ static void text_process(json_t *p, size_t col, FILE *f)
 }
 
 /* A target, described by the process that did the work (a launcher's child, or after an exec). */
-static void text_target(const struct model *m, json_t *t, FILE *f)
+static void text_target(const struct model_target *t, FILE *f)
 {
-	enum model_worker_kind kind;
-	json_t *w = model_worker(m, t, &kind), *child = json_object_get(t, "launcher_child");
+	const struct model_process *w = t->worker, *p = &t->start;
 
-	if (kind == WORKER_CHILD) {
-		text_process(w, fprintf(f, "  target pid %lld", jpid(w)), f);
-		fprintf(f, "    (the child of launcher pid %lld %s, the pid given; traced with --children)\n",
-			jpid(t), fl_esc(json_string_value(json_object_get(t, "comm"))) ?: "?");
+	if (t->kind == WORKER_CHILD) {
+		text_process(w, fprintf(f, "  target pid %lld", (long long)w->pid), f);
+		fprintf(f,
+			"    (the child of launcher pid %lld %s, the pid given; traced with "
+			"--children)\n",
+			(long long)p->pid, fl_esc(p->comm) ?: "?");
 		return;
 	}
-	text_process(w, fprintf(f, "  target pid %lld", jpid(t)), f);
-	if (kind == WORKER_EXECD)
+	text_process(w, fprintf(f, "  target pid %lld", (long long)p->pid), f);
+	if (t->kind == WORKER_EXECD)
 		fprintf(f, "    (exec'd during the recording: at the start it was %s)\n",
-			fl_esc(json_string_value(json_object_get(t, "exe"))) ?: "?");
-	else if (child)
-		fprintf(f, "    (pid %lld is a launcher: its child pid %lld %s does the work and was not "
-			   "traced; record -p %lld or add --children)\n",
-			jpid(t), jpid(child), fl_esc(json_string_value(json_object_get(child, "comm"))) ?: "?",
-			jpid(child));
-}
-
-/* record --capture-payload: raw socket bytes in the file, rather than parsed requests. */
-static bool payload_captured(const struct model *m)
-{
-	return json_is_true(json_object_get(json_object_get(m->meta, "options"), "capture_payload"));
+			fl_esc(p->exe) ?: "?");
+	else if (p->have_launcher_child)
+		fprintf(
+		    f,
+		    "    (pid %lld is a launcher: its child pid %lld %s does the work and was not "
+		    "traced; record -p %lld or add --children)\n",
+		    (long long)p->pid, (long long)p->child_pid, fl_esc(p->child_comm) ?: "?",
+		    (long long)p->child_pid);
 }
 
 static void text_session(const struct model *m, FILE *f)
 {
-	json_t *targets = json_object_get(m->meta, "targets");
-	json_t *real = json_object_get(json_object_get(m->meta, "clocks"), "realtime_ns");
+	const struct model_session *s = &m->session;
 	char when[64] = "?";
-	size_t i;
-	json_t *t;
 
-	if (json_is_integer(real)) {
-		time_t s = json_integer_value(real) / 1000000000;
+	if (s->clocks.have_realtime) {
+		time_t sec = (int64_t)s->clocks.realtime_ns / 1000000000;
 		struct tm tm;
 
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&s, &tm));
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&sec, &tm));
 	}
 	fprintf(f, "faultline report: %s\n", fl_esc(m->path));
-	fprintf(f, "  recorded %s on %s (kernel %s), %.1f s", when,
-		fl_esc(model_meta_str(m, "host", "hostname")) ?: "?",
-		fl_esc(model_meta_str(m, "host", "kernel")) ?: "?", model_duration_s(m));
-	if (m->trailer)
-		fprintf(f, ", stopped: %s",
-			fl_esc(json_string_value(json_object_get(m->trailer, "stop_reason"))) ?: "?");
+	fprintf(f, "  recorded %s on %s (kernel %s), %.1f s", when, fl_esc(s->host.hostname) ?: "?",
+		fl_esc(s->host.kernel) ?: "?", s->duration_s);
+	if (s->have_trailer)
+		fprintf(f, ", stopped: %s", fl_esc(s->stop_reason) ?: "?");
 	fprintf(f, "\n");
-	if (payload_captured(m))
+	if (s->opts.capture_payload)
 		fprintf(f, "  payload captured (record --capture-payload): this file holds the first "
 			   "256 bytes of every socket read and write: headers, keys, prompts\n");
-	json_array_foreach(targets, i, t)
-		text_target(m, t, f);
+	for (size_t i = 0; i < s->ntargets; i++)
+		text_target(&s->targets[i], f);
 	fprintf(f, "  THP enabled=%s defrag=%s, khugepaged defrag=%s, hugepages reserved %s\n",
-		model_meta_str(m, "thp", "enabled") ?: "?", model_meta_str(m, "thp", "defrag") ?: "?",
-		model_meta_str(m, "thp", "khugepaged_defrag") ?: "?",
-		model_meta_str(m, "hugepages", "nr_hugepages") ?: "?");
+		s->thp.enabled ?: "?", s->thp.defrag ?: "?", s->thp.khugepaged_defrag ?: "?",
+		s->hugepages.nr_hugepages ?: "?");
 	fprintf(f, "  events %" PRIu64 ", dropped %" PRIu64 "%s\n", m->events, m->dropped,
 		m->dropped ? " (ring buffer full: counts are lower bounds)" : "");
 	if (m->status.truncated)
@@ -176,18 +147,12 @@ static void text_session(const struct model *m, FILE *f)
 
 static void text_probes(const struct model *m, FILE *f)
 {
-	json_t *probes = json_object_get(m->meta, "probes");
-	const char *name;
-	json_t *p;
-
 	fprintf(f, "\nProbes\n");
-	json_object_foreach(probes, name, p) {
-		const char *attach = json_string_value(json_object_get(p, "attach"));
-		const char *status = json_string_value(json_object_get(p, "status"));
-		const char *reason = json_string_value(json_object_get(p, "reason"));
+	for (size_t i = 0; i < m->probes.n; i++) {
+		const struct model_probe *p = &m->probes.probes[i];
 
-		fprintf(f, "  %-18s %-12s %s\n", name, attach ? attach : status ? status : "?",
-			reason ? reason : "");
+		fprintf(f, "  %-18s %-12s %s\n", p->name, p->attach ?: p->status ?: "?",
+			p->reason ?: "");
 	}
 }
 
@@ -223,9 +188,10 @@ static void text_stalls(const struct model *m, FILE *f)
 				fl_cause_names[i], "-");
 			continue;
 		}
-		fprintf(f, "  %-20s %10" PRIu64 " %12s %12s %12s %12s\n", fl_cause_names[i], s->count,
-			fmt_ns(s->total_ns, a, sizeof(a)), fmt_ns(pct(m, i, 50), b, sizeof(b)),
-			fmt_ns(pct(m, i, 99), c, sizeof(c)), fmt_ns(pct(m, i, 100), d, sizeof(d)));
+		fprintf(f, "  %-20s %10" PRIu64 " %12s %12s %12s %12s\n", fl_cause_names[i],
+			s->count, fmt_ns(s->total_ns, a, sizeof(a)),
+			fmt_ns(s->p50_ns, b, sizeof(b)), fmt_ns(s->p99_ns, c, sizeof(c)),
+			fmt_ns(s->max_ns, d, sizeof(d)));
 	}
 	text_collapse_split(m, f);
 	for (int i = 0; i < FL_CAUSE_MAX; i++) {
@@ -239,8 +205,8 @@ static void text_stalls(const struct model *m, FILE *f)
 /* Why the record has no fault durations: the plan's reason (e.g. fentry and kprobes refused). */
 static const char *fault_dur_why(const struct model *m)
 {
-	json_t *p = json_object_get(json_object_get(m->meta, "probes"), "fault_duration");
-	const char *reason = json_string_value(json_object_get(p, "reason"));
+	const struct model_probe *p = model_probe_find(m, "fault_duration");
+	const char *reason = p ? p->reason : NULL;
 
 	if (reason && *reason)
 		return reason;
@@ -323,21 +289,22 @@ static void text_memory(const struct model *m, FILE *f)
 
 static void text_overhead(const struct model *m, FILE *f)
 {
-	uint64_t run_ns = overhead_u64(m, "bpf_run_ns"), cnt = overhead_u64(m, "bpf_run_cnt");
-	double dur = model_duration_s(m);
+	const struct model_overhead *oh = &m->overhead;
 	char a[32], b[32];
 
-	if (!m->trailer)
+	if (!oh->have)
 		return;
 	fprintf(f, "\nfaultline overhead\n");
-	fprintf(f, "  BPF programs: %" PRIu64 " runs, %s in total, %.0f ns per run, %.3f%% of one CPU\n",
-		cnt, fmt_ns(run_ns, a, sizeof(a)), cnt ? (double)run_ns / cnt : 0.0,
-		dur > 0 ? run_ns / (dur * 1e9) * 100 : 0.0);
-	fprintf(f, "  user space: %.2f s CPU; memory at the end: ring buffer %s + %s of its own "
-		   "(RssAnon)\n",
-		(overhead_u64(m, "user_cpu_ns") + overhead_u64(m, "sys_cpu_ns")) / 1e9,
-		fmt_bytes(overhead_u64(m, "ringbuf_bytes"), a, sizeof(a)),
-		fmt_bytes(overhead_u64(m, "rss_anon_end_kb") * 1024, b, sizeof(b)));
+	fprintf(f,
+		"  BPF programs: %" PRIu64
+		" runs, %s in total, %.0f ns per run, %.3f%% of one CPU\n",
+		oh->bpf_run_cnt, fmt_ns(oh->bpf_run_ns, a, sizeof(a)), oh->bpf_ns_per_run,
+		oh->bpf_cpu_pct);
+	fprintf(f,
+		"  user space: %.2f s CPU; memory at the end: ring buffer %s + %s of its own "
+		"(RssAnon)\n",
+		oh->user_cpu_s, fmt_bytes(oh->ringbuf_bytes, a, sizeof(a)),
+		fmt_bytes(oh->rss_anon_end_kb * 1024, b, sizeof(b)));
 }
 
 static void text_findings(const struct model *m, FILE *f)
@@ -371,38 +338,158 @@ static void print_text(const struct model *m, FILE *f)
 
 /* --- JSON ------------------------------------------------------------------------------ */
 
+/* KEY: V, or null when the file did not have it. */
+static void kopt_u64(struct jw *w, const char *key, bool have, uint64_t v)
+{
+	jw_key(w, key);
+	have ? jw_u64(w, v) : jw_null(w);
+}
+
+/*
+ * The header's objects (host, thp, hugepages, clocks, probes, targets' lists) and the trailer's
+ * counters are written on one line each, as they are in the file.
+ */
+static void hdr_meminfo(struct jw *w, const struct model_host *h)
+{
+	jw_key(w, "meminfo");
+	if (!h->have_meminfo) {
+		jw_null(w);
+		return;
+	}
+	jw_obj_open(w);
+	for (int i = 0; i < MI_MAX; i++)
+		if (h->have_mi[i])
+			jw_ku64(w, model_meminfo_names[i], h->meminfo[i]);
+	jw_obj_close(w);
+}
+
+static void hdr_host(struct jw *w, const struct model_host *h)
+{
+	jw_key(w, "host");
+	if (!h->have) {
+		jw_null(w);
+		return;
+	}
+	jw_inline_begin(w);
+	jw_obj_open(w);
+	jw_kstr(w, "hostname", h->hostname);
+	jw_kstr(w, "kernel", h->kernel);
+	jw_kstr(w, "machine", h->machine);
+	kopt_u64(w, "cpus", h->have_cpus, h->cpus);
+	kopt_u64(w, "page_size", h->have_page_size, h->page_size);
+	jw_kstr(w, "boot_id", h->boot_id);
+	hdr_meminfo(w, h);
+	jw_obj_close(w);
+	jw_inline_end(w);
+}
+
+static void hdr_thp(struct jw *w, const struct model_thp *t)
+{
+	jw_key(w, "thp");
+	if (!t->have) {
+		jw_null(w);
+		return;
+	}
+	jw_inline_begin(w);
+	jw_obj_open(w);
+	jw_kstr(w, "enabled", t->enabled);
+	jw_kstr(w, "defrag", t->defrag);
+	jw_kstr(w, "shmem_enabled", t->shmem_enabled);
+	jw_kstr(w, "khugepaged_defrag", t->khugepaged_defrag);
+	jw_kstr(w, "khugepaged_pages_to_scan", t->khugepaged_pages_to_scan);
+	jw_kstr(w, "khugepaged_scan_sleep_millisecs", t->khugepaged_scan_sleep_millisecs);
+	jw_kstr(w, "khugepaged_max_ptes_none", t->khugepaged_max_ptes_none);
+	jw_obj_close(w);
+	jw_inline_end(w);
+}
+
+static void hdr_hugepages(struct jw *w, const struct model_hugepages *h)
+{
+	jw_key(w, "hugepages");
+	if (!h->have) {
+		jw_null(w);
+		return;
+	}
+	jw_inline_begin(w);
+	jw_obj_open(w);
+	jw_kstr(w, "nr_hugepages", h->nr_hugepages);
+	jw_kstr(w, "nr_overcommit_hugepages", h->nr_overcommit_hugepages);
+	jw_kstr(w, "free_2048kB", h->free_2048kB);
+	jw_kstr(w, "nr_1048576kB", h->nr_1048576kB);
+	jw_obj_close(w);
+	jw_inline_end(w);
+}
+
+static void hdr_clocks(struct jw *w, const struct model_clocks *c)
+{
+	jw_key(w, "clocks");
+	if (!c->have) {
+		jw_null(w);
+		return;
+	}
+	jw_inline_begin(w);
+	jw_obj_open(w);
+	kopt_u64(w, "monotonic_ns", c->have_monotonic, c->monotonic_ns);
+	kopt_u64(w, "realtime_ns", c->have_realtime, c->realtime_ns);
+	kopt_u64(w, "boottime_ns", c->have_boottime, c->boottime_ns);
+	jw_obj_close(w);
+	jw_inline_end(w);
+}
+
+static void hdr_strv(struct jw *w, const char *key, const struct model_strv *sv)
+{
+	jw_key(w, key);
+	if (!sv->have) {
+		jw_null(w);
+		return;
+	}
+	jw_inline_begin(w);
+	jw_arr_open(w);
+	for (size_t i = 0; i < sv->n; i++)
+		jw_str(w, sv->v[i]);
+	jw_arr_close(w);
+	jw_inline_end(w);
+}
+
+/* A target, described by the process that did the work; the pid given, when another. */
+static void json_target(const struct model_target *t, struct jw *w)
+{
+	const struct model_process *p = t->worker;
+
+	jw_obj_open(w);
+	jw_key(w, "pid");
+	p->have_pid ? jw_i64(w, p->pid) : jw_null(w);
+	jw_kstr(w, "comm", p->comm);
+	hdr_strv(w, "cmdline", &p->cmdline);
+	jw_kstr(w, "allocator", p->allocator);
+	hdr_strv(w, "env", &p->env);
+	if (t->kind == WORKER_CHILD)
+		jw_ku64(w, "launcher_pid", t->start.pid);
+	if (t->kind == WORKER_EXECD)
+		jw_kstr(w, "exe_at_start", t->start.exe);
+	jw_obj_close(w);
+}
+
 static void json_session(const struct model *m, struct jw *w)
 {
+	const struct model_session *s = &m->session;
+
 	jw_key(w, "session");
 	jw_obj_open(w);
 	jw_kstr(w, "file", m->path);
-	jw_jansson_members(w, m->meta, "host", "thp", "hugepages", "clocks", NULL);
-	jw_kdouble(w, "duration_s", model_duration_s(m));
-	jw_kstr(w, "stop_reason", json_string_value(json_object_get(m->trailer, "stop_reason")));
+	hdr_host(w, &s->host);
+	hdr_thp(w, &s->thp);
+	hdr_hugepages(w, &s->hugepages);
+	hdr_clocks(w, &s->clocks);
+	jw_kdouble(w, "duration_s", s->duration_s);
+	jw_kstr(w, "stop_reason", s->stop_reason);
 	jw_kbool(w, "truncated", m->status.truncated);
-	jw_kbool(w, "payload_captured", payload_captured(m));
+	jw_kbool(w, "payload_captured", s->opts.capture_payload);
 	jw_kstr(w, "truncated_message", m->status.truncated ? m->status.message : NULL);
 	jw_key(w, "targets");
 	jw_arr_open(w);
-	{
-		size_t i;
-		json_t *t;
-
-		json_array_foreach(json_object_get(m->meta, "targets"), i, t) {
-			enum model_worker_kind kind;
-			json_t *wk = model_worker(m, t, &kind);
-
-			/* described by the process that did the work; the pid given, when another */
-			jw_obj_open(w);
-			jw_jansson_members(w, wk, "pid", "comm", "cmdline", "allocator", "env", NULL);
-			if (kind == WORKER_CHILD)
-				jw_ku64(w, "launcher_pid", jpid(t));
-			if (kind == WORKER_EXECD)
-				jw_kstr(w, "exe_at_start",
-					json_string_value(json_object_get(t, "exe")));
-			jw_obj_close(w);
-		}
-	}
+	for (size_t i = 0; i < s->ntargets; i++)
+		json_target(&s->targets[i], w);
 	jw_arr_close(w);
 	jw_obj_close(w);
 }
@@ -457,9 +544,9 @@ static void json_stalls(const struct model *m, struct jw *w)
 		jw_obj_open(w);
 		jw_ku64(w, "count", s->count);
 		jw_ku64(w, "total_ns", s->total_ns);
-		jw_ku64(w, "p50_ns", pct(m, i, 50));
-		jw_ku64(w, "p99_ns", pct(m, i, 99));
-		jw_ku64(w, "max_ns", pct(m, i, 100));
+		jw_ku64(w, "p50_ns", s->p50_ns);
+		jw_ku64(w, "p99_ns", s->p99_ns);
+		jw_ku64(w, "max_ns", s->max_ns);
 		if (i == FL_CAUSE_DIRECT_RECLAIM || i == FL_CAUSE_MEMCG_RECLAIM)
 			jw_ku64(w, "reclaimed_pages", s->arg0_sum);
 		if (i == FL_CAUSE_KHUGEPAGED)
@@ -500,6 +587,24 @@ static void json_faults(const struct model *m, struct jw *w)
 	jw_obj_close(w);
 }
 
+static void hdr_counters(struct jw *w, const struct model_counters *c)
+{
+	jw_key(w, "counters");
+	if (!c->have) {
+		jw_null(w);
+		return;
+	}
+	jw_inline_begin(w);
+	jw_obj_open(w);
+	jw_ku64(w, "faults_user", c->faults_user);
+	jw_ku64(w, "faults_kernel", c->faults_kernel);
+	jw_ku64(w, "khugepaged_scans", c->khugepaged_scans);
+	jw_ku64(w, "kcompactd_wakes", c->kcompactd_wakes);
+	jw_ku64(w, "compaction_deferred", c->compaction_deferred);
+	jw_obj_close(w);
+	jw_inline_end(w);
+}
+
 static void json_memory(const struct model *m, struct jw *w)
 {
 	jw_key(w, "rss");
@@ -523,8 +628,7 @@ static void json_memory(const struct model *m, struct jw *w)
 	jw_ku64(w, "forks", m->forks);
 	jw_ku64(w, "execs", m->execs);
 	jw_ku64(w, "exits", m->exits);
-	jw_key(w, "counters");
-	jw_jansson(w, json_object_get(m->trailer, "counters"));
+	hdr_counters(w, &m->counters);
 	jw_obj_close(w);
 }
 
@@ -549,20 +653,42 @@ static void json_findings(const struct model *m, struct jw *w)
 
 static void json_overhead(const struct model *m, struct jw *w)
 {
-	uint64_t run_ns = overhead_u64(m, "bpf_run_ns"), cnt = overhead_u64(m, "bpf_run_cnt");
+	const struct model_overhead *oh = &m->overhead;
 
 	jw_key(w, "overhead");
 	jw_obj_open(w);
-	jw_ku64(w, "bpf_run_ns", run_ns);
-	jw_ku64(w, "bpf_run_cnt", cnt);
-	jw_kdouble(w, "bpf_ns_per_run", cnt ? (double)run_ns / cnt : 0);
-	jw_ku64(w, "user_cpu_ns", overhead_u64(m, "user_cpu_ns"));
-	jw_ku64(w, "sys_cpu_ns", overhead_u64(m, "sys_cpu_ns"));
-	jw_ku64(w, "max_rss_kb", overhead_u64(m, "max_rss_kb"));
-	jw_ku64(w, "rss_end_kb", overhead_u64(m, "rss_end_kb"));
-	jw_ku64(w, "rss_anon_end_kb", overhead_u64(m, "rss_anon_end_kb"));
-	jw_ku64(w, "ringbuf_bytes", overhead_u64(m, "ringbuf_bytes"));
+	jw_ku64(w, "bpf_run_ns", oh->bpf_run_ns);
+	jw_ku64(w, "bpf_run_cnt", oh->bpf_run_cnt);
+	jw_kdouble(w, "bpf_ns_per_run", oh->bpf_ns_per_run);
+	jw_ku64(w, "user_cpu_ns", oh->user_cpu_ns);
+	jw_ku64(w, "sys_cpu_ns", oh->sys_cpu_ns);
+	jw_ku64(w, "max_rss_kb", oh->max_rss_kb);
+	jw_ku64(w, "rss_end_kb", oh->rss_end_kb);
+	jw_ku64(w, "rss_anon_end_kb", oh->rss_anon_end_kb);
+	jw_ku64(w, "ringbuf_bytes", oh->ringbuf_bytes);
 	jw_obj_close(w);
+}
+
+/* The probe plan: {"NAME": {"attach", "status", "reason"}, ...} on one line. */
+static void hdr_probes(struct jw *w, const struct model_probe_plan *pp)
+{
+	jw_key(w, "probes");
+	if (!pp->have) {
+		jw_null(w);
+		return;
+	}
+	jw_inline_begin(w);
+	jw_obj_open(w);
+	for (size_t i = 0; i < pp->n; i++) {
+		jw_key(w, pp->probes[i].name);
+		jw_obj_open(w);
+		jw_kstr(w, "attach", pp->probes[i].attach);
+		jw_kstr(w, "status", pp->probes[i].status);
+		jw_kstr(w, "reason", pp->probes[i].reason);
+		jw_obj_close(w);
+	}
+	jw_obj_close(w);
+	jw_inline_end(w);
 }
 
 static void print_json(const struct model *m, FILE *f)
@@ -575,8 +701,7 @@ static void print_json(const struct model *m, FILE *f)
 	jw_key(&w, "verdict");
 	verdict_json(m, &w);
 	json_session(m, &w);
-	jw_key(&w, "probes");
-	jw_jansson(&w, json_object_get(m->meta, "probes"));
+	hdr_probes(&w, &m->probes);
 	jw_key(&w, "events");
 	jw_obj_open(&w);
 	jw_ku64(&w, "total", m->events);

@@ -60,6 +60,8 @@ struct req_view {
 	struct req_row *rows;
 	size_t n;
 	struct win_summary win[WIN_MAX];
+	/* requests with a time to first token, and those a stall of each cause overlapped in it */
+	size_t nprefill, exposed[FL_CAUSE_MAX];
 	/* what changes the meaning of the figures: printed in the text and JSON, not only stderr */
 	char warn[REQ_MAX_WARN][320];
 	int nwarn;
@@ -68,18 +70,12 @@ struct req_view {
 size_t reqview_exposed(const struct model *m, int cause, size_t *n)
 {
 	const struct req_view *v = m->reqview;
-	size_t hit = 0;
 
 	*n = 0;
 	if (!v || cause < 0 || cause >= FL_CAUSE_MAX)
 		return 0;
-	for (size_t i = 0; i < v->n; i++) {
-		if (!v->rows[i].has[WIN_PREFILL])
-			continue;
-		(*n)++;
-		hit += v->rows[i].attr[WIN_PREFILL].stall_ns[cause] > 0;
-	}
-	return hit;
+	*n = v->nprefill;
+	return v->exposed[cause];
 }
 
 size_t reqview_count(const struct model *m)
@@ -116,14 +112,13 @@ void reqview_free(struct req_view *v)
 
 static void clockmap(const struct model *m, enum req_clock clock, struct req_clockmap *cm)
 {
-	json_t *c = json_object_get(m->meta, "clocks");
-	json_t *mono = json_object_get(c, "monotonic_ns"), *real = json_object_get(c, "realtime_ns");
+	const struct model_clocks *c = &m->session.clocks;
 
 	memset(cm, 0, sizeof(*cm));
 	cm->clock = clock;
-	if (json_is_integer(mono) && json_is_integer(real)) {
+	if (c->have_monotonic && c->have_realtime) {
 		cm->have_pair = true;
-		cm->real_minus_mono_ns = json_integer_value(real) - json_integer_value(mono);
+		cm->real_minus_mono_ns = (int64_t)c->realtime_ns - (int64_t)c->monotonic_ns;
 	}
 }
 
@@ -310,6 +305,17 @@ static void summarize_slowest(struct req_view *v, int k, struct win_summary *s)
 	}
 }
 
+static void count_exposed(struct req_view *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		if (!v->rows[i].has[WIN_PREFILL])
+			continue;
+		v->nprefill++;
+		for (int c = 0; c < FL_CAUSE_MAX; c++)
+			v->exposed[c] += v->rows[i].attr[WIN_PREFILL].stall_ns[c] > 0;
+	}
+}
+
 static void summarize(struct req_view *v, int k)
 {
 	struct win_summary *s = &v->win[k];
@@ -367,6 +373,7 @@ int reqview_build(struct model *m, const struct req_opts *o)
 	if (o->file && (rc = check_overlap(m, v, o->file)))
 		return rc;
 	attribute_rows(m, v);
+	count_exposed(v);
 	for (int k = 0; k < WIN_MAX; k++)
 		summarize(v, k);
 	return 0;
@@ -602,14 +609,15 @@ void reqview_text(const struct model *m, FILE *f)
 	const struct req_view *v = m->reqview;
 
 	if (!v || (!v->n && v->source == REQ_SRC_WIRE)) {
-		json_t *rp = json_object_get(json_object_get(m->meta, "probes"), "requests");
-		const char *st = json_string_value(json_object_get(rp, "status"));
+		const struct model_probe *rp = model_probe_find(m, "requests");
+		const char *st = rp ? rp->status : NULL;
 
 		if (st && strcmp(st, "ok"))
 			/* --wire=off or a kernel without the probe: nothing could be seen */
-			fprintf(f, "\nRequests\n  not traced: the requests probe was %s (%s); give a "
-				   "client log with --requests FILE\n", st,
-				json_string_value(json_object_get(rp, "reason")) ?: "no reason given");
+			fprintf(f,
+				"\nRequests\n  not traced: the requests probe was %s (%s); give a "
+				"client log with --requests FILE\n",
+				st, rp->reason ?: "no reason given");
 		else
 			fprintf(f, "\nRequests\n  none seen on the wire (the requests probe saw no "
 				   "HTTP on the targets' TCP sockets); give a client log with "

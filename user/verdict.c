@@ -264,9 +264,9 @@ static const char *top_region(const struct model *m)
 /* The change that would remove the stalls of class C, in the background's terms. */
 static void change_for(const struct model *m, int c, char *buf, size_t len)
 {
-	const char *defrag = model_meta_str(m, "thp", "defrag") ?: "?";
-	const char *khd = model_meta_str(m, "thp", "khugepaged_defrag") ?: "?";
-	const char *enabled = model_meta_str(m, "thp", "enabled") ?: "?";
+	const char *defrag = m->session.thp.defrag ?: "?";
+	const char *khd = m->session.thp.khugepaged_defrag ?: "?";
+	const char *enabled = m->session.thp.enabled ?: "?";
 	const char *region = top_region(m);
 
 	switch (c) {
@@ -349,14 +349,7 @@ static void line(struct verdict *v, const char *fmt, ...)
 /* The target's command name for PID, from the recording's header. */
 static const char *comm_of(const struct model *m, uint32_t pid)
 {
-	json_t *t;
-	size_t i;
-
-	json_array_foreach(json_object_get(m->meta, "targets"), i,
-			   t) if (json_integer_value(json_object_get(t, "pid")) ==
-				  pid) return json_string_value(json_object_get(t, "comm"))
-	    ?: "process";
-	return "process";
+	return model_target_comm(m, pid) ?: "process";
 }
 
 static void item_line(const struct model *m, struct verdict *v, const struct verdict_item *it,
