@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "attrib.h"
+#include "util.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "attrib.h"
-#include "util.h"
 
 uint64_t overlap_ns(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
 {
@@ -109,6 +109,108 @@ void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
 	attribute_window_pid(s, n, max_dur_ns, fault_ts, nfaults, a, b, 0, out);
 }
 
+const char *const who_names[WHO_MAX] = {"own_thread", "other_threads", "other_processes"};
+
+static enum who who_of(uint32_t pid, uint32_t tid, uint32_t own_pid, uint32_t own_tid)
+{
+	if (pid != own_pid)
+		return WHO_OTHER_PROCESSES;
+	return tid == own_tid ? WHO_OWN_THREAD : WHO_OTHER_THREADS;
+}
+
+static int cmp_bucket_ms(const void *a, const void *b)
+{
+	const struct fault_bucket *x = a, *y = b;
+
+	return x->ms < y->ms ? -1 : x->ms > y->ms;
+}
+
+void fault_buckets_sort(struct fault_bucket *fb, size_t n)
+{
+	sort_n(fb, n, sizeof(*fb), cmp_bucket_ms);
+}
+
+/* First bucket with ms >= MS. */
+static size_t buckets_from(const struct fault_bucket *fb, size_t n, uint64_t ms)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fb[mid].ms < ms)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Splits out->faults (exact) in proportion to the buckets' counts weighted by how much of
+ * their millisecond lies in [a, b): largest remainders, so the parts add up to the total.
+ */
+static void split_faults(const struct fault_bucket *fb, size_t nfb, uint64_t a, uint64_t b,
+			 uint32_t pid, uint32_t tid, struct win_attr *out)
+{
+	double w[WHO_MAX] = {}, sum = 0, frac[WHO_MAX];
+	uint64_t given = 0;
+
+	for (size_t i = buckets_from(fb, nfb, a / 1000000); i < nfb && fb[i].ms * 1000000 < b;
+	     i++) {
+		uint64_t t0 = fb[i].ms * 1000000;
+		double part = overlap_ns(t0, t0 + 1000000, a, b) / 1e6;
+
+		w[who_of(fb[i].pid, fb[i].tid, pid, tid)] += part * fb[i].count;
+	}
+	for (int k = 0; k < WHO_MAX; k++)
+		sum += w[k];
+	if (sum <= 0) {
+		out->faults_split = !out->faults; /* faults not in any bucket: cannot say whose */
+		return;
+	}
+	for (int k = 0; k < WHO_MAX; k++) {
+		double x = out->faults * w[k] / sum;
+
+		out->who_faults[k] = (uint64_t)x;
+		frac[k] = x - out->who_faults[k];
+		given += out->who_faults[k];
+	}
+	while (given < out->faults) {
+		int best = 0;
+
+		for (int k = 1; k < WHO_MAX; k++)
+			if (frac[k] > frac[best])
+				best = k;
+		out->who_faults[best]++;
+		frac[best] = -1;
+		given++;
+	}
+	out->faults_split = true;
+}
+
+void attribute_window_thread(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
+			     const uint64_t *fault_ts, size_t nfaults,
+			     const struct fault_bucket *fb, size_t nfb, bool capped, uint64_t a,
+			     uint64_t b, uint32_t pid, uint32_t tid, struct win_attr *out)
+{
+	attribute_window_pid(s, n, max_dur_ns, fault_ts, nfaults, a, b, pid, out);
+	if (!pid || !tid || b <= a)
+		return;
+	out->by_thread = true;
+	for (size_t i = stalls_from(s, n, max_dur_ns, a); i < n && s[i].ts_ns < b; i++) {
+		enum who k;
+
+		if (!stall_overlaps(&s[i], a, b) || s[i].cause >= FL_CAUSE_MAX)
+			continue;
+		k = who_of(s[i].pid, s[i].tid, pid, tid);
+		out->who_ns[k] += overlap_ns(s[i].ts_ns, s[i].ts_ns + s[i].dur_ns, a, b);
+		out->who_stalls[k]++;
+	}
+	if (!capped)
+		split_faults(fb, nfb, a, b, pid, tid, out);
+}
+
 static int cmp_proc_attr(const void *a, const void *b)
 {
 	const struct proc_attr *x = a, *y = b;
@@ -195,7 +297,7 @@ static int ranks(const double *v, size_t n, double *out)
 	if (!r)
 		return fl_nomem();
 	for (size_t i = 0; i < n; i++)
-		r[i] = (struct ranked){ v[i], i };
+		r[i] = (struct ranked){v[i], i};
 	sort_n(r, n, sizeof(*r), cmp_ranked);
 	for (size_t i = 0; i < n;) {
 		size_t j = i;

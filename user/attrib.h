@@ -7,16 +7,20 @@
 #ifndef FL_ATTRIB_H
 #define FL_ATTRIB_H
 
+#include "model.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "model.h"
+
+/* Who spent a stall or took a fault, seen from the thread that answered a request. */
+enum who { WHO_OWN_THREAD = 0, WHO_OTHER_THREADS, WHO_OTHER_PROCESSES, WHO_MAX };
+extern const char *const who_names[WHO_MAX]; /* "own_thread", "other_threads", ... */
 
 struct win_attr {
 	uint64_t stall_ns[FL_CAUSE_MAX]; /* overlap with the window, per cause */
-	uint64_t total_ns;               /* sum over causes (stalls of several threads add up) */
-	uint32_t nstalls;                /* stalls that overlapped */
-	uint64_t faults;                 /* faults of any traced thread in the window */
+	uint64_t total_ns;		 /* sum over causes (stalls of several threads add up) */
+	uint32_t nstalls;		 /* stalls that overlapped */
+	uint64_t faults;		 /* faults of any traced thread in the window */
 	/*
 	 * The part of total_ns spent by other processes than the window's own (its pid given to
 	 * attribute_window_pid; all 0 without one): in vLLM V1 the request arrives in the API
@@ -24,6 +28,16 @@ struct win_attr {
 	 */
 	uint64_t other_ns;
 	uint32_t other_stalls, other_pid;
+	/*
+	 * Stall time and faults split by who (attribute_window_thread, for a window whose
+	 * answering thread is known): that thread, other threads of its process, other
+	 * processes. by_thread false: not split (no thread known). faults_split false: the
+	 * per-thread fault buckets cannot split this window's faults (they were capped).
+	 */
+	bool by_thread, faults_split;
+	uint64_t who_ns[WHO_MAX];
+	uint32_t who_stalls[WHO_MAX];
+	uint64_t who_faults[WHO_MAX];
 };
 
 /* One process's share of the stalls overlapping a window (window_by_process). */
@@ -55,6 +69,20 @@ void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
 void attribute_window_pid(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
 			  const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
 			  uint32_t pid, struct win_attr *out);
+/*
+ * attribute_window_pid() for a window answered by thread TID of process PID (TID 0: no split
+ * by thread), also splitting stall time and faults into that thread's, other threads' of PID
+ * and other processes' (who_*). FB[0..nfb): the model's per-thread 1 ms fault buckets, sorted
+ * by fault_buckets_sort(); CAPPED: some faults were left out of them. The fault split is exact
+ * for the milliseconds wholly inside the window and prorated in the two at its edges; it always
+ * adds up to out->faults, the exact count.
+ */
+void attribute_window_thread(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
+			     const uint64_t *fault_ts, size_t nfaults,
+			     const struct fault_bucket *fb, size_t nfb, bool capped, uint64_t a,
+			     uint64_t b, uint32_t pid, uint32_t tid, struct win_attr *out);
+/* Sorts the fault buckets by millisecond, for attribute_window_thread(). */
+void fault_buckets_sort(struct fault_bucket *fb, size_t n);
 /*
  * The stalls overlapping [a, b) summed per process into OUT[0..max), the most stall time
  * first; returns how many processes (at most MAX: the rest are left out, which *dropped says

@@ -201,8 +201,17 @@ static uint32_t row_pid(const struct req_row *row)
 	return row->r->source == REQ_SRC_WIRE ? row->r->pid : 0;
 }
 
-static void attribute_rows(const struct model *m, struct req_view *v)
+/* The thread that answered ROW (seen on the wire); 0 when unknown. */
+static uint32_t row_tid(const struct req_row *row)
 {
+	if (row->wire)
+		return row->wire->tid;
+	return row->r->source == REQ_SRC_WIRE ? row->r->tid : 0;
+}
+
+static void attribute_rows(struct model *m, struct req_view *v)
+{
+	fault_buckets_sort(m->fault_buckets, m->nfault_buckets);
 	for (size_t i = 0; i < m->nstalls; i++)
 		if (m->stall_list[i].dur_ns > v->max_stall_ns)
 			v->max_stall_ns = m->stall_list[i].dur_ns;
@@ -218,9 +227,12 @@ static void attribute_rows(const struct model *m, struct req_view *v)
 		row->b[WIN_DECODE] = r->end_ns;
 		for (int k = 0; k < WIN_MAX; k++)
 			if (row->has[k])
-				attribute_window_pid(m->stall_list, m->nstalls, v->max_stall_ns,
-						     m->fault_ts.v, m->fault_ts.n, row->a[k],
-						     row->b[k], row_pid(row), &row->attr[k]);
+				attribute_window_thread(m->stall_list, m->nstalls, v->max_stall_ns,
+							m->fault_ts.v, m->fault_ts.n,
+							m->fault_buckets, m->nfault_buckets,
+							m->fault_buckets_capped, row->a[k],
+							row->b[k], row_pid(row), row_tid(row),
+							&row->attr[k]);
 		v->aborted += r->aborted;
 		v->failed += r->failed;
 		v->incomplete += r->incomplete;
@@ -559,6 +571,57 @@ static void text_request_stalls(const struct model *m, const struct req_view *v,
 		fprintf(f, "      ... and %u more\n", (unsigned)(row->attr[k].nstalls - n));
 }
 
+/* " (own thread 10 ms, other threads 2 ms, other processes 0)" after a stall or fault figure */
+static void text_who(const struct win_attr *wa, bool faults, FILE *f)
+{
+	static const char *const names[WHO_MAX] = { "own thread", "other threads",
+						    "other processes" };
+	char a[32];
+
+	if (!wa->by_thread)
+		return;
+	if (faults && !wa->faults_split) {
+		fprintf(f, " (not split by thread: the per-thread fault buckets were capped)");
+		return;
+	}
+	for (int w = 0; w < WHO_MAX; w++) {
+		fprintf(f, "%s%s ", w ? ", " : " (", names[w]);
+		if (faults)
+			fprintf(f, "%" PRIu64, wa->who_faults[w]);
+		else
+			fprintf(f, "%s", wa->who_ns[w] ? fmt_ns(wa->who_ns[w], a, sizeof(a)) : "0");
+	}
+	fprintf(f, ")");
+}
+
+/*
+ * A client-log request matched to the wire: from the client's start to the server's first read
+ * of the request (connect and accept queueing, which the wire alone cannot see). Signed: a
+ * client clock off by more than the queueing makes it negative.
+ */
+static bool row_queue_ns(const struct req_row *row, int64_t *ns)
+{
+	if (!row->wire || row->r->source == REQ_SRC_WIRE)
+		return false;
+	*ns = (int64_t)(row->wire->start_ns - row->r->start_ns);
+	return true;
+}
+
+static void text_queue(const struct req_row *row, FILE *f)
+{
+	int64_t q;
+	char a[32];
+
+	if (!row_queue_ns(row, &q))
+		return;
+	if (q >= 0)
+		fprintf(f, "; %s from the client's start to the server's first read",
+			fmt_ns(q, a, sizeof(a)));
+	else
+		fprintf(f, "; the server read it %s before the client's start (clocks?)",
+			fmt_ns(-q, a, sizeof(a)));
+}
+
 static void text_slowest(const struct model *m, const struct req_view *v, int k, FILE *f)
 {
 	const struct win_summary *s = &v->win[k];
@@ -569,17 +632,22 @@ static void text_slowest(const struct model *m, const struct req_view *v, int k,
 		const struct req_row *row = &v->rows[s->slow[j]];
 		const struct request *r = row->r;
 
-		fprintf(f, "    %-40.40s %11s  stalls %s in %u, faults %" PRIu64 "%s",
+		fprintf(f, "    %-40.40s %11s  stalls %s in %u",
 			fl_esc(r->id[0]	    ? r->id
 			       : r->xrid[0] ? r->xrid
 					    : "(no id)"),
 			fmt_ns(row_metric(row, k), a, sizeof(a)),
-			fmt_ns(row->attr[k].total_ns, b, sizeof(b)), row->attr[k].nstalls,
-			row->attr[k].faults, r->aborted ? " (aborted)" : "");
+			fmt_ns(row->attr[k].total_ns, b, sizeof(b)), row->attr[k].nstalls);
+		text_who(&row->attr[k], false, f);
+		fprintf(f, ", faults %" PRIu64, row->attr[k].faults);
+		text_who(&row->attr[k], true, f);
+		fprintf(f, "%s", r->aborted ? " (aborted)" : "");
 		if (row->attr[k].other_ns)
 			fprintf(f, "; %s of it in other processes than pid %u (most in pid %u)",
 				fmt_ns(row->attr[k].other_ns, b, sizeof(b)), row_pid(row),
 				row->attr[k].other_pid);
+		if (k == WIN_PREFILL)
+			text_queue(row, f);
 		fprintf(f, "\n");
 		text_request_stalls(m, v, row, k, f);
 	}
@@ -788,6 +856,31 @@ static void json_by_process(const struct model *m, const struct req_view *v,
 	jw_kbool(w, "more_processes", more);
 }
 
+/*
+ * "by_thread": the window's stall time and faults split into the answering thread's, other
+ * threads' of its process and other processes'; null when the thread is unknown, "faults" null
+ * where the per-thread fault buckets cannot split them.
+ */
+static void json_by_thread(const struct win_attr *wa, struct jw *w)
+{
+	jw_key(w, "by_thread");
+	if (!wa->by_thread) {
+		jw_null(w);
+		return;
+	}
+	jw_obj_open(w);
+	for (int k = 0; k < WHO_MAX; k++) {
+		jw_key(w, who_names[k]);
+		jw_obj_open(w);
+		jw_ku64(w, "stall_ns", wa->who_ns[k]);
+		jw_ku64(w, "stalls", wa->who_stalls[k]);
+		jw_key(w, "faults");
+		wa->faults_split ? jw_u64(w, wa->who_faults[k]) : jw_null(w);
+		jw_obj_close(w);
+	}
+	jw_obj_close(w);
+}
+
 static void json_window_attr(const struct model *m, const struct req_view *v, struct jw *w,
 			     const char *key, const struct req_row *row, int k)
 {
@@ -806,6 +899,7 @@ static void json_window_attr(const struct model *m, const struct req_view *v, st
 	jw_ku64(w, "faults", row->attr[k].faults);
 	json_causes(w, "by_cause", ns, 1);
 	json_by_process(m, v, row, k, w);
+	json_by_thread(&row->attr[k], w);
 	jw_obj_close(w);
 }
 
@@ -843,6 +937,10 @@ static void json_request(const struct model *m, const struct req_view *v, const 
 		jw_ki64(w, "fd", wr->fd);
 		json_opt_u64(w, "first_byte_ns", wr->first_byte_ns);
 		if (row->wire) {
+			int64_t q;
+
+			jw_key(w, "client_to_read_ns");
+			row_queue_ns(row, &q) ? jw_i64(w, q) : jw_null(w);
 			jw_key(w, "wire");
 			jw_obj_open(w);
 			jw_kstr(w, "id", wr->id);

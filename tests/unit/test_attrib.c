@@ -109,3 +109,65 @@ UNIT_TEST(attrib_correlation)
 	CHECK(isnan(corr_pearson(x, c, 5)));               /* a constant series */
 	CHECK(isnan(corr_spearman(x, y, 2)));              /* too few points */
 }
+
+/*
+ * A request answered by thread 11 of pid 10: its own stalls and faults, those of thread 12 of
+ * the same process and those of pid 20. Faults come from 1 ms buckets: wholly inside the window
+ * exactly, the edge milliseconds prorated, the parts adding up to the exact count.
+ */
+UNIT_TEST(attrib_window_by_thread)
+{
+	const uint64_t MS = 1000000;
+	struct stall_rec s[] = {
+	    {.ts_ns = 10 * MS, .dur_ns = 2 * MS, .pid = 10, .tid = 11, .cause = FL_CAUSE_FAULT},
+	    {.ts_ns = 11 * MS, .dur_ns = 3 * MS, .pid = 10, .tid = 12, .cause = FL_CAUSE_FAULT},
+	    {.ts_ns = 12 * MS, .dur_ns = 1 * MS, .pid = 20, .tid = 21, .cause = FL_CAUSE_KHUGEPAGED},
+	};
+	/* unsorted, as the model keeps them; 9 ms: half inside the window [9.5 ms, 20 ms) */
+	struct fault_bucket fb[] = {
+	    {.ms = 15, .pid = 10, .tid = 12, .count = 30},
+	    {.ms = 9, .pid = 10, .tid = 11, .count = 10},
+	    {.ms = 12, .pid = 10, .tid = 11, .count = 5},
+	    {.ms = 13, .pid = 20, .tid = 21, .count = 7},
+	    {.ms = 20, .pid = 10, .tid = 11, .count = 100}, /* after the window */
+	};
+	uint64_t ts[10 + 5 + 7 + 30]; /* the exact fault times: 5 of the 10 at 9 ms are inside */
+	struct win_attr a;
+	size_t n = 0;
+
+	for (int i = 0; i < 10; i++)
+		ts[n++] = 9 * MS + i * 100000;
+	for (int i = 0; i < 5; i++)
+		ts[n++] = 12 * MS;
+	for (int i = 0; i < 7; i++)
+		ts[n++] = 13 * MS;
+	for (int i = 0; i < 30; i++)
+		ts[n++] = 15 * MS;
+	fault_buckets_sort(fb, 5);
+	CHECK_EQ_U64(fb[0].ms, 9);
+	CHECK_EQ_U64(fb[4].ms, 20);
+	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, false, 9 * MS + MS / 2, 20 * MS,
+				10, 11, &a);
+	CHECK(a.by_thread && a.faults_split);
+	CHECK_EQ_U64(a.faults, 5 + 5 + 7 + 30);
+	CHECK_EQ_U64(a.who_faults[WHO_OWN_THREAD], 5 + 5);
+	CHECK_EQ_U64(a.who_faults[WHO_OTHER_THREADS], 30);
+	CHECK_EQ_U64(a.who_faults[WHO_OTHER_PROCESSES], 7);
+	CHECK_EQ_U64(a.who_ns[WHO_OWN_THREAD], 2 * MS);
+	CHECK_EQ_U64(a.who_ns[WHO_OTHER_THREADS], 3 * MS);
+	CHECK_EQ_U64(a.who_ns[WHO_OTHER_PROCESSES], 1 * MS);
+	CHECK_EQ_U64(a.who_stalls[WHO_OTHER_THREADS], 1);
+	CHECK_EQ_U64(a.other_ns, 1 * MS); /* the split by process unchanged */
+	/* from thread 12's point of view: 11's are another thread's */
+	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, false, 9 * MS + MS / 2, 20 * MS,
+				10, 12, &a);
+	CHECK_EQ_U64(a.who_faults[WHO_OWN_THREAD], 30);
+	CHECK_EQ_U64(a.who_faults[WHO_OTHER_THREADS], 10);
+	CHECK_EQ_U64(a.who_ns[WHO_OWN_THREAD], 3 * MS);
+	/* no thread known: no split; buckets capped: stalls split, faults not */
+	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, false, 9 * MS, 20 * MS, 10, 0, &a);
+	CHECK(!a.by_thread);
+	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, true, 9 * MS, 20 * MS, 10, 11, &a);
+	CHECK(a.by_thread && !a.faults_split);
+	CHECK_EQ_U64(a.who_ns[WHO_OWN_THREAD], 2 * MS);
+}
