@@ -597,7 +597,7 @@ static void hist_from_json(json_t *arr, struct log2hist *h)
 /* Percentile from a log2 histogram: the upper bound of the slot that holds it, at most MAX_NS. */
 static uint64_t hist_pct(const struct log2hist *h, double p, uint64_t max_ns)
 {
-	return log2hist_pct(h, p, 0, max_ns ? max_ns : UINT64_MAX);
+	return log2hist_pct(h->slots, p, 0, max_ns ? max_ns : UINT64_MAX);
 }
 
 static bool lib_is(json_t *lib, bool alloc)

@@ -6,20 +6,6 @@
 #include "serve.h"
 #include "unit.h"
 
-UNIT_TEST(live_hist_percentiles)
-{
-	uint64_t slots[FL_HIST_SLOTS] = {};
-
-	CHECK_EQ_U64(live_hist_pct(slots, 99), 0);
-	slots[10] = 98; /* [1024, 2048) ns */
-	slots[20] = 2;  /* [1 Mi, 2 Mi) ns */
-	CHECK_EQ_U64(live_hist_total(slots), 100);
-	CHECK_EQ_U64(live_hist_pct(slots, 50), 2048);
-	CHECK_EQ_U64(live_hist_pct(slots, 98), 2048);
-	CHECK_EQ_U64(live_hist_pct(slots, 99), 2ull << 20);
-	CHECK_EQ_U64(live_hist_pct(slots, 100), 2ull << 20);
-}
-
 UNIT_TEST(live_thread_deltas)
 {
 	struct live_thread prev_t[2] = { { .tid = 10 }, { .tid = 20 } }, cur = { .tid = 20 };
