@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
+#include "alloc_model.h"
 #include "commands.h"
 #include "jw.h"
 #include "model.h"
@@ -71,7 +71,7 @@ struct diff_opts {
 struct diff {
 	struct model m[SIDES];
 	bool built[SIDES];
-	json_t *alloc[SIDES], *pinned[SIDES], *req[SIDES]; /* the sections' JSON, parsed back */
+	json_t *req[SIDES]; /* the requests section's JSON, parsed back */
 	char settings[SIDES][SET_MAX][SETTING_LEN];
 	struct metric *mv;
 	size_t n, cap;
@@ -211,16 +211,17 @@ static void targets_join(const struct model *m, const char *key, char *out, size
  */
 static void allocators(const struct diff *d, int side, char *out, size_t len)
 {
-	json_t *lib, *name;
-	size_t i, used = 0;
+	const struct alloc_model *a = d->m[side].alloc;
+	size_t used = 0;
 
 	out[0] = '\0';
-	json_array_foreach(jget(d->alloc[side], "libraries", NULL), i, lib) {
-		name = json_object_get(lib, "allocator");
-		if (!json_is_string(name) || strstr(out, json_string_value(name)))
+	for (size_t i = 0; a && i < a->nlibs; i++) {
+		const char *name = a->libs[i].allocator;
+
+		if (!alloc_lib_is_allocator(&a->libs[i]) || !name || strstr(out, name))
 			continue;
 		used += snprintf(out + used, used < len ? len - used : 0, "%s%s", used ? ", " : "",
-				 json_string_value(name));
+				 name);
 	}
 	if (!out[0])
 		targets_join(&d->m[side], "allocator", out, len);
@@ -318,7 +319,7 @@ static void collect_settings(struct diff *d, int side)
 {
 	const struct model *m = &d->m[side];
 	char(*s)[SETTING_LEN] = d->settings[side];
-	const char *mode = json_string_value(jget(d->alloc[side], "mode", NULL));
+	const char *mode = m->alloc ? m->alloc->mode : NULL;
 
 	snprintf(s[SET_THP_ENABLED], SETTING_LEN, "%s", model_meta_str(m, "thp", "enabled") ?: "?");
 	snprintf(s[SET_THP_DEFRAG], SETTING_LEN, "%s", model_meta_str(m, "thp", "defrag") ?: "?");
@@ -398,26 +399,28 @@ static void collect_stalls(struct diff *d, int side)
 /* Allocator: calls and p99 per probed function (--alloc=full), memory syscalls, DONTNEED bytes. */
 static void collect_alloc(struct diff *d, int side)
 {
-	json_t *a = d->alloc[side], *v;
+	const struct alloc_model *a = d->m[side].alloc;
 	char name[NAME_LEN], label[NAME_LEN];
-	const char *key;
 
-	json_object_foreach(jget(a, "functions", NULL), key, v) {
+	for (size_t i = 0; a && i < a->nfns; i++) {
+		const struct alloc_fn_stat *fn = &a->fns[i];
+		const char *key = fn->name ?: "?";
+
 		snprintf(name, sizeof(name), "alloc.functions.%s.count", key);
 		snprintf(label, sizeof(label), "%s calls", key);
-		put(d, side, SEC_ALLOC, U_COUNT, jnum(v, "count"), name, label);
+		put(d, side, SEC_ALLOC, U_COUNT, fn->count, name, label);
 		snprintf(name, sizeof(name), "alloc.functions.%s.p99_ns", key);
 		snprintf(label, sizeof(label), "%s p99 (log2 bound)", key);
-		put(d, side, SEC_ALLOC, U_NS, jnum(v, "p99_ns"), name, label);
+		put(d, side, SEC_ALLOC, U_NS, fn->p99_ns, name, label);
 	}
-	json_object_foreach(jget(a, "syscalls", NULL), key, v) {
-		snprintf(name, sizeof(name), "alloc.syscalls.%s.count", key);
-		snprintf(label, sizeof(label), "%s calls", key);
-		put(d, side, SEC_ALLOC, U_COUNT, jnum(v, "count"), name, label);
+	for (int k = 0; a && k < SYS_MAX; k++) {
+		snprintf(name, sizeof(name), "alloc.syscalls.%s.count", alloc_sys_names[k]);
+		snprintf(label, sizeof(label), "%s calls", alloc_sys_names[k]);
+		put(d, side, SEC_ALLOC, U_COUNT, a->sys[k].count, name, label);
 	}
-	put(d, side, SEC_ALLOC, U_BYTES, jnum(a, "dontneed_bytes_returned"),
+	put(d, side, SEC_ALLOC, U_BYTES, a ? a->madv_bytes[MADV_DONTNEED] : 0,
 	    "alloc.madvise_dontneed_bytes", "madvise DONTNEED bytes");
-	put(d, side, SEC_ALLOC, U_COUNT, jnum(a, "slow_count"), "alloc.slow_calls", "slow calls");
+	put(d, side, SEC_ALLOC, U_COUNT, a ? a->slow_total : 0, "alloc.slow_calls", "slow calls");
 }
 
 /* A function called in one recording only was called 0 times in the other, if it was probed. */
@@ -426,10 +429,9 @@ static void alloc_zero_calls(struct diff *d)
 	for (size_t i = 0; i < d->n; i++) {
 		struct metric *mt = &d->mv[i];
 		int missing = !mt->have[0] ? 0 : 1;
-		const char *mode = json_string_value(jget(d->alloc[missing], "mode", NULL));
 
 		if (mt->sec != SEC_ALLOC || mt->have[missing] || !strstr(mt->name, ".count") ||
-		    !mode || strcmp(mode, "full"))
+		    !alloc_mode_is(&d->m[missing], "full"))
 			continue;
 		mt->have[missing] = true;
 		mt->v[missing] = 0;
@@ -438,14 +440,13 @@ static void alloc_zero_calls(struct diff *d)
 
 static void collect_pinned(struct diff *d, int side)
 {
-	double calls = 0, total_ns = 0, failed = 0;
-	const char *key;
-	json_t *v;
+	const struct alloc_model *a = d->m[side].alloc;
+	uint64_t calls = 0, total_ns = 0, failed = 0;
 
-	json_object_foreach(jget(d->pinned[side], "by_function", NULL), key, v) {
-		calls += jnum(v, "calls");
-		failed += jnum(v, "failed");
-		total_ns += jnum(v, "total_ns");
+	for (int fn = 0; a && fn < FL_CF_MAX; fn++) {
+		calls += a->cuda_fn[fn].calls;
+		failed += a->cuda_fn[fn].failed;
+		total_ns += a->cuda_fn[fn].total_ns;
 	}
 	put(d, side, SEC_PINNED, U_COUNT, calls, "pinned.calls", "calls");
 	put(d, side, SEC_PINNED, U_COUNT, failed, "pinned.failed", "failed calls");
@@ -482,8 +483,6 @@ static int build_side(struct diff *d, int side, const char *path)
 	d->built[side] = true;
 	if (reqview_build(m, &ro))
 		fl_err("%s: requests not compared: they could not be lined up", path);
-	d->alloc[side] = printed_json(m, alloc_print_json);
-	d->pinned[side] = printed_json(m, pinned_print_json);
 	d->req[side] = printed_json(m, reqview_json);
 	if (model_check_oom(m)) {
 		d->built[side] = false; /* freed */
@@ -517,8 +516,6 @@ static int diff_build(struct diff *d, const struct diff_opts *o)
 static void diff_free(struct diff *d)
 {
 	for (int s = 0; s < SIDES; s++) {
-		json_decref(d->alloc[s]);
-		json_decref(d->pinned[s]);
 		json_decref(d->req[s]);
 		if (d->built[s])
 			model_free(&d->m[s]);

@@ -8,7 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
-#include "alloc.h"
+#include "alloc_model.h"
+#include "alloc_report.h"
 #include "jw.h"
 #include "model.h"
 #include "unit.h"
