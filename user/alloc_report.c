@@ -634,6 +634,28 @@ static bool rss_shown(const struct rss_stat *r, size_t i, const struct rss_stat 
 	return false;
 }
 
+/* "... and 38 more processes, the programs they run last peaking at 3.1 MiB or less" */
+static void text_rss_rest(const struct rss_stat **v, size_t n, const struct rss_stat **peak,
+			  size_t np, FILE *f)
+{
+	int64_t rest_peak = 0;
+	size_t more = 0;
+	char b[32];
+
+	for (size_t i = 0; i < n; i++) {
+		if (rss_shown(v[i], i, peak, np))
+			continue;
+		more++;
+		if (v[i]->img_peak > rest_peak)
+			rest_peak = v[i]->img_peak;
+	}
+	fprintf(f, "  ... and %zu more processes", more);
+	if (rest_peak > 0)
+		fprintf(f, ", the programs they run last peaking at %s or less",
+			fmt_bytes(rest_peak * PAGE_BYTES, b, sizeof(b)));
+	fprintf(f, " (all of them in --json)\n");
+}
+
 void rss_print_text(const struct model *m, FILE *f)
 {
 	size_t n, np, shown = 0;
@@ -656,7 +678,7 @@ void rss_print_text(const struct model *m, FILE *f)
 			text_rss_trend(m, v[i], f);
 	}
 	if (n > shown)
-		fprintf(f, "  ... and %zu more processes (all of them in --json)\n", n - shown);
+		text_rss_rest(v, n, peak, np, f);
 	fprintf(f,
 		"  (second line: the program the process runs last, from its first sample above 0 "
 		"to its last;\n   rate only over %.0f s or more)\n",

@@ -211,3 +211,40 @@ out:
 	model_free(&m);
 	unlink(path);
 }
+
+/* Five processes larger over the session than a sixth whose program now is the largest: the
+ * sixth is shown too (the trend of the three largest programs run last always was). */
+UNIT_TEST(alloc_model_rss_section_keeps_largest_last_images)
+{
+	char path[] = "/tmp/fl-allocmodel-XXXXXX";
+	int fd = mkstemp(path), err = 0;
+	struct fl_writer *w = NULL;
+	struct model m = {};
+	char *t;
+
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(fl_writer_open(&w, path, meta) == 0);
+	if (!w)
+		return;
+	for (uint32_t pid = 401; pid <= 405; pid++)
+		err = err || put_rss(w, pid, 1 * S, 1000) || put_exec(w, pid, 2 * S, "small") ||
+		      put_rss(w, pid, 3 * S, 1);
+	/* the three largest programs run last: 500's, 600's, and 401's (1 page, the lowest pid) */
+	err = err || put_rss(w, 500, 1 * S, 500) || put_rss(w, 600, 1 * S, 2) ||
+	      put_rss(w, 700, 1 * S, 1);
+	CHECK(fl_writer_close(w, "{}") == 0 && !err);
+	CHECK(model_build(&m, path) == 0);
+	t = printed(&m, 1);
+	CHECK(t && strstr(t, "  pid 405      min 4.0 KiB      max 3.9 MiB"));
+	CHECK(t && strstr(t, "\n  pid 500      min 2.0 MiB      max 2.0 MiB"));
+	CHECK(t && strstr(t, "  ... and 1 more processes, the programs they run last peaking at "
+			     "4.0 KiB or less (all of them in --json)\n"));
+	CHECK(t && strstr(t, "\n  pid 600      min 8.0 KiB      max 8.0 KiB"));
+	CHECK(t && !strstr(t, "pid 700"));
+	if (getenv("UNIT_SHOW"))
+		fputs(t, stderr);
+	free(t);
+	model_free(&m);
+	unlink(path);
+}
