@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * faultline diff BASE NEW: two recordings side by side (glibc vs jemalloc, THP always vs madvise).
- * Each file is built into the one model (user/model.c); the allocator, pinned-memory and request
- * sections are read back from their own JSON printers (docs/json-schema.md), so the numbers are
- * the report's numbers. Settings that differ come first: they usually explain the rest.
+ * Each file is built into the one model (user/model.c); the figures are read from the model's
+ * structs (the allocator's from user/alloc_model.h, the requests' from reqview_ttft), the ones
+ * the report prints. Settings that differ come first: they usually explain the rest.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -71,7 +71,8 @@ struct diff_opts {
 struct diff {
 	struct model m[SIDES];
 	bool built[SIDES];
-	json_t *req[SIDES]; /* the requests section's JSON, parsed back */
+	struct req_ttft req[SIDES];
+	bool have_req[SIDES]; /* requests to compare (the report's "requests" is not null) */
 	char settings[SIDES][SET_MAX][SETTING_LEN];
 	struct metric *mv;
 	size_t n, cap;
@@ -149,36 +150,6 @@ static json_t *jget(json_t *o, const char *a, const char *b)
 	json_t *v = json_object_get(o, a);
 
 	return b ? json_object_get(v, b) : v;
-}
-
-static double jnum(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_number(v) ? json_number_value(v) : 0;
-}
-
-/* Runs one of the report's JSON printers into memory and parses what it wrote. */
-static json_t *printed_json(const struct model *m,
-			    void (*print)(const struct model *m, struct jw *w))
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	struct jw w;
-	json_t *v;
-
-	if (!f)
-		return NULL;
-	jw_init(&w, f, false);
-	print(m, &w);
-	if (fclose(f)) {
-		free(buf);
-		return NULL;
-	}
-	v = json_loadb(buf, len, JSON_DECODE_ANY, NULL);
-	free(buf);
-	return v;
 }
 
 /*
@@ -455,14 +426,14 @@ static void collect_pinned(struct diff *d, int side)
 
 static void collect_requests(struct diff *d, int side)
 {
-	json_t *r = d->req[side], *pre = jget(r, "prefill", NULL);
+	const struct req_ttft *r = &d->req[side];
 
-	if (!json_is_object(d->req[0]) || !json_is_object(d->req[1]))
+	if (!d->have_req[0] || !d->have_req[1])
 		return;
-	put(d, side, SEC_REQUESTS, U_COUNT, jnum(r, "count"), "requests.count", "requests");
-	put(d, side, SEC_REQUESTS, U_NS, jnum(pre, "p50_ns"), "requests.ttft_p50_ns", "TTFT p50");
-	put(d, side, SEC_REQUESTS, U_NS, jnum(pre, "p99_ns"), "requests.ttft_p99_ns", "TTFT p99");
-	put(d, side, SEC_REQUESTS, U_NS, jnum(pre, "max_ns"), "requests.ttft_max_ns", "TTFT max");
+	put(d, side, SEC_REQUESTS, U_COUNT, r->count, "requests.count", "requests");
+	put(d, side, SEC_REQUESTS, U_NS, r->p50_ns, "requests.ttft_p50_ns", "TTFT p50");
+	put(d, side, SEC_REQUESTS, U_NS, r->p99_ns, "requests.ttft_p99_ns", "TTFT p99");
+	put(d, side, SEC_REQUESTS, U_NS, r->max_ns, "requests.ttft_max_ns", "TTFT max");
 }
 
 /* --- building --------------------------------------------------------------------------------- */
@@ -483,7 +454,7 @@ static int build_side(struct diff *d, int side, const char *path)
 	d->built[side] = true;
 	if (reqview_build(m, &ro))
 		fl_err("%s: requests not compared: they could not be lined up", path);
-	d->req[side] = printed_json(m, reqview_json);
+	d->have_req[side] = reqview_ttft(m, &d->req[side]);
 	if (model_check_oom(m)) {
 		d->built[side] = false; /* freed */
 		return -ENOMEM;
@@ -516,7 +487,6 @@ static int diff_build(struct diff *d, const struct diff_opts *o)
 static void diff_free(struct diff *d)
 {
 	for (int s = 0; s < SIDES; s++) {
-		json_decref(d->req[s]);
 		if (d->built[s])
 			model_free(&d->m[s]);
 	}
@@ -757,7 +727,7 @@ static void text_section(const struct diff *d, enum section sec, FILE *f)
 
 static void text_requests_note(const struct diff *d, FILE *f)
 {
-	bool have[SIDES] = { json_is_object(d->req[0]), json_is_object(d->req[1]) };
+	const bool *have = d->have_req;
 
 	if (have[0] != have[1])
 		fprintf(f, "\nRequests: not compared: only the %s recording saw requests on the "
