@@ -11,7 +11,7 @@
 
 #include "faultline.h"
 #include "hist.h"
-#include "procmaps.h"
+#include "model.h" /* struct vmas (its /proc module) */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
