@@ -7,10 +7,10 @@
 #ifndef FL_LIVE_H
 #define FL_LIVE_H
 
+#include "faultline.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "faultline.h"
 
 struct session;
 struct session_opts;

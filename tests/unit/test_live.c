@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The live views' arithmetic (snapshot deltas, log2 percentiles), --listen and -i parsing, and the
  * Prometheus exposition of faultline serve. */
-#include <stdlib.h>
 #include "live.h"
 #include "serve.h"
 #include "unit.h"
+#include <stdlib.h>
 
 UNIT_TEST(live_thread_deltas)
 {
-	struct live_thread prev_t[2] = { { .tid = 10 }, { .tid = 20 } }, cur = { .tid = 20 };
-	struct live_snap prev = { .threads = prev_t, .nthreads = 2 };
+	struct live_thread prev_t[2] = {{.tid = 10}, {.tid = 20}}, cur = {.tid = 20};
+	struct live_snap prev = {.threads = prev_t, .nthreads = 2};
 	struct fl_tstat d;
 
 	prev_t[0].st.pid = prev_t[1].st.pid = cur.st.pid = 5;
@@ -70,7 +70,7 @@ UNIT_TEST(serve_listen_parsing)
 
 UNIT_TEST(serve_exposition)
 {
-	struct serve_metrics m = { .pid = 42, .up = true };
+	struct serve_metrics m = {.pid = 42, .up = true};
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
