@@ -154,12 +154,6 @@ static void add_proc(struct alloc_model *a, const struct fl_proc *e)
 		p->brk_exec = true;
 }
 
-static void add_cuda(struct alloc_model *a, const struct fl_cuda *e)
-{
-	if (!grow_array((void **)&a->cuda, &a->cap_cuda, a->ncuda, sizeof(*a->cuda), 256))
-		a->cuda[a->ncuda++] = (struct cuda_call){.ev = *e};
-}
-
 void alloc_model_add(struct model *m, const void *ev)
 {
 	const struct fl_hdr *h = ev;
@@ -181,7 +175,7 @@ void alloc_model_add(struct model *m, const void *ev)
 			a->slow[a->nslow++] = *(const struct fl_alloc *)ev;
 		break;
 	case FL_EV_CUDA:
-		add_cuda(a, ev);
+		pinned_model_add(&a->pinned, ev);
 		break;
 	}
 }
@@ -535,89 +529,6 @@ static int cmp_slow(const void *x, const void *y)
 	return a->dur_ns < b->dur_ns ? 1 : a->dur_ns > b->dur_ns ? -1 : 0;
 }
 
-/* --- pinned-memory calls ------------------------------------------------------------------- */
-
-bool cuda_is_driver(uint32_t fn)
-{
-	return fn >= FL_CF_CU_HOST_REGISTER;
-}
-
-bool cuda_is_register(uint32_t fn)
-{
-	return fn == FL_CF_HOST_REGISTER || fn == FL_CF_CU_HOST_REGISTER;
-}
-
-bool cuda_is_alloc(uint32_t fn)
-{
-	return fn == FL_CF_HOST_ALLOC || fn == FL_CF_MALLOC_HOST || fn == FL_CF_CU_HOST_ALLOC ||
-	       fn == FL_CF_CU_ALLOC_HOST;
-}
-
-/* The register/alloc call an unregister/free undoes: register or alloc, same layer. */
-static bool cuda_undoes(uint32_t fn, uint32_t earlier)
-{
-	if (cuda_is_driver(fn) != cuda_is_driver(earlier))
-		return false;
-	if (fn == FL_CF_HOST_UNREGISTER || fn == FL_CF_CU_HOST_UNREGISTER)
-		return cuda_is_register(earlier);
-	return cuda_is_alloc(earlier);
-}
-
-/* Register and alloc calls pass a size; unregister and free get the size of the latest earlier
- * successful register/alloc of the same pointer in the same process that nothing undid yet. */
-static void cuda_match_sizes(struct alloc_model *a)
-{
-	for (size_t i = 0; i < a->ncuda; i++) {
-		struct cuda_call *c = &a->cuda[i];
-
-		if (cuda_is_register(c->ev.func) || cuda_is_alloc(c->ev.func)) {
-			c->size = c->ev.size;
-			c->size_known = true;
-			continue;
-		}
-		for (size_t k = i; k-- > 0 && c->ev.ptr;) {
-			struct cuda_call *e = &a->cuda[k];
-
-			if (e->ev.pid != c->ev.pid || e->ev.ptr != c->ev.ptr ||
-			    !cuda_undoes(c->ev.func, e->ev.func))
-				continue;
-			if (e->ev.ret == 0 && !e->undone) {
-				c->size = e->size;
-				c->size_known = true;
-				e->undone = true; /* a second free of it finds nothing */
-			}
-			break;
-		}
-	}
-}
-
-static void cuda_summarize(struct alloc_model *a)
-{
-	for (size_t i = 0; i < a->ncuda; i++) {
-		const struct cuda_call *c = &a->cuda[i];
-		struct cuda_fn_stat *s;
-
-		if (c->ev.func >= FL_CF_MAX)
-			continue;
-		s = &a->cuda_fn[c->ev.func];
-		s->calls++;
-		s->failed += c->ev.ret != 0;
-		s->sized += c->size_known;
-		s->bytes += c->size_known ? c->size : 0;
-		s->total_ns += c->ev.dur_ns;
-		if (c->ev.dur_ns > s->max_ns)
-			s->max_ns = c->ev.dur_ns;
-	}
-}
-
-/* Events arrive as calls return: a runtime call that wraps a driver call comes after it. */
-static int cmp_cuda(const void *x, const void *y)
-{
-	const struct cuda_call *a = x, *b = y;
-
-	return a->ev.h.ts_ns < b->ev.h.ts_ns ? -1 : a->ev.h.ts_ns > b->ev.h.ts_ns;
-}
-
 /* The command each process ran last: from exec/fork events, else the recording's targets; every
  * process with RSS samples gets one too (the report's RSS section names them). */
 static void resolve_comms(const struct model *m, struct alloc_model *a)
@@ -667,9 +578,7 @@ void alloc_model_finish(struct model *m)
 	}
 	sort_n(a->callers, a->ncallers, sizeof(*a->callers), cmp_caller);
 	sort_n(a->slow, a->nslow, sizeof(*a->slow), cmp_slow);
-	sort_n(a->cuda, a->ncuda, sizeof(*a->cuda), cmp_cuda);
-	cuda_match_sizes(a);
-	cuda_summarize(a);
+	pinned_model_finish(&a->pinned);
 }
 
 void alloc_model_free(struct model *m)
@@ -687,7 +596,7 @@ void alloc_model_free(struct model *m)
 	free(a->recs);
 	free(a->procs);
 	free(a->slow);
-	free(a->cuda);
+	pinned_model_free(&a->pinned);
 	free(a);
 	m->alloc = NULL;
 }
@@ -708,12 +617,12 @@ size_t alloc_timed_calls(const struct model *m, void (*fn)(const struct timed_ca
 					.tid = a->slow[i].h.tid,
 					.name = alloc_fn_name(a->slow[i].func)},
 		   arg);
-	for (size_t i = 0; i < a->ncuda; i++, n++) {
-		const struct fl_cuda *e = &a->cuda[i].ev;
+	for (size_t i = 0; i < a->pinned.ncalls; i++, n++) {
+		const struct fl_cuda *e = &a->pinned.calls[i].ev;
 
 		fn(&(struct timed_call){.ts_ns = e->h.ts_ns,
 					.dur_ns = e->dur_ns,
-					.size = a->cuda[i].size,
+					.size = a->pinned.calls[i].size,
 					.pid = e->pid,
 					.tid = e->h.tid,
 					.name = cuda_fn_name(e->func),

@@ -2,9 +2,10 @@
 /*
  * The allocator and pinned-memory part of the model: memory syscalls (--alloc=lite), per-function
  * counts and histograms kept in the kernel (--alloc=full, decoded once from the trailer's "alloc"
- * member), slow calls, the libraries and symbols probed, brk per process, and every CUDA
- * pinned-memory call. Every derived figure (percentiles, callers, sizes of unregister/free) is
- * computed in alloc_model_finish(); the printers (user/alloc_report.c) and diff only read it.
+ * member), slow calls, the libraries and symbols probed, brk per process, and the CUDA
+ * pinned-memory calls (user/pinned_model.h). Every derived figure (percentiles, callers, sizes of
+ * unregister/free) is computed in alloc_model_finish(); the printers (user/alloc_report.c) and diff
+ * only read it.
  */
 #ifndef FL_ALLOC_MODEL_H
 #define FL_ALLOC_MODEL_H
@@ -12,6 +13,7 @@
 #include "faultline.h"
 #include "hist.h"
 #include "model.h" /* struct vmas (its /proc module) */
+#include "pinned_model.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,21 +100,6 @@ struct pid_code {
 	struct vmas code;
 };
 
-/* --- pinned memory -----------------------------------------------------------------------------
- */
-
-/* A pinned-memory call and the size it concerns (for unregister/free: of the matching call). */
-struct cuda_call {
-	struct fl_cuda ev;
-	uint64_t size;
-	bool size_known;
-	bool undone; /* a register/alloc that a later unregister/free matched */
-};
-
-struct cuda_fn_stat {
-	uint64_t calls, failed, sized, bytes, total_ns, max_ns;
-};
-
 struct alloc_model {
 	/* from the trailer */
 	char *mode, *cuda_mode; /* "off", "lite", "full"; "off", "auto"; NULL without a trailer */
@@ -138,9 +125,7 @@ struct alloc_model {
 	struct fl_alloc *slow; /* slowest first */
 	size_t nslow, cap_slow;
 	uint64_t slow_total;
-	struct cuda_call *cuda; /* in time order */
-	size_t ncuda, cap_cuda;
-	struct cuda_fn_stat cuda_fn[FL_CF_MAX];
+	struct pinned_model pinned;
 };
 
 /* From model.c's add_event: FL_EV_MEMSYS, FL_EV_ALLOC, FL_EV_CUDA and FL_EV_PROC. */
@@ -157,10 +142,6 @@ bool alloc_mode_is(const struct model *m, const char *mode);
 const char *alloc_proc_comm(const struct model *m, int pid);
 bool alloc_lib_is_allocator(const struct alloc_lib *l);
 bool alloc_lib_is_cuda(const struct alloc_lib *l);
-
-bool cuda_is_driver(uint32_t fn);
-bool cuda_is_register(uint32_t fn);
-bool cuda_is_alloc(uint32_t fn);
 
 /* A timed allocator call (the slow ones kept) or pinned-memory call, for the timeline views. */
 struct timed_call {

@@ -415,9 +415,9 @@ static void collect_pinned(struct diff *d, int side)
 	uint64_t calls = 0, total_ns = 0, failed = 0;
 
 	for (int fn = 0; a && fn < FL_CF_MAX; fn++) {
-		calls += a->cuda_fn[fn].calls;
-		failed += a->cuda_fn[fn].failed;
-		total_ns += a->cuda_fn[fn].total_ns;
+		calls += a->pinned.fn[fn].calls;
+		failed += a->pinned.fn[fn].failed;
+		total_ns += a->pinned.fn[fn].total_ns;
 	}
 	put(d, side, SEC_PINNED, U_COUNT, calls, "pinned.calls", "calls");
 	put(d, side, SEC_PINNED, U_COUNT, failed, "pinned.failed", "failed calls");
