@@ -246,19 +246,15 @@ static void build_cause_rows(struct top *t, const struct fl_tstat *sum)
 	for (int c = 0; c < FL_CAUSE_MAX; c++) {
 		uint64_t *h = t->cause_hist[c];
 		struct crow *r = &t->causes[c];
-		int top_slot = -1;
 
 		live_hist_delta(&t->prev, &t->cur, c, h);
 		live_hist_delta(&t->base, &t->cur, c, since);
-		for (int i = 0; i < FL_HIST_SLOTS; i++)
-			if (h[i])
-				top_slot = i;
 		r->cause = c;
 		r->v[CC_RATE] = per_s(t, log2hist_total(h));
 		r->v[CC_TIME] = per_s(t, sum->stall_ns[c]) / 1e6;
 		r->v[CC_P50] = (double)log2hist_pct(h, 50, 0, UINT64_MAX);
 		r->v[CC_P99] = (double)log2hist_pct(h, 99, 0, UINT64_MAX);
-		r->v[CC_MAX] = top_slot < 0 ? 0 : (double)(2ull << top_slot);
+		r->v[CC_MAX] = (double)log2hist_pct(h, 100, 0, UINT64_MAX); /* the top slot's bound */
 		r->v[CC_TOTAL] = (double)log2hist_total(since);
 		if (c == FL_CAUSE_FAULT && !t->have_fault_dur)
 			for (int k = 0; k < CC_N; k++)
