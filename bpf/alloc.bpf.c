@@ -134,9 +134,7 @@ static __always_inline void alloc_account(struct alloc_thread *t, __u32 func, __
 		if (dur_ns > st->max_ns)
 			st->max_ns = dur_ns;
 	}
-	slot = fl_log2(dur_ns);
-	if (slot >= FL_HIST_SLOTS)
-		slot = FL_HIST_SLOTS - 1;
+	slot = fl_log2_slot(dur_ns);
 	idx = func * FL_HIST_SLOTS + slot;
 	cnt = bpf_map_lookup_elem(&alloc_hist, &idx);
 	if (cnt)

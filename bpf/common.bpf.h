@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "faultline.h"
+#include "hist_slot.h"
 
 /* proc.bpf.c defines FL_DEFINE_GLOBALS: it owns the maps and configuration, others see externs. */
 #ifdef FL_DEFINE_GLOBALS
@@ -228,19 +229,6 @@ static __always_inline void fl_submit(void *ev)
 	bpf_ringbuf_submit(ev, fl_wakeup_flags());
 }
 
-static __always_inline __u32 fl_log2(__u64 v)
-{
-	__u32 r = 0;
-
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) { r += 1; }
-	return r;
-}
-
 static __always_inline struct fl_tstat *fl_tstat_get(void)
 {
 	__u32 tid = fl_tid();
@@ -264,9 +252,7 @@ static __always_inline void fl_account(__u32 cause, __u64 dur_ns)
 
 	if (!cfg_aggregate || cause >= FL_CAUSE_MAX)
 		return;
-	slot = fl_log2(dur_ns);
-	if (slot >= FL_HIST_SLOTS)
-		slot = FL_HIST_SLOTS - 1;
+	slot = fl_log2_slot(dur_ns);
 	idx = cause * FL_HIST_SLOTS + slot;
 	cnt = bpf_map_lookup_elem(&hists, &idx);
 	if (cnt)

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * faultline diff BASE NEW: two recordings side by side (glibc vs jemalloc, THP always vs madvise).
- * Each file is built into the one model (user/model.c); the allocator, pinned-memory and request
- * sections are read back from their own JSON printers (docs/json-schema.md), so the numbers are
- * the report's numbers. Settings that differ come first: they usually explain the rest.
+ * Each file is built into the one model (user/model.c); the figures are read from the model's
+ * structs (the allocator's from user/alloc_model.h, the requests' from reqview_ttft), the ones
+ * the report prints. Settings that differ come first: they usually explain the rest.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
+#include "alloc_model.h"
 #include "commands.h"
 #include "jw.h"
 #include "model.h"
@@ -71,7 +71,8 @@ struct diff_opts {
 struct diff {
 	struct model m[SIDES];
 	bool built[SIDES];
-	json_t *alloc[SIDES], *pinned[SIDES], *req[SIDES]; /* the sections' JSON, parsed back */
+	struct req_ttft req[SIDES];
+	bool have_req[SIDES]; /* requests to compare (the report's "requests" is not null) */
 	char settings[SIDES][SET_MAX][SETTING_LEN];
 	struct metric *mv;
 	size_t n, cap;
@@ -151,36 +152,6 @@ static json_t *jget(json_t *o, const char *a, const char *b)
 	return b ? json_object_get(v, b) : v;
 }
 
-static double jnum(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_number(v) ? json_number_value(v) : 0;
-}
-
-/* Runs one of the report's JSON printers into memory and parses what it wrote. */
-static json_t *printed_json(const struct model *m,
-			    void (*print)(const struct model *m, struct jw *w))
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	struct jw w;
-	json_t *v;
-
-	if (!f)
-		return NULL;
-	jw_init(&w, f, false);
-	print(m, &w);
-	if (fclose(f)) {
-		free(buf);
-		return NULL;
-	}
-	v = json_loadb(buf, len, JSON_DECODE_ANY, NULL);
-	free(buf);
-	return v;
-}
-
 /*
  * Distinct string values of KEY (or of the array KEY) over the targets, joined by ", ": each
  * target as the process that did the work (a launcher's child, the program it exec'd).
@@ -211,16 +182,17 @@ static void targets_join(const struct model *m, const char *key, char *out, size
  */
 static void allocators(const struct diff *d, int side, char *out, size_t len)
 {
-	json_t *lib, *name;
-	size_t i, used = 0;
+	const struct alloc_model *a = d->m[side].alloc;
+	size_t used = 0;
 
 	out[0] = '\0';
-	json_array_foreach(jget(d->alloc[side], "libraries", NULL), i, lib) {
-		name = json_object_get(lib, "allocator");
-		if (!json_is_string(name) || strstr(out, json_string_value(name)))
+	for (size_t i = 0; a && i < a->nlibs; i++) {
+		const char *name = a->libs[i].allocator;
+
+		if (!alloc_lib_is_allocator(&a->libs[i]) || !name || strstr(out, name))
 			continue;
 		used += snprintf(out + used, used < len ? len - used : 0, "%s%s", used ? ", " : "",
-				 json_string_value(name));
+				 name);
 	}
 	if (!out[0])
 		targets_join(&d->m[side], "allocator", out, len);
@@ -318,7 +290,7 @@ static void collect_settings(struct diff *d, int side)
 {
 	const struct model *m = &d->m[side];
 	char(*s)[SETTING_LEN] = d->settings[side];
-	const char *mode = json_string_value(jget(d->alloc[side], "mode", NULL));
+	const char *mode = m->alloc ? m->alloc->mode : NULL;
 
 	snprintf(s[SET_THP_ENABLED], SETTING_LEN, "%s", model_meta_str(m, "thp", "enabled") ?: "?");
 	snprintf(s[SET_THP_DEFRAG], SETTING_LEN, "%s", model_meta_str(m, "thp", "defrag") ?: "?");
@@ -398,26 +370,28 @@ static void collect_stalls(struct diff *d, int side)
 /* Allocator: calls and p99 per probed function (--alloc=full), memory syscalls, DONTNEED bytes. */
 static void collect_alloc(struct diff *d, int side)
 {
-	json_t *a = d->alloc[side], *v;
+	const struct alloc_model *a = d->m[side].alloc;
 	char name[NAME_LEN], label[NAME_LEN];
-	const char *key;
 
-	json_object_foreach(jget(a, "functions", NULL), key, v) {
+	for (size_t i = 0; a && i < a->nfns; i++) {
+		const struct alloc_fn_stat *fn = &a->fns[i];
+		const char *key = fn->name ?: "?";
+
 		snprintf(name, sizeof(name), "alloc.functions.%s.count", key);
 		snprintf(label, sizeof(label), "%s calls", key);
-		put(d, side, SEC_ALLOC, U_COUNT, jnum(v, "count"), name, label);
+		put(d, side, SEC_ALLOC, U_COUNT, fn->count, name, label);
 		snprintf(name, sizeof(name), "alloc.functions.%s.p99_ns", key);
 		snprintf(label, sizeof(label), "%s p99 (log2 bound)", key);
-		put(d, side, SEC_ALLOC, U_NS, jnum(v, "p99_ns"), name, label);
+		put(d, side, SEC_ALLOC, U_NS, fn->p99_ns, name, label);
 	}
-	json_object_foreach(jget(a, "syscalls", NULL), key, v) {
-		snprintf(name, sizeof(name), "alloc.syscalls.%s.count", key);
-		snprintf(label, sizeof(label), "%s calls", key);
-		put(d, side, SEC_ALLOC, U_COUNT, jnum(v, "count"), name, label);
+	for (int k = 0; a && k < SYS_MAX; k++) {
+		snprintf(name, sizeof(name), "alloc.syscalls.%s.count", alloc_sys_names[k]);
+		snprintf(label, sizeof(label), "%s calls", alloc_sys_names[k]);
+		put(d, side, SEC_ALLOC, U_COUNT, a->sys[k].count, name, label);
 	}
-	put(d, side, SEC_ALLOC, U_BYTES, jnum(a, "dontneed_bytes_returned"),
+	put(d, side, SEC_ALLOC, U_BYTES, a ? a->madv_bytes[MADV_DONTNEED] : 0,
 	    "alloc.madvise_dontneed_bytes", "madvise DONTNEED bytes");
-	put(d, side, SEC_ALLOC, U_COUNT, jnum(a, "slow_count"), "alloc.slow_calls", "slow calls");
+	put(d, side, SEC_ALLOC, U_COUNT, a ? a->slow_total : 0, "alloc.slow_calls", "slow calls");
 }
 
 /* A function called in one recording only was called 0 times in the other, if it was probed. */
@@ -426,10 +400,9 @@ static void alloc_zero_calls(struct diff *d)
 	for (size_t i = 0; i < d->n; i++) {
 		struct metric *mt = &d->mv[i];
 		int missing = !mt->have[0] ? 0 : 1;
-		const char *mode = json_string_value(jget(d->alloc[missing], "mode", NULL));
 
 		if (mt->sec != SEC_ALLOC || mt->have[missing] || !strstr(mt->name, ".count") ||
-		    !mode || strcmp(mode, "full"))
+		    !alloc_mode_is(&d->m[missing], "full"))
 			continue;
 		mt->have[missing] = true;
 		mt->v[missing] = 0;
@@ -438,14 +411,13 @@ static void alloc_zero_calls(struct diff *d)
 
 static void collect_pinned(struct diff *d, int side)
 {
-	double calls = 0, total_ns = 0, failed = 0;
-	const char *key;
-	json_t *v;
+	const struct alloc_model *a = d->m[side].alloc;
+	uint64_t calls = 0, total_ns = 0, failed = 0;
 
-	json_object_foreach(jget(d->pinned[side], "by_function", NULL), key, v) {
-		calls += jnum(v, "calls");
-		failed += jnum(v, "failed");
-		total_ns += jnum(v, "total_ns");
+	for (int fn = 0; a && fn < FL_CF_MAX; fn++) {
+		calls += a->pinned.fn[fn].calls;
+		failed += a->pinned.fn[fn].failed;
+		total_ns += a->pinned.fn[fn].total_ns;
 	}
 	put(d, side, SEC_PINNED, U_COUNT, calls, "pinned.calls", "calls");
 	put(d, side, SEC_PINNED, U_COUNT, failed, "pinned.failed", "failed calls");
@@ -454,14 +426,14 @@ static void collect_pinned(struct diff *d, int side)
 
 static void collect_requests(struct diff *d, int side)
 {
-	json_t *r = d->req[side], *pre = jget(r, "prefill", NULL);
+	const struct req_ttft *r = &d->req[side];
 
-	if (!json_is_object(d->req[0]) || !json_is_object(d->req[1]))
+	if (!d->have_req[0] || !d->have_req[1])
 		return;
-	put(d, side, SEC_REQUESTS, U_COUNT, jnum(r, "count"), "requests.count", "requests");
-	put(d, side, SEC_REQUESTS, U_NS, jnum(pre, "p50_ns"), "requests.ttft_p50_ns", "TTFT p50");
-	put(d, side, SEC_REQUESTS, U_NS, jnum(pre, "p99_ns"), "requests.ttft_p99_ns", "TTFT p99");
-	put(d, side, SEC_REQUESTS, U_NS, jnum(pre, "max_ns"), "requests.ttft_max_ns", "TTFT max");
+	put(d, side, SEC_REQUESTS, U_COUNT, r->count, "requests.count", "requests");
+	put(d, side, SEC_REQUESTS, U_NS, r->p50_ns, "requests.ttft_p50_ns", "TTFT p50");
+	put(d, side, SEC_REQUESTS, U_NS, r->p99_ns, "requests.ttft_p99_ns", "TTFT p99");
+	put(d, side, SEC_REQUESTS, U_NS, r->max_ns, "requests.ttft_max_ns", "TTFT max");
 }
 
 /* --- building --------------------------------------------------------------------------------- */
@@ -482,9 +454,7 @@ static int build_side(struct diff *d, int side, const char *path)
 	d->built[side] = true;
 	if (reqview_build(m, &ro))
 		fl_err("%s: requests not compared: they could not be lined up", path);
-	d->alloc[side] = printed_json(m, alloc_print_json);
-	d->pinned[side] = printed_json(m, pinned_print_json);
-	d->req[side] = printed_json(m, reqview_json);
+	d->have_req[side] = reqview_ttft(m, &d->req[side]);
 	if (model_check_oom(m)) {
 		d->built[side] = false; /* freed */
 		return -ENOMEM;
@@ -517,9 +487,6 @@ static int diff_build(struct diff *d, const struct diff_opts *o)
 static void diff_free(struct diff *d)
 {
 	for (int s = 0; s < SIDES; s++) {
-		json_decref(d->alloc[s]);
-		json_decref(d->pinned[s]);
-		json_decref(d->req[s]);
 		if (d->built[s])
 			model_free(&d->m[s]);
 	}
@@ -760,7 +727,7 @@ static void text_section(const struct diff *d, enum section sec, FILE *f)
 
 static void text_requests_note(const struct diff *d, FILE *f)
 {
-	bool have[SIDES] = { json_is_object(d->req[0]), json_is_object(d->req[1]) };
+	const bool *have = d->have_req;
 
 	if (have[0] != have[1])
 		fprintf(f, "\nRequests: not compared: only the %s recording saw requests on the "

@@ -1,31 +1,24 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "hist.h"
+#include "jw.h"
+#include "util.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "hist.h"
-#include "jw.h"
-#include "util.h"
-
-unsigned int log2_slot(uint64_t v)
-{
-	unsigned int s = v ? 63 - __builtin_clzll(v) : 0;
-
-	return s < FL_HIST_SLOTS ? s : FL_HIST_SLOTS - 1;
-}
 
 void log2hist_add(struct log2hist *h, uint64_t v)
 {
-	h->slots[log2_slot(v)]++;
+	h->slots[fl_log2_slot(v)]++;
 }
 
-uint64_t log2hist_total(const struct log2hist *h)
+uint64_t log2hist_total(const uint64_t *slots)
 {
 	uint64_t t = 0;
 
 	for (int i = 0; i < FL_HIST_SLOTS; i++)
-		t += h->slots[i];
+		t += slots[i];
 	return t;
 }
 
@@ -77,19 +70,27 @@ void log2hist_json(struct jw *w, const struct log2hist *h)
 	jw_arr_close(w);
 }
 
-uint64_t log2hist_pct(const struct log2hist *h, double p, uint64_t min, uint64_t max)
+uint64_t log2hist_pct(const uint64_t *slots, double p, uint64_t min, uint64_t max)
 {
-	uint64_t total = log2hist_total(h), seen = 0, rank = (uint64_t)(total * p / 100.0 + 0.999999);
+	/* total * p first: exact for a whole P, so rank 7 of 100 at p7 is 7, not 8 as from
+	 * p / 100 * total (0.07 * 100 = 7.000000000000001) */
+	uint64_t total = log2hist_total(slots), seen = 0,
+		 rank = (uint64_t)(total * p / 100.0 + 0.999999);
 	uint64_t v = 0;
 
 	if (!total)
 		return 0;
 	if (!rank)
 		rank = 1;
+	if (rank > total)
+		rank = total;
 	for (int i = 0; i < FL_HIST_SLOTS; i++) {
-		seen += h->slots[i];
+		seen += slots[i];
 		if (seen >= rank) {
 			v = (1ull << (i + 1)) - 1;
+			/* the last slot has no upper bound but the max, when known */
+			if (i == FL_HIST_SLOTS - 1 && max != UINT64_MAX)
+				v = max;
 			break;
 		}
 	}

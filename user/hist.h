@@ -3,29 +3,30 @@
 #ifndef FL_HIST_H
 #define FL_HIST_H
 
+#include "faultline.h"
+#include "hist_slot.h" /* fl_log2_slot(), shared with the BPF programs */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "faultline.h"
 
 struct log2hist {
 	uint64_t slots[FL_HIST_SLOTS];
 };
 
-/* Slot of V: 0 holds [0, 2), i holds [2^i, 2^(i+1)), the last slot holds everything above. */
-unsigned int log2_slot(uint64_t v);
 void log2hist_add(struct log2hist *h, uint64_t v);
-uint64_t log2hist_total(const struct log2hist *h);
+/* Samples in SLOTS (FL_HIST_SLOTS of them: a struct log2hist's, or an in-kernel histogram's). */
+uint64_t log2hist_total(const uint64_t *slots);
 /* Prints bcc-style rows "  lo -> hi : count |****|", values in microseconds when US is set. */
 void log2hist_print(FILE *f, const struct log2hist *h, const char *unit, bool us);
 
 /*
- * The P-th percentile (0..100, nearest rank) as the upper bound of the slot that holds it,
- * clamped to [MIN, MAX], the smallest and largest values observed (0 and UINT64_MAX when not
- * known): a bound is never printed above the maximum. 0 when empty.
+ * The P-th percentile (0..100, nearest rank) of SLOTS as the largest value the slot that holds
+ * it can hold (2^(i+1) - 1: the "hi" of its printed row), clamped to [MIN, MAX], the smallest
+ * and largest values observed (0 and UINT64_MAX when not known): a bound is never printed above
+ * the maximum. 0 when empty. The one percentile of log2 histograms: report, diff, top.
  */
-uint64_t log2hist_pct(const struct log2hist *h, double p, uint64_t min, uint64_t max);
+uint64_t log2hist_pct(const uint64_t *slots, double p, uint64_t min, uint64_t max);
 
 struct jw;
 /* The non-empty slots as a JSON array of {lo_ns, hi_ns, count} (docs/json-schema.md). */

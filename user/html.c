@@ -7,7 +7,7 @@
  * slowest requests with the stalls that overlapped them. Light and dark, prints on paper.
  */
 #include "html.h"
-#include "alloc.h"
+#include "alloc_model.h"
 #include "attrib.h"
 #include "model.h"
 #include "reqreport.h"

@@ -250,33 +250,6 @@ void live_hist_delta(const struct live_snap *prev, const struct live_snap *cur, 
 		out[i] = diff(cur->hist[cause][i], prev ? prev->hist[cause][i] : 0);
 }
 
-uint64_t live_hist_total(const uint64_t *slots)
-{
-	uint64_t n = 0;
-
-	for (int i = 0; i < FL_HIST_SLOTS; i++)
-		n += slots[i];
-	return n;
-}
-
-uint64_t live_hist_pct(const uint64_t *slots, double p)
-{
-	uint64_t total = live_hist_total(slots), rank, seen = 0;
-
-	if (!total)
-		return 0;
-	/* nearest rank: the smallest value with at least p% of the samples at or below it */
-	rank = (uint64_t)(p / 100.0 * total + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	for (int i = 0; i < FL_HIST_SLOTS; i++) {
-		seen += slots[i];
-		if (seen >= rank)
-			return 2ull << i;
-	}
-	return 2ull << (FL_HIST_SLOTS - 1);
-}
-
 /* "VmRSS:   1234 kB" -> 1234 */
 static uint64_t kb_field(const char *text, const char *name)
 {

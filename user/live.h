@@ -7,10 +7,10 @@
 #ifndef FL_LIVE_H
 #define FL_LIVE_H
 
+#include "faultline.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "faultline.h"
 
 struct session;
 struct session_opts;
@@ -50,9 +50,6 @@ void live_threads_delta_sum(const struct live_snap *prev, const struct live_snap
 /* Histogram difference CUR - PREV for one cause (per-CPU sums only grow). */
 void live_hist_delta(const struct live_snap *prev, const struct live_snap *cur, int cause,
 		     uint64_t *out);
-uint64_t live_hist_total(const uint64_t *slots);
-/* Upper bound in ns of the slot holding the P-th percentile (0..100); 0 when empty. */
-uint64_t live_hist_pct(const uint64_t *slots, double p);
 
 /* What the header shows about a target process. */
 struct live_proc {

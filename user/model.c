@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
+#include "alloc_model.h"
 #include "model.h"
 #include "reqreport.h"
 #include "verdict.h"
@@ -424,6 +424,34 @@ static void add_rss_point(struct model *m, struct rss_stat *r, uint64_t ts, int6
 	r->series_ts = ts;
 }
 
+static void add_rss_image(struct rss_stat *r, uint64_t ts, int64_t pages)
+{
+	if (r->exec) {
+		r->exec = false;
+		r->img_samples = r->img_first_ts = r->img_last_ts = 0;
+		r->img_first = r->img_last = r->img_peak = 0;
+	}
+	r->img_samples++;
+	if (pages > 0) {
+		if (!r->img_first) {
+			r->img_first = pages;
+			r->img_first_ts = ts;
+		}
+		r->img_last_ts = ts;
+		r->img_last = pages;
+	}
+	if (pages > r->img_peak)
+		r->img_peak = pages;
+}
+
+/* An exec: the process's next RSS sample is of a new program. */
+static void rss_exec(struct model *m, int pid)
+{
+	for (size_t i = 0; i < m->nrss; i++)
+		if (m->rss[i].pid == pid)
+			m->rss[i].exec = true;
+}
+
 static void add_rss(struct model *m, const struct fl_rss *e)
 {
 	int64_t total = e->pages[FL_RSS_FILE] + e->pages[FL_RSS_ANON] + e->pages[FL_RSS_SHMEM];
@@ -445,6 +473,7 @@ static void add_rss(struct model *m, const struct fl_rss *e)
 					.min_anon = e->pages[FL_RSS_ANON],
 					.max_anon = e->pages[FL_RSS_ANON] };
 	}
+	add_rss_image(r, e->h.ts_ns, total);
 	r->samples++;
 	r->last_pages = total;
 	add_rss_point(m, r, e->h.ts_ns, total);
@@ -502,7 +531,6 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		for (int k = 0; k < FL_RSS_MAX; k++)
 			r.pages[k] = r.pages[k] > lim ? lim : r.pages[k] < -lim ? -lim : r.pages[k];
 		add_rss(m, &r);
-		alloc_model_add(m, &r);
 		break;
 	}
 	case FL_EV_MEMSYS:
@@ -525,9 +553,11 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		m->forks += p->kind == FL_PROC_FORK;
 		m->execs += p->kind == FL_PROC_EXEC;
 		m->exits += p->kind == FL_PROC_EXIT;
+		if (p->kind == FL_PROC_EXEC)
+			rss_exec(m, p->pid);
 		if (p->kind == FL_PROC_EXIT && m->wire) /* its connections are gone with it */
 			wire_proc_exit(m->wire, p->pid, p->h.ts_ns);
-		alloc_model_add(m, ev); /* names and exec'd images for brk and RSS */
+		alloc_model_add(m, ev); /* names and exec'd images for brk */
 		break;
 	}
 	default:

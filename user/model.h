@@ -57,6 +57,11 @@ struct rss_stat {
 	int64_t min_pages, max_pages, last_pages;
 	int64_t min_anon, max_anon;
 	uint64_t series_ts; /* when its last point went into model.rss_series */
+	/* The program the process runs last (an exec starts a new image): its samples, the first
+	 * and last above 0 (a new image starts from nothing, an exiting one ends at 0), its peak. */
+	bool exec; /* exec'd since the last sample */
+	uint64_t img_samples, img_first_ts, img_last_ts;
+	int64_t img_first, img_last, img_peak;
 };
 
 #define MODEL_COLLAPSE_THREADS 8
@@ -120,7 +125,7 @@ struct model {
 	size_t nfault_buckets, cap_fault_buckets;
 	bool fault_buckets_capped; /* FAULT_BUCKETS_MAX reached: later faults not bucketed */
 
-	struct alloc_model *alloc; /* user/alloc.c: allocator and pinned-memory calls */
+	struct alloc_model *alloc; /* user/alloc_model.c: allocator and pinned-memory calls */
 
 	uint64_t kcompactd_wakes, lock_holds, lock_hold_max_ns;
 	uint64_t collapses_ok; /* khugepaged/MADV_COLLAPSE stalls whose collapse succeeded */

@@ -10,7 +10,7 @@
  * Timestamps are µs from the session's start.
  */
 #include "perfetto.h"
-#include "alloc.h"
+#include "alloc_model.h"
 #include "attrib.h"
 #include "jw.h"
 #include "model.h"

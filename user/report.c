@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "alloc.h"
+#include "alloc_report.h"
 #include "cli.h"
 #include "commands.h"
 #include "findings.h"
@@ -245,40 +245,11 @@ static void text_faults(const struct model *m, FILE *f)
 	free(regions);
 }
 
-#define RSS_SHOWN 5
-
-static int cmp_rss(const void *a, const void *b)
-{
-	const struct rss_stat *x = a, *y = b;
-
-	return x->max_pages < y->max_pages ? 1 : x->max_pages > y->max_pages ? -1 : 0;
-}
-
 static void text_memory(const struct model *m, FILE *f)
 {
-	char a[32], b[32], c[32];
+	char a[32];
 
-	if (m->nrss) {
-		struct rss_stat *byrss = malloc(m->nrss * sizeof(*byrss));
-		size_t shown = m->nrss < RSS_SHOWN ? m->nrss : RSS_SHOWN;
-
-		if (!byrss) {
-			fl_nomem();
-			return;
-		}
-		memcpy(byrss, m->rss, m->nrss * sizeof(*byrss));
-		sort_n(byrss, m->nrss, sizeof(*byrss), cmp_rss);
-		fprintf(f, "\nRSS (largest first)\n");
-		for (size_t i = 0; i < shown; i++)
-			fprintf(f, "  pid %-8d min %-12s max %-12s anon max %s (%" PRIu64 " samples)\n",
-				byrss[i].pid, fmt_bytes(byrss[i].min_pages * 4096, a, sizeof(a)),
-				fmt_bytes(byrss[i].max_pages * 4096, b, sizeof(b)),
-				fmt_bytes(byrss[i].max_anon * 4096, c, sizeof(c)), byrss[i].samples);
-		if (m->nrss > shown)
-			fprintf(f, "  ... and %zu more processes (all of them in --json)\n",
-				m->nrss - shown);
-		free(byrss);
-	}
+	rss_print_text(m, f); /* user/alloc_report.c */
 	fprintf(f, "\nOther\n");
 	fprintf(f, "  kcompactd wake-ups (system-wide) %" PRIu64 ", mmap_lock long write holds %" PRIu64
 		   " (max %s)\n", m->kcompactd_wakes, m->lock_holds,

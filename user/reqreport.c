@@ -955,6 +955,20 @@ static void json_request(const struct model *m, const struct req_view *v, const 
 	jw_obj_close(w);
 }
 
+bool reqview_ttft(const struct model *m, struct req_ttft *out)
+{
+	const struct req_view *v = m->reqview;
+
+	memset(out, 0, sizeof(*out));
+	if (!v || (!v->n && v->source == REQ_SRC_WIRE))
+		return false; /* as reqview_json's null */
+	out->count = v->n;
+	out->p50_ns = v->win[WIN_PREFILL].p50;
+	out->p99_ns = v->win[WIN_PREFILL].p99;
+	out->max_ns = v->win[WIN_PREFILL].max;
+	return true;
+}
+
 void reqview_json(const struct model *m, struct jw *w)
 {
 	const struct req_view *v = m->reqview;

@@ -36,6 +36,13 @@ void reqview_json(const struct model *m, struct jw *w);
  * many requests have such a window. 0 and *N = 0 when no requests were built.
  */
 size_t reqview_exposed(const struct model *m, int cause, size_t *n);
+/* The requests' count and TTFT ([start, first token]) figures, for diff. */
+struct req_ttft {
+	size_t count;
+	uint64_t p50_ns, p99_ns, max_ns;
+};
+/* False where the report's "requests" is null (no requests to show). */
+bool reqview_ttft(const struct model *m, struct req_ttft *out);
 /* The requests lined up with the recording (the file's or the wire's), for the other printers. */
 size_t reqview_count(const struct model *m);
 const struct request *reqview_request(const struct model *m, size_t i);

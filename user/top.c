@@ -246,20 +246,16 @@ static void build_cause_rows(struct top *t, const struct fl_tstat *sum)
 	for (int c = 0; c < FL_CAUSE_MAX; c++) {
 		uint64_t *h = t->cause_hist[c];
 		struct crow *r = &t->causes[c];
-		int top_slot = -1;
 
 		live_hist_delta(&t->prev, &t->cur, c, h);
 		live_hist_delta(&t->base, &t->cur, c, since);
-		for (int i = 0; i < FL_HIST_SLOTS; i++)
-			if (h[i])
-				top_slot = i;
 		r->cause = c;
-		r->v[CC_RATE] = per_s(t, live_hist_total(h));
+		r->v[CC_RATE] = per_s(t, log2hist_total(h));
 		r->v[CC_TIME] = per_s(t, sum->stall_ns[c]) / 1e6;
-		r->v[CC_P50] = (double)live_hist_pct(h, 50);
-		r->v[CC_P99] = (double)live_hist_pct(h, 99);
-		r->v[CC_MAX] = top_slot < 0 ? 0 : (double)(2ull << top_slot);
-		r->v[CC_TOTAL] = (double)live_hist_total(since);
+		r->v[CC_P50] = (double)log2hist_pct(h, 50, 0, UINT64_MAX);
+		r->v[CC_P99] = (double)log2hist_pct(h, 99, 0, UINT64_MAX);
+		r->v[CC_MAX] = (double)log2hist_pct(h, 100, 0, UINT64_MAX); /* the top slot's bound */
+		r->v[CC_TOTAL] = (double)log2hist_total(since);
 		if (c == FL_CAUSE_FAULT && !t->have_fault_dur)
 			for (int k = 0; k < CC_N; k++)
 				r->v[k] = -1; /* no fault durations on this kernel */
@@ -417,9 +413,9 @@ static void header_lines(struct top *t, line_fn out)
 		 "pinned p99 %s",
 		 t->faults, t->dt_s, fmt_num(per_s(t, t->faults), a, sizeof(a)),
 		 t->have_fault_dur ? fmt_num(per_s(t, t->faults_major), b, sizeof(b)) : "-",
-		 fmt_dur(live_hist_pct(t->cause_hist[FL_CAUSE_FAULT], 99), c, sizeof(c)),
-		 fmt_dur(live_hist_pct(ah, 99), d, sizeof(d)),
-		 fmt_dur(live_hist_pct(ph, 99), e, sizeof(e)));
+		 fmt_dur(log2hist_pct(t->cause_hist[FL_CAUSE_FAULT], 99, 0, UINT64_MAX), c, sizeof(c)),
+		 fmt_dur(log2hist_pct(ah, 99, 0, UINT64_MAX), d, sizeof(d)),
+		 fmt_dur(log2hist_pct(ph, 99, 0, UINT64_MAX), e, sizeof(e)));
 	out(t, 0, line);
 }
 
@@ -501,7 +497,7 @@ static void hist_lines(struct top *t, line_fn out)
 
 	live_hist_delta(&t->base, &t->cur, cause, h.slots);
 	snprintf(line, sizeof(line), "%s latency since start (%" PRIu64 " stalls; h to close)",
-		 fl_cause_names[cause], live_hist_total(h.slots));
+		 fl_cause_names[cause], log2hist_total(h.slots));
 	out(t, A_REVERSE, line);
 	f = open_memstream(&buf, &len);
 	if (!f)
@@ -515,7 +511,7 @@ static void hist_lines(struct top *t, line_fn out)
 		*nl = 0;
 		out(t, 0, p);
 	}
-	if (!live_hist_total(h.slots))
+	if (!log2hist_total(h.slots))
 		out(t, 0, cause == FL_CAUSE_FAULT && !t->have_fault_dur ?
 				  "  (no fault durations on this kernel: fentry and kprobes are refused)" :
 				  "  (none yet)");

@@ -3,7 +3,7 @@
  * libFuzzer target for what the model makes of a recording's contents: the metadata and
  * trailer JSON (targets and their maps, targets_end, drops, the allocator's trailer: processes,
  * code_maps, functions, threads; probes, clocks, overhead) and the events (model_build's
- * add_event, alloc.c's decoders, the wire parser), then the request view and both printers.
+ * add_event, alloc_model.c's decoders, the wire parser), then the request view and both printers.
  * fuzz_recfile covers the record layer; here every input becomes a *valid* file, so mutations
  * reach the decoders behind it.
  *

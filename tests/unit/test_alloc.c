@@ -2,31 +2,36 @@
 /* The allocator and pinned-memory model on made-up events: brk growth per image across an exec,
  * an unregister/free's size from its register/alloc, GB/s only for calls that succeeded, and an
  * unknown huge-page share. */
-#include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <sys/mman.h>
-#include "alloc.h"
+#include "alloc_model.h"
+#include "alloc_report.h"
 #include "jw.h"
 #include "model.h"
 #include "procfs.h"
 #include "unit.h"
 #include "uprobes.h"
 #include "util.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 static void brk_ev(struct model *m, uint32_t pid, uint64_t addr, uint64_t ret)
 {
-	struct fl_memsys e = { .h = { .type = FL_EV_MEMSYS }, .pid = pid, .nr = 12, .addr = addr,
-			       .ret = (int64_t)ret, .dur_ns = 1000 };
+	struct fl_memsys e = {.h = {.type = FL_EV_MEMSYS},
+			      .pid = pid,
+			      .nr = 12,
+			      .addr = addr,
+			      .ret = (int64_t)ret,
+			      .dur_ns = 1000};
 
 	alloc_model_add(m, &e);
 }
 
 static void exec_ev(struct model *m, uint32_t pid, const char *comm)
 {
-	struct fl_proc e = { .h = { .type = FL_EV_PROC }, .pid = pid, .kind = FL_PROC_EXEC };
+	struct fl_proc e = {.h = {.type = FL_EV_PROC}, .pid = pid, .kind = FL_PROC_EXEC};
 
 	strncpy(e.comm, comm, sizeof(e.comm) - 1);
 	alloc_model_add(m, &e);
@@ -35,9 +40,14 @@ static void exec_ev(struct model *m, uint32_t pid, const char *comm)
 static void cuda_ev(struct model *m, uint64_t ts, uint32_t fn, uint64_t ptr, uint64_t size,
 		    int64_t ret, uint64_t huge)
 {
-	struct fl_cuda e = { .h = { .type = FL_EV_CUDA, .ts_ns = ts }, .pid = 7, .func = fn,
-			     .ptr = ptr, .size = size, .ret = ret, .dur_ns = 1000000,
-			     .huge_bytes = huge };
+	struct fl_cuda e = {.h = {.type = FL_EV_CUDA, .ts_ns = ts},
+			    .pid = 7,
+			    .func = fn,
+			    .ptr = ptr,
+			    .size = size,
+			    .ret = ret,
+			    .dur_ns = 1000000,
+			    .huge_bytes = huge};
 
 	alloc_model_add(m, &e);
 }
@@ -76,16 +86,16 @@ UNIT_TEST(alloc_brk_per_image)
 	json_t *j, *b;
 	char *t;
 
-	brk_ev(&m, 5, 0, 0x555000000000);           /* bash: query */
+	brk_ev(&m, 5, 0, 0x555000000000);	       /* bash: query */
 	brk_ev(&m, 5, 0x555000021000, 0x555000021000); /* +132 KiB */
 	brk_ev(&m, 5, 0x555000042000, 0x555000042000); /* +132 KiB */
 	exec_ev(&m, 5, "python3");
-	brk_ev(&m, 5, 0, 0x5a0000000000);           /* the new image's heap, elsewhere */
+	brk_ev(&m, 5, 0, 0x5a0000000000);	       /* the new image's heap, elsewhere */
 	brk_ev(&m, 5, 0x5a0000100000, 0x5a0000100000); /* +1 MiB */
 	brk_ev(&m, 5, 0x7a0000000000, 0x5a0000100000); /* refused: the old break comes back */
 	brk_ev(&m, 5, 0x5a0000080000, 0x5a0000080000); /* -512 KiB */
-	brk_ev(&m, 6, 0, 0x560000000000);           /* another process, exec not seen: */
-	brk_ev(&m, 6, 0, 0x561000000000);           /* brk(0) moved: a new image */
+	brk_ev(&m, 6, 0, 0x560000000000);	       /* another process, exec not seen: */
+	brk_ev(&m, 6, 0, 0x561000000000);	       /* brk(0) moved: a new image */
 	brk_ev(&m, 6, 0x561000002000, 0x561000002000);
 	alloc_model_finish(&m);
 	j = alloc_json(&m, false);
@@ -118,7 +128,7 @@ UNIT_TEST(alloc_pinned_sizes_and_rates)
 	json_t *j, *calls, *c;
 	char *t;
 
-	cuda_ev(&m, 10, FL_CF_HOST_REGISTER, 0x1000, 1 << 30, 0, 1 << 29); /* 1 GiB in 1 ms */
+	cuda_ev(&m, 10, FL_CF_HOST_REGISTER, 0x1000, 1 << 30, 0, 1 << 29);	 /* 1 GiB in 1 ms */
 	cuda_ev(&m, 20, FL_CF_HOST_REGISTER, 0x9000, 4096, 35, FL_HUGE_UNKNOWN); /* failed */
 	cuda_ev(&m, 30, FL_CF_HOST_UNREGISTER, 0x1000, 0, 0, 0);   /* undoes the first */
 	cuda_ev(&m, 40, FL_CF_HOST_UNREGISTER, 0x1000, 0, 713, 0); /* again: nothing to undo */

@@ -1,24 +1,24 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Log2 histogram slots at their edges and nearest-rank percentiles. */
-#include <stdlib.h>
-#include <string.h>
 #include "hist.h"
 #include "unit.h"
+#include <stdlib.h>
+#include <string.h>
 
 UNIT_TEST(hist_log2_slot_edges)
 {
-	CHECK_EQ_U64(log2_slot(0), 0);
-	CHECK_EQ_U64(log2_slot(1), 0);
-	CHECK_EQ_U64(log2_slot(2), 1);
-	CHECK_EQ_U64(log2_slot(3), 1);
-	CHECK_EQ_U64(log2_slot(4), 2);
-	CHECK_EQ_U64(log2_slot(1023), 9);
-	CHECK_EQ_U64(log2_slot(1024), 10);
-	CHECK_EQ_U64(log2_slot((1ull << 31) - 1), 30);
-	CHECK_EQ_U64(log2_slot(1ull << 31), 31);
+	CHECK_EQ_U64(fl_log2_slot(0), 0);
+	CHECK_EQ_U64(fl_log2_slot(1), 0);
+	CHECK_EQ_U64(fl_log2_slot(2), 1);
+	CHECK_EQ_U64(fl_log2_slot(3), 1);
+	CHECK_EQ_U64(fl_log2_slot(4), 2);
+	CHECK_EQ_U64(fl_log2_slot(1023), 9);
+	CHECK_EQ_U64(fl_log2_slot(1024), 10);
+	CHECK_EQ_U64(fl_log2_slot((1ull << 31) - 1), 30);
+	CHECK_EQ_U64(fl_log2_slot(1ull << 31), 31);
 	/* everything beyond the last slot is clamped into it */
-	CHECK_EQ_U64(log2_slot(1ull << 32), FL_HIST_SLOTS - 1);
-	CHECK_EQ_U64(log2_slot(UINT64_MAX), FL_HIST_SLOTS - 1);
+	CHECK_EQ_U64(fl_log2_slot(1ull << 32), FL_HIST_SLOTS - 1);
+	CHECK_EQ_U64(fl_log2_slot(UINT64_MAX), FL_HIST_SLOTS - 1);
 }
 
 UNIT_TEST(hist_add_total)
@@ -32,7 +32,7 @@ UNIT_TEST(hist_add_total)
 	CHECK_EQ_U64(h.slots[0], 2);
 	CHECK_EQ_U64(h.slots[9], 1);
 	CHECK_EQ_U64(h.slots[FL_HIST_SLOTS - 1], 1);
-	CHECK_EQ_U64(log2hist_total(&h), 4);
+	CHECK_EQ_U64(log2hist_total(h.slots), 4);
 }
 
 UNIT_TEST(hist_print_rows)
@@ -105,12 +105,51 @@ UNIT_TEST(hist_log2_percentile_clamped_to_max)
 		log2hist_add(&h, 100); /* slot [64, 127] */
 	for (int i = 0; i < 100; i++)
 		log2hist_add(&h, 4200); /* slot [4096, 8191] */
-	CHECK_EQ_U64(log2hist_pct(&h, 99, 0, UINT64_MAX), 8191); /* unclamped: the slot's bound */
-	CHECK_EQ_U64(log2hist_pct(&h, 99, 0, 4200), 4200);
-	CHECK_EQ_U64(log2hist_pct(&h, 100, 0, 4200), 4200);
-	CHECK_EQ_U64(log2hist_pct(&h, 50, 0, 4200), 127); /* below the max: the bound as before */
-	CHECK_EQ_U64(log2hist_pct(&h, 50, 100, 4200), 127);
-	CHECK_EQ_U64(log2hist_pct(&h, 50, 200, 4200), 200); /* and never below the min */
+	CHECK_EQ_U64(log2hist_pct(h.slots, 99, 0, UINT64_MAX),
+		     8191); /* unclamped: the slot's bound */
+	CHECK_EQ_U64(log2hist_pct(h.slots, 99, 0, 4200), 4200);
+	CHECK_EQ_U64(log2hist_pct(h.slots, 100, 0, 4200), 4200);
+	CHECK_EQ_U64(log2hist_pct(h.slots, 50, 0, 4200),
+		     127); /* below the max: the bound as before */
+	CHECK_EQ_U64(log2hist_pct(h.slots, 50, 100, 4200), 127);
+	CHECK_EQ_U64(log2hist_pct(h.slots, 50, 200, 4200), 200); /* and never below the min */
 	memset(&h, 0, sizeof(h));
-	CHECK_EQ_U64(log2hist_pct(&h, 99, 0, 4200), 0); /* empty */
+	CHECK_EQ_U64(log2hist_pct(h.slots, 99, 0, 4200), 0); /* empty */
+}
+
+/*
+ * The one percentile of log2 histograms at its edges. Slot i holds [2^i, 2^(i+1) - 1]: its bound
+ * is 2^(i+1) - 1, the largest value it can hold (top printed 2^(i+1), one past it, before).
+ */
+UNIT_TEST(hist_log2_percentile_edges)
+{
+	uint64_t s[FL_HIST_SLOTS] = {};
+
+	CHECK_EQ_U64(log2hist_pct(s, 50, 0, UINT64_MAX), 0); /* empty */
+	s[0] = 1;					     /* one sample of 0 or 1 ns */
+	CHECK_EQ_U64(log2hist_pct(s, 0, 0, UINT64_MAX), 1);
+	CHECK_EQ_U64(log2hist_pct(s, 100, 0, UINT64_MAX), 1);
+	s[0] = 0;
+	s[10] = 98; /* [1024, 2047] */
+	s[20] = 2;  /* [1 Mi, 2 Mi - 1] */
+	CHECK_EQ_U64(log2hist_total(s), 100);
+	CHECK_EQ_U64(log2hist_pct(s, 0, 0, UINT64_MAX), 2047); /* rank 1 at least */
+	CHECK_EQ_U64(log2hist_pct(s, 50, 0, UINT64_MAX), 2047);
+	CHECK_EQ_U64(log2hist_pct(s, 98, 0, UINT64_MAX), 2047); /* rank 98: the last in slot 10 */
+	CHECK_EQ_U64(log2hist_pct(s, 98.5, 0, UINT64_MAX), (2ull << 20) - 1); /* rank 99 */
+	CHECK_EQ_U64(log2hist_pct(s, 99, 0, UINT64_MAX), (2ull << 20) - 1);
+	CHECK_EQ_U64(log2hist_pct(s, 100, 0, UINT64_MAX), (2ull << 20) - 1);
+	CHECK_EQ_U64(log2hist_pct(s, 150, 0, UINT64_MAX), (2ull << 20) - 1); /* past 100: the max */
+	/* rank 7 of 100 is the 7th sample: 0.07 * 100 = 7.000000000000001 made it the 8th */
+	memset(s, 0, sizeof(s));
+	s[3] = 7;  /* [8, 15] */
+	s[4] = 93; /* [16, 31] */
+	CHECK_EQ_U64(log2hist_pct(s, 7, 0, UINT64_MAX), 15);
+	CHECK_EQ_U64(log2hist_pct(s, 8, 0, UINT64_MAX), 31);
+	/* the last slot holds everything from 2^31 up: only the max bounds it, when known */
+	memset(s, 0, sizeof(s));
+	s[FL_HIST_SLOTS - 1] = 1;
+	CHECK_EQ_U64(log2hist_pct(s, 50, 0, 5000000000ull), 5000000000ull);
+	CHECK_EQ_U64(log2hist_pct(s, 50, 0, 3000000000ull), 3000000000ull);
+	CHECK_EQ_U64(log2hist_pct(s, 50, 0, UINT64_MAX), (1ull << 32) - 1);
 }

@@ -1,29 +1,15 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The live views' arithmetic (snapshot deltas, log2 percentiles), --listen and -i parsing, and the
  * Prometheus exposition of faultline serve. */
-#include <stdlib.h>
 #include "live.h"
 #include "serve.h"
 #include "unit.h"
-
-UNIT_TEST(live_hist_percentiles)
-{
-	uint64_t slots[FL_HIST_SLOTS] = {};
-
-	CHECK_EQ_U64(live_hist_pct(slots, 99), 0);
-	slots[10] = 98; /* [1024, 2048) ns */
-	slots[20] = 2;  /* [1 Mi, 2 Mi) ns */
-	CHECK_EQ_U64(live_hist_total(slots), 100);
-	CHECK_EQ_U64(live_hist_pct(slots, 50), 2048);
-	CHECK_EQ_U64(live_hist_pct(slots, 98), 2048);
-	CHECK_EQ_U64(live_hist_pct(slots, 99), 2ull << 20);
-	CHECK_EQ_U64(live_hist_pct(slots, 100), 2ull << 20);
-}
+#include <stdlib.h>
 
 UNIT_TEST(live_thread_deltas)
 {
-	struct live_thread prev_t[2] = { { .tid = 10 }, { .tid = 20 } }, cur = { .tid = 20 };
-	struct live_snap prev = { .threads = prev_t, .nthreads = 2 };
+	struct live_thread prev_t[2] = {{.tid = 10}, {.tid = 20}}, cur = {.tid = 20};
+	struct live_snap prev = {.threads = prev_t, .nthreads = 2};
 	struct fl_tstat d;
 
 	prev_t[0].st.pid = prev_t[1].st.pid = cur.st.pid = 5;
@@ -84,7 +70,7 @@ UNIT_TEST(serve_listen_parsing)
 
 UNIT_TEST(serve_exposition)
 {
-	struct serve_metrics m = { .pid = 42, .up = true };
+	struct serve_metrics m = {.pid = 42, .up = true};
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);

@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "alloc_model.h"
+#include "model.h"
+#include "uprobes.h"
+#include "util.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SLOW_KEPT 100000
+
+const char *const alloc_sys_names[SYS_MAX] = {"mmap", "munmap", "brk", "mremap", "madvise"};
+
+const char *const alloc_madv_names[MADV_SLOTS] = {
+    [0] = "normal",	      [1] = "random",	      [2] = "sequential",
+    [3] = "willneed",	      [4] = "dontneed",	      [8] = "free",
+    [9] = "remove",	      [10] = "dontfork",      [11] = "dofork",
+    [12] = "mergeable",	      [13] = "unmergeable",   [14] = "hugepage",
+    [15] = "nohugepage",      [16] = "dontdump",      [17] = "dodump",
+    [18] = "wipeonfork",      [19] = "keeponfork",    [20] = "cold",
+    [21] = "pageout",	      [22] = "populate_read", [23] = "populate_write",
+    [24] = "dontneed_locked", [25] = "collapse",
+};
+
+static int sys_index(uint32_t nr)
+{
+	switch (nr) {
+	case 9:
+	case 222:
+		return SYS_MMAP; /* x86-64, arm64 */
+	case 11:
+	case 215:
+		return SYS_MUNMAP;
+	case 12:
+	case 214:
+		return SYS_BRK;
+	case 25:
+	case 216:
+		return SYS_MREMAP;
+	case 28:
+	case 233:
+		return SYS_MADVISE;
+	}
+	return -1;
+}
+
+static struct alloc_model *am_get(struct model *m)
+{
+	if (!m->alloc && !(m->alloc = calloc(1, sizeof(*m->alloc))))
+		fl_nomem();
+	return m->alloc;
+}
+
+static struct proc_info *proc_get(struct alloc_model *a, int pid)
+{
+	if (a->last_proc < a->nprocs && a->procs[a->last_proc].pid == pid)
+		return &a->procs[a->last_proc];
+	for (size_t i = 0; i < a->nprocs; i++) {
+		if (a->procs[i].pid == pid) {
+			a->last_proc = i;
+			return &a->procs[i];
+		}
+	}
+	if (grow_array((void **)&a->procs, &a->cap_procs, a->nprocs, sizeof(*a->procs), 256))
+		return NULL;
+	a->last_proc = a->nprocs;
+	a->procs[a->nprocs] = (struct proc_info){.pid = pid};
+	return &a->procs[a->nprocs++];
+}
+
+/* One brk; true when it failed (the kernel then returns the old break, not -errno). *GROWN:
+ * how far it moved the break up in the same image. */
+static bool add_brk(struct proc_info *p, uint64_t addr, uint64_t ret, uint64_t *grown)
+{
+	bool failed = addr && ret != addr;
+
+	*grown = 0;
+	p->brk_calls++;
+	p->brk_failed += failed;
+	/* A new image: the first call seen, after an exec, or a brk(0) answering another break
+	 * than the last one (an exec whose event was lost). */
+	if (!p->images || p->brk_exec || (!addr && ret != p->brk_cur)) {
+		p->images++;
+		p->brk_exec = false;
+		p->brk_start = p->brk_cur = p->brk_peak = ret;
+		return failed;
+	}
+	if (ret > p->brk_cur)
+		*grown = ret - p->brk_cur;
+	p->brk_cur = ret;
+	if (ret > p->brk_peak)
+		p->brk_peak = ret;
+	return failed;
+}
+
+static void add_caller(struct alloc_model *a, const struct fl_memsys *e)
+{
+	if (!grow_array((void **)&a->recs, &a->cap_recs, a->nrecs, sizeof(*a->recs), 256))
+		a->recs[a->nrecs++] = (struct caller_rec){.pid = e->pid,
+							  .caller_ip = e->caller_ip,
+							  .syscall_ip = e->syscall_ip,
+							  .bytes = e->len};
+}
+
+static void add_memsys(struct alloc_model *a, const struct fl_memsys *e)
+{
+	int k = sys_index(e->nr);
+	struct proc_info *p;
+	struct sys_stat *s;
+	uint64_t grown;
+
+	if (k < 0)
+		return;
+	s = &a->sys[k];
+	s->count++;
+	s->total_ns += e->dur_ns;
+	u64vec_push(&s->durs, e->dur_ns);
+	log2hist_add(&s->hist, e->dur_ns);
+	if (k == SYS_BRK) {
+		p = proc_get(a, e->pid);
+		if (!p)
+			return;
+		if (add_brk(p, e->addr, e->ret, &grown))
+			s->errors++;
+		s->bytes += grown;
+		add_caller(a, e);
+		return;
+	}
+	if (e->ret < 0 && e->ret > -4096) {
+		s->errors++;
+		return;
+	}
+	s->bytes += e->len;
+	if (k == SYS_MADVISE && e->arg < MADV_SLOTS) {
+		a->madv_count[e->arg]++;
+		a->madv_bytes[e->arg] += e->len;
+	}
+	add_caller(a, e);
+}
+
+static void add_proc(struct alloc_model *a, const struct fl_proc *e)
+{
+	struct proc_info *p;
+
+	if (e->kind != FL_PROC_FORK && e->kind != FL_PROC_EXEC)
+		return;
+	p = proc_get(a, e->kind == FL_PROC_FORK ? e->child : e->pid);
+	if (!p)
+		return;
+	memcpy(p->comm, e->comm, sizeof(p->comm));
+	p->comm[sizeof(p->comm) - 1] = 0;
+	if (e->kind == FL_PROC_EXEC)
+		p->brk_exec = true;
+}
+
+void alloc_model_add(struct model *m, const void *ev)
+{
+	const struct fl_hdr *h = ev;
+	struct alloc_model *a = am_get(m);
+
+	if (!a)
+		return;
+	switch (h->type) {
+	case FL_EV_MEMSYS:
+		add_memsys(a, ev);
+		break;
+	case FL_EV_PROC:
+		add_proc(a, ev);
+		break;
+	case FL_EV_ALLOC:
+		a->slow_total++;
+		if (a->nslow < MAX_SLOW_KEPT &&
+		    !grow_array((void **)&a->slow, &a->cap_slow, a->nslow, sizeof(*a->slow), 256))
+			a->slow[a->nslow++] = *(const struct fl_alloc *)ev;
+		break;
+	case FL_EV_CUDA:
+		pinned_model_add(&a->pinned, ev);
+		break;
+	}
+}
+
+/* --- the trailer's "alloc" member, decoded once ---------------------------------------------- */
+
+static json_t *trailer_alloc(const struct model *m)
+{
+	return json_object_get(m->trailer, "alloc");
+}
+
+static uint64_t jint(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
+}
+
+/* A copy of the string member KEY of O, NULL when there is none. */
+static char *jstrdup(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		fl_nomem();
+	return d;
+}
+
+/* calloc of N elements of SIZE (at least one, so that an empty array is not NULL by mistake). */
+static void *alloc_n(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p)
+		fl_nomem();
+	return p;
+}
+
+static void decode_hist(json_t *arr, struct log2hist *h)
+{
+	size_t i;
+	json_t *v;
+
+	memset(h, 0, sizeof(*h));
+	json_array_foreach(arr, i, v) if (i < FL_HIST_SLOTS && json_is_integer(v)) h->slots[i] =
+	    json_integer_value(v);
+}
+
+/* alloc.functions[]: the in-kernel counts per probed function; percentiles from the histogram,
+ * at most the max (0: not known). */
+static void decode_functions(json_t *fns, struct alloc_model *a)
+{
+	json_t *fn;
+	size_t i;
+
+	if (!(a->fns = alloc_n(json_array_size(fns), sizeof(*a->fns))))
+		return;
+	json_array_foreach(fns, i, fn)
+	{
+		struct alloc_fn_stat *f = &a->fns[a->nfns++];
+		uint64_t max;
+
+		f->name = jstrdup(fn, "func");
+		f->count = jint(fn, "count");
+		f->bytes = jint(fn, "bytes");
+		f->total_ns = jint(fn, "total_ns");
+		f->max_ns = jint(fn, "max_ns");
+		decode_hist(json_object_get(fn, "hist"), &f->hist);
+		max = f->max_ns ? f->max_ns : UINT64_MAX;
+		f->p50_ns = log2hist_pct(f->hist.slots, 50, 0, max);
+		f->p99_ns = log2hist_pct(f->hist.slots, 99, 0, max);
+	}
+}
+
+static int fn_index(const char *name)
+{
+	for (int f = 0; f < FL_AF_MAX; f++)
+		if (!strcmp(alloc_fn_name(f), name))
+			return f;
+	return -1;
+}
+
+/* alloc.threads[]: calls per thread and function. */
+static void decode_threads(json_t *threads, struct alloc_model *a)
+{
+	const char *key;
+	json_t *t, *v;
+	size_t i;
+
+	if (!(a->threads = alloc_n(json_array_size(threads), sizeof(*a->threads))))
+		return;
+	json_array_foreach(threads, i, t)
+	{
+		struct alloc_thread *th = &a->threads[a->nthreads++];
+
+		th->tid = jint(t, "tid");
+		th->pid = jint(t, "pid");
+		th->calls = jint(t, "calls");
+		th->total_ns = jint(t, "total_ns");
+		json_object_foreach(json_object_get(t, "by_func"), key, v)
+		{
+			int f = fn_index(key);
+
+			if (f >= 0 && json_is_integer(v))
+				th->by_func[f] = json_integer_value(v);
+		}
+	}
+}
+
+static void decode_lib(json_t *l, int pid, struct alloc_lib *lib)
+{
+	json_t *syms = json_object_get(l, "symbols"), *s;
+	size_t i;
+
+	lib->pid = pid;
+	lib->path = jstrdup(l, "path");
+	lib->kind = jstrdup(l, "kind");
+	lib->allocator = jstrdup(l, "allocator");
+	lib->detached = jstrdup(l, "detached");
+	lib->error = jstrdup(l, "error");
+	if (!(lib->syms = alloc_n(json_array_size(syms), sizeof(*lib->syms))))
+		return;
+	json_array_foreach(syms, i, s)
+	{
+		struct alloc_sym *sym = &lib->syms[lib->nsyms++];
+
+		sym->name = jstrdup(s, "name");
+		sym->func = jstrdup(s, "func");
+		sym->status = jstrdup(s, "status");
+		sym->probed = json_is_true(json_object_get(s, "probed"));
+		sym->offset = jint(s, "offset");
+	}
+}
+
+/* The executable mappings uprobes.c saw in a process (alloc.processes[].code_maps). */
+static void decode_code_maps(json_t *p, struct alloc_model *a)
+{
+	const char *text = json_string_value(json_object_get(p, "code_maps"));
+	struct pid_code *nc;
+
+	if (!text || !*text || !json_is_integer(json_object_get(p, "pid")))
+		return;
+	nc = realloc(a->codes, (a->ncodes + 1) * sizeof(*nc));
+	if (!nc) {
+		fl_nomem();
+		return;
+	}
+	a->codes = nc;
+	nc[a->ncodes].pid = json_integer_value(json_object_get(p, "pid"));
+	if (!vmas_parse(&nc[a->ncodes].code, text))
+		a->ncodes++;
+	else
+		vmas_free(&nc[a->ncodes].code);
+}
+
+/* alloc.processes[]: code mappings, and the libraries probed in each. */
+static void decode_processes(json_t *procs, struct alloc_model *a)
+{
+	size_t i, k, n = 0;
+	json_t *p, *l;
+
+	json_array_foreach(procs, i, p) n += json_array_size(json_object_get(p, "libraries"));
+	if (!(a->libs = alloc_n(n, sizeof(*a->libs))))
+		return;
+	json_array_foreach(procs, i, p)
+	{
+		decode_code_maps(p, a);
+		json_array_foreach(json_object_get(p, "libraries"), k, l) if (a->nlibs < n)
+		    decode_lib(l, (int)jint(p, "pid"), &a->libs[a->nlibs++]);
+	}
+}
+
+static void decode_trailer(const struct model *m, struct alloc_model *a)
+{
+	json_t *t = trailer_alloc(m);
+
+	a->mode = jstrdup(t, "mode");
+	a->cuda_mode = jstrdup(t, "cuda");
+	a->slow_ns = jint(t, "slow_ns");
+	decode_functions(json_object_get(t, "functions"), a);
+	decode_threads(json_object_get(t, "threads"), a);
+	decode_processes(json_object_get(t, "processes"), a);
+}
+
+static void free_trailer(struct alloc_model *a)
+{
+	for (size_t i = 0; i < a->nfns; i++)
+		free(a->fns[i].name);
+	for (size_t i = 0; i < a->nlibs; i++) {
+		struct alloc_lib *l = &a->libs[i];
+
+		for (size_t k = 0; k < l->nsyms; k++) {
+			free(l->syms[k].name);
+			free(l->syms[k].func);
+			free(l->syms[k].status);
+		}
+		free(l->syms);
+		free(l->path);
+		free(l->kind);
+		free(l->allocator);
+		free(l->detached);
+		free(l->error);
+	}
+	for (size_t i = 0; i < a->ncodes; i++)
+		vmas_free(&a->codes[i].code);
+	free(a->codes);
+	free(a->libs);
+	free(a->threads);
+	free(a->fns);
+	free(a->mode);
+	free(a->cuda_mode);
+}
+
+const char *alloc_mode(const struct model *m)
+{
+	return m->alloc && m->alloc->mode ? m->alloc->mode : "unknown (no trailer)";
+}
+
+bool alloc_mode_is(const struct model *m, const char *mode)
+{
+	return !strcmp(alloc_mode(m), mode);
+}
+
+bool alloc_lib_is_allocator(const struct alloc_lib *l)
+{
+	return l->kind && !strcmp(l->kind, "allocator");
+}
+
+bool alloc_lib_is_cuda(const struct alloc_lib *l)
+{
+	return l->kind && strcmp(l->kind, "allocator");
+}
+
+/* --- callers: the library each memory syscall came from ----------------------------------- */
+
+static const struct pid_maps *maps_of(const struct model *m, int pid)
+{
+	for (size_t i = 0; i < m->nmaps; i++)
+		if (m->maps[i].pid == pid)
+			return &m->maps[i];
+	return NULL;
+}
+
+static const struct vma *exec_in(const struct vmas *vm, uint64_t ip)
+{
+	const struct vma *v = vmas_find(vm, ip);
+
+	return v && v->perms[2] == 'x' ? v : NULL;
+}
+
+/* IP in the process's code: the mappings seen during the session, then at its start and end.
+ * *KNOWN tells whether any mappings of the process were there to look in. */
+static const struct vma *exec_vma(const struct model *m, int pid, uint64_t ip, bool *known)
+{
+	const struct pid_maps *pm = maps_of(m, pid);
+	const struct alloc_model *a = m->alloc;
+	const struct vma *v = NULL;
+
+	if (pm)
+		*known = true;
+	for (size_t i = 0; i < a->ncodes && ip; i++) {
+		if (a->codes[i].pid != pid)
+			continue;
+		*known = true;
+		if ((v = exec_in(&a->codes[i].code, ip)))
+			return v;
+	}
+	if (!pm || !ip)
+		return NULL;
+	v = exec_in(&pm->start, ip);
+	return v ? v : exec_in(&pm->end, ip);
+}
+
+/* The caller's library when the word at the stack top was a return address, else the library
+ * the syscall instruction is in (its wrapper's). */
+static const char *caller_name(const struct model *m, const struct caller_rec *r,
+			       enum caller_why *why)
+{
+	bool known = false;
+	const struct vma *v = exec_vma(m, r->pid, r->caller_ip, &known);
+
+	if (!v)
+		v = exec_vma(m, r->pid, r->syscall_ip, &known);
+	*why = v ? WHY_KNOWN : known ? WHY_NO_CODE : WHY_NO_MAPS;
+	return v ? vma_region(v) : "unknown";
+}
+
+static void caller_count(struct alloc_model *a, const char *name, enum caller_why why,
+			 uint64_t bytes)
+{
+	struct caller_stat *nc;
+
+	for (size_t i = 0; i < a->ncallers; i++) {
+		if (!strcmp(a->callers[i].name, name) && a->callers[i].why == why) {
+			a->callers[i].calls++;
+			a->callers[i].bytes += bytes;
+			return;
+		}
+	}
+	nc = realloc(a->callers, (a->ncallers + 1) * sizeof(*nc));
+	if (!nc) {
+		fl_nomem();
+		return;
+	}
+	a->callers = nc;
+	a->callers[a->ncallers++] =
+	    (struct caller_stat){.name = strdup(name), .why = why, .calls = 1, .bytes = bytes};
+	if (!a->callers[a->ncallers - 1].name) {
+		a->ncallers--;
+		fl_nomem();
+	}
+}
+
+static void resolve_callers(const struct model *m, struct alloc_model *a)
+{
+	const char *last = NULL;
+	enum caller_why why = WHY_KNOWN;
+	uint32_t last_pid = 0;
+	uint64_t last_ip = 0;
+
+	for (size_t i = 0; i < a->nrecs; i++) {
+		const struct caller_rec *r = &a->recs[i];
+
+		/* runs of calls from one place are the rule: resolve once per run */
+		if (!last || r->pid != last_pid || r->caller_ip != last_ip)
+			last = caller_name(m, r, &why);
+		last_pid = r->pid;
+		last_ip = r->caller_ip;
+		caller_count(a, last, why, r->bytes);
+	}
+	free(a->recs);
+	a->recs = NULL;
+	a->nrecs = a->cap_recs = 0;
+}
+
+/* Named callers first, most calls first; the unknown ones last. */
+static int cmp_caller(const void *x, const void *y)
+{
+	const struct caller_stat *a = x, *b = y;
+
+	if ((a->why == WHY_KNOWN) != (b->why == WHY_KNOWN))
+		return a->why == WHY_KNOWN ? -1 : 1;
+	return a->calls < b->calls ? 1 : a->calls > b->calls ? -1 : 0;
+}
+
+static int cmp_slow(const void *x, const void *y)
+{
+	const struct fl_alloc *a = x, *b = y;
+
+	return a->dur_ns < b->dur_ns ? 1 : a->dur_ns > b->dur_ns ? -1 : 0;
+}
+
+/* The command each process ran last: from exec/fork events, else the recording's targets; every
+ * process with RSS samples gets one too (the report's RSS section names them). */
+static void resolve_comms(const struct model *m, struct alloc_model *a)
+{
+	json_t *targets = json_object_get(m->meta, "targets"), *t;
+	const char *c;
+	size_t i;
+
+	for (size_t r = 0; r < m->nrss; r++)
+		proc_get(a, m->rss[r].pid);
+	for (size_t k = 0; k < a->nprocs; k++) {
+		struct proc_info *p = &a->procs[k];
+
+		json_array_foreach(targets, i, t)
+		{
+			c = json_string_value(json_object_get(t, "comm"));
+			if (p->comm[0] || !c || jint(t, "pid") != (uint64_t)p->pid)
+				continue;
+			snprintf(p->comm, sizeof(p->comm), "%s", c);
+		}
+	}
+}
+
+const char *alloc_proc_comm(const struct model *m, int pid)
+{
+	const struct alloc_model *a = m->alloc;
+
+	for (size_t i = 0; a && i < a->nprocs; i++)
+		if (a->procs[i].pid == pid)
+			return a->procs[i].comm[0] ? a->procs[i].comm : "?";
+	return "?";
+}
+
+void alloc_model_finish(struct model *m)
+{
+	struct alloc_model *a = am_get(m);
+
+	if (!a)
+		return;
+	decode_trailer(m, a);
+	resolve_callers(m, a);
+	resolve_comms(m, a);
+	for (int k = 0; k < SYS_MAX; k++) {
+		a->sys[k].p50_ns = u64vec_pct(&a->sys[k].durs, 50);
+		a->sys[k].p99_ns = u64vec_pct(&a->sys[k].durs, 99);
+		a->sys[k].max_ns = u64vec_pct(&a->sys[k].durs, 100);
+	}
+	sort_n(a->callers, a->ncallers, sizeof(*a->callers), cmp_caller);
+	sort_n(a->slow, a->nslow, sizeof(*a->slow), cmp_slow);
+	pinned_model_finish(&a->pinned);
+}
+
+void alloc_model_free(struct model *m)
+{
+	struct alloc_model *a = m->alloc;
+
+	if (!a)
+		return;
+	for (int k = 0; k < SYS_MAX; k++)
+		u64vec_free(&a->sys[k].durs);
+	for (size_t i = 0; i < a->ncallers; i++)
+		free(a->callers[i].name);
+	free_trailer(a);
+	free(a->callers);
+	free(a->recs);
+	free(a->procs);
+	free(a->slow);
+	pinned_model_free(&a->pinned);
+	free(a);
+	m->alloc = NULL;
+}
+
+size_t alloc_timed_calls(const struct model *m, void (*fn)(const struct timed_call *, void *),
+			 void *arg)
+{
+	const struct alloc_model *a = m->alloc;
+	size_t n = 0;
+
+	if (!a)
+		return 0;
+	for (size_t i = 0; i < a->nslow; i++, n++)
+		fn(&(struct timed_call){.ts_ns = a->slow[i].h.ts_ns,
+					.dur_ns = a->slow[i].dur_ns,
+					.size = a->slow[i].size,
+					.pid = a->slow[i].pid,
+					.tid = a->slow[i].h.tid,
+					.name = alloc_fn_name(a->slow[i].func)},
+		   arg);
+	for (size_t i = 0; i < a->pinned.ncalls; i++, n++) {
+		const struct fl_cuda *e = &a->pinned.calls[i].ev;
+
+		fn(&(struct timed_call){.ts_ns = e->h.ts_ns,
+					.dur_ns = e->dur_ns,
+					.size = a->pinned.calls[i].size,
+					.pid = e->pid,
+					.tid = e->h.tid,
+					.name = cuda_fn_name(e->func),
+					.pinned = true,
+					.ret = e->ret},
+		   arg);
+	}
+	return n;
+}
