@@ -38,6 +38,11 @@ FL_CFG(__u32, cfg_mmap_lock_write_arg, 1); /* 1 on 6.10+, 2 while memcg_path was
 
 /* Bumped whenever target_mms changes, so per-CPU caches of "is this mm traced?" stay true. */
 FL_GLOBAL __u64 fl_mm_gen;
+/*
+ * Bumped after a tgid leaves the targets map or its mm is to be learnt again (exec), so the
+ * per-CPU memo of the last target seen (tgt_memo) never answers for a stale entry.
+ */
+FL_GLOBAL __u64 fl_tgt_gen;
 
 struct mm_info {
 	__u32 pid;
@@ -86,6 +91,19 @@ FL_GLOBAL struct {
 	__type(key, __u64);
 	__type(value, struct mm_info);
 } target_mms SEC(".maps");
+
+struct tgt_memo {
+	__u32 tgid; /* the last target this CPU saw, with its mm learnt; 0: none */
+	__u32 pad;
+	__u64 gen; /* fl_tgt_gen when it was seen */
+};
+
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tgt_memo);
+} tgt_memo SEC(".maps");
 
 FL_GLOBAL struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -144,10 +162,19 @@ static __always_inline __u32 fl_tid(void)
  */
 static __always_inline bool fl_is_target_tgid(__u32 tgid)
 {
+	/* read before the lookup: a removal after it changes the generation the memo keeps */
+	__u64 gen = *(volatile __u64 *)&fl_tgt_gen;
+	struct tgt_memo *memo;
 	struct fl_target *t;
+	__u32 zero = 0;
 
 	if (cfg_trace_all)
 		return tgid != cfg_self_pid && tgid != 0;
+	/* A fault storm asks the same question on every fault: a per-CPU memo answers it without
+	 * the hash lookup. Only targets whose mm is learnt are kept (learning needs the lookup). */
+	memo = bpf_map_lookup_elem(&tgt_memo, &zero);
+	if (memo && memo->tgid == tgid && memo->gen == gen && tgid)
+		return true;
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (!t)
 		return false;
@@ -163,6 +190,10 @@ static __always_inline bool fl_is_target_tgid(__u32 tgid)
 			if (!bpf_map_update_elem(&target_mms, &mm, &info, BPF_NOEXIST))
 				__sync_fetch_and_add(&fl_mm_gen, 1);
 		}
+	}
+	if (t->mm && memo) {
+		memo->tgid = tgid;
+		memo->gen = gen;
 	}
 	return true;
 }

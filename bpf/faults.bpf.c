@@ -8,16 +8,17 @@
 
 static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u16 flags)
 {
+	__u32 tgid = fl_tgid();
 	struct fl_fault *e;
 
-	if (!fl_is_target())
+	if (!fl_is_target_tgid(tgid))
 		return 0;
 	fl_count(flags & FL_F_KERNEL ? FL_CNT_FAULTS_KERNEL : FL_CNT_FAULTS_USER, 1);
 	fl_account_fault(1, 0);
 	e = fl_reserve(struct fl_fault, FL_EV_FAULT, flags);
 	if (!e)
 		return 0;
-	e->pid = fl_tgid();
+	e->pid = tgid;
 	e->error_code = error_code;
 	e->addr = addr;
 	e->ip = ip;

@@ -335,6 +335,8 @@ void session_prune_dead(struct session *s)
 		key = next;
 		if (!pid_alive(key) || is_zombie(key)) {
 			bpf_map__delete_elem(map, &key, sizeof(key), 0);
+			/* after the delete: the per-CPU memo of the last target must not keep it */
+			__atomic_fetch_add(&s->skel->bss->fl_tgt_gen, 1, __ATOMIC_SEQ_CST);
 			/* the deleted key cannot anchor the walk: start over */
 			prev = NULL;
 			continue;
