@@ -236,7 +236,8 @@ static __always_inline void fl_hdr_init(struct fl_hdr *h, __u16 type, __u16 flag
 	h->ts_ns = ts_ns;
 }
 
-static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
+/* As fl_reserve_sz, for a caller that has read bpf_get_current_pid_tgid() already (TID). */
+static __always_inline void *fl_reserve_tid(__u32 size, __u16 type, __u16 flags, __u32 tid)
 {
 	struct fl_hdr *h;
 
@@ -247,8 +248,18 @@ static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
 		fl_count(FL_CNT_DROPS, 1);
 		return NULL;
 	}
-	fl_hdr_init(h, type, flags, bpf_ktime_get_ns());
+	h->type = type;
+	h->flags = flags;
+	h->tid = tid;
+	h->ts_ns = bpf_ktime_get_ns();
 	return h;
+}
+
+static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
+{
+	if (!cfg_emit_events)
+		return NULL;
+	return fl_reserve_tid(size, type, flags, fl_tid());
 }
 
 #define fl_reserve(type_struct, type, flags) \

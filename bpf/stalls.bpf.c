@@ -372,7 +372,8 @@ int BPF_PROG(fl_rss, struct mm_struct *mm, int member)
 	if (memo && memo->mm == key && memo->gen == gen && !memo->traced)
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (memo && memo->mm == key && memo->gen == gen && now - memo->last_ns < cfg_rss_interval_ns)
+	if (memo && memo->mm == key && memo->gen == gen &&
+	    now - memo->last_ns < cfg_rss_interval_ns)
 		return 0;
 	info = bpf_map_lookup_elem(&target_mms, &key);
 	if (memo) {
