@@ -13,8 +13,8 @@
 # BENCH_QUICK=1 (short), BENCH_ROUNDS=N (rounds per comparison), BENCH_DOC=0|1
 # (refresh the results block of docs/benchmarks.md; default 1 for a full run, 0 for quick),
 # BENCH_PEERS="faultline perf-record perf-trace bpftrace" (which tracers to compare),
-# BENCH_SECTIONS="peers sweep scale memory report alloc live flight" (which; report needs memory;
-# also soak, and bpfcost: BPF time per fault per faultline program, BENCH_BPFCOST_ROUNDS=5).
+# BENCH_SECTIONS="peers sweep scale memory report alloc live flight bpfcost" (which; report needs
+# memory; also soak), BENCH_BPFCOST_ROUNDS=N (bpfcost: rounds, default 5, quick 3).
 #
 # bpftrace needs tracefs for its tracepoints: if /sys/kernel/tracing is not mounted this script
 # mounts it for the bpftrace runs and unmounts it again on exit.
@@ -58,7 +58,7 @@ else
 	WRITE_DOC=${BENCH_DOC:-1}
 fi
 PEERS=${BENCH_PEERS:-"faultline perf-record perf-trace bpftrace"}
-SECTIONS=${BENCH_SECTIONS:-"peers sweep scale memory report alloc live flight"}
+SECTIONS=${BENCH_SECTIONS:-"peers sweep scale memory report alloc live flight bpfcost"}
 # perf trace formats every fault as text and is ~10x slower: it gets 1/5 of the faults, and its
 # slowdown is compared as faults/s, which does not depend on the number of faults.
 PTRACE_DIV=5
@@ -669,7 +669,7 @@ bench_soak() {
 # are read. Programs are those held by this run's faultline process (its fds), so other faultline
 # sessions on the machine are not counted.
 
-BPFCOST_ROUNDS=${BENCH_BPFCOST_ROUNDS:-5}
+BPFCOST_ROUNDS=${BENCH_BPFCOST_ROUNDS:-$([ "$QUICK" = 1 ] && echo 3 || echo 5)}
 BPF_STATS_OLD=""
 
 bpf_stats_on() {
