@@ -39,8 +39,9 @@ FL_CFG(__u32, cfg_mmap_lock_write_arg, 1); /* 1 on 6.10+, 2 while memcg_path was
 /* Bumped whenever target_mms changes, so per-CPU caches of "is this mm traced?" stay true. */
 FL_GLOBAL __u64 fl_mm_gen;
 /*
- * Bumped after a tgid leaves the targets map or its mm is to be learnt again (exec), so the
- * per-CPU memo of the last target seen (tgt_memo) never answers for a stale entry.
+ * Bumped after every change to the targets map (a tgid added, or added again, or removed) and
+ * after exec (its mm is to be learnt again), so the per-CPU memo of the last target seen
+ * (tgt_memo) never answers for a stale entry nor skips learning an mm.
  */
 FL_GLOBAL __u64 fl_tgt_gen;
 

@@ -46,6 +46,7 @@ int BPF_PROG(fl_fork, struct task_struct *parent, struct task_struct *child)
 		if (!cfg_follow_children)
 			return 0;
 		bpf_map_update_elem(&targets, &ctgid, &t, BPF_ANY);
+		__sync_fetch_and_add(&fl_tgt_gen, 1); /* its mm (t.mm = 0) is to be learnt */
 	}
 	emit_proc(FL_PROC_FORK, ctgid, ptgid, ctgid, child);
 	return 0;

@@ -192,6 +192,8 @@ static int add_one(struct session *s, int pid)
 
 	if (bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &t, sizeof(t), BPF_ANY))
 		return -errno;
+	/* a pid added again has its mm to learn again: BPF's per-CPU memo must not skip that */
+	__atomic_fetch_add(&s->skel->bss->fl_tgt_gen, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
