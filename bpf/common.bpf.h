@@ -39,6 +39,12 @@ FL_CFG(__u32, cfg_mmap_lock_write_arg, 1); /* 1 on 6.10+, 2 while memcg_path was
 
 /* Bumped whenever target_mms changes, so per-CPU caches of "is this mm traced?" stay true. */
 FL_GLOBAL __u64 fl_mm_gen;
+/*
+ * Bumped after every change to the targets map (a tgid added, or added again, or removed) and
+ * after exec (its mm is to be learnt again), so the per-CPU memo of the last target seen
+ * (tgt_memo) never answers for a stale entry nor skips learning an mm.
+ */
+FL_GLOBAL __u64 fl_tgt_gen;
 
 struct mm_info {
 	__u32 pid;
@@ -87,6 +93,19 @@ FL_GLOBAL struct {
 	__type(key, __u64);
 	__type(value, struct mm_info);
 } target_mms SEC(".maps");
+
+struct tgt_memo {
+	__u32 tgid; /* the last target this CPU saw, with its mm learnt; 0: none */
+	__u32 pad;
+	__u64 gen; /* fl_tgt_gen when it was seen */
+};
+
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tgt_memo);
+} tgt_memo SEC(".maps");
 
 FL_GLOBAL struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -145,10 +164,19 @@ static __always_inline __u32 fl_tid(void)
  */
 static __always_inline bool fl_is_target_tgid(__u32 tgid)
 {
+	/* read before the lookup: a removal after it changes the generation the memo keeps */
+	__u64 gen = *(volatile __u64 *)&fl_tgt_gen;
+	struct tgt_memo *memo;
 	struct fl_target *t;
+	__u32 zero = 0;
 
 	if (cfg_trace_all)
 		return tgid != cfg_self_pid && tgid != 0;
+	/* A fault storm asks the same question on every fault: a per-CPU memo answers it without
+	 * the hash lookup. Only targets whose mm is learnt are kept (learning needs the lookup). */
+	memo = bpf_map_lookup_elem(&tgt_memo, &zero);
+	if (memo && memo->tgid == tgid && memo->gen == gen && tgid)
+		return true;
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (!t)
 		return false;
@@ -164,6 +192,10 @@ static __always_inline bool fl_is_target_tgid(__u32 tgid)
 			if (!bpf_map_update_elem(&target_mms, &mm, &info, BPF_NOEXIST))
 				__sync_fetch_and_add(&fl_mm_gen, 1);
 		}
+	}
+	if (t->mm && memo) {
+		memo->tgid = tgid;
+		memo->gen = gen;
 	}
 	return true;
 }
@@ -206,7 +238,8 @@ static __always_inline void fl_hdr_init(struct fl_hdr *h, __u16 type, __u16 flag
 	h->ts_ns = ts_ns;
 }
 
-static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
+/* As fl_reserve_sz, for a caller that has read bpf_get_current_pid_tgid() already (TID). */
+static __always_inline void *fl_reserve_tid(__u32 size, __u16 type, __u16 flags, __u32 tid)
 {
 	struct fl_hdr *h;
 
@@ -217,8 +250,18 @@ static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
 		fl_count(FL_CNT_DROPS, 1);
 		return NULL;
 	}
-	fl_hdr_init(h, type, flags, bpf_ktime_get_ns());
+	h->type = type;
+	h->flags = flags;
+	h->tid = tid;
+	h->ts_ns = bpf_ktime_get_ns();
 	return h;
+}
+
+static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
+{
+	if (!cfg_emit_events)
+		return NULL;
+	return fl_reserve_tid(size, type, flags, fl_tid());
 }
 
 #define fl_reserve(type_struct, type, flags) \

@@ -8,16 +8,18 @@
 
 static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u16 flags)
 {
+	__u64 id = bpf_get_current_pid_tgid(); /* once: every fault of the target comes here */
+	__u32 tgid = id >> 32;
 	struct fl_fault *e;
 
-	if (!fl_is_target())
+	if (!fl_is_target_tgid(tgid))
 		return 0;
 	fl_count(flags & FL_F_KERNEL ? FL_CNT_FAULTS_KERNEL : FL_CNT_FAULTS_USER, 1);
 	fl_account_fault(1, 0);
-	e = fl_reserve(struct fl_fault, FL_EV_FAULT, flags);
+	e = fl_reserve_tid(sizeof(*e), FL_EV_FAULT, flags, (__u32)id);
 	if (!e)
 		return 0;
-	e->pid = fl_tgid();
+	e->pid = tgid;
 	e->error_code = error_code;
 	e->addr = addr;
 	e->ip = ip;

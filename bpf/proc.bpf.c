@@ -46,6 +46,7 @@ int BPF_PROG(fl_fork, struct task_struct *parent, struct task_struct *child)
 		if (!cfg_follow_children)
 			return 0;
 		bpf_map_update_elem(&targets, &ctgid, &t, BPF_ANY);
+		__sync_fetch_and_add(&fl_tgt_gen, 1); /* its mm (t.mm = 0) is to be learnt */
 	}
 	emit_proc(FL_PROC_FORK, ctgid, ptgid, ctgid, child);
 	return 0;
@@ -64,6 +65,7 @@ int BPF_PROG(fl_exec, struct task_struct *p)
 	if (t && t->mm) {
 		fl_forget_mm(t->mm, tgid);
 		t->mm = 0;
+		__sync_fetch_and_add(&fl_tgt_gen, 1);
 	}
 	emit_proc(FL_PROC_EXEC, tgid, 0, 0, p);
 	return 0;
@@ -88,6 +90,7 @@ int BPF_PROG(fl_exit, struct task_struct *p)
 		if (mm)
 			fl_forget_mm(mm, tgid);
 		bpf_map_delete_elem(&targets, &tgid);
+		__sync_fetch_and_add(&fl_tgt_gen, 1);
 	}
 	emit_proc(FL_PROC_EXIT, tgid, 0, 0, p);
 	return 0;

@@ -361,15 +361,19 @@ struct {
 SEC("tp_btf/rss_stat")
 int BPF_PROG(fl_rss, struct mm_struct *mm, int member)
 {
-	__u64 key = (__u64)mm, now = bpf_ktime_get_ns(), gen = fl_mm_gen;
+	__u64 key = (__u64)mm, now, gen = fl_mm_gen;
 	struct rss_memo *memo;
 	struct mm_info *info;
 	struct fl_rss *e;
 	__u32 zero = 0;
 
+	/* Other processes' counters are the common case: answered before reading the clock. */
 	memo = bpf_map_lookup_elem(&rss_memo, &zero);
+	if (memo && memo->mm == key && memo->gen == gen && !memo->traced)
+		return 0;
+	now = bpf_ktime_get_ns();
 	if (memo && memo->mm == key && memo->gen == gen &&
-	    (!memo->traced || now - memo->last_ns < cfg_rss_interval_ns))
+	    now - memo->last_ns < cfg_rss_interval_ns)
 		return 0;
 	info = bpf_map_lookup_elem(&target_mms, &key);
 	if (memo) {

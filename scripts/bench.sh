@@ -13,7 +13,8 @@
 # BENCH_QUICK=1 (short), BENCH_ROUNDS=N (rounds per comparison), BENCH_DOC=0|1
 # (refresh the results block of docs/benchmarks.md; default 1 for a full run, 0 for quick),
 # BENCH_PEERS="faultline perf-record perf-trace bpftrace" (which tracers to compare),
-# BENCH_SECTIONS="peers sweep scale memory report alloc live flight" (which; report needs memory).
+# BENCH_SECTIONS="peers sweep scale memory report alloc live flight bpfcost" (which; report needs
+# memory; also soak), BENCH_BPFCOST_ROUNDS=N (bpfcost: rounds, default 5, quick 3).
 #
 # bpftrace needs tracefs for its tracepoints: if /sys/kernel/tracing is not mounted this script
 # mounts it for the bpftrace runs and unmounts it again on exit.
@@ -59,7 +60,7 @@ else
 	WRITE_DOC=${BENCH_DOC:-1}
 fi
 PEERS=${BENCH_PEERS:-"faultline perf-record perf-trace bpftrace"}
-SECTIONS=${BENCH_SECTIONS:-"peers sweep scale memory report alloc live flight"}
+SECTIONS=${BENCH_SECTIONS:-"peers sweep scale memory report alloc live flight bpfcost"}
 # perf trace formats every fault as text and is ~10x slower: it gets 1/5 of the faults, and its
 # slowdown is compared as faults/s, which does not depend on the number of faults.
 PTRACE_DIV=5
@@ -78,6 +79,7 @@ over_budget() { python3 -c "import sys; sys.exit(0 if $SECONDS - $T0 > $BUDGET_S
 
 cleanup() {
 	local p
+	bpf_stats_restore
 	for p in "${BG_PIDS[@]}"; do
 		kill -0 "$p" 2>/dev/null || continue
 		kill "$p" 2>/dev/null || true
@@ -663,6 +665,155 @@ bench_soak() {
 	serve_flight_cpu 10000 "${BENCH_SOAK_SECS:-600}"
 }
 
+# ---- BENCH_SECTIONS=bpfcost: BPF time per fault, per faultline program (bpf_stats) ----
+# kernel.bpf_stats_enabled=1 makes the kernel time every BPF program run (run_time_ns, run_cnt);
+# bench_faults --hold keeps the target, and so faultline's programs, alive until the statistics
+# are read. Programs are those held by this run's faultline process (its fds), so other faultline
+# sessions on the machine are not counted.
+
+BPFCOST_ROUNDS=${BENCH_BPFCOST_ROUNDS:-$([ "$QUICK" = 1 ] && echo 3 || echo 5)}
+BPF_STATS_OLD=""
+
+bpf_stats_on() {
+	[ -n "$BPF_STATS_OLD" ] && return 0
+	BPF_STATS_OLD=$(cat /proc/sys/kernel/bpf_stats_enabled)
+	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+}
+
+bpf_stats_restore() {
+	[ -n "$BPF_STATS_OLD" ] && echo "$BPF_STATS_OLD" >/proc/sys/kernel/bpf_stats_enabled
+	BPF_STATS_OLD=""
+}
+
+# bpf_progs_of PID: "name run_cnt run_time_ns" for each BPF program PID holds open: the ids and
+# statistics from /proc/PID/fdinfo (bpftool's pids member needs a bpftool built with skeletons),
+# the names from bpftool.
+bpf_progs_of() {
+	local pid=$1
+	bpftool prog show --json | python3 -c '
+import glob, json, sys
+names = {p["id"]: p.get("name", "?") for p in json.load(sys.stdin)}
+for f in glob.glob(f"/proc/{sys.argv[1]}/fdinfo/*"):
+    try:
+        kv = dict(l.split(":", 1) for l in open(f) if ":" in l)
+    except OSError:
+        continue
+    if "prog_id" in kv and "run_cnt" in kv:
+        i = int(kv["prog_id"])
+        print(names.get(i, f"id{i}"), int(kv["run_cnt"]), int(kv["run_time_ns"]))
+' "$pid"
+}
+
+# bpfcost_run ROUND THREADS: one storm under faultline record; a row per program that ran.
+bpfcost_run() {
+	local round=$1 threads=$2 fifo=$OUT/bpfcost.fifo outf=$OUT/bpfcost.out flpid line faults i
+	local name cnt ns
+
+	rm -f "$fifo" "$outf"
+	mkfifo "$fifo"
+	"$FL" record -o "$OUT/bpfcost.data" -- "$W" -t "$threads" -n "$N_STORM" --hold \
+		<"$fifo" >"$outf" 2>"$OUT/bpfcost.err" &
+	flpid=$!
+	BG_PIDS+=("$flpid")
+	exec 9>"$fifo" # bench_faults holds until this closes
+	for ((i = 0; i < 1200; i++)); do
+		grep -q faults_per_s= "$outf" 2>/dev/null && break
+		kill -0 "$flpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	line=$(grep faults_per_s= "$outf" || true)
+	bpf_progs_of "$flpid" >"$OUT/bpfcost.progs" || true
+	exec 9>&-
+	wait "$flpid" || log "bpfcost: faultline record failed (see $OUT/bpfcost.err)"
+	rm -f "$fifo"
+	if [ -z "$line" ]; then
+		log "bpfcost: the workload printed no result (see $OUT/bpfcost.err)"
+		return 0
+	fi
+	"$FL" report -i "$OUT/bpfcost.data" --json >"$OUT/bpfcost.json" || true
+	faults=$(jq_py "j['faults']['total']" "$OUT/bpfcost.json")
+	row "bpfcost-t$threads" "$round" faultline "rate=$(kv faults_per_s "$line")" \
+		"minflt=$(kv minflt "$line")" "events=$faults" \
+		"drops=$(jq_py "j['events']['dropped']" "$OUT/bpfcost.json")"
+	while read -r name cnt ns; do
+		[ "$cnt" -gt 0 ] || continue
+		row "bpfcost-t$threads" "$round" "prog:$name" "run_cnt=$cnt" "run_time_ns=$ns" "faults=$faults"
+	done <"$OUT/bpfcost.progs"
+	rm -f "$OUT/bpfcost.data" "$OUT/bpfcost.json"
+	log "  round $round, $threads thread(s): $(kv faults_per_s "$line") faults/s, $faults faults recorded;" \
+		"$(awk '$2 > 0 {printf "%s %.0f ns/run x%d; ", $1, $3 / $2, $2}' "$OUT/bpfcost.progs")"
+}
+
+bench_bpfcost() {
+	local r t
+
+	have bpftool || { log "bpfcost: bpftool not found (Debian package bpftool): skipped"; return 0; }
+	bpf_stats_on
+	log "bpfcost: $BPFCOST_ROUNDS rounds of $N_STORM faults, 1 and 2 threads, bpf_stats on"
+	for ((r = 1; r <= BPFCOST_ROUNDS; r++)); do
+		for t in 1 2; do
+			bpfcost_run "$r" "$t"
+		done
+	done
+	bpf_stats_restore
+}
+
+# Markdown for the bpfcost rows of runs.tsv: per program, medians over rounds of runs per fault,
+# ns per run and ns per fault, and their sums.
+bpfcost_summary() {
+	python3 - "$RUNS" <<'EOF'
+import statistics as st, sys
+from collections import defaultdict
+
+rows = []
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if f[0].startswith("bpfcost-"):
+        rows.append((f[0], f[1], f[2], dict(x.split("=", 1) for x in f[3:] if "=" in x)))
+if not rows:
+    sys.exit(0)
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+def med(v):
+    v = [x for x in v if x == x]
+    return st.median(v) if v else float("nan")
+
+print("\n### BPF time per fault (`BENCH_SECTIONS=bpfcost`: bpf_stats, `faultline record`, bench_faults)\n")
+print("ns/run: run_time_ns / run_cnt; runs/fault: run_cnt / faults recorded; ns/fault: run_time_ns "
+      "/ faults recorded. Medians over rounds. The sum of ns/run counts the programs that run on "
+      "every fault (runs/fault >= 0.5); the sum of ns/fault counts every program.\n")
+for sec in sorted({r[0] for r in rows}):
+    progs, info = defaultdict(dict), {}
+    for s, r, t, kv in rows:
+        if s == sec:
+            (progs[t[5:]] if t.startswith("prog:") else info)[r] = kv
+    rate = med([num(kv.get("rate")) for kv in info.values()])
+    drops = [info[r].get("drops") for r in sorted(info)]
+    print(f"**{sec[9:]} thread(s)**: {len(info)} rounds, median {rate:,.0f} faults/s under record, "
+          f"drops per round: {', '.join(map(str, drops))}\n")
+    print("| program | runs/fault | ns/run | ns/fault |")
+    print("|---|---|---|---|")
+    sum_run, sum_fault = defaultdict(float), defaultdict(float)
+    for name in sorted(progs, key=lambda n: -sum(num(k["run_time_ns"]) for k in progs[n].values())):
+        runs, per_run, per_fault = [], [], []
+        for r, kv in progs[name].items():
+            cnt, ns, flt = num(kv["run_cnt"]), num(kv["run_time_ns"]), num(kv.get("faults"))
+            runs.append(cnt / flt)
+            per_run.append(ns / cnt)
+            per_fault.append(ns / flt)
+            if cnt / flt >= 0.5:
+                sum_run[r] += ns / cnt
+            sum_fault[r] += ns / flt
+        print(f"| {name} | {med(runs):.3f} | {med(per_run):.0f} | {med(per_fault):.1f} |")
+    print(f"| **sum** | | **{med(list(sum_run.values())):.0f}** | **{med(list(sum_fault.values())):.1f}** |\n")
+EOF
+}
+
 machine() {
 	printf -- '- machine: %s, %s CPUs, %s GiB RAM, kernel %s\n' \
 		"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(nproc)" \
@@ -692,6 +843,7 @@ write_results() {
 		machine
 		echo
 		summarise
+		bpfcost_summary
 		echo
 		echo "<!-- bench-results:end -->"
 	} >"$RESULTS"

@@ -183,6 +183,8 @@ static int add_one(struct session *s, int pid)
 
 	if (bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &t, sizeof(t), BPF_ANY))
 		return -errno;
+	/* a pid added again has its mm to learn again: BPF's per-CPU memo must not skip that */
+	__atomic_fetch_add(&s->skel->bss->fl_tgt_gen, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -312,6 +314,8 @@ void session_prune_dead(struct session *s)
 		key = next;
 		if (!pid_alive(key) || is_zombie(key)) {
 			bpf_map__delete_elem(map, &key, sizeof(key), 0);
+			/* after the delete: the per-CPU memo of the last target must not keep it */
+			__atomic_fetch_add(&s->skel->bss->fl_tgt_gen, 1, __ATOMIC_SEQ_CST);
 			/* the deleted key cannot anchor the walk: start over */
 			prev = NULL;
 			continue;

@@ -10,9 +10,11 @@
  * the kernel's own minflt count for the process (ground truth for the tracers).
  *
  * Usage: bench_faults [-t THREADS] [-n FAULTS] [-s SECONDS] [-r FAULTS_PER_S] [-p PAGES]
- *                     [--mode dontneed|mmap] [--read]
+ *                     [--mode dontneed|mmap] [--read] [--hold]
  * --read reads each page instead of writing it: the fault maps the shared zero page, which
  * skips allocating and zeroing a page, so the kernel takes faults faster.
+ * --hold waits, after printing the result line, until stdin reaches its end: a tracer's
+ * per-program statistics (bpf_stats) can be read while its programs are still loaded.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +38,7 @@ struct cfg {
 	size_t region_pages;  /* per thread */
 	int use_mmap;
 	int read_only; /* read instead of write: each fault maps the shared zero page (cheaper) */
+	int hold;      /* after the result line, wait for the end of stdin */
 };
 
 struct worker {
@@ -162,7 +165,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: bench_faults [-t THREADS] [-n FAULTS | -s SECONDS] [-r FAULTS_PER_S]\n"
-		"                    [-p PAGES_PER_THREAD] [--mode dontneed|mmap] [--read]\n"
+		"                    [-p PAGES_PER_THREAD] [--mode dontneed|mmap] [--read] [--hold]\n"
 		"  default: -t 2 -n 2000000 -p 1024 --mode dontneed, as fast as possible\n");
 	exit(2);
 }
@@ -177,6 +180,7 @@ static void parse_args(int argc, char **argv, struct cfg *c)
 		{ "pages", required_argument, NULL, 'p' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "read", no_argument, NULL, 'R' },
+		{ "hold", no_argument, NULL, 'H' },
 		{}
 	};
 	uint64_t v;
@@ -186,6 +190,10 @@ static void parse_args(int argc, char **argv, struct cfg *c)
 	while ((o = getopt_long(argc, argv, "t:n:s:r:p:", longopts, NULL)) != -1) {
 		if (o == 'R') {
 			c->read_only = 1;
+			continue;
+		}
+		if (o == 'H') {
+			c->hold = 1;
 			continue;
 		}
 		if (o == 'm') {
@@ -240,5 +248,12 @@ int main(int argc, char **argv)
 	printf("mode=%s%s threads=%d touches=%llu wall_s=%.4f faults_per_s=%.0f minflt=%lu\n",
 	       c.use_mmap ? "mmap" : "dontneed", c.read_only ? "-read" : "", c.threads, (unsigned long long)total,
 	       (t1 - t0) / 1e9, total / ((t1 - t0) / 1e9), flt1 - flt0);
+	if (c.hold) {
+		char buf[256];
+
+		fflush(stdout);
+		while (fread(buf, 1, sizeof(buf), stdin) > 0)
+			;
+	}
 	return 0;
 }
