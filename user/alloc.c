@@ -7,6 +7,7 @@
 #include "cuda_errors.h"
 #include "jw.h"
 #include "model.h"
+#include "procev.h"
 #include "uprobes.h"
 #include "util.h"
 
@@ -247,18 +248,21 @@ static void add_rss(struct alloc_model *a, const struct fl_rss *e)
 		p->rss_peak = pages;
 }
 
-static void add_proc(struct alloc_model *a, const struct fl_proc *e)
+/* EV: a process event, as long as its type (the model checked). */
+static void add_proc(struct alloc_model *a, const void *ev)
 {
+	struct proc_ev e;
 	struct proc_info *p;
 
-	if (e->kind != FL_PROC_FORK && e->kind != FL_PROC_EXEC)
+	if (!proc_ev_decode(ev, sizeof(struct fl_proc), &e) ||
+	    (e.kind != FL_PROC_FORK && e.kind != FL_PROC_EXEC))
 		return;
-	p = proc_get(a, e->kind == FL_PROC_FORK ? e->child : e->pid);
+	p = proc_get(a, e.pid);
 	if (!p)
 		return;
-	memcpy(p->comm, e->comm, sizeof(p->comm));
+	memcpy(p->comm, e.comm, sizeof(p->comm));
 	p->comm[sizeof(p->comm) - 1] = 0;
-	if (e->kind == FL_PROC_EXEC)
+	if (e.kind == FL_PROC_EXEC)
 		p->brk_exec = p->rss_exec = true;
 }
 

@@ -492,10 +492,8 @@ int live_session_open(struct session *s, struct session_opts *o, struct uprobes 
 
 void live_session_added(struct uprobes *up, int pid)
 {
-	struct fl_proc e = { .pid = pid, .kind = FL_PROC_EXEC };
+	struct proc_ev e = { .pid = pid, .kind = FL_PROC_EXEC };
 
-	e.h.type = FL_EV_PROC;
-	e.h.tid = pid;
 	uprobes_on_proc(up, &e);
 }
 

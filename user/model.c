@@ -7,6 +7,7 @@
 #include <string.h>
 #include "alloc.h"
 #include "model.h"
+#include "procev.h"
 #include "reqreport.h"
 #include "verdict.h"
 #include "wire.h"
@@ -527,13 +528,15 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		add_req(m, ev);
 		break;
 	case FL_EV_PROC: {
-		const struct fl_proc *p = ev;
+		struct proc_ev p;
 
-		m->forks += p->kind == FL_PROC_FORK;
-		m->execs += p->kind == FL_PROC_EXEC;
-		m->exits += p->kind == FL_PROC_EXIT;
-		if (p->kind == FL_PROC_EXIT && m->wire) /* its connections are gone with it */
-			wire_proc_exit(m->wire, p->pid, p->h.ts_ns);
+		if (!proc_ev_decode(ev, len, &p))
+			break;
+		m->forks += p.kind == FL_PROC_FORK;
+		m->execs += p.kind == FL_PROC_EXEC;
+		m->exits += p.kind == FL_PROC_EXIT;
+		if (p.kind == FL_PROC_EXIT && m->wire) /* its connections are gone with it */
+			wire_proc_exit(m->wire, p.pid, p.ts_ns);
 		alloc_model_add(m, ev); /* names and exec'd images for brk and RSS */
 		break;
 	}
