@@ -17,7 +17,6 @@
 #define TEXT_MAX_CALLERS 8
 #define TEXT_MAX_CUDA 50
 #define RATE_MIN_S 1.0     /* an RSS rate over less than this says nothing about a trend */
-#define PAGE_BYTES 4096
 
 enum { SYS_MMAP, SYS_MUNMAP, SYS_BRK, SYS_MREMAP, SYS_MADVISE, SYS_MAX };
 
@@ -873,6 +872,7 @@ static void text_brk(const struct model *m, FILE *f)
 
 static void text_rss(const struct model *m, FILE *f)
 {
+	int64_t ps = m->page_size;
 	size_t n, i;
 	const struct proc_info **v = procs_sorted(m->alloc, false, cmp_rss_peak, &n);
 	char b[32], c[32], d[32], r[32];
@@ -889,17 +889,17 @@ static void text_rss(const struct model *m, FILE *f)
 
 		if (s >= RATE_MIN_S)
 			snprintf(r, sizeof(r), "%+.1f MiB/s",
-				 (p->rss_last - p->rss_first) * (double)PAGE_BYTES / s / (1 << 20));
+				 (p->rss_last - p->rss_first) * (double)ps / s / (1 << 20));
 		else
 			snprintf(r, sizeof(r), "-");
 		fprintf(f, "    pid %-7d %-16s %11s %11s %11s %6.1f s %12s\n", p->pid,
-			proc_comm(m, p), fmt_bytes(p->rss_first * PAGE_BYTES, b, sizeof(b)),
-			fmt_bytes(p->rss_last * PAGE_BYTES, c, sizeof(c)),
-			fmt_bytes(p->rss_peak * PAGE_BYTES, d, sizeof(d)), s, r);
+			proc_comm(m, p), fmt_bytes(p->rss_first * ps, b, sizeof(b)),
+			fmt_bytes(p->rss_last * ps, c, sizeof(c)),
+			fmt_bytes(p->rss_peak * ps, d, sizeof(d)), s, r);
 	}
 	if (n > TEXT_MAX_PROCS)
 		fprintf(f, "    ... and %zu more processes, peak %s or less each (all in --json)\n",
-			n - TEXT_MAX_PROCS, fmt_bytes(v[TEXT_MAX_PROCS]->rss_peak * PAGE_BYTES, b,
+			n - TEXT_MAX_PROCS, fmt_bytes(v[TEXT_MAX_PROCS]->rss_peak * ps, b,
 						      sizeof(b)));
 	fprintf(f, "  (of the program each process runs last; rate only over %.0f s or more)\n",
 		RATE_MIN_S);
@@ -1159,6 +1159,7 @@ static void json_brk(const struct model *m, struct jw *w)
 
 static void json_rss(const struct model *m, struct jw *w)
 {
+	int64_t ps = m->page_size;
 	size_t n = 0;
 	const struct proc_info **v = m->alloc ? procs_sorted(m->alloc, false, cmp_rss_peak, &n) :
 						NULL;
@@ -1172,14 +1173,14 @@ static void json_rss(const struct model *m, struct jw *w)
 		jw_obj_open(w);
 		jw_ku64(w, "pid", p->pid);
 		jw_kstr(w, "comm", proc_comm(m, p));
-		jw_ki64(w, "first_bytes", p->rss_first * PAGE_BYTES);
-		jw_ki64(w, "last_bytes", p->rss_last * PAGE_BYTES);
-		jw_ki64(w, "peak_bytes", p->rss_peak * PAGE_BYTES);
+		jw_ki64(w, "first_bytes", p->rss_first * ps);
+		jw_ki64(w, "last_bytes", p->rss_last * ps);
+		jw_ki64(w, "peak_bytes", p->rss_peak * ps);
 		jw_ku64(w, "samples", p->rss_samples);
 		jw_kdouble(w, "seconds", s);
 		jw_key(w, "bytes_per_s");
 		if (s >= RATE_MIN_S)
-			jw_double(w, (p->rss_last - p->rss_first) * (double)PAGE_BYTES / s);
+			jw_double(w, (p->rss_last - p->rss_first) * (double)ps / s);
 		else
 			jw_null(w);
 		jw_obj_close(w);

@@ -473,8 +473,8 @@ int live_session_open(struct session *s, struct session_opts *o, struct uprobes 
 	o->emit_net = !o->wire_off;
 	if (full)
 		o->ringbuf_bytes = o->ringbuf_bytes ? o->ringbuf_bytes : 32 << 20;
-	else
-		o->ringbuf_bytes = o->emit_net ? LIVEREQ_RINGBUF_BYTES : 4096;
+	else /* without requests nothing is emitted: the smallest ring buffer, one page */
+		o->ringbuf_bytes = o->emit_net ? LIVEREQ_RINGBUF_BYTES : sysconf(_SC_PAGESIZE);
 	err = session_open(s, o);
 	o->probes = user_probes;
 	if (err)

@@ -503,7 +503,8 @@ static void add_event(struct model *m, const void *ev, size_t len)
 	}
 	case FL_EV_RSS: {
 		/* Page counts within what a machine can have (the kernel's per-CPU counters may read
-		 * a little negative; a damaged file, anything): sums and x4096 cannot overflow. */
+		 * a little negative; a damaged file, anything): sums, and bytes (x the page size),
+		 * cannot overflow. */
 		const int64_t lim = 1ll << 40;
 		struct fl_rss r = *(const struct fl_rss *)ev;
 
@@ -627,6 +628,20 @@ static void load_wire_stats(struct model *m, json_t *wire)
 		wire_set_stats(m->wire, json_integer_value(c), json_integer_value(i));
 }
 
+/*
+ * The recording host's page size (host.page_size), by which RSS pages become bytes. Every
+ * faultline writes it; a header without a usable one (damaged) gets x86-64's and arm64's usual.
+ */
+static uint64_t header_page_size(json_t *meta)
+{
+	json_t *v = json_object_get(json_object_get(meta, "host"), "page_size");
+	json_int_t ps = json_is_integer(v) ? json_integer_value(v) : 0;
+
+	if (ps >= 1024 && ps <= (1 << 30) && !(ps & (ps - 1)))
+		return ps;
+	return 4096;
+}
+
 int model_build(struct model *m, const char *path)
 {
 	struct fl_reader *r = NULL;
@@ -647,6 +662,7 @@ int model_build(struct model *m, const char *path)
 	m->meta = json_loads(fl_reader_meta(r), 0, &jerr);
 	if (!m->meta)
 		fl_err("%s: metadata is not valid JSON (%s); reading events anyway", path, jerr.text);
+	m->page_size = header_page_size(m->meta);
 	load_maps(m, json_object_get(m->meta, "targets"), false);
 	err = budget_check_early(path, r);
 	while (!err && (err = fl_reader_next(r, &ev, &len)) == 1) {

@@ -79,6 +79,7 @@ struct fault_bucket {
 struct model {
 	const char *path;
 	json_t *meta, *trailer;
+	uint64_t page_size; /* the recording host's, from the header: RSS events count pages */
 	struct fl_reader_status status;
 	uint64_t first_ts, last_ts;
 	uint64_t events, dropped;

@@ -290,6 +290,7 @@ static int cmp_rss(const void *a, const void *b)
 
 static void text_memory(const struct model *m, FILE *f)
 {
+	int64_t ps = m->page_size;
 	char a[32], b[32], c[32];
 
 	if (m->nrss) {
@@ -305,9 +306,9 @@ static void text_memory(const struct model *m, FILE *f)
 		fprintf(f, "\nRSS (largest first)\n");
 		for (size_t i = 0; i < shown; i++)
 			fprintf(f, "  pid %-8d min %-12s max %-12s anon max %s (%" PRIu64 " samples)\n",
-				byrss[i].pid, fmt_bytes(byrss[i].min_pages * 4096, a, sizeof(a)),
-				fmt_bytes(byrss[i].max_pages * 4096, b, sizeof(b)),
-				fmt_bytes(byrss[i].max_anon * 4096, c, sizeof(c)), byrss[i].samples);
+				byrss[i].pid, fmt_bytes(byrss[i].min_pages * ps, a, sizeof(a)),
+				fmt_bytes(byrss[i].max_pages * ps, b, sizeof(b)),
+				fmt_bytes(byrss[i].max_anon * ps, c, sizeof(c)), byrss[i].samples);
 		if (m->nrss > shown)
 			fprintf(f, "  ... and %zu more processes (all of them in --json)\n",
 				m->nrss - shown);
@@ -502,15 +503,17 @@ static void json_faults(const struct model *m, struct jw *w)
 
 static void json_memory(const struct model *m, struct jw *w)
 {
+	int64_t ps = m->page_size;
+
 	jw_key(w, "rss");
 	jw_arr_open(w);
 	for (size_t i = 0; i < m->nrss; i++) {
 		jw_obj_open(w);
 		jw_ku64(w, "pid", m->rss[i].pid);
-		jw_ki64(w, "min_bytes", m->rss[i].min_pages * 4096);
-		jw_ki64(w, "max_bytes", m->rss[i].max_pages * 4096);
-		jw_ki64(w, "last_bytes", m->rss[i].last_pages * 4096);
-		jw_ki64(w, "anon_max_bytes", m->rss[i].max_anon * 4096);
+		jw_ki64(w, "min_bytes", m->rss[i].min_pages * ps);
+		jw_ki64(w, "max_bytes", m->rss[i].max_pages * ps);
+		jw_ki64(w, "last_bytes", m->rss[i].last_pages * ps);
+		jw_ki64(w, "anon_max_bytes", m->rss[i].max_anon * ps);
 		jw_ku64(w, "samples", m->rss[i].samples);
 		jw_obj_close(w);
 	}

@@ -781,7 +781,8 @@ static int huge_segment(struct huge_walk *hw, uint64_t b, uint64_t end, const at
 			return -EINTR;
 		if (next > end || next < b)
 			next = end;
-		if (pread(hw->pm, &ent, 8, (b / 4096) * 8) == 8 && (ent & PM_PRESENT))
+		if (pread(hw->pm, &ent, 8, b / (uint64_t)sysconf(_SC_PAGESIZE) * 8) == 8 &&
+		    (ent & PM_PRESENT))
 			hw->present = true;
 		if ((ent & PM_PRESENT) && (ent & PM_PFN_MASK) &&
 		    pread(hw->kf, &flags, 8, (ent & PM_PFN_MASK) * 8) == 8 &&
