@@ -2,7 +2,7 @@
 /*
  * BPF-only helpers shared by every program: the target filter, the ring buffer with batched
  * wake-ups and drop counting, and the in-kernel aggregation used by `top` and `serve`.
- * The maps and configuration live in core.bpf.c; the other objects see them as externs, and
+ * The maps and configuration live in proc.bpf.c; the other objects see them as externs, and
  * `bpftool gen object` links them into one object with one skeleton.
  */
 #ifndef FL_COMMON_BPF_H
@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "faultline.h"
+#include "compat.bpf.h"
 
 /* proc.bpf.c defines FL_DEFINE_GLOBALS: it owns the maps and configuration, others see externs. */
 #ifdef FL_DEFINE_GLOBALS

@@ -22,14 +22,22 @@ enum { SYS_MMAP, SYS_MUNMAP, SYS_BRK, SYS_MREMAP, SYS_MADVISE, SYS_MAX };
 
 static const char *const sys_names[SYS_MAX] = { "mmap", "munmap", "brk", "mremap", "madvise" };
 
-#define MADV_SLOTS 32
+#define MAX_ERRNO 4095 /* a syscall's -errno, as the kernel's IS_ERR_VALUE() */
+
+/* madvise advice by enum fl_madv (decided in BPF); an unnamed slot prints as "other". */
+#define MADV_SLOTS FL_MADV_MAX
 static const char *const madv_names[MADV_SLOTS] = {
-	[0] = "normal", [1] = "random", [2] = "sequential", [3] = "willneed", [4] = "dontneed",
-	[8] = "free", [9] = "remove", [10] = "dontfork", [11] = "dofork", [12] = "mergeable",
-	[13] = "unmergeable", [14] = "hugepage", [15] = "nohugepage", [16] = "dontdump",
-	[17] = "dodump", [18] = "wipeonfork", [19] = "keeponfork", [20] = "cold", [21] = "pageout",
-	[22] = "populate_read", [23] = "populate_write", [24] = "dontneed_locked",
-	[25] = "collapse",
+	[FL_MADV_NORMAL] = "normal", [FL_MADV_RANDOM] = "random",
+	[FL_MADV_SEQUENTIAL] = "sequential", [FL_MADV_WILLNEED] = "willneed",
+	[FL_MADV_DONTNEED] = "dontneed", [FL_MADV_FREE] = "free", [FL_MADV_REMOVE] = "remove",
+	[FL_MADV_DONTFORK] = "dontfork", [FL_MADV_DOFORK] = "dofork",
+	[FL_MADV_MERGEABLE] = "mergeable", [FL_MADV_UNMERGEABLE] = "unmergeable",
+	[FL_MADV_HUGEPAGE] = "hugepage", [FL_MADV_NOHUGEPAGE] = "nohugepage",
+	[FL_MADV_DONTDUMP] = "dontdump", [FL_MADV_DODUMP] = "dodump",
+	[FL_MADV_WIPEONFORK] = "wipeonfork", [FL_MADV_KEEPONFORK] = "keeponfork",
+	[FL_MADV_COLD] = "cold", [FL_MADV_PAGEOUT] = "pageout",
+	[FL_MADV_POPULATE_READ] = "populate_read", [FL_MADV_POPULATE_WRITE] = "populate_write",
+	[FL_MADV_DONTNEED_LOCKED] = "dontneed_locked", [FL_MADV_COLLAPSE] = "collapse",
 };
 
 /* Why a caller could not be named: JSON by_caller[].why, and the text's short form. */
@@ -114,14 +122,15 @@ struct alloc_model {
 	struct cuda_fn_stat cuda_fn[FL_CF_MAX];
 };
 
-static int sys_index(uint32_t nr)
+/* The row of a memory syscall (enum fl_memsys_op, decided in BPF: bpf/compat.bpf.h). */
+static int sys_index(uint32_t op)
 {
-	switch (nr) {
-	case 9: case 222: return SYS_MMAP;     /* x86-64, arm64 */
-	case 11: case 215: return SYS_MUNMAP;
-	case 12: case 214: return SYS_BRK;
-	case 25: case 216: return SYS_MREMAP;
-	case 28: case 233: return SYS_MADVISE;
+	switch (op) {
+	case FL_MS_MMAP: return SYS_MMAP;
+	case FL_MS_MUNMAP: return SYS_MUNMAP;
+	case FL_MS_BRK: return SYS_BRK;
+	case FL_MS_MREMAP: return SYS_MREMAP;
+	case FL_MS_MADVISE: return SYS_MADVISE;
 	}
 	return -1;
 }
@@ -186,7 +195,7 @@ static void add_caller(struct alloc_model *a, const struct fl_memsys *e)
 
 static void add_memsys(struct alloc_model *a, const struct fl_memsys *e)
 {
-	int k = sys_index(e->nr);
+	int k = sys_index(e->op);
 	struct proc_info *p;
 	struct sys_stat *s;
 	uint64_t grown;
@@ -208,14 +217,14 @@ static void add_memsys(struct alloc_model *a, const struct fl_memsys *e)
 		add_caller(a, e);
 		return;
 	}
-	if (e->ret < 0 && e->ret > -4096) {
+	if (e->ret < 0 && e->ret >= -MAX_ERRNO) {
 		s->errors++;
 		return;
 	}
 	s->bytes += e->len;
-	if (k == SYS_MADVISE && e->arg < MADV_SLOTS) {
-		a->madv_count[e->arg]++;
-		a->madv_bytes[e->arg] += e->len;
+	if (k == SYS_MADVISE && e->advice < MADV_SLOTS) {
+		a->madv_count[e->advice]++;
+		a->madv_bytes[e->advice] += e->len;
 	}
 	add_caller(a, e);
 }
@@ -1118,7 +1127,7 @@ static void json_syscalls(const struct model *m, struct jw *w)
 		jw_obj_close(w);
 	}
 	jw_obj_close(w);
-	jw_ku64(w, "dontneed_bytes_returned", a ? a->madv_bytes[4] : 0);
+	jw_ku64(w, "dontneed_bytes_returned", a ? a->madv_bytes[FL_MADV_DONTNEED] : 0);
 	jw_key(w, "by_caller");
 	jw_arr_open(w);
 	for (size_t i = 0; a && i < a->ncallers; i++) {

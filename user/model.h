@@ -39,9 +39,8 @@ struct region_stat {
 
 struct pending_fault {
 	uint32_t pid;
-	uint32_t error_code;
 	uint64_t addr;
-	bool kernel;
+	bool kernel, write;
 };
 
 struct pid_maps {
