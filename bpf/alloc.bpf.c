@@ -206,29 +206,12 @@ int BPF_KRETPROBE(fl_alloc_ret)
 
 /* --- --alloc=lite: memory syscalls ------------------------------------------------------ */
 
-#if defined(__TARGET_ARCH_arm64)
-#define NR_MMAP 222
-#define NR_MUNMAP 215
-#define NR_BRK 214
-#define NR_MREMAP 216
-#define NR_MADVISE 233
-#define REGS_NR_FIELD syscallno
-#define REGS_IP_FIELD pc
-#else
-#define NR_MMAP 9
-#define NR_MUNMAP 11
-#define NR_BRK 12
-#define NR_MREMAP 25
-#define NR_MADVISE 28
-#define REGS_NR_FIELD orig_ax
-#define REGS_IP_FIELD ip
-#endif
-
 struct memsys_start {
 	__u64 ts_ns;
 	__u64 addr, len, arg;
 	__u64 caller_ip, syscall_ip;
-	__u32 nr;
+	__u16 op; /* enum fl_memsys_op */
+	__u16 advice;
 	__u32 pad;
 };
 
@@ -239,58 +222,37 @@ struct {
 	__type(value, struct memsys_start);
 } memsys_starts SEC(".maps");
 
-static __always_inline bool memsys_nr(long nr)
-{
-	return nr == NR_MMAP || nr == NR_MUNMAP || nr == NR_BRK || nr == NR_MREMAP ||
-	       nr == NR_MADVISE;
-}
-
-/* Syscall arguments as the kernel saw them (x86-64: di si dx r10 r8 r9). */
-static __always_inline void memsys_args(struct pt_regs *regs, __u64 a[4])
-{
-#if defined(__TARGET_ARCH_arm64)
-	a[0] = BPF_CORE_READ(regs, regs[0]);
-	a[1] = BPF_CORE_READ(regs, regs[1]);
-	a[2] = BPF_CORE_READ(regs, regs[2]);
-	a[3] = BPF_CORE_READ(regs, regs[3]);
-#else
-	a[0] = BPF_CORE_READ(regs, di);
-	a[1] = BPF_CORE_READ(regs, si);
-	a[2] = BPF_CORE_READ(regs, dx);
-	a[3] = BPF_CORE_READ(regs, r10);
-#endif
-}
-
 static __always_inline int memsys_enter(struct pt_regs *regs, long nr)
 {
-	struct memsys_start s = { .nr = nr };
+	struct memsys_start s = { .op = fl_memsys_op(nr) };
 	__u32 tid = fl_tid();
 	__u64 a[4], sp;
 
-	if (!memsys_nr(nr) || !fl_is_target())
+	if (s.op == FL_MS_NONE || !fl_is_target())
 		return 0;
-	memsys_args(regs, a);
+	fl_syscall_args(regs, a);
 	s.addr = a[0];
-	switch (nr) {
-	case NR_MMAP: /* flags in the low half, prot in the high half */
+	switch (s.op) {
+	case FL_MS_MMAP: /* flags in the low half, prot in the high half */
 		s.len = a[1];
 		s.arg = (a[2] << 32) | (__u32)a[3];
 		break;
-	case NR_MUNMAP:
+	case FL_MS_MUNMAP:
 		s.len = a[1];
 		break;
-	case NR_MADVISE:
+	case FL_MS_MADVISE:
 		s.len = a[1];
 		s.arg = a[2];
+		s.advice = fl_madv_of(a[2]);
 		break;
-	case NR_MREMAP: /* old_addr, old_len, new_len, flags */
+	case FL_MS_MREMAP: /* old_addr, old_len, new_len, flags */
 		s.len = a[2];
 		s.arg = a[3];
 		break;
 	default: /* brk(addr) */
 		break;
 	}
-	s.syscall_ip = BPF_CORE_READ(regs, REGS_IP_FIELD);
+	s.syscall_ip = BPF_CORE_READ(regs, FL_REGS_IP);
 	/* glibc's wrappers are leaf functions: the word at sp is the return address into the
 	 * caller, which names the library that asked (libc for malloc, libjemalloc, python...). */
 	sp = BPF_CORE_READ(regs, sp);
@@ -303,17 +265,17 @@ static __always_inline int memsys_enter(struct pt_regs *regs, long nr)
 
 static __always_inline int memsys_exit(long nr, long ret)
 {
+	__u32 op = fl_memsys_op(nr), tid;
 	struct memsys_start *s;
 	struct fl_memsys *e;
-	__u32 tid;
 
-	if (!memsys_nr(nr))
+	if (op == FL_MS_NONE)
 		return 0;
 	tid = fl_tid();
 	s = bpf_map_lookup_elem(&memsys_starts, &tid);
 	if (!s)
 		return 0;
-	if (s->nr != nr) {
+	if (s->op != op) {
 		bpf_map_delete_elem(&memsys_starts, &tid);
 		return 0;
 	}
@@ -321,7 +283,8 @@ static __always_inline int memsys_exit(long nr, long ret)
 	if (e) {
 		e->h.ts_ns = s->ts_ns;
 		e->pid = fl_tgid();
-		e->nr = nr;
+		e->op = op;
+		e->advice = s->advice;
 		e->addr = s->addr;
 		e->len = s->len;
 		e->arg = s->arg;
@@ -344,7 +307,7 @@ int BPF_PROG(fl_memsys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fl_memsys_exit, struct pt_regs *regs, long ret)
 {
-	return memsys_exit(regs->REGS_NR_FIELD, ret);
+	return memsys_exit(regs->FL_REGS_NR, ret);
 }
 
 SEC("raw_tp/sys_enter")
@@ -356,5 +319,5 @@ int BPF_PROG(fl_memsys_enter_raw, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(fl_memsys_exit_raw, struct pt_regs *regs, long ret)
 {
-	return memsys_exit(BPF_CORE_READ(regs, REGS_NR_FIELD), ret);
+	return memsys_exit(BPF_CORE_READ(regs, FL_REGS_NR), ret);
 }

@@ -14,6 +14,7 @@
 #include <bpf/bpf_core_read.h>
 #include "faultline.h"
 #include "hist_slot.h"
+#include "compat.bpf.h"
 
 /* proc.bpf.c defines FL_DEFINE_GLOBALS: it owns the maps and configuration, others see externs. */
 #ifdef FL_DEFINE_GLOBALS

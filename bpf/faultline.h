@@ -42,6 +42,8 @@ enum fl_type {
  * the calling thread), not the khugepaged daemon. Absent in older files: there a collapse without
  * FL_F_OTHER (run in a target thread) was one too. */
 #define FL_F_ASKED (1u << 2)
+/* FL_EV_FAULT, FL_EV_FAULT_DUR: a write access (decided in BPF: bpf/compat.bpf.h) */
+#define FL_F_WRITE (1u << 3)
 
 enum fl_cause {
 	FL_CAUSE_FAULT = 0,
@@ -75,21 +77,26 @@ struct fl_hdr {
 };
 
 struct fl_fault {
-	struct fl_hdr h;
+	struct fl_hdr h; /* flags: FL_F_KERNEL, FL_F_WRITE */
 	__u32 pid;
-	__u32 error_code; /* x86 page-fault error code: bit0 present, bit1 write, bit2 user */
+	__u32 error_code; /* the x86 page-fault error code, raw: readers use h.flags */
 	__u64 addr;
 	__u64 ip;
 };
 
+/* How a fault ended, as the kernel's mm_account_fault() counts it (bpf/compat.bpf.h). */
+enum fl_fault_outcome { FL_FO_MINOR = 1, FL_FO_MAJOR, FL_FO_ERROR };
+
 struct fl_fault_dur {
-	struct fl_hdr h; /* ts_ns is when the fault started */
+	struct fl_hdr h; /* ts_ns is when the fault started; flags: FL_F_WRITE */
 	__u32 pid;
-	__u32 vm_fault; /* vm_fault_t of the final attempt */
+	__u32 vm_fault; /* vm_fault_t of the final attempt, raw: readers use outcome */
 	__u64 addr;
 	__u64 dur_ns; /* from the first attempt to the last, retries included */
-	__u32 fault_flags;
+	__u32 fault_flags; /* enum fault_flag of the final attempt, raw */
 	__u32 retries;
+	__u32 outcome; /* enum fl_fault_outcome */
+	__u32 pad;
 };
 
 struct fl_file_fault {
@@ -147,13 +154,47 @@ struct fl_proc {
 	char comm[FL_COMM_LEN];
 };
 
+/* The memory syscall of an FL_EV_MEMSYS (the number is decided in BPF: bpf/compat.bpf.h). */
+enum fl_memsys_op { FL_MS_NONE = 0, FL_MS_MMAP, FL_MS_MUNMAP, FL_MS_BRK, FL_MS_MREMAP,
+		    FL_MS_MADVISE, FL_MS_MAX };
+
+/* madvise advice: the asm-generic values (x86-64, arm64); bpf/compat.bpf.h maps others. */
+enum fl_madv {
+	FL_MADV_NORMAL = 0,
+	FL_MADV_RANDOM = 1,
+	FL_MADV_SEQUENTIAL = 2,
+	FL_MADV_WILLNEED = 3,
+	FL_MADV_DONTNEED = 4,
+	FL_MADV_FREE = 8,
+	FL_MADV_REMOVE = 9,
+	FL_MADV_DONTFORK = 10,
+	FL_MADV_DOFORK = 11,
+	FL_MADV_MERGEABLE = 12,
+	FL_MADV_UNMERGEABLE = 13,
+	FL_MADV_HUGEPAGE = 14,
+	FL_MADV_NOHUGEPAGE = 15,
+	FL_MADV_DONTDUMP = 16,
+	FL_MADV_DODUMP = 17,
+	FL_MADV_WIPEONFORK = 18,
+	FL_MADV_KEEPONFORK = 19,
+	FL_MADV_COLD = 20,
+	FL_MADV_PAGEOUT = 21,
+	FL_MADV_POPULATE_READ = 22,
+	FL_MADV_POPULATE_WRITE = 23,
+	FL_MADV_DONTNEED_LOCKED = 24,
+	FL_MADV_COLLAPSE = 25,
+	FL_MADV_OTHER = 32, /* anything else (a newer kernel's advice) */
+	FL_MADV_MAX
+};
+
 struct fl_memsys {
 	struct fl_hdr h; /* ts_ns is the syscall entry */
 	__u32 pid;
-	__u32 nr; /* syscall number */
+	__u16 op;     /* enum fl_memsys_op */
+	__u16 advice; /* FL_MS_MADVISE: enum fl_madv; else 0 */
 	__u64 addr;
 	__u64 len;
-	__u64 arg;    /* mmap/madvise/mremap: flags or advice */
+	__u64 arg;    /* raw: mmap: flags | prot << 32; madvise: advice; mremap: flags */
 	__s64 ret;
 	__u64 dur_ns;
 	__u64 caller_ip;  /* the return address on the user stack at entry (the wrapper's caller) */

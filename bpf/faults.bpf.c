@@ -14,6 +14,7 @@ static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u1
 
 	if (!fl_is_target_tgid(tgid))
 		return 0;
+	flags |= fl_pf_error_write(error_code);
 	fl_count(flags & FL_F_KERNEL ? FL_CNT_FAULTS_KERNEL : FL_CNT_FAULTS_USER, 1);
 	fl_account_fault(1, 0);
 	e = fl_reserve_tid(sizeof(*e), FL_EV_FAULT, flags, (__u32)id);
@@ -87,10 +88,9 @@ static __always_inline int fault_exit(__u32 flags, __u32 ret)
 {
 	struct start_key k = { .tid = fl_tid(), .kind = FL_START_FAULT };
 	__u32 retry = bpf_core_enum_value(enum vm_fault_reason, VM_FAULT_RETRY);
-	__u32 major = bpf_core_enum_value(enum vm_fault_reason, VM_FAULT_MAJOR);
-	__u32 tried = bpf_core_enum_value(enum fault_flag, FAULT_FLAG_TRIED);
 	struct fl_fault_dur *e;
 	struct start_val *v, s;
+	__u32 outcome;
 	__u64 dur;
 
 	v = bpf_map_lookup_elem(&starts, &k);
@@ -104,8 +104,9 @@ static __always_inline int fault_exit(__u32 flags, __u32 ret)
 	bpf_map_delete_elem(&starts, &k);
 	dur = bpf_ktime_get_ns() - s.ts_ns;
 	fl_account(FL_CAUSE_FAULT, dur);
-	fl_account_fault(0, (ret & major) || (flags & tried));
-	e = fl_reserve(struct fl_fault_dur, FL_EV_FAULT_DUR, 0);
+	outcome = fl_fault_outcome(ret, flags);
+	fl_account_fault(0, outcome == FL_FO_MAJOR);
+	e = fl_reserve(struct fl_fault_dur, FL_EV_FAULT_DUR, fl_fault_flags_write(flags));
 	if (!e)
 		return 0;
 	e->h.ts_ns = s.ts_ns;
@@ -115,6 +116,7 @@ static __always_inline int fault_exit(__u32 flags, __u32 ret)
 	e->dur_ns = dur;
 	e->fault_flags = flags;
 	e->retries = s.count;
+	e->outcome = outcome;
 	fl_submit(e);
 	return 0;
 }

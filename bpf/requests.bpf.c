@@ -14,18 +14,6 @@
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 
-/* Syscall numbers per architecture (the raw_syscalls tracepoints give numbers, not names). */
-#if defined(__TARGET_ARCH_x86)
-enum { NR_READ = 0, NR_WRITE = 1, NR_CLOSE = 3, NR_READV = 19, NR_WRITEV = 20, NR_ACCEPT = 43,
-       NR_SENDTO = 44, NR_RECVFROM = 45, NR_SENDMSG = 46, NR_RECVMSG = 47, NR_ACCEPT4 = 288 };
-#elif defined(__TARGET_ARCH_arm64)
-enum { NR_READ = 63, NR_WRITE = 64, NR_CLOSE = 57, NR_READV = 65, NR_WRITEV = 66,
-       NR_ACCEPT = 202, NR_SENDTO = 206, NR_RECVFROM = 207, NR_SENDMSG = 211, NR_RECVMSG = 212,
-       NR_ACCEPT4 = 242 };
-#else
-#error "requests.bpf.c: syscall numbers for this architecture are missing"
-#endif
-
 /* How the syscall's second argument points at the data. */
 enum buf_kind { BUF_PLAIN = 0, BUF_IOVEC, BUF_MSGHDR, BUF_NONE };
 
@@ -82,28 +70,28 @@ static __always_inline bool fd_is_tcp(__s32 fd)
 static __always_inline bool classify(long nr, __u16 *dir, __u16 *kind)
 {
 	switch (nr) {
-	case NR_READ: case NR_RECVFROM:
+	case FL_NR_READ: case FL_NR_RECVFROM:
 		*dir = FL_NET_IN, *kind = BUF_PLAIN;
 		return true;
-	case NR_WRITE: case NR_SENDTO:
+	case FL_NR_WRITE: case FL_NR_SENDTO:
 		*dir = FL_NET_OUT, *kind = BUF_PLAIN;
 		return true;
-	case NR_READV:
+	case FL_NR_READV:
 		*dir = FL_NET_IN, *kind = BUF_IOVEC;
 		return true;
-	case NR_WRITEV:
+	case FL_NR_WRITEV:
 		*dir = FL_NET_OUT, *kind = BUF_IOVEC;
 		return true;
-	case NR_RECVMSG:
+	case FL_NR_RECVMSG:
 		*dir = FL_NET_IN, *kind = BUF_MSGHDR;
 		return true;
-	case NR_SENDMSG:
+	case FL_NR_SENDMSG:
 		*dir = FL_NET_OUT, *kind = BUF_MSGHDR;
 		return true;
-	case NR_ACCEPT: case NR_ACCEPT4:
+	case FL_NR_ACCEPT: case FL_NR_ACCEPT4:
 		*dir = FL_NET_ACCEPT, *kind = BUF_NONE;
 		return true;
-	case NR_CLOSE:
+	case FL_NR_CLOSE:
 		*dir = FL_NET_CLOSE, *kind = BUF_NONE;
 		return true;
 	}

@@ -314,32 +314,6 @@ int BPF_PROG(fl_migrate_end, unsigned long succeeded, unsigned long failed)
 
 /* --- RSS ------------------------------------------------------------------------------- */
 
-/* Before 6.2 the counters were atomics in struct mm_rss_stat; now they are percpu_counters. */
-struct mm_rss_stat___old {
-	atomic_long_t count[4];
-} __attribute__((preserve_access_index));
-
-struct mm_struct___old {
-	struct mm_rss_stat___old rss_stat;
-} __attribute__((preserve_access_index));
-
-static __always_inline void rss_read(struct mm_struct *mm, __s64 *pages)
-{
-	if (bpf_core_type_exists(struct mm_rss_stat___old)) {
-		struct mm_struct___old *old = (void *)mm;
-
-		pages[0] = BPF_CORE_READ(old, rss_stat.count[0].counter);
-		pages[1] = BPF_CORE_READ(old, rss_stat.count[1].counter);
-		pages[2] = BPF_CORE_READ(old, rss_stat.count[2].counter);
-		pages[3] = BPF_CORE_READ(old, rss_stat.count[3].counter);
-		return;
-	}
-	pages[0] = BPF_CORE_READ(mm, rss_stat[0].count);
-	pages[1] = BPF_CORE_READ(mm, rss_stat[1].count);
-	pages[2] = BPF_CORE_READ(mm, rss_stat[2].count);
-	pages[3] = BPF_CORE_READ(mm, rss_stat[3].count);
-}
-
 /*
  * rss_stat fires on nearly every page fault of every process. A per-CPU memo of the last mm seen
  * (traced or not, and when this CPU last sampled it) answers most calls without a hash lookup.
@@ -391,7 +365,7 @@ int BPF_PROG(fl_rss, struct mm_struct *mm, int member)
 	if (!e)
 		return 0;
 	e->pid = info->pid;
-	rss_read(mm, e->pages);
+	fl_rss_read(mm, e->pages);
 	fl_submit(e);
 	return 0;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "alloc_model.h"
 #include "model.h"
+#include "procev.h"
 #include "uprobes.h"
 #include "util.h"
 #include <errno.h>
@@ -9,37 +10,50 @@
 #include <string.h>
 
 #define MAX_SLOW_KEPT 100000
+#define MAX_ERRNO 4095 /* a syscall's -errno, as the kernel's IS_ERR_VALUE() */
 
 const char *const alloc_sys_names[SYS_MAX] = {"mmap", "munmap", "brk", "mremap", "madvise"};
 
+/* madvise advice by enum fl_madv (decided in BPF); an unnamed slot prints as "other". */
 const char *const alloc_madv_names[MADV_SLOTS] = {
-    [0] = "normal",	      [1] = "random",	      [2] = "sequential",
-    [3] = "willneed",	      [4] = "dontneed",	      [8] = "free",
-    [9] = "remove",	      [10] = "dontfork",      [11] = "dofork",
-    [12] = "mergeable",	      [13] = "unmergeable",   [14] = "hugepage",
-    [15] = "nohugepage",      [16] = "dontdump",      [17] = "dodump",
-    [18] = "wipeonfork",      [19] = "keeponfork",    [20] = "cold",
-    [21] = "pageout",	      [22] = "populate_read", [23] = "populate_write",
-    [24] = "dontneed_locked", [25] = "collapse",
+    [FL_MADV_NORMAL] = "normal",
+    [FL_MADV_RANDOM] = "random",
+    [FL_MADV_SEQUENTIAL] = "sequential",
+    [FL_MADV_WILLNEED] = "willneed",
+    [FL_MADV_DONTNEED] = "dontneed",
+    [FL_MADV_FREE] = "free",
+    [FL_MADV_REMOVE] = "remove",
+    [FL_MADV_DONTFORK] = "dontfork",
+    [FL_MADV_DOFORK] = "dofork",
+    [FL_MADV_MERGEABLE] = "mergeable",
+    [FL_MADV_UNMERGEABLE] = "unmergeable",
+    [FL_MADV_HUGEPAGE] = "hugepage",
+    [FL_MADV_NOHUGEPAGE] = "nohugepage",
+    [FL_MADV_DONTDUMP] = "dontdump",
+    [FL_MADV_DODUMP] = "dodump",
+    [FL_MADV_WIPEONFORK] = "wipeonfork",
+    [FL_MADV_KEEPONFORK] = "keeponfork",
+    [FL_MADV_COLD] = "cold",
+    [FL_MADV_PAGEOUT] = "pageout",
+    [FL_MADV_POPULATE_READ] = "populate_read",
+    [FL_MADV_POPULATE_WRITE] = "populate_write",
+    [FL_MADV_DONTNEED_LOCKED] = "dontneed_locked",
+    [FL_MADV_COLLAPSE] = "collapse",
 };
 
-static int sys_index(uint32_t nr)
+/* The row of a memory syscall (enum fl_memsys_op, decided in BPF: bpf/compat.bpf.h). */
+static int sys_index(uint32_t op)
 {
-	switch (nr) {
-	case 9:
-	case 222:
-		return SYS_MMAP; /* x86-64, arm64 */
-	case 11:
-	case 215:
+	switch (op) {
+	case FL_MS_MMAP:
+		return SYS_MMAP;
+	case FL_MS_MUNMAP:
 		return SYS_MUNMAP;
-	case 12:
-	case 214:
+	case FL_MS_BRK:
 		return SYS_BRK;
-	case 25:
-	case 216:
+	case FL_MS_MREMAP:
 		return SYS_MREMAP;
-	case 28:
-	case 233:
+	case FL_MS_MADVISE:
 		return SYS_MADVISE;
 	}
 	return -1;
@@ -105,7 +119,7 @@ static void add_caller(struct alloc_model *a, const struct fl_memsys *e)
 
 static void add_memsys(struct alloc_model *a, const struct fl_memsys *e)
 {
-	int k = sys_index(e->nr);
+	int k = sys_index(e->op);
 	struct proc_info *p;
 	struct sys_stat *s;
 	uint64_t grown;
@@ -127,30 +141,33 @@ static void add_memsys(struct alloc_model *a, const struct fl_memsys *e)
 		add_caller(a, e);
 		return;
 	}
-	if (e->ret < 0 && e->ret > -4096) {
+	if (e->ret < 0 && e->ret >= -MAX_ERRNO) {
 		s->errors++;
 		return;
 	}
 	s->bytes += e->len;
-	if (k == SYS_MADVISE && e->arg < MADV_SLOTS) {
-		a->madv_count[e->arg]++;
-		a->madv_bytes[e->arg] += e->len;
+	if (k == SYS_MADVISE && e->advice < MADV_SLOTS) {
+		a->madv_count[e->advice]++;
+		a->madv_bytes[e->advice] += e->len;
 	}
 	add_caller(a, e);
 }
 
-static void add_proc(struct alloc_model *a, const struct fl_proc *e)
+/* EV: a process event, as long as its type (the model checked). */
+static void add_proc(struct alloc_model *a, const void *ev)
 {
+	struct proc_ev e;
 	struct proc_info *p;
 
-	if (e->kind != FL_PROC_FORK && e->kind != FL_PROC_EXEC)
+	if (!proc_ev_decode(ev, sizeof(struct fl_proc), &e) ||
+	    (e.kind != FL_PROC_FORK && e.kind != FL_PROC_EXEC))
 		return;
-	p = proc_get(a, e->kind == FL_PROC_FORK ? e->child : e->pid);
+	p = proc_get(a, e.pid);
 	if (!p)
 		return;
-	memcpy(p->comm, e->comm, sizeof(p->comm));
+	memcpy(p->comm, e.comm, sizeof(p->comm));
 	p->comm[sizeof(p->comm) - 1] = 0;
-	if (e->kind == FL_PROC_EXEC)
+	if (e.kind == FL_PROC_EXEC)
 		p->brk_exec = true;
 }
 

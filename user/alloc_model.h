@@ -23,9 +23,7 @@ struct model;
 enum { SYS_MMAP, SYS_MUNMAP, SYS_BRK, SYS_MREMAP, SYS_MADVISE, SYS_MAX };
 extern const char *const alloc_sys_names[SYS_MAX];
 
-#define MADV_SLOTS 32
-#define MADV_DONTNEED 4
-#define MADV_FREE 8
+#define MADV_SLOTS FL_MADV_MAX /* by enum fl_madv, decided in BPF */
 /* "dontneed", ..., NULL where the advice has no name here ("other") */
 extern const char *const alloc_madv_names[MADV_SLOTS];
 

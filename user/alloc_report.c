@@ -16,7 +16,6 @@
 #define RSS_SHOWN 5 /* RSS rows, largest first (and the TREND_SHOWN largest last images) */
 #define TREND_SHOWN 3
 #define RATE_MIN_S 1.0 /* an RSS rate over less than this says nothing about a trend */
-#define PAGE_BYTES 4096
 
 static const char *const why_json[] = {
     [WHY_NO_MAPS] = "no mappings of the process: it exited before faultline read them",
@@ -444,7 +443,7 @@ static void json_syscalls(const struct model *m, struct jw *w)
 		jw_obj_close(w);
 	}
 	jw_obj_close(w);
-	jw_ku64(w, "dontneed_bytes_returned", a ? a->madv_bytes[4] : 0);
+	jw_ku64(w, "dontneed_bytes_returned", a ? a->madv_bytes[FL_MADV_DONTNEED] : 0);
 	jw_key(w, "by_caller");
 	jw_arr_open(w);
 	for (size_t i = 0; a && i < a->ncallers; i++) {
@@ -533,12 +532,12 @@ static void text_rss_trend(const struct model *m, const struct rss_stat *r, FILE
 
 	if (s >= RATE_MIN_S)
 		snprintf(rate, sizeof(rate), "%+.1f MiB/s",
-			 (r->img_last - r->img_first) * (double)PAGE_BYTES / s / (1 << 20));
+			 (r->img_last - r->img_first) * (double)m->page_size / s / (1 << 20));
 	fprintf(f, "    %s: first %s, last %s, peak %s over %.1f s, rate %s\n",
 		fl_esc(alloc_proc_comm(m, r->pid)),
-		fmt_bytes(r->img_first * PAGE_BYTES, a, sizeof(a)),
-		fmt_bytes(r->img_last * PAGE_BYTES, b, sizeof(b)),
-		fmt_bytes(r->img_peak * PAGE_BYTES, c, sizeof(c)), s, rate);
+		fmt_bytes(r->img_first * (int64_t)m->page_size, a, sizeof(a)),
+		fmt_bytes(r->img_last * (int64_t)m->page_size, b, sizeof(b)),
+		fmt_bytes(r->img_peak * (int64_t)m->page_size, c, sizeof(c)), s, rate);
 }
 
 /* Shown: the RSS_SHOWN largest, and any of the TREND_SHOWN largest last images beyond them. */
@@ -553,8 +552,8 @@ static bool rss_shown(const struct rss_stat *r, size_t i, const struct rss_stat 
 }
 
 /* "... and 38 more processes, the programs they run last peaking at 3.1 MiB or less" */
-static void text_rss_rest(const struct rss_stat **v, size_t n, const struct rss_stat **peak,
-			  size_t np, FILE *f)
+static void text_rss_rest(const struct model *m, const struct rss_stat **v, size_t n,
+			  const struct rss_stat **peak, size_t np, FILE *f)
 {
 	int64_t rest_peak = 0;
 	size_t more = 0;
@@ -570,7 +569,7 @@ static void text_rss_rest(const struct rss_stat **v, size_t n, const struct rss_
 	fprintf(f, "  ... and %zu more processes", more);
 	if (rest_peak > 0)
 		fprintf(f, ", the programs they run last peaking at %s or less",
-			fmt_bytes(rest_peak * PAGE_BYTES, b, sizeof(b)));
+			fmt_bytes(rest_peak * (int64_t)m->page_size, b, sizeof(b)));
 	fprintf(f, " (all of them in --json)\n");
 }
 
@@ -589,14 +588,14 @@ void rss_print_text(const struct model *m, FILE *f)
 			continue;
 		shown++;
 		fprintf(f, "  pid %-8d min %-12s max %-12s anon max %s (%" PRIu64 " samples)\n",
-			v[i]->pid, fmt_bytes(v[i]->min_pages * PAGE_BYTES, a, sizeof(a)),
-			fmt_bytes(v[i]->max_pages * PAGE_BYTES, b, sizeof(b)),
-			fmt_bytes(v[i]->max_anon * PAGE_BYTES, c, sizeof(c)), v[i]->samples);
+			v[i]->pid, fmt_bytes(v[i]->min_pages * (int64_t)m->page_size, a, sizeof(a)),
+			fmt_bytes(v[i]->max_pages * (int64_t)m->page_size, b, sizeof(b)),
+			fmt_bytes(v[i]->max_anon * (int64_t)m->page_size, c, sizeof(c)), v[i]->samples);
 		if (v[i]->img_peak > 0)
 			text_rss_trend(m, v[i], f);
 	}
 	if (n > shown)
-		text_rss_rest(v, n, peak, np, f);
+		text_rss_rest(m, v, n, peak, np, f);
 	fprintf(f,
 		"  (second line: the program the process runs last, from its first sample above 0 "
 		"to its last;\n   rate only over %.0f s or more)\n",
@@ -620,14 +619,14 @@ static void json_rss(const struct model *m, struct jw *w)
 		jw_obj_open(w);
 		jw_ku64(w, "pid", r->pid);
 		jw_kstr(w, "comm", alloc_proc_comm(m, r->pid));
-		jw_ki64(w, "first_bytes", r->img_first * PAGE_BYTES);
-		jw_ki64(w, "last_bytes", r->img_last * PAGE_BYTES);
-		jw_ki64(w, "peak_bytes", r->img_peak * PAGE_BYTES);
+		jw_ki64(w, "first_bytes", r->img_first * (int64_t)m->page_size);
+		jw_ki64(w, "last_bytes", r->img_last * (int64_t)m->page_size);
+		jw_ki64(w, "peak_bytes", r->img_peak * (int64_t)m->page_size);
 		jw_ku64(w, "samples", r->img_samples);
 		jw_kdouble(w, "seconds", s);
 		jw_key(w, "bytes_per_s");
 		if (s >= RATE_MIN_S)
-			jw_double(w, (r->img_last - r->img_first) * (double)PAGE_BYTES / s);
+			jw_double(w, (r->img_last - r->img_first) * (double)m->page_size / s);
 		else
 			jw_null(w);
 		jw_obj_close(w);

@@ -389,7 +389,7 @@ static void collect_alloc(struct diff *d, int side)
 		snprintf(label, sizeof(label), "%s calls", alloc_sys_names[k]);
 		put(d, side, SEC_ALLOC, U_COUNT, a->sys[k].count, name, label);
 	}
-	put(d, side, SEC_ALLOC, U_BYTES, a ? a->madv_bytes[MADV_DONTNEED] : 0,
+	put(d, side, SEC_ALLOC, U_BYTES, a ? a->madv_bytes[FL_MADV_DONTNEED] : 0,
 	    "alloc.madvise_dontneed_bytes", "madvise DONTNEED bytes");
 	put(d, side, SEC_ALLOC, U_COUNT, a ? a->slow_total : 0, "alloc.slow_calls", "slow calls");
 }

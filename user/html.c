@@ -265,7 +265,7 @@ static void timeline_lines(struct page *p, double y0, double h)
 				fprintf(p->f, "%.2f,%.2f ", x_of(p, p->m->rss_series[i].ts_ns),
 					y0 + h - h * p->m->rss_series[i].pages / (double)maxr);
 		fprintf(p->f, "\"><title>RSS of pid %d, max %s</title></polyline>\n", pid,
-			fmt_bytes(maxr * 4096, a, sizeof(a)));
+			fmt_bytes(maxr * (int64_t)p->m->page_size, a, sizeof(a)));
 	}
 	memset(bins, 0, sizeof(bins));
 	for (size_t i = 0; i < p->m->fault_ts.n; i++) {

@@ -425,8 +425,8 @@ int live_session_open(struct session *s, struct session_opts *o, struct uprobes 
 	o->emit_net = !o->wire_off;
 	if (full)
 		o->ringbuf_bytes = o->ringbuf_bytes ? o->ringbuf_bytes : 32 << 20;
-	else
-		o->ringbuf_bytes = o->emit_net ? LIVEREQ_RINGBUF_BYTES : 4096;
+	else /* without requests nothing is emitted: the smallest ring buffer, one page */
+		o->ringbuf_bytes = o->emit_net ? LIVEREQ_RINGBUF_BYTES : sysconf(_SC_PAGESIZE);
 	err = session_open(s, o);
 	o->probes = user_probes;
 	if (err)
@@ -444,10 +444,8 @@ int live_session_open(struct session *s, struct session_opts *o, struct uprobes 
 
 void live_session_added(struct uprobes *up, int pid)
 {
-	struct fl_proc e = { .pid = pid, .kind = FL_PROC_EXEC };
+	struct proc_ev e = { .pid = pid, .kind = FL_PROC_EXEC };
 
-	e.h.type = FL_EV_PROC;
-	e.h.tid = pid;
 	uprobes_on_proc(up, &e);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "alloc_model.h"
 #include "model.h"
+#include "procev.h"
 #include "reqreport.h"
 #include "verdict.h"
 #include "wire.h"
@@ -264,7 +265,7 @@ static struct region_stat *region_get(struct model *m, const char *name)
 	return r;
 }
 
-static void region_count(struct model *m, const char *name, bool kernel, uint32_t error_code)
+static void region_count(struct model *m, const char *name, bool kernel, bool write)
 {
 	struct region_stat *r = region_get(m, name);
 
@@ -272,7 +273,7 @@ static void region_count(struct model *m, const char *name, bool kernel, uint32_
 		return;
 	r->faults++;
 	r->kernel += kernel;
-	r->write += !!(error_code & 2);
+	r->write += write;
 }
 
 static void add_pending(struct model *m, const struct fl_fault *e, bool kernel)
@@ -281,7 +282,8 @@ static void add_pending(struct model *m, const struct fl_fault *e, bool kernel)
 		       4096))
 		return;
 	m->pending[m->npending++] = (struct pending_fault){
-		.pid = e->pid, .error_code = e->error_code, .addr = e->addr, .kernel = kernel };
+		.pid = e->pid, .addr = e->addr, .kernel = kernel,
+		.write = !!(e->h.flags & FL_F_WRITE) };
 }
 
 /* Faults of a thread come in runs: its bucket is one of the last few, else a new one. */
@@ -310,13 +312,12 @@ static void add_fault_bucket(struct model *m, uint32_t pid, uint32_t tid, uint64
 /* Faults in regions known at the start are counted now; the rest wait for the end maps. */
 static void add_fault(struct model *m, const struct fl_fault *e)
 {
-	bool kernel = e->h.flags & FL_F_KERNEL;
+	bool kernel = e->h.flags & FL_F_KERNEL, write = e->h.flags & FL_F_WRITE;
 	const struct vma *v = NULL;
 	struct pid_maps *pm;
 
 	kernel ? m->faults_kernel++ : m->faults_user++;
-	if (e->error_code & 2)
-		m->faults_write++;
+	m->faults_write += write;
 	u64vec_push(&m->fault_ts, e->h.ts_ns);
 	add_fault_bucket(m, e->pid, e->h.tid, e->h.ts_ns);
 	if (m->last_vma && m->last_pid == (int)e->pid && e->addr >= m->last_vma->start &&
@@ -328,7 +329,7 @@ static void add_fault(struct model *m, const struct fl_fault *e)
 	if (v) {
 		m->last_vma = v;
 		m->last_pid = e->pid;
-		region_count(m, vma_region(v), kernel, e->error_code);
+		region_count(m, vma_region(v), kernel, write);
 	} else {
 		add_pending(m, e, kernel);
 	}
@@ -348,7 +349,7 @@ static void resolve_pending(struct model *m)
 			name = "short-lived mapping";
 		else
 			name = "unknown (no maps for the pid)";
-		region_count(m, name, p->kernel, p->error_code);
+		region_count(m, name, p->kernel, p->write);
 	}
 	free(m->pending);
 	m->pending = NULL;
@@ -392,20 +393,15 @@ static void add_stall(struct model *m, const struct fl_stall *e)
 
 static void add_fault_dur(struct model *m, const struct fl_fault_dur *e)
 {
-	/* mm_account_fault(): VM_FAULT_ERROR faults are not counted as major or minor. */
-	const uint32_t vm_fault_error = 0x000001 | 0x000002 | 0x000010 | 0x000020 | 0x000040 |
-					0x000800 | 0x002000;
 	struct stall_rec s = { .ts_ns = e->h.ts_ns, .dur_ns = e->dur_ns, .tid = e->h.tid,
 			       .pid = e->pid, .cause = FL_CAUSE_FAULT };
 
 	m->have_fault_dur = true;
 	m->fault_retries += e->retries;
-	if (e->vm_fault & vm_fault_error)
-		m->faults_error++;
-	else if ((e->vm_fault & 0x4) || (e->fault_flags & 0x20))
-		m->faults_major++;
-	else
-		m->faults_minor++;
+	/* the outcome as mm_account_fault() counts it, decided in BPF (bpf/compat.bpf.h) */
+	m->faults_error += e->outcome == FL_FO_ERROR;
+	m->faults_major += e->outcome == FL_FO_MAJOR;
+	m->faults_minor += e->outcome == FL_FO_MINOR;
 	push_stall(m, &s);
 }
 
@@ -524,7 +520,8 @@ static void add_event(struct model *m, const void *ev, size_t len)
 	}
 	case FL_EV_RSS: {
 		/* Page counts within what a machine can have (the kernel's per-CPU counters may read
-		 * a little negative; a damaged file, anything): sums and x4096 cannot overflow. */
+		 * a little negative; a damaged file, anything): sums, and bytes (x the page size),
+		 * cannot overflow. */
 		const int64_t lim = 1ll << 40;
 		struct fl_rss r = *(const struct fl_rss *)ev;
 
@@ -548,15 +545,17 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		add_req(m, ev);
 		break;
 	case FL_EV_PROC: {
-		const struct fl_proc *p = ev;
+		struct proc_ev p;
 
-		m->forks += p->kind == FL_PROC_FORK;
-		m->execs += p->kind == FL_PROC_EXEC;
-		m->exits += p->kind == FL_PROC_EXIT;
-		if (p->kind == FL_PROC_EXEC)
-			rss_exec(m, p->pid);
-		if (p->kind == FL_PROC_EXIT && m->wire) /* its connections are gone with it */
-			wire_proc_exit(m->wire, p->pid, p->h.ts_ns);
+		if (!proc_ev_decode(ev, len, &p))
+			break;
+		m->forks += p.kind == FL_PROC_FORK;
+		m->execs += p.kind == FL_PROC_EXEC;
+		m->exits += p.kind == FL_PROC_EXIT;
+		if (p.kind == FL_PROC_EXEC)
+			rss_exec(m, p.pid);
+		if (p.kind == FL_PROC_EXIT && m->wire) /* its connections are gone with it */
+			wire_proc_exit(m->wire, p.pid, p.ts_ns);
 		alloc_model_add(m, ev); /* names and exec'd images for brk */
 		break;
 	}
@@ -666,6 +665,19 @@ static void load_all_maps(struct model *m, bool end)
 			load_maps(m, &s->targets[i].start, false);
 }
 
+/*
+ * The recording host's page size (host.page_size), by which RSS pages become bytes. Every
+ * faultline writes it; a header without a usable one (damaged) gets x86-64's and arm64's usual.
+ */
+static uint64_t header_page_size(const struct model_host *h)
+{
+	uint64_t ps = h->have_page_size ? h->page_size : 0;
+
+	if (ps >= 1024 && ps <= (1 << 30) && !(ps & (ps - 1)))
+		return ps;
+	return 4096;
+}
+
 int model_build(struct model *m, const char *path)
 {
 	struct fl_reader *r = NULL;
@@ -683,6 +695,7 @@ int model_build(struct model *m, const char *path)
 		return err;
 	}
 	model_meta_decode(m, fl_reader_meta(r));
+	m->page_size = header_page_size(&m->session.host);
 	load_all_maps(m, false);
 	err = budget_check_early(path, r);
 	while (!err && (err = fl_reader_next(r, &ev, &len)) == 1) {

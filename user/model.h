@@ -41,9 +41,8 @@ struct region_stat {
 
 struct pending_fault {
 	uint32_t pid;
-	uint32_t error_code;
 	uint64_t addr;
-	bool kernel;
+	bool kernel, write;
 };
 
 struct pid_maps {
@@ -92,6 +91,7 @@ struct model {
 	struct model_counters counters;
 	/* their raw JSON: only for the allocator's trailer decoder (alloc.c) and diff.c */
 	json_t *meta, *trailer;
+	uint64_t page_size; /* the recording host's, from the header: RSS events count pages */
 	struct fl_reader_status status;
 	uint64_t first_ts, last_ts;
 	uint64_t events, dropped;

@@ -365,7 +365,7 @@ static void write_counters(struct trace *t)
 		kus(&t->w, "ts", t, p->ts_ns, true);
 		jw_key(&t->w, "args");
 		jw_obj_open(&t->w);
-		jw_kdouble(&t->w, "MiB", p->pages * 4096.0 / (1 << 20));
+		jw_kdouble(&t->w, "MiB", p->pages * (double)m->page_size / (1 << 20));
 		jw_obj_close(&t->w);
 		jw_obj_close(&t->w);
 	}

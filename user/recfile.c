@@ -896,10 +896,12 @@ static int check_file_header(const uint8_t *p, ssize_t n, char *errbuf, size_t e
 		return -EINVAL;
 	}
 	if (version < FL_FORMAT_VERSION) {
-		/* version 1 held raw socket payload; its events are not read any more */
+		/* version 1 held raw socket payload, version 2 the kernel's raw fault and syscall
+		 * values (docs/record-format.md, Versions): neither is read any more */
 		msg(errbuf, errlen,
 		    "format version %u was written by an older faultline (this one reads %d); "
-		    "re-record with this faultline", version, FL_FORMAT_VERSION);
+		    "read it with the faultline that recorded it, or re-record with this one",
+		    version, FL_FORMAT_VERSION);
 		return -ENOTSUP;
 	}
 	if (flags & FL_FLAGS_INCOMPAT_MASK) {

@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define FL_FORMAT_VERSION 2 /* 2: FL_EV_REQ records; FL_EV_NET only with --capture-payload */
+/* 2: FL_EV_REQ records; FL_EV_NET only with --capture-payload. 3: the kernel's meaning decided in
+ * BPF (FL_F_WRITE, fl_fault_dur.outcome, fl_memsys.op and .advice). */
+#define FL_FORMAT_VERSION 3
 #define FL_CHUNK_TARGET_BYTES (1u << 20) /* a chunk is handed to the writer at ~1 MiB ... */
 #define FL_CHUNK_TARGET_MS 1000          /* ... or after 1 s, whichever comes first */
 #define FL_MAX_EVENT_BYTES 4096

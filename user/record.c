@@ -294,6 +294,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	struct record *r = ctx;
 	const struct fl_hdr *h = data;
 	struct fl_cuda cuda;
+	struct proc_ev pe;
 
 	if (h->type == FL_EV_NET && r->wire) {
 		/* parsed here, written as FL_EV_REQ by drain_requests: no payload reaches the file */
@@ -301,9 +302,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		r->wire_events++;
 		return 0;
 	}
-	if (h->type == FL_EV_PROC && r->wire && size >= sizeof(struct fl_proc) &&
-	    ((const struct fl_proc *)data)->kind == FL_PROC_EXIT) /* its connections go with it */
-		wire_proc_exit(r->wire, ((const struct fl_proc *)data)->pid, h->ts_ns);
+	if (r->wire && proc_ev_decode(data, size, &pe) && pe.kind == FL_PROC_EXIT)
+		wire_proc_exit(r->wire, pe.pid, pe.ts_ns); /* its connections go with it */
 	if (r->fl.on)
 		flight_on_event(&r->fl, data, size);
 	if (h->type == FL_EV_PROC || h->type == FL_EV_CUDA)

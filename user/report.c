@@ -578,15 +578,17 @@ static void hdr_counters(struct jw *w, const struct model_counters *c)
 
 static void json_memory(const struct model *m, struct jw *w)
 {
+	int64_t ps = m->page_size;
+
 	jw_key(w, "rss");
 	jw_arr_open(w);
 	for (size_t i = 0; i < m->nrss; i++) {
 		jw_obj_open(w);
 		jw_ku64(w, "pid", m->rss[i].pid);
-		jw_ki64(w, "min_bytes", m->rss[i].min_pages * 4096);
-		jw_ki64(w, "max_bytes", m->rss[i].max_pages * 4096);
-		jw_ki64(w, "last_bytes", m->rss[i].last_pages * 4096);
-		jw_ki64(w, "anon_max_bytes", m->rss[i].max_anon * 4096);
+		jw_ki64(w, "min_bytes", m->rss[i].min_pages * ps);
+		jw_ki64(w, "max_bytes", m->rss[i].max_pages * ps);
+		jw_ki64(w, "last_bytes", m->rss[i].last_pages * ps);
+		jw_ki64(w, "anon_max_bytes", m->rss[i].max_anon * ps);
 		jw_ku64(w, "samples", m->rss[i].samples);
 		jw_obj_close(w);
 	}

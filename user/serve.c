@@ -724,6 +724,7 @@ static int flight_event(void *ctx, void *data, size_t size)
 	struct serve *sv = ctx;
 	const struct fl_hdr *h = data;
 	struct fl_cuda cuda;
+	struct proc_ev pe;
 
 	if (h->type == FL_EV_NET) {
 		/* parsed, written as FL_EV_REQ by flight_turn: no payload reaches the ring */
@@ -731,9 +732,8 @@ static int flight_event(void *ctx, void *data, size_t size)
 		sv->fl_net_events++;
 		return 0;
 	}
-	if (h->type == FL_EV_PROC && size >= sizeof(struct fl_proc) &&
-	    ((const struct fl_proc *)data)->kind == FL_PROC_EXIT)
-		wire_proc_exit(sv->fwire, ((const struct fl_proc *)data)->pid, h->ts_ns);
+	if (proc_ev_decode(data, size, &pe) && pe.kind == FL_PROC_EXIT)
+		wire_proc_exit(sv->fwire, pe.pid, pe.ts_ns);
 	flight_on_event(&sv->fl, data, size);
 	if (h->type == FL_EV_PROC || h->type == FL_EV_CUDA)
 		data = uprobes_on_event(sv->up, data, size, &cuda);

@@ -540,7 +540,7 @@ void uprobes_poll(struct uprobes *up)
 	}
 }
 
-void uprobes_on_proc(struct uprobes *up, const struct fl_proc *e)
+void uprobes_on_proc(struct uprobes *up, const struct proc_ev *e)
 {
 	struct up_proc *p;
 
@@ -548,7 +548,7 @@ void uprobes_on_proc(struct uprobes *up, const struct fl_proc *e)
 		return;
 	switch (e->kind) {
 	case FL_PROC_FORK:
-		p = proc_get(up, e->child, true);
+		p = proc_get(up, e->pid, true);
 		if (p)
 			scan_proc(up, p);
 		break;
@@ -764,9 +764,11 @@ void *uprobes_on_event(struct uprobes *up, void *data, size_t size,
 		       struct fl_cuda *copy)
 {
 	const struct fl_hdr *h = data;
+	struct proc_ev pe;
 
-	if (h->type == FL_EV_PROC && size >= sizeof(struct fl_proc)) {
-		uprobes_on_proc(up, data);
+	if (h->type == FL_EV_PROC) {
+		if (proc_ev_decode(data, size, &pe))
+			uprobes_on_proc(up, &pe);
 	} else if (h->type == FL_EV_CUDA && size == sizeof(*copy)) {
 		/* the ring buffer is mapped read-only: fill in a copy */
 		memcpy(copy, data, sizeof(*copy));

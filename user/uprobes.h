@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include "elfsym.h"
 #include "faultline.h"
+#include "procev.h"
 
 struct uprobes;
 struct session;
@@ -91,7 +92,7 @@ int uprobes_open(struct uprobes **up, struct session *s);
 /* Looks for newly mapped libraries in every target, at most every UPROBES_RESCAN_MS. */
 void uprobes_poll(struct uprobes *up);
 /* fork (with --children): probe the child; exec: probe the new image; exit: drop its probes. */
-void uprobes_on_proc(struct uprobes *up, const struct fl_proc *e);
+void uprobes_on_proc(struct uprobes *up, const struct proc_ev *e);
 /* record's ring-buffer callback: FL_EV_PROC and FL_EV_CUDA events. Returns the event to store
  * (COPY, filled in, for a CUDA register call). */
 void *uprobes_on_event(struct uprobes *up, void *data, size_t size,

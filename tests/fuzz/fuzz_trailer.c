@@ -44,9 +44,9 @@ static void fixed_events(struct buf *b)
 	struct fl_hdr h = { .tid = PID, .ts_ns = BASE_TS };
 	struct fl_fault fa = { .pid = PID, .error_code = 6, .addr = 0x55d000100040 };
 	struct fl_stall st = { .pid = PID, .cause = FL_CAUSE_DIRECT_RECLAIM, .dur_ns = 5000 };
-	struct fl_memsys ms = { .pid = PID, .nr = 9, .len = 1 << 20, .ret = 0x7f0000200000,
+	struct fl_memsys ms = { .pid = PID, .op = FL_MS_MMAP, .len = 1 << 20, .ret = 0x7f0000200000,
 				.dur_ns = 300, .caller_ip = 0x7f0000000100 };
-	struct fl_memsys brk = { .pid = PID, .nr = 12, .addr = 0x55d000300000,
+	struct fl_memsys brk = { .pid = PID, .op = FL_MS_BRK, .addr = 0x55d000300000,
 				 .ret = 0x55d000300000, .caller_ip = 0x55d000000100 };
 	struct fl_rss rss = { .pid = PID, .pages = { 10, 20, 0 } };
 	struct fl_proc pr = { .pid = PID, .kind = FL_PROC_EXEC, .comm = "fuzz" };
@@ -54,7 +54,8 @@ static void fixed_events(struct buf *b)
 	struct fl_cuda cu = { .pid = PID, .func = 1, .ptr = 0x7f0000400000, .size = 1 << 21,
 			      .dur_ns = 4000, .huge_bytes = 1 << 21 };
 
-	fa.h = (struct fl_hdr){ .type = FL_EV_FAULT, .tid = PID, .ts_ns = BASE_TS };
+	fa.h = (struct fl_hdr){ .type = FL_EV_FAULT, .flags = FL_F_WRITE, .tid = PID,
+				.ts_ns = BASE_TS };
 	add(b, &fa, sizeof(fa));
 	st.h = h;
 	st.h.type = FL_EV_STALL;

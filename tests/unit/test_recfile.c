@@ -553,7 +553,7 @@ static size_t build_file(uint8_t *out, const uint8_t *raw, uint32_t raw_len, uin
 	uLongf comp_len = compressBound(raw_len);
 	uint32_t crc;
 
-	memcpy(out, "FLTLINE\0\2\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0{}", 26);
+	memcpy(out, "FLTLINE\0\3\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0{}", 26);
 	compress2(c + 40, &comp_len, raw, raw_len, 1);
 	memset(c, 0, 40);
 	memcpy(c, "FLCK", 4);
@@ -658,7 +658,7 @@ UNIT_TEST(recfile_bad_header)
 	char err[256] = "";
 	struct fl_reader *r;
 
-	memcpy(hdr, "FLTLINE\0\2\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0{}", 26);
+	memcpy(hdr, "FLTLINE\0\3\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0{}", 26);
 	check_open_fails(unit_failed, "\177ELF\2\1\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 24,
 			 -EINVAL, "not a faultline file (bad magic)");
 	check_open_fails(unit_failed, "", 0, -EINVAL, "empty file, not a faultline record");
@@ -666,16 +666,21 @@ UNIT_TEST(recfile_bad_header)
 			 "bytes)");
 	check_open_fails(unit_failed, hdr, 25, -EINVAL, "truncated in the metadata (1 of 2 bytes)");
 
-	hdr[8] = 3;
-	check_open_fails(unit_failed, hdr, 26, -ENOTSUP, "format version 3 is newer than this "
-			 "faultline supports (2); upgrade faultline");
+	hdr[8] = 4;
+	check_open_fails(unit_failed, hdr, 26, -ENOTSUP, "format version 4 is newer than this "
+			 "faultline supports (3); upgrade faultline");
 	hdr[8] = 1; /* version 1: raw socket payload, no longer read */
 	check_open_fails(unit_failed, hdr, 26, -ENOTSUP, "format version 1 was written by an older "
-			 "faultline (this one reads 2); re-record with this faultline");
+			 "faultline (this one reads 3); read it with the faultline that recorded "
+			 "it, or re-record with this one");
+	hdr[8] = 2; /* version 2: the kernel's raw fault and syscall values */
+	check_open_fails(unit_failed, hdr, 26, -ENOTSUP, "format version 2 was written by an older "
+			 "faultline (this one reads 3); read it with the faultline that recorded "
+			 "it, or re-record with this one");
 	hdr[8] = 0;
 	check_open_fails(unit_failed, hdr, 26, -EINVAL, "format version 0 is not valid (corrupt "
 			 "header)");
-	hdr[8] = 2;
+	hdr[8] = 3;
 	hdr[15] = 0x80;
 	check_open_fails(unit_failed, hdr, 26, -ENOTSUP, "file uses features this faultline does "
 			 "not support (flags 0x80000000)");
