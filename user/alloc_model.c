@@ -550,21 +550,16 @@ static int cmp_slow(const void *x, const void *y)
  * process with RSS samples gets one too (the report's RSS section names them). */
 static void resolve_comms(const struct model *m, struct alloc_model *a)
 {
-	json_t *targets = json_object_get(m->meta, "targets"), *t;
-	const char *c;
-	size_t i;
-
 	for (size_t r = 0; r < m->nrss; r++)
 		proc_get(a, m->rss[r].pid);
 	for (size_t k = 0; k < a->nprocs; k++) {
 		struct proc_info *p = &a->procs[k];
 
-		json_array_foreach(targets, i, t)
-		{
-			c = json_string_value(json_object_get(t, "comm"));
-			if (p->comm[0] || !c || jint(t, "pid") != (uint64_t)p->pid)
-				continue;
-			snprintf(p->comm, sizeof(p->comm), "%s", c);
+		for (size_t i = 0; i < m->session.ntargets && !p->comm[0]; i++) {
+			const struct model_process *t = &m->session.targets[i].start;
+
+			if (t->comm && t->have_pid && t->pid == p->pid)
+				snprintf(p->comm, sizeof(p->comm), "%s", t->comm);
 		}
 	}
 }

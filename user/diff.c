@@ -145,35 +145,35 @@ static const struct metric *metric_find(const struct diff *d, const char *name)
 
 /* --- collecting one side ---------------------------------------------------------------------- */
 
-static json_t *jget(json_t *o, const char *a, const char *b)
+/* Appends S to OUT (USED so far, ", " between) unless OUT already holds it. */
+static size_t join_once(char *out, size_t len, size_t used, const char *s)
 {
-	json_t *v = json_object_get(o, a);
-
-	return b ? json_object_get(v, b) : v;
+	if (!s || strstr(out, s))
+		return used;
+	return used + snprintf(out + used, used < len ? len - used : 0, "%s%s", used ? ", " : "", s);
 }
 
 /*
- * Distinct string values of KEY (or of the array KEY) over the targets, joined by ", ": each
- * target as the process that did the work (a launcher's child, the program it exec'd).
+ * Distinct allocators (ENV false) or environment hints (ENV true) over the targets, joined by
+ * ", ": each target as the process that did the work (a launcher's child, the program it exec'd).
  */
-static void targets_join(const struct model *m, const char *key, char *out, size_t len)
+static void targets_join(const struct model *m, bool env, char *out, size_t len)
 {
-	json_t *t, *v, *e;
-	size_t i, k, used = 0;
+	size_t used = 0;
 
 	out[0] = '\0';
-	json_array_foreach(jget(m->meta, "targets", NULL), i, t) {
-		v = json_object_get(model_worker(m, t, NULL), key);
-		for (k = 0; k < (json_is_array(v) ? json_array_size(v) : 1); k++) {
-			e = json_is_array(v) ? json_array_get(v, k) : v;
-			if (!json_is_string(e) || strstr(out, json_string_value(e)))
-				continue;
-			used += snprintf(out + used, used < len ? len - used : 0, "%s%s",
-					 used ? ", " : "", json_string_value(e));
-		}
+	for (size_t i = 0; i < m->session.ntargets; i++) {
+		const struct model_process *w = m->session.targets[i].worker;
+
+		if (!w)
+			continue;
+		if (!env)
+			used = join_once(out, len, used, w->allocator);
+		for (size_t k = 0; env && k < w->env.n; k++)
+			used = join_once(out, len, used, w->env.v[k]);
 	}
 	if (!out[0])
-		snprintf(out, len, "%s", key[0] == 'e' ? "(none of interest)" : "?");
+		snprintf(out, len, "%s", env ? "(none of interest)" : "?");
 }
 
 /*
@@ -195,26 +195,35 @@ static void allocators(const struct diff *d, int side, char *out, size_t len)
 				 name);
 	}
 	if (!out[0])
-		targets_join(&d->m[side], "allocator", out, len);
+		targets_join(&d->m[side], false, out, len);
 }
 
-/* The first target's command line (a JSON array) as the process that did the work, or NULL. */
-static json_t *target_cmdline(const struct model *m)
+/* The first target's command line as the process that did the work, or NULL. */
+static const struct model_strv *target_cmdline(const struct model *m)
 {
-	json_t *t = json_array_get(jget(m->meta, "targets", NULL), 0);
-	json_t *cmd = t ? json_object_get(model_worker(m, t, NULL), "cmdline") : NULL;
+	const struct model_process *w = m->session.ntargets ? m->session.targets[0].worker : NULL;
 
-	return json_is_array(cmd) && json_array_size(cmd) ? cmd : NULL;
+	return w && w->cmdline.n ? &w->cmdline : NULL;
 }
 
-static const char *arg_at(json_t *cmd, size_t i)
+static const char *arg_at(const struct model_strv *cmd, size_t i)
 {
-	const char *s = json_string_value(json_array_get(cmd, i)), *slash;
+	const char *s = cmd && i < cmd->n ? cmd->v[i] : NULL, *slash;
 
 	if (!s)
 		return "?";
 	slash = i ? NULL : strrchr(s, '/');
 	return slash ? slash + 1 : s;
+}
+
+static bool strv_equal(const struct model_strv *a, const struct model_strv *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i] ?: "", b->v[i] ?: ""))
+			return false;
+	return true;
 }
 
 /* Appends "SEP S" to OUT (USED so far); "…" at the end when it does not fit. */
@@ -228,7 +237,7 @@ static size_t put_arg(char *out, size_t len, size_t used, const char *s)
 }
 
 /* Arguments FROM..TO (exclusive) of CMD, the program by its base name. */
-static void join_args(json_t *cmd, size_t from, size_t to, char *out, size_t len)
+static void join_args(const struct model_strv *cmd, size_t from, size_t to, char *out, size_t len)
 {
 	size_t used = 0;
 
@@ -244,20 +253,20 @@ static void join_args(json_t *cmd, size_t from, size_t to, char *out, size_t len
  */
 static void command_settings(struct diff *d)
 {
-	json_t *cmd[SIDES] = { target_cmdline(&d->m[0]), target_cmdline(&d->m[1]) };
+	const struct model_strv *cmd[SIDES] = {target_cmdline(&d->m[0]), target_cmdline(&d->m[1])};
 	size_t n[SIDES], pre = 0, suf = 0, used;
 	bool longer = false;
 
 	for (int s = 0; s < SIDES; s++) {
 		char *out = d->settings[s][SET_COMMAND];
 
-		n[s] = cmd[s] ? json_array_size(cmd[s]) : 0;
+		n[s] = cmd[s] ? cmd[s]->n : 0;
 		join_args(cmd[s], 0, n[s], out, SETTING_LEN);
 		if (!cmd[s])
 			snprintf(out, SETTING_LEN, "?");
 		longer |= strlen(out) > CMD_WHOLE_LEN;
 	}
-	if (!cmd[0] || !cmd[1] || json_equal(cmd[0], cmd[1]) || !longer)
+	if (!cmd[0] || !cmd[1] || strv_equal(cmd[0], cmd[1]) || !longer)
 		return;
 	while (pre < n[0] && pre < n[1] && !strcmp(arg_at(cmd[0], pre), arg_at(cmd[1], pre)))
 		pre++;
@@ -292,16 +301,15 @@ static void collect_settings(struct diff *d, int side)
 	char(*s)[SETTING_LEN] = d->settings[side];
 	const char *mode = m->alloc ? m->alloc->mode : NULL;
 
-	snprintf(s[SET_THP_ENABLED], SETTING_LEN, "%s", model_meta_str(m, "thp", "enabled") ?: "?");
-	snprintf(s[SET_THP_DEFRAG], SETTING_LEN, "%s", model_meta_str(m, "thp", "defrag") ?: "?");
+	snprintf(s[SET_THP_ENABLED], SETTING_LEN, "%s", m->session.thp.enabled ?: "?");
+	snprintf(s[SET_THP_DEFRAG], SETTING_LEN, "%s", m->session.thp.defrag ?: "?");
 	snprintf(s[SET_KHUGEPAGED_DEFRAG], SETTING_LEN, "%s",
-		 model_meta_str(m, "thp", "khugepaged_defrag") ?: "?");
-	snprintf(s[SET_HUGEPAGES], SETTING_LEN, "%s",
-		 model_meta_str(m, "hugepages", "nr_hugepages") ?: "?");
+		 m->session.thp.khugepaged_defrag ?: "?");
+	snprintf(s[SET_HUGEPAGES], SETTING_LEN, "%s", m->session.hugepages.nr_hugepages ?: "?");
 	allocators(d, side, s[SET_ALLOCATOR], SETTING_LEN);
 	snprintf(s[SET_ALLOC_MODE], SETTING_LEN, "%s", mode ?: "unknown (no trailer)");
-	targets_join(m, "env", s[SET_ENV], SETTING_LEN);
-	snprintf(s[SET_KERNEL], SETTING_LEN, "%s", model_meta_str(m, "host", "kernel") ?: "?");
+	targets_join(m, true, s[SET_ENV], SETTING_LEN);
+	snprintf(s[SET_KERNEL], SETTING_LEN, "%s", m->session.host.kernel ?: "?");
 }
 
 static void collect_session(struct diff *d, int side)
@@ -311,7 +319,7 @@ static void collect_session(struct diff *d, int side)
 	uint64_t faults = m->faults_user + m->faults_kernel;
 
 	put(d, side, SEC_SESSION, U_SEC, dur, "session.duration_s", "duration");
-	put(d, side, SEC_SESSION, U_COUNT, json_array_size(jget(m->meta, "targets", NULL)),
+	put(d, side, SEC_SESSION, U_COUNT, m->session.ntargets,
 	    "session.targets", "targets");
 	put(d, side, SEC_EVENTS, U_COUNT, m->events, "events.total", "events");
 	put(d, side, SEC_EVENTS, U_COUNT, m->dropped, "events.dropped", "dropped");

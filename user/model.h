@@ -182,7 +182,5 @@ double model_duration_s(const struct model *m);
  * The raw header, for diff.c until it reads m->session: string A.B of the header, and the
  * process that did the work for the header's target T (see struct model_target).
  */
-const char *model_meta_str(const struct model *m, const char *a, const char *b);
-json_t *model_worker(const struct model *m, json_t *t, enum model_worker_kind *kind);
 
 #endif
