@@ -45,7 +45,7 @@ else
 	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test unit demo bench vmtest fuzz clean workloads check check-format check-shell check-unit
+.PHONY: all deps test unit demo bench vmtest fuzz clean workloads check check-format check-shell check-layers check-unit
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -132,7 +132,7 @@ FORMAT_SRCS := $(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests
 SHELL_SRCS := .ci/run $(wildcard scripts/*.sh scripts/vm/*.sh tests/*.sh tests/integration/*.sh \
 	tests/integration/*.bash)
 
-check: check-format check-shell check-unit
+check: check-format check-shell check-layers check-unit
 
 # Every file is checked; the names of those that differ come first, then the first differences.
 check-format: | deps
@@ -149,6 +149,11 @@ check-format: | deps
 check-shell: | deps
 	$(call msg,SHCHECK,$(words $(SHELL_SRCS)) files)
 	$(Q)$(SHELLCHECK) -f gcc $(SHELL_SRCS)
+
+# The rules docs/architecture.md states: printers make no jansson call, no literal page size.
+check-layers:
+	$(call msg,LAYERS,printers and page size)
+	$(Q)scripts/check-layers.sh
 
 check-unit: $(OUTPUT)/unit/unit_tests | deps
 	$(call msg,UNIT,$<)

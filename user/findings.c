@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "findings.h"
+#include "model.h"
 #include "reqreport.h"
 #include "util.h"
 

@@ -3,13 +3,15 @@
 #ifndef FL_FINDINGS_H
 #define FL_FINDINGS_H
 
-#include "model.h"
+struct model;
 
 struct finding {
 	const char *id;       /* stable key, e.g. "thp-defrag-compaction" */
 	const char *severity; /* "warning" or "info" */
 	char text[512];
 };
+
+#define MAX_FINDINGS 16
 
 /* Fills OUT with up to MAX findings; returns how many. */
 int findings_build(const struct model *m, struct finding *out, int max);

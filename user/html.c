@@ -28,7 +28,6 @@ struct page {
 	const struct model *m;
 	FILE *f;
 	uint64_t t0, t1;
-	uint64_t max_dur;
 };
 
 /* Escapes S for HTML text and attribute values. */
@@ -158,14 +157,16 @@ static void verdict_section(struct page *p)
 	fputs("</section>\n", p->f);
 }
 
-/* Whether any stall overlapped R's [start, first token). */
-static bool req_stalled(const struct page *p, const struct request *r, struct win_attr *wa)
+/* Request I's attribution in [start, first token) (reqview_build made it); zeros without one. */
+static bool req_stalled(const struct page *p, size_t i, struct win_attr *wa)
 {
+	const struct request *r = reqview_request(p->m, i);
+	const struct win_attr *a = reqview_prefill_attr(p->m, i);
+
 	memset(wa, 0, sizeof(*wa));
-	if (!r->first_token_ns || r->first_token_ns < r->start_ns)
+	if (!a || !r->first_token_ns || r->first_token_ns < r->start_ns)
 		return false;
-	attribute_window(p->m->stall_list, p->m->nstalls, p->max_dur, p->m->fault_ts.v,
-			 p->m->fault_ts.n, r->start_ns, r->first_token_ns, wa);
+	*wa = *a;
 	return wa->nstalls > 0;
 }
 
@@ -184,7 +185,7 @@ static int timeline_requests(struct page *p, double y0, size_t *drawn)
 			       : r->end_ns > r->start_ns ? r->end_ns
 							 : r->start_ns;
 		struct win_attr wa;
-		bool stalled = req_stalled(p, r, &wa);
+		bool stalled = req_stalled(p, i, &wa);
 		int k = 0;
 
 		while (k < REQ_LANES - 1 && lane_end[k] > r->start_ns)
@@ -496,7 +497,7 @@ static void slowest(struct page *p)
 		struct win_attr wa;
 		bool any = false;
 
-		req_stalled(p, r, &wa);
+		req_stalled(p, top[j], &wa);
 		fputs("<tr><td>", p->f);
 		esc(p->f, req_name(r));
 		fprintf(p->f, "</td><td>%s</td><td>%s</td><td>%u</td><td>%" PRIu64 "</td><td>",
@@ -532,9 +533,6 @@ int html_write(const struct model *m, const char *path)
 		if (r->end_ns > p.t1)
 			p.t1 = r->end_ns;
 	}
-	for (size_t i = 0; i < m->nstalls; i++)
-		if (m->stall_list[i].dur_ns > p.max_dur)
-			p.max_dur = m->stall_list[i].dur_ns;
 	head(&p);
 	verdict_section(&p);
 	timeline(&p);

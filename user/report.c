@@ -20,7 +20,6 @@
 #include "verdict.h"
 
 #define JSON_VERSION 1
-#define MAX_FINDINGS 16
 #define WRAP_COLS 100 /* the header's command lines wrap here */
 
 struct report_opts {
@@ -280,10 +279,8 @@ static void text_overhead(const struct model *m, FILE *f)
 
 static void text_findings(const struct model *m, FILE *f)
 {
-	struct finding fs[MAX_FINDINGS];
-	int n = findings_build(m, fs, MAX_FINDINGS);
-
-	verdict_rank_findings(m, fs, n);
+	const struct finding *fs = m->verdict ? m->verdict->findings : NULL;
+	int n = m->verdict ? m->verdict->nfindings : 0;
 
 	fprintf(f, "\nFindings\n");
 	if (!n)
@@ -607,10 +604,8 @@ static void json_memory(const struct model *m, struct jw *w)
 
 static void json_findings(const struct model *m, struct jw *w)
 {
-	struct finding fs[MAX_FINDINGS];
-	int n = findings_build(m, fs, MAX_FINDINGS);
-
-	verdict_rank_findings(m, fs, n);
+	const struct finding *fs = m->verdict ? m->verdict->findings : NULL;
+	int n = m->verdict ? m->verdict->nfindings : 0;
 
 	jw_key(w, "findings");
 	jw_arr_open(w);

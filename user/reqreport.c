@@ -88,6 +88,13 @@ const struct request *reqview_request(const struct model *m, size_t i)
 	return m->reqview && i < m->reqview->n ? m->reqview->rows[i].r : NULL;
 }
 
+const struct win_attr *reqview_prefill_attr(const struct model *m, size_t i)
+{
+	const struct req_row *row = m->reqview && i < m->reqview->n ? &m->reqview->rows[i] : NULL;
+
+	return row && row->has[WIN_PREFILL] ? &row->attr[WIN_PREFILL] : NULL;
+}
+
 int req_clock_parse(const char *s, enum req_clock *out)
 {
 	if (!strcmp(s, "monotonic"))

@@ -13,6 +13,7 @@
 #include "requests.h"
 
 struct model;
+struct win_attr;
 struct req_view;
 
 struct req_opts {
@@ -46,6 +47,8 @@ bool reqview_ttft(const struct model *m, struct req_ttft *out);
 /* The requests lined up with the recording (the file's or the wire's), for the other printers. */
 size_t reqview_count(const struct model *m);
 const struct request *reqview_request(const struct model *m, size_t i);
+/* Request I's stalls and faults in [start, first token), attributed once; NULL without one. */
+const struct win_attr *reqview_prefill_attr(const struct model *m, size_t i);
 void reqview_free(struct req_view *v);
 
 #endif

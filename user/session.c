@@ -232,10 +232,12 @@ int pid_launcher_child(int pid, char *comm, size_t len)
 	return child;
 }
 
+#define DESCENDANTS_MAX 4096 /* processes of one tree looked at when attaching */
+
 /* Adds every current descendant of ROOT (the kernel keeps the set current from here on). */
 static int add_descendants(struct session *s, int root)
 {
-	int added = 1, n = 0, *set = malloc(sizeof(int) * 4096);
+	int added = 1, n = 0, *set = malloc(sizeof(int) * DESCENDANTS_MAX);
 	DIR *d;
 
 	if (!set)
@@ -248,7 +250,7 @@ static int add_descendants(struct session *s, int root)
 		d = opendir("/proc");
 		if (!d)
 			break;
-		while ((de = readdir(d)) && n < 4096) {
+		while ((de = readdir(d)) && n < DESCENDANTS_MAX) {
 			int pid = atoi(de->d_name), pp, known = 0;
 
 			if (pid <= 0)

@@ -538,6 +538,8 @@ int verdict_build(struct model *m)
 						    : VERDICT_NOT_MEMORY;
 	finish_items(m, v, b);
 	build_lines(m, v);
+	v->nfindings = findings_build(m, v->findings, MAX_FINDINGS);
+	verdict_rank_findings(m, v->findings, v->nfindings);
 	free(b);
 	return 0;
 }

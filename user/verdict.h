@@ -7,6 +7,7 @@
 #ifndef FL_VERDICT_H
 #define FL_VERDICT_H
 
+#include "findings.h"
 #include "requests.h"
 #include <stdbool.h>
 #include <stdint.h>
@@ -78,6 +79,9 @@ struct verdict {
 	bool truncated, dropped;
 	char lines[6][640]; /* the text, built once for text, JSON and HTML */
 	int nlines;
+	/* the report's findings, built and ranked once (by the tail TTFT they explain) */
+	struct finding findings[MAX_FINDINGS];
+	int nfindings;
 };
 
 extern const char *const verdict_class_names[VC_MAX];
@@ -90,7 +94,6 @@ void verdict_text(const struct model *m, FILE *f);
 /* The value of the report's "verdict" key. */
 void verdict_json(const struct model *m, struct jw *w);
 
-struct finding;
 /* Orders findings by the tail TTFT their stalls explain (stable; dropped events first). */
 void verdict_rank_findings(const struct model *m, struct finding *f, int n);
 
