@@ -41,7 +41,7 @@ struct site {
 };
 
 struct cause_sum {
-	uint64_t stalls, with_stack, short_stacks, other_sites, other_ns;
+	uint64_t stalls, with_stack, short_stacks, cut_stacks, other_sites, other_ns;
 };
 
 struct stallstacks {
@@ -172,14 +172,18 @@ static bool after_syscall(struct stallstacks *ss, const struct model *m, const s
 #endif
 }
 
+static bool in_code(const struct model *m, uint32_t pid, uint64_t addr)
+{
+	const struct vma *v = find_vma(m, pid, addr);
+
+	return v && v->perms[2] == 'x';
+}
+
 static bool sp_word_is_code(const struct model *m, const struct stack_rec *r)
 {
-	const struct vma *v;
-
 	if (!r->sp_word || (r->nr > 1 && r->ips[1] == r->sp_word))
 		return false;
-	v = find_vma(m, r->pid, r->sp_word);
-	return v && v->perms[2] == 'x';
+	return in_code(m, r->pid, r->sp_word);
 }
 
 static void frames_free(struct frame *fr, size_t n)
@@ -192,12 +196,18 @@ static void frames_free(struct frame *fr, size_t n)
 
 /* The frames of R, named; their names joined into KEY (caller frees). */
 static size_t name_stack(struct stallstacks *ss, const struct model *m, const struct stack_rec *r,
-			 struct frame *fr, char **key)
+			 struct frame *fr, char **key, bool *cut)
 {
 	size_t n = 0, klen = 0, cap = 0;
 	char *k = NULL;
 
 	for (size_t i = 0; i < r->nr; i++) {
+		/* A frame outside code ends the walk: what follows came from a frame pointer that
+		 * code built without one used as a plain register. */
+		if (i > 0 && !in_code(m, r->pid, r->ips[i])) {
+			*cut = true;
+			break;
+		}
 		name_frame(ss, m, r->pid, r->ips[i], i == 0, &fr[n++]);
 		if (i == 0 && r->nr && sp_word_is_code(m, r) && after_syscall(ss, m, r))
 			name_frame(ss, m, r->pid, r->sp_word, false, &fr[n++]);
@@ -242,8 +252,11 @@ static void add_site(struct stallstacks *ss, const struct model *m, const struct
 	struct frame fr[FL_STACK_DEPTH + 1];
 	struct site *site = NULL;
 	char *key = NULL;
-	size_t n = name_stack(ss, m, r, fr, &key);
+	bool cut = false;
+	size_t n = name_stack(ss, m, r, fr, &key, &cut);
 
+	ss->causes[s->cause].cut_stacks += cut;
+	ss->causes[s->cause].short_stacks += n <= 2;
 	for (size_t i = 0; key && i < ss->nsites && !site; i++)
 		if (ss->sites[i].cause == s->cause && !strcmp(ss->sites[i].key, key))
 			site = &ss->sites[i];
@@ -302,7 +315,6 @@ void stallstack_finish(struct model *m)
 		if (!r)
 			continue;
 		ss->causes[s->cause].with_stack++;
-		ss->causes[s->cause].short_stacks += r->nr <= 2;
 		add_site(ss, m, s, r);
 	}
 	sort_n(ss->sites, ss->nsites, sizeof(*ss->sites), cmp_site);
@@ -391,6 +403,13 @@ void stallstack_text(const struct model *m, FILE *f)
 				"without frame pointers stops the walk (rebuild with "
 				"-fno-omit-frame-pointer to see its callers)\n",
 				cs->short_stacks);
+		if (cs->cut_stacks)
+			fprintf(f,
+				"    %" PRIu64
+				" of these stacks ran into an address outside code and "
+				"are cut there: code without frame pointers on the way (the frame "
+				"before the cut may be a wrong guess too)\n",
+				cs->cut_stacks);
 	}
 }
 
@@ -438,6 +457,7 @@ void stallstack_json(const struct model *m, struct jw *w)
 		jw_ku64(w, "stalls", cs->stalls);
 		jw_ku64(w, "with_stack", cs->with_stack);
 		jw_ku64(w, "short_stacks", cs->short_stacks);
+		jw_ku64(w, "cut_stacks", cs->cut_stacks);
 		jw_ku64(w, "other_sites_count", cs->other_sites);
 		jw_key(w, "sites");
 		jw_arr_open(w);

@@ -198,8 +198,10 @@ bool symcache_lookup(struct symcache *c, const char *path, uint64_t dev, uint64_
 		return false;
 	const struct sym *s = &f->syms[lo - 1];
 
-	/* past a sized function's end: code no symbol covers (a stripped static function) */
-	if (s->size && va >= s->addr + s->size)
+	/* past a sized function's end: code no symbol covers (a stripped static function); a
+	 * sizeless one (_fini, assembly) covers up to the next symbol only, not the rest of .text
+	 */
+	if (s->size ? va >= s->addr + s->size : lo == f->nsyms)
 		return false;
 	*name = s->name;
 	*delta = va - s->addr;
