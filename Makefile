@@ -93,7 +93,11 @@ workloads: $(WORKLOADS)
 
 $(OUTPUT)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h) | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
-	$(Q)$(CC) -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuser $< -o $@ -lpthread -ldl -lm
+	$(Q)$(CC) -g -O2 $(WL_CFLAGS) -Wall -Wextra -Werror -D_GNU_SOURCE -Ibpf -Iuser $< -o $@ \
+		-lpthread -ldl -lm
+
+# Its stall call sites are compared with its own functions: frame pointers, as a user's would be.
+$(OUTPUT)/workloads/stall_sites: WL_CFLAGS := -fno-omit-frame-pointer
 
 $(OUTPUT)/unit/unit_tests: $(UNIT_SRCS) $(USER_OBJS) | $(OUTPUT)/unit
 	$(call msg,BINARY,$@)

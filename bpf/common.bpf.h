@@ -364,6 +364,33 @@ static __always_inline void fl_emit_stall_noacct(__u32 cause, __u64 start_ns, __
 	fl_submit(e);
 }
 
+/*
+ * The user stack of the stall of CAUSE that began at START_NS, in the current (target) thread.
+ * CTX is the program's context, which bpf_get_stack needs. Stalls are rare (a few per second at
+ * most), so every stall gets its own copy rather than a stack id that a full map could lose.
+ */
+static __always_inline void fl_emit_stack(void *ctx, __u32 cause, __u64 start_ns)
+{
+	struct fl_stack *e;
+	struct pt_regs *regs;
+	__u64 sp;
+	long n;
+
+	e = fl_reserve(struct fl_stack, FL_EV_STACK, 0);
+	if (!e)
+		return;
+	e->h.ts_ns = start_ns;
+	e->pid = fl_tgid();
+	e->cause = cause;
+	n = bpf_get_stack(ctx, e->ips, sizeof(e->ips), BPF_F_USER_STACK);
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	sp = BPF_CORE_READ(regs, sp);
+	if (!sp || bpf_probe_read_user(&e->sp_word, sizeof(e->sp_word), (void *)sp))
+		e->sp_word = 0;
+	e->nr = n > 0 ? n / sizeof(__u64) : 0;
+	fl_submit(e);
+}
+
 static __always_inline void fl_emit_stall(__u32 cause, __u64 start_ns, __u64 dur_ns, __s32 order,
 					  __u64 arg0, __u64 arg1, __u16 flags)
 {

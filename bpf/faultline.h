@@ -32,6 +32,7 @@ enum fl_type {
 	FL_EV_CUDA,       /* pinned-memory call (cudaHostRegister and friends) */
 	FL_EV_NET,        /* read/write on a traced TCP socket (record --capture-payload) */
 	FL_EV_REQ,        /* an HTTP request parsed by record from FL_EV_NET (user space only) */
+	FL_EV_STACK,      /* the user stack of the FL_EV_STALL of the same (tid, ts_ns, cause) */
 	FL_EV_TYPE_MAX
 };
 
@@ -117,6 +118,26 @@ struct fl_stall {
 		     * mmap_lock: 1 if write; migration: pages migrated */
 	__u64 arg1; /* reclaim/compaction: gfp flags; khugepaged: pages isolated;
 		     * mmap_lock: mm pointer; migration: pages failed */
+};
+
+#define FL_STACK_DEPTH 32 /* user frames kept per stall */
+
+/*
+ * The user stack of a timed stall in a traced thread (bpf_get_stack, BPF_F_USER_STACK: frame
+ * pointers, so code built without them gives short stacks). Emitted once per stall, right after
+ * its first FL_EV_STALL, with the stall's start as h.ts_ns. Not for stalls run in another thread
+ * (FL_F_OTHER: khugepaged): there is no user stack of the target to take.
+ */
+struct fl_stack {
+	struct fl_hdr h; /* ts_ns is the stall's start, as in its FL_EV_STALL */
+	__u32 pid;
+	__u16 cause; /* enum fl_cause */
+	__u16 nr;    /* valid entries of ips (0: the kernel gave none) */
+	/* The word at the user stack pointer, 0 when unreadable: the return address into the
+	 * caller when ips[0] is in a leaf syscall wrapper (madvise), which has no frame of its own
+	 * and so drops that caller from a frame-pointer walk. User space decides whether to use it. */
+	__u64 sp_word;
+	__u64 ips[FL_STACK_DEPTH]; /* ips[0] the innermost: the user ip at kernel entry */
 };
 
 struct fl_kcompactd {

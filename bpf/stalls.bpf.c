@@ -21,9 +21,11 @@ int BPF_PROG(fl_reclaim_end, unsigned long nr_reclaimed)
 {
 	struct start_val s;
 
-	if (fl_finish(FL_START_DIRECT_RECLAIM, &s))
+	if (fl_finish(FL_START_DIRECT_RECLAIM, &s)) {
 		fl_emit_stall(FL_CAUSE_DIRECT_RECLAIM, s.ts_ns, bpf_ktime_get_ns() - s.ts_ns, s.order,
 			      nr_reclaimed, s.arg1, 0);
+		fl_emit_stack(ctx, FL_CAUSE_DIRECT_RECLAIM, s.ts_ns);
+	}
 	return 0;
 }
 
@@ -40,9 +42,11 @@ int BPF_PROG(fl_memcg_reclaim_end, unsigned long nr_reclaimed)
 {
 	struct start_val s;
 
-	if (fl_finish(FL_START_MEMCG_RECLAIM, &s))
+	if (fl_finish(FL_START_MEMCG_RECLAIM, &s)) {
 		fl_emit_stall(FL_CAUSE_MEMCG_RECLAIM, s.ts_ns, bpf_ktime_get_ns() - s.ts_ns, s.order,
 			      nr_reclaimed, s.arg1, 0);
+		fl_emit_stack(ctx, FL_CAUSE_MEMCG_RECLAIM, s.ts_ns);
+	}
 	return 0;
 }
 
@@ -79,6 +83,8 @@ int BPF_PROG(fl_compact_end, struct compact_control *cc, unsigned long zone_star
 	if (v->count == 1)
 		fl_account(FL_CAUSE_DIRECT_COMPACTION, dur);
 	fl_emit_stall_noacct(FL_CAUSE_DIRECT_COMPACTION, v->ts_ns, dur, v->order, status, v->arg1, 0);
+	if (v->count == 1) /* one stack per try, not per zone */
+		fl_emit_stack(ctx, FL_CAUSE_DIRECT_COMPACTION, v->ts_ns);
 	return 0;
 }
 
@@ -100,6 +106,7 @@ int BPF_PROG(fl_compact_deferred, struct zone *zone, int order)
 	fl_account(FL_CAUSE_DIRECT_COMPACTION, dur);
 	fl_emit_stall_noacct(FL_CAUSE_DIRECT_COMPACTION, v->ts_ns, dur, v->order,
 			     bpf_core_enum_value(enum compact_result, COMPACT_DEFERRED), v->arg1, 0);
+	fl_emit_stack(ctx, FL_CAUSE_DIRECT_COMPACTION, v->ts_ns);
 	return 0;
 }
 
@@ -187,8 +194,10 @@ int fl_lock_acquired(__u64 *ctx)
 
 	if (fl_finish(FL_START_LOCK_WAIT, &s)) {
 		now = bpf_ktime_get_ns();
-		if (now - s.ts_ns >= cfg_lock_wait_min_ns)
+		if (now - s.ts_ns >= cfg_lock_wait_min_ns) {
 			fl_emit_stall(FL_CAUSE_MMAP_LOCK_WAIT, s.ts_ns, now - s.ts_ns, 0, write, mm, 0);
+			fl_emit_stack(ctx, FL_CAUSE_MMAP_LOCK_WAIT, s.ts_ns);
+		}
 		if (write)
 			fl_start(FL_START_LOCK_HOLD, mm, 0, 0);
 		else
@@ -288,6 +297,8 @@ int BPF_PROG(fl_collapse, struct mm_struct *mm, int isolated, int status)
 	if (!(bpf_get_current_task_btf()->flags & PF_KTHREAD))
 		flags |= FL_F_ASKED;
 	fl_emit_stall(FL_CAUSE_KHUGEPAGED, start, dur, 9, status, isolated, flags);
+	if (!(flags & FL_F_OTHER)) /* MADV_COLLAPSE in a target thread: its caller */
+		fl_emit_stack(ctx, FL_CAUSE_KHUGEPAGED, start);
 	return 0;
 }
 
@@ -306,9 +317,11 @@ int BPF_PROG(fl_migrate_end, unsigned long succeeded, unsigned long failed)
 {
 	struct start_val s;
 
-	if (fl_finish(FL_START_MIGRATION, &s))
+	if (fl_finish(FL_START_MIGRATION, &s)) {
 		fl_emit_stall(FL_CAUSE_MIGRATION, s.ts_ns, bpf_ktime_get_ns() - s.ts_ns, 0, succeeded,
 			      failed, 0);
+		fl_emit_stack(ctx, FL_CAUSE_MIGRATION, s.ts_ns);
+	}
 	return 0;
 }
 

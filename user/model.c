@@ -9,6 +9,7 @@
 #include "model.h"
 #include "procev.h"
 #include "reqreport.h"
+#include "stallstack.h"
 #include "verdict.h"
 #include "wire.h"
 #include "util.h"
@@ -40,6 +41,7 @@ static const size_t min_size[FL_EV_TYPE_MAX] = {
 	[FL_EV_CUDA] = sizeof(struct fl_cuda),
 	[FL_EV_NET] = sizeof(struct fl_net) - FL_NET_CAP,
 	[FL_EV_REQ] = sizeof(struct fl_req),
+	[FL_EV_STACK] = sizeof(struct fl_stack),
 };
 
 struct model_budget model_budget;
@@ -544,6 +546,9 @@ static void add_event(struct model *m, const void *ev, size_t len)
 	case FL_EV_REQ:
 		add_req(m, ev);
 		break;
+	case FL_EV_STACK:
+		stallstack_add(m, ev);
+		break;
 	case FL_EV_PROC: {
 		struct proc_ev p;
 
@@ -627,6 +632,7 @@ void model_finish(struct model *m)
 		stall_percentiles(&m->stalls[c]);
 	u64vec_pct(&m->fault_ts, 50); /* sorts */
 	resolve_pending(m);
+	stallstack_finish(m);
 	model_meta_finish(m);
 	alloc_model_finish(m);
 	if (m->wire)
@@ -734,6 +740,7 @@ void model_free(struct model *m)
 		u64vec_free(&m->stalls[i].durs);
 	u64vec_free(&m->fault_ts);
 	free(m->stall_list);
+	stallstack_free(m);
 	for (size_t i = 0; i < m->nregions; i++)
 		free(m->regions[i].name);
 	free(m->regions);

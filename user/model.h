@@ -105,6 +105,7 @@ struct model {
 	struct stall_stats stalls[FL_CAUSE_MAX];
 	struct stall_rec *stall_list;
 	size_t nstalls, cap_stalls;
+	struct stallstacks *sstacks; /* the stalls' user stacks and call sites (stallstack.c) */
 
 	struct region_stat *regions;
 	size_t nregions, cap_regions;

@@ -16,6 +16,7 @@
 #include "model.h"
 #include "perfetto.h"
 #include "reqreport.h"
+#include "stallstack.h"
 #include "util.h"
 #include "verdict.h"
 
@@ -295,6 +296,7 @@ static void print_text(const struct model *m, FILE *f)
 	text_session(m, f);
 	text_probes(m, f);
 	text_stalls(m, f);
+	stallstack_text(m, f);
 	text_faults(m, f);
 	text_memory(m, f);
 	alloc_print_text(m, f);
@@ -677,6 +679,8 @@ static void print_json(const struct model *m, FILE *f)
 	jw_obj_close(&w);
 	json_faults(m, &w);
 	json_stalls(m, &w);
+	jw_key(&w, "stall_stacks");
+	stallstack_json(m, &w);
 	json_memory(m, &w);
 	jw_key(&w, "alloc");
 	alloc_print_json(m, &w);

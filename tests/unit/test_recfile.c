@@ -602,7 +602,7 @@ UNIT_TEST(recfile_bad_events)
 	check_bad_chunk(unit_failed, raw, 42, 1, BAD("event 1 has an unknown type 0"));
 	h.type = FL_EV_TYPE_MAX;
 	memcpy(raw + 2, &h, sizeof(h));
-	check_bad_chunk(unit_failed, raw, 42, 1, BAD("event 1 has an unknown type 14"));
+	check_bad_chunk(unit_failed, raw, 42, 1, BAD("event 1 has an unknown type 15"));
 
 	h.type = FL_EV_FAULT;
 	h.ts_ns = 201;
