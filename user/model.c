@@ -271,15 +271,19 @@ static struct region_stat *region_get(struct model *m, const char *name)
 	return r;
 }
 
+static void region_add(struct region_stat *r, bool kernel, uint32_t error_code)
+{
+	r->faults++;
+	r->kernel += kernel;
+	r->write += !!(error_code & 2);
+}
+
 static void region_count(struct model *m, const char *name, bool kernel, uint32_t error_code)
 {
 	struct region_stat *r = region_get(m, name);
 
-	if (!r)
-		return;
-	r->faults++;
-	r->kernel += kernel;
-	r->write += !!(error_code & 2);
+	if (r)
+		region_add(r, kernel, error_code);
 }
 
 static void add_pending(struct model *m, const struct fl_fault *e, bool kernel)
@@ -328,14 +332,21 @@ static void add_fault(struct model *m, const struct fl_fault *e)
 	add_fault_bucket(m, e->pid, e->h.tid, e->h.ts_ns);
 	if (m->last_vma && m->last_pid == (int)e->pid && e->addr >= m->last_vma->start &&
 	    e->addr < m->last_vma->end) {
-		v = m->last_vma;
-	} else if ((pm = pid_maps_get(m, e->pid))) {
-		v = vmas_find(&pm->start, e->addr);
+		/* the cached mapping's region: no name lookup on the common path */
+		region_add(&m->regions[m->last_region], kernel, e->error_code);
+		return;
 	}
+	if ((pm = pid_maps_get(m, e->pid)))
+		v = vmas_find(&pm->start, e->addr);
 	if (v) {
+		struct region_stat *r = region_get(m, vma_region(v));
+
+		if (!r)
+			return;
 		m->last_vma = v;
 		m->last_pid = e->pid;
-		region_count(m, vma_region(v), kernel, e->error_code);
+		m->last_region = r - m->regions;
+		region_add(r, kernel, e->error_code);
 	} else {
 		add_pending(m, e, kernel);
 	}
