@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libdeflate.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -774,8 +775,7 @@ struct fl_reader {
 	size_t raw_cap;
 	size_t pos;    /* offset of the next record in raw */
 	uint32_t left; /* events of the current chunk not yet returned */
-	z_stream zs;
-	bool zs_init;
+	struct libdeflate_decompressor *dd; /* chunks are inflated whole */
 	bool done;
 
 	char *meta;
@@ -956,7 +956,7 @@ static int reader_new(struct fl_reader **rp, char *errbuf, size_t errlen)
 {
 	struct fl_reader *r = calloc(1, sizeof(*r));
 
-	if (r && inflateInit2(&r->zs, -MAX_WBITS) != Z_OK) {
+	if (r && !(r->dd = libdeflate_alloc_decompressor())) {
 		free(r);
 		r = NULL;
 	}
@@ -965,7 +965,6 @@ static int reader_new(struct fl_reader **rp, char *errbuf, size_t errlen)
 		return -ENOMEM;
 	}
 	r->fd = -1;
-	r->zs_init = true;
 	*rp = r;
 	return 0;
 }
@@ -1093,24 +1092,23 @@ static void chunk_hdr_parse(const uint8_t *p, struct chunk_hdr *h)
 }
 
 /*
- * Inflates the zlib stream COMP into RAW (raw_len bytes): 0, 1 for bad data, or -errno. ZS
- * inflates raw deflate (inflateInit2 with -MAX_WBITS): the 2-byte zlib header is checked
- * here, and the 4-byte adler32 at the end is not summed again (a fifth of the time inflating):
- * the chunk's crc32 already covered every compressed byte, the adler32 included.
+ * Inflates the zlib stream COMP into RAW (raw_len bytes): 0, or 1 for bad data. A chunk is
+ * inflated whole, so libdeflate does it, at about twice zlib's speed: the 2-byte zlib header
+ * is checked here, and the 4-byte adler32 at the end is not summed again (with zlib it was a
+ * fifth of the time): the chunk's crc32 already covered every compressed byte, adler32 included.
  */
-static int inflate_into(z_stream *zs, const uint8_t *comp, const struct chunk_hdr *h, uint8_t *raw)
+static int inflate_into(struct libdeflate_decompressor *dd, const uint8_t *comp,
+			const struct chunk_hdr *h, uint8_t *raw)
 {
+	size_t in = 0, out = 0;
+
 	if (h->comp_len < 6 || (comp[0] & 0x0f) != Z_DEFLATED || (comp[0] >> 4) > 7 ||
 	    (comp[1] & 0x20) || ((comp[0] << 8) | comp[1]) % 31)
 		return 1; /* not a zlib header, or one that needs a preset dictionary */
-	if (inflateReset(zs) != Z_OK)
-		return -EIO;
-	zs->next_in = (Bytef *)comp + 2;
-	zs->avail_in = h->comp_len - 6;
-	zs->next_out = raw;
-	zs->avail_out = h->raw_len;
 	/* Exactly raw_len bytes out, every compressed byte up to the adler32 used. */
-	if (inflate(zs, Z_FINISH) != Z_STREAM_END || zs->avail_out || zs->avail_in)
+	if (libdeflate_deflate_decompress_ex(dd, comp + 2, h->comp_len - 6, raw, h->raw_len, &in,
+					     &out) != LIBDEFLATE_SUCCESS ||
+	    in != h->comp_len - 6 || out != h->raw_len)
 		return 1;
 	return 0;
 }
@@ -1125,7 +1123,7 @@ static int chunk_inflate(struct fl_reader *r, const uint8_t *comp, const struct 
 		r->raw = raw;
 		r->raw_cap = h->raw_len;
 	}
-	return inflate_into(&r->zs, comp, h, r->raw);
+	return inflate_into(r->dd, comp, h, r->raw);
 }
 
 static const char *raw_validate(const uint8_t *raw, const struct chunk_hdr *h, char *why,
@@ -1325,7 +1323,7 @@ struct read_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	pthread_t th[POOL_MAX_WORKERS];
-	z_stream zs[POOL_MAX_WORKERS];
+	struct libdeflate_decompressor *dd[POOL_MAX_WORKERS];
 	int nth;
 	bool stop;
 	struct pool_slot slot[POOL_SLOTS];
@@ -1340,12 +1338,12 @@ struct pool_worker {
 	int id;
 };
 
-static void pool_work(struct pool_slot *s, z_stream *zs)
+static void pool_work(struct pool_slot *s, struct libdeflate_decompressor *dd)
 {
 	char why[64];
 
 	s->ok = chunk_crc(s->comp, s->comp + CHUNK_HDR_BYTES, s->h.comp_len) == s->h.crc &&
-		inflate_into(zs, s->comp + CHUNK_HDR_BYTES, &s->h, s->raw) == 0 &&
+		inflate_into(dd, s->comp + CHUNK_HDR_BYTES, &s->h, s->raw) == 0 &&
 		!raw_validate(s->raw, &s->h, why, sizeof(why));
 }
 
@@ -1366,7 +1364,7 @@ static void *pool_thread(void *arg)
 		s = &p->slot[(p->head + p->next_job++) % POOL_SLOTS];
 		s->state = SLOT_BUSY;
 		pthread_mutex_unlock(&p->mu);
-		pool_work(s, &p->zs[id]);
+		pool_work(s, p->dd[id]);
 		pthread_mutex_lock(&p->mu);
 		s->state = SLOT_DONE;
 		pthread_cond_broadcast(&p->done);
@@ -1388,7 +1386,8 @@ static void pool_free(struct read_pool *p)
 	for (i = 0; i < p->nth; i++)
 		pthread_join(p->th[i], NULL);
 	for (i = 0; i < POOL_MAX_WORKERS; i++)
-		inflateEnd(&p->zs[i]);
+		if (p->dd[i])
+			libdeflate_free_decompressor(p->dd[i]);
 	for (i = 0; i < POOL_SLOTS; i++) {
 		free(p->slot[i].comp);
 		free(p->slot[i].raw);
@@ -1414,7 +1413,7 @@ static struct read_pool *pool_new(uint64_t off)
 	pthread_cond_init(&p->done, NULL);
 	p->scan_off = off;
 	for (int i = 0; i < POOL_MAX_WORKERS; i++)
-		if (inflateInit2(&p->zs[i], -MAX_WBITS) != Z_OK) {
+		if (!(p->dd[i] = libdeflate_alloc_decompressor())) {
 			pool_free(p);
 			return NULL;
 		}
@@ -1610,8 +1609,8 @@ void fl_reader_close(struct fl_reader *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	pool_free(r->pool);
-	if (r->zs_init)
-		inflateEnd(&r->zs);
+	if (r->dd)
+		libdeflate_free_decompressor(r->dd);
 	free(r->io);
 	free(r->raw);
 	free(r->meta);
