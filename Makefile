@@ -21,7 +21,7 @@ CFLAGS ?= -g -O2
 CFLAGS += $(SAN_FLAGS)
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 USER_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(OUTPUT) -Ibpf -Iuser -MMD -MP
-USER_LIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpthread -lm
+USER_LIBS := -lbpf -lelf -lz -ldeflate -ljansson -lncursesw -lpthread -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__FAULTLINE_BPF__ -I$(dir $(VMLINUX)) -Ibpf \
 	-Wall -Werror -Wno-unused-function -Wno-compare-distinct-pointer-types
 

@@ -3,7 +3,7 @@
 # when every package is already installed it only checks and exits.
 set -euo pipefail
 
-BUILD=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libncurses-dev libjansson-dev)
+BUILD=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libdeflate-dev libncurses-dev libjansson-dev)
 TEST=(python3 qemu-system-x86 busybox-static cpio e2fsprogs prometheus tmux libjemalloc2 libjemalloc-dev
       libgoogle-perftools4 iproute2 curl procps util-linux
       chromium nodejs) # chromium, node's npm: report_views.sh opens the HTML page and the trace

@@ -267,15 +267,19 @@ static struct region_stat *region_get(struct model *m, const char *name)
 	return r;
 }
 
+static void region_add(struct region_stat *r, bool kernel, bool write)
+{
+	r->faults++;
+	r->kernel += kernel;
+	r->write += write;
+}
+
 static void region_count(struct model *m, const char *name, bool kernel, bool write)
 {
 	struct region_stat *r = region_get(m, name);
 
-	if (!r)
-		return;
-	r->faults++;
-	r->kernel += kernel;
-	r->write += write;
+	if (r)
+		region_add(r, kernel, write);
 }
 
 static void add_pending(struct model *m, const struct fl_fault *e, bool kernel)
@@ -324,14 +328,21 @@ static void add_fault(struct model *m, const struct fl_fault *e)
 	add_fault_bucket(m, e->pid, e->h.tid, e->h.ts_ns);
 	if (m->last_vma && m->last_pid == (int)e->pid && e->addr >= m->last_vma->start &&
 	    e->addr < m->last_vma->end) {
-		v = m->last_vma;
-	} else if ((pm = pid_maps_get(m, e->pid))) {
-		v = vmas_find(&pm->start, e->addr);
+		/* the cached mapping's region: no name lookup on the common path */
+		region_add(&m->regions[m->last_region], kernel, write);
+		return;
 	}
+	if ((pm = pid_maps_get(m, e->pid)))
+		v = vmas_find(&pm->start, e->addr);
 	if (v) {
+		struct region_stat *r = region_get(m, vma_region(v));
+
+		if (!r)
+			return;
 		m->last_vma = v;
 		m->last_pid = e->pid;
-		region_count(m, vma_region(v), kernel, write);
+		m->last_region = r - m->regions;
+		region_add(r, kernel, write);
 	} else {
 		add_pending(m, e, kernel);
 	}

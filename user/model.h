@@ -116,6 +116,7 @@ struct model {
 	size_t npending, cap_pending;
 	const struct vma *last_vma; /* lookup cache: faults come in runs */
 	int last_pid;
+	size_t last_region; /* index in regions of last_vma's region */
 
 	struct rss_stat *rss;
 	size_t nrss;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libdeflate.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -760,6 +761,8 @@ int fl_writer_close(struct fl_writer *w, const char *trailer_json)
 
 /* ==== reader ==== */
 
+struct read_pool;
+
 struct fl_reader {
 	int fd;             /* -1 when reading a memory image */
 	const uint8_t *mem; /* the memory image */
@@ -772,13 +775,13 @@ struct fl_reader {
 	size_t raw_cap;
 	size_t pos;    /* offset of the next record in raw */
 	uint32_t left; /* events of the current chunk not yet returned */
-	z_stream zs;
-	bool zs_init;
+	struct libdeflate_decompressor *dd; /* chunks are inflated whole */
 	bool done;
 
 	char *meta;
 	char *trailer;
 	struct fl_reader_status st;
+	struct read_pool *pool; /* chunks inflated ahead by worker threads; NULL: none */
 	size_t ev_len;                       /* bytes of ev in use; the rest is zero */
 	uint64_t ev[FL_MAX_EVENT_BYTES / 8]; /* the returned event, 8-byte aligned */
 };
@@ -955,7 +958,7 @@ static int reader_new(struct fl_reader **rp, char *errbuf, size_t errlen)
 {
 	struct fl_reader *r = calloc(1, sizeof(*r));
 
-	if (r && inflateInit(&r->zs) != Z_OK) {
+	if (r && !(r->dd = libdeflate_alloc_decompressor())) {
 		free(r);
 		r = NULL;
 	}
@@ -964,7 +967,6 @@ static int reader_new(struct fl_reader **rp, char *errbuf, size_t errlen)
 		return -ENOMEM;
 	}
 	r->fd = -1;
-	r->zs_init = true;
 	*rp = r;
 	return 0;
 }
@@ -1091,6 +1093,28 @@ static void chunk_hdr_parse(const uint8_t *p, struct chunk_hdr *h)
 	h->n_events = get_le32(p + 32);
 }
 
+/*
+ * Inflates the zlib stream COMP into RAW (raw_len bytes): 0, or 1 for bad data. A chunk is
+ * inflated whole, so libdeflate does it, at about twice zlib's speed: the 2-byte zlib header
+ * is checked here, and the 4-byte adler32 at the end is not summed again (with zlib it was a
+ * fifth of the time): the chunk's crc32 already covered every compressed byte, adler32 included.
+ */
+static int inflate_into(struct libdeflate_decompressor *dd, const uint8_t *comp,
+			const struct chunk_hdr *h, uint8_t *raw)
+{
+	size_t in = 0, out = 0;
+
+	if (h->comp_len < 6 || (comp[0] & 0x0f) != Z_DEFLATED || (comp[0] >> 4) > 7 ||
+	    (comp[1] & 0x20) || ((comp[0] << 8) | comp[1]) % 31)
+		return 1; /* not a zlib header, or one that needs a preset dictionary */
+	/* Exactly raw_len bytes out, every compressed byte up to the adler32 used. */
+	if (libdeflate_deflate_decompress_ex(dd, comp + 2, h->comp_len - 6, raw, h->raw_len, &in,
+					     &out) != LIBDEFLATE_SUCCESS ||
+	    in != h->comp_len - 6 || out != h->raw_len)
+		return 1;
+	return 0;
+}
+
 static int chunk_inflate(struct fl_reader *r, const uint8_t *comp, const struct chunk_hdr *h)
 {
 	if (h->raw_len > r->raw_cap) {
@@ -1101,21 +1125,21 @@ static int chunk_inflate(struct fl_reader *r, const uint8_t *comp, const struct 
 		r->raw = raw;
 		r->raw_cap = h->raw_len;
 	}
-	if (inflateReset(&r->zs) != Z_OK)
-		return -EIO;
-	r->zs.next_in = (Bytef *)comp;
-	r->zs.avail_in = h->comp_len;
-	r->zs.next_out = r->raw;
-	r->zs.avail_out = h->raw_len;
-	/* Exactly raw_len bytes out, every compressed byte used, the stream's adler32 checked. */
-	if (inflate(&r->zs, Z_FINISH) != Z_STREAM_END || r->zs.avail_out || r->zs.avail_in)
-		return 1;
-	return 0;
+	return inflate_into(r->dd, comp, h, r->raw);
 }
+
+static const char *raw_validate(const uint8_t *raw, const struct chunk_hdr *h, char *why,
+				size_t why_len);
 
 /* Checks every record of the inflated chunk; NULL when all are good, else what is wrong. */
 static const char *chunk_validate(const struct fl_reader *r, const struct chunk_hdr *h,
 				  char *why, size_t why_len)
+{
+	return raw_validate(r->raw, h, why, why_len);
+}
+
+static const char *raw_validate(const uint8_t *raw, const struct chunk_hdr *h, char *why,
+				size_t why_len)
 {
 	size_t pos = 0;
 	uint32_t i;
@@ -1128,13 +1152,13 @@ static const char *chunk_validate(const struct fl_reader *r, const struct chunk_
 			snprintf(why, why_len, "event %u overruns the chunk", i + 1);
 			return why;
 		}
-		memcpy(&len, r->raw + pos, sizeof(len));
+		memcpy(&len, raw + pos, sizeof(len));
 		if (len < sizeof(eh) || len > FL_MAX_EVENT_BYTES ||
 		    len > h->raw_len - pos - REC_PREFIX_BYTES) {
 			snprintf(why, why_len, "event %u has a bad length %u", i + 1, len);
 			return why;
 		}
-		memcpy(&eh, r->raw + pos + REC_PREFIX_BYTES, sizeof(eh));
+		memcpy(&eh, raw + pos + REC_PREFIX_BYTES, sizeof(eh));
 		if (eh.type < 1 || eh.type >= FL_EV_TYPE_MAX) {
 			snprintf(why, why_len, "event %u has an unknown type %u", i + 1, eh.type);
 			return why;
@@ -1275,6 +1299,267 @@ static int chunk_load(struct fl_reader *r)
 	return 1;
 }
 
+/*
+ * Inflating ahead. Chunks are independent: a few worker threads check and inflate the next
+ * ones while the caller consumes the current one, and chunks are still handed out in file
+ * order. Only whole chunks that pass every check take this path; anything else (the trailer,
+ * the end of the file, a bad chunk) is left to chunk_load(), which reads it again and says
+ * what it says without the pool, so the result is the same with and without threads.
+ */
+#define POOL_MAX_WORKERS 4
+#define POOL_SLOTS 8
+#define POOL_AHEAD_BYTES (32u << 20) /* raw bytes in flight, beyond the first chunk */
+
+enum { SLOT_QUEUED, SLOT_BUSY, SLOT_DONE };
+
+struct pool_slot {
+	uint64_t off; /* file offset of the chunk */
+	struct chunk_hdr h;
+	uint8_t *comp, *raw;
+	size_t comp_cap, raw_cap;
+	int state;
+	bool ok; /* crc, inflate and every record good */
+};
+
+struct read_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	pthread_t th[POOL_MAX_WORKERS];
+	struct libdeflate_decompressor *dd[POOL_MAX_WORKERS];
+	int nth;
+	bool stop;
+	struct pool_slot slot[POOL_SLOTS];
+	unsigned head, count; /* ring of chunks in file order, head first */
+	unsigned next_job;    /* slots from head handed to a worker so far */
+	uint64_t scan_off;    /* file offset after the last chunk queued */
+	uint64_t raw_queued;  /* raw bytes of the queued chunks */
+};
+
+struct pool_worker {
+	struct read_pool *p;
+	int id;
+};
+
+static void pool_work(struct pool_slot *s, struct libdeflate_decompressor *dd)
+{
+	char why[64];
+
+	s->ok = chunk_crc(s->comp, s->comp + CHUNK_HDR_BYTES, s->h.comp_len) == s->h.crc &&
+		inflate_into(dd, s->comp + CHUNK_HDR_BYTES, &s->h, s->raw) == 0 &&
+		!raw_validate(s->raw, &s->h, why, sizeof(why));
+}
+
+static void *pool_thread(void *arg)
+{
+	struct read_pool *p = ((struct pool_worker *)arg)->p;
+	int id = ((struct pool_worker *)arg)->id;
+
+	free(arg);
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct pool_slot *s;
+
+		while (!p->stop && p->next_job >= p->count)
+			pthread_cond_wait(&p->work, &p->mu);
+		if (p->stop)
+			break;
+		s = &p->slot[(p->head + p->next_job++) % POOL_SLOTS];
+		s->state = SLOT_BUSY;
+		pthread_mutex_unlock(&p->mu);
+		pool_work(s, p->dd[id]);
+		pthread_mutex_lock(&p->mu);
+		s->state = SLOT_DONE;
+		pthread_cond_broadcast(&p->done);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void pool_free(struct read_pool *p)
+{
+	int i;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->mu);
+	for (i = 0; i < p->nth; i++)
+		pthread_join(p->th[i], NULL);
+	for (i = 0; i < POOL_MAX_WORKERS; i++)
+		if (p->dd[i])
+			libdeflate_free_decompressor(p->dd[i]);
+	for (i = 0; i < POOL_SLOTS; i++) {
+		free(p->slot[i].comp);
+		free(p->slot[i].raw);
+	}
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->done);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+/* Starts the workers: one per online CPU, at most POOL_MAX_WORKERS. NULL: read without. */
+static struct read_pool *pool_new(uint64_t off)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int want = cpus < 1 ? 1 : cpus > POOL_MAX_WORKERS ? POOL_MAX_WORKERS : (int)cpus;
+	struct read_pool *p = calloc(1, sizeof(*p));
+	sigset_t all, old;
+
+	if (!p)
+		return NULL;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->done, NULL);
+	p->scan_off = off;
+	for (int i = 0; i < POOL_MAX_WORKERS; i++)
+		if (!(p->dd[i] = libdeflate_alloc_decompressor())) {
+			pool_free(p);
+			return NULL;
+		}
+	/* signals stay with the caller's thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	while (p->nth < want) {
+		struct pool_worker *w = malloc(sizeof(*w));
+
+		if (!w)
+			break;
+		*w = (struct pool_worker){p, p->nth};
+		if (pthread_create(&p->th[p->nth], NULL, pool_thread, w)) {
+			free(w);
+			break;
+		}
+		pthread_setname_np(p->th[p->nth], "fl-inflate");
+		p->nth++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!p->nth) {
+		pool_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static bool grow_buf(uint8_t **b, size_t *cap, size_t len)
+{
+	uint8_t *n;
+
+	if (len <= *cap)
+		return true;
+	n = realloc(*b, len);
+	if (!n)
+		return false;
+	*b = n;
+	*cap = len;
+	return true;
+}
+
+/* Queues whole chunks after the last one queued, while slots and the byte budget allow. */
+static void pool_fill(struct fl_reader *r, struct read_pool *p)
+{
+	while (p->count < POOL_SLOTS && (!p->count || p->raw_queued < POOL_AHEAD_BYTES)) {
+		struct pool_slot *s = &p->slot[(p->head + p->count) % POOL_SLOTS];
+		const uint8_t *q;
+		struct chunk_hdr h;
+		ssize_t n;
+
+		n = fetch(r, p->scan_off, CHUNK_HDR_BYTES, &q);
+		if (n < CHUNK_HDR_BYTES || get_le32(q) != FL_CHUNK_MAGIC)
+			return;
+		chunk_hdr_parse(q, &h);
+		if (chunk_hdr_check(&h))
+			return;
+		n = fetch(r, p->scan_off, CHUNK_HDR_BYTES + (size_t)h.comp_len, &q);
+		if (n < CHUNK_HDR_BYTES + (ssize_t)h.comp_len)
+			return;
+		if (!grow_buf(&s->comp, &s->comp_cap, n) ||
+		    !grow_buf(&s->raw, &s->raw_cap, h.raw_len))
+			return;
+		memcpy(s->comp, q, n);
+		s->off = p->scan_off;
+		s->h = h;
+		s->state = SLOT_QUEUED;
+		pthread_mutex_lock(&p->mu);
+		p->count++;
+		pthread_cond_signal(&p->work);
+		pthread_mutex_unlock(&p->mu);
+		p->scan_off += n;
+		p->raw_queued += h.raw_len;
+	}
+}
+
+/* Waits for every queued chunk and forgets them: chunk_load() reads on from r->off. */
+static void pool_drop(struct fl_reader *r, struct read_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	while (p->count && p->next_job < p->count)
+		p->count--; /* not yet taken by a worker */
+	while (p->count) {
+		struct pool_slot *s = &p->slot[p->head];
+
+		while (s->state != SLOT_DONE)
+			pthread_cond_wait(&p->done, &p->mu);
+		p->head = (p->head + 1) % POOL_SLOTS;
+		p->count--;
+		p->next_job--;
+	}
+	pthread_mutex_unlock(&p->mu);
+	p->raw_queued = 0;
+	p->scan_off = r->off;
+}
+
+/* Like chunk_load(), from the pool where it can. */
+static int chunk_next(struct fl_reader *r)
+{
+	struct read_pool *p = r->pool;
+	struct pool_slot *s;
+	uint8_t *raw;
+	size_t cap;
+	int err;
+
+	if (!p)
+		p = r->pool = pool_new(r->off);
+	if (p)
+		pool_fill(r, p);
+	if (!p || !p->count || p->slot[p->head].off != r->off) {
+		if (p)
+			pool_drop(r, p);
+		err = chunk_load(r);
+		if (p)
+			p->scan_off = r->off;
+		return err;
+	}
+	s = &p->slot[p->head];
+	pthread_mutex_lock(&p->mu);
+	while (s->state != SLOT_DONE)
+		pthread_cond_wait(&p->done, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+	if (!s->ok) {
+		pool_drop(r, p);
+		err = chunk_load(r); /* says what is wrong with it */
+		p->scan_off = r->off;
+		return err;
+	}
+	raw = r->raw, cap = r->raw_cap;
+	r->raw = s->raw, r->raw_cap = s->raw_cap;
+	s->raw = raw, s->raw_cap = cap;
+	r->off += CHUNK_HDR_BYTES + s->h.comp_len;
+	r->st.chunks++;
+	r->pos = 0;
+	r->left = s->h.n_events;
+	p->raw_queued -= s->h.raw_len;
+	pthread_mutex_lock(&p->mu);
+	p->head = (p->head + 1) % POOL_SLOTS;
+	p->count--;
+	p->next_job--;
+	pthread_mutex_unlock(&p->mu);
+	pool_fill(r, p);
+	return 1;
+}
+
 int fl_reader_next(struct fl_reader *r, const void **ev, size_t *len)
 {
 	uint16_t n;
@@ -1283,7 +1568,7 @@ int fl_reader_next(struct fl_reader *r, const void **ev, size_t *len)
 	while (!r->left) {
 		if (r->done)
 			return 0;
-		err = chunk_load(r);
+		err = chunk_next(r);
 		if (err <= 0)
 			return err;
 	}
@@ -1325,8 +1610,9 @@ void fl_reader_close(struct fl_reader *r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
-	if (r->zs_init)
-		inflateEnd(&r->zs);
+	pool_free(r->pool);
+	if (r->dd)
+		libdeflate_free_decompressor(r->dd);
 	free(r->io);
 	free(r->raw);
 	free(r->meta);

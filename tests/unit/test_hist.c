@@ -153,3 +153,26 @@ UNIT_TEST(hist_log2_percentile_edges)
 	CHECK_EQ_U64(log2hist_pct(s, 50, 0, 3000000000ull), 3000000000ull);
 	CHECK_EQ_U64(log2hist_pct(s, 50, 0, UINT64_MAX), (1ull << 32) - 1);
 }
+
+/* Nearly in order (the insertion sort) and far from it (the qsort fallback) sort alike. */
+UNIT_TEST(hist_percentile_sorts_near_and_far_from_order)
+{
+	const size_t n = 100000;
+	struct u64vec near = {}, far = {};
+	size_t bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		/* near: neighbours swapped in pairs; far: a descending run (n^2/2 moves) */
+		u64vec_push(&near, (i ^ 1) * 3);
+		u64vec_push(&far, (n - i) * 3);
+	}
+	CHECK_EQ_U64(u64vec_pct(&near, 50), (n / 2 - 1) * 3);
+	CHECK_EQ_U64(u64vec_pct(&far, 50), (n / 2) * 3);
+	for (size_t i = 1; i < n; i++)
+		bad += near.v[i - 1] > near.v[i] || far.v[i - 1] > far.v[i];
+	CHECK_EQ_U64(bad, 0);
+	CHECK_EQ_U64(near.v[0], 0);
+	CHECK_EQ_U64(far.v[n - 1], n * 3);
+	u64vec_free(&near);
+	u64vec_free(&far);
+}

@@ -497,6 +497,53 @@ UNIT_TEST(recfile_corrupt_chunk)
 	free(img);
 }
 
+/* Gives chunk K (0-based) of IMG a crc that matches its bytes again. */
+static void fix_crc(uint8_t *img, const struct layout *l, int k)
+{
+	uint8_t *c = img + (k ? l->chunk_end[k - 1] : l->data_off);
+	uint32_t crc;
+
+	memset(c + 12, 0, 4);
+	crc = crc32(crc32(0, c, 40), c + 40, le32(c + 8));
+	memcpy(c + 12, &crc, 4);
+}
+
+/*
+ * Damage behind a good crc, in a file of 6 chunks read with chunks inflated ahead: the deflate
+ * data or the zlib header of chunk 3 is bad. The chunks before it come out whole, in order,
+ * and the message is the same as reading one chunk at a time would give.
+ */
+UNIT_TEST(recfile_bad_deflate_good_crc)
+{
+	struct fl_reader_status st;
+	struct layout l;
+	size_t size;
+	uint8_t *img = small_file(&size, &l);
+	uint8_t *c, was;
+	char err[256];
+	bool tr;
+
+	CHECK(img != NULL);
+	if (!img)
+		return;
+	c = img + l.chunk_end[1];
+	was = c[40 + 2];
+	c[40 + 2] |= 0x06; /* the first deflate block's type (bits 1-2): 3 is reserved */
+	fix_crc(img, &l, 2);
+	CHECK_EQ_U64(read_image(img, size, &st, &tr, err, sizeof(err)), 0);
+	CHECK_EQ_U64(st.events, 100);
+	CHECK(st.truncated && !tr);
+	CHECK_STR(st.message, "chunk 3 is corrupt (bad zlib data); read 2 whole chunks");
+	c[40 + 2] = was;
+
+	c[40] = 0x79; /* CM 9: not deflate */
+	fix_crc(img, &l, 2);
+	CHECK_EQ_U64(read_image(img, size, &st, &tr, err, sizeof(err)), 0);
+	CHECK_EQ_U64(st.events, 100);
+	CHECK_STR(st.message, "chunk 3 is corrupt (bad zlib data); read 2 whole chunks");
+	free(img);
+}
+
 /* Reads IMG with byte OFF flipped; true when no event of a damaged chunk came out. */
 static bool flip_ok(uint8_t *img, size_t size, const struct layout *l, size_t off)
 {
