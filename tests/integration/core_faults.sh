@@ -22,7 +22,10 @@ run_case() { # PAGES THREADS
 	after=$((final - before))
 	note "$2 thread(s), $1 pages: /proc/$WPID/stat minflt+majflt $before at attach, $final at the end"
 	check_within "faults (user+kernel) while traced, $2 thread(s)" "$got" "$after" 1
-	check_ge "faults at least the pages touched" "$got" "$1"
+	# The workload really faulted its pages in: the kernel's count is the exact check above. On
+	# Debian's 6.1 in the VM, with 4 threads, the kernel once counted 119511 faults for 120000
+	# pages touched (faultline 119511 too), so this sanity bound allows 1% below the page count.
+	check_ge "faults at least 99% of the pages touched" "$got" "$(($1 * 99 / 100))"
 	check_eq "events dropped" "$(json 'j["events"]["dropped"]' "$TMP/faults.json")" 0
 }
 
