@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "alloc_calib.h"
 #include "elfsym.h"
 #include "faultline.h"
 #include "procev.h"
@@ -41,6 +42,7 @@ struct sym_state {
 	unsigned int fn;
 	uint64_t offset;
 	bool probed;
+	bool emulated; /* its first instruction is one the kernel emulates (alloc_calib.h) */
 	char status[112];
 };
 
@@ -77,6 +79,7 @@ struct uprobes {
 	struct up_proc *procs;
 	int nprocs;
 	uint64_t last_scan_ns;
+	struct alloc_calib calib; /* --alloc=full: the probes' own cost, measured at the start */
 	struct huge_worker *huge; /* started at the first register call */
 	uint64_t huge_busy;       /* register calls written as FL_HUGE_BUSY */
 };
