@@ -16,7 +16,7 @@
 #define FL_COMM_LEN 16
 #define FL_NET_CAP 256 /* bytes of payload captured per socket read/write */
 #define FL_HIST_SLOTS 32 /* log2 buckets of nanoseconds: slot i holds [2^i, 2^(i+1)) */
-#define FL_FINE_BITS 3	/* each log2 bucket split in 2^FL_FINE_BITS (bpf/hist_slot.h) */
+#define FL_FINE_BITS 3	 /* each log2 bucket split in 2^FL_FINE_BITS (bpf/hist_slot.h) */
 #define FL_FINE_SUB (1 << FL_FINE_BITS)
 #define FL_FINE_SLOTS (FL_HIST_SLOTS * FL_FINE_SUB)
 #define FL_MAX_CPUS 512
