@@ -262,6 +262,20 @@ static uint64_t *decode_fine(json_t *arr)
 	return fine;
 }
 
+/* Whether FINE holds the calls of H, slot by slot (the fine slots of log2 slot l add up to it). */
+static bool fine_matches(const uint64_t *fine, const struct log2hist *h)
+{
+	for (int l = 0; l < FL_HIST_SLOTS; l++) {
+		uint64_t n = 0;
+
+		for (int k = 0; k < FL_FINE_SUB; k++)
+			n += fine[l * FL_FINE_SUB + k];
+		if (n != h->slots[l])
+			return false;
+	}
+	return true;
+}
+
 static void decode_calib_row(json_t *o, struct alloc_calib_fig *r)
 {
 	r->calls = jint(o, "calls");
@@ -333,6 +347,10 @@ static void decode_functions(json_t *fns, struct alloc_model *a)
 		decode_hist(json_object_get(fn, "hist"), &f->hist);
 		max = f->max_ns ? f->max_ns : UINT64_MAX;
 		f->fine = decode_fine(json_object_get(fn, "hist_fine"));
+		if (f->fine && !fine_matches(f->fine, &f->hist)) { /* not the same calls: unusable */
+			free(f->fine);
+			f->fine = NULL;
+		}
 		if (f->fine) {
 			f->raw_p50_ns = finehist_pct(f->fine, 50, max);
 			f->raw_p99_ns = finehist_pct(f->fine, 99, max);

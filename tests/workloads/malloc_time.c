@@ -5,7 +5,8 @@
  * Prints "untraced malloc_p50_ns A free_p50_ns B", then "pid PID", waits for a line on stdin,
  * repeats, prints "traced malloc_p50_ns C free_p50_ns D" and "done N mallocs N frees" and exits
  * with _exit. The durations live in arrays mmap'ed before the first timed call, so the only
- * allocator calls of the traced part are the N mallocs and N frees.
+ * allocator calls of the traced part are the N mallocs and N frees (the medians by quickselect:
+ * glibc's qsort may allocate).
  * Usage: malloc_time N
  */
 #include "wl_common.h"
@@ -17,17 +18,34 @@
 #include <time.h>
 #include <unistd.h>
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
+/* The median of V by quickselect, in place: qsort may call malloc for its buffer. */
 static uint64_t median(uint64_t *v, long n)
 {
-	qsort(v, n, sizeof(*v), cmp_u64);
-	return v[n / 2];
+	long lo = 0, hi = n - 1, k = n / 2;
+
+	while (lo < hi) {
+		uint64_t pivot = v[lo + (hi - lo) / 2], t;
+		long i = lo, j = hi;
+
+		while (i <= j) {
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j) {
+				t = v[i];
+				v[i++] = v[j];
+				v[j--] = t;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return v[k];
 }
 
 /* N mallocs and N frees, each timed; the medians into *M and *F. */
