@@ -43,7 +43,7 @@ static inline __attribute__((always_inline)) __u32 fl_log2_slot(__u64 v)
  * The fine slot of a duration: each log2 slot split in FL_FINE_SUB equal parts by the FL_FINE_BITS
  * bits below the leading one, so a bucket is at most 1/8 of its values wide (16 us: 16-18 us)
  * where the log2 slot is twice them. Fine slot l * FL_FINE_SUB + sub holds
- * [fl_fine_lo(s), fl_fine_lo(s + 1)); below 8 ns some slots stay empty (there are fewer values
+ * [fl_fine_lo(s), fl_fine_hi(s)); below 8 ns some slots stay empty (there are fewer values
  * than sub-buckets) and everything from 2^FL_HIST_SLOTS up lands in the last one. Summing the
  * FL_FINE_SUB fine slots of log2 slot l gives log2 slot l: the same calls, the same count.
  */
@@ -60,14 +60,27 @@ static inline __attribute__((always_inline)) __u32 fl_fine_slot(__u64 v)
 	return l * FL_FINE_SUB + sub;
 }
 
-/* The smallest duration fine slot S can hold (0 for slot 0); S = FL_FINE_SLOTS: the end. */
+/* The smallest duration fine slot S can hold. */
 static inline __attribute__((always_inline)) __u64 fl_fine_lo(__u32 s)
 {
 	__u32 l = s / FL_FINE_SUB, sub = s % FL_FINE_SUB;
 
-	if (!s)
+	if (!l) /* [0, 2): below 8 ns the sub-buckets are narrower than a nanosecond */
 		return 0;
 	return ((__u64)(FL_FINE_SUB + sub) << l) >> FL_FINE_BITS;
 }
+
+#ifndef __FAULTLINE_BPF__
+/* The end of fine slot S (exclusive): the next larger lo; UINT64_MAX for the last slot. */
+static inline __u64 fl_fine_hi(__u32 s)
+{
+	__u64 lo = fl_fine_lo(s);
+
+	while (++s < FL_FINE_SLOTS)
+		if (fl_fine_lo(s) > lo)
+			return fl_fine_lo(s);
+	return ~0ull;
+}
+#endif
 
 #endif

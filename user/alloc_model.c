@@ -347,7 +347,8 @@ static void decode_functions(json_t *fns, struct alloc_model *a)
 		decode_hist(json_object_get(fn, "hist"), &f->hist);
 		max = f->max_ns ? f->max_ns : UINT64_MAX;
 		f->fine = decode_fine(json_object_get(fn, "hist_fine"));
-		if (f->fine && !fine_matches(f->fine, &f->hist)) { /* not the same calls: unusable */
+		if (f->fine &&
+		    !fine_matches(f->fine, &f->hist)) { /* not the same calls: unusable */
 			free(f->fine);
 			f->fine = NULL;
 		}

@@ -116,7 +116,9 @@ uint64_t finehist_pct(const uint64_t *slots, double p, uint64_t max)
 			continue;
 		}
 		lo = fl_fine_lo(i);
-		hi = i == FL_FINE_SLOTS - 1 ? (max != UINT64_MAX ? max : lo) : fl_fine_lo(i + 1);
+		hi = fl_fine_hi(i);
+		if (hi == UINT64_MAX) /* the last slot: up to the max, when known */
+			hi = max != UINT64_MAX ? max : lo;
 		if (hi < lo)
 			hi = lo;
 		/* the rank-th of the slot's calls, each in the middle of its share of [lo, hi) */
