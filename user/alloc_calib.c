@@ -115,11 +115,11 @@ static int read_row(struct faultline_bpf *skel, __u32 row, uint64_t *slots)
 }
 
 static int calib_one(struct faultline_bpf *skel, __u32 row, void (*fn)(unsigned long),
-		     struct alloc_calib_row *out, char *error, size_t len)
+		     uint64_t *pool, struct alloc_calib_row *out, char *error, size_t len)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, ro, .bpf_cookie = row, .retprobe = true);
 	LIBBPF_OPTS(bpf_uprobe_opts, eo, .bpf_cookie = row);
-	uint64_t before[FL_FINE_SLOTS], after[FL_FINE_SLOTS], off = 0, deadline;
+	uint64_t before[FL_FINE_SLOTS], after[FL_FINE_SLOTS], off = 0, deadline, calls;
 	struct bpf_link *rl = NULL, *el = NULL;
 	char path[PATH_MAX] = "";
 	int err, i;
@@ -154,19 +154,20 @@ static int calib_one(struct faultline_bpf *skel, __u32 row, void (*fn)(unsigned 
 		snprintf(error, len, "cannot read the calibration histogram: %s", strerror(-err));
 		goto out;
 	}
+	calls = 0;
 	for (i = 0; i < FL_FINE_SLOTS; i++)
-		after[i] -= before[i];
-	out->calls = 0;
-	for (i = 0; i < FL_FINE_SLOTS; i++)
-		out->calls += after[i];
-	if (!out->calls) {
+		calls += after[i] - before[i];
+	if (!calls) {
 		snprintf(error, len, "the probes on faultline's own code did not fire");
 		err = -ENODATA;
 		goto out;
 	}
-	out->p50_ns = finehist_pct(after, 50, UINT64_MAX);
-	out->p25_ns = finehist_pct(after, 25, UINT64_MAX);
-	out->p75_ns = finehist_pct(after, 75, UINT64_MAX);
+	for (i = 0; i < FL_FINE_SLOTS; i++)
+		pool[i] += after[i] - before[i];
+	out->calls += calls;
+	out->p50_ns = finehist_pct(pool, 50, UINT64_MAX);
+	out->p25_ns = finehist_pct(pool, 25, UINT64_MAX);
+	out->p75_ns = finehist_pct(pool, 75, UINT64_MAX);
 out:
 	bpf_link__destroy(el);
 	bpf_link__destroy(rl);
@@ -175,20 +176,32 @@ out:
 
 int alloc_calib_run(struct faultline_bpf *skel, struct alloc_calib *c)
 {
+	struct alloc_calib_row emu = c->emu, step = c->step;
+	char error[sizeof(c->error)] = "";
 	__u32 tid = gettid();
 	int err;
 
-	memset(c, 0, sizeof(*c));
-	err = calib_one(skel, FL_AF_CALIB_EMU, fl_calib_emu, &c->emu, c->error, sizeof(c->error));
+	err = calib_one(skel, FL_AF_CALIB_EMU, fl_calib_emu, c->pool[0], &emu, error,
+			sizeof(error));
 	if (!err)
-		err = calib_one(skel, FL_AF_CALIB_STEP, fl_calib_step, &c->step, c->error,
-				sizeof(c->error));
+		err = calib_one(skel, FL_AF_CALIB_STEP, fl_calib_step, c->pool[1], &step, error,
+				sizeof(error));
 	/* the programs kept this thread's frames: not a traced thread, out of the trailer */
 	bpf_map__delete_elem(skel->maps.alloc_threads, &tid, sizeof(tid), 0);
-	c->done = !err;
-	if (err)
-		fl_info("allocator probe calibration: %s; latencies are shown as measured, probe "
-			"cost included",
-			c->error);
+	if (!err) {
+		c->emu = emu;
+		c->step = step;
+		c->done = true;
+		c->runs++;
+		return 0;
+	}
+	if (c->done) { /* a later run: the figures of the earlier ones stay */
+		fl_info("allocator probe calibration, again at the end: %s", error);
+		return err;
+	}
+	snprintf(c->error, sizeof(c->error), "%s", error);
+	fl_info("allocator probe calibration: %s; latencies are shown as measured, probe cost "
+		"included",
+		c->error);
 	return err;
 }

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "faultline.h"
 
 struct faultline_bpf;
 
@@ -28,11 +29,17 @@ struct alloc_calib_row {
 
 struct alloc_calib {
 	bool done;
-	char error[160];		  /* why not, when not done */
+	int runs;
+	char error[160]; /* why not, when not done */
 	struct alloc_calib_row emu, step; /* first instruction emulated / single-stepped */
+	uint64_t pool[2][FL_FINE_SLOTS];  /* every run's durations, emu then step */
 };
 
-/* Runs the calibration in the calling thread; fills C (C->error on failure). */
+/*
+ * Runs the calibration in the calling thread and pools it with C's earlier runs (record runs it at
+ * the start and again at the end, so that a machine that got busier or quieter meanwhile is seen
+ * both ways); fills C (C->error when the first run failed; a later failure keeps what was had).
+ */
 int alloc_calib_run(struct faultline_bpf *skel, struct alloc_calib *c);
 
 /*

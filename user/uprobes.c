@@ -578,6 +578,12 @@ void uprobes_on_proc(struct uprobes *up, const struct proc_ev *e)
 	}
 }
 
+void uprobes_calibrate_again(struct uprobes *up)
+{
+	if (up && up->alloc_on && up->calib.done)
+		alloc_calib_run(up->s->skel, &up->calib);
+}
+
 void uprobes_detach(struct uprobes *up)
 {
 	for (int i = 0; up && i < up->nprocs; i++)

@@ -110,6 +110,8 @@ typedef void (*uprobes_emit_fn)(void *ctx, void *data, size_t size);
 void uprobes_huge_emit(struct uprobes *up, bool finish, uprobes_emit_fn emit, void *ctx);
 /* Register calls: bytes of the range backed by huge pages right now (pagemap + kpageflags). */
 void uprobes_fill_cuda(struct fl_cuda *e);
+/* --alloc=full: measures the probes' cost again (record, at the end), pooled with the first. */
+void uprobes_calibrate_again(struct uprobes *up);
 /* Detaches every uprobe (the kernel removes its breakpoints). */
 void uprobes_detach(struct uprobes *up);
 void uprobes_free(struct uprobes *up);
