@@ -10,9 +10,24 @@ need_root
 N=20000
 BOUND_NS=$(python3 -c "print(int(2000 * float('$SLOW')))")
 
-start_workload malloc_time $N
-read -r _ _ m_untraced _ f_untraced < <(awk '$1 == "untraced" { print; exit }' "$WOUT")
-[ -n "$f_untraced" ] || fail "malloc_time did not print its untraced medians: $(cat "$WOUT")"
+# The ground truth is only that if nothing probed libc while it was taken: a tracer elsewhere with
+# uprobes on malloc for every process (bpftrace 'uprobe:libc:malloc') makes the untraced calls
+# pay the probe too (~1 us malloc, ~5 us free here). Then the attempt is retried, up to 3 times.
+UNTRACED_MAX_NS=500
+for attempt in 1 2 3; do
+	start_workload malloc_time $N
+	read -r _ _ m_untraced _ f_untraced < <(awk '$1 == "untraced" { print; exit }' "$WOUT")
+	[ -n "$f_untraced" ] || fail "malloc_time did not print its untraced medians: $(cat "$WOUT")"
+	[ "$m_untraced" -le $UNTRACED_MAX_NS ] && [ "$f_untraced" -le $UNTRACED_MAX_NS ] && break
+	note "attempt $attempt: untraced medians malloc $m_untraced ns, free $f_untraced ns are over" \
+		"$UNTRACED_MAX_NS ns: something else probes libc's malloc system-wide; again"
+	kill -9 "$WBG" 2>/dev/null
+	wait "$WBG" 2>/dev/null
+	exec 7>&-
+	[ "$attempt" = 3 ] && fail "no untraced ground truth in 3 attempts: another tracer probes" \
+		"libc's malloc/free in every process (bpftrace? perf probe?)"
+	sleep "$(scaled 2)"
+done
 start_record -p "$WPID" --alloc=full -o "$TMP/calib.data"
 go
 finish_workload || fail "malloc_time exited non-zero"
