@@ -130,7 +130,7 @@ static void text_functions(const struct alloc_model *a, FILE *f)
 	if (!a->nfns)
 		return;
 	fprintf(f, "\n  %-16s %12s %12s %10s %10s %10s %10s %12s\n", "function", "calls",
-		"bytes asked", "p50", "p99", "probed p50", "max", "total");
+		"bytes asked", "p50", "p99", "max", "probed p50", "total");
 	for (size_t i = 0; i < a->nfns; i++) {
 		const struct alloc_fn_stat *fn = &a->fns[i];
 
@@ -140,7 +140,7 @@ static void text_functions(const struct alloc_model *a, FILE *f)
 			fn->count, fmt_bytes(fn->bytes, b, sizeof(b)),
 			fmt_corr(fn->p50_ns, fn->p50_probe, c, sizeof(c)),
 			fmt_corr(fn->p99_ns, fn->p99_probe, d, sizeof(d)),
-			fmt_ns(fn->raw_p50_ns, h, sizeof(h)), fmt_ns(fn->max_ns, e, sizeof(e)),
+			fmt_ns(fn->max_ns, e, sizeof(e)), fmt_ns(fn->raw_p50_ns, h, sizeof(h)),
 			fmt_ns(fn->total_ns, g, sizeof(g)));
 	}
 	if (fine)
