@@ -56,6 +56,23 @@ struct {
 	__type(value, __u64);
 } alloc_hist SEC(".maps");
 
+/* Per function (and calibration row), the fine histogram p50/p99 are read from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FL_AF_ROWS * FL_FINE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} alloc_fine SEC(".maps");
+
+static __always_inline void alloc_fine_add(__u32 row, __u64 dur_ns)
+{
+	__u32 idx = row * FL_FINE_SLOTS + fl_fine_slot(dur_ns);
+	__u64 *cnt = bpf_map_lookup_elem(&alloc_fine, &idx);
+
+	if (cnt)
+		*cnt += 1;
+}
+
 static __always_inline struct alloc_thread *alloc_thread_get(void)
 {
 	__u32 tid = fl_tid();
@@ -139,6 +156,7 @@ static __always_inline void alloc_account(struct alloc_thread *t, __u32 func, __
 	cnt = bpf_map_lookup_elem(&alloc_hist, &idx);
 	if (cnt)
 		*cnt += 1;
+	alloc_fine_add(func, dur_ns);
 	t->calls[func & (ALLOC_FN_SLOTS - 1)]++;
 	t->total_ns += dur_ns;
 	fl_account(FL_CAUSE_ALLOC, dur_ns);
@@ -188,6 +206,11 @@ int BPF_KRETPROBE(fl_alloc_ret)
 	if (d)
 		return 0; /* nested inside another allocator call: that one is counted */
 	dur = now - fr->ts_ns;
+	if (func >= FL_AF_MAX) { /* faultline's own calibration: the probes' cost, nothing else */
+		if (func < FL_AF_ROWS)
+			alloc_fine_add(func, dur);
+		return 0;
+	}
 	alloc_account(t, func, dur, fr->size);
 	if (dur < alloc_slow_ns)
 		return 0;

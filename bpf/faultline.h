@@ -16,6 +16,9 @@
 #define FL_COMM_LEN 16
 #define FL_NET_CAP 256 /* bytes of payload captured per socket read/write */
 #define FL_HIST_SLOTS 32 /* log2 buckets of nanoseconds: slot i holds [2^i, 2^(i+1)) */
+#define FL_FINE_BITS 3	 /* each log2 bucket split in 2^FL_FINE_BITS (bpf/hist_slot.h) */
+#define FL_FINE_SUB (1 << FL_FINE_BITS)
+#define FL_FINE_SLOTS (FL_HIST_SLOTS * FL_FINE_SUB)
 #define FL_MAX_CPUS 512
 
 enum fl_type {
@@ -236,6 +239,17 @@ enum fl_alloc_fn {
 	FL_AF_SDALLOCX,
 	FL_AF_DALLOCX,
 	FL_AF_MAX
+};
+
+/*
+ * Cookies of faultline's own calibration functions (user/alloc_calib.c), probed with the same
+ * programs: durations go to their own rows of alloc_fine, nothing else. One whose first
+ * instruction the kernel emulates (push, as malloc's), one it must single-step (test, as free's).
+ */
+enum fl_alloc_calib {
+	FL_AF_CALIB_EMU = FL_AF_MAX,
+	FL_AF_CALIB_STEP,
+	FL_AF_ROWS /* rows of alloc_fine */
 };
 
 /* Pinned-memory functions (CUDA runtime, then driver); the uprobe's cookie and fl_cuda.func. */

@@ -242,6 +242,89 @@ static void decode_hist(json_t *arr, struct log2hist *h)
 	    json_integer_value(v);
 }
 
+/* hist_fine: [[slot, count], ...]; NULL where absent (recordings before it) or empty. */
+static uint64_t *decode_fine(json_t *arr)
+{
+	uint64_t *fine;
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(arr) || !json_array_size(arr))
+		return NULL;
+	fine = alloc_n(FL_FINE_SLOTS, sizeof(*fine));
+	json_array_foreach(arr, i, v)
+	{
+		json_int_t slot = json_integer_value(json_array_get(v, 0));
+
+		if (slot >= 0 && slot < FL_FINE_SLOTS)
+			fine[slot] += json_integer_value(json_array_get(v, 1));
+	}
+	return fine;
+}
+
+/* Whether FINE holds the calls of H, slot by slot (the fine slots of log2 slot l add up to it). */
+static bool fine_matches(const uint64_t *fine, const struct log2hist *h)
+{
+	for (int l = 0; l < FL_HIST_SLOTS; l++) {
+		uint64_t n = 0;
+
+		for (int k = 0; k < FL_FINE_SUB; k++)
+			n += fine[l * FL_FINE_SUB + k];
+		if (n != h->slots[l])
+			return false;
+	}
+	return true;
+}
+
+static void decode_calib_row(json_t *o, struct alloc_calib_fig *r)
+{
+	r->calls = jint(o, "calls");
+	r->p50_ns = jint(o, "p50_ns");
+	r->p25_ns = jint(o, "p25_ns");
+	r->p75_ns = jint(o, "p75_ns");
+}
+
+/* alloc.probe_calibration: the probes' own cost measured when the session started. */
+static void decode_calib(json_t *c, struct alloc_model *a)
+{
+	if (!json_is_object(c))
+		return;
+	a->calib_error = jstrdup(c, "error");
+	if (a->calib_error)
+		return;
+	decode_calib_row(json_object_get(c, "emulated"), &a->calib_emu);
+	decode_calib_row(json_object_get(c, "stepped"), &a->calib_step);
+	a->calibrated = a->calib_emu.calls && a->calib_step.calls;
+}
+
+/*
+ * Takes the probes' cost out of F's figures: the overhead of its kind of first instruction, less
+ * from each percentile and from the mean (never below 0). A figure below the overhead's noise -
+ * the spread of the calibration's middle half, and at least an eighth of the overhead (what the
+ * fine buckets and a calibration in another process can tell apart) - is the probe's more than
+ * the call's: marked as dominated by it.
+ */
+static void correct_fn(struct alloc_fn_stat *f, json_t *fn, const struct alloc_model *a)
+{
+	const struct alloc_calib_fig *r;
+	const char *entry = json_string_value(json_object_get(fn, "probe_entry"));
+
+	if (!a->calibrated || !entry)
+		return;
+	r = !strcmp(entry, "emulated") ? &a->calib_emu : &a->calib_step;
+	f->probe_entry = r == &a->calib_emu ? "emulated" : "stepped";
+	f->calibrated = true;
+	f->overhead_ns = r->p50_ns;
+	f->noise_ns = r->p75_ns > r->p25_ns ? r->p75_ns - r->p25_ns : 0;
+	if (f->noise_ns < f->overhead_ns / 8)
+		f->noise_ns = f->overhead_ns / 8;
+	f->p50_ns = f->raw_p50_ns > f->overhead_ns ? f->raw_p50_ns - f->overhead_ns : 0;
+	f->p99_ns = f->raw_p99_ns > f->overhead_ns ? f->raw_p99_ns - f->overhead_ns : 0;
+	f->mean_ns = f->mean_ns > f->overhead_ns ? f->mean_ns - f->overhead_ns : 0;
+	f->p50_probe = f->p50_ns < f->noise_ns;
+	f->p99_probe = f->p99_ns < f->noise_ns;
+}
+
 /* alloc.functions[]: the in-kernel counts per probed function; percentiles from the histogram,
  * at most the max (0: not known). */
 static void decode_functions(json_t *fns, struct alloc_model *a)
@@ -263,8 +346,23 @@ static void decode_functions(json_t *fns, struct alloc_model *a)
 		f->max_ns = jint(fn, "max_ns");
 		decode_hist(json_object_get(fn, "hist"), &f->hist);
 		max = f->max_ns ? f->max_ns : UINT64_MAX;
-		f->p50_ns = log2hist_pct(f->hist.slots, 50, 0, max);
-		f->p99_ns = log2hist_pct(f->hist.slots, 99, 0, max);
+		f->fine = decode_fine(json_object_get(fn, "hist_fine"));
+		if (f->fine &&
+		    !fine_matches(f->fine, &f->hist)) { /* not the same calls: unusable */
+			free(f->fine);
+			f->fine = NULL;
+		}
+		if (f->fine) {
+			f->raw_p50_ns = finehist_pct(f->fine, 50, max);
+			f->raw_p99_ns = finehist_pct(f->fine, 99, max);
+		} else {
+			f->raw_p50_ns = log2hist_pct(f->hist.slots, 50, 0, max);
+			f->raw_p99_ns = log2hist_pct(f->hist.slots, 99, 0, max);
+		}
+		f->p50_ns = f->raw_p50_ns;
+		f->p99_ns = f->raw_p99_ns;
+		f->mean_ns = f->count ? f->total_ns / f->count : 0;
+		correct_fn(f, fn, a);
 	}
 }
 
@@ -373,6 +471,7 @@ static void decode_trailer(const struct model *m, struct alloc_model *a)
 	a->mode = jstrdup(t, "mode");
 	a->cuda_mode = jstrdup(t, "cuda");
 	a->slow_ns = jint(t, "slow_ns");
+	decode_calib(json_object_get(t, "probe_calibration"), a);
 	decode_functions(json_object_get(t, "functions"), a);
 	decode_threads(json_object_get(t, "threads"), a);
 	decode_processes(json_object_get(t, "processes"), a);
@@ -380,8 +479,11 @@ static void decode_trailer(const struct model *m, struct alloc_model *a)
 
 static void free_trailer(struct alloc_model *a)
 {
-	for (size_t i = 0; i < a->nfns; i++)
+	for (size_t i = 0; i < a->nfns; i++) {
 		free(a->fns[i].name);
+		free(a->fns[i].fine);
+	}
+	free(a->calib_error);
 	for (size_t i = 0; i < a->nlibs; i++) {
 		struct alloc_lib *l = &a->libs[i];
 

@@ -65,12 +65,28 @@ struct proc_info {
 
 /* --- the trailer's "alloc" member, decoded once (docs/json-schema.md) ------------------------ */
 
-/* A probed function (--alloc=full): exact counts and the in-kernel log2 histogram. */
+/*
+ * A probed function (--alloc=full): exact counts, the in-kernel log2 histogram and, from
+ * recordings that have it, the fine one (8 sub-buckets per power of two) and the probes' cost.
+ */
 struct alloc_fn_stat {
 	char *name; /* malloc, free, ... */
 	uint64_t count, bytes, total_ns, max_ns;
 	struct log2hist hist;
-	uint64_t p50_ns, p99_ns; /* slot bounds, at most max_ns */
+	uint64_t *fine; /* FL_FINE_SLOTS counts; NULL in older recordings */
+	/* as measured: fine estimates (log2 slot bounds without "fine"), at most max_ns */
+	uint64_t raw_p50_ns, raw_p99_ns;
+	/* what the report quotes: the measured values less the probe overhead when calibrated */
+	uint64_t p50_ns, p99_ns, mean_ns;
+	bool calibrated;
+	const char *probe_entry; /* "emulated" or "stepped" (alloc_calib.h), when calibrated */
+	uint64_t overhead_ns, noise_ns; /* the probes' cost per call, its spread */
+	bool p50_probe, p99_probe; /* below the overhead's noise: the probe dominates the figure */
+};
+
+/* The probes' own cost (alloc.probe_calibration): one row per kind of first instruction. */
+struct alloc_calib_fig {
+	uint64_t calls, p50_ns, p25_ns, p75_ns;
 };
 
 /* A thread's calls (the trailer's first 256 threads). */
@@ -102,6 +118,9 @@ struct alloc_model {
 	/* from the trailer */
 	char *mode, *cuda_mode; /* "off", "lite", "full"; "off", "auto"; NULL without a trailer */
 	uint64_t slow_ns;
+	bool calibrated;
+	char *calib_error; /* why the probes' cost is not known (an --alloc=full recording) */
+	struct alloc_calib_fig calib_emu, calib_step;
 	struct alloc_fn_stat *fns;
 	size_t nfns;
 	struct alloc_thread *threads;

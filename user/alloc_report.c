@@ -76,26 +76,89 @@ void alloc_libs_text(const struct model *m, FILE *f, bool alloc)
 			      : "no CUDA library was mapped by a traced process");
 }
 
+/* A corrected percentile, "*" after it where the probe's cost dominates it. */
+static const char *fmt_corr(uint64_t ns, bool probe, char *buf, size_t len)
+{
+	char v[32];
+
+	snprintf(buf, len, "%s%s", fmt_ns(ns, v, sizeof(v)), probe ? "*" : "");
+	return buf;
+}
+
+/* The probes' own cost and which functions paid which, one line per kind of first instruction. */
+static void text_calib(const struct alloc_model *a, FILE *f)
+{
+	static const char *const kinds[] = {"emulated", "stepped"};
+	static const char *const how[] = {"emulated by the kernel (push)",
+					  "single-stepped by the kernel"};
+	char b[32], c[32];
+
+	if (!a->calibrated) {
+		fprintf(f,
+			"  (probe cost not measured%s%s: p50/p99 include the uprobe round trip, "
+			"several us per call)\n",
+			a->calib_error ? ": " : " by this recording",
+			a->calib_error ? a->calib_error : "");
+		return;
+	}
+	fprintf(f,
+		"  probe cost per call, measured at the start on faultline's own code, taken out "
+		"of p50/p99:\n");
+	for (int k = 0; k < 2; k++) {
+		const struct alloc_calib_fig *r = k ? &a->calib_step : &a->calib_emu;
+		char fns[160] = "";
+		size_t n = 0;
+
+		for (size_t i = 0; i < a->nfns; i++)
+			if (a->fns[i].probe_entry && !strcmp(a->fns[i].probe_entry, kinds[k]))
+				n += snprintf(fns + n, n < sizeof(fns) ? sizeof(fns) - n : 0, " %s",
+					      a->fns[i].name ?: "?");
+		fprintf(f,
+			"    %-8s %8s (middle half %s, %" PRIu64
+			" calls): first instruction %s:%s\n",
+			kinds[k], fmt_ns(r->p50_ns, b, sizeof(b)),
+			fmt_ns(r->p75_ns > r->p25_ns ? r->p75_ns - r->p25_ns : 0, c, sizeof(c)),
+			r->calls, how[k], fns[0] ? fns : " (none here)");
+	}
+}
+
 static void text_functions(const struct alloc_model *a, FILE *f)
 {
-	char b[32], c[32], d[32], e[32], g[32];
+	char b[32], c[32], d[32], e[32], g[32], h[32];
+	bool fine = false, probe = false;
 
 	if (!a->nfns)
 		return;
-	fprintf(f, "\n  %-16s %12s %12s %10s %10s %10s %12s\n", "function", "calls", "bytes asked",
-		"p50", "p99", "max", "total");
+	fprintf(f, "\n  %-16s %12s %12s %10s %10s %10s %10s %12s\n", "function", "calls",
+		"bytes asked", "p50", "p99", "max", "probed p50", "total");
 	for (size_t i = 0; i < a->nfns; i++) {
 		const struct alloc_fn_stat *fn = &a->fns[i];
 
-		fprintf(f, "  %-16s %12" PRIu64 " %12s %10s %10s %10s %12s\n", fn->name ?: "?",
+		fine |= fn->fine != NULL;
+		probe |= fn->p50_probe || fn->p99_probe;
+		fprintf(f, "  %-16s %12" PRIu64 " %12s %10s %10s %10s %10s %12s\n", fn->name ?: "?",
 			fn->count, fmt_bytes(fn->bytes, b, sizeof(b)),
-			fmt_ns(fn->p50_ns, c, sizeof(c)), fmt_ns(fn->p99_ns, d, sizeof(d)),
-			fmt_ns(fn->max_ns, e, sizeof(e)), fmt_ns(fn->total_ns, g, sizeof(g)));
+			fmt_corr(fn->p50_ns, fn->p50_probe, c, sizeof(c)),
+			fmt_corr(fn->p99_ns, fn->p99_probe, d, sizeof(d)),
+			fmt_ns(fn->max_ns, e, sizeof(e)), fmt_ns(fn->raw_p50_ns, h, sizeof(h)),
+			fmt_ns(fn->total_ns, g, sizeof(g)));
 	}
-	fprintf(f, "  (p50/p99: upper bounds of the in-kernel log2 buckets, at most the max; "
-		   "counts are exact)\n");
+	if (fine)
+		fprintf(f,
+			"  (p50/p99: estimates from in-kernel buckets of 1/8 of a power of two, at "
+			"most the max; probed p50, max and total as measured, probe cost included; "
+			"counts are exact)\n");
+	else
+		fprintf(f,
+			"  (p50/p99: upper bounds of the in-kernel log2 buckets, at most the max; "
+			"counts are exact)\n");
+	if (probe)
+		fprintf(f, "  (*: probe-dominated: the call's own time is below the noise of the "
+			   "probe's cost, so is not told apart from 0)\n");
+	text_calib(a, f);
 	for (size_t i = 0; i < a->nfns; i++) {
-		fprintf(f, "\n  %s latency\n", a->fns[i].name ?: "?");
+		fprintf(f, "\n  %s latency (as measured, probe cost included)\n",
+			a->fns[i].name ?: "?");
 		log2hist_print(f, &a->fns[i].hist, "nsecs", false);
 	}
 }
@@ -361,8 +424,42 @@ static void json_threads(const struct alloc_model *a, struct jw *w)
 	compact_end(w, pretty);
 }
 
+static void json_calib_row(struct jw *w, const char *key, const struct alloc_calib_fig *r)
+{
+	jw_key(w, key);
+	jw_obj_open(w);
+	jw_ku64(w, "p50_ns", r->p50_ns);
+	jw_ku64(w, "p25_ns", r->p25_ns);
+	jw_ku64(w, "p75_ns", r->p75_ns);
+	jw_ku64(w, "calls", r->calls);
+	jw_obj_close(w);
+}
+
+/* alloc.probe_overhead_ns: the probes' cost per call by kind of first instruction; null when not
+ * measured (alloc.probe_calibration_error says why, when known). */
+static void json_calib(const struct alloc_model *a, struct jw *w)
+{
+	jw_key(w, "probe_overhead_ns");
+	if (!a || !a->calibrated) {
+		jw_null(w);
+		if (a && a->calib_error)
+			jw_kstr(w, "probe_calibration_error", a->calib_error);
+		return;
+	}
+	jw_obj_open(w);
+	jw_ku64(w, "emulated", a->calib_emu.p50_ns);
+	jw_ku64(w, "stepped", a->calib_step.p50_ns);
+	jw_obj_close(w);
+	jw_key(w, "probe_calibration");
+	jw_obj_open(w);
+	json_calib_row(w, "emulated", &a->calib_emu);
+	json_calib_row(w, "stepped", &a->calib_step);
+	jw_obj_close(w);
+}
+
 static void json_functions(const struct alloc_model *a, struct jw *w)
 {
+	json_calib(a, w);
 	jw_key(w, "functions");
 	jw_obj_open(w);
 	for (size_t i = 0; a && i < a->nfns; i++) {
@@ -376,6 +473,17 @@ static void json_functions(const struct alloc_model *a, struct jw *w)
 		jw_ku64(w, "p50_ns", fn->p50_ns);
 		jw_ku64(w, "p99_ns", fn->p99_ns);
 		jw_ku64(w, "max_ns", fn->max_ns);
+		jw_ku64(w, "raw_p50_ns", fn->raw_p50_ns);
+		jw_ku64(w, "raw_p99_ns", fn->raw_p99_ns);
+		jw_ku64(w, "mean_ns", fn->mean_ns);
+		jw_kbool(w, "fine", fn->fine != NULL);
+		if (fn->calibrated) {
+			jw_kstr(w, "probe_entry", fn->probe_entry);
+			jw_ku64(w, "probe_overhead_ns", fn->overhead_ns);
+			jw_ku64(w, "probe_noise_ns", fn->noise_ns);
+			jw_kbool(w, "p50_probe_dominated", fn->p50_probe);
+			jw_kbool(w, "p99_probe_dominated", fn->p99_probe);
+		}
 		jw_key(w, "hist");
 		log2hist_json(w, &fn->hist);
 		jw_obj_close(w);

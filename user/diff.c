@@ -389,7 +389,10 @@ static void collect_alloc(struct diff *d, int side)
 		snprintf(label, sizeof(label), "%s calls", key);
 		put(d, side, SEC_ALLOC, U_COUNT, fn->count, name, label);
 		snprintf(name, sizeof(name), "alloc.functions.%s.p99_ns", key);
-		snprintf(label, sizeof(label), "%s p99 (log2 bound)", key);
+		snprintf(label, sizeof(label), "%s p99 (%s)", key,
+			 fn->calibrated ? "probe cost out"
+			 : fn->fine     ? "probe cost in"
+					: "log2 bound");
 		put(d, side, SEC_ALLOC, U_NS, fn->p99_ns, name, label);
 	}
 	for (int k = 0; a && k < SYS_MAX; k++) {

@@ -100,6 +100,34 @@ uint64_t log2hist_pct(const uint64_t *slots, double p, uint64_t min, uint64_t ma
 	return v < min ? min : v;
 }
 
+uint64_t finehist_pct(const uint64_t *slots, double p, uint64_t max)
+{
+	uint64_t total = 0, seen = 0, rank, lo, hi, v = 0;
+
+	for (int i = 0; i < FL_FINE_SLOTS; i++)
+		total += slots[i];
+	if (!total)
+		return 0;
+	rank = (uint64_t)(total * p / 100.0 + 0.999999);
+	rank = rank < 1 ? 1 : rank > total ? total : rank;
+	for (int i = 0; i < FL_FINE_SLOTS; i++) {
+		if (seen + slots[i] < rank) {
+			seen += slots[i];
+			continue;
+		}
+		lo = fl_fine_lo(i);
+		hi = fl_fine_hi(i);
+		if (hi == UINT64_MAX) /* the last slot: up to the max, when known */
+			hi = max != UINT64_MAX ? max : lo;
+		if (hi < lo)
+			hi = lo;
+		/* the rank-th of the slot's calls, each in the middle of its share of [lo, hi) */
+		v = lo + (uint64_t)((hi - lo) * ((rank - seen) - 0.5) / slots[i]);
+		break;
+	}
+	return v > max ? max : v;
+}
+
 int u64vec_push(struct u64vec *vec, uint64_t x)
 {
 	if (grow_array((void **)&vec->v, &vec->cap, vec->n, sizeof(*vec->v), 256))

@@ -312,7 +312,76 @@ char *meta_build(const struct session *s, int argc, char **argv, const char *com
 
 /* --- trailer: "alloc" ------------------------------------------------------------------- */
 
-static void alloc_functions(const struct session *s, struct jw *w)
+/* Whether every probed symbol of function FN begins with an instruction the kernel emulates. */
+static bool fn_emulated(const struct uprobes *up, unsigned int fn)
+{
+	bool any = false;
+
+	for (int i = 0; i < up->nprocs; i++)
+		for (int k = 0; k < up->procs[i].nlibs; k++) {
+			const struct up_lib *l = &up->procs[i].libs[k];
+
+			for (int j = 0; l->kind == LIB_ALLOC && j < l->nsyms; j++) {
+				if (l->syms[j].fn != fn || !l->syms[j].probed)
+					continue;
+				if (!l->syms[j].emulated)
+					return false;
+				any = true;
+			}
+		}
+	return any;
+}
+
+/* The fine histogram of FN, sparse: [[slot, count], ...] (fl_fine_slot()). */
+static void alloc_fine_json(const struct session *s, __u32 fn, uint64_t *h, struct jw *w)
+{
+	jw_key(w, "hist_fine");
+	jw_arr_open(w);
+	for (__u32 slot = 0; slot < FL_FINE_SLOTS; slot++) {
+		__u32 idx = fn * FL_FINE_SLOTS + slot;
+		uint64_t n = 0;
+
+		if (bpf_map__lookup_elem(s->skel->maps.alloc_fine, &idx, sizeof(idx), h,
+					 sizeof(*h) * s->ncpus, 0))
+			continue;
+		for (int c = 0; c < s->ncpus; c++)
+			n += h[c];
+		if (!n)
+			continue;
+		jw_arr_open(w);
+		jw_u64(w, slot);
+		jw_u64(w, n);
+		jw_arr_close(w);
+	}
+	jw_arr_close(w);
+}
+
+static void calib_row_json(struct jw *w, const char *key, const struct alloc_calib_row *r)
+{
+	jw_key(w, key);
+	jw_obj_open(w);
+	jw_ku64(w, "calls", r->calls);
+	jw_ku64(w, "p50_ns", r->p50_ns);
+	jw_ku64(w, "p25_ns", r->p25_ns);
+	jw_ku64(w, "p75_ns", r->p75_ns);
+	jw_obj_close(w);
+}
+
+/* The probes' own cost (alloc_calib.h): alloc.probe_calibration, absent before this version. */
+static void alloc_calib_json(struct jw *w, const struct alloc_calib *c)
+{
+	jw_key(w, "probe_calibration");
+	jw_obj_open(w);
+	if (c->done) {
+		calib_row_json(w, "emulated", &c->emu);
+		calib_row_json(w, "stepped", &c->step);
+	} else {
+		jw_kstr(w, "error", c->error[0] ? c->error : "not run");
+	}
+	jw_obj_close(w);
+}
+
+static void alloc_functions(const struct session *s, const struct uprobes *up, struct jw *w)
 {
 	struct faultline_bpf *skel = s->skel;
 	int ncpu = s->ncpus;
@@ -355,6 +424,14 @@ static void alloc_functions(const struct session *s, struct jw *w)
 			jw_u64(w, n);
 		}
 		jw_arr_close(w);
+		alloc_fine_json(s, fn, h, w);
+		if (up->calib.done) {
+			bool emu = fn_emulated(up, fn);
+			const struct alloc_calib_row *r = emu ? &up->calib.emu : &up->calib.step;
+
+			jw_kstr(w, "probe_entry", emu ? "emulated" : "stepped");
+			jw_ku64(w, "probe_overhead_ns", r->p50_ns);
+		}
 		jw_obj_close(w);
 	}
 	jw_arr_close(w);
@@ -451,7 +528,8 @@ void meta_alloc(struct jw *w, const struct session *s, const struct uprobes *up)
 	if (up->huge_busy)
 		jw_ku64(w, "huge_busy", up->huge_busy);
 	if (up->alloc_on) {
-		alloc_functions(s, w);
+		alloc_calib_json(w, &up->calib);
+		alloc_functions(s, up, w);
 		alloc_threads(s, w);
 	}
 	jw_key(w, "processes");

@@ -769,6 +769,7 @@ ring:
 			err = r.ring_err;
 		goto out;
 	}
+	uprobes_calibrate_again(r.up); /* the probes' cost at the end too: the machine may differ */
 	trailer = build_trailer(&r);
 	if (!err)
 		err = r.ring_err;

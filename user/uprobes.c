@@ -213,7 +213,12 @@ static int resolve_syms(int fd, struct up_lib *l)
 		q[k].name = l->syms[k].name;
 	err = elfsym_resolve(fd, q, l->nsyms, l->error, sizeof(l->error));
 	for (int k = 0; !err && k < l->nsyms; k++) {
+		uint8_t insn[2] = {};
+		ssize_t n;
+
 		l->syms[k].offset = q[k].offset;
+		n = q[k].offset ? pread(fd, insn, sizeof(insn), q[k].offset) : 0;
+		l->syms[k].emulated = alloc_calib_emulated(insn, n > 0 ? n : 0);
 		memcpy(l->syms[k].status, q[k].status, sizeof(l->syms[k].status));
 	}
 	return err;
@@ -512,6 +517,8 @@ int uprobes_open(struct uprobes **out, struct session *s)
 	up->cuda_ret = s->skel->progs.fl_cuda_ret;
 	if (!up_active(up))
 		return 0;
+	if (up->alloc_on) /* a failure is said and leaves the latencies uncorrected */
+		alloc_calib_run(s->skel, &up->calib);
 	while (!bpf_map__get_next_key(targets, prev, &key, sizeof(key))) {
 		proc_get(up, key, true);
 		prev = &key;
@@ -569,6 +576,12 @@ void uprobes_on_proc(struct uprobes *up, const struct proc_ev *e)
 		}
 		break;
 	}
+}
+
+void uprobes_calibrate_again(struct uprobes *up)
+{
+	if (up && up->alloc_on && up->calib.done)
+		alloc_calib_run(up->s->skel, &up->calib);
 }
 
 void uprobes_detach(struct uprobes *up)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "alloc_calib.h"
 #include "elfsym.h"
 #include "faultline.h"
 #include "procev.h"
@@ -41,6 +42,7 @@ struct sym_state {
 	unsigned int fn;
 	uint64_t offset;
 	bool probed;
+	bool emulated; /* its first instruction is one the kernel emulates (alloc_calib.h) */
 	char status[112];
 };
 
@@ -77,6 +79,7 @@ struct uprobes {
 	struct up_proc *procs;
 	int nprocs;
 	uint64_t last_scan_ns;
+	struct alloc_calib calib; /* --alloc=full: the probes' own cost, measured at the start */
 	struct huge_worker *huge; /* started at the first register call */
 	uint64_t huge_busy;       /* register calls written as FL_HUGE_BUSY */
 };
@@ -107,6 +110,8 @@ typedef void (*uprobes_emit_fn)(void *ctx, void *data, size_t size);
 void uprobes_huge_emit(struct uprobes *up, bool finish, uprobes_emit_fn emit, void *ctx);
 /* Register calls: bytes of the range backed by huge pages right now (pagemap + kpageflags). */
 void uprobes_fill_cuda(struct fl_cuda *e);
+/* --alloc=full: measures the probes' cost again (record, at the end), pooled with the first. */
+void uprobes_calibrate_again(struct uprobes *up);
 /* Detaches every uprobe (the kernel removes its breakpoints). */
 void uprobes_detach(struct uprobes *up);
 void uprobes_free(struct uprobes *up);

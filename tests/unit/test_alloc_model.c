@@ -98,6 +98,73 @@ static const struct rss_stat *rss_of(const struct model *m, int pid)
 	return NULL;
 }
 
+/* A recording with the probes' cost measured: malloc's 1000 calls in fine slot [768, 832) (log2
+ * [512, 1023]), free's 3 in [4608, 5120) (log2 [4096, 8191]); malloc's entry emulated (700 ns),
+ * free's stepped (5000 ns). */
+static const char *const trailer_calib =
+    "{\"alloc\":{\"mode\":\"full\",\"cuda\":\"auto\",\"slow_ns\":50000,"
+    "\"probe_calibration\":{\"emulated\":{\"calls\":3000,\"p50_ns\":700,\"p25_ns\":690,"
+    "\"p75_ns\":710},\"stepped\":{\"calls\":3000,\"p50_ns\":5000,\"p25_ns\":4800,"
+    "\"p75_ns\":5200}},"
+    "\"functions\":["
+    "{\"func\":\"malloc\",\"count\":1000,\"total_ns\":800000,\"max_ns\":830,\"bytes\":64000,"
+    "\"hist\":[0,0,0,0,0,0,0,0,0,1000],\"hist_fine\":[[76,1000]],"
+    "\"probe_entry\":\"emulated\",\"probe_overhead_ns\":700},"
+    "{\"func\":\"free\",\"count\":3,\"total_ns\":15000,\"max_ns\":5100,\"bytes\":0,"
+    "\"hist\":[0,0,0,0,0,0,0,0,0,0,0,0,3],\"hist_fine\":[[97,3]],"
+    "\"probe_entry\":\"stepped\",\"probe_overhead_ns\":5000},"
+    "{\"func\":\"calloc\",\"count\":2,\"total_ns\":2000,\"max_ns\":1000,\"bytes\":0,"
+    "\"hist\":[0,0,0,0,0,0,0,0,0,2],\"hist_fine\":[[76,1]],"
+    "\"probe_entry\":\"emulated\",\"probe_overhead_ns\":700}],"
+    "\"threads\":[],\"processes\":[]}}";
+
+UNIT_TEST(alloc_model_probe_cost_out)
+{
+	char path[] = "/tmp/fl-allocmodel-XXXXXX";
+	int fd = mkstemp(path);
+	struct model m = {};
+	const struct alloc_model *a;
+	char *t;
+
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(write_file(path, trailer_calib) == 0);
+	CHECK(model_build(&m, path) == 0);
+	a = m.alloc;
+	CHECK(a && a->calibrated && a->nfns == 3);
+	if (!a || a->nfns != 3)
+		goto out;
+	CHECK(fl_fine_slot(800) == 76 && fl_fine_slot(5100) == 97);
+	CHECK_EQ_U64(a->fns[0].raw_p50_ns, 799); /* 768 + 64 * 499.5 / 1000 */
+	CHECK_EQ_U64(a->fns[0].p50_ns, 99);
+	CHECK_EQ_U64(a->fns[0].overhead_ns, 700);
+	CHECK_EQ_U64(a->fns[0].noise_ns, 87); /* 700 / 8 over a middle half of 20 */
+	CHECK(!a->fns[0].p50_probe);
+	CHECK_EQ_U64(a->fns[0].mean_ns, 100);
+	CHECK_EQ_U64(a->fns[1].raw_p50_ns, 4864); /* rank 2 of 3 in [4608, 5120) */
+	CHECK_EQ_U64(a->fns[1].p50_ns, 0);
+	CHECK(a->fns[1].p50_probe);
+	CHECK_STR(a->fns[1].probe_entry, "stepped");
+	/* calloc's fine histogram has 1 call where the log2 one has 2: not used */
+	CHECK(a->fns[2].fine == NULL);
+	CHECK_EQ_U64(a->fns[2].raw_p50_ns, 1000); /* the log2 bound, at most the max */
+	t = printed(&m, 0);
+	CHECK(
+	    t &&
+	    strstr(t,
+		   "\"probe_overhead_ns\": {\n    \"emulated\": 700,\n    \"stepped\": 5000\n  }"));
+	CHECK(t && strstr(t, "\"p50_probe_dominated\": true"));
+	free(t);
+	t = printed(&m, 2);
+	CHECK(t && strstr(t, "probe cost per call"));
+	CHECK(t && strstr(t, "stepped    5.0 us"));
+	CHECK(t && strstr(t, "0 ns*"));
+	free(t);
+out:
+	model_free(&m);
+	unlink(path);
+}
+
 UNIT_TEST(alloc_model_decodes_trailer_once)
 {
 	char path[] = "/tmp/fl-allocmodel-XXXXXX";

@@ -176,3 +176,48 @@ UNIT_TEST(hist_percentile_sorts_near_and_far_from_order)
 	u64vec_free(&near);
 	u64vec_free(&far);
 }
+
+/* Fine slots: 8 per log2 slot, each value between its slot's lo and the next slot's. */
+UNIT_TEST(hist_fine_slot_bounds)
+{
+	static const uint64_t vs[] = {
+	    0,	1,   2,	  3,   4,    5,	   7,	  8,	 9,	15,    16,
+	    17, 100, 799, 800, 1023, 1024, 16383, 16384, 18431, 18432, (1ull << 32) - 1};
+
+	for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+		uint32_t s = fl_fine_slot(vs[i]);
+
+		CHECK_EQ_U64(s / FL_FINE_SUB, fl_log2_slot(vs[i]));
+		CHECK(fl_fine_lo(s) <= vs[i]);
+		CHECK(vs[i] < fl_fine_hi(s));
+	}
+	CHECK_EQ_U64(fl_fine_slot(16384), 14 * FL_FINE_SUB);	 /* [16384, 18432) */
+	CHECK_EQ_U64(fl_fine_slot(18432), 14 * FL_FINE_SUB + 1); /* 1/8 of 16384 up */
+	CHECK_EQ_U64(fl_fine_lo(14 * FL_FINE_SUB + 1), 18432);
+	CHECK_EQ_U64(fl_fine_slot(UINT64_MAX), FL_FINE_SLOTS - 1);
+	/* the fine slots of a log2 slot cover it exactly */
+	for (uint64_t v = 0; v < 70000; v++) {
+		uint32_t s = fl_fine_slot(v);
+
+		if (fl_fine_lo(s) > v || v >= fl_fine_hi(s) || s / FL_FINE_SUB != fl_log2_slot(v)) {
+			CHECK(!"fine slot bounds");
+			break;
+		}
+	}
+}
+
+/* Interpolated within the slot: 1000 calls in [768, 832) have their median near 800. */
+UNIT_TEST(hist_fine_pct)
+{
+	uint64_t fine[FL_FINE_SLOTS] = {};
+	uint32_t s = fl_fine_slot(800);
+
+	CHECK_EQ_U64(finehist_pct(fine, 50, UINT64_MAX), 0);
+	fine[s] = 1000;
+	CHECK_EQ_U64(fl_fine_lo(s), 768);
+	CHECK_EQ_U64(finehist_pct(fine, 50, UINT64_MAX), 799);
+	CHECK_EQ_U64(finehist_pct(fine, 50, 790), 790); /* never above the max */
+	fine[fl_fine_slot(5000)] = 1000;
+	CHECK(finehist_pct(fine, 99, UINT64_MAX) >= 4608 &&
+	      finehist_pct(fine, 99, UINT64_MAX) < 5120);
+}
