@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* ELF symbols with libelf: a function's name to the file offset a uprobe is attached at. */
+/*
+ * ELF symbols with libelf: a function's name to the file offset a uprobe is attached at, and a
+ * code address (file offset) to the function that holds it.
+ */
 #include "elfsym.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 /* File offset of virtual address VADDR: the executable PT_LOAD segment that holds it. */
 static uint64_t vaddr_to_offset(Elf *e, uint64_t vaddr)
@@ -128,4 +136,283 @@ cleanup:
 	if (e)
 		elf_end(e);
 	return ret;
+}
+
+/* --- address to symbol ------------------------------------------------------------------- */
+
+struct elfsym_fn {
+	uint64_t addr, size;
+	const char *name; /* in the file's string table (the Elf stays open, mmap'd) */
+	bool global;
+};
+
+struct elfsym_load {
+	uint64_t offset, vaddr, filesz;
+};
+
+struct elfsym_table {
+	Elf *e;
+	struct elfsym_fn *fns;
+	size_t n;
+	struct elfsym_load *loads;
+	size_t nloads;
+};
+
+static int cmp_fn(const void *a, const void *b)
+{
+	const struct elfsym_fn *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	/* at one address (aliases), a global sized name first: the one that stays */
+	if (x->global != y->global)
+		return x->global ? -1 : 1;
+	if ((x->size != 0) != (y->size != 0))
+		return x->size ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Adds the functions of one symbol table to T (T->fns has room for them). */
+static void collect_fns(struct elfsym_table *t, Elf_Scn *scn)
+{
+	GElf_Shdr sh;
+	Elf_Data *data = elf_getdata(scn, NULL);
+
+	if (!gelf_getshdr(scn, &sh) || !data || !sh.sh_entsize)
+		return;
+	for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+		GElf_Sym sym;
+		const char *name;
+
+		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
+			continue;
+		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC &&
+		    GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
+			continue;
+		name = elf_strptr(t->e, sh.sh_link, sym.st_name);
+		if (!name || !*name)
+			continue;
+		t->fns[t->n++] =
+		    (struct elfsym_fn){.addr = sym.st_value,
+				       .size = sym.st_size,
+				       .name = name,
+				       .global = GELF_ST_BIND(sym.st_info) != STB_LOCAL};
+	}
+}
+
+static size_t count_syms(Elf_Scn *scn)
+{
+	GElf_Shdr sh;
+
+	if (!scn || !gelf_getshdr(scn, &sh) || !sh.sh_entsize)
+		return 0;
+	return sh.sh_size / sh.sh_entsize;
+}
+
+/* The PT_LOAD segments: a file offset becomes the address the symbols are given at. */
+static int read_loads(struct elfsym_table *t)
+{
+	size_t n;
+
+	if (elf_getphdrnum(t->e, &n))
+		return -EINVAL;
+	t->loads = calloc(n ? n : 1, sizeof(*t->loads));
+	if (!t->loads)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(t->e, i, &ph) && ph.p_type == PT_LOAD)
+			t->loads[t->nloads++] =
+			    (struct elfsym_load){ph.p_offset, ph.p_vaddr, ph.p_filesz};
+	}
+	return 0;
+}
+
+/* Sorts T's functions by address and keeps one per address. */
+static void sort_fns(struct elfsym_table *t)
+{
+	size_t k = 0;
+
+	qsort(t->fns, t->n, sizeof(*t->fns), cmp_fn);
+	for (size_t i = 0; i < t->n; i++)
+		if (!k || t->fns[i].addr != t->fns[k - 1].addr)
+			t->fns[k++] = t->fns[i];
+	t->n = k;
+}
+
+static int table_read(struct elfsym_table *t, char *err, size_t errlen)
+{
+	Elf_Scn *scn = NULL, *dynsym = NULL, *symtab = NULL;
+
+	if (read_loads(t)) {
+		snprintf(err, errlen, "no program headers: %s", elf_errmsg(-1));
+		return -EINVAL;
+	}
+	while ((scn = elf_nextscn(t->e, scn))) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_DYNSYM)
+			dynsym = scn;
+		else if (sh.sh_type == SHT_SYMTAB)
+			symtab = scn;
+	}
+	t->fns = calloc(count_syms(dynsym) + count_syms(symtab) + 1, sizeof(*t->fns));
+	if (!t->fns) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (symtab)
+		collect_fns(t, symtab);
+	if (dynsym)
+		collect_fns(t, dynsym);
+	sort_fns(t);
+	return 0;
+}
+
+/* overlayfs: stat() gives the overlay's inode, /proc/PID/maps the lower file's. */
+static bool on_overlay(int fd)
+{
+	struct statfs sf;
+
+	return !fstatfs(fd, &sf) && sf.f_type == 0x794c7630; /* OVERLAYFS_SUPER_MAGIC */
+}
+
+struct elfsym_table *elfsym_table_open(const char *path, uint64_t ino, char *err, size_t errlen)
+{
+	struct elfsym_table *t;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) || (ino && st.st_ino != ino && !on_overlay(fd))) {
+		snprintf(err, errlen,
+			 "not the file that was mapped (inode %llu, mapped %llu): "
+			 "replaced since the recording, or recorded on another machine",
+			 (unsigned long long)st.st_ino, (unsigned long long)ino);
+		close(fd);
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	elf_version(EV_CURRENT);
+	if (t)
+		t->e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!t || !t->e || elf_kind(t->e) != ELF_K_ELF) {
+		snprintf(err, errlen, "not an ELF file: %s", t ? elf_errmsg(-1) : "out of memory");
+		goto fail;
+	}
+	if (table_read(t, err, errlen))
+		goto fail;
+	elf_cntl(t->e, ELF_C_FDDONE); /* what the names point at stays mapped */
+	close(fd);
+	return t;
+fail:
+	elfsym_table_free(t);
+	close(fd);
+	return NULL;
+}
+
+/* The address the symbols give for file offset OFF, or false when no segment loads it. */
+static bool off_to_vaddr(const struct elfsym_table *t, uint64_t off, uint64_t *vaddr)
+{
+	for (size_t i = 0; i < t->nloads; i++) {
+		const struct elfsym_load *l = &t->loads[i];
+
+		if (off >= l->offset && off < l->offset + l->filesz) {
+			*vaddr = off - l->offset + l->vaddr;
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *elfsym_lookup(const struct elfsym_table *t, uint64_t off, uint64_t *symoff)
+{
+	const struct elfsym_fn *f;
+	size_t lo = 0, hi = t->n;
+	uint64_t va;
+
+	if (!off_to_vaddr(t, off, &va))
+		return NULL;
+	while (lo < hi) { /* the first function above VA */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->fns[mid].addr <= va)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	f = &t->fns[lo - 1];
+	/* a sized function covers its bytes only (a stripped library's internal code after an
+	 * exported function is not that function); an unsized one, up to the next */
+	if (f->size && va >= f->addr + f->size)
+		return NULL;
+	*symoff = va - f->addr;
+	return f->name;
+}
+
+void elfsym_table_free(struct elfsym_table *t)
+{
+	if (!t)
+		return;
+	if (t->e)
+		elf_end(t->e);
+	free(t->fns);
+	free(t->loads);
+	free(t);
+}
+
+const struct elfsym_table *elfsym_cache_get(struct elfsym_cache *c, const char *path, uint64_t ino,
+					    const char **err)
+{
+	struct elfsym_cache_ent *ce;
+
+	for (size_t i = 0; i < c->n; i++) {
+		ce = &c->ents[i];
+		if (ce->ino == ino && !strcmp(ce->path, path)) {
+			*err = ce->err;
+			return ce->t;
+		}
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 16;
+		struct elfsym_cache_ent *n = realloc(c->ents, cap * sizeof(*n));
+
+		if (!n) {
+			*err = "out of memory";
+			return NULL;
+		}
+		c->ents = n;
+		c->cap = cap;
+	}
+	ce = &c->ents[c->n];
+	memset(ce, 0, sizeof(*ce));
+	ce->path = strdup(path);
+	if (!ce->path) {
+		*err = "out of memory";
+		return NULL;
+	}
+	ce->ino = ino;
+	ce->t = elfsym_table_open(path, ino, ce->err, sizeof(ce->err));
+	c->n++;
+	*err = ce->err;
+	return ce->t;
+}
+
+void elfsym_cache_free(struct elfsym_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->ents[i].path);
+		elfsym_table_free(c->ents[i].t);
+	}
+	free(c->ents);
+	memset(c, 0, sizeof(*c));
 }
