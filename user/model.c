@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "alloc_model.h"
+#include "faultsite.h"
 #include "model.h"
 #include "procev.h"
 #include "reqreport.h"
@@ -320,6 +321,7 @@ static void add_fault(struct model *m, const struct fl_fault *e)
 	m->faults_write += write;
 	u64vec_push(&m->fault_ts, e->h.ts_ns);
 	add_fault_bucket(m, e->pid, e->h.tid, e->h.ts_ns);
+	faultsite_add(m, e);
 	if (m->last_vma && m->last_pid == (int)e->pid && e->addr >= m->last_vma->start &&
 	    e->addr < m->last_vma->end) {
 		v = m->last_vma;
@@ -627,6 +629,7 @@ void model_finish(struct model *m)
 		stall_percentiles(&m->stalls[c]);
 	u64vec_pct(&m->fault_ts, 50); /* sorts */
 	resolve_pending(m);
+	faultsite_finish(m);
 	model_meta_finish(m);
 	alloc_model_finish(m);
 	if (m->wire)
@@ -745,6 +748,7 @@ void model_free(struct model *m)
 	free(m->pending);
 	free(m->rss);
 	alloc_model_free(m);
+	faultsite_free(m);
 	wire_free(m->wire);
 	reqview_free(m->reqview);
 	verdict_free(m->verdict);
