@@ -152,6 +152,7 @@ struct elfsym_load {
 
 struct elfsym_table {
 	Elf *e;
+	Elf *dbg; /* the separate debug file (its .symtab), when the file itself is stripped */
 	struct elfsym_fn *fns;
 	size_t n;
 	struct elfsym_load *loads;
@@ -172,8 +173,8 @@ static int cmp_fn(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* Adds the functions of one symbol table to T (T->fns has room for them). */
-static void collect_fns(struct elfsym_table *t, Elf_Scn *scn)
+/* Adds the functions of symbol table SCN of E to T (T->fns has room for them). */
+static void collect_fns(struct elfsym_table *t, Elf *e, Elf_Scn *scn)
 {
 	GElf_Shdr sh;
 	Elf_Data *data = elf_getdata(scn, NULL);
@@ -189,7 +190,7 @@ static void collect_fns(struct elfsym_table *t, Elf_Scn *scn)
 		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC &&
 		    GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
 			continue;
-		name = elf_strptr(t->e, sh.sh_link, sym.st_name);
+		name = elf_strptr(e, sh.sh_link, sym.st_name);
 		if (!name || !*name)
 			continue;
 		t->fns[t->n++] =
@@ -241,33 +242,98 @@ static void sort_fns(struct elfsym_table *t)
 	t->n = k;
 }
 
+/* The section of TYPE in E (the first), or NULL. */
+static Elf_Scn *find_scn(Elf *e, uint32_t type)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == type)
+			return scn;
+	}
+	return NULL;
+}
+
+/* E's GNU build id as hex into HEX; false when it has none. */
+static bool build_id(Elf *e, char *hex, size_t len)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e, scn))) {
+		Elf_Data *d = elf_getdata(scn, NULL);
+		size_t off = 0, noff, doff;
+		GElf_Shdr sh;
+		GElf_Nhdr nh;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE || !d)
+			continue;
+		while ((off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
+			const unsigned char *id = (const unsigned char *)d->d_buf + doff;
+
+			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+			    memcmp((const char *)d->d_buf + noff, "GNU", 4) || !nh.n_descsz ||
+			    2 * nh.n_descsz >= len)
+				continue;
+			for (size_t i = 0; i < nh.n_descsz; i++)
+				snprintf(hex + 2 * i, 3, "%02x", id[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A stripped file's symbols where the distribution installs them (Debian's *-dbg and -dbgsym
+ * packages, as perf and gdb look): /usr/lib/debug/.build-id/xx/yyyy.debug. NULL when absent.
+ */
+static Elf *open_debug_file(Elf *e)
+{
+	char hex[130], path[192];
+	Elf *d;
+	int fd;
+
+	if (!build_id(e, hex, sizeof(hex)))
+		return NULL;
+	snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	d = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (d && (elf_kind(d) != ELF_K_ELF || !find_scn(d, SHT_SYMTAB))) {
+		elf_end(d);
+		d = NULL;
+	}
+	if (d)
+		elf_cntl(d, ELF_C_FDDONE);
+	close(fd);
+	return d;
+}
+
 static int table_read(struct elfsym_table *t, char *err, size_t errlen)
 {
-	Elf_Scn *scn = NULL, *dynsym = NULL, *symtab = NULL;
+	Elf_Scn *dynsym = find_scn(t->e, SHT_DYNSYM), *symtab = find_scn(t->e, SHT_SYMTAB);
+	Elf_Scn *dbgsym = NULL;
 
 	if (read_loads(t)) {
 		snprintf(err, errlen, "no program headers: %s", elf_errmsg(-1));
 		return -EINVAL;
 	}
-	while ((scn = elf_nextscn(t->e, scn))) {
-		GElf_Shdr sh;
-
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		if (sh.sh_type == SHT_DYNSYM)
-			dynsym = scn;
-		else if (sh.sh_type == SHT_SYMTAB)
-			symtab = scn;
-	}
-	t->fns = calloc(count_syms(dynsym) + count_syms(symtab) + 1, sizeof(*t->fns));
+	if (!symtab && (t->dbg = open_debug_file(t->e)))
+		dbgsym = find_scn(t->dbg, SHT_SYMTAB);
+	t->fns = calloc(count_syms(dynsym) + count_syms(symtab) + count_syms(dbgsym) + 1,
+			sizeof(*t->fns));
 	if (!t->fns) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	if (symtab)
-		collect_fns(t, symtab);
+		collect_fns(t, t->e, symtab);
+	if (dbgsym)
+		collect_fns(t, t->dbg, dbgsym);
 	if (dynsym)
-		collect_fns(t, dynsym);
+		collect_fns(t, t->e, dynsym);
 	sort_fns(t);
 	return 0;
 }
@@ -365,6 +431,8 @@ void elfsym_table_free(struct elfsym_table *t)
 		return;
 	if (t->e)
 		elf_end(t->e);
+	if (t->dbg)
+		elf_end(t->dbg);
 	free(t->fns);
 	free(t->loads);
 	free(t);
