@@ -146,7 +146,8 @@ static void resolve_ip(const struct model *m, struct elfsym_cache *cache,
 	if (!v) {
 		r->lib = "unknown";
 		r->why = nomaps ? "no maps for the process (not a target of the recording)"
-				: "the ip is in no mapping of the start or end of the session";
+				: "in no mapping seen at the start or end (mapped later and gone "
+				  "by the end)";
 		return;
 	}
 	r->off = s->ip - v->start + v->offset;
