@@ -144,6 +144,7 @@ struct elfsym_fn {
 	uint64_t addr, size;
 	const char *name; /* in the file's string table (the Elf stays open, mmap'd) */
 	bool global;
+	bool exported; /* in .dynsym: the public name of an address with aliases */
 };
 
 struct elfsym_load {
@@ -165,16 +166,21 @@ static int cmp_fn(const void *a, const void *b)
 
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
-	/* at one address (aliases), a global sized name first: the one that stays */
+	/* at one address (aliases), an exported, global, sized, short name first: the one that
+	 * stays ("__clone3", not "__GI___clone3") */
+	if (x->exported != y->exported)
+		return x->exported ? -1 : 1;
 	if (x->global != y->global)
 		return x->global ? -1 : 1;
 	if ((x->size != 0) != (y->size != 0))
 		return x->size ? -1 : 1;
+	if (strlen(x->name) != strlen(y->name))
+		return strlen(x->name) < strlen(y->name) ? -1 : 1;
 	return strcmp(x->name, y->name);
 }
 
 /* Adds the functions of symbol table SCN of E to T (T->fns has room for them). */
-static void collect_fns(struct elfsym_table *t, Elf *e, Elf_Scn *scn)
+static void collect_fns(struct elfsym_table *t, Elf *e, Elf_Scn *scn, bool exported)
 {
 	GElf_Shdr sh;
 	Elf_Data *data = elf_getdata(scn, NULL);
@@ -329,11 +335,11 @@ static int table_read(struct elfsym_table *t, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	if (symtab)
-		collect_fns(t, t->e, symtab);
+		collect_fns(t, t->e, symtab, false);
 	if (dbgsym)
-		collect_fns(t, t->dbg, dbgsym);
+		collect_fns(t, t->dbg, dbgsym, false);
 	if (dynsym)
-		collect_fns(t, t->e, dynsym);
+		collect_fns(t, t->e, dynsym, true);
 	sort_fns(t);
 	return 0;
 }
