@@ -248,6 +248,34 @@ static void sort_fns(struct elfsym_table *t)
 	t->n = k;
 }
 
+/*
+ * Opens PATH for libelf when it is a regular file of a plausible size. The paths come from a
+ * recording (its maps text): a FIFO, a device or /proc/kcore there must not hang or flood the
+ * report. The fd, or -1 with ERR set.
+ */
+static int open_regular(const char *path, struct stat *st, char *err, size_t errlen)
+{
+	int fd;
+
+	if (!strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) ||
+	    !strncmp(path, "/dev/", 5)) {
+		snprintf(err, errlen, "not read: a /proc, /sys or /dev file");
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) || !S_ISREG(st->st_mode) || st->st_size <= 0 ||
+	    st->st_size > (16ll << 30)) {
+		snprintf(err, errlen, "not read: not a regular file under 16 GiB");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* The section of TYPE in E (the first), or NULL. */
 static Elf_Scn *find_scn(Elf *e, uint32_t type)
 {
@@ -296,14 +324,15 @@ static bool build_id(Elf *e, char *hex, size_t len)
  */
 static Elf *open_debug_file(Elf *e)
 {
-	char hex[130], path[192];
+	char hex[130], path[192], err[64];
+	struct stat st;
 	Elf *d;
 	int fd;
 
 	if (!build_id(e, hex, sizeof(hex)))
 		return NULL;
 	snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(path, &st, err, sizeof(err));
 	if (fd < 0)
 		return NULL;
 	d = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -358,12 +387,10 @@ struct elfsym_table *elfsym_table_open(const char *path, uint64_t ino, char *err
 	struct stat st;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open: %s", strerror(errno));
+	fd = open_regular(path, &st, err, errlen);
+	if (fd < 0)
 		return NULL;
-	}
-	if (fstat(fd, &st) || (ino && st.st_ino != ino && !on_overlay(fd))) {
+	if (ino && st.st_ino != ino && !on_overlay(fd)) {
 		snprintf(err, errlen,
 			 "not the file that was mapped (inode %llu, mapped %llu): "
 			 "replaced since the recording, or recorded on another machine",

@@ -6,6 +6,7 @@
 #include "unit.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 __attribute__((noinline, noclone)) int elfsym_probe_fn(int x)
@@ -38,6 +39,8 @@ UNIT_TEST(elfsym_lookup_self)
 	struct vmas vs = {};
 	const struct vma *v;
 	uint64_t off = 0, so = 99;
+	char tmp[64];
+	FILE *f;
 
 	CHECK(elfsym_probe_fn(1) == 4);
 	v = self_offset(&vs, (const void *)elfsym_probe_fn, &off);
@@ -65,8 +68,22 @@ UNIT_TEST(elfsym_lookup_self)
 	/* another file at that path than the one mapped (inode): refused, with the reason */
 	CHECK(!elfsym_cache_get(&cache, v->path, v->inode + 1, &err));
 	CHECK(err && strstr(err, "not the file that was mapped"));
+	/* paths from a recording: a /proc file, a FIFO (would block) and a text file are refused */
 	CHECK(!elfsym_cache_get(&cache, "/proc/self/status", 0, &err));
+	CHECK(err && strstr(err, "not read"));
+	snprintf(tmp, sizeof(tmp), "/tmp/fl-elfsym-%d", (int)getpid());
+	CHECK(!mkfifo(tmp, 0600));
+	CHECK(!elfsym_cache_get(&cache, tmp, 0, &err));
+	CHECK(err && strstr(err, "not a regular file"));
+	unlink(tmp);
+	strcat(tmp, ".txt"); /* another path: the cache keeps the FIFO's answer */
+	f = fopen(tmp, "w");
+	CHECK(f && fputs("not ELF\n", f) >= 0);
+	if (f)
+		fclose(f);
+	CHECK(!elfsym_cache_get(&cache, tmp, 0, &err));
 	CHECK(err && strstr(err, "not an ELF file"));
+	unlink(tmp);
 out:
 	elfsym_cache_free(&cache);
 	vmas_free(&vs);
