@@ -9,6 +9,7 @@
 #include "faultline.h"
 #include "jw.h"
 #include "model.h"
+#include "procev.h"
 #include "util.h"
 #include <inttypes.h>
 #include <stdlib.h>
@@ -46,17 +47,35 @@ static bool ips_grow(struct faultsite_model *fm)
 	return true;
 }
 
+static struct faultsite_model *fm_get(struct model *m)
+{
+	if (!m->faultsite && !(m->faultsite = calloc(1, sizeof(*m->faultsite))))
+		fl_nomem();
+	return m->faultsite;
+}
+
+void faultsite_proc(struct model *m, const struct proc_ev *p)
+{
+	struct faultsite_model *fm = fm_get(m);
+
+	if (!fm || p->kind == FL_PROC_EXIT ||
+	    grow_array((void **)&fm->procs, &fm->cap_procs, fm->nprocs, sizeof(*fm->procs), 64))
+		return;
+	fm->procs[fm->nprocs] = (struct faultsite_procev){
+	    .ts = p->ts_ns, .pid = p->pid, .parent = p->parent, .kind = p->kind};
+	snprintf(fm->procs[fm->nprocs].comm, sizeof(fm->procs[0].comm), "%s", p->comm);
+	fm->nprocs++;
+}
+
 void faultsite_add(struct model *m, const struct fl_fault *e)
 {
 	bool kernel = (e->h.flags & FL_F_KERNEL) || (e->ip >> 63);
-	struct faultsite_model *fm = m->faultsite;
+	struct faultsite_model *fm = fm_get(m);
 	struct faultsite_ip *s;
 	size_t h;
 
-	if (!fm && !(fm = m->faultsite = calloc(1, sizeof(*fm)))) {
-		fl_nomem();
+	if (!fm)
 		return;
-	}
 	fm->total++;
 	s = fm->cap_ips ? &fm->ips[fm->last] : NULL;
 	if (s && s->used && s->ip == e->ip && s->pid == e->pid && s->kernel == kernel) {
@@ -83,33 +102,99 @@ void faultsite_add(struct model *m, const struct fl_fault *e)
 	fm->last = h;
 }
 
+static int cmp_procev(const void *a, const void *b)
+{
+	const struct faultsite_procev *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->ts < y->ts ? -1 : x->ts > y->ts;
+}
+
+/* PID's fork and exec events, in time order: *N of them at the result (NULL: none). */
+static const struct faultsite_procev *pid_procevs(const struct faultsite_model *fm, uint32_t pid,
+						  size_t *n)
+{
+	size_t lo = 0, hi = fm->nprocs, k;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fm->procs[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (k = lo; k < fm->nprocs && fm->procs[k].pid == pid; k++)
+		;
+	*n = k - lo;
+	return *n ? &fm->procs[lo] : NULL;
+}
+
+static const struct pid_maps *maps_of(const struct model *m, uint32_t pid)
+{
+	for (size_t k = 0; k < m->nmaps; k++)
+		if (m->maps[k].pid == (int)pid)
+			return &m->maps[k];
+	return NULL;
+}
+
+/*
+ * The process whose maps describe PID's code at time TS: PID itself when the recording has its
+ * maps; else, for a child forked during the session that had not exec'd by TS, its parent's
+ * (a fork copies the address space). 0 when none.
+ */
+static uint32_t maps_owner(const struct model *m, uint32_t pid, uint64_t ts)
+{
+	for (int depth = 0; depth < 8; depth++) {
+		const struct faultsite_procev *ev;
+		uint32_t parent = 0;
+		size_t n;
+
+		if (maps_of(m, pid))
+			return pid;
+		ev = pid_procevs(m->faultsite, pid, &n);
+		for (size_t i = 0; i < n; i++) {
+			if (ev[i].kind == FL_PROC_EXEC && ev[i].ts <= ts)
+				return 0; /* another program: its code is elsewhere */
+			if (ev[i].kind == FL_PROC_FORK)
+				parent = ev[i].parent;
+		}
+		if (!parent)
+			return 0;
+		pid = parent;
+	}
+	return 0;
+}
+
 /*
  * The mapping that held IP in PID at time TS: today the start-of-session maps, then the
- * end-of-session ones (code is rarely unmapped). The mapping timeline, when the model has one,
- * answers this at the fault's time instead: this is the one place to switch. *NOMAPS is set when
- * the pid has no maps at all.
+ * end-of-session ones (code is rarely unmapped), of the process itself or of the parent a
+ * forked child shares its code with. The mapping timeline, when the model has one, answers this
+ * at the fault's time instead: this is the one place to switch. *NOMAPS is set when no process's
+ * maps apply.
  */
 static const struct vma *site_vma(const struct model *m, uint32_t pid, uint64_t ip, uint64_t ts,
 				  bool *nomaps)
 {
+	uint32_t owner = maps_owner(m, pid, ts);
+	const struct pid_maps *pm = owner ? maps_of(m, owner) : NULL;
 	const struct vma *v;
 
-	(void)ts;
-	for (size_t k = 0; k < m->nmaps; k++) {
-		if (m->maps[k].pid != (int)pid)
-			continue;
-		*nomaps = false;
-		v = vmas_find(&m->maps[k].start, ip);
-		return v ? v : vmas_find(&m->maps[k].end, ip);
-	}
-	*nomaps = true;
-	return NULL;
+	*nomaps = !pm;
+	if (!pm)
+		return NULL;
+	v = vmas_find(&pm->start, ip);
+	return v ? v : vmas_find(&pm->end, ip);
 }
 
-/* The program of PID: its comm as the header or trailer gives it. */
+/* The program of PID: its comm as the header or trailer gives it, else as its last fork or exec
+ * event does. */
 static const char *pid_image(const struct model *m, uint32_t pid, char *buf, size_t len)
 {
 	const struct model_session *s = &m->session;
+	const struct faultsite_procev *ev;
+	size_t n;
 
 	for (size_t i = 0; i < s->ntargets_end; i++)
 		if (s->targets_end[i].have_pid && s->targets_end[i].pid == pid &&
@@ -119,7 +204,11 @@ static const char *pid_image(const struct model *m, uint32_t pid, char *buf, siz
 		if (s->targets[i].start.have_pid && s->targets[i].start.pid == pid &&
 		    s->targets[i].start.comm)
 			return s->targets[i].start.comm;
-	snprintf(buf, len, "pid %" PRIu32, pid);
+	ev = pid_procevs(m->faultsite, pid, &n);
+	if (ev && ev[n - 1].comm[0])
+		snprintf(buf, len, "%s", ev[n - 1].comm);
+	else
+		snprintf(buf, len, "pid %" PRIu32, pid);
 	return buf;
 }
 
@@ -145,7 +234,7 @@ static void resolve_ip(const struct model *m, struct elfsym_cache *cache,
 	v = site_vma(m, s->pid, s->ip, s->ts, &nomaps);
 	if (!v) {
 		r->lib = "unknown";
-		r->why = nomaps ? "no maps for the process (not a target of the recording)"
+		r->why = nomaps ? "no maps for the process (not a target, nor forked from one)"
 				: "in no mapping seen at the start or end (mapped later and gone "
 				  "by the end)";
 		return;
@@ -265,6 +354,7 @@ void faultsite_finish(struct model *m)
 
 	if (!fm || !fm->nips)
 		return;
+	sort_n(fm->procs, fm->nprocs, sizeof(*fm->procs), cmp_procev);
 	r = calloc(fm->nips, sizeof(*r));
 	img = calloc(fm->nips, sizeof(*img)); /* "pid N" names */
 	if (!r || !img) {
@@ -300,6 +390,7 @@ void faultsite_free(struct model *m)
 		free_site(&fm->sites[i]);
 	free(fm->sites);
 	free(fm->ips);
+	free(fm->procs);
 	free(fm);
 	m->faultsite = NULL;
 }

@@ -13,6 +13,7 @@
 struct model;
 struct jw;
 struct fl_fault;
+struct proc_ev;
 
 /* Sites kept in the model and shown in JSON; the text report shows the first FAULTSITE_TEXT. */
 #define FAULTSITE_MAX 500
@@ -38,6 +39,14 @@ struct faultsite_model {
 	size_t nips, cap_ips; /* a hash table, cap_ips a power of two */
 	size_t last;	      /* faults come in runs: the last slot hit */
 	uint64_t total;
+	/* forks and execs (sorted by pid at the finish step): a child that has not exec'd runs
+	 * its parent's code at the same addresses; and the names of processes not in the header */
+	struct faultsite_procev {
+		uint64_t ts;
+		uint32_t pid, parent, kind;
+		char comm[16];
+	} * procs;
+	size_t nprocs, cap_procs;
 	struct faultsite *sites; /* by count, at most FAULTSITE_MAX */
 	size_t nsites, nsites_all;
 	uint64_t kernel, unknown; /* faults in kernel code; faults at an ip in no known mapping */
@@ -45,6 +54,8 @@ struct faultsite_model {
 
 /* One fault event (while reading). */
 void faultsite_add(struct model *m, const struct fl_fault *e);
+/* A fork, exec or exit (while reading). */
+void faultsite_proc(struct model *m, const struct proc_ev *p);
 /* Resolves the ips against the processes' mappings and the files' symbols (model_finish). */
 void faultsite_finish(struct model *m);
 void faultsite_free(struct model *m);

@@ -559,6 +559,7 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		if (p.kind == FL_PROC_EXIT && m->wire) /* its connections are gone with it */
 			wire_proc_exit(m->wire, p.pid, p.ts_ns);
 		alloc_model_add(m, ev); /* names and exec'd images for brk */
+		faultsite_proc(m, &p);  /* names, and forks for the children's code */
 		break;
 	}
 	default:
