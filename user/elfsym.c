@@ -471,39 +471,53 @@ void elfsym_table_free(struct elfsym_table *t)
 	free(t);
 }
 
+static int grow_ents(struct elfsym_cache *c)
+{
+	size_t cap = c->cap ? 2 * c->cap : 16;
+	struct elfsym_cache_ent **n;
+
+	if (c->n < c->cap)
+		return 0;
+	n = realloc(c->ents, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	c->ents = n;
+	c->cap = cap;
+	return 0;
+}
+
+static bool ent_is(const struct elfsym_cache_ent *ce, const char *path, uint64_t ino)
+{
+	return ce->ino == ino && !strcmp(ce->path, path);
+}
+
 const struct elfsym_table *elfsym_cache_get(struct elfsym_cache *c, const char *path, uint64_t ino,
 					    const char **err)
 {
 	struct elfsym_cache_ent *ce;
 
-	for (size_t i = 0; i < c->n; i++) {
-		ce = &c->ents[i];
-		if (ce->ino == ino && !strcmp(ce->path, path)) {
+	for (size_t k = 0; k < c->n; k++) {
+		size_t i = k ? k - 1 + (k - 1 >= c->last) : c->last; /* the last hit first */
+
+		ce = c->ents[i];
+		if (ent_is(ce, path, ino)) {
+			c->last = i;
 			*err = ce->err;
 			return ce->t;
 		}
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 16;
-		struct elfsym_cache_ent *n = realloc(c->ents, cap * sizeof(*n));
-
-		if (!n) {
-			*err = "out of memory";
-			return NULL;
-		}
-		c->ents = n;
-		c->cap = cap;
-	}
-	ce = &c->ents[c->n];
-	memset(ce, 0, sizeof(*ce));
-	ce->path = strdup(path);
-	if (!ce->path) {
-		*err = "out of memory";
+	*err = "out of memory";
+	if (grow_ents(c))
+		return NULL;
+	ce = calloc(1, sizeof(*ce));
+	if (!ce || !(ce->path = strdup(path))) {
+		free(ce);
 		return NULL;
 	}
 	ce->ino = ino;
 	ce->t = elfsym_table_open(path, ino, ce->err, sizeof(ce->err));
-	c->n++;
+	c->last = c->n;
+	c->ents[c->n++] = ce;
 	*err = ce->err;
 	return ce->t;
 }
@@ -511,8 +525,9 @@ const struct elfsym_table *elfsym_cache_get(struct elfsym_cache *c, const char *
 void elfsym_cache_free(struct elfsym_cache *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
-		free(c->ents[i].path);
-		elfsym_table_free(c->ents[i].t);
+		free(c->ents[i]->path);
+		elfsym_table_free(c->ents[i]->t);
+		free(c->ents[i]);
 	}
 	free(c->ents);
 	memset(c, 0, sizeof(*c));

@@ -48,11 +48,12 @@ struct elfsym_cache {
 		uint64_t ino;
 		struct elfsym_table *t; /* NULL: not readable, ERR says why */
 		char err[128];
-	} * ents;
-	size_t n, cap;
+	} * *ents; /* each allocated once: an ERR handed out stays valid until the cache is freed */
+	size_t n, cap, last;
 };
 
-/* PATH's table from the cache, read on first use; NULL with *ERR pointing at why. */
+/* PATH's table from the cache, read on first use; NULL with *ERR pointing at why (valid until
+ * elfsym_cache_free). */
 const struct elfsym_table *elfsym_cache_get(struct elfsym_cache *c, const char *path, uint64_t ino,
 					    const char **err);
 void elfsym_cache_free(struct elfsym_cache *c);

@@ -88,3 +88,23 @@ out:
 	elfsym_cache_free(&cache);
 	vmas_free(&vs);
 }
+
+/* Reasons handed out stay valid while the cache grows (the report keeps them per ip). */
+UNIT_TEST(elfsym_cache_grows)
+{
+	struct elfsym_cache cache = {};
+	const char *errs[40];
+	char path[64];
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(path, sizeof(path), "/nonexistent/fl-elfsym/lib%d.so", i);
+		CHECK(!elfsym_cache_get(&cache, path, 1, &errs[i]));
+	}
+	CHECK_EQ_U64(cache.n, 40);
+	for (int i = 0; i < 40; i++)
+		CHECK(errs[i] && strstr(errs[i], "cannot open"));
+	/* asked again: the same entry, not a new one */
+	CHECK(!elfsym_cache_get(&cache, "/nonexistent/fl-elfsym/lib7.so", 1, &errs[0]));
+	CHECK_EQ_U64(cache.n, 40);
+	elfsym_cache_free(&cache);
+}
