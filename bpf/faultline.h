@@ -85,7 +85,7 @@ struct fl_fault {
 	__u32 pid;
 	__u32 error_code; /* the x86 page-fault error code, raw: readers use h.flags */
 	__u64 addr;
-	__u64 ip;
+	__u64 ip; /* the faulting instruction: report's "Top faulting code" (user/faultsite.c) */
 };
 
 /* How a fault ended, as the kernel's mm_account_fault() counts it (bpf/compat.bpf.h). */

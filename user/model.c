@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "alloc_model.h"
+#include "faultsite.h"
 #include "model.h"
 #include "procev.h"
 #include "reqreport.h"
@@ -326,6 +327,7 @@ static void add_fault(struct model *m, const struct fl_fault *e)
 	m->faults_write += write;
 	u64vec_push(&m->fault_ts, e->h.ts_ns);
 	add_fault_bucket(m, e->pid, e->h.tid, e->h.ts_ns);
+	faultsite_add(m, e);
 	if (m->last_vma && m->last_pid == (int)e->pid && e->addr >= m->last_vma->start &&
 	    e->addr < m->last_vma->end) {
 		/* the cached mapping's region: no name lookup on the common path */
@@ -573,6 +575,7 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		if (p.kind == FL_PROC_EXIT && m->wire) /* its connections are gone with it */
 			wire_proc_exit(m->wire, p.pid, p.ts_ns);
 		alloc_model_add(m, ev); /* names and exec'd images for brk */
+		faultsite_proc(m, &p);  /* names, and forks for the children's code */
 		break;
 	}
 	default:
@@ -644,6 +647,7 @@ void model_finish(struct model *m)
 	u64vec_pct(&m->fault_ts, 50); /* sorts */
 	resolve_pending(m);
 	stallstack_finish(m);
+	faultsite_finish(m);
 	model_meta_finish(m);
 	alloc_model_finish(m);
 	if (m->wire)
@@ -763,6 +767,7 @@ void model_free(struct model *m)
 	free(m->pending);
 	free(m->rss);
 	alloc_model_free(m);
+	faultsite_free(m);
 	wire_free(m->wire);
 	reqview_free(m->reqview);
 	verdict_free(m->verdict);

@@ -128,6 +128,7 @@ struct model {
 	bool fault_buckets_capped; /* FAULT_BUCKETS_MAX reached: later faults not bucketed */
 
 	struct alloc_model *alloc; /* user/alloc_model.c: allocator and pinned-memory calls */
+	struct faultsite_model *faultsite; /* user/faultsite.c: faults by code (the fault's ip) */
 
 	uint64_t kcompactd_wakes, lock_holds, lock_hold_max_ns;
 	uint64_t collapses_ok; /* khugepaged/MADV_COLLAPSE stalls whose collapse succeeded */

@@ -10,6 +10,7 @@
 #include "alloc_report.h"
 #include "cli.h"
 #include "commands.h"
+#include "faultsite.h"
 #include "findings.h"
 #include "html.h"
 #include "jw.h"
@@ -298,6 +299,7 @@ static void print_text(const struct model *m, FILE *f)
 	text_stalls(m, f);
 	stallstack_text(m, f);
 	text_faults(m, f);
+	faultsite_text(m, f); /* user/faultsite.c */
 	text_memory(m, f);
 	alloc_print_text(m, f);
 	pinned_print_text(m, f);
@@ -554,6 +556,8 @@ static void json_faults(const struct model *m, struct jw *w)
 		jw_obj_close(w);
 	}
 	jw_arr_close(w);
+	jw_key(w, "code");
+	faultsite_json(m, w); /* user/faultsite.c */
 	jw_obj_close(w);
 }
 
