@@ -529,6 +529,47 @@ static void json_stalls(const struct model *m, struct jw *w)
 	jw_obj_close(w);
 }
 
+
+/* The mapping timeline's members of a region (user/maptl.c). */
+static void json_region(struct jw *w, const struct model *m, const struct region_stat *r)
+{
+	jw_kstr(w, "kind", r->kind);
+	jw_key(w, "major");
+	m->have_fault_dur ? jw_u64(w, r->major) : jw_null(w);
+	jw_kstr(w, "path", r->path);
+	jw_kstr(w, "creator", r->creator);
+	jw_ku64(w, "maps", r->maps);
+	jw_ku64(w, "unmaps", r->unmaps);
+	jw_ku64(w, "bytes_min", r->bytes_min);
+	jw_ku64(w, "bytes_max", r->bytes_max);
+	jw_kbool(w, "before_session", r->before);
+	jw_kstr(w, "why", r->why);
+}
+
+/* File-backed faults (mm_filemap_fault) by file. */
+static void json_files(struct jw *w, const struct model *m)
+{
+	char dev[32];
+
+	jw_key(w, "files");
+	jw_arr_open(w);
+	for (size_t i = 0; i < m->nfiles; i++) {
+		const struct file_stat *f = &m->files[i];
+
+		snprintf(dev, sizeof(dev), "%u:%u", f->kdev >> 20, f->kdev & 0xfffff);
+		jw_obj_open(w);
+		jw_kstr(w, "file", f->name);
+		jw_kstr(w, "path", f->path);
+		jw_kstr(w, "dev", dev);
+		jw_ku64(w, "inode", f->ino);
+		jw_ku64(w, "faults", f->faults);
+		jw_key(w, "major");
+		m->have_fault_dur ? jw_u64(w, f->major) : jw_null(w);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+}
+
 static void json_faults(const struct model *m, struct jw *w)
 {
 	jw_key(w, "faults");
@@ -552,9 +593,13 @@ static void json_faults(const struct model *m, struct jw *w)
 		jw_ku64(w, "faults", m->regions[i].faults);
 		jw_ku64(w, "kernel", m->regions[i].kernel);
 		jw_ku64(w, "write", m->regions[i].write);
+		json_region(w, m, &m->regions[i]);
 		jw_obj_close(w);
 	}
 	jw_arr_close(w);
+	jw_ku64(w, "unknown", m->faults_unknown);
+	jw_kbool(w, "mapping_syscalls", m->maptl_syscalls);
+	json_files(w, m);
 	jw_obj_close(w);
 }
 
