@@ -569,7 +569,7 @@ static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *p
 
 	if (p && ts < p->exec_ts) {
 		/* record -- CMD: the command's process is traced from its fork */
-		name = "faultline's child before it exec'd the command";
+		name = "record's child before exec (record -- CMD)";
 		reg = region_idx(m, name, "special");
 		return reg;
 	}
@@ -649,6 +649,9 @@ static void name_files(struct model *m, struct maptl *t)
 			set_str(&f->name, base_of(f->path));
 		if (n)
 			set_str(&f->name, n);
+		for (size_t r = 0; r < m->nregions && f->path; r++)
+			if (m->regions[r].ino == f->ino && m->regions[r].kdev == f->kdev)
+				set_str(&m->regions[r].path, f->path);
 		if (!f->name) {
 			char buf[64];
 
