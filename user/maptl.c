@@ -47,7 +47,16 @@ struct tl_name {
 	char name[80];
 };
 
+/* An anonymous mmap region whose caller was in no mapping known then. */
+struct tl_unres {
+	int reg;
+	uint32_t pid;
+	uint64_t caller_ip, syscall_ip, len, arg;
+};
+
 struct maptl {
+	struct tl_unres *unres;
+	size_t nunres, cap_unres;
 	struct tl_proc *procs;
 	size_t nprocs;
 	struct tl_pending *pending;
@@ -378,24 +387,69 @@ static const char *allocator_of(const char *lib)
 	return NULL;
 }
 
+/* A library's name for a reader: libpython3.11.so.1.0 is python3.11, mmap.cpython-311-x86_64-
+ * linux-gnu.so python3.11's mmap module. */
+static void who_label(char *out, size_t size, const char *who)
+{
+	const char *cp = strstr(who, ".cpython-3"), *so;
+
+	if (cp && cp[10] >= '0' && cp[10] <= '9') {
+		snprintf(out, size, "python3.%.*s (%.*s module)",
+			 (int)strspn(cp + 10, "0123456789"), cp + 10, (int)(cp - who), who);
+		return;
+	}
+	so = strstr(who, ".so");
+	if (!strncmp(who, "libpython", 9) && so) {
+		snprintf(out, size, "%.*s", (int)(so - who - 3), who + 3);
+		return;
+	}
+	snprintf(out, size, "%s", who);
+}
+
+/* MAP_STACK: glibc's pthread_create asks for its threads' stacks with it */
+#define FL_MAP_STACK 0x20000
+
+static void anon_name(char *name, size_t size, const char *who, uint64_t len, uint64_t flags)
+{
+	const char *alloc = allocator_of(who);
+	char sz[32], label[128];
+
+	if (flags & FL_MAP_STACK)
+		snprintf(name, size, "anon: thread stacks (%s)", who);
+	else if (alloc)
+		snprintf(name, size, "anon: %s arenas and large blocks (%s)", alloc, who);
+	else {
+		who_label(label, sizeof(label), who);
+		snprintf(name, size, "anon mmap by %s, %s", label, fmt_bytes(len, sz, sizeof(sz)));
+	}
+}
+
+static void add_unresolved(struct maptl *t, int reg, const struct fl_memsys *e)
+{
+	if (grow_array((void **)&t->unres, &t->cap_unres, t->nunres, sizeof(*t->unres), 16))
+		return;
+	t->unres[t->nunres++] = (struct tl_unres){reg, e->pid, e->caller_ip, e->syscall_ip, e->len};
+}
+
 /* The region of an anonymous mmap: who called mmap, and how big (per-request buffers). */
 static int anon_region(struct model *m, struct tl_proc *p, const struct fl_memsys *e)
 {
-	const char *who = code_owner(m, p, e->caller_ip), *alloc;
+	const char *who = code_owner(m, p, e->caller_ip);
 	char name[256], sz[32];
 	int reg;
 
 	if (!who) {
-		snprintf(name, sizeof(name), "anon mmap (caller in no known mapping), %s",
+		/* code mapped before the session in a process without start maps (a child that
+		 * --children found running): named at the end, from the maps then */
+		snprintf(name, sizeof(name), "anon mmap (caller pid %u ip %llx flags %x), %s",
+			 e->pid, (unsigned long long)e->caller_ip, (uint32_t)e->arg,
 			 fmt_bytes(e->len, sz, sizeof(sz)));
-		return region_idx(m, name, "anon");
+		reg = region_idx(m, name, "anon");
+		if (reg >= 0 && !m->regions[reg].maps)
+			add_unresolved(m->maptl, reg, e);
+		return reg;
 	}
-	alloc = allocator_of(who);
-	if (alloc)
-		snprintf(name, sizeof(name), "anon: %s arenas (%s)", alloc, who);
-	else
-		snprintf(name, sizeof(name), "anon mmap by %s, %s", who,
-			 fmt_bytes(e->len, sz, sizeof(sz)));
+	anon_name(name, sizeof(name), who, e->len, (uint32_t)e->arg);
 	reg = region_idx(m, name, "anon");
 	if (reg >= 0)
 		set_str(&m->regions[reg].creator, who);
@@ -662,6 +716,64 @@ static void name_files(struct model *m, struct maptl *t)
 	}
 }
 
+/* IP in executable code in PM's maps at the end, else at the start: its file's basename. */
+static const char *code_in_maps(const struct pid_maps *pm, uint64_t ip)
+{
+	const struct vma *v = ip ? vmas_find(&pm->end, ip) : NULL;
+
+	if (!v || v->perms[2] != 'x')
+		v = ip ? vmas_find(&pm->start, ip) : NULL;
+	return v && v->perms[2] == 'x' && v->path[0] == '/' ? base_of(v->path) : NULL;
+}
+
+static void merge_region(struct region_stat *to, struct region_stat *r)
+{
+	to->faults += r->faults;
+	to->kernel += r->kernel;
+	to->write += r->write;
+	to->major += r->major;
+	to->unmaps += r->unmaps;
+	if (r->maps && (!to->maps || r->bytes_min < to->bytes_min))
+		to->bytes_min = r->bytes_min;
+	if (r->bytes_max > to->bytes_max)
+		to->bytes_max = r->bytes_max;
+	to->maps += r->maps;
+	r->faults = r->kernel = r->write = r->major = r->maps = r->unmaps = 0;
+}
+
+/*
+ * Anonymous mmaps whose caller's code was mapped before the session in a process without start
+ * maps: the caller named from its maps at the end (or the start), as the return address says,
+ * else by the syscall wrapper's library (a wrapper that is no leaf function).
+ */
+static void resolve_callers(struct model *m, struct maptl *t)
+{
+	for (size_t i = 0; i < t->nunres; i++) {
+		const struct tl_unres *u = &t->unres[i];
+		const struct pid_maps *pm = NULL;
+		const char *who = NULL;
+		char name[256], sz[32];
+		int to;
+
+		for (size_t k = 0; k < m->nmaps; k++)
+			if (m->maps[k].pid == (int)u->pid)
+				pm = &m->maps[k];
+		if (pm && !(who = code_in_maps(pm, u->caller_ip)))
+			who = code_in_maps(pm, u->syscall_ip);
+		if (who)
+			anon_name(name, sizeof(name), who, u->len, (uint32_t)u->arg);
+		else
+			snprintf(name, sizeof(name), "anon mmap (caller in no known mapping), %s",
+				 fmt_bytes(u->len, sz, sizeof(sz)));
+		to = region_idx(m, name, "anon");
+		if (to < 0 || to == u->reg)
+			continue;
+		if (who)
+			set_str(&m->regions[to].creator, who);
+		merge_region(&m->regions[to], &m->regions[u->reg]);
+	}
+}
+
 /* Regions that only a maps list showed, without a fault: not worth a row. */
 static void drop_empty(struct model *m)
 {
@@ -689,6 +801,7 @@ void maptl_finish(struct model *m)
 	if (!t)
 		return;
 	resolve_pending(m, t);
+	resolve_callers(m, t);
 	name_files(m, t);
 	for (size_t r = 0; r < m->nregions; r++)
 		if (m->regions[r].kind && !strcmp(m->regions[r].kind, "unknown"))
@@ -720,6 +833,7 @@ void maptl_free(struct model *m)
 		free(t->procs[i].v);
 	free(t->procs);
 	free(t->pending);
+	free(t->unres);
 	free(t->names);
 	free(t->files);
 	free(t);
