@@ -51,10 +51,18 @@ struct tl_name {
 struct tl_unres {
 	int reg;
 	uint32_t pid;
-	uint64_t caller_ip, syscall_ip, len, arg;
+	uint64_t caller_ip, syscall_ip, len, arg, ts_ns;
+};
+
+struct tl_exec_maps {
+	uint32_t pid;
+	uint64_t ts_ns;
+	struct vmas maps;
 };
 
 struct maptl {
+	struct tl_exec_maps *exec_maps;
+	size_t nexec_maps;
 	struct tl_unres *unres;
 	size_t nunres, cap_unres;
 	struct tl_proc *procs;
@@ -428,7 +436,8 @@ static void add_unresolved(struct maptl *t, int reg, const struct fl_memsys *e)
 {
 	if (grow_array((void **)&t->unres, &t->cap_unres, t->nunres, sizeof(*t->unres), 16))
 		return;
-	t->unres[t->nunres++] = (struct tl_unres){reg, e->pid, e->caller_ip, e->syscall_ip, e->len};
+	t->unres[t->nunres++] =
+	    (struct tl_unres){reg, e->pid, e->caller_ip, e->syscall_ip, e->len, e->arg, e->h.ts_ns};
 }
 
 /* The region of an anonymous mmap: who called mmap, and how big (per-request buffers). */
@@ -632,7 +641,7 @@ static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *p
 		why = "no maps list and no mmap events for the process";
 	} else if (!m->maptl_syscalls) {
 		name = "short-lived mapping (--alloc=off)";
-		why = "mapped and unmapped during the session; memory syscalls not traced "
+		why = "mapped during the session, in no maps list; memory syscalls not traced "
 		      "(--alloc=off), so it cannot be named";
 	} else if (p && p->execd) {
 		name = "unknown (image of an exec)";
@@ -648,8 +657,67 @@ static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *p
 	return reg;
 }
 
+/* The maps record read when an exec's event arrived (trailer "maps_exec"), in file order. */
+static void load_exec_maps(struct model *m, struct maptl *t)
+{
+	json_t *a = m->trailer ? json_object_get(m->trailer, "maps_exec") : NULL, *o;
+	size_t i;
+
+	if (!json_is_array(a))
+		return;
+	t->exec_maps = calloc(json_array_size(a), sizeof(*t->exec_maps));
+	if (!t->exec_maps) {
+		fl_nomem();
+		return;
+	}
+	json_array_foreach(a, i, o)
+	{
+		struct tl_exec_maps *x = &t->exec_maps[t->nexec_maps];
+		const char *text = json_string_value(json_object_get(o, "maps"));
+
+		if (!text || !json_is_integer(json_object_get(o, "pid")))
+			continue;
+		x->pid = json_integer_value(json_object_get(o, "pid"));
+		x->ts_ns = json_integer_value(json_object_get(o, "ts_ns"));
+		if (vmas_parse(&x->maps, text)) {
+			fl_nomem();
+			return;
+		}
+		t->nexec_maps++;
+	}
+}
+
+/* PID's maps as read after its last exec before TS, or NULL. */
+static const struct tl_exec_maps *exec_maps_of(struct maptl *t, uint32_t pid, uint64_t ts)
+{
+	const struct tl_exec_maps *best = NULL;
+
+	for (size_t i = 0; i < t->nexec_maps; i++)
+		if (t->exec_maps[i].pid == pid && t->exec_maps[i].ts_ns <= ts &&
+		    (!best || t->exec_maps[i].ts_ns >= best->ts_ns))
+			best = &t->exec_maps[i];
+	return best;
+}
+
+/*
+ * ADDR in PID's maps after its last exec before TS, else after its next one: an exec's own
+ * faults (the new stack's arguments) come before its event, which the look follows.
+ */
+static const struct vma *exec_vma(struct maptl *t, uint32_t pid, uint64_t ts, uint64_t addr)
+{
+	const struct tl_exec_maps *x = exec_maps_of(t, pid, ts), *next = NULL;
+	const struct vma *v = x ? vmas_find(&x->maps, addr) : NULL;
+
+	for (size_t i = 0; i < t->nexec_maps && !v; i++)
+		if (t->exec_maps[i].pid == pid && t->exec_maps[i].ts_ns > ts &&
+		    (!next || t->exec_maps[i].ts_ns < next->ts_ns))
+			next = &t->exec_maps[i];
+	return v ? v : next ? vmas_find(&next->maps, addr) : NULL;
+}
+
 static void resolve_pending(struct model *m, struct maptl *t)
 {
+	load_exec_maps(m, t);
 	for (size_t i = 0; i < t->npending; i++) {
 		const struct tl_pending *q = &t->pending[i];
 		struct pid_maps *pm = NULL;
@@ -661,6 +729,8 @@ static void resolve_pending(struct model *m, struct maptl *t)
 				pm = &m->maps[k];
 		if (pm)
 			v = vmas_find(&pm->end, q->addr);
+		if (!v)
+			v = exec_vma(t, q->pid, q->ts_ns, q->addr);
 		reg =
 		    v ? region_of_vma(m, v) : unknown_region(m, proc_find(t, q->pid), pm, q->ts_ns);
 		count(m, reg, q->fault, q->kernel, q->write, q->major);
@@ -716,13 +786,13 @@ static void name_files(struct model *m, struct maptl *t)
 	}
 }
 
-/* IP in executable code in PM's maps at the end, else at the start: its file's basename. */
-static const char *code_in_maps(const struct pid_maps *pm, uint64_t ip)
+/* IP in executable code in maps A, else B (may be NULL): its file's basename. */
+static const char *code_in_maps(const struct vmas *a, const struct vmas *b, uint64_t ip)
 {
-	const struct vma *v = ip ? vmas_find(&pm->end, ip) : NULL;
+	const struct vma *v = ip ? vmas_find(a, ip) : NULL;
 
-	if (!v || v->perms[2] != 'x')
-		v = ip ? vmas_find(&pm->start, ip) : NULL;
+	if ((!v || v->perms[2] != 'x') && b)
+		v = ip ? vmas_find(b, ip) : NULL;
 	return v && v->perms[2] == 'x' && v->path[0] == '/' ? base_of(v->path) : NULL;
 }
 
@@ -751,6 +821,7 @@ static void resolve_callers(struct model *m, struct maptl *t)
 	for (size_t i = 0; i < t->nunres; i++) {
 		const struct tl_unres *u = &t->unres[i];
 		const struct pid_maps *pm = NULL;
+		const struct tl_exec_maps *x;
 		const char *who = NULL;
 		char name[256], sz[32];
 		int to;
@@ -758,8 +829,11 @@ static void resolve_callers(struct model *m, struct maptl *t)
 		for (size_t k = 0; k < m->nmaps; k++)
 			if (m->maps[k].pid == (int)u->pid)
 				pm = &m->maps[k];
-		if (pm && !(who = code_in_maps(pm, u->caller_ip)))
-			who = code_in_maps(pm, u->syscall_ip);
+		if (pm && !(who = code_in_maps(&pm->end, &pm->start, u->caller_ip)))
+			who = code_in_maps(&pm->end, &pm->start, u->syscall_ip);
+		if (!who && (x = exec_maps_of(t, u->pid, u->ts_ns)) &&
+		    !(who = code_in_maps(&x->maps, NULL, u->caller_ip)))
+			who = code_in_maps(&x->maps, NULL, u->syscall_ip);
 		if (who)
 			anon_name(name, sizeof(name), who, u->len, (uint32_t)u->arg);
 		else
@@ -834,6 +908,9 @@ void maptl_free(struct model *m)
 	free(t->procs);
 	free(t->pending);
 	free(t->unres);
+	for (size_t i = 0; i < t->nexec_maps; i++)
+		vmas_free(&t->exec_maps[i].maps);
+	free(t->exec_maps);
 	free(t->names);
 	free(t->files);
 	free(t);
