@@ -19,6 +19,13 @@
 struct tl_map {
 	uint64_t start, end;
 	uint32_t reg;
+	uint64_t born_ns; /* the mmap (brk, mremap) that made it; 0: before the session */
+};
+
+/* A piece of a mapping that went (munmap, replaced, exec): for faults read out of order. */
+struct tl_gone {
+	uint32_t pid, reg;
+	uint64_t start, end, born_ns, dead_ns;
 };
 
 struct tl_proc {
@@ -61,6 +68,9 @@ struct tl_exec_maps {
 };
 
 struct maptl {
+	uint64_t now; /* the time of the memory syscall or process event being read */
+	struct tl_gone *gone;
+	size_t ngone, cap_gone;
 	struct tl_exec_maps *exec_maps;
 	size_t nexec_maps;
 	struct tl_unres *unres;
@@ -199,6 +209,16 @@ static const struct tl_map *map_find(const struct tl_proc *p, uint64_t addr)
 	return i < p->n && p->v[i].start <= addr ? &p->v[i] : NULL;
 }
 
+/* The part of X within [start, end) is gone now (the event being read). */
+static void add_gone(struct maptl *t, int pid, const struct tl_map *x, uint64_t start, uint64_t end)
+{
+	if (grow_array((void **)&t->gone, &t->cap_gone, t->ngone, sizeof(*t->gone), 1024))
+		return;
+	t->gone[t->ngone++] = (struct tl_gone){
+	    pid,	x->reg, x->start > start ? x->start : start, x->end < end ? x->end : end,
+	    x->born_ns, t->now};
+}
+
 /* Takes [start, end) out of P's mappings; each region that lost some counts in UNMAPS. */
 static void map_remove(struct model *m, struct tl_proc *p, uint64_t start, uint64_t end,
 		       bool unmaps)
@@ -210,8 +230,10 @@ static void map_remove(struct model *m, struct tl_proc *p, uint64_t start, uint6
 
 		if (unmaps)
 			m->regions[x->reg].unmaps++;
+		add_gone(m->maptl, p->pid, x, start, end);
+		x = &p->v[i];
 		if (x->start < start && x->end > end) { /* a hole in the middle: split */
-			struct tl_map tail = {end, x->end, x->reg};
+			struct tl_map tail = {end, x->end, x->reg, x->born_ns};
 
 			if (grow_array((void **)&p->v, &p->cap, p->n, sizeof(*p->v), 64))
 				return;
@@ -246,7 +268,7 @@ static void map_insert(struct model *m, struct tl_proc *p, uint64_t start, uint6
 		return;
 	i = map_lower(p, start);
 	memmove(&p->v[i + 1], &p->v[i], (p->n - i) * sizeof(*p->v));
-	p->v[i] = (struct tl_map){start, end, reg};
+	p->v[i] = (struct tl_map){start, end, reg, m->maptl->now};
 	p->n++;
 }
 
@@ -263,6 +285,7 @@ void maptl_start_maps(struct model *m, int pid)
 		return;
 	p->n = 0;
 	p->fresh = true;
+	t->now = 0;
 	for (size_t i = 0; i < pm->start.n; i++) {
 		const struct vma *v = &pm->start.v[i];
 		int reg = region_of_vma(m, v);
@@ -572,6 +595,7 @@ void maptl_memsys(struct model *m, const struct fl_memsys *e, size_t len)
 		return; /* a failed call changed nothing */
 	m->maptl_syscalls = true;
 	t->last_proc = NULL;
+	t->now = e->h.ts_ns;
 	p->fresh = false;
 	switch (e->op) {
 	case FL_MS_MMAP:
@@ -618,7 +642,9 @@ void maptl_proc(struct model *m, const struct proc_ev *e)
 			p->exec_ts = e->ts_ns;
 			return;
 		}
-		p->n = 0; /* a new image: the kernel maps the program, the loader the rest */
+		t->now = e->ts_ns;
+		map_remove(m, p, 0, ~0ull, false); /* a new image: the kernel maps the program, the
+						    * loader the rest */
 		p->brk_start = p->brk_end = 0;
 		p->execd = true;
 	}
@@ -715,15 +741,61 @@ static const struct vma *exec_vma(struct maptl *t, uint32_t pid, uint64_t ts, ui
 	return v ? v : next ? vmas_find(&next->maps, addr) : NULL;
 }
 
+static int cmp_gone(const void *a, const void *b)
+{
+	const struct tl_gone *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * The mapping that held PID's ADDR at TS, for a fault read before its mapping's event or after
+ * the event that removed it (events are only roughly in time order): the mappings left at the
+ * end, then the pieces that went (sorted by pid and start; the last 4096 that start below ADDR).
+ */
+static int region_at(struct maptl *t, uint32_t pid, uint64_t addr, uint64_t ts)
+{
+	struct tl_proc *p = proc_find(t, pid);
+	const struct tl_map *x = p ? map_find(p, addr) : NULL;
+	size_t lo = 0, hi = t->ngone;
+
+	if (x && x->born_ns <= ts)
+		return x->reg;
+	while (lo < hi) { /* the first piece past (pid, addr) */
+		size_t mid = (lo + hi) / 2;
+		const struct tl_gone *g = &t->gone[mid];
+
+		if (g->pid < pid || (g->pid == pid && g->start <= addr))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo, k = 0; i-- > 0 && k < 4096 && t->gone[i].pid == pid; k++) {
+		const struct tl_gone *g = &t->gone[i];
+
+		if (addr < g->end && g->born_ns <= ts && ts < g->dead_ns)
+			return g->reg;
+	}
+	return -1;
+}
+
 static void resolve_pending(struct model *m, struct maptl *t)
 {
 	load_exec_maps(m, t);
+	sort_n(t->gone, t->ngone, sizeof(*t->gone), cmp_gone);
 	for (size_t i = 0; i < t->npending; i++) {
 		const struct tl_pending *q = &t->pending[i];
 		struct pid_maps *pm = NULL;
 		const struct vma *v = NULL;
 		int reg;
 
+		reg = region_at(t, q->pid, q->addr, q->ts_ns);
+		if (reg >= 0) {
+			count(m, reg, q->fault, q->kernel, q->write, q->major);
+			continue;
+		}
 		for (size_t k = 0; k < m->nmaps; k++)
 			if (m->maps[k].pid == (int)q->pid)
 				pm = &m->maps[k];
@@ -907,6 +979,7 @@ void maptl_free(struct model *m)
 		free(t->procs[i].v);
 	free(t->procs);
 	free(t->pending);
+	free(t->gone);
 	free(t->unres);
 	for (size_t i = 0; i < t->nexec_maps; i++)
 		vmas_free(&t->exec_maps[i].maps);
