@@ -628,9 +628,18 @@ void maptl_proc(struct model *m, const struct proc_ev *e)
 		if (!(c = proc_get(t, e->pid)) || !(p = proc_find(t, e->parent)))
 			return;
 		c->n = 0;
-		if (grow_array((void **)&c->v, &c->cap, 0, sizeof(*c->v), p->n + 1))
-			return;
-		memcpy(c->v, p->v, p->n * sizeof(*p->v));
+		if (p->n > c->cap) {
+			struct tl_map *v = realloc(c->v, p->n * sizeof(*v));
+
+			if (!v) {
+				fl_nomem();
+				return;
+			}
+			c->v = v;
+			c->cap = p->n;
+		}
+		if (p->n)
+			memcpy(c->v, p->v, p->n * sizeof(*p->v));
 		c->n = p->n;
 		c->brk_start = p->brk_start;
 		c->brk_end = p->brk_end;
