@@ -157,6 +157,23 @@ static int region_of_vma(struct model *m, const struct vma *v)
 	return i;
 }
 
+static struct file_stat *file_get(struct maptl *t, uint32_t kdev, uint64_t ino);
+
+/* A file mapping seen (maps list or mmap event): data files are listed even without faults. */
+static void file_mapped(struct maptl *t, uint32_t kdev, uint64_t ino, uint64_t bytes, bool code,
+			const char *path)
+{
+	struct file_stat *f = ino ? file_get(t, kdev, ino) : NULL;
+
+	if (!f)
+		return;
+	if (bytes > f->mapped_bytes)
+		f->mapped_bytes = bytes;
+	f->code |= code;
+	if (path && path[0] == '/')
+		set_str(&f->path, path);
+}
+
 static struct tl_proc *proc_find(struct maptl *t, int pid)
 {
 	if (t->last_proc && t->last_proc->pid == pid)
@@ -292,6 +309,9 @@ void maptl_start_maps(struct model *m, int pid)
 
 		if (reg >= 0)
 			m->regions[reg].before = true;
+		if (reg >= 0 && !strcmp(m->regions[reg].kind, "file"))
+			file_mapped(t, kdev_of(v->dev), v->inode, v->end - v->start,
+				    v->perms[2] == 'x', v->path);
 		if (reg >= 0 && !strcmp(m->regions[reg].kind, "heap")) {
 			p->brk_start = v->start;
 			p->brk_end = v->end;
@@ -532,13 +552,16 @@ static void mmap_event(struct model *m, struct tl_proc *p, const struct fl_memsy
 	struct region_stat *r;
 	int reg;
 
-	if (has_file && !anon)
+	if (has_file && !anon) {
 		reg = file_region(m, e);
-	else if (anon)
+		file_mapped(m->maptl, e->dev, e->ino, e->len, (e->arg >> 32) & 0x4 /* PROT_EXEC */,
+			    NULL);
+	} else if (anon) {
 		reg = anon_region(m, p, e);
-	else /* a file mapping in a file written before the event named files */
+	} else { /* a file mapping in a file written before the event named files */
 		reg = region_idx(m, "file (mapped during the session, not named: older file)",
 				 "file");
+	}
 	if (reg < 0)
 		return;
 	r = &m->regions[reg];
@@ -929,6 +952,25 @@ static void resolve_callers(struct model *m, struct maptl *t)
 	}
 }
 
+/* Files with filemap faults, and data files of 1 MiB or more (weights) mapped without any:
+ * not every library or locale file. */
+static void keep_files(struct maptl *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nfiles; i++) {
+		struct file_stat *f = &t->files[i];
+
+		if (f->faults || f->major || (!f->code && f->mapped_bytes >= (1u << 20))) {
+			t->files[n++] = *f;
+			continue;
+		}
+		free(f->name);
+		free(f->path);
+	}
+	t->nfiles = n;
+}
+
 /* Regions that only a maps list showed, without a fault: not worth a row. */
 static void drop_empty(struct model *m)
 {
@@ -957,7 +999,16 @@ void maptl_finish(struct model *m)
 		return;
 	resolve_pending(m, t);
 	resolve_callers(m, t);
+	for (size_t k = 0; k < m->nmaps; k++)
+		for (size_t i = 0; i < m->maps[k].end.n; i++) {
+			const struct vma *v = &m->maps[k].end.v[i];
+
+			if (v->inode && v->path[0] == '/')
+				file_mapped(t, kdev_of(v->dev), v->inode, v->end - v->start,
+					    v->perms[2] == 'x', v->path);
+		}
 	name_files(m, t);
+	keep_files(t);
 	for (size_t r = 0; r < m->nregions; r++)
 		if (m->regions[r].kind && !strcmp(m->regions[r].kind, "unknown"))
 			m->faults_unknown += m->regions[r].faults;

@@ -24,9 +24,11 @@ struct proc_ev;
 struct file_stat {
 	uint32_t kdev; /* the kernel's s_dev: major << 20 | minor */
 	uint64_t ino;
-	char *name, *path; /* basename; path where a maps list showed it, else NULL */
-	uint64_t faults;   /* mm_filemap_fault events */
-	uint64_t major;	   /* major faults on its mappings (fault durations' outcome) */
+	char *name, *path;     /* basename; path where a maps list showed it, else NULL */
+	uint64_t faults;       /* mm_filemap_fault events */
+	uint64_t major;	       /* major faults on its mappings (fault durations' outcome) */
+	uint64_t mapped_bytes; /* its largest mapping seen (maps lists, mmap events) */
+	bool code;	       /* mapped executable somewhere: a program or library */
 };
 
 /* The process P's maps at the start (model.c's load_all_maps): its timeline begins there. */

@@ -257,14 +257,17 @@ static void text_files(const struct model *m, FILE *f)
 	}
 	memcpy(files, m->files, m->nfiles * sizeof(*files));
 	sort_n(files, m->nfiles, sizeof(*files), cmp_file);
-	fprintf(f, "\n  %-48s %12s %8s  %s\n", "file (filemap faults)", "faults", "major", "path");
+	fprintf(f, "\n  %-48s %12s %8s %10s  %s\n", "file (filemap faults)", "faults", "major",
+		"mapped", "path");
 	for (size_t i = 0; i < m->nfiles && i < TEXT_FILES; i++) {
-		char maj[24] = "-";
+		char maj[24] = "-", mb[32] = "-";
 
 		if (m->have_fault_dur)
 			snprintf(maj, sizeof(maj), "%" PRIu64, files[i].major);
-		fprintf(f, "  %-48.48s %12" PRIu64 " %8s  %s\n", fl_esc(files[i].name),
-			files[i].faults, maj, files[i].path ? fl_esc(files[i].path) : "");
+		if (files[i].mapped_bytes)
+			fmt_bytes(files[i].mapped_bytes, mb, sizeof(mb));
+		fprintf(f, "  %-48.48s %12" PRIu64 " %8s %10s  %s\n", fl_esc(files[i].name),
+			files[i].faults, maj, mb, files[i].path ? fl_esc(files[i].path) : "");
 	}
 	if (m->nfiles > TEXT_FILES)
 		fprintf(f, "  (%zu more files)\n", m->nfiles - TEXT_FILES);
@@ -639,6 +642,8 @@ static void json_files(struct jw *w, const struct model *m)
 		jw_ku64(w, "faults", f->faults);
 		jw_key(w, "major");
 		m->have_fault_dur ? jw_u64(w, f->major) : jw_null(w);
+		jw_ku64(w, "mapped_bytes", f->mapped_bytes);
+		jw_kbool(w, "code", f->code);
 		jw_obj_close(w);
 	}
 	jw_arr_close(w);
