@@ -235,7 +235,9 @@ struct memsys_start {
 	__u64 caller_ip, syscall_ip;
 	__u16 op; /* enum fl_memsys_op */
 	__u16 advice;
-	__u32 pad;
+	__u32 dev; /* mmap of a file: see struct fl_memsys */
+	__u64 ino, pgoff;
+	char name[FL_MS_NAME];
 };
 
 struct {
@@ -245,11 +247,38 @@ struct {
 	__type(value, struct memsys_start);
 } memsys_starts SEC(".maps");
 
+/*
+ * mmap of a file: the file behind FD, named as mm_filemap_fault names it (dev, inode) and by its
+ * dentry's name, so that the report can name the mapping even when the process is gone before
+ * anyone reads its /proc/PID/maps.
+ */
+static __always_inline void memsys_mmap_file(struct memsys_start *s, __u64 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds, *f = NULL;
+	struct fdtable *fdt;
+	const unsigned char *name;
+
+	if ((s->arg & 0x20 /* MAP_ANONYMOUS */) || (__s64)fd < 0 || fd > 0xffffff)
+		return;
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return;
+	s->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	s->dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	name = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+	if (bpf_probe_read_kernel_str(s->name, sizeof(s->name), name) < 0)
+		s->name[0] = 0;
+}
+
 static __always_inline int memsys_enter(struct pt_regs *regs, long nr)
 {
 	struct memsys_start s = { .op = fl_memsys_op(nr) };
 	__u32 tid = fl_tid();
-	__u64 a[4], sp;
+	__u64 a[4], sp, fd, off;
 
 	if (s.op == FL_MS_NONE || !fl_is_target())
 		return 0;
@@ -259,6 +288,9 @@ static __always_inline int memsys_enter(struct pt_regs *regs, long nr)
 	case FL_MS_MMAP: /* flags in the low half, prot in the high half */
 		s.len = a[1];
 		s.arg = (a[2] << 32) | (__u32)a[3];
+		fl_syscall_args56(regs, &fd, &off);
+		s.pgoff = off;
+		memsys_mmap_file(&s, fd);
 		break;
 	case FL_MS_MUNMAP:
 		s.len = a[1];
@@ -272,7 +304,9 @@ static __always_inline int memsys_enter(struct pt_regs *regs, long nr)
 		s.len = a[2];
 		s.arg = a[3];
 		break;
-	default: /* brk(addr) */
+	default: /* brk(addr): where the heap starts, for a heap not seen in a maps list */
+		s.pgoff =
+		    BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), mm, start_brk);
 		break;
 	}
 	s.syscall_ip = BPF_CORE_READ(regs, FL_REGS_IP);
@@ -315,6 +349,11 @@ static __always_inline int memsys_exit(long nr, long ret)
 		e->dur_ns = bpf_ktime_get_ns() - s->ts_ns;
 		e->caller_ip = s->caller_ip;
 		e->syscall_ip = s->syscall_ip;
+		e->dev = s->dev;
+		e->pad = 0;
+		e->ino = s->ino;
+		e->pgoff = s->pgoff;
+		__builtin_memcpy(e->name, s->name, sizeof(e->name));
 		fl_submit(e);
 	}
 	bpf_map_delete_elem(&memsys_starts, &tid);

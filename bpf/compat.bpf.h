@@ -77,6 +77,18 @@ static __always_inline void fl_syscall_args(struct pt_regs *regs, __u64 a[4])
 #endif
 }
 
+/* A syscall's fifth and sixth arguments (mmap's fd and offset). */
+static __always_inline void fl_syscall_args56(struct pt_regs *regs, __u64 *a4, __u64 *a5)
+{
+#if defined(__TARGET_ARCH_arm64)
+	*a4 = BPF_CORE_READ(regs, regs[4]);
+	*a5 = BPF_CORE_READ(regs, regs[5]);
+#else
+	*a4 = BPF_CORE_READ(regs, r8);
+	*a5 = BPF_CORE_READ(regs, r9);
+#endif
+}
+
 /* The memory syscall NR is, or FL_MS_NONE. */
 static __always_inline __u32 fl_memsys_op(long nr)
 {

@@ -15,6 +15,7 @@
 
 #define FL_COMM_LEN 16
 #define FL_NET_CAP 256 /* bytes of payload captured per socket read/write */
+#define FL_MS_NAME 48 /* fl_memsys.name: a mapped file's basename */
 #define FL_HIST_SLOTS 32 /* log2 buckets of nanoseconds: slot i holds [2^i, 2^(i+1)) */
 #define FL_FINE_BITS 3	 /* each log2 bucket split in 2^FL_FINE_BITS (bpf/hist_slot.h) */
 #define FL_FINE_SUB (1 << FL_FINE_BITS)
@@ -223,7 +224,16 @@ struct fl_memsys {
 	__u64 dur_ns;
 	__u64 caller_ip;  /* the return address on the user stack at entry (the wrapper's caller) */
 	__u64 syscall_ip; /* user ip at syscall entry (inside the syscall wrapper) */
+	/* FL_MS_MMAP of a file (fd >= 0 and not MAP_ANONYMOUS), else 0: the file mapped, as
+	 * mm_filemap_fault names it (dev is the kernel's s_dev: major << 20 | minor). Absent
+	 * (the event 88 bytes long) in v3 files written before they were added. */
+	__u32 dev;
+	__u32 pad;
+	__u64 ino;
+	__u64 pgoff;           /* offset in the file, in bytes; FL_MS_BRK: the heap's start */
+	char name[FL_MS_NAME]; /* the file's basename (the dentry's), NUL-terminated */
 };
+#define FL_MEMSYS_V3_SIZE 88 /* fl_memsys before dev..name: readers accept both */
 
 /* Allocator functions probed with --alloc=full; the uprobe's cookie and fl_alloc.func. */
 enum fl_alloc_fn {

@@ -37,7 +37,7 @@ static const size_t min_size[FL_EV_TYPE_MAX] = {
 	[FL_EV_LOCK_HOLD] = sizeof(struct fl_lock_hold),
 	[FL_EV_RSS] = sizeof(struct fl_rss),
 	[FL_EV_PROC] = sizeof(struct fl_proc),
-	[FL_EV_MEMSYS] = sizeof(struct fl_memsys),
+	[FL_EV_MEMSYS] = FL_MEMSYS_V3_SIZE, /* the file members came later */
 	[FL_EV_ALLOC] = sizeof(struct fl_alloc),
 	[FL_EV_CUDA] = sizeof(struct fl_cuda),
 	[FL_EV_NET] = sizeof(struct fl_net) - FL_NET_CAP,
@@ -240,59 +240,6 @@ static int load_maps(struct model *m, const struct model_process *p, bool end)
 	return vmas_parse(end ? &pm->end : &pm->start, p->maps) ? fl_nomem() : 0;
 }
 
-static struct pid_maps *pid_maps_get(struct model *m, int pid)
-{
-	for (size_t k = 0; k < m->nmaps; k++)
-		if (m->maps[k].pid == pid)
-			return &m->maps[k];
-	return NULL;
-}
-
-static struct region_stat *region_get(struct model *m, const char *name)
-{
-	struct region_stat *r;
-
-	for (size_t i = 0; i < m->nregions; i++)
-		if (!strcmp(m->regions[i].name, name))
-			return &m->regions[i];
-	if (grow_array((void **)&m->regions, &m->cap_regions, m->nregions, sizeof(*m->regions), 32))
-		return NULL;
-	r = &m->regions[m->nregions];
-	memset(r, 0, sizeof(*r));
-	r->name = strdup(name);
-	if (!r->name) {
-		fl_nomem();
-		return NULL;
-	}
-	m->nregions++;
-	return r;
-}
-
-static void region_add(struct region_stat *r, bool kernel, bool write)
-{
-	r->faults++;
-	r->kernel += kernel;
-	r->write += write;
-}
-
-static void region_count(struct model *m, const char *name, bool kernel, bool write)
-{
-	struct region_stat *r = region_get(m, name);
-
-	if (r)
-		region_add(r, kernel, write);
-}
-
-static void add_pending(struct model *m, const struct fl_fault *e, bool kernel)
-{
-	if (grow_array((void **)&m->pending, &m->cap_pending, m->npending, sizeof(*m->pending),
-		       4096))
-		return;
-	m->pending[m->npending++] = (struct pending_fault){
-		.pid = e->pid, .addr = e->addr, .kernel = kernel,
-		.write = !!(e->h.flags & FL_F_WRITE) };
-}
-
 /* Faults of a thread come in runs: its bucket is one of the last few, else a new one. */
 static void add_fault_bucket(struct model *m, uint32_t pid, uint32_t tid, uint64_t ts)
 {
@@ -316,59 +263,17 @@ static void add_fault_bucket(struct model *m, uint32_t pid, uint32_t tid, uint64
 	m->fault_buckets[m->nfault_buckets++] = (struct fault_bucket){ ms, pid, tid, 1 };
 }
 
-/* Faults in regions known at the start are counted now; the rest wait for the end maps. */
+/* Its region is the mapping that holds its address now (user/maptl.c). */
 static void add_fault(struct model *m, const struct fl_fault *e)
 {
 	bool kernel = e->h.flags & FL_F_KERNEL, write = e->h.flags & FL_F_WRITE;
-	const struct vma *v = NULL;
-	struct pid_maps *pm;
 
 	kernel ? m->faults_kernel++ : m->faults_user++;
 	m->faults_write += write;
 	u64vec_push(&m->fault_ts, e->h.ts_ns);
 	add_fault_bucket(m, e->pid, e->h.tid, e->h.ts_ns);
 	faultsite_add(m, e);
-	if (m->last_vma && m->last_pid == (int)e->pid && e->addr >= m->last_vma->start &&
-	    e->addr < m->last_vma->end) {
-		/* the cached mapping's region: no name lookup on the common path */
-		region_add(&m->regions[m->last_region], kernel, write);
-		return;
-	}
-	if ((pm = pid_maps_get(m, e->pid)))
-		v = vmas_find(&pm->start, e->addr);
-	if (v) {
-		struct region_stat *r = region_get(m, vma_region(v));
-
-		if (!r)
-			return;
-		m->last_vma = v;
-		m->last_pid = e->pid;
-		m->last_region = r - m->regions;
-		region_add(r, kernel, write);
-	} else {
-		add_pending(m, e, kernel);
-	}
-}
-
-static void resolve_pending(struct model *m)
-{
-	for (size_t i = 0; i < m->npending; i++) {
-		const struct pending_fault *p = &m->pending[i];
-		struct pid_maps *pm = pid_maps_get(m, p->pid);
-		const struct vma *v = pm ? vmas_find(&pm->end, p->addr) : NULL;
-		const char *name;
-
-		if (v)
-			name = vma_region(v);
-		else if (pm)
-			name = "short-lived mapping";
-		else
-			name = "unknown (no maps for the pid)";
-		region_count(m, name, p->kernel, p->write);
-	}
-	free(m->pending);
-	m->pending = NULL;
-	m->npending = m->cap_pending = 0;
+	maptl_fault(m, e);
 }
 
 static int push_stall(struct model *m, const struct stall_rec *s)
@@ -417,6 +322,7 @@ static void add_fault_dur(struct model *m, const struct fl_fault_dur *e)
 	m->faults_error += e->outcome == FL_FO_ERROR;
 	m->faults_major += e->outcome == FL_FO_MAJOR;
 	m->faults_minor += e->outcome == FL_FO_MINOR;
+	maptl_fault_dur(m, e);
 	push_stall(m, &s);
 }
 
@@ -518,6 +424,7 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		break;
 	case FL_EV_FILE_FAULT:
 		m->file_faults++;
+		maptl_file_fault(m, ev);
 		break;
 	case FL_EV_STALL:
 		add_stall(m, ev);
@@ -546,6 +453,9 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		break;
 	}
 	case FL_EV_MEMSYS:
+		maptl_memsys(m, ev, len);
+		alloc_model_add(m, ev);
+		break;
 	case FL_EV_ALLOC:
 	case FL_EV_CUDA:
 		alloc_model_add(m, ev);
@@ -576,6 +486,7 @@ static void add_event(struct model *m, const void *ev, size_t len)
 			wire_proc_exit(m->wire, p.pid, p.ts_ns);
 		alloc_model_add(m, ev); /* names and exec'd images for brk */
 		faultsite_proc(m, &p);  /* names, and forks for the children's code */
+		maptl_proc(m, &p);
 		break;
 	}
 	default:
@@ -645,7 +556,7 @@ void model_finish(struct model *m)
 	for (int c = 0; c < FL_CAUSE_MAX; c++)
 		stall_percentiles(&m->stalls[c]);
 	u64vec_pct(&m->fault_ts, 50); /* sorts */
-	resolve_pending(m);
+	maptl_finish(m);
 	stallstack_finish(m);
 	faultsite_finish(m);
 	model_meta_finish(m);
@@ -683,7 +594,8 @@ static void load_all_maps(struct model *m, bool end)
 			load_maps(m, &s->targets_end[i], true);
 	else
 		for (size_t i = 0; i < s->ntargets; i++)
-			load_maps(m, &s->targets[i].start, false);
+			if (!load_maps(m, &s->targets[i].start, false))
+				maptl_start_maps(m, s->targets[i].start.pid);
 }
 
 /*
@@ -756,6 +668,7 @@ void model_free(struct model *m)
 	u64vec_free(&m->fault_ts);
 	free(m->stall_list);
 	stallstack_free(m);
+	maptl_free(m);
 	for (size_t i = 0; i < m->nregions; i++)
 		free(m->regions[i].name);
 	free(m->regions);
@@ -764,7 +677,6 @@ void model_free(struct model *m)
 		vmas_free(&m->maps[i].end);
 	}
 	free(m->maps);
-	free(m->pending);
 	free(m->rss);
 	alloc_model_free(m);
 	faultsite_free(m);

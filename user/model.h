@@ -14,6 +14,7 @@
 #include "procfs.h"
 #include "recfile.h"
 #include "model_meta.h"
+#include "maptl.h"
 
 extern const char *const fl_cause_names[FL_CAUSE_MAX];
 
@@ -34,15 +35,20 @@ struct stall_rec {
 	uint64_t arg0;
 };
 
+/* Faults by the mapping that held their address when they happened (user/maptl.c). */
 struct region_stat {
 	char *name;
 	uint64_t faults, kernel, write;
-};
-
-struct pending_fault {
-	uint32_t pid;
-	uint64_t addr;
-	bool kernel, write;
+	uint64_t major;   /* of the faults with a duration event, those that were major */
+	const char *kind; /* "file", "anon", "heap", "stack", "special" or "unknown" */
+	char *path;       /* file: its path where a maps list showed it, else NULL */
+	char *creator;    /* anon mmap: the library that called mmap, else NULL */
+	uint32_t kdev;    /* file: dev (kernel s_dev) and inode, else 0 */
+	uint64_t ino;
+	uint64_t maps, unmaps;       /* mmap calls that made one, munmap calls that removed one */
+	uint64_t bytes_min, bytes_max; /* sizes of the mmaps that made one */
+	bool before;      /* seen in the maps at the start of the session */
+	char *why;        /* unknown: why */
 };
 
 struct pid_maps {
@@ -111,12 +117,11 @@ struct model {
 	size_t nregions, cap_regions;
 	struct pid_maps *maps;
 	size_t nmaps;
-	/* faults outside the start-of-session mappings, resolved against the end ones */
-	struct pending_fault *pending;
-	size_t npending, cap_pending;
-	const struct vma *last_vma; /* lookup cache: faults come in runs */
-	int last_pid;
-	size_t last_region; /* index in regions of last_vma's region */
+	struct maptl *maptl;     /* the mapping timeline (user/maptl.c) */
+	struct file_stat *files; /* file-backed faults by file, set by maptl_finish */
+	size_t nfiles;
+	bool maptl_syscalls;     /* mmap & co were traced: anonymous mappings are named */
+	uint64_t faults_unknown; /* faults in regions of kind "unknown" */
 
 	struct rss_stat *rss;
 	size_t nrss;

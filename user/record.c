@@ -30,6 +30,8 @@
 #include "faultline.h"
 #include "jw.h"
 #include "meta.h"
+#include "procfs.h"
+#include "procev.h"
 #include "recfile.h"
 #include "session.h"
 #include "uprobes.h"
@@ -68,7 +70,15 @@ struct record {
 	char exe0[FL_MAX_TARGETS][256]; /* each -p pid's program at the start */
 	bool live_status; /* stderr is a terminal of our own: the status line is redrawn in place */
 	struct flight fl;
+	/* /proc/PID/maps looked at when an exec's event arrives (trailer "maps_exec"): the new
+	 * image's mappings, which the kernel made without a memory syscall */
+	struct exec_maps { int pid; uint64_t ts_ns; char *maps; } *exec_maps;
+	size_t nexec_maps;
+	uint64_t exec_maps_bytes;
 };
+
+#define EXEC_MAPS_MAX 512
+#define EXEC_MAPS_BYTES (16u << 20)
 
 static void usage(FILE *f)
 {
@@ -289,6 +299,45 @@ static void write_event(void *ctx, void *data, size_t size)
 
 static char *build_trailer(struct record *r);
 
+/* An exec's new image: its maps, while the process still runs (bounded in count and bytes). */
+static void look_at_exec(struct record *r, const struct proc_ev *pe)
+{
+	struct exec_maps *n;
+	char *maps;
+
+	if (r->nexec_maps >= EXEC_MAPS_MAX || r->exec_maps_bytes >= EXEC_MAPS_BYTES)
+		return;
+	maps = maps_read(pe->pid);
+	if (!maps)
+		return; /* gone already: the report says its image's faults are unknown */
+	n = realloc(r->exec_maps, (r->nexec_maps + 1) * sizeof(*n));
+	if (!n) {
+		free(maps);
+		return;
+	}
+	r->exec_maps = n;
+	n[r->nexec_maps++] = (struct exec_maps){ pe->pid, pe->ts_ns, maps };
+	r->exec_maps_bytes += strlen(maps);
+}
+
+static void trailer_exec_maps(struct jw *w, struct record *r)
+{
+	jw_key(w, "maps_exec");
+	jw_arr_open(w);
+	for (size_t i = 0; i < r->nexec_maps; i++) {
+		jw_obj_open(w);
+		jw_ku64(w, "pid", r->exec_maps[i].pid);
+		jw_ku64(w, "ts_ns", r->exec_maps[i].ts_ns);
+		jw_kstr(w, "maps", r->exec_maps[i].maps);
+		jw_obj_close(w);
+		free(r->exec_maps[i].maps);
+	}
+	jw_arr_close(w);
+	free(r->exec_maps);
+	r->exec_maps = NULL;
+	r->nexec_maps = 0;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct record *r = ctx;
@@ -306,6 +355,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		wire_proc_exit(r->wire, pe.pid, pe.ts_ns); /* its connections go with it */
 	if (r->fl.on)
 		flight_on_event(&r->fl, data, size);
+	if (!r->fl.on && proc_ev_decode(data, size, &pe) && pe.kind == FL_PROC_EXEC)
+		look_at_exec(r, &pe);
 	if (h->type == FL_EV_PROC || h->type == FL_EV_CUDA)
 		data = uprobes_on_event(r->up, data, size, &cuda);
 	if (data) /* NULL: a register call being measured, written by uprobes_huge_emit() */
@@ -442,6 +493,7 @@ static char *build_trailer(struct record *r)
 		}
 	}
 	jw_arr_close(&w);
+	trailer_exec_maps(&w, r);
 	jw_obj_close(&w);
 	fclose(f);
 	free(drops);

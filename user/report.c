@@ -214,6 +214,67 @@ static const char *fault_dur_why(const struct model *m)
 	return p ? "the fault_duration probe timed no fault" : "the fault_duration probe was not planned";
 }
 
+#define TEXT_REGIONS 15
+#define TEXT_FILES 10
+
+/* Under a region's row: how mappings made it (grouped buffers), or why it is unknown. */
+static void text_region_detail(const struct region_stat *r, FILE *f)
+{
+	char a[32], b[32];
+
+	if (r->why) {
+		fprintf(f, "      %s\n", fl_esc(r->why));
+		return;
+	}
+	if (!r->kind || strcmp(r->kind, "anon"))
+		return;
+	if (r->maps > 1 && r->bytes_min == r->bytes_max)
+		fprintf(f, "      %s x %" PRIu64 ", %" PRIu64 " unmapped during the session\n",
+			fmt_bytes(r->bytes_max, a, sizeof(a)), r->maps, r->unmaps);
+	else if (r->maps > 1)
+		fprintf(f, "      %" PRIu64 " mmaps of %s to %s, %" PRIu64 " unmapped during the "
+			   "session\n", r->maps, fmt_bytes(r->bytes_min, a, sizeof(a)),
+			fmt_bytes(r->bytes_max, b, sizeof(b)), r->unmaps);
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+	const struct file_stat *x = a, *y = b;
+
+	return x->faults < y->faults ? 1 : x->faults > y->faults ? -1 : 0;
+}
+
+/* File-backed faults (mm_filemap_fault) by file, the most first. */
+static void text_files(const struct model *m, FILE *f)
+{
+	struct file_stat *files;
+
+	if (!m->nfiles)
+		return;
+	files = malloc(m->nfiles * sizeof(*files));
+	if (!files) {
+		fl_nomem();
+		return;
+	}
+	memcpy(files, m->files, m->nfiles * sizeof(*files));
+	sort_n(files, m->nfiles, sizeof(*files), cmp_file);
+	fprintf(f, "\n  %-48s %12s %8s %10s  %s\n", "file (filemap faults)", "faults", "major",
+		"mapped", "path");
+	for (size_t i = 0; i < m->nfiles && i < TEXT_FILES; i++) {
+		char maj[24] = "-", mb[32] = "-";
+
+		if (m->have_fault_dur)
+			snprintf(maj, sizeof(maj), "%" PRIu64, files[i].major);
+		if (files[i].mapped_bytes)
+			fmt_bytes(files[i].mapped_bytes, mb, sizeof(mb));
+		fprintf(f, "  %-48.48s %12" PRIu64 " %8s %10s  %s\n", fl_esc(files[i].name),
+			files[i].faults, maj, mb, files[i].path ? fl_esc(files[i].path) : "");
+	}
+	if (m->nfiles > TEXT_FILES)
+		fprintf(f, "  (%zu more files)\n", m->nfiles - TEXT_FILES);
+	free(files);
+}
+
 static void text_faults(const struct model *m, FILE *f)
 {
 	uint64_t total = m->faults_user + m->faults_kernel;
@@ -238,12 +299,28 @@ static void text_faults(const struct model *m, FILE *f)
 	}
 	memcpy(regions, m->regions, m->nregions * sizeof(*regions));
 	sort_n(regions, m->nregions, sizeof(*regions), cmp_region);
-	fprintf(f, "\n  %-36s %12s %8s %10s\n", "region", "faults", "share", "kernel");
-	for (size_t i = 0; i < m->nregions && i < 20; i++)
-		fprintf(f, "  %-36.36s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n", fl_esc(regions[i].name),
+	fprintf(f, "\n  %-48s %12s %8s %10s\n", "region", "faults", "share", "kernel");
+	for (size_t i = 0; i < m->nregions && i < TEXT_REGIONS; i++) {
+		fprintf(f, "  %-48.48s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n", fl_esc(regions[i].name),
 			regions[i].faults, total ? 100.0 * regions[i].faults / total : 0.0,
 			regions[i].kernel);
+		text_region_detail(&regions[i], f);
+	}
+	if (m->nregions > TEXT_REGIONS) {
+		uint64_t rest = 0;
+
+		for (size_t i = TEXT_REGIONS; i < m->nregions; i++)
+			rest += regions[i].faults;
+		fprintf(f, "  %-48s %12" PRIu64 " %7.1f%%\n", "(the other regions, summed)", rest,
+			total ? 100.0 * rest / total : 0.0);
+	}
 	free(regions);
+	fprintf(f, "  unknown: %" PRIu64 " faults (%.1f%%)%s\n", m->faults_unknown,
+		total ? 100.0 * m->faults_unknown / total : 0.0,
+		m->maptl_syscalls ? "" : "; memory syscalls not traced (--alloc=off): mappings "
+					 "made during the session are named only if a maps list "
+					 "shows them");
+	text_files(m, f);
 }
 
 static void text_memory(const struct model *m, FILE *f)
@@ -530,6 +607,49 @@ static void json_stalls(const struct model *m, struct jw *w)
 	jw_obj_close(w);
 }
 
+
+/* The mapping timeline's members of a region (user/maptl.c). */
+static void json_region(struct jw *w, const struct model *m, const struct region_stat *r)
+{
+	jw_kstr(w, "kind", r->kind);
+	jw_key(w, "major");
+	m->have_fault_dur ? jw_u64(w, r->major) : jw_null(w);
+	jw_kstr(w, "path", r->path);
+	jw_kstr(w, "creator", r->creator);
+	jw_ku64(w, "maps", r->maps);
+	jw_ku64(w, "unmaps", r->unmaps);
+	jw_ku64(w, "bytes_min", r->bytes_min);
+	jw_ku64(w, "bytes_max", r->bytes_max);
+	jw_kbool(w, "before_session", r->before);
+	jw_kstr(w, "why", r->why);
+}
+
+/* File-backed faults (mm_filemap_fault) by file. */
+static void json_files(struct jw *w, const struct model *m)
+{
+	char dev[32];
+
+	jw_key(w, "files");
+	jw_arr_open(w);
+	for (size_t i = 0; i < m->nfiles; i++) {
+		const struct file_stat *f = &m->files[i];
+
+		snprintf(dev, sizeof(dev), "%u:%u", f->kdev >> 20, f->kdev & 0xfffff);
+		jw_obj_open(w);
+		jw_kstr(w, "file", f->name);
+		jw_kstr(w, "path", f->path);
+		jw_kstr(w, "dev", dev);
+		jw_ku64(w, "inode", f->ino);
+		jw_ku64(w, "faults", f->faults);
+		jw_key(w, "major");
+		m->have_fault_dur ? jw_u64(w, f->major) : jw_null(w);
+		jw_ku64(w, "mapped_bytes", f->mapped_bytes);
+		jw_kbool(w, "code", f->code);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
+}
+
 static void json_faults(const struct model *m, struct jw *w)
 {
 	jw_key(w, "faults");
@@ -553,9 +673,13 @@ static void json_faults(const struct model *m, struct jw *w)
 		jw_ku64(w, "faults", m->regions[i].faults);
 		jw_ku64(w, "kernel", m->regions[i].kernel);
 		jw_ku64(w, "write", m->regions[i].write);
+		json_region(w, m, &m->regions[i]);
 		jw_obj_close(w);
 	}
 	jw_arr_close(w);
+	jw_ku64(w, "unknown", m->faults_unknown);
+	jw_kbool(w, "mapping_syscalls", m->maptl_syscalls);
+	json_files(w, m);
 	jw_key(w, "code");
 	faultsite_json(m, w); /* user/faultsite.c */
 	jw_obj_close(w);
