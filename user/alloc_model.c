@@ -650,6 +650,12 @@ static int cmp_slow(const void *x, const void *y)
 
 /* The command each process ran last: from exec/fork events, else the recording's targets; every
  * process with RSS samples gets one too (the report's RSS section names them). */
+static void comm_from(struct proc_info *p, const struct model_process *t)
+{
+	if (t->comm && t->have_pid && t->pid == p->pid)
+		snprintf(p->comm, sizeof(p->comm), "%s", t->comm);
+}
+
 static void resolve_comms(const struct model *m, struct alloc_model *a)
 {
 	for (size_t r = 0; r < m->nrss; r++)
@@ -657,12 +663,11 @@ static void resolve_comms(const struct model *m, struct alloc_model *a)
 	for (size_t k = 0; k < a->nprocs; k++) {
 		struct proc_info *p = &a->procs[k];
 
-		for (size_t i = 0; i < m->session.ntargets && !p->comm[0]; i++) {
-			const struct model_process *t = &m->session.targets[i].start;
-
-			if (t->comm && t->have_pid && t->pid == p->pid)
-				snprintf(p->comm, sizeof(p->comm), "%s", t->comm);
-		}
+		for (size_t i = 0; i < m->session.ntargets && !p->comm[0]; i++)
+			comm_from(p, &m->session.targets[i].start);
+		/* a child found running with --children: named only in the trailer */
+		for (size_t i = 0; i < m->session.ntargets_end && !p->comm[0]; i++)
+			comm_from(p, &m->session.targets_end[i]);
 	}
 }
 
