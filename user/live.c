@@ -169,7 +169,13 @@ int live_snap_read(struct session *s, struct live_snap *snap)
 				  bpf_map__max_entries(skel->maps.tstats), snap);
 	if (err)
 		return err;
-	session_prog_stats(s, &snap->bpf_run_ns, &snap->bpf_run_cnt);
+	snap->nprogs = session_prog_stats_each(s, snap->progs, SESSION_MAX_PROGS);
+	snap->bpf_run_ns = snap->bpf_run_cnt = 0;
+	for (int i = 0; i < snap->nprogs; i++) {
+		snap->bpf_run_ns += snap->progs[i].run_ns;
+		snap->bpf_run_cnt += snap->progs[i].run_cnt;
+	}
+	snap->bpf_stats_on = session_bpf_stats_on(s);
 	snap->self_cpu_ns = self_cpu_ns();
 	return 0;
 }
