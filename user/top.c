@@ -547,9 +547,10 @@ static void bpf_footer(struct top *t, line_fn out)
 	int n = 0, len;
 
 	if (!c->bpf_stats_on) {
-		out(t, 0, "BPF time: not counted: kernel.bpf_stats_enabled=0 and faultline could not "
-			  "turn the stats on (needs CAP_SYS_ADMIN); sysctl -w "
-			  "kernel.bpf_stats_enabled=1 does");
+		out(t, 0,
+		    "BPF time: not counted: kernel.bpf_stats_enabled=0 and faultline could not "
+		    "turn the stats on (needs CAP_SYS_ADMIN); sysctl -w "
+		    "kernel.bpf_stats_enabled=1 does");
 		return;
 	}
 	for (int i = 0; i < c->nprogs; i++) {
@@ -558,7 +559,7 @@ static void bpf_footer(struct top *t, line_fn out)
 		uint64_t ns = c->progs[i].run_ns - (same ? p->progs[i].run_ns : 0);
 
 		if (cnt)
-			d[n++] = (struct prog_delta){ c->progs[i].name, ns, cnt };
+			d[n++] = (struct prog_delta){c->progs[i].name, ns, cnt};
 	}
 	sort_n(d, n, sizeof(*d), prog_delta_cmp);
 	len = snprintf(line, sizeof(line), "BPF time %.2f%% of a core:", t->cpu_bpf_pct);
