@@ -16,7 +16,8 @@
 # BENCH_SECTIONS="peers sweep scale memory report alloc live flight bpfcost topcost" (which;
 # report needs memory; also soak), BENCH_BPFCOST_ROUNDS=N (bpfcost: rounds, default 5, quick 3),
 # BENCH_TOPCOST_ROUNDS/_SECS/_RATE (topcost: rounds (2, quick 1) of SECS seconds (30, quick 10)
-# at RATE faults/s (100000)).
+# at RATE faults/s (100000)); also ttft (the example server's median TTFT per allocator mode:
+# BENCH_TTFT_ROUNDS, 4 (quick 2), BENCH_TTFT_N requests per round, 40).
 #
 # bpftrace needs tracefs for its tracepoints: if /sys/kernel/tracing is not mounted this script
 # mounts it for the bpftrace runs and unmounts it again on exit.
@@ -873,6 +874,106 @@ for sub in ("top", "serve"):
 EOF
 }
 
+# ---- BENCH_SECTIONS=ttft: an allocator mode to leave on a serving process ----
+# examples/server.py answers examples/loadgen.py (TTFT_N requests, one at a time, client-measured
+# median TTFT) untraced, under `record` (default: --alloc=lite), under `record --alloc=full`, and
+# under bpftrace with the same libc uprobes (entry of malloc, calloc, realloc, free; return of the
+# first three) whose programs return at once (pid == 1): the trap floor that any in-BPF sampling
+# decision would still pay. bpftrace attaches its uprobes system-wide; faultline only to the target.
+# Interleaved rounds; also the server's on-CPU time per request (schedstat).
+
+TTFT_ROUNDS=${BENCH_TTFT_ROUNDS:-$([ "$QUICK" = 1 ] && echo 2 || echo 4)}
+TTFT_N=${BENCH_TTFT_N:-40}
+
+# ttft_wait_file FILE TEXT: until FILE holds TEXT (60 s at most).
+ttft_wait_file() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ttft_lg PORT: one loadgen run; prints its median TTFT in ms.
+ttft_lg() {
+	python3 "$ROOT/examples/loadgen.py" --url "http://127.0.0.1:$1" -q -n "$TTFT_N" -c 1 \
+		--max-tokens 8 --prompt-len 50 --save-result "$OUT/ttft.json" >/dev/null 2>&1 || true
+	python3 -c "import json, sys; j = json.load(open(sys.argv[1]))
+print(j['median_ttft_ms'] if j.get('completed') else 'nan')" "$OUT/ttft.json" 2>/dev/null || echo nan
+}
+
+bench_ttft() {
+	local spid port libc r m tp c0 c1 v bt
+	python3 "$ROOT/examples/server.py" --layout single --port 0 -q --weights "$OUT/ttft.bin" \
+		--weights-mb 8 >"$OUT/ttft.srv" 2>&1 &
+	spid=$!
+	BG_PIDS+=("$spid")
+	ttft_wait_file "$OUT/ttft.srv" '^listening on' || { log "ttft: the example server did not start"; return 0; }
+	port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$OUT/ttft.srv")
+	libc=$(awk '/libc.so/ {print $6; exit}' "/proc/$spid/maps")
+	bt="uprobe:$libc:malloc,uprobe:$libc:free,uprobe:$libc:calloc,uprobe:$libc:realloc,"
+	bt+="uretprobe:$libc:malloc,uretprobe:$libc:calloc,uretprobe:$libc:realloc"
+	bt+=' /pid == 1/ { @c = count(); } BEGIN { printf("recording to\n"); }'
+	ttft_lg "$port" >/dev/null # warm-up
+	log "ttft: $TTFT_ROUNDS rounds of $TTFT_N requests: untraced, record, record --alloc=full, uprobe trap floor"
+	for ((r = 1; r <= TTFT_ROUNDS; r++)); do
+		for m in untraced record full trap; do
+			tp=""
+			: >"$OUT/ttft.err"
+			case $m in
+			record) "$FL" record -p "$spid" -o "$OUT/ttft.data" -f 2>"$OUT/ttft.err" & tp=$! ;;
+			full) "$FL" record -p "$spid" --alloc=full -o "$OUT/ttft.data" -f 2>"$OUT/ttft.err" & tp=$! ;;
+			trap) have bpftrace && { bpftrace -e "$bt" >"$OUT/ttft.err" 2>&1 & tp=$!; } ;;
+			esac
+			[ "$m" = trap ] && [ -z "$tp" ] && continue
+			[ -n "$tp" ] && { ttft_wait_file "$OUT/ttft.err" 'recording to' || log "ttft: $m did not start"; }
+			c0=$(oncpu_ns "$spid")
+			v=$(ttft_lg "$port")
+			c1=$(oncpu_ns "$spid")
+			if [ -n "$tp" ]; then
+				kill -INT "$tp" 2>/dev/null || true
+				wait "$tp" 2>/dev/null || true
+			fi
+			row ttft "$r" "$m" "median_ttft_ms=$v" "cpu_ns_per_req=$(((c1 - c0) / TTFT_N))"
+			log "  round $r $m: median TTFT $v ms, server CPU $(((c1 - c0) / TTFT_N / 1000)) us/request"
+		done
+	done
+	rm -f "$OUT/ttft.data" "$OUT/ttft.bin"
+	kill "${BG_PIDS[@]}" 2>/dev/null || true
+	wait "${BG_PIDS[@]}" 2>/dev/null || true
+	BG_PIDS=()
+}
+
+ttft_summary() {
+	python3 - "$RUNS" <<'EOF'
+import statistics as st, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "ttft":
+        kv = dict(x.split("=", 1) for x in f[3:] if "=" in x)
+        rows.setdefault(f[2], []).append((float(kv["median_ttft_ms"]), float(kv["cpu_ns_per_req"])))
+if not rows:
+    sys.exit(0)
+print("\n### Median TTFT of the example server (`BENCH_SECTIONS=ttft`)\n")
+print("examples/loadgen.py, one request at a time, client-measured; median over rounds of each "
+      "round's median (min-max), and the server's on-CPU time per request. trap: bpftrace with "
+      "the same libc uprobes, programs that return at once.\n")
+print("| mode | rounds | median TTFT ms | vs untraced | server CPU us/request |")
+print("|---|---|---|---|---|")
+base = st.median([t for t, _ in rows.get("untraced", [(float("nan"), 0)]) if t == t] or [float("nan")])
+for m in ("untraced", "record", "full", "trap"):
+    r = [x for x in rows.get(m, []) if x[0] == x[0]]
+    if not r:
+        continue
+    t = [x[0] for x in r]
+    c = [x[1] / 1e3 for x in r]
+    print(f"| {m} | {len(r)} | {st.median(t):.2f} ({min(t):.2f}-{max(t):.2f}) | "
+          f"{st.median(t) / base:.2f}x | {st.median(c):.0f} ({min(c):.0f}-{max(c):.0f}) |")
+EOF
+}
+
 # Markdown for the bpfcost rows of runs.tsv: per program, medians over rounds of runs per fault,
 # ns per run and ns per fault, and their sums.
 bpfcost_summary() {
@@ -960,6 +1061,7 @@ write_results() {
 		summarise
 		bpfcost_summary
 		topcost_summary
+		ttft_summary
 		echo
 		echo "<!-- bench-results:end -->"
 	} >"$RESULTS"
