@@ -13,8 +13,11 @@
 # BENCH_QUICK=1 (short), BENCH_ROUNDS=N (rounds per comparison), BENCH_DOC=0|1
 # (refresh the results block of docs/benchmarks.md; default 1 for a full run, 0 for quick),
 # BENCH_PEERS="faultline perf-record perf-trace bpftrace" (which tracers to compare),
-# BENCH_SECTIONS="peers sweep scale memory report alloc live flight bpfcost" (which; report needs
-# memory; also soak), BENCH_BPFCOST_ROUNDS=N (bpfcost: rounds, default 5, quick 3).
+# BENCH_SECTIONS="peers sweep scale memory report alloc live flight bpfcost topcost" (which;
+# report needs memory; also soak), BENCH_BPFCOST_ROUNDS=N (bpfcost: rounds, default 5, quick 3),
+# BENCH_TOPCOST_ROUNDS/_SECS/_RATE (topcost: rounds (2, quick 1) of SECS seconds (30, quick 10)
+# at RATE faults/s (100000)); also ttft (the example server's median TTFT per allocator mode:
+# BENCH_TTFT_ROUNDS, 4 (quick 2), BENCH_TTFT_N requests per round, 40).
 #
 # bpftrace needs tracefs for its tracepoints: if /sys/kernel/tracing is not mounted this script
 # mounts it for the bpftrace runs and unmounts it again on exit.
@@ -60,7 +63,7 @@ else
 	WRITE_DOC=${BENCH_DOC:-1}
 fi
 PEERS=${BENCH_PEERS:-"faultline perf-record perf-trace bpftrace"}
-SECTIONS=${BENCH_SECTIONS:-"peers sweep scale memory report alloc live flight bpfcost"}
+SECTIONS=${BENCH_SECTIONS:-"peers sweep scale memory report alloc live flight bpfcost topcost"}
 # perf trace formats every fault as text and is ~10x slower: it gets 1/5 of the faults, and its
 # slowdown is compared as faults/s, which does not depend on the number of faults.
 PTRACE_DIV=5
@@ -758,6 +761,222 @@ bench_bpfcost() {
 	bpf_stats_restore
 }
 
+# ---- BENCH_SECTIONS=topcost: what `top --batch` and `serve` cost at 100k faults/s ----
+# A 2-thread storm paced at TOPCOST_RATE faults/s; over a window of TOPCOST_SECS, from
+# /proc/PID/stat: utime (user space, the target is 0.25% of a core) and stime; the on-CPU time of
+# all of faultline's threads (schedstat, ns); faultline's own BPF programs' run_time_ns/run_cnt
+# from its fdinfo (BPF_ENABLE_STATS, which faultline takes itself); the target's faults
+# (minflt). serve is scraped every second (a busier Prometheus than the default 15 s).
+
+TOPCOST_RATE=${BENCH_TOPCOST_RATE:-100000}
+TOPCOST_ROUNDS=${BENCH_TOPCOST_ROUNDS:-$([ "$QUICK" = 1 ] && echo 1 || echo 2)}
+TOPCOST_SECS=${BENCH_TOPCOST_SECS:-$([ "$QUICK" = 1 ] && echo 10 || echo 30)}
+
+# oncpu_ns PID: on-CPU ns of all its threads (schedstat's first field).
+oncpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+
+# fd_bpf_ns PID: "run_time_ns run_cnt" summed over the BPF programs PID holds open.
+fd_bpf_ns() {
+	awk -F'\t' '$1 == "run_time_ns:" {ns += $2} $1 == "run_cnt:" {n += $2}
+		END {printf "%d %d", ns, n}' /proc/"$1"/fdinfo/* 2>/dev/null || echo "0 0"
+}
+
+# topcost_run ROUND SUB: one window of `faultline SUB` against the paced storm.
+topcost_run() {
+	local round=$1 sub=$2 wpid lpid u0 s0 u1 s1 c0 c1 b0 b1 f0 f1
+	"$W" -t 2 -s $((TOPCOST_SECS + 120)) -r "$TOPCOST_RATE" >"$OUT/topcost.w" &
+	BG_PIDS+=($!)
+	wpid=$(pid_with_comm $! bench_faults)
+	if [ "$sub" = top ]; then
+		"$FL" top -p "$wpid" --batch >"$OUT/live-top.out" 2>"$OUT/live-top.err" &
+	else
+		"$FL" serve -p "$wpid" --listen "$LIVE_LISTEN" >/dev/null 2>"$OUT/live-serve.err" &
+	fi
+	lpid=$!
+	BG_PIDS+=("$lpid")
+	live_wait_ready "$sub"
+	if [ "$sub" = serve ]; then
+		while curl -s -o "$OUT/topcost.m" "http://$LIVE_LISTEN/metrics"; do sleep 1; done &
+		BG_PIDS+=($!)
+	fi
+	sleep 2 # past the first frame or scrape
+	read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$lpid/stat")
+	c0=$(oncpu_ns "$lpid")
+	b0=$(fd_bpf_ns "$lpid")
+	f0=$(awk '{print $10}' "/proc/$wpid/stat")
+	sleep "$TOPCOST_SECS"
+	read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$lpid/stat" 2>/dev/null || echo "- -")
+	c1=$(oncpu_ns "$lpid")
+	b1=$(fd_bpf_ns "$lpid")
+	f1=$(awk '{print $10}' "/proc/$wpid/stat")
+	kill -INT "$lpid" 2>/dev/null || true
+	kill "${BG_PIDS[@]}" 2>/dev/null || true
+	wait "${BG_PIDS[@]}" 2>/dev/null || true
+	BG_PIDS=()
+	if [ "$u1" = - ]; then
+		log "topcost: faultline $sub exited during the window (see $OUT/live-$sub.err)"
+		return 0
+	fi
+	row "topcost-$sub" "$round" "$sub" "utime=$((u1 - u0))" "stime=$((s1 - s0))" \
+		"hz=$(getconf CLK_TCK)" "secs=$TOPCOST_SECS" "oncpu_ns=$((c1 - c0))" \
+		"bpf_ns=$((${b1% *} - ${b0% *}))" "bpf_runs=$((${b1#* } - ${b0#* }))" \
+		"faults=$((f1 - f0))"
+	log "  round $round $sub: utime $((u1 - u0)) stime $((s1 - s0)) ticks, on-CPU" \
+		"$(((c1 - c0) / 1000000)) ms, own BPF $(((${b1% *} - ${b0% *}) / 1000000)) ms in" \
+		"$TOPCOST_SECS s; target $(((f1 - f0) / TOPCOST_SECS)) faults/s"
+}
+
+bench_topcost() {
+	local r sub
+	log "topcost: top --batch and serve at $TOPCOST_RATE faults/s, $TOPCOST_ROUNDS x $TOPCOST_SECS s"
+	for ((r = 1; r <= TOPCOST_ROUNDS; r++)); do
+		for sub in top serve; do
+			topcost_run "$r" "$sub"
+		done
+	done
+}
+
+# Markdown for the topcost rows: medians (min-max) over rounds, as % of one core.
+topcost_summary() {
+	python3 - "$RUNS" <<'EOF'
+import statistics as st, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if f[0].startswith("topcost-"):
+        kv = dict(x.split("=", 1) for x in f[3:] if "=" in x)
+        rows.setdefault(f[0][8:], []).append({k: float(v) for k, v in kv.items()})
+if not rows:
+    sys.exit(0)
+print("\n### top and serve's own cost (`BENCH_SECTIONS=topcost`)\n")
+print("A 2-thread storm paced at 100k faults/s; per window, % of one core: user space (utime; "
+      "the target is <= 0.25), system (stime), on-CPU (schedstat, all of faultline's threads), "
+      "and faultline's own BPF programs (run_time_ns from its fdinfo: they run in the faulting "
+      "threads, not in faultline's). serve is scraped every second. Medians (min-max).\n")
+print("| command | rounds | target faults/s | user % | system % | on-CPU % | own BPF % | "
+      "BPF ns / target fault |")
+print("|---|---|---|---|---|---|---|---|")
+
+def cell(v, fmt):
+    m = fmt.format(st.median(v))
+    return m + (f" ({fmt.format(min(v))}-{fmt.format(max(v))})" if len(v) > 1 else "")
+
+for sub in ("top", "serve"):
+    r = rows.get(sub)
+    if not r:
+        continue
+    pct = lambda k: [x[k] / x["hz"] / x["secs"] * 100 for x in r]
+    print(f"| {sub} | {len(r)} | {cell([x['faults'] / x['secs'] for x in r], '{:,.0f}')} | "
+          f"{cell(pct('utime'), '{:.2f}')} | {cell(pct('stime'), '{:.2f}')} | "
+          f"{cell([x['oncpu_ns'] / x['secs'] / 1e7 for x in r], '{:.3f}')} | "
+          f"{cell([x['bpf_ns'] / x['secs'] / 1e7 for x in r], '{:.2f}')} | "
+          f"{cell([x['bpf_ns'] / max(x['faults'], 1) for x in r], '{:.0f}')} |")
+EOF
+}
+
+# ---- BENCH_SECTIONS=ttft: an allocator mode to leave on a serving process ----
+# examples/server.py answers examples/loadgen.py (TTFT_N requests, one at a time, client-measured
+# median TTFT) untraced, under `record` (default: --alloc=lite), under `record --alloc=full`, and
+# under bpftrace with the same libc uprobes (entry of malloc, calloc, realloc, free; return of the
+# first three) whose programs return at once (pid == 1): the trap floor that any in-BPF sampling
+# decision would still pay. bpftrace attaches its uprobes system-wide; faultline only to the target.
+# Interleaved rounds; also the server's CPU per request (utime+stime of /proc/PID/stat: it keeps
+# the time of exited threads, which the server starts one per connection).
+
+TTFT_ROUNDS=${BENCH_TTFT_ROUNDS:-$([ "$QUICK" = 1 ] && echo 2 || echo 4)}
+TTFT_N=${BENCH_TTFT_N:-40}
+
+# ttft_wait_file FILE TEXT: until FILE holds TEXT (60 s at most).
+ttft_wait_file() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ttft_lg PORT: one loadgen run; prints its median TTFT in ms.
+ttft_lg() {
+	python3 "$ROOT/examples/loadgen.py" --url "http://127.0.0.1:$1" -q -n "$TTFT_N" -c 1 \
+		--max-tokens 8 --prompt-len 50 --save-result "$OUT/ttft.json" >/dev/null 2>&1 || true
+	python3 -c "import json, sys; j = json.load(open(sys.argv[1]))
+print(j['median_ttft_ms'] if j.get('completed') else 'nan')" "$OUT/ttft.json" 2>/dev/null || echo nan
+}
+
+bench_ttft() {
+	local spid port libc r m tp c0 c1 v bt
+	python3 "$ROOT/examples/server.py" --layout single --port 0 -q --weights "$OUT/ttft.bin" \
+		--weights-mb 8 >"$OUT/ttft.srv" 2>&1 &
+	spid=$!
+	BG_PIDS+=("$spid")
+	ttft_wait_file "$OUT/ttft.srv" '^listening on' || { log "ttft: the example server did not start"; return 0; }
+	spid=$(sed -n 's/^faultline-example server: pid \([0-9]*\).*/\1/p' "$OUT/ttft.srv") # not a shim's
+	port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$OUT/ttft.srv")
+	libc=$(awk '/libc.so/ {print $6; exit}' "/proc/$spid/maps")
+	bt="uprobe:$libc:malloc,uprobe:$libc:free,uprobe:$libc:calloc,uprobe:$libc:realloc,"
+	bt+="uretprobe:$libc:malloc,uretprobe:$libc:calloc,uretprobe:$libc:realloc"
+	bt+=' /pid == 1/ { @c = count(); } BEGIN { printf("recording to\n"); }'
+	ttft_lg "$port" >/dev/null # warm-up
+	log "ttft: $TTFT_ROUNDS rounds of $TTFT_N requests: untraced, record, record --alloc=full, uprobe trap floor"
+	for ((r = 1; r <= TTFT_ROUNDS; r++)); do
+		for m in untraced record full trap; do
+			tp=""
+			: >"$OUT/ttft.err"
+			case $m in
+			record) "$FL" record -p "$spid" -o "$OUT/ttft.data" -f 2>"$OUT/ttft.err" & tp=$! ;;
+			full) "$FL" record -p "$spid" --alloc=full -o "$OUT/ttft.data" -f 2>"$OUT/ttft.err" & tp=$! ;;
+			trap) have bpftrace && { bpftrace -e "$bt" >"$OUT/ttft.err" 2>&1 & tp=$!; } ;;
+			esac
+			[ "$m" = trap ] && [ -z "$tp" ] && continue
+			[ -n "$tp" ] && { ttft_wait_file "$OUT/ttft.err" 'recording to' || log "ttft: $m did not start"; }
+			c0=$(proc_cpu_ticks "$spid")
+			v=$(ttft_lg "$port")
+			c1=$(proc_cpu_ticks "$spid")
+			if [ -n "$tp" ]; then
+				kill -INT "$tp" 2>/dev/null || true
+				wait "$tp" 2>/dev/null || true
+			fi
+			row ttft "$r" "$m" "median_ttft_ms=$v" "cpu_ticks=$((c1 - c0))" "hz=$(getconf CLK_TCK)" "n=$TTFT_N"
+			log "  round $r $m: median TTFT $v ms, server CPU $((c1 - c0)) ticks for $TTFT_N requests"
+		done
+	done
+	rm -f "$OUT/ttft.data" "$OUT/ttft.bin"
+	kill "${BG_PIDS[@]}" 2>/dev/null || true
+	wait "${BG_PIDS[@]}" 2>/dev/null || true
+	BG_PIDS=()
+}
+
+ttft_summary() {
+	python3 - "$RUNS" <<'EOF'
+import statistics as st, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "ttft":
+        kv = dict(x.split("=", 1) for x in f[3:] if "=" in x)
+        cpu_us = float(kv["cpu_ticks"]) / float(kv["hz"]) / float(kv["n"]) * 1e6
+        rows.setdefault(f[2], []).append((float(kv["median_ttft_ms"]), cpu_us))
+if not rows:
+    sys.exit(0)
+print("\n### Median TTFT of the example server (`BENCH_SECTIONS=ttft`)\n")
+print("examples/loadgen.py, one request at a time, client-measured; median over rounds of each "
+      "round's median (min-max), and the server's CPU per request (utime+stime). trap: bpftrace with "
+      "the same libc uprobes, programs that return at once.\n")
+print("| mode | rounds | median TTFT ms | vs untraced | server CPU us/request |")
+print("|---|---|---|---|---|")
+base = st.median([t for t, _ in rows.get("untraced", [(float("nan"), 0)]) if t == t] or [float("nan")])
+for m in ("untraced", "record", "full", "trap"):
+    r = [x for x in rows.get(m, []) if x[0] == x[0]]
+    if not r:
+        continue
+    t = [x[0] for x in r]
+    c = [x[1] for x in r]
+    print(f"| {m} | {len(r)} | {st.median(t):.2f} ({min(t):.2f}-{max(t):.2f}) | "
+          f"{st.median(t) / base:.2f}x | {st.median(c):.0f} ({min(c):.0f}-{max(c):.0f}) |")
+EOF
+}
+
 # Markdown for the bpfcost rows of runs.tsv: per program, medians over rounds of runs per fault,
 # ns per run and ns per fault, and their sums.
 bpfcost_summary() {
@@ -844,6 +1063,8 @@ write_results() {
 		echo
 		summarise
 		bpfcost_summary
+		topcost_summary
+		ttft_summary
 		echo
 		echo "<!-- bench-results:end -->"
 	} >"$RESULTS"

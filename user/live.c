@@ -28,8 +28,9 @@ static const char live_probes_off[] = "file_fault=off,rss=off";
 static int read_percpu_array(int fd, uint32_t nkeys, int ncpus, uint64_t *sums)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	uint32_t *keys = calloc(nkeys, sizeof(*keys)), count = nkeys, out_batch = 0;
-	uint64_t *vals = calloc((size_t)nkeys * ncpus, sizeof(*vals));
+	/* not zeroed: the kernel fills each entry it returns, the loop below each it does not */
+	uint32_t *keys = malloc(nkeys * sizeof(*keys)), count = nkeys, out_batch = 0;
+	uint64_t *vals = malloc((size_t)nkeys * ncpus * sizeof(*vals));
 	int err = 0;
 
 	if (!keys || !vals) {
@@ -73,38 +74,45 @@ static int snap_push(struct live_snap *snap, uint32_t tid, const struct fl_tstat
 	return 0;
 }
 
-static int read_tstats_batch(int fd, uint32_t max, struct live_snap *snap)
+/*
+ * The whole map in chunks of TSTAT_CHUNK entries: a buffer for all max_entries (16384 threads,
+ * 3 MiB) allocated and zeroed at every read was most of top's and serve's own CPU time.
+ * The buffers are static: only the main loop reads snapshots.
+ */
+#define TSTAT_CHUNK 256
+
+static int read_tstats_batch(int fd, struct live_snap *snap)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	uint32_t *keys = calloc(max, sizeof(*keys)), count = max, out_batch = 0;
-	struct fl_tstat *vals = calloc(max, sizeof(*vals));
-	int err = 0;
+	static uint32_t keys[TSTAT_CHUNK];
+	static struct fl_tstat vals[TSTAT_CHUNK];
+	uint32_t in_batch, out_batch, count;
+	void *in = NULL;
+	int err;
 
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto cleanup;
+	for (;;) {
+		count = TSTAT_CHUNK;
+		err = bpf_map_lookup_batch(fd, in, &out_batch, keys, vals, &count, &opts);
+		if (err && errno != ENOENT)
+			return -errno; /* also ENOSPC: a hash bucket larger than a chunk */
+		for (uint32_t i = 0; i < count; i++)
+			if (snap_push(snap, keys[i], &vals[i]))
+				return -ENOMEM;
+		if (err || !count)
+			return 0; /* ENOENT: that was the last chunk */
+		in_batch = out_batch;
+		in = &in_batch;
 	}
-	if (bpf_map_lookup_batch(fd, NULL, &out_batch, keys, vals, &count, &opts) &&
-	    errno != ENOENT) {
-		err = -errno;
-		goto cleanup;
-	}
-	for (uint32_t i = 0; i < count && !err; i++)
-		err = snap_push(snap, keys[i], &vals[i]);
-cleanup:
-	free(keys);
-	free(vals);
-	return err;
 }
 
-static int read_tstats(int fd, uint32_t max, struct live_snap *snap)
+static int read_tstats(int fd, struct live_snap *snap)
 {
 	uint32_t key, *prev = NULL;
 	struct fl_tstat st;
 	int err;
 
 	snap->nthreads = 0;
-	err = read_tstats_batch(fd, max, snap);
+	err = read_tstats_batch(fd, snap);
 	if (err == -ENOMEM)
 		return err;
 	if (err) {
@@ -165,11 +173,16 @@ int live_snap_read(struct session *s, struct live_snap *snap)
 	if (!err)
 		err = read_alloc_ns(s, snap);
 	if (!err)
-		err = read_tstats(bpf_map__fd(skel->maps.tstats),
-				  bpf_map__max_entries(skel->maps.tstats), snap);
+		err = read_tstats(bpf_map__fd(skel->maps.tstats), snap);
 	if (err)
 		return err;
-	session_prog_stats(s, &snap->bpf_run_ns, &snap->bpf_run_cnt);
+	snap->nprogs = session_prog_stats_each(s, snap->progs, SESSION_MAX_PROGS);
+	snap->bpf_run_ns = snap->bpf_run_cnt = 0;
+	for (int i = 0; i < snap->nprogs; i++) {
+		snap->bpf_run_ns += snap->progs[i].run_ns;
+		snap->bpf_run_cnt += snap->progs[i].run_cnt;
+	}
+	snap->bpf_stats_on = session_bpf_stats_on(s);
 	snap->self_cpu_ns = self_cpu_ns();
 	return 0;
 }

@@ -200,6 +200,32 @@ static void flight(FILE *f, const struct serve_metrics *m)
 	sample_s(f, m, "faultline_flight_window_seconds", "", m->flight_window_ns);
 }
 
+/* Per program: the names are faultline's own (fl_...), nothing to escape. */
+static void bpf_progs(FILE *f, const struct serve_metrics *m)
+{
+	char extra[64];
+
+	meta(f, "faultline_bpf_stats_enabled", "gauge",
+	     "1 while the kernel counts BPF run time (faultline turns it on with BPF_ENABLE_STATS, "
+	     "which needs CAP_SYS_ADMIN, or kernel.bpf_stats_enabled=1); at 0 the per-program "
+	     "BPF times stay 0.");
+	sample(f, m, "faultline_bpf_stats_enabled", "", m->bpf_stats_on);
+	if (!m->nprogs)
+		return;
+	meta(f, "faultline_bpf_run_time_seconds_total", "counter",
+	     "CPU time each of faultline's BPF programs ran (bpf_stats run_time_ns).");
+	for (int i = 0; i < m->nprogs; i++) {
+		snprintf(extra, sizeof(extra), ",prog=\"%s\"", m->progs[i].name);
+		sample_s(f, m, "faultline_bpf_run_time_seconds_total", extra, m->progs[i].run_ns);
+	}
+	meta(f, "faultline_bpf_runs_total", "counter",
+	     "Runs of each of faultline's BPF programs (bpf_stats run_cnt).");
+	for (int i = 0; i < m->nprogs; i++) {
+		snprintf(extra, sizeof(extra), ",prog=\"%s\"", m->progs[i].name);
+		sample(f, m, "faultline_bpf_runs_total", extra, m->progs[i].run_cnt);
+	}
+}
+
 void serve_render(FILE *f, const struct serve_metrics *m)
 {
 	meta(f, "faultline_up", "gauge",
@@ -212,6 +238,7 @@ void serve_render(FILE *f, const struct serve_metrics *m)
 	meta(f, "faultline_bpf_run_seconds_total", "counter",
 	     "CPU time faultline's BPF programs ran (BPF run-time stats).");
 	sample_s(f, m, "faultline_bpf_run_seconds_total", "", m->bpf_run_ns);
+	bpf_progs(f, m);
 	meta(f, "faultline_cpu_seconds_total", "counter",
 	     "CPU time (user+system) of faultline serve itself.");
 	sample_s(f, m, "faultline_cpu_seconds_total", "", m->self_cpu_ns);

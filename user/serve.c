@@ -110,6 +110,8 @@ FLIGHT_USAGE
 "(histogram), faultline_alloc_call_seconds, faultline_pinned_call_seconds,\n"
 "faultline_requests_total, faultline_request_ttfb_seconds (histogram),\n"
 "faultline_events_dropped_total, faultline_bpf_run_seconds_total,\n"
+"faultline_bpf_run_time_seconds_total{prog} and faultline_bpf_runs_total{prog} (per BPF\n"
+"program; counted while faultline_bpf_stats_enabled is 1), faultline_cpu_seconds_total,\n"
 "faultline_serve_clients_closed_total{reason} (clients closed unanswered); with --flight,\n"
 "faultline_flight_dumps_total, faultline_flight_triggers_suppressed_total,\n"
 "faultline_flight_dumps_failed_total, faultline_flight_ring_bytes and\n"
@@ -607,6 +609,9 @@ static int refresh(struct serve *sv)
 	SINCE(alloc_hist, sv->cur.alloc_hist);
 	SINCE(alloc_ns, sv->cur.alloc_ns);
 	sv->m.bpf_run_ns = sv->cur.bpf_run_ns;
+	memcpy(sv->m.progs, sv->cur.progs, sizeof(sv->m.progs));
+	sv->m.nprogs = sv->cur.nprogs;
+	sv->m.bpf_stats_on = sv->cur.bpf_stats_on;
 	if (sv->fl.w) {
 		sv->m.have_flight = true;
 		sv->m.flight_dumps = sv->fl.dumps;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include "faultline.h"
 #include "livereq.h"
+#include "session.h"
 
 /* Cumulative since the current target was attached; a new target (--match) starts at 0. */
 struct serve_metrics {
@@ -24,6 +25,9 @@ struct serve_metrics {
 	uint64_t stall_ns[FL_CAUSE_MAX];
 	uint64_t faults_major;
 	uint64_t bpf_run_ns, self_cpu_ns;
+	struct session_prog_stat progs[SESSION_MAX_PROGS]; /* per BPF program of faultline's */
+	int nprogs;
+	bool bpf_stats_on; /* the kernel counts BPF run time (else those stay 0) */
 	bool have_requests; /* request capture on the wire is active */
 	uint64_t requests_total;
 	uint64_t ttfb_buckets[LIVEREQ_NBUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */

@@ -358,6 +358,35 @@ void session_prog_stats(struct session *s, uint64_t *run_ns, uint64_t *run_cnt)
 	}
 }
 
+int session_prog_stats_each(struct session *s, struct session_prog_stat *out, int max)
+{
+	struct bpf_program *prog;
+	int n = 0;
+
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (n >= max)
+			break;
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue; /* not loaded: the same at every call */
+		snprintf(out[n].name, sizeof(out[n].name), "%s", bpf_program__name(prog));
+		out[n].run_ns = info.run_time_ns;
+		out[n++].run_cnt = info.run_cnt;
+	}
+	return n;
+}
+
+bool session_bpf_stats_on(const struct session *s)
+{
+	char v[16];
+
+	return s->stats_fd >= 0 ||
+	       (!read_line("/proc/sys/kernel/bpf_stats_enabled", v, sizeof(v)) && v[0] == '1');
+}
+
 void session_close(struct session *s)
 {
 	if (s->rb)

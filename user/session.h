@@ -62,6 +62,23 @@ void session_prune_dead(struct session *s);
 uint64_t session_counter(struct session *s, int idx);
 /* Sum over faultline's programs of BPF run time and runs. */
 void session_prog_stats(struct session *s, uint64_t *run_ns, uint64_t *run_cnt);
+
+#define SESSION_MAX_PROGS 64
+/* One of faultline's BPF programs: its cumulative run time and runs (bpf_stats). */
+struct session_prog_stat {
+	char name[40];
+	uint64_t run_ns, run_cnt;
+};
+/*
+ * Every loaded program, in the object's order (the same at each call of a session): the number
+ * filled in OUT, at most MAX.
+ */
+int session_prog_stats_each(struct session *s, struct session_prog_stat *out, int max);
+/*
+ * Whether the kernel counts BPF run time now: faultline turned it on (BPF_ENABLE_STATS, for as
+ * long as it runs) or kernel.bpf_stats_enabled is 1. Without, run_time_ns stays 0.
+ */
+bool session_bpf_stats_on(const struct session *s);
 void session_close(struct session *s);
 /* Whether PID exists (also one we may not signal); prints nothing: the caller says why not. */
 bool pid_alive(int pid);

@@ -518,6 +518,62 @@ static void hist_lines(struct top *t, line_fn out)
 	free(buf);
 }
 
+struct prog_delta {
+	const char *name;
+	uint64_t ns, cnt;
+};
+
+static int prog_delta_cmp(const void *a, const void *b)
+{
+	const struct prog_delta *x = a, *y = b;
+
+	if (x->ns != y->ns)
+		return x->ns < y->ns ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * The footer: faultline's own BPF time this interval, per program (bpf_stats run_time_ns and
+ * run_cnt), the costliest first. The kernel counts it only while BPF_ENABLE_STATS is held (top
+ * asks for it, which needs CAP_SYS_ADMIN) or kernel.bpf_stats_enabled is 1.
+ */
+#define FOOTER_PROGS 4
+
+static void bpf_footer(struct top *t, line_fn out)
+{
+	const struct live_snap *c = &t->cur, *p = &t->prev;
+	struct prog_delta d[SESSION_MAX_PROGS];
+	char line[512], a[32], b[32];
+	int n = 0, len;
+
+	if (!c->bpf_stats_on) {
+		out(t, 0,
+		    "BPF time: not counted: kernel.bpf_stats_enabled=0 and faultline could not "
+		    "turn the stats on (needs CAP_SYS_ADMIN); sysctl -w "
+		    "kernel.bpf_stats_enabled=1 does");
+		return;
+	}
+	for (int i = 0; i < c->nprogs; i++) {
+		bool same = p->nprogs == c->nprogs && !strcmp(p->progs[i].name, c->progs[i].name);
+		uint64_t cnt = c->progs[i].run_cnt - (same ? p->progs[i].run_cnt : 0);
+		uint64_t ns = c->progs[i].run_ns - (same ? p->progs[i].run_ns : 0);
+
+		if (cnt)
+			d[n++] = (struct prog_delta){c->progs[i].name, ns, cnt};
+	}
+	sort_n(d, n, sizeof(*d), prog_delta_cmp);
+	len = snprintf(line, sizeof(line), "BPF time %.2f%% of a core:", t->cpu_bpf_pct);
+	for (int i = 0; i < n && i < FOOTER_PROGS && len < (int)sizeof(line); i++)
+		len += snprintf(line + len, sizeof(line) - len, "  %s %s x %s/s", d[i].name,
+				fmt_dur(d[i].ns / d[i].cnt, a, sizeof(a)),
+				fmt_num(per_s(t, d[i].cnt), b, sizeof(b)));
+	if (n > FOOTER_PROGS && len < (int)sizeof(line))
+		snprintf(line + len, sizeof(line) - len, "  +%d more", n - FOOTER_PROGS);
+	else if (!n && len < (int)sizeof(line))
+		snprintf(line + len, sizeof(line) - len, "  no program ran");
+	out(t, 0, line);
+}
+
 /* --- --batch ------------------------------------------------------------------------- */
 
 static void batch_line(struct top *t, int attr, const char *line)
@@ -532,6 +588,8 @@ static void batch_frame(struct top *t)
 	thread_table(t, batch_line, -1);
 	puts("");
 	cause_table(t, batch_line);
+	puts("");
+	bpf_footer(t, batch_line);
 	puts("");
 	fflush(stdout);
 }
@@ -567,7 +625,9 @@ static void screen_draw(struct top *t)
 	else if (t->cause_view)
 		cause_table(t, screen_line);
 	else
-		thread_table(t, screen_line, LINES - screen_y - 2);
+		thread_table(t, screen_line, LINES - screen_y - 3);
+	screen_y = LINES - 2;
+	bpf_footer(t, screen_line);
 	attrset(A_REVERSE);
 	mvaddnstr(LINES - 1, 0, help, COLS);
 	for (int x = (int)strlen(help); x < COLS; x++)

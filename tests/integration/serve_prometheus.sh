@@ -82,4 +82,22 @@ p99=$(promql 'histogram_quantile(0.99, sum by (le) (faultline_stall_seconds_buck
 note "histogram_quantile(0.99) of mmap_lock_wait: ${p99:-none} s"
 python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if 0 < v < 10 else 1)" "${p99:-0}" ||
 	fail "no p99 from the stall histogram"
+
+# serve's own BPF time, per program, in one scrape: the programs read after the fault counters,
+# so the page-fault programs (which see every fault, not only the target's) ran at least as often
+# as the target's faults counted; the per-program times add up to the total.
+http_get "$SERVE_URL/metrics" >"$TMP/m2.txt" || fail "GET /metrics failed"
+check_eq "faultline_bpf_stats_enabled (root: BPF_ENABLE_STATS)" \
+	"$(awk '$1 ~ /^faultline_bpf_stats_enabled[{]/ { print $2 }' "$TMP/m2.txt")" 1
+runs=$(awk '$1 ~ /^faultline_bpf_runs_total[{].*prog="fl_pf_user_/ { s += $2 } END { print s + 0 }' "$TMP/m2.txt")
+faults=$(awk '$1 ~ /^faultline_page_faults_total[{].*kind="user"/ { print $2 }' "$TMP/m2.txt")
+check_ge "faultline_bpf_runs_total{prog=fl_pf_user_*} vs faultline_page_faults_total{kind=user}" \
+	"$runs" "${faults:-1}"
+check_ge "user faults counted" "${faults:-0}" 1
+per=$(awk '$1 ~ /^faultline_bpf_run_time_seconds_total[{]/ { s += $2 } END { printf "%.9f", s }' "$TMP/m2.txt")
+all=$(awk '$1 ~ /^faultline_bpf_run_seconds_total[{]/ { print $2 }' "$TMP/m2.txt")
+check_within "sum of faultline_bpf_run_time_seconds_total{prog} vs faultline_bpf_run_seconds_total" \
+	"$per" "${all:-0}" 0.01
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)" "$per" ||
+	fail "no BPF run time counted"
 echo "ok"

@@ -50,4 +50,9 @@ for t in toucher-0 toucher-1; do
 	check_ge "frames listing $t with non-zero FLT/s" "$n" 1
 done
 grep -q '^CAUSE ' "$TMP/top.out" || fail "no cause table in the frames"
+# Each frame's footer: faultline's own BPF time, per program (root: BPF_ENABLE_STATS is granted).
+check_eq "frames with a BPF-time footer" "$(grep -c '^BPF time [0-9.]*% of a core:' "$TMP/top.out")" 3
+note "last footer: $(grep '^BPF time' "$TMP/top.out" | tail -1)"
+grep '^BPF time' "$TMP/top.out" | grep -q ' fl_pf_user_[a-z]* [0-9.]* [nu]s x [0-9.]*[kM]*/s' ||
+	fail "no page-fault program in the BPF-time footer while the workload faulted"
 echo "ok"

@@ -81,6 +81,10 @@ UNIT_TEST(serve_exposition)
 	m.hist[FL_CAUSE_DIRECT_COMPACTION][12] = 2; /* [4096, 8192) ns */
 	m.hist[FL_CAUSE_DIRECT_COMPACTION][FL_HIST_SLOTS - 1] = 1; /* only in +Inf */
 	m.stall_ns[FL_CAUSE_DIRECT_COMPACTION] = 1500000000;
+	m.bpf_stats_on = true;
+	m.nprogs = 2;
+	m.progs[0] = (struct session_prog_stat){"fl_pf_user_btf", 2500000000, 40000000};
+	m.progs[1] = (struct session_prog_stat){"fl_rss", 0, 0};
 	serve_render(f, &m);
 	fclose(f);
 	CHECK(strstr(buf, "faultline_up{pid=\"42\",comm=\"a\\\"b\\\\c\"} 1\n"));
@@ -94,5 +98,12 @@ UNIT_TEST(serve_exposition)
 	CHECK(strstr(buf, "# TYPE faultline_stall_seconds histogram\n"));
 	/* no fault durations: no fault histogram rather than an empty one that looks like data */
 	CHECK(!strstr(buf, "cause=\"fault\""));
+	CHECK(strstr(buf, "faultline_bpf_stats_enabled{pid=\"42\",comm=\"a\\\"b\\\\c\"} 1\n"));
+	CHECK(strstr(buf, ",prog=\"fl_pf_user_btf\"} 2.500000000\n"));
+	CHECK(strstr(buf, "faultline_bpf_runs_total{pid=\"42\",comm=\"a\\\"b\\\\c\",prog=\"fl_pf_"
+			  "user_btf\"} 40000000\n"));
+	CHECK(strstr(
+	    buf, "faultline_bpf_runs_total{pid=\"42\",comm=\"a\\\"b\\\\c\",prog=\"fl_rss\"} 0\n"));
+	CHECK(strstr(buf, "# TYPE faultline_bpf_run_time_seconds_total counter\n"));
 	free(buf);
 }
