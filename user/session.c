@@ -141,6 +141,15 @@ static void cpu_rings_template(struct session *s)
 		close(fd);
 }
 
+static int cpu_rings_count(const struct session *s)
+{
+	int n = 0;
+
+	for (int cpu = 0; s->cpu_ring_fds && cpu < s->ncpus; cpu++)
+		n += s->cpu_ring_fds[cpu] >= 0;
+	return n;
+}
+
 /*
  * Puts the rings in cpu_rings before anything is attached: on kernels before 6.8 each insert
  * waits for an RCU grace period. A CPU left without one uses the shared ring.
@@ -287,6 +296,9 @@ int session_open(struct session *s, const struct session_opts *o)
 	malloc_trim(0); /* libbpf's parse of the kernel BTF during load is freed; give it back */
 	if (fl_verbose)
 		probe_plan_print(&s->plan, stderr);
+	if (fl_verbose && s->cpu_ring_bytes)
+		fl_info("fault events: one %llu MiB ring buffer per CPU, on %d CPU(s)",
+			(unsigned long long)s->cpu_ring_bytes >> 20, cpu_rings_count(s));
 	return 0;
 }
 
