@@ -62,19 +62,27 @@ static bool is_zombie(int pid)
 }
 
 /*
- * The size of each per-CPU fault ring: the shared ring's size spread over the online CPUs (a
- * power of two, at least 1 MiB); 0 (none) when faults are not events.
+ * The size of each per-CPU fault ring: half of --ringbuf-mb spread over the online CPUs (a power
+ * of two, at least 64 KiB), the shared ring has the other half (see shared_ring_size), so the
+ * memory locked, and mapped twice into faultline (libbpf maps a ring's data twice so records can
+ * wrap, and the kernel maps all of it at once), stays what --ringbuf-mb says. 0 (none) when
+ * faults are not events.
  */
 static uint64_t cpu_ring_size(const struct session_opts *o)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	uint64_t sz = 1 << 20;
+	uint64_t sz = 64 << 10;
 
 	if (!o->emit_events)
 		return 0;
-	while (n > 0 && sz * 2 * n <= o->ringbuf_bytes)
+	while (n > 0 && sz * 2 * n <= o->ringbuf_bytes / 2)
 		sz *= 2;
 	return sz;
+}
+
+static uint64_t shared_ring_size(const struct session *s)
+{
+	return s->cpu_ring_bytes ? s->opts.ringbuf_bytes / 2 : s->opts.ringbuf_bytes;
 }
 
 /* Whether CPU is online, from /sys/devices/system/cpu/online ("0-3,6"); all when unreadable. */
@@ -176,9 +184,9 @@ static void configure(struct session *s)
 	skel->rodata->cfg_emit_net = o->emit_net;
 	skel->rodata->cfg_aggregate = o->aggregate;
 	skel->rodata->cfg_self_pid = getpid();
-	skel->rodata->cfg_wakeup_bytes = o->ringbuf_bytes / 8;
+	skel->rodata->cfg_wakeup_bytes = shared_ring_size(s) / 8;
 	skel->rodata->cfg_mmap_lock_write_arg = probe_mmap_lock_write_arg();
-	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	bpf_map__set_max_entries(skel->maps.events, shared_ring_size(s));
 	/* The per-CPU fault rings (faults.bpf.c): only where every fault is an event. */
 	skel->rodata->cfg_cpu_wakeup_bytes = s->cpu_ring_bytes / 8;
 	bpf_map__set_max_entries(skel->maps.cpu_rings, s->ncpus);
@@ -297,8 +305,10 @@ int session_open(struct session *s, const struct session_opts *o)
 	if (fl_verbose)
 		probe_plan_print(&s->plan, stderr);
 	if (fl_verbose && s->cpu_ring_bytes)
-		fl_info("fault events: one %llu MiB ring buffer per CPU, on %d CPU(s)",
-			(unsigned long long)s->cpu_ring_bytes >> 20, cpu_rings_count(s));
+		fl_info("fault events: one %llu KiB ring buffer per CPU, on %d CPU(s); others: "
+			"%llu KiB",
+			(unsigned long long)s->cpu_ring_bytes >> 10, cpu_rings_count(s),
+			(unsigned long long)shared_ring_size(s) >> 10);
 	return 0;
 }
 

@@ -12,7 +12,7 @@ secs() { printf '%.0f' "$(scaled "$1")"; } # wait_line and wait_record count who
 
 start_workload touch_pages 120000 4 --nohuge
 start_record -v -p "$WPID" -o "$TMP/rings.data"
-grep -q "one [0-9]* MiB ring buffer per CPU, on $ncpu CPU(s)" "$TMP/rec.err" ||
+grep -q "one [0-9]* KiB ring buffer per CPU, on $ncpu CPU(s)" "$TMP/rec.err" ||
 	fail "record -v does not say it has one fault ring per online CPU ($ncpu): $(grep -i ring "$TMP/rec.err")"
 note "record -v: $(grep -o 'fault events: .*' "$TMP/rec.err")"
 before=$(proc_faults "$WPID")
