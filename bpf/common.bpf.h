@@ -33,6 +33,7 @@ FL_CFG(bool, cfg_emit_net, false); /* top/serve: request capture only (FL_EV_NET
 FL_CFG(bool, cfg_aggregate, false);
 FL_CFG(__u32, cfg_self_pid, 0);
 FL_CFG(__u64, cfg_wakeup_bytes, 4 << 20);
+FL_CFG(__u64, cfg_cpu_wakeup_bytes, 2 << 20); /* the per-CPU fault rings (faults.bpf.c) */
 FL_CFG(__u64, cfg_lock_wait_min_ns, 5000); /* shorter: uncontended, plus our own probes */
 FL_CFG(__u64, cfg_lock_hold_min_ns, 100000);
 FL_CFG(__u64, cfg_rss_interval_ns, 10000000);

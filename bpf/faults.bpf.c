@@ -6,25 +6,73 @@
  */
 #include "common.bpf.h"
 
+/*
+ * Fault events go to a ring buffer of the CPU they happen on: a storm on several CPUs would
+ * otherwise take one ring's spinlock for every fault. User space creates the rings (for the
+ * online CPUs) and puts them here before anything is attached: on kernels before 6.8 each insert
+ * waits for an RCU grace period. A CPU without one (none created, hot-plugged later) uses the
+ * shared ring. Faults need no order against other events: the model counts them (per thread, per
+ * millisecond, per mapping from /proc snapshots), it does not replay them.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* user space: one slot per possible CPU */
+	__type(key, __u32);
+	__type(value, __u32);
+	/* no inner-map template here: user space gives one ring as the template (the size of a
+	 * template declared here cannot be set before libbpf 1.2) */
+} cpu_rings SEC(".maps");
+
+/* An FL_EV_FAULT record in this CPU's ring (or the shared one), header filled in. */
+static __always_inline struct fl_fault *fault_reserve(__u16 flags, __u32 tid, void **ring)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct fl_hdr *h;
+
+	if (!cfg_emit_events)
+		return NULL;
+	*ring = bpf_map_lookup_elem(&cpu_rings, &cpu);
+	if (!*ring)
+		return fl_reserve_tid(sizeof(struct fl_fault), FL_EV_FAULT, flags, tid);
+	h = bpf_ringbuf_reserve(*ring, sizeof(struct fl_fault), 0);
+	if (!h) {
+		fl_count(FL_CNT_DROPS, 1);
+		return NULL;
+	}
+	h->type = FL_EV_FAULT;
+	h->flags = flags;
+	h->tid = tid;
+	h->ts_ns = bpf_ktime_get_ns();
+	return (struct fl_fault *)h;
+}
+
 static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u16 flags)
 {
 	__u64 id = bpf_get_current_pid_tgid(); /* once: every fault of the target comes here */
 	__u32 tgid = id >> 32;
 	struct fl_fault *e;
+	void *ring = NULL;
 
 	if (!fl_is_target_tgid(tgid))
 		return 0;
 	flags |= fl_pf_error_write(error_code);
 	fl_count(flags & FL_F_KERNEL ? FL_CNT_FAULTS_KERNEL : FL_CNT_FAULTS_USER, 1);
 	fl_account_fault(1, 0);
-	e = fl_reserve_tid(sizeof(*e), FL_EV_FAULT, flags, (__u32)id);
+	e = fault_reserve(flags, (__u32)id, &ring);
 	if (!e)
 		return 0;
 	e->pid = tgid;
 	e->error_code = error_code;
 	e->addr = addr;
 	e->ip = ip;
-	fl_submit(e);
+	if (!ring) {
+		fl_submit(e);
+		return 0;
+	}
+	/* wake user space once a batch has built up, as fl_submit does for the shared ring */
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= cfg_cpu_wakeup_bytes
+				  ? BPF_RB_FORCE_WAKEUP
+				  : BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -65,7 +113,7 @@ int fl_pf_kernel_raw(struct bpf_raw_tracepoint_args *ctx)
  */
 static __always_inline int fault_enter(__u64 addr, __u32 flags)
 {
-	struct start_key k = { .tid = fl_tid(), .kind = FL_START_FAULT };
+	struct start_key k = {.tid = fl_tid(), .kind = FL_START_FAULT};
 	__u32 tried = bpf_core_enum_value(enum fault_flag, FAULT_FLAG_TRIED);
 	struct start_val *v;
 
@@ -78,7 +126,7 @@ static __always_inline int fault_enter(__u64 addr, __u32 flags)
 		return 0;
 	}
 	/* arg0: address, arg1: set once an attempt returned VM_FAULT_RETRY, arg2: flags */
-	struct start_val nv = { .ts_ns = bpf_ktime_get_ns(), .arg0 = addr, .arg2 = flags };
+	struct start_val nv = {.ts_ns = bpf_ktime_get_ns(), .arg0 = addr, .arg2 = flags};
 
 	bpf_map_update_elem(&starts, &k, &nv, BPF_ANY);
 	return 0;
@@ -86,7 +134,7 @@ static __always_inline int fault_enter(__u64 addr, __u32 flags)
 
 static __always_inline int fault_exit(__u32 flags, __u32 ret)
 {
-	struct start_key k = { .tid = fl_tid(), .kind = FL_START_FAULT };
+	struct start_key k = {.tid = fl_tid(), .kind = FL_START_FAULT};
 	__u32 retry = bpf_core_enum_value(enum vm_fault_reason, VM_FAULT_RETRY);
 	struct fl_fault_dur *e;
 	struct start_val *v, s;
@@ -135,7 +183,8 @@ int BPF_PROG(fl_fault_fexit, struct vm_area_struct *vma, unsigned long address, 
 }
 
 SEC("kprobe/handle_mm_fault")
-int BPF_KPROBE(fl_fault_kprobe, struct vm_area_struct *vma, unsigned long address, unsigned int flags)
+int BPF_KPROBE(fl_fault_kprobe, struct vm_area_struct *vma, unsigned long address,
+	       unsigned int flags)
 {
 	return fault_enter(address, flags);
 }
@@ -144,7 +193,7 @@ int BPF_KPROBE(fl_fault_kprobe, struct vm_area_struct *vma, unsigned long addres
 SEC("kretprobe/handle_mm_fault")
 int BPF_KRETPROBE(fl_fault_kretprobe, vm_fault_t ret)
 {
-	struct start_key k = { .tid = fl_tid(), .kind = FL_START_FAULT };
+	struct start_key k = {.tid = fl_tid(), .kind = FL_START_FAULT};
 	struct start_val *v = bpf_map_lookup_elem(&starts, &k);
 
 	return fault_exit(v ? v->arg2 : 0, ret);

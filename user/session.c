@@ -1,23 +1,23 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "session.h"
+#include "faultline.h"
+#include "faultline.skel.h"
+#include "procfs.h"
+#include "uprobes.h"
+#include "util.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <malloc.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/resource.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include "faultline.skel.h"
-#include "session.h"
-#include "faultline.h"
-#include "procfs.h"
-#include "uprobes.h"
-#include "util.h"
+#include <unistd.h>
 
 /* libbpf's messages are kept so a failed load can be blamed on one concern. */
 static char libbpf_log[16384];
@@ -61,6 +61,118 @@ static bool is_zombie(int pid)
 	return proc_stat_read(pid, &st) || st.state == 'Z' || st.state == 'X';
 }
 
+/*
+ * The size of each per-CPU fault ring: half of --ringbuf-mb spread over the online CPUs (a power
+ * of two, at least 64 KiB), the shared ring has the other half (see shared_ring_size), so the
+ * memory locked, and mapped twice into faultline (libbpf maps a ring's data twice so records can
+ * wrap, and the kernel maps all of it at once), stays what --ringbuf-mb says. 0 (none) when
+ * faults are not events.
+ */
+static uint64_t cpu_ring_size(const struct session_opts *o)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t sz = 64 << 10;
+
+	if (!o->emit_events)
+		return 0;
+	while (n > 0 && sz * 2 * n <= o->ringbuf_bytes / 2)
+		sz *= 2;
+	return sz;
+}
+
+static uint64_t shared_ring_size(const struct session *s)
+{
+	return s->cpu_ring_bytes ? s->opts.ringbuf_bytes / 2 : s->opts.ringbuf_bytes;
+}
+
+/* Whether CPU is online, from /sys/devices/system/cpu/online ("0-3,6"); all when unreadable. */
+static bool cpu_online(const char *list, int cpu)
+{
+	const char *p = list;
+
+	if (!*list)
+		return true;
+	while (*p) {
+		char *end;
+		long lo = strtol(p, &end, 10), hi = lo;
+
+		if (end == p)
+			return true;
+		if (*end == '-')
+			hi = strtol(end + 1, &end, 10);
+		if (cpu >= lo && cpu <= hi)
+			return true;
+		p = *end == ',' ? end + 1 : end + strlen(end);
+	}
+	return false;
+}
+
+/* One fault ring per online CPU, created before the object is loaded (see cpu_rings_insert). */
+static int cpu_rings_create(struct session *s)
+{
+	char online[256] = "";
+
+	if (!s->cpu_ring_bytes)
+		return 0;
+	s->cpu_ring_fds = malloc(sizeof(int) * s->ncpus);
+	if (!s->cpu_ring_fds)
+		return -ENOMEM;
+	for (int cpu = 0; cpu < s->ncpus; cpu++)
+		s->cpu_ring_fds[cpu] = -1;
+	if (read_line("/sys/devices/system/cpu/online", online, sizeof(online)))
+		online[0] = 0;
+	for (int cpu = 0; cpu < s->ncpus; cpu++) {
+		if (!cpu_online(online, cpu))
+			continue;
+		s->cpu_ring_fds[cpu] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "fl_cpu_ring", 0, 0,
+						      s->cpu_ring_bytes, NULL);
+		if (s->cpu_ring_fds[cpu] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * The outer map's inner-map template (BPF declares none): a copy of one ring's fd (libbpf owns
+ * it), else a one-page ring that nothing uses.
+ */
+static void cpu_rings_template(struct session *s)
+{
+	int fd = -1;
+
+	for (int cpu = 0; s->cpu_ring_fds && cpu < s->ncpus && fd < 0; cpu++)
+		fd = s->cpu_ring_fds[cpu];
+	fd = fd >= 0
+		 ? dup(fd)
+		 : bpf_map_create(BPF_MAP_TYPE_RINGBUF, "fl_cpu_ring", 0, 0, getpagesize(), NULL);
+	if (fd >= 0 && bpf_map__set_inner_map_fd(s->skel->maps.cpu_rings, fd))
+		close(fd);
+}
+
+static int cpu_rings_count(const struct session *s)
+{
+	int n = 0;
+
+	for (int cpu = 0; s->cpu_ring_fds && cpu < s->ncpus; cpu++)
+		n += s->cpu_ring_fds[cpu] >= 0;
+	return n;
+}
+
+/*
+ * Puts the rings in cpu_rings before anything is attached: on kernels before 6.8 each insert
+ * waits for an RCU grace period. A CPU left without one uses the shared ring.
+ */
+static int cpu_rings_insert(struct session *s)
+{
+	int outer = bpf_map__fd(s->skel->maps.cpu_rings);
+
+	for (__u32 cpu = 0; s->cpu_ring_fds && cpu < (__u32)s->ncpus; cpu++)
+		if (s->cpu_ring_fds[cpu] >= 0 &&
+		    bpf_map_update_elem(outer, &cpu, &s->cpu_ring_fds[cpu], BPF_ANY))
+			return -errno;
+	return 0;
+}
+
 static void configure(struct session *s)
 {
 	struct faultline_bpf *skel = s->skel;
@@ -72,9 +184,13 @@ static void configure(struct session *s)
 	skel->rodata->cfg_emit_net = o->emit_net;
 	skel->rodata->cfg_aggregate = o->aggregate;
 	skel->rodata->cfg_self_pid = getpid();
-	skel->rodata->cfg_wakeup_bytes = o->ringbuf_bytes / 8;
+	skel->rodata->cfg_wakeup_bytes = shared_ring_size(s) / 8;
 	skel->rodata->cfg_mmap_lock_write_arg = probe_mmap_lock_write_arg();
-	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);
+	bpf_map__set_max_entries(skel->maps.events, shared_ring_size(s));
+	/* The per-CPU fault rings (faults.bpf.c): only where every fault is an event. */
+	skel->rodata->cfg_cpu_wakeup_bytes = s->cpu_ring_bytes / 8;
+	bpf_map__set_max_entries(skel->maps.cpu_rings, s->ncpus);
+	cpu_rings_template(s);
 	uprobes_configure(skel, o);
 }
 
@@ -134,6 +250,14 @@ int session_open(struct session *s, const struct session_opts *o)
 	s->ncpus = libbpf_num_possible_cpus();
 	if (!s->opts.ringbuf_bytes)
 		s->opts.ringbuf_bytes = 32 << 20;
+	s->cpu_ring_bytes = cpu_ring_size(&s->opts);
+	err = cpu_rings_create(s);
+	if (err) {
+		fl_err("creating the per-CPU ring buffers (%llu KiB each): %s; a smaller --ringbuf "
+		       "needs less locked memory",
+		       (unsigned long long)s->cpu_ring_bytes >> 10, strerror(-err));
+		return err;
+	}
 	libbpf_set_print(libbpf_print);
 	err = probe_plan_init(&s->plan);
 	if (err)
@@ -146,19 +270,26 @@ int session_open(struct session *s, const struct session_opts *o)
 	err = load(s);
 	if (err) {
 		if (err == -EPERM || err == -EACCES)
-			fl_err("loading BPF programs: %s: needs root or CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN",
+			fl_err("loading BPF programs: %s: needs root or "
+			       "CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN",
 			       strerror(-err));
 		else
 			fl_err("loading BPF programs failed: %s (run with -v for libbpf's log)",
 			       strerror(-err));
 		if (!fl_verbose && libbpf_log_len)
-			fprintf(stderr, "%.*s", (int)(libbpf_log_len > 2000 ? 2000 : libbpf_log_len),
+			fprintf(stderr, "%.*s",
+				(int)(libbpf_log_len > 2000 ? 2000 : libbpf_log_len),
 				libbpf_log + (libbpf_log_len > 2000 ? libbpf_log_len - 2000 : 0));
 		return err;
 	}
 	err = check_forced(s);
 	if (err)
 		return err;
+	err = cpu_rings_insert(s);
+	if (err) {
+		fl_err("putting the per-CPU ring buffers in place: %s", strerror(-err));
+		return err;
+	}
 	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	for (int i = 0; i < s->opts.npids; i++) {
 		err = session_add_target(s, s->opts.pids[i]);
@@ -173,6 +304,11 @@ int session_open(struct session *s, const struct session_opts *o)
 	malloc_trim(0); /* libbpf's parse of the kernel BTF during load is freed; give it back */
 	if (fl_verbose)
 		probe_plan_print(&s->plan, stderr);
+	if (fl_verbose && s->cpu_ring_bytes)
+		fl_info("fault events: one %llu KiB ring buffer per CPU, on %d CPU(s); others: "
+			"%llu KiB",
+			(unsigned long long)s->cpu_ring_bytes >> 10, cpu_rings_count(s),
+			(unsigned long long)shared_ring_size(s) >> 10);
 	return 0;
 }
 
@@ -190,10 +326,10 @@ static int add_one(struct session *s, int pid)
 
 int pid_launcher_child(int pid, char *comm, size_t len)
 {
-	static const char *const launchers[] = { "sh", "bash", "dash", "zsh", "ksh", "fish",
-						 "env", "sudo", "su", "nohup", "timeout", "setsid",
-						 "taskset", "numactl", "chrt", "nice", "ionice",
-						 "stdbuf", "uv", "pyenv", "conda", "poetry" };
+	static const char *const launchers[] = {
+	    "sh",     "bash",	"dash",	   "zsh",    "ksh",	"fish",	   "env",  "sudo",
+	    "su",     "nohup",	"timeout", "setsid", "taskset", "numactl", "chrt", "nice",
+	    "ionice", "stdbuf", "uv",	   "pyenv",  "conda",	"poetry"};
 	char path[64], buf[64];
 	int child = 0, n = 0;
 	bool launcher = false;
@@ -293,7 +429,15 @@ int session_ring_open(struct session *s, session_event_fn fn, void *ctx)
 {
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), (ring_buffer_sample_fn)fn, ctx,
 				 NULL);
-	return s->rb ? 0 : -errno;
+	if (!s->rb)
+		return -errno;
+	/* one consumer for all: the per-CPU fault rings join the shared ring's epoll */
+	for (int cpu = 0; s->cpu_ring_fds && cpu < s->ncpus; cpu++) {
+		if (s->cpu_ring_fds[cpu] >= 0 &&
+		    ring_buffer__add(s->rb, s->cpu_ring_fds[cpu], (ring_buffer_sample_fn)fn, ctx))
+			return -errno;
+	}
+	return 0;
 }
 
 int session_poll(struct session *s, int timeout_ms)
@@ -346,7 +490,8 @@ void session_prog_stats(struct session *s, uint64_t *run_ns, uint64_t *run_cnt)
 	struct bpf_program *prog;
 
 	*run_ns = *run_cnt = 0;
-	bpf_object__for_each_program(prog, s->skel->obj) {
+	bpf_object__for_each_program(prog, s->skel->obj)
+	{
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 		int fd = bpf_program__fd(prog);
@@ -391,6 +536,10 @@ void session_close(struct session *s)
 {
 	if (s->rb)
 		ring_buffer__free(s->rb);
+	for (int cpu = 0; s->cpu_ring_fds && cpu < s->ncpus; cpu++)
+		if (s->cpu_ring_fds[cpu] >= 0)
+			close(s->cpu_ring_fds[cpu]);
+	free(s->cpu_ring_fds);
 	probe_plan_destroy(&s->plan);
 	if (s->skel)
 		faultline_bpf__destroy(s->skel);

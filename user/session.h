@@ -39,6 +39,8 @@ struct session {
 	struct faultline_bpf *skel;
 	struct probe_plan plan;
 	struct ring_buffer *rb;
+	int *cpu_ring_fds; /* the per-CPU fault rings, by CPU (-1: none; see cpu_rings_create) */
+	uint64_t cpu_ring_bytes; /* their size; 0: no per-CPU rings */
 	int stats_fd; /* BPF run-time stats stay on while this is open */
 	int ncpus;
 };
