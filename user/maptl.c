@@ -682,12 +682,26 @@ void maptl_proc(struct model *m, const struct proc_ev *e)
 	}
 }
 
+/*
+ * Nothing is ever mapped below this (the kernel's vm.mmap_min_addr default, 64 KiB): a fault
+ * there is a NULL-pointer access, failed by the kernel (EFAULT, or SIGSEGV in user mode).
+ */
+#define TL_MIN_ADDR 0x10000
+
 /* Why a fault's address is in no mapping known: the region it is counted against. */
-static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *pm, uint64_t ts)
+static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *pm, uint64_t ts,
+			  uint64_t addr)
 {
 	const char *name, *why;
 	int reg;
 
+	if (addr < TL_MIN_ADDR) {
+		reg = region_idx(m, "no mapping: a NULL-pointer access (below 64 KiB)", "special");
+		if (reg >= 0)
+			set_str(&m->regions[reg].why, "nothing is mapped below vm.mmap_min_addr; the "
+						      "kernel failed the access");
+		return reg;
+	}
 	if (p && ts < p->exec_ts) {
 		/* record -- CMD: the command's process is traced from its fork */
 		name = "record's child before exec (record -- CMD)";
@@ -836,7 +850,8 @@ static void resolve_pending(struct model *m, struct maptl *t)
 		if (!v)
 			v = exec_vma(t, q->pid, q->ts_ns, q->addr);
 		reg =
-		    v ? region_of_vma(m, v) : unknown_region(m, proc_find(t, q->pid), pm, q->ts_ns);
+		    v ? region_of_vma(m, v)
+		      : unknown_region(m, proc_find(t, q->pid), pm, q->ts_ns, q->addr);
 		count(m, reg, q->fault, q->kernel, q->write, q->major);
 	}
 	free(t->pending);

@@ -602,6 +602,14 @@ static void load_all_maps(struct model *m, bool end)
  * The recording host's page size (host.page_size), by which RSS pages become bytes. Every
  * faultline writes it; a header without a usable one (damaged) gets x86-64's and arm64's usual.
  */
+static bool probe_ok(const struct model_probe_plan *pp, const char *name)
+{
+	for (size_t i = 0; i < pp->n; i++)
+		if (pp->probes[i].name && !strcmp(pp->probes[i].name, name))
+			return pp->probes[i].status && !strcmp(pp->probes[i].status, "ok");
+	return false;
+}
+
 static uint64_t header_page_size(const struct model_host *h)
 {
 	uint64_t ps = h->have_page_size ? h->page_size : 0;
@@ -629,6 +637,9 @@ int model_build(struct model *m, const char *path)
 	}
 	model_meta_decode(m, fl_reader_meta(r));
 	m->page_size = header_page_size(&m->session.host);
+	/* the timeline names mappings made during the session when mmap & co were traced, whether
+	 * or not the targets made any such call */
+	m->maptl_syscalls = probe_ok(&m->probes, "alloc_syscalls");
 	load_all_maps(m, false);
 	err = budget_check_early(path, r);
 	while (!err && (err = fl_reader_next(r, &ev, &len)) == 1) {
