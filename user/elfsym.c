@@ -43,6 +43,17 @@ static bool sym_matches(const char *sym, const char *want)
 	return !strncmp(sym, want, n) && (sym[n] == 0 || sym[n] == '@');
 }
 
+/* Symbol I of the table DATA (section header SH) when it is a function defined in the file: its
+ * name (NULL when not). */
+static const char *func_sym(Elf *e, const GElf_Shdr *sh, Elf_Data *data, size_t i, GElf_Sym *sym)
+{
+	if (!gelf_getsym(data, i, sym) || sym->st_shndx == SHN_UNDEF || !sym->st_value)
+		return NULL;
+	if (GELF_ST_TYPE(sym->st_info) != STT_FUNC && GELF_ST_TYPE(sym->st_info) != STT_GNU_IFUNC)
+		return NULL;
+	return elf_strptr(e, sh->sh_link, sym->st_name);
+}
+
 /*
  * One symbol table: sets vaddr of each wanted name defined as a function here. A default
  * version (not hidden in .gnu.version, or "@@" in a static table) wins over an old one.
@@ -61,12 +72,7 @@ static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct elfsym *s
 		GElf_Versym vs = 0;
 		bool dflt;
 
-		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
-			continue;
-		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC &&
-		    GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
-			continue;
-		name = elf_strptr(e, sh.sh_link, sym.st_name);
+		name = func_sym(e, &sh, data, i, &sym);
 		if (!name)
 			continue;
 		if (versym)
@@ -192,12 +198,7 @@ static void collect_fns(struct elfsym_table *t, Elf *e, Elf_Scn *scn, bool expor
 		GElf_Sym sym;
 		const char *name;
 
-		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
-			continue;
-		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC &&
-		    GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
-			continue;
-		name = elf_strptr(e, sh.sh_link, sym.st_name);
+		name = func_sym(e, &sh, data, i, &sym);
 		if (!name || !*name)
 			continue;
 		t->fns[t->n++] =
