@@ -205,7 +205,8 @@ static void collect_fns(struct elfsym_table *t, Elf *e, Elf_Scn *scn, bool expor
 		    (struct elfsym_fn){.addr = sym.st_value,
 				       .size = sym.st_size,
 				       .name = name,
-				       .global = GELF_ST_BIND(sym.st_info) != STB_LOCAL};
+				       .global = GELF_ST_BIND(sym.st_info) != STB_LOCAL,
+				       .exported = exported};
 	}
 }
 
