@@ -43,6 +43,15 @@ static bool sym_matches(const char *sym, const char *want)
 	return !strncmp(sym, want, n) && (sym[n] == 0 || sym[n] == '@');
 }
 
+/* Symbol table SCN's header and data: its number of symbols, 0 when it cannot be read. */
+static size_t symtab_of(Elf_Scn *scn, GElf_Shdr *sh, Elf_Data **data)
+{
+	*data = elf_getdata(scn, NULL);
+	if (!gelf_getshdr(scn, sh) || !*data || !sh->sh_entsize)
+		return 0;
+	return sh->sh_size / sh->sh_entsize;
+}
+
 /* Symbol I of the table DATA (section header SH) when it is a function defined in the file: its
  * name (NULL when not). */
 static const char *func_sym(Elf *e, const GElf_Shdr *sh, Elf_Data *data, size_t i, GElf_Sym *sym)
@@ -62,11 +71,10 @@ static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct elfsym *s
 			uint64_t *vaddr, bool *is_default, bool *ifunc)
 {
 	GElf_Shdr sh;
-	Elf_Data *data = elf_getdata(scn, NULL);
+	Elf_Data *data;
+	size_t nsyms = symtab_of(scn, &sh, &data);
 
-	if (!gelf_getshdr(scn, &sh) || !data || !sh.sh_entsize)
-		return;
-	for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+	for (size_t i = 0; i < nsyms; i++) {
 		GElf_Sym sym;
 		const char *name;
 		GElf_Versym vs = 0;
@@ -190,11 +198,10 @@ static int cmp_fn(const void *a, const void *b)
 static void collect_fns(struct elfsym_table *t, Elf *e, Elf_Scn *scn, bool exported)
 {
 	GElf_Shdr sh;
-	Elf_Data *data = elf_getdata(scn, NULL);
+	Elf_Data *data;
+	size_t nsyms = symtab_of(scn, &sh, &data);
 
-	if (!gelf_getshdr(scn, &sh) || !data || !sh.sh_entsize)
-		return;
-	for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+	for (size_t i = 0; i < nsyms; i++) {
 		GElf_Sym sym;
 		const char *name;
 
