@@ -397,12 +397,23 @@ static int table_read(struct elfsym_table *t, char *err, size_t errlen)
 	return 0;
 }
 
-/* overlayfs: stat() gives the overlay's inode, /proc/PID/maps the lower file's. */
-static bool on_overlay(int fd)
+/*
+ * Whether FD is the mapped file (inode INO on device DEV as /proc/PID/maps gives them; DEV 0: not
+ * compared). overlayfs: stat() gives the overlay's inode and device, maps the lower file's;
+ * btrfs: stat() gives the subvolume's device, maps the filesystem's: there only the inode (or
+ * nothing) is compared.
+ */
+static bool is_mapped_file(int fd, const struct stat *st, uint64_t dev, uint64_t ino)
 {
 	struct statfs sf;
+	bool same_ino = st->st_ino == ino;
 
-	return !fstatfs(fd, &sf) && sf.f_type == 0x794c7630; /* OVERLAYFS_SUPER_MAGIC */
+	if (same_ino && (!dev || st->st_dev == dev))
+		return true;
+	if (fstatfs(fd, &sf))
+		return false;
+	return sf.f_type == 0x794c7630 ||	      /* OVERLAYFS_SUPER_MAGIC */
+	       (same_ino && sf.f_type == 0x9123683e); /* BTRFS_SUPER_MAGIC */
 }
 
 struct elfsym_table *elfsym_table_open(const char *path, uint64_t dev, uint64_t ino, char *err,
@@ -415,7 +426,7 @@ struct elfsym_table *elfsym_table_open(const char *path, uint64_t dev, uint64_t 
 	fd = open_regular(path, false, &st, err, errlen);
 	if (fd < 0)
 		return NULL;
-	if (ino && (st.st_ino != ino || (dev && st.st_dev != dev)) && !on_overlay(fd)) {
+	if (ino && !is_mapped_file(fd, &st, dev, ino)) {
 		snprintf(
 		    err, errlen,
 		    "not the file that was mapped (device %u:%u inode %llu, mapped %u:%u inode "
