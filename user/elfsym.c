@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -42,6 +43,26 @@ static bool sym_matches(const char *sym, const char *want)
 	return !strncmp(sym, want, n) && (sym[n] == 0 || sym[n] == '@');
 }
 
+/* Symbol table SCN's header and data: its number of symbols, 0 when it cannot be read. */
+static size_t symtab_of(Elf_Scn *scn, GElf_Shdr *sh, Elf_Data **data)
+{
+	*data = elf_getdata(scn, NULL);
+	if (!gelf_getshdr(scn, sh) || !*data || !sh->sh_entsize)
+		return 0;
+	return sh->sh_size / sh->sh_entsize;
+}
+
+/* Symbol I of the table DATA (section header SH) when it is a function defined in the file: its
+ * name (NULL when not). */
+static const char *func_sym(Elf *e, const GElf_Shdr *sh, Elf_Data *data, size_t i, GElf_Sym *sym)
+{
+	if (!gelf_getsym(data, i, sym) || sym->st_shndx == SHN_UNDEF || !sym->st_value)
+		return NULL;
+	if (GELF_ST_TYPE(sym->st_info) != STT_FUNC && GELF_ST_TYPE(sym->st_info) != STT_GNU_IFUNC)
+		return NULL;
+	return elf_strptr(e, sh->sh_link, sym->st_name);
+}
+
 /*
  * One symbol table: sets vaddr of each wanted name defined as a function here. A default
  * version (not hidden in .gnu.version, or "@@" in a static table) wins over an old one.
@@ -50,22 +71,16 @@ static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct elfsym *s
 			uint64_t *vaddr, bool *is_default, bool *ifunc)
 {
 	GElf_Shdr sh;
-	Elf_Data *data = elf_getdata(scn, NULL);
+	Elf_Data *data;
+	size_t nsyms = symtab_of(scn, &sh, &data);
 
-	if (!gelf_getshdr(scn, &sh) || !data || !sh.sh_entsize)
-		return;
-	for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+	for (size_t i = 0; i < nsyms; i++) {
 		GElf_Sym sym;
 		const char *name;
 		GElf_Versym vs = 0;
 		bool dflt;
 
-		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
-			continue;
-		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC &&
-		    GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
-			continue;
-		name = elf_strptr(e, sh.sh_link, sym.st_name);
+		name = func_sym(e, &sh, data, i, &sym);
 		if (!name)
 			continue;
 		if (versym)
@@ -183,27 +198,22 @@ static int cmp_fn(const void *a, const void *b)
 static void collect_fns(struct elfsym_table *t, Elf *e, Elf_Scn *scn, bool exported)
 {
 	GElf_Shdr sh;
-	Elf_Data *data = elf_getdata(scn, NULL);
+	Elf_Data *data;
+	size_t nsyms = symtab_of(scn, &sh, &data);
 
-	if (!gelf_getshdr(scn, &sh) || !data || !sh.sh_entsize)
-		return;
-	for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+	for (size_t i = 0; i < nsyms; i++) {
 		GElf_Sym sym;
 		const char *name;
 
-		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
-			continue;
-		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC &&
-		    GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
-			continue;
-		name = elf_strptr(e, sh.sh_link, sym.st_name);
+		name = func_sym(e, &sh, data, i, &sym);
 		if (!name || !*name)
 			continue;
 		t->fns[t->n++] =
 		    (struct elfsym_fn){.addr = sym.st_value,
 				       .size = sym.st_size,
 				       .name = name,
-				       .global = GELF_ST_BIND(sym.st_info) != STB_LOCAL};
+				       .global = GELF_ST_BIND(sym.st_info) != STB_LOCAL,
+				       .exported = exported};
 	}
 }
 
@@ -251,28 +261,42 @@ static void sort_fns(struct elfsym_table *t)
 /*
  * Opens PATH for libelf when it is a regular file of a plausible size. The paths come from a
  * recording (its maps text): a FIFO, a device or /proc/kcore there must not hang or flood the
- * report. The fd, or -1 with ERR set.
+ * report. O_PATH first: nothing is opened for reading until fstat has shown a regular file
+ * (opening a device can have side effects); then that very inode is opened through
+ * /proc/self/fd. A mapped file's path is the resolved one: a symbolic link there now (FOLLOW
+ * false) is not the mapped file. The fd, or -1 with ERR set.
  */
-static int open_regular(const char *path, struct stat *st, char *err, size_t errlen)
+static int open_regular(const char *path, bool follow, struct stat *st, char *err, size_t errlen)
 {
-	int fd;
+	char self[64];
+	int pfd, fd;
 
 	if (!strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) ||
 	    !strncmp(path, "/dev/", 5)) {
 		snprintf(err, errlen, "not read: a /proc, /sys or /dev file");
 		return -1;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0) {
+	pfd = open(path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	if (pfd < 0) {
 		snprintf(err, errlen, "cannot open: %s", strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, st) || !S_ISREG(st->st_mode) || st->st_size <= 0 ||
-	    st->st_size > (16ll << 30)) {
-		snprintf(err, errlen, "not read: not a regular file under 16 GiB");
-		close(fd);
+	if (!fstat(pfd, st) && S_ISLNK(st->st_mode)) {
+		snprintf(err, errlen, "not read: a symbolic link now, not the mapped file");
+		close(pfd);
 		return -1;
 	}
+	if (fstat(pfd, st) || !S_ISREG(st->st_mode) || st->st_size <= 0 ||
+	    st->st_size > (16ll << 30)) {
+		snprintf(err, errlen, "not read: not a regular file under 16 GiB");
+		close(pfd);
+		return -1;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		snprintf(err, errlen, "cannot open: %s", strerror(errno));
+	close(pfd);
 	return fd;
 }
 
@@ -332,7 +356,7 @@ static Elf *open_debug_file(Elf *e)
 	if (!build_id(e, hex, sizeof(hex)))
 		return NULL;
 	snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
-	fd = open_regular(path, &st, err, sizeof(err));
+	fd = open_regular(path, true, &st, err, sizeof(err));
 	if (fd < 0)
 		return NULL;
 	d = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -373,28 +397,42 @@ static int table_read(struct elfsym_table *t, char *err, size_t errlen)
 	return 0;
 }
 
-/* overlayfs: stat() gives the overlay's inode, /proc/PID/maps the lower file's. */
-static bool on_overlay(int fd)
+/*
+ * Whether FD is the mapped file (inode INO on device DEV as /proc/PID/maps gives them; DEV 0: not
+ * compared). overlayfs: stat() gives the overlay's inode and device, maps the lower file's;
+ * btrfs: stat() gives the subvolume's device, maps the filesystem's: there only the inode (or
+ * nothing) is compared.
+ */
+static bool is_mapped_file(int fd, const struct stat *st, uint64_t dev, uint64_t ino)
 {
 	struct statfs sf;
+	bool same_ino = st->st_ino == ino;
 
-	return !fstatfs(fd, &sf) && sf.f_type == 0x794c7630; /* OVERLAYFS_SUPER_MAGIC */
+	if (same_ino && (!dev || st->st_dev == dev))
+		return true;
+	if (fstatfs(fd, &sf))
+		return false;
+	return sf.f_type == 0x794c7630 ||	      /* OVERLAYFS_SUPER_MAGIC */
+	       (same_ino && sf.f_type == 0x9123683e); /* BTRFS_SUPER_MAGIC */
 }
 
-struct elfsym_table *elfsym_table_open(const char *path, uint64_t ino, char *err, size_t errlen)
+struct elfsym_table *elfsym_table_open(const char *path, uint64_t dev, uint64_t ino, char *err,
+				       size_t errlen)
 {
 	struct elfsym_table *t;
 	struct stat st;
 	int fd;
 
-	fd = open_regular(path, &st, err, errlen);
+	fd = open_regular(path, false, &st, err, errlen);
 	if (fd < 0)
 		return NULL;
-	if (ino && st.st_ino != ino && !on_overlay(fd)) {
-		snprintf(err, errlen,
-			 "not the file that was mapped (inode %llu, mapped %llu): "
-			 "replaced since the recording, or recorded on another machine",
-			 (unsigned long long)st.st_ino, (unsigned long long)ino);
+	if (ino && !is_mapped_file(fd, &st, dev, ino)) {
+		snprintf(
+		    err, errlen,
+		    "not the file that was mapped (device %u:%u inode %llu, mapped %u:%u inode "
+		    "%llu): replaced since the recording, or recorded on another machine",
+		    major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino, major(dev),
+		    minor(dev), (unsigned long long)ino);
 		close(fd);
 		return NULL;
 	}
@@ -451,8 +489,9 @@ const char *elfsym_lookup(const struct elfsym_table *t, uint64_t off, uint64_t *
 		return NULL;
 	f = &t->fns[lo - 1];
 	/* a sized function covers its bytes only (a stripped library's internal code after an
-	 * exported function is not that function); an unsized one, up to the next */
-	if (f->size && va >= f->addr + f->size)
+	 * exported function is not that function); an unsized one (_fini, assembly), up to the
+	 * next only, not the rest of the file */
+	if (f->size ? va >= f->addr + f->size : lo == t->n)
 		return NULL;
 	*symoff = va - f->addr;
 	return f->name;
@@ -486,13 +525,13 @@ static int grow_ents(struct elfsym_cache *c)
 	return 0;
 }
 
-static bool ent_is(const struct elfsym_cache_ent *ce, const char *path, uint64_t ino)
+static bool ent_is(const struct elfsym_cache_ent *ce, const char *path, uint64_t dev, uint64_t ino)
 {
-	return ce->ino == ino && !strcmp(ce->path, path);
+	return ce->ino == ino && ce->dev == dev && !strcmp(ce->path, path);
 }
 
-const struct elfsym_table *elfsym_cache_get(struct elfsym_cache *c, const char *path, uint64_t ino,
-					    const char **err)
+const struct elfsym_table *elfsym_cache_get(struct elfsym_cache *c, const char *path, uint64_t dev,
+					    uint64_t ino, const char **err)
 {
 	struct elfsym_cache_ent *ce;
 
@@ -500,7 +539,7 @@ const struct elfsym_table *elfsym_cache_get(struct elfsym_cache *c, const char *
 		size_t i = k ? k - 1 + (k - 1 >= c->last) : c->last; /* the last hit first */
 
 		ce = c->ents[i];
-		if (ent_is(ce, path, ino)) {
+		if (ent_is(ce, path, dev, ino)) {
 			c->last = i;
 			*err = ce->err;
 			return ce->t;
@@ -514,8 +553,9 @@ const struct elfsym_table *elfsym_cache_get(struct elfsym_cache *c, const char *
 		free(ce);
 		return NULL;
 	}
+	ce->dev = dev;
 	ce->ino = ino;
-	ce->t = elfsym_table_open(path, ino, ce->err, sizeof(ce->err));
+	ce->t = elfsym_table_open(path, dev, ino, ce->err, sizeof(ce->err));
 	c->last = c->n;
 	c->ents[c->n++] = ce;
 	*err = ce->err;

@@ -29,10 +29,12 @@ struct elfsym_table;
 
 /*
  * Reads the functions of PATH's .symtab and .dynsym (a stripped file has only its exported ones)
- * when its inode is INO (0: not checked; a file replaced since the recording would name the wrong
- * code). NULL with ERR set when it cannot be read or is another file.
+ * when it is the mapped file: inode INO on device DEV as in /proc/PID/maps (INO 0: not checked;
+ * DEV 0: inode only; a file replaced since the recording would name the wrong code). A symbolic
+ * link at PATH is not followed. NULL with ERR set when it cannot be read or is another file.
  */
-struct elfsym_table *elfsym_table_open(const char *path, uint64_t ino, char *err, size_t errlen);
+struct elfsym_table *elfsym_table_open(const char *path, uint64_t dev, uint64_t ino, char *err,
+				       size_t errlen);
 /*
  * The function holding file offset OFF (an ip minus its mapping's start plus the mapping's
  * offset), with *SYMOFF the ip's offset in it; NULL when no function covers it (a stripped
@@ -45,7 +47,7 @@ void elfsym_table_free(struct elfsym_table *t);
 struct elfsym_cache {
 	struct elfsym_cache_ent {
 		char *path;
-		uint64_t ino;
+		uint64_t dev, ino;
 		struct elfsym_table *t; /* NULL: not readable, ERR says why */
 		char err[128];
 	} * *ents; /* each allocated once: an ERR handed out stays valid until the cache is freed */
@@ -54,8 +56,8 @@ struct elfsym_cache {
 
 /* PATH's table from the cache, read on first use; NULL with *ERR pointing at why (valid until
  * elfsym_cache_free). */
-const struct elfsym_table *elfsym_cache_get(struct elfsym_cache *c, const char *path, uint64_t ino,
-					    const char **err);
+const struct elfsym_table *elfsym_cache_get(struct elfsym_cache *c, const char *path, uint64_t dev,
+					    uint64_t ino, const char **err);
 void elfsym_cache_free(struct elfsym_cache *c);
 
 #endif

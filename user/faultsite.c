@@ -248,7 +248,7 @@ static void resolve_ip(const struct model *m, struct elfsym_cache *cache,
 	r->lib = v->path;
 	if (v->path[0] != '/')
 		return; /* [vdso], [stack]... */
-	t = elfsym_cache_get(cache, v->path, v->inode, &err);
+	t = elfsym_cache_get(cache, v->path, v->dev, v->inode, &err);
 	if (t) {
 		uint64_t so;
 

@@ -7,13 +7,14 @@
  * with the same chain of functions add up into one call site per cause.
  */
 #include "stallstack.h"
+#include "elfsym.h"
 #include "jw.h"
 #include "model.h"
-#include "symcache.h"
 #include "util.h"
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SITES_SHOWN 5  /* call sites per cause in the text report */
 #define FRAMES_SHOWN 6 /* frames per call site in the text report */
@@ -50,7 +51,7 @@ struct stallstacks {
 	struct site *sites;
 	size_t nsites, cap_sites;
 	struct cause_sum causes[FL_CAUSE_MAX];
-	struct symcache *syms;
+	struct elfsym_cache syms;
 };
 
 static struct stallstacks *get(struct model *m)
@@ -132,8 +133,9 @@ static void name_frame(struct stallstacks *ss, const struct model *m, uint32_t p
 		       bool exact, struct frame *fr)
 {
 	const struct vma *v = find_vma(m, pid, ip);
+	const struct elfsym_table *t;
 	uint64_t look, delta;
-	const char *name;
+	const char *name, *err;
 
 	memset(fr, 0, sizeof(*fr));
 	if (!v) {
@@ -146,16 +148,34 @@ static void name_frame(struct stallstacks *ss, const struct model *m, uint32_t p
 	if (v->path[0] != '/')
 		return;
 	look = exact || !fr->off ? fr->off : fr->off - 1;
-	if (symcache_lookup(ss->syms, v->path, v->dev, v->inode, look, &name, &delta))
+	t = elfsym_cache_get(&ss->syms, v->path, v->dev, v->inode, &err);
+	if (t && (name = elfsym_lookup(t, look, &delta)))
 		fr->sym = strdup(name);
 }
+
+#if defined(__x86_64__)
+/* Reads LEN bytes of V's file at file offset OFF (the instruction before a return address), when
+ * it is still the mapped file. */
+static bool read_code(const struct vma *v, uint64_t off, void *buf, size_t len)
+{
+	char why[64];
+	int fd = open_target_file(v->path, v->dev, v->inode, why, sizeof(why));
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = pread(fd, buf, len, (off_t)off) == (ssize_t)len;
+	close(fd);
+	return ok;
+}
+#endif
 
 /*
  * A syscall wrapper (madvise) is a leaf with no frame of its own: a frame-pointer walk from it
  * goes straight to its caller's caller. When frame 0 sits right after a syscall instruction,
  * the word at the stack pointer is the return address into the caller: put it back.
  */
-static bool after_syscall(struct stallstacks *ss, const struct model *m, const struct stack_rec *r)
+static bool after_syscall(const struct model *m, const struct stack_rec *r)
 {
 #if defined(__x86_64__)
 	const struct vma *v = find_vma(m, r->pid, r->ips[0]);
@@ -163,11 +183,10 @@ static bool after_syscall(struct stallstacks *ss, const struct model *m, const s
 
 	if (!v || v->path[0] != '/' || r->ips[0] - v->start + v->offset < 2)
 		return false;
-	return symcache_read(ss->syms, v->path, v->dev, v->inode,
-			     r->ips[0] - v->start + v->offset - 2, insn, 2) &&
-	       insn[0] == 0x0f && insn[1] == 0x05;
+	return read_code(v, r->ips[0] - v->start + v->offset - 2, insn, 2) && insn[0] == 0x0f &&
+	       insn[1] == 0x05;
 #else
-	(void)ss, (void)m, (void)r;
+	(void)m, (void)r;
 	return false; /* arm64 leaves keep the return address in x30, not on the stack */
 #endif
 }
@@ -209,7 +228,7 @@ static size_t name_stack(struct stallstacks *ss, const struct model *m, const st
 			break;
 		}
 		name_frame(ss, m, r->pid, r->ips[i], i == 0, &fr[n++]);
-		if (i == 0 && r->nr && sp_word_is_code(m, r) && after_syscall(ss, m, r))
+		if (i == 0 && r->nr && sp_word_is_code(m, r) && after_syscall(m, r))
 			name_frame(ss, m, r->pid, r->sp_word, false, &fr[n++]);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -299,10 +318,6 @@ void stallstack_finish(struct model *m)
 
 	if (!ss)
 		return;
-	if (!(ss->syms = symcache_new())) {
-		fl_nomem();
-		return;
-	}
 	sort_n(ss->recs, ss->n, sizeof(*ss->recs), cmp_rec);
 	for (size_t i = 0; i < m->nstalls; i++) {
 		const struct stall_rec *s = &m->stall_list[i];
@@ -318,8 +333,7 @@ void stallstack_finish(struct model *m)
 		add_site(ss, m, s, r);
 	}
 	sort_n(ss->sites, ss->nsites, sizeof(*ss->sites), cmp_site);
-	symcache_free(ss->syms); /* the names live in the sites */
-	ss->syms = NULL;
+	elfsym_cache_free(&ss->syms); /* the names were copied into the sites */
 }
 
 void stallstack_free(struct model *m)
@@ -334,7 +348,7 @@ void stallstack_free(struct model *m)
 	}
 	free(ss->sites);
 	free(ss->recs);
-	symcache_free(ss->syms);
+	elfsym_cache_free(&ss->syms);
 	free(ss);
 	m->sstacks = NULL;
 }

@@ -28,13 +28,7 @@ fi
 	--requests-jsonl "$TMP/srv.jsonl" >"$TMP/server.out" 2>&1 &
 SPID=$!
 on_exit "kill -TERM $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-for _ in $(seq "$(python3 -c "print(int(300 * $SLOW))")"); do
-	grep -q '^listening on' "$TMP/server.out" && break
-	kill -0 "$SPID" 2>/dev/null || fail "server.py exited early: $(tail -5 "$TMP/server.out")"
-	sleep 0.1
-done
-PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/server.out")
-[ -n "$PORT" ] || fail "server.py did not print 'listening on' in time: $(tail -5 "$TMP/server.out")"
+wait_listening 30
 ENGINE=$(sed -n 's/^engine: pid \([0-9]*\) .*/\1/p' "$TMP/server.out")
 [ -n "$ENGINE" ] || fail "server.py did not name its engine process: $(head -5 "$TMP/server.out")"
 # as a user finds `vllm serve`: the oldest match is the API process (the engine is its child

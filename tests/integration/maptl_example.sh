@@ -17,13 +17,7 @@ python3 "$EX/server.py" --port 0 -q --kv-mb $KV_MB --thp madvise --weights "$TMP
 	--weights-mb 32 --stall-requests 5 --stall-kind majfault --stall-mb 4 >"$TMP/server.out" 2>&1 &
 SPID=$!
 on_exit "kill -TERM $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-for _ in $(seq "$(python3 -c "print(int(600 * $SLOW))")"); do
-	grep -q '^listening on' "$TMP/server.out" && break
-	kill -0 "$SPID" 2>/dev/null || fail "server.py exited early: $(tail -5 "$TMP/server.out")"
-	sleep 0.1
-done
-PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/server.out")
-[ -n "$PORT" ] || fail "server.py did not print 'listening on' in time: $(tail -5 "$TMP/server.out")"
+wait_listening 60
 API=$(pgrep -o -f "server.py .*$TMP/weights.bin")
 check_eq "API pid (pgrep -o -f server.py) vs the pid started" "$API" "$SPID"
 

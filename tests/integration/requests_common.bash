@@ -14,19 +14,25 @@ RT=()
 # start_server ARGS...: examples/server.py on a free port; sets SPID, PORT. Killed on exit.
 # One process (--layout single): these tests record SPID alone; example_v1.sh tests the V1 layout.
 start_server() {
-	local i
 	: >"$TMP/server.out"
 	"${RT[@]}" python3 "$EX/server.py" --layout single --port 0 --weights "$TMP/weights.bin" \
 		--weights-mb 8 "$@" >"$TMP/server.out" 2>&1 &
 	SPID=$!
 	on_exit "kill -TERM $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-	for i in $(seq 300); do
+	wait_listening 30
+}
+
+# wait_listening SECONDS: waits (scaled) for server.py (SPID) to print its port in
+# $TMP/server.out; sets PORT. Fails when it exits first or does not print it in time.
+wait_listening() {
+	local i
+	for i in $(seq "$(printf %.0f "$(scaled "$1")")0"); do
 		grep -q '^listening on' "$TMP/server.out" && break
 		kill -0 "$SPID" 2>/dev/null || fail "server.py exited early: $(tail -5 "$TMP/server.out")"
 		sleep 0.1
 	done
 	PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/server.out")
-	[ -n "$PORT" ] || fail "server.py did not print 'listening on' within 30 s"
+	[ -n "$PORT" ] || fail "server.py did not print 'listening on' in time: $(tail -5 "$TMP/server.out")"
 }
 
 # start_record ARGS...: faultline record in the background, returns once it is recording.

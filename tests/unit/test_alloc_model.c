@@ -72,6 +72,20 @@ static int write_file(const char *path, const char *trl)
 	return fl_writer_close(w, trl) || err ? -1 : 0;
 }
 
+/* M built from the file write_file makes with trailer TRL (in a temporary file, gone after). */
+static int build_with(struct model *m, const char *trl)
+{
+	char path[] = "/tmp/fl-allocmodel-XXXXXX";
+	int fd = mkstemp(path), err;
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	err = write_file(path, trl) || model_build(m, path) ? -1 : 0;
+	unlink(path);
+	return err;
+}
+
 static char *printed(const struct model *m, int what)
 {
 	char *buf = NULL;
@@ -120,16 +134,11 @@ static const char *const trailer_calib =
 
 UNIT_TEST(alloc_model_probe_cost_out)
 {
-	char path[] = "/tmp/fl-allocmodel-XXXXXX";
-	int fd = mkstemp(path);
 	struct model m = {};
 	const struct alloc_model *a;
 	char *t;
 
-	CHECK(fd >= 0);
-	close(fd);
-	CHECK(write_file(path, trailer_calib) == 0);
-	CHECK(model_build(&m, path) == 0);
+	CHECK(build_with(&m, trailer_calib) == 0);
 	a = m.alloc;
 	CHECK(a && a->calibrated && a->nfns == 3);
 	if (!a || a->nfns != 3)
@@ -162,21 +171,15 @@ UNIT_TEST(alloc_model_probe_cost_out)
 	free(t);
 out:
 	model_free(&m);
-	unlink(path);
 }
 
 UNIT_TEST(alloc_model_decodes_trailer_once)
 {
-	char path[] = "/tmp/fl-allocmodel-XXXXXX";
-	int fd = mkstemp(path);
 	struct model m = {};
 	const struct alloc_model *a;
 	char *t;
 
-	CHECK(fd >= 0);
-	close(fd);
-	CHECK(write_file(path, trailer) == 0);
-	CHECK(model_build(&m, path) == 0);
+	CHECK(build_with(&m, trailer) == 0);
 	a = m.alloc;
 	CHECK(a != NULL);
 	if (!a)
@@ -230,21 +233,15 @@ UNIT_TEST(alloc_model_decodes_trailer_once)
 	free(t);
 out:
 	model_free(&m);
-	unlink(path);
 }
 
 UNIT_TEST(alloc_model_one_rss_decode)
 {
-	char path[] = "/tmp/fl-allocmodel-XXXXXX";
-	int fd = mkstemp(path);
 	const struct rss_stat *r;
 	struct model m = {};
 	char *t;
 
-	CHECK(fd >= 0);
-	close(fd);
-	CHECK(write_file(path, "{}") == 0);
-	CHECK(model_build(&m, path) == 0);
+	CHECK(build_with(&m, "{}") == 0);
 	CHECK_STR(alloc_mode(&m), "unknown (no trailer)");
 	r = rss_of(&m, 100);
 	CHECK(r != NULL);
@@ -276,7 +273,6 @@ UNIT_TEST(alloc_model_one_rss_decode)
 	free(t);
 out:
 	model_free(&m);
-	unlink(path);
 }
 
 /* Five processes larger over the session than a sixth whose program now is the largest: the
