@@ -12,7 +12,8 @@
 #include "common.bpf.h"
 
 #define ALLOC_DEPTH 4 /* frames kept per thread; deeper nesting is counted but not timed */
-#define ALLOC_FN_SLOTS 16 /* per-thread counters: a power of two above FL_AF_MAX, for the verifier */
+#define ALLOC_FN_SLOTS                                                                             \
+	16 /* per-thread counters: a power of two above FL_AF_MAX, for the verifier */
 
 const volatile __u64 alloc_slow_ns = 50000;
 
@@ -51,7 +52,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FL_AF_MAX * FL_HIST_SLOTS);
+	__uint(max_entries, FL_AF_MAX *FL_HIST_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } alloc_hist SEC(".maps");
@@ -59,7 +60,7 @@ struct {
 /* Per function (and calibration row), the fine histogram p50/p99 are read from. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FL_AF_ROWS * FL_FINE_SLOTS);
+	__uint(max_entries, FL_AF_ROWS *FL_FINE_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } alloc_fine SEC(".maps");
@@ -80,7 +81,7 @@ static __always_inline struct alloc_thread *alloc_thread_get(void)
 
 	if (t)
 		return t;
-	struct alloc_thread init = { .pid = fl_tgid() };
+	struct alloc_thread init = {.pid = fl_tgid()};
 
 	bpf_map_update_elem(&alloc_threads, &tid, &init, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&alloc_threads, &tid);
@@ -276,7 +277,7 @@ static __always_inline void memsys_mmap_file(struct memsys_start *s, __u64 fd)
 
 static __always_inline int memsys_enter(struct pt_regs *regs, long nr)
 {
-	struct memsys_start s = { .op = fl_memsys_op(nr) };
+	struct memsys_start s = {.op = fl_memsys_op(nr)};
 	__u32 tid = fl_tid();
 	__u64 a[4], sp, fd, off;
 

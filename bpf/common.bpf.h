@@ -8,13 +8,16 @@
 #ifndef FL_COMMON_BPF_H
 #define FL_COMMON_BPF_H
 
+/* vmlinux.h and libbpf's headers first: the others use their types (blocks keep their order) */
 #include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
+
+#include "compat.bpf.h"
 #include "faultline.h"
 #include "hist_slot.h"
-#include "compat.bpf.h"
 
 /* proc.bpf.c defines FL_DEFINE_GLOBALS: it owns the maps and configuration, others see externs. */
 #ifdef FL_DEFINE_GLOBALS
@@ -34,7 +37,7 @@ FL_CFG(bool, cfg_aggregate, false);
 FL_CFG(__u32, cfg_self_pid, 0);
 FL_CFG(__u64, cfg_wakeup_bytes, 4 << 20);
 FL_CFG(__u64, cfg_cpu_wakeup_bytes, 2 << 20); /* the per-CPU fault rings (faults.bpf.c) */
-FL_CFG(__u64, cfg_lock_wait_min_ns, 5000); /* shorter: uncontended, plus our own probes */
+FL_CFG(__u64, cfg_lock_wait_min_ns, 5000);    /* shorter: uncontended, plus our own probes */
 FL_CFG(__u64, cfg_lock_hold_min_ns, 100000);
 FL_CFG(__u64, cfg_rss_interval_ns, 10000000);
 FL_CFG(__u32, cfg_mmap_lock_write_arg, 1); /* 1 on 6.10+, 2 while memcg_path was there */
@@ -130,7 +133,7 @@ FL_GLOBAL struct {
 
 FL_GLOBAL struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FL_CAUSE_MAX * FL_HIST_SLOTS);
+	__uint(max_entries, FL_CAUSE_MAX *FL_HIST_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } hists SEC(".maps");
@@ -185,7 +188,7 @@ static __always_inline bool fl_is_target_tgid(__u32 tgid)
 	if (!t->mm) {
 		struct task_struct *task = bpf_get_current_task_btf();
 		__u64 mm = (__u64)BPF_CORE_READ(task, mm);
-		struct mm_info info = { .pid = tgid };
+		struct mm_info info = {.pid = tgid};
 
 		if (mm && task->tgid == tgid) {
 			t->mm = mm;
@@ -226,9 +229,9 @@ static __always_inline bool fl_is_target_mm(__u64 mm)
 /* Wake user space only once a batch has built up; it also polls on a short timer. */
 static __always_inline __u64 fl_wakeup_flags(void)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes ?
-		       BPF_RB_FORCE_WAKEUP :
-		       BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes
+		   ? BPF_RB_FORCE_WAKEUP
+		   : BPF_RB_NO_WAKEUP;
 }
 
 /* The header every event starts with, for the current thread. */
@@ -266,7 +269,7 @@ static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
 	return fl_reserve_tid(size, type, flags, fl_tid());
 }
 
-#define fl_reserve(type_struct, type, flags) \
+#define fl_reserve(type_struct, type, flags)                                                       \
 	((type_struct *)fl_reserve_sz(sizeof(type_struct), type, flags))
 
 static __always_inline void fl_submit(void *ev)
@@ -281,7 +284,7 @@ static __always_inline struct fl_tstat *fl_tstat_get(void)
 
 	if (ts)
 		return ts;
-	struct fl_tstat init = { .pid = fl_tgid() };
+	struct fl_tstat init = {.pid = fl_tgid()};
 
 	bpf_get_current_comm(init.comm, sizeof(init.comm));
 	bpf_map_update_elem(&tstats, &tid, &init, BPF_NOEXIST);
@@ -328,8 +331,9 @@ static __always_inline void fl_account_fault(__u64 faults, __u64 major)
 
 static __always_inline int fl_start(__u32 kind, __u64 arg0, __u64 arg1, __s32 order)
 {
-	struct start_key k = { .tid = fl_tid(), .kind = kind };
-	struct start_val v = { .ts_ns = bpf_ktime_get_ns(), .arg0 = arg0, .arg1 = arg1, .order = order };
+	struct start_key k = {.tid = fl_tid(), .kind = kind};
+	struct start_val v = {
+	    .ts_ns = bpf_ktime_get_ns(), .arg0 = arg0, .arg1 = arg1, .order = order};
 
 	return bpf_map_update_elem(&starts, &k, &v, BPF_ANY);
 }
@@ -337,7 +341,7 @@ static __always_inline int fl_start(__u32 kind, __u64 arg0, __u64 arg1, __s32 or
 /* Takes the start of KIND for this thread: returns it (copied) and removes it. */
 static __always_inline bool fl_finish(__u32 kind, struct start_val *out)
 {
-	struct start_key k = { .tid = fl_tid(), .kind = kind };
+	struct start_key k = {.tid = fl_tid(), .kind = kind};
 	struct start_val *v = bpf_map_lookup_elem(&starts, &k);
 
 	if (!v)

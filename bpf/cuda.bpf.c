@@ -43,7 +43,7 @@ static __always_inline bool cuda_out_ptr(__u32 func)
 SEC("uprobe")
 int BPF_KPROBE(fl_cuda_entry)
 {
-	struct cuda_key k = { .tid = fl_tid(), .func = bpf_get_attach_cookie(ctx) };
+	struct cuda_key k = {.tid = fl_tid(), .func = bpf_get_attach_cookie(ctx)};
 	struct cuda_start s = {};
 
 	s.ptr = PT_REGS_PARM1(ctx);
@@ -71,7 +71,7 @@ int BPF_KPROBE(fl_cuda_entry)
 SEC("uretprobe")
 int BPF_KRETPROBE(fl_cuda_ret)
 {
-	struct cuda_key k = { .tid = fl_tid(), .func = bpf_get_attach_cookie(ctx) };
+	struct cuda_key k = {.tid = fl_tid(), .func = bpf_get_attach_cookie(ctx)};
 	__u64 now = bpf_ktime_get_ns();
 	struct cuda_start *s;
 	struct fl_cuda *e;

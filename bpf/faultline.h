@@ -14,8 +14,8 @@
 #endif
 
 #define FL_COMM_LEN 16
-#define FL_NET_CAP 256 /* bytes of payload captured per socket read/write */
-#define FL_MS_NAME 48 /* fl_memsys.name: a mapped file's basename */
+#define FL_NET_CAP 256	 /* bytes of payload captured per socket read/write */
+#define FL_MS_NAME 48	 /* fl_memsys.name: a mapped file's basename */
 #define FL_HIST_SLOTS 32 /* log2 buckets of nanoseconds: slot i holds [2^i, 2^(i+1)) */
 #define FL_FINE_BITS 3	 /* each log2 bucket split in 2^FL_FINE_BITS (bpf/hist_slot.h) */
 #define FL_FINE_SUB (1 << FL_FINE_BITS)
@@ -26,17 +26,17 @@ enum fl_type {
 	FL_EV_FAULT = 1,  /* page_fault_user / page_fault_kernel (flags: FL_F_KERNEL) */
 	FL_EV_FAULT_DUR,  /* handle_mm_fault duration and outcome (fexit or kretprobe) */
 	FL_EV_FILE_FAULT, /* filemap:mm_filemap_fault */
-	FL_EV_STALL,      /* a timed stall of a traced thread; cause in fl_stall.cause */
+	FL_EV_STALL,	  /* a timed stall of a traced thread; cause in fl_stall.cause */
 	FL_EV_KCOMPACTD,  /* background compaction woke or slept */
 	FL_EV_LOCK_HOLD,  /* a traced mm's mmap_lock held for write for longer than the threshold */
-	FL_EV_RSS,        /* kmem:rss_stat on a traced mm (rate limited) */
-	FL_EV_PROC,       /* fork / exec / exit of a traced task */
-	FL_EV_MEMSYS,     /* mmap munmap madvise brk mremap (--alloc=lite) */
-	FL_EV_ALLOC,      /* slow allocator call (--alloc=full) */
-	FL_EV_CUDA,       /* pinned-memory call (cudaHostRegister and friends) */
-	FL_EV_NET,        /* read/write on a traced TCP socket (record --capture-payload) */
-	FL_EV_REQ,        /* an HTTP request parsed by record from FL_EV_NET (user space only) */
-	FL_EV_STACK,      /* the user stack of the FL_EV_STALL of the same (tid, ts_ns, cause) */
+	FL_EV_RSS,	  /* kmem:rss_stat on a traced mm (rate limited) */
+	FL_EV_PROC,	  /* fork / exec / exit of a traced task */
+	FL_EV_MEMSYS,	  /* mmap munmap madvise brk mremap (--alloc=lite) */
+	FL_EV_ALLOC,	  /* slow allocator call (--alloc=full) */
+	FL_EV_CUDA,	  /* pinned-memory call (cudaHostRegister and friends) */
+	FL_EV_NET,	  /* read/write on a traced TCP socket (record --capture-payload) */
+	FL_EV_REQ,	  /* an HTTP request parsed by record from FL_EV_NET (user space only) */
+	FL_EV_STACK,	  /* the user stack of the FL_EV_STALL of the same (tid, ts_ns, cause) */
 	FL_EV_TYPE_MAX
 };
 
@@ -58,18 +58,18 @@ enum fl_cause {
 	FL_CAUSE_KHUGEPAGED,
 	FL_CAUSE_MMAP_LOCK_WAIT,
 	FL_CAUSE_MIGRATION,
-	FL_CAUSE_ALLOC,  /* allocator call (--alloc=full), aggregated only */
+	FL_CAUSE_ALLOC,	 /* allocator call (--alloc=full), aggregated only */
 	FL_CAUSE_PINNED, /* pinned-memory call */
 	FL_CAUSE_MAX
 };
 
 /* Per-CPU counters kept in the kernel (map `counters`). */
 enum fl_counter {
-	FL_CNT_DROPS = 0,        /* ring buffer full: events lost */
-	FL_CNT_FAULTS_USER,      /* user-mode faults of targets */
-	FL_CNT_FAULTS_KERNEL,    /* kernel-mode faults on user addresses of targets */
-	FL_CNT_KHUGEPAGED_SCAN,  /* khugepaged pmd scans of target mms */
-	FL_CNT_KCOMPACTD_WAKE,   /* kcompactd wake-ups, system-wide */
+	FL_CNT_DROPS = 0,	    /* ring buffer full: events lost */
+	FL_CNT_FAULTS_USER,	    /* user-mode faults of targets */
+	FL_CNT_FAULTS_KERNEL,	    /* kernel-mode faults on user addresses of targets */
+	FL_CNT_KHUGEPAGED_SCAN,	    /* khugepaged pmd scans of target mms */
+	FL_CNT_KCOMPACTD_WAKE,	    /* kcompactd wake-ups, system-wide */
 	FL_CNT_COMPACTION_DEFERRED, /* direct compaction deferred in a target thread */
 	FL_CNT_MAX
 };
@@ -97,7 +97,7 @@ struct fl_fault_dur {
 	__u32 pid;
 	__u32 vm_fault; /* vm_fault_t of the final attempt, raw: readers use outcome */
 	__u64 addr;
-	__u64 dur_ns; /* from the first attempt to the last, retries included */
+	__u64 dur_ns;	   /* from the first attempt to the last, retries included */
 	__u32 fault_flags; /* enum fault_flag of the final attempt, raw */
 	__u32 retries;
 	__u32 outcome; /* enum fl_fault_outcome */
@@ -139,7 +139,8 @@ struct fl_stack {
 	__u16 nr;    /* valid entries of ips (0: the kernel gave none) */
 	/* The word at the user stack pointer, 0 when unreadable: the return address into the
 	 * caller when ips[0] is in a leaf syscall wrapper (madvise), which has no frame of its own
-	 * and so drops that caller from a frame-pointer walk. User space decides whether to use it. */
+	 * and so drops that caller from a frame-pointer walk. User space decides whether to use it.
+	 */
 	__u64 sp_word;
 	__u64 ips[FL_STACK_DEPTH]; /* ips[0] the innermost: the user ip at kernel entry */
 };
@@ -180,8 +181,15 @@ struct fl_proc {
 };
 
 /* The memory syscall of an FL_EV_MEMSYS (the number is decided in BPF: bpf/compat.bpf.h). */
-enum fl_memsys_op { FL_MS_NONE = 0, FL_MS_MMAP, FL_MS_MUNMAP, FL_MS_BRK, FL_MS_MREMAP,
-		    FL_MS_MADVISE, FL_MS_MAX };
+enum fl_memsys_op {
+	FL_MS_NONE = 0,
+	FL_MS_MMAP,
+	FL_MS_MUNMAP,
+	FL_MS_BRK,
+	FL_MS_MREMAP,
+	FL_MS_MADVISE,
+	FL_MS_MAX
+};
 
 /* madvise advice: the asm-generic values (x86-64, arm64); bpf/compat.bpf.h maps others. */
 enum fl_madv {
@@ -219,7 +227,7 @@ struct fl_memsys {
 	__u16 advice; /* FL_MS_MADVISE: enum fl_madv; else 0 */
 	__u64 addr;
 	__u64 len;
-	__u64 arg;    /* raw: mmap: flags | prot << 32; madvise: advice; mremap: flags */
+	__u64 arg; /* raw: mmap: flags | prot << 32; madvise: advice; mremap: flags */
 	__s64 ret;
 	__u64 dur_ns;
 	__u64 caller_ip;  /* the return address on the user stack at entry (the wrapper's caller) */
@@ -230,7 +238,7 @@ struct fl_memsys {
 	__u32 dev;
 	__u32 pad;
 	__u64 ino;
-	__u64 pgoff;           /* offset in the file, in bytes; FL_MS_BRK: the heap's start */
+	__u64 pgoff;	       /* offset in the file, in bytes; FL_MS_BRK: the heap's start */
 	char name[FL_MS_NAME]; /* the file's basename (the dentry's), NUL-terminated */
 };
 #define FL_MEMSYS_V3_SIZE 88 /* fl_memsys before dev..name: readers accept both */
@@ -264,16 +272,16 @@ enum fl_alloc_calib {
 
 /* Pinned-memory functions (CUDA runtime, then driver); the uprobe's cookie and fl_cuda.func. */
 enum fl_cuda_fn {
-	FL_CF_HOST_REGISTER = 0, /* cudaHostRegister(ptr, size, flags) */
-	FL_CF_HOST_UNREGISTER,   /* cudaHostUnregister(ptr) */
-	FL_CF_HOST_ALLOC,        /* cudaHostAlloc(&ptr, size, flags) */
-	FL_CF_MALLOC_HOST,       /* cudaMallocHost(&ptr, size) */
-	FL_CF_FREE_HOST,         /* cudaFreeHost(ptr) */
-	FL_CF_CU_HOST_REGISTER,  /* cuMemHostRegister_v2(ptr, size, flags) */
-	FL_CF_CU_HOST_ALLOC,     /* cuMemHostAlloc(&ptr, size, flags) */
-	FL_CF_CU_ALLOC_HOST,     /* cuMemAllocHost_v2(&ptr, size) */
+	FL_CF_HOST_REGISTER = 0,  /* cudaHostRegister(ptr, size, flags) */
+	FL_CF_HOST_UNREGISTER,	  /* cudaHostUnregister(ptr) */
+	FL_CF_HOST_ALLOC,	  /* cudaHostAlloc(&ptr, size, flags) */
+	FL_CF_MALLOC_HOST,	  /* cudaMallocHost(&ptr, size) */
+	FL_CF_FREE_HOST,	  /* cudaFreeHost(ptr) */
+	FL_CF_CU_HOST_REGISTER,	  /* cuMemHostRegister_v2(ptr, size, flags) */
+	FL_CF_CU_HOST_ALLOC,	  /* cuMemHostAlloc(&ptr, size, flags) */
+	FL_CF_CU_ALLOC_HOST,	  /* cuMemAllocHost_v2(&ptr, size) */
 	FL_CF_CU_HOST_UNREGISTER, /* cuMemHostUnregister(ptr) */
-	FL_CF_CU_FREE_HOST,      /* cuMemFreeHost(ptr) */
+	FL_CF_CU_FREE_HOST,	  /* cuMemFreeHost(ptr) */
 	FL_CF_MAX
 };
 
@@ -303,7 +311,7 @@ struct fl_cuda {
 	__u64 flags;
 	__s64 ret;
 	__u64 dur_ns;
-	__u64 faults;     /* page faults the calling thread took during the call */
+	__u64 faults;	  /* page faults the calling thread took during the call */
 	__u64 huge_bytes; /* filled in user space: bytes of the range backed by huge pages, or
 			   * FL_HUGE_UNKNOWN when none of the range was mapped any more by then */
 };
@@ -336,17 +344,17 @@ struct fl_req {
 	struct fl_hdr h;
 	__u64 first_byte_ns;  /* first response byte (status line); 0: none */
 	__u64 first_token_ns; /* first response body byte / first SSE data; 0: none */
-	__u64 end_ns;         /* last response byte */
-	__u64 in_bytes;       /* bytes read on the connection for this request */
+	__u64 end_ns;	      /* last response byte */
+	__u64 in_bytes;	      /* bytes read on the connection for this request */
 	__u64 out_bytes;      /* bytes written for its response */
 	__u32 pid;
 	__s32 fd;
-	__s32 status;         /* HTTP status; 0 when unknown */
-	__u32 flags;          /* FL_REQ_* */
+	__s32 status; /* HTTP status; 0 when unknown */
+	__u32 flags;  /* FL_REQ_* */
 	char method[16];
-	char path[96];        /* up to the '?': the query string is not kept */
-	char xrid[128];       /* X-Request-Id, NUL-terminated */
-	char id[128];         /* the response's "id" (cmpl-...), NUL-terminated */
+	char path[96];	/* up to the '?': the query string is not kept */
+	char xrid[128]; /* X-Request-Id, NUL-terminated */
+	char id[128];	/* the response's "id" (cmpl-...), NUL-terminated */
 };
 
 /* Per-thread counters kept in the kernel for `top` and `serve`. */

@@ -27,7 +27,7 @@ static __always_inline void emit_proc(__u32 kind, __u32 pid, __u32 ppid, __u32 c
 static __always_inline void forget_thread_starts(__u32 tid)
 {
 	for (__u32 kind = FL_START_DIRECT_RECLAIM; kind < FL_START_MAX; kind++) {
-		struct start_key k = { .tid = tid, .kind = kind };
+		struct start_key k = {.tid = tid, .kind = kind};
 
 		bpf_map_delete_elem(&starts, &k);
 	}

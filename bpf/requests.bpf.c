@@ -18,11 +18,11 @@
 enum buf_kind { BUF_PLAIN = 0, BUF_IOVEC, BUF_MSGHDR, BUF_NONE };
 
 struct net_call {
-	__u64 ts_ns;  /* syscall entry */
-	__u64 buf;    /* user pointer: data, iovec array or msghdr */
+	__u64 ts_ns; /* syscall entry */
+	__u64 buf;   /* user pointer: data, iovec array or msghdr */
 	__s32 fd;
-	__u16 dir;    /* enum fl_net_dir */
-	__u16 kind;   /* enum buf_kind */
+	__u16 dir;  /* enum fl_net_dir */
+	__u16 kind; /* enum buf_kind */
 };
 
 struct {
@@ -64,16 +64,19 @@ static __always_inline bool fd_is_tcp(__s32 fd)
 	if (!sk)
 		return false;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	return (family == AF_INET || family == AF_INET6) && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+	return (family == AF_INET || family == AF_INET6) &&
+	       BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
 }
 
 static __always_inline bool classify(long nr, __u16 *dir, __u16 *kind)
 {
 	switch (nr) {
-	case FL_NR_READ: case FL_NR_RECVFROM:
+	case FL_NR_READ:
+	case FL_NR_RECVFROM:
 		*dir = FL_NET_IN, *kind = BUF_PLAIN;
 		return true;
-	case FL_NR_WRITE: case FL_NR_SENDTO:
+	case FL_NR_WRITE:
+	case FL_NR_SENDTO:
 		*dir = FL_NET_OUT, *kind = BUF_PLAIN;
 		return true;
 	case FL_NR_READV:
@@ -88,7 +91,8 @@ static __always_inline bool classify(long nr, __u16 *dir, __u16 *kind)
 	case FL_NR_SENDMSG:
 		*dir = FL_NET_OUT, *kind = BUF_MSGHDR;
 		return true;
-	case FL_NR_ACCEPT: case FL_NR_ACCEPT4:
+	case FL_NR_ACCEPT:
+	case FL_NR_ACCEPT4:
 		*dir = FL_NET_ACCEPT, *kind = BUF_NONE;
 		return true;
 	case FL_NR_CLOSE:

@@ -22,8 +22,8 @@ int BPF_PROG(fl_reclaim_end, unsigned long nr_reclaimed)
 	struct start_val s;
 
 	if (fl_finish(FL_START_DIRECT_RECLAIM, &s)) {
-		fl_emit_stall(FL_CAUSE_DIRECT_RECLAIM, s.ts_ns, bpf_ktime_get_ns() - s.ts_ns, s.order,
-			      nr_reclaimed, s.arg1, 0);
+		fl_emit_stall(FL_CAUSE_DIRECT_RECLAIM, s.ts_ns, bpf_ktime_get_ns() - s.ts_ns,
+			      s.order, nr_reclaimed, s.arg1, 0);
 		fl_emit_stack(ctx, FL_CAUSE_DIRECT_RECLAIM, s.ts_ns);
 	}
 	return 0;
@@ -43,8 +43,8 @@ int BPF_PROG(fl_memcg_reclaim_end, unsigned long nr_reclaimed)
 	struct start_val s;
 
 	if (fl_finish(FL_START_MEMCG_RECLAIM, &s)) {
-		fl_emit_stall(FL_CAUSE_MEMCG_RECLAIM, s.ts_ns, bpf_ktime_get_ns() - s.ts_ns, s.order,
-			      nr_reclaimed, s.arg1, 0);
+		fl_emit_stall(FL_CAUSE_MEMCG_RECLAIM, s.ts_ns, bpf_ktime_get_ns() - s.ts_ns,
+			      s.order, nr_reclaimed, s.arg1, 0);
 		fl_emit_stack(ctx, FL_CAUSE_MEMCG_RECLAIM, s.ts_ns);
 	}
 	return 0;
@@ -71,7 +71,7 @@ SEC("tp_btf/mm_compaction_end")
 int BPF_PROG(fl_compact_end, struct compact_control *cc, unsigned long zone_start,
 	     unsigned long zone_end, bool sync, int status)
 {
-	struct start_key k = { .tid = fl_tid(), .kind = FL_START_COMPACTION };
+	struct start_key k = {.tid = fl_tid(), .kind = FL_START_COMPACTION};
 	struct start_val *v = bpf_map_lookup_elem(&starts, &k);
 	__u64 now, dur;
 
@@ -82,7 +82,8 @@ int BPF_PROG(fl_compact_end, struct compact_control *cc, unsigned long zone_star
 	v->count++;
 	if (v->count == 1)
 		fl_account(FL_CAUSE_DIRECT_COMPACTION, dur);
-	fl_emit_stall_noacct(FL_CAUSE_DIRECT_COMPACTION, v->ts_ns, dur, v->order, status, v->arg1, 0);
+	fl_emit_stall_noacct(FL_CAUSE_DIRECT_COMPACTION, v->ts_ns, dur, v->order, status, v->arg1,
+			     0);
 	if (v->count == 1) /* one stack per try, not per zone */
 		fl_emit_stack(ctx, FL_CAUSE_DIRECT_COMPACTION, v->ts_ns);
 	return 0;
@@ -91,7 +92,7 @@ int BPF_PROG(fl_compact_end, struct compact_control *cc, unsigned long zone_star
 SEC("tp_btf/mm_compaction_deferred")
 int BPF_PROG(fl_compact_deferred, struct zone *zone, int order)
 {
-	struct start_key k = { .tid = fl_tid(), .kind = FL_START_COMPACTION };
+	struct start_key k = {.tid = fl_tid(), .kind = FL_START_COMPACTION};
 	struct start_val *v;
 	__u64 dur;
 
@@ -105,7 +106,8 @@ int BPF_PROG(fl_compact_deferred, struct zone *zone, int order)
 	dur = bpf_ktime_get_ns() - v->ts_ns;
 	fl_account(FL_CAUSE_DIRECT_COMPACTION, dur);
 	fl_emit_stall_noacct(FL_CAUSE_DIRECT_COMPACTION, v->ts_ns, dur, v->order,
-			     bpf_core_enum_value(enum compact_result, COMPACT_DEFERRED), v->arg1, 0);
+			     bpf_core_enum_value(enum compact_result, COMPACT_DEFERRED), v->arg1,
+			     0);
 	fl_emit_stack(ctx, FL_CAUSE_DIRECT_COMPACTION, v->ts_ns);
 	return 0;
 }
@@ -178,7 +180,7 @@ int fl_lock_start(__u64 *ctx)
  */
 static __always_inline void lock_hold_stale(void)
 {
-	struct start_key k = { .tid = fl_tid(), .kind = FL_START_LOCK_HOLD };
+	struct start_key k = {.tid = fl_tid(), .kind = FL_START_LOCK_HOLD};
 	struct start_val *v = bpf_map_lookup_elem(&starts, &k);
 
 	if (v)
@@ -195,7 +197,8 @@ int fl_lock_acquired(__u64 *ctx)
 	if (fl_finish(FL_START_LOCK_WAIT, &s)) {
 		now = bpf_ktime_get_ns();
 		if (now - s.ts_ns >= cfg_lock_wait_min_ns) {
-			fl_emit_stall(FL_CAUSE_MMAP_LOCK_WAIT, s.ts_ns, now - s.ts_ns, 0, write, mm, 0);
+			fl_emit_stall(FL_CAUSE_MMAP_LOCK_WAIT, s.ts_ns, now - s.ts_ns, 0, write, mm,
+				      0);
 			fl_emit_stack(ctx, FL_CAUSE_MMAP_LOCK_WAIT, s.ts_ns);
 		}
 		if (write)
@@ -214,7 +217,7 @@ SEC("tp_btf/mmap_lock_released")
 int fl_lock_released(__u64 *ctx)
 {
 	__u64 mm = ctx[0];
-	struct start_key k = { .tid = fl_tid(), .kind = FL_START_KHUGEPAGED_HOLD };
+	struct start_key k = {.tid = fl_tid(), .kind = FL_START_KHUGEPAGED_HOLD};
 	struct start_val s, *v;
 	struct fl_lock_hold *e;
 	__u64 hold;
@@ -269,7 +272,7 @@ int BPF_PROG(fl_khugepaged_scan, struct mm_struct *mm)
 SEC("tp_btf/mm_collapse_huge_page")
 int BPF_PROG(fl_collapse, struct mm_struct *mm, int isolated, int status)
 {
-	struct start_key k = { .tid = fl_tid(), .kind = FL_START_KHUGEPAGED_HOLD };
+	struct start_key k = {.tid = fl_tid(), .kind = FL_START_KHUGEPAGED_HOLD};
 	struct start_val *v;
 	__u64 start = bpf_ktime_get_ns(), dur = 0;
 	__u16 flags = 0;
@@ -318,8 +321,8 @@ int BPF_PROG(fl_migrate_end, unsigned long succeeded, unsigned long failed)
 	struct start_val s;
 
 	if (fl_finish(FL_START_MIGRATION, &s)) {
-		fl_emit_stall(FL_CAUSE_MIGRATION, s.ts_ns, bpf_ktime_get_ns() - s.ts_ns, 0, succeeded,
-			      failed, 0);
+		fl_emit_stall(FL_CAUSE_MIGRATION, s.ts_ns, bpf_ktime_get_ns() - s.ts_ns, 0,
+			      succeeded, failed, 0);
 		fl_emit_stack(ctx, FL_CAUSE_MIGRATION, s.ts_ns);
 	}
 	return 0;

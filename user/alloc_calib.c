@@ -181,8 +181,8 @@ int alloc_calib_run(struct faultline_bpf *skel, struct alloc_calib *c)
 	__u32 tid = gettid();
 	int err;
 
-	err = calib_one(skel, FL_AF_CALIB_EMU, fl_calib_emu, c->pool[0], &emu, error,
-			sizeof(error));
+	err =
+	    calib_one(skel, FL_AF_CALIB_EMU, fl_calib_emu, c->pool[0], &emu, error, sizeof(error));
 	if (!err)
 		err = calib_one(skel, FL_AF_CALIB_STEP, fl_calib_step, c->pool[1], &step, error,
 				sizeof(error));

@@ -11,9 +11,9 @@
 #ifndef FL_ALLOC_CALIB_H
 #define FL_ALLOC_CALIB_H
 
+#include "faultline.h"
 #include <stdbool.h>
 #include <stdint.h>
-#include "faultline.h"
 
 struct faultline_bpf;
 
@@ -30,7 +30,7 @@ struct alloc_calib_row {
 struct alloc_calib {
 	bool done;
 	int runs;
-	char error[160]; /* why not, when not done */
+	char error[160];		  /* why not, when not done */
 	struct alloc_calib_row emu, step; /* first instruction emulated / single-stepped */
 	uint64_t pool[2][FL_FINE_SLOTS];  /* every run's durations, emu then step */
 };

@@ -698,7 +698,8 @@ void rss_print_text(const struct model *m, FILE *f)
 		fprintf(f, "  pid %-8d min %-12s max %-12s anon max %s (%" PRIu64 " samples)\n",
 			v[i]->pid, fmt_bytes(v[i]->min_pages * (int64_t)m->page_size, a, sizeof(a)),
 			fmt_bytes(v[i]->max_pages * (int64_t)m->page_size, b, sizeof(b)),
-			fmt_bytes(v[i]->max_anon * (int64_t)m->page_size, c, sizeof(c)), v[i]->samples);
+			fmt_bytes(v[i]->max_anon * (int64_t)m->page_size, c, sizeof(c)),
+			v[i]->samples);
 		if (v[i]->img_peak > 0)
 			text_rss_trend(m, v[i], f);
 	}

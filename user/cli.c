@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The options record, top and serve share, and how they stop on SIGINT/SIGTERM/SIGHUP (cli.h). */
+#include "cli.h"
+#include "util.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "cli.h"
-#include "util.h"
 
 volatile sig_atomic_t cli_stop_signal;
 
@@ -60,8 +60,9 @@ static int parse_alloc_slow(struct session_opts *o, const char *arg)
 	uint64_t ns;
 
 	if (parse_duration(arg, 1000, 1, &ns) || ns > 3600000000000ull || !ns) {
-		fl_err("--alloc-slow '%s': expected a duration above zero such as 50us, 1ms or 2000ns",
-		       arg);
+		fl_err(
+		    "--alloc-slow '%s': expected a duration above zero such as 50us, 1ms or 2000ns",
+		    arg);
 		return -EINVAL;
 	}
 	o->alloc_slow_ns = ns;
@@ -131,9 +132,11 @@ static void warn_launcher(const struct session_opts *o, int pid)
 	int child = o->children ? 0 : pid_launcher_child(pid, comm, sizeof(comm));
 
 	if (child > 0)
-		fprintf(stderr, "faultline: warning: pid %d is a launcher (a shell or env-style "
+		fprintf(stderr,
+			"faultline: warning: pid %d is a launcher (a shell or env-style "
 			"wrapper) whose child pid %d (%s) does the work: give -p %d, or add "
-			"--children\n", pid, child, fl_esc(comm), child);
+			"--children\n",
+			pid, child, fl_esc(comm), child);
 }
 
 int cli_check_pids(const struct session_opts *o)
@@ -144,8 +147,10 @@ int cli_check_pids(const struct session_opts *o)
 			return -ESRCH;
 		}
 		if (pid_is_kthread(o->pids[i])) {
-			fl_err("pid %d is a kernel thread: it has no user memory of its own to trace; "
-			       "give the pid of a user process", o->pids[i]);
+			fl_err(
+			    "pid %d is a kernel thread: it has no user memory of its own to trace; "
+			    "give the pid of a user process",
+			    o->pids[i]);
 			return -EINVAL;
 		}
 		warn_launcher(o, o->pids[i]);
@@ -160,7 +165,7 @@ static void on_stop_signal(int sig)
 
 void cli_catch_stop_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct sigaction sa = {.sa_handler = on_stop_signal};
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

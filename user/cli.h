@@ -8,9 +8,9 @@
 #ifndef FL_CLI_H
 #define FL_CLI_H
 
+#include "session.h"
 #include <getopt.h>
 #include <signal.h>
-#include "session.h"
 
 /* getopt_long values of the shared long-only options; a command's own start at CLI_OPT_OWN. */
 enum cli_opt {
@@ -29,31 +29,32 @@ enum cli_opt {
 
 /* The long options every tracing command takes (short ones: "p:vh"); end the table with {}. */
 #define CLI_LONGOPTS_SESSION                                                                       \
-	{ "pid", required_argument, NULL, 'p' },                                                   \
-	{ "children", no_argument, NULL, CLI_OPT_CHILDREN },                                       \
-	{ "alloc", required_argument, NULL, CLI_OPT_ALLOC },                                       \
-	{ "cuda", required_argument, NULL, CLI_OPT_CUDA },                                         \
-	{ "wire", required_argument, NULL, CLI_OPT_WIRE },                                         \
-	{ "probes", required_argument, NULL, CLI_OPT_PROBES },                                     \
-	{ "verbose", no_argument, NULL, 'v' },                                                     \
-	{ "help", no_argument, NULL, 'h' }
+	{"pid", required_argument, NULL, 'p'}, {"children", no_argument, NULL, CLI_OPT_CHILDREN},  \
+	    {"alloc", required_argument, NULL, CLI_OPT_ALLOC},                                     \
+	    {"cuda", required_argument, NULL, CLI_OPT_CUDA},                                       \
+	    {"wire", required_argument, NULL, CLI_OPT_WIRE},                                       \
+	    {"probes", required_argument, NULL, CLI_OPT_PROBES},                                   \
+	    {"verbose", no_argument, NULL, 'v'},                                                   \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
 
 /* Usage lines, at the left margin as in each command's usage(): --alloc and --cuda as the live
  * views (top, serve) take them ... */
-#define CLI_USAGE_LIVE_ALLOC_CUDA \
-"      --alloc MODE        full: allocator uprobes (ALLOC column, allocator p99);\n" \
-"                          off (default); lite records syscalls, nothing to show here\n" \
-"      --cuda MODE         auto (default): pinned-memory calls if libcudart is mapped; off\n"
+#define CLI_USAGE_LIVE_ALLOC_CUDA                                                                  \
+	"      --alloc MODE        full: allocator uprobes (ALLOC column, allocator p99);\n"       \
+	"                          off (default); lite records syscalls, nothing to show here\n"   \
+	"      --cuda MODE         auto (default): pinned-memory calls if libcudart is mapped; "   \
+	"off\n"
 
 /* ... the lines that end every tracing command's options ... */
-#define CLI_USAGE_VERBOSE_HELP \
-"  -v, --verbose           print the probe plan and libbpf's messages\n" \
-"  -h, --help              this text\n"
+#define CLI_USAGE_VERBOSE_HELP                                                                     \
+	"  -v, --verbose           print the probe plan and libbpf's messages\n"                   \
+	"  -h, --help              this text\n"
 
 /* ... and the live views' ending, with --probes. */
-#define CLI_USAGE_LIVE_TAIL \
-"      --probes SPEC       choose attach types, as for record\n" \
-CLI_USAGE_VERBOSE_HELP
+#define CLI_USAGE_LIVE_TAIL                                                                        \
+	"      --probes SPEC       choose attach types, as for record\n" CLI_USAGE_VERBOSE_HELP
 
 /*
  * Option C (from getopt_long, argument ARG) if it is a shared one: -p, -a, --children,

@@ -5,6 +5,12 @@
  * structs (the allocator's from user/alloc_model.h, the requests' from reqview_ttft), the ones
  * the report prints. Settings that differ come first: they usually explain the rest.
  */
+#include "alloc_model.h"
+#include "commands.h"
+#include "jw.h"
+#include "model.h"
+#include "reqreport.h"
+#include "util.h"
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -13,31 +19,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc_model.h"
-#include "commands.h"
-#include "jw.h"
-#include "model.h"
-#include "reqreport.h"
-#include "util.h"
 
 #define DIFF_JSON_VERSION 1
 #define SIDES 2
 #define NAME_LEN 96
 #define SETTING_LEN 256
-#define CMD_WHOLE_LEN 100 /* a longer command is shown by the arguments that differ */
-#define BIG_RATIO 2.0          /* a cause "changed a lot": x2 either way ... */
-#define BIG_MIN_COUNT 5        /* ... by at least this many stalls ... */
-#define BIG_MIN_NS 1000000ull  /* ... or this much stall time */
-#define REQ_RATIO 1.1          /* TTFT "changed": by 10% either way ... */
-#define REQ_MIN_NS 1000000.0   /* ... and by at least 1 ms */
+#define CMD_WHOLE_LEN 100     /* a longer command is shown by the arguments that differ */
+#define BIG_RATIO 2.0	      /* a cause "changed a lot": x2 either way ... */
+#define BIG_MIN_COUNT 5	      /* ... by at least this many stalls ... */
+#define BIG_MIN_NS 1000000ull /* ... or this much stall time */
+#define REQ_RATIO 1.1	      /* TTFT "changed": by 10% either way ... */
+#define REQ_MIN_NS 1000000.0  /* ... and by at least 1 ms */
 
-static const char *const side_names[SIDES] = { "base", "new" };
+static const char *const side_names[SIDES] = {"base", "new"};
 
-enum section { SEC_SESSION, SEC_EVENTS, SEC_FAULTS, SEC_STALLS, SEC_ALLOC, SEC_PINNED,
-	       SEC_REQUESTS, SEC_MAX };
+enum section {
+	SEC_SESSION,
+	SEC_EVENTS,
+	SEC_FAULTS,
+	SEC_STALLS,
+	SEC_ALLOC,
+	SEC_PINNED,
+	SEC_REQUESTS,
+	SEC_MAX
+};
 static const char *const section_titles[SEC_MAX] = {
-	"Session", "Events", "Page faults", "Stalls", "Allocator", "Pinned memory",
-	"Requests (time to first token, from the wire)",
+    "Session",
+    "Events",
+    "Page faults",
+    "Stalls",
+    "Allocator",
+    "Pinned memory",
+    "Requests (time to first token, from the wire)",
 };
 
 enum unit { U_COUNT, U_NS, U_BYTES, U_RATE, U_SEC };
@@ -52,15 +65,33 @@ struct metric {
 };
 
 /* Settings compared as strings, in the order they are shown. */
-enum setting { SET_THP_ENABLED, SET_THP_DEFRAG, SET_KHUGEPAGED_DEFRAG, SET_HUGEPAGES,
-	       SET_ALLOCATOR, SET_ALLOC_MODE, SET_ENV, SET_COMMAND, SET_KERNEL, SET_MAX };
+enum setting {
+	SET_THP_ENABLED,
+	SET_THP_DEFRAG,
+	SET_KHUGEPAGED_DEFRAG,
+	SET_HUGEPAGES,
+	SET_ALLOCATOR,
+	SET_ALLOC_MODE,
+	SET_ENV,
+	SET_COMMAND,
+	SET_KERNEL,
+	SET_MAX
+};
 static const char *const setting_names[SET_MAX] = {
-	"thp.enabled", "thp.defrag", "thp.khugepaged_defrag", "hugepages.nr_hugepages",
-	"allocator", "alloc.mode", "env", "command", "kernel",
+    "thp.enabled",
+    "thp.defrag",
+    "thp.khugepaged_defrag",
+    "hugepages.nr_hugepages",
+    "allocator",
+    "alloc.mode",
+    "env",
+    "command",
+    "kernel",
 };
 static const char *const setting_labels[SET_MAX] = {
-	"THP enabled", "THP defrag", "khugepaged defrag", "hugepages reserved", "allocator",
-	"--alloc", "environment", "command", "kernel",
+    "THP enabled",	  "THP defrag", "khugepaged defrag",
+    "hugepages reserved", "allocator",	"--alloc",
+    "environment",	  "command",	"kernel",
 };
 
 struct diff_opts {
@@ -80,22 +111,27 @@ struct diff {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-"Usage: faultline diff [--json] [--max-memory SIZE] BASE.data NEW.data\n"
-"\n"
-"Compare two recordings side by side: settings that differ (THP, allocator, environment,\n"
-"command), events, page faults, each stall cause (count, total, p50, p99, max, per second),\n"
-"allocator and pinned-memory calls, and TTFT when both recordings saw requests on the wire.\n"
-"Changes are NEW - BASE, and in %% of BASE.\n"
-"\n"
-"      --json   the comparison as JSON: {version, base, new, changes[], verdicts[]}\n"
-"      --max-memory SIZE   refuse recordings that need more memory than SIZE, both together\n"
-"               (512M, 2G; 'unlimited'); default half of MemAvailable\n"
-"  -h, --help   this text\n"
-"\n"
-"Examples:\n"
-"  faultline diff glibc.data jemalloc.data\n"
-"  faultline diff thp-always.data thp-madvise.data --json > change.json\n");
+	fprintf(
+	    f,
+	    "Usage: faultline diff [--json] [--max-memory SIZE] BASE.data NEW.data\n"
+	    "\n"
+	    "Compare two recordings side by side: settings that differ (THP, allocator, "
+	    "environment,\n"
+	    "command), events, page faults, each stall cause (count, total, p50, p99, max, per "
+	    "second),\n"
+	    "allocator and pinned-memory calls, and TTFT when both recordings saw requests on the "
+	    "wire.\n"
+	    "Changes are NEW - BASE, and in %% of BASE.\n"
+	    "\n"
+	    "      --json   the comparison as JSON: {version, base, new, changes[], verdicts[]}\n"
+	    "      --max-memory SIZE   refuse recordings that need more memory than SIZE, both "
+	    "together\n"
+	    "               (512M, 2G; 'unlimited'); default half of MemAvailable\n"
+	    "  -h, --help   this text\n"
+	    "\n"
+	    "Examples:\n"
+	    "  faultline diff glibc.data jemalloc.data\n"
+	    "  faultline diff thp-always.data thp-madvise.data --json > change.json\n");
 }
 
 /* --- metrics ---------------------------------------------------------------------------------- */
@@ -150,7 +186,8 @@ static size_t join_once(char *out, size_t len, size_t used, const char *s)
 {
 	if (!s || strstr(out, s))
 		return used;
-	return used + snprintf(out + used, used < len ? len - used : 0, "%s%s", used ? ", " : "", s);
+	return used +
+	       snprintf(out + used, used < len ? len - used : 0, "%s%s", used ? ", " : "", s);
 }
 
 /*
@@ -319,8 +356,7 @@ static void collect_session(struct diff *d, int side)
 	uint64_t faults = m->faults_user + m->faults_kernel;
 
 	put(d, side, SEC_SESSION, U_SEC, dur, "session.duration_s", "duration");
-	put(d, side, SEC_SESSION, U_COUNT, m->session.ntargets,
-	    "session.targets", "targets");
+	put(d, side, SEC_SESSION, U_COUNT, m->session.ntargets, "session.targets", "targets");
 	put(d, side, SEC_EVENTS, U_COUNT, m->events, "events.total", "events");
 	put(d, side, SEC_EVENTS, U_COUNT, m->dropped, "events.dropped", "dropped");
 	put(d, side, SEC_FAULTS, U_COUNT, faults, "faults.total", "total");
@@ -391,7 +427,7 @@ static void collect_alloc(struct diff *d, int side)
 		snprintf(name, sizeof(name), "alloc.functions.%s.p99_ns", key);
 		snprintf(label, sizeof(label), "%s p99 (%s)", key,
 			 fn->calibrated ? "probe cost out"
-			 : fn->fine     ? "probe cost in"
+			 : fn->fine	? "probe cost in"
 					: "log2 bound");
 		put(d, side, SEC_ALLOC, U_NS, fn->p99_ns, name, label);
 	}
@@ -459,7 +495,8 @@ static int build_side(struct diff *d, int side, const char *path)
 		return err; /* over the memory budget, or out of memory: said above */
 	if (err) {
 		fl_err("diff: cannot read the %s recording '%s' (see above); give two files "
-		       "written by 'faultline record'", side_names[side], path);
+		       "written by 'faultline record'",
+		       side_names[side], path);
 		return -EINVAL;
 	}
 	d->built[side] = true;
@@ -508,7 +545,8 @@ static void diff_free(struct diff *d)
 
 static const char *fmt_value(enum unit u, double v, char *buf, size_t len)
 {
-	/* Out-of-range double to integer conversion is undefined: clamp what a damaged file gave. */
+	/* Out-of-range double to integer conversion is undefined: clamp what a damaged file gave.
+	 */
 	uint64_t uv = 0;
 
 	if (v >= 18446744073709551616.0) /* 2^64 */
@@ -548,8 +586,8 @@ static const char *fmt_change(const struct metric *mt, char *buf, size_t len)
 		snprintf(buf, len, "=");
 		return buf;
 	}
-	n = snprintf(buf, len, "%c%s", delta < 0 ? '-' : '+', fmt_value(mt->unit, fabs(delta), v,
-									   sizeof(v)));
+	n = snprintf(buf, len, "%c%s", delta < 0 ? '-' : '+',
+		     fmt_value(mt->unit, fabs(delta), v, sizeof(v)));
 	if (mt->v[0])
 		snprintf(buf + n, len - n, " (%+.1f%%)", 100.0 * delta / mt->v[0]);
 	else
@@ -592,8 +630,8 @@ static void verdict_reason(const struct diff *d, char *out, size_t len)
 	}
 	if (setting_differs(d, SET_COMMAND))
 		snprintf(out + used, used < len ? len - used : 0, "%s",
-			 shown ? "; and the command (see Settings)" :
-				 "settings that differ: the command (see Settings)");
+			 shown ? "; and the command (see Settings)"
+			       : "settings that differ: the command (see Settings)");
 }
 
 static int verdict_out(const char *line, FILE *f, struct jw *w);
@@ -601,7 +639,7 @@ static int verdict_out(const char *line, FILE *f, struct jw *w);
 /* TTFT p50/p99 that moved by 10% and 1 ms, when both recordings have requests: first. */
 static int verdicts_requests(const struct diff *d, FILE *f, struct jw *w)
 {
-	static const char *const names[] = { "requests.ttft_p99_ns", "requests.ttft_p50_ns" };
+	static const char *const names[] = {"requests.ttft_p99_ns", "requests.ttft_p50_ns"};
 	char line[256], a[32], b[32];
 	int n = 0;
 
@@ -618,8 +656,8 @@ static int verdicts_requests(const struct diff *d, FILE *f, struct jw *w)
 		snprintf(line, sizeof(line), "%s: %s → %s (%+.0f%%): %s", mt->label,
 			 fmt_ns(mt->v[0], a, sizeof(a)), fmt_ns(mt->v[1], b, sizeof(b)),
 			 mt->v[0] ? 100 * (mt->v[1] - mt->v[0]) / mt->v[0] : 100.0,
-			 mt->v[1] < mt->v[0] ? "first tokens came sooner" :
-					       "first tokens came later");
+			 mt->v[1] < mt->v[0] ? "first tokens came sooner"
+					     : "first tokens came later");
 		n += verdict_out(line, f, w);
 	}
 	return n;
@@ -741,8 +779,10 @@ static void text_requests_note(const struct diff *d, FILE *f)
 	const bool *have = d->have_req;
 
 	if (have[0] != have[1])
-		fprintf(f, "\nRequests: not compared: only the %s recording saw requests on the "
-			   "wire\n", have[0] ? "base" : "new");
+		fprintf(f,
+			"\nRequests: not compared: only the %s recording saw requests on the "
+			"wire\n",
+			have[0] ? "base" : "new");
 }
 
 static void print_text(const struct diff *d, FILE *f)
@@ -754,10 +794,12 @@ static void print_text(const struct diff *d, FILE *f)
 	text_requests_note(d, f);
 	fprintf(f, "\nVerdict\n");
 	if (!verdicts(d, f, NULL))
-		fprintf(f, "  no big change: %sfaults and every stall cause within x%.0f (or fewer "
-			   "than %d stalls and 1 ms apart)\n",
-			metric_find(d, "requests.ttft_p99_ns") ?
-				"TTFT p50 and p99 within 10% (or 1 ms), " : "",
+		fprintf(f,
+			"  no big change: %sfaults and every stall cause within x%.0f (or fewer "
+			"than %d stalls and 1 ms apart)\n",
+			metric_find(d, "requests.ttft_p99_ns")
+			    ? "TTFT p50 and p99 within 10% (or 1 ms), "
+			    : "",
 			BIG_RATIO, BIG_MIN_COUNT);
 	if (!d->m[0].have_fault_dur != !d->m[1].have_fault_dur)
 		fprintf(f, "  (fault durations and major/minor are in only one recording: not "
@@ -866,12 +908,10 @@ static void print_json(const struct diff *d, FILE *f)
 
 static int parse_args(struct diff_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "max-memory", required_argument, NULL, 'M' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+						 {"max-memory", required_argument, NULL, 'M'},
+						 {"help", no_argument, NULL, 'h'},
+						 {}};
 	int c;
 
 	optind = 1;
@@ -894,8 +934,8 @@ static int parse_args(struct diff_opts *o, int argc, char **argv)
 	}
 	if (argc - optind != SIDES) {
 		fl_err("diff: expected two recordings, BASE.data and NEW.data, got %d argument%s "
-		       "(try 'faultline diff --help')", argc - optind,
-		       argc - optind == 1 ? "" : "s");
+		       "(try 'faultline diff --help')",
+		       argc - optind, argc - optind == 1 ? "" : "s");
 		return -EINVAL;
 	}
 	o->path[0] = argv[optind];

@@ -5,6 +5,13 @@
  * headroom, the kernel's counters of past trouble, what faultline itself can trace, and the
  * process's allocator. No BPF is needed and it runs as any user: what it cannot read it says.
  */
+#include "commands.h"
+#include "jw.h"
+#include "probes.h"
+#include "procfs.h"
+#include "session.h"
+#include "util.h"
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
 #include <glob.h>
@@ -15,13 +22,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <bpf/libbpf.h>
-#include "commands.h"
-#include "jw.h"
-#include "probes.h"
-#include "procfs.h"
-#include "session.h"
-#include "util.h"
 
 #define THP_DIR "/sys/kernel/mm/transparent_hugepage"
 #define DOCTOR_MAX_CHECKS 64
@@ -42,9 +42,9 @@ struct doctor {
 	const char *group;    /* the group new checks go into */
 	char thp_enabled[32]; /* "always", "madvise", "never" or "" when unreadable */
 	char thp_defrag[32];
-	int hg_regions;       /* the process's MADV_HUGEPAGE regions, -1 without -p or unreadable */
-	int nh_regions;       /* ... and MADV_NOHUGEPAGE ones */
-	int smaps_err;        /* why /proc/PID/smaps could not be read (-errno) */
+	int hg_regions; /* the process's MADV_HUGEPAGE regions, -1 without -p or unreadable */
+	int nh_regions; /* ... and MADV_NOHUGEPAGE ones */
+	int smaps_err;	/* why /proc/PID/smaps could not be read (-errno) */
 	/* -p looks at smaps for window_ms: a server that madvises per request flips in between */
 	uint64_t window_ms;
 	int looks, hg_looks;  /* looks taken, and those that found MADV_HUGEPAGE regions */
@@ -52,7 +52,7 @@ struct doctor {
 	double uptime_h;
 };
 
-static const char *const status_names[] = { "ok", "info", "warn" };
+static const char *const status_names[] = {"ok", "info", "warn"};
 
 /* --- checks -------------------------------------------------------------------------------- */
 
@@ -69,8 +69,7 @@ static struct check *check_new(struct doctor *d, const char *id, const char *lab
 	return c;
 }
 
-__attribute__((format(printf, 2, 3))) static void check_value(struct check *c, const char *fmt,
-							      ...)
+__attribute__((format(printf, 2, 3))) static void check_value(struct check *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -79,9 +78,8 @@ __attribute__((format(printf, 2, 3))) static void check_value(struct check *c, c
 	va_end(ap);
 }
 
-__attribute__((format(printf, 3, 4))) static void check_advice(struct check *c,
-							       enum doctor_status st,
-							       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void
+check_advice(struct check *c, enum doctor_status st, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -96,7 +94,8 @@ static void check_unreadable(struct check *c, const char *path, int err)
 {
 	check_value(c, "unreadable");
 	check_advice(c, ST_INFO, "%s: %s%s", path, strerror(err),
-		     err == EACCES || err == EPERM ? " (run as root or as the process's user)" : "");
+		     err == EACCES || err == EPERM ? " (run as root or as the process's user)"
+						   : "");
 }
 
 /* --- reading /proc and /sys ---------------------------------------------------------------- */
@@ -143,7 +142,8 @@ static int read_u64_file(const char *path, uint64_t *out)
 /* "3 (1.2/h)": a counter since boot with its rate per hour of uptime. */
 static void value_rate(struct doctor *d, struct check *c, uint64_t n)
 {
-	check_value(c, "%llu (%.1f/h)", (unsigned long long)n, d->uptime_h > 0 ? n / d->uptime_h : 0);
+	check_value(c, "%llu (%.1f/h)", (unsigned long long)n,
+		    d->uptime_h > 0 ? n / d->uptime_h : 0);
 }
 
 /* --- Node ---------------------------------------------------------------------------------- */
@@ -172,14 +172,17 @@ static void check_thp_enabled(struct doctor *d)
 	if (thp_read(c, THP_DIR "/enabled", d->thp_enabled, sizeof(d->thp_enabled)))
 		return;
 	if (!strcmp(s, "always"))
-		check_advice(c, ST_WARN, "every anonymous region gets huge pages: page faults may stall "
+		check_advice(c, ST_WARN,
+			     "every anonymous region gets huge pages: page faults may stall "
 			     "in compaction and khugepaged rescans the whole heap, both show up as "
 			     "TTFT jitter; echo madvise > " THP_DIR "/enabled");
 	else if (!strcmp(s, "madvise"))
-		check_advice(c, ST_OK, "huge pages only where a process asks (MADV_HUGEPAGE): THP "
+		check_advice(c, ST_OK,
+			     "huge pages only where a process asks (MADV_HUGEPAGE): THP "
 			     "is an opt-in tool, the latency-friendly setting");
 	else
-		check_advice(c, ST_OK, "THP off: no compaction jitter from THP, but large hot regions "
+		check_advice(c, ST_OK,
+			     "THP off: no compaction jitter from THP, but large hot regions "
 			     "(weights, KV buffers) pay 4 KiB TLB and IOMMU costs; madvise lets "
 			     "them opt in");
 }
@@ -192,34 +195,43 @@ static void check_thp_defrag(struct doctor *d)
 	if (thp_read(c, THP_DIR "/defrag", d->thp_defrag, sizeof(d->thp_defrag)))
 		return;
 	if (!strcmp(s, "always"))
-		check_advice(c, ST_WARN, "a huge page fault that finds no free 2 MiB block stalls in "
+		check_advice(c, ST_WARN,
+			     "a huge page fault that finds no free 2 MiB block stalls in "
 			     "direct reclaim and compaction (milliseconds per fault); echo never "
 			     "(or defer+madvise) > " THP_DIR "/defrag");
 	else if (!strcmp(s, "madvise") && d->hg_regions == 0)
-		check_advice(c, ST_OK, "the process had no MADV_HUGEPAGE regions in %d looks over "
+		check_advice(c, ST_OK,
+			     "the process had no MADV_HUGEPAGE regions in %d looks over "
 			     "%.1f s, so none of its faults compact directly; other processes that "
-			     "madvise do", d->looks, d->window_ms / 1000.0);
+			     "madvise do",
+			     d->looks, d->window_ms / 1000.0);
 	else if (!strcmp(s, "madvise") && d->hg_regions > 0)
-		check_advice(c, ST_WARN, "regions madvised MADV_HUGEPAGE (PyTorch's CPU allocator, "
+		check_advice(c, ST_WARN,
+			     "regions madvised MADV_HUGEPAGE (PyTorch's CPU allocator, "
 			     "jemalloc with thp:always) stall in direct compaction when no 2 MiB "
 			     "block is free, and this process had some in %d of %d looks over "
 			     "%.1f s (up to %d regions, first at +%.1f s); echo defer+madvise or "
-			     "never > " THP_DIR "/defrag", d->hg_looks, d->looks,
-			     d->window_ms / 1000.0, d->hg_regions, d->hg_first_ms / 1000.0);
+			     "never > " THP_DIR "/defrag",
+			     d->hg_looks, d->looks, d->window_ms / 1000.0, d->hg_regions,
+			     d->hg_first_ms / 1000.0);
 	else if (!strcmp(s, "madvise"))
-		check_advice(c, ST_WARN, "regions madvised MADV_HUGEPAGE (PyTorch's CPU allocator, "
+		check_advice(c, ST_WARN,
+			     "regions madvised MADV_HUGEPAGE (PyTorch's CPU allocator, "
 			     "jemalloc with thp:always) stall in direct compaction when no 2 MiB "
 			     "block is free; echo defer+madvise or never > " THP_DIR "/defrag");
 	else
-		check_advice(c, ST_OK, "%s", !strcmp(s, "never") ? "no direct compaction on faults: "
-			     "huge pages come from free blocks or khugepaged" :
-			     "faults fall back to 4 KiB pages and wake kcompactd instead of stalling");
+		check_advice(
+		    c, ST_OK, "%s",
+		    !strcmp(s, "never")
+			? "no direct compaction on faults: "
+			  "huge pages come from free blocks or khugepaged"
+			: "faults fall back to 4 KiB pages and wake kcompactd instead of stalling");
 }
 
 static void check_khugepaged(struct doctor *d)
 {
-	static const char *const knobs[] = { "defrag", "pages_to_scan", "scan_sleep_millisecs",
-					     "max_ptes_none" };
+	static const char *const knobs[] = {"defrag", "pages_to_scan", "scan_sleep_millisecs",
+					    "max_ptes_none"};
 	struct check *c = check_new(d, "khugepaged", "khugepaged");
 	char path[128], *p = c->value;
 	size_t left = sizeof(c->value);
@@ -240,7 +252,8 @@ static void check_khugepaged(struct doctor *d)
 		p += n;
 		left -= n;
 	}
-	check_advice(c, ST_INFO, "khugepaged collapses 4 KiB pages into huge pages in the "
+	check_advice(c, ST_INFO,
+		     "khugepaged collapses 4 KiB pages into huge pages in the "
 		     "background and takes the mmap_lock while it does; with THP enabled=always it "
 		     "scans every process");
 }
@@ -279,9 +292,10 @@ static void check_numa(struct doctor *d)
 		check_value(c, "%s", buf);
 	else
 		check_value(c, "%d (online: %s)", n, buf);
-	check_advice(c, ST_INFO, "%s", n != 1 ? "several nodes: pin the server and its "
-		     "pinned buffers to the GPU's node (numactl --cpunodebind --membind)" :
-		     "one node: no remote-memory placement to worry about");
+	check_advice(c, ST_INFO, "%s",
+		     n != 1 ? "several nodes: pin the server and its "
+			      "pinned buffers to the GPU's node (numactl --cpunodebind --membind)"
+			    : "one node: no remote-memory placement to worry about");
 }
 
 /* --- Huge pages ---------------------------------------------------------------------------- */
@@ -314,8 +328,10 @@ static void check_pool(struct doctor *d, const char *dir)
 	if (!total)
 		check_advice(c, ST_INFO, "no pool of this size");
 	else
-		check_advice(c, ST_INFO, "%llu in use; pool pages never need compaction but are "
-			     "RAM nobody else can use", (unsigned long long)(total - free_pages));
+		check_advice(c, ST_INFO,
+			     "%llu in use; pool pages never need compaction but are "
+			     "RAM nobody else can use",
+			     (unsigned long long)(total - free_pages));
 }
 
 static void check_nr_hugepages(struct doctor *d)
@@ -331,11 +347,14 @@ static void check_nr_hugepages(struct doctor *d)
 	}
 	check_value(c, "%llu", (unsigned long long)n);
 	if (!n)
-		check_advice(c, ST_INFO, "no explicit huge page pool: a small, deliberate one (echo N "
+		check_advice(c, ST_INFO,
+			     "no explicit huge page pool: a small, deliberate one (echo N "
 			     "> %s) backs pinned buffers and model files with 2 MiB pages, no "
-			     "compaction and 512x fewer IOMMU mappings to pin", path);
+			     "compaction and 512x fewer IOMMU mappings to pin",
+			     path);
 	else
-		check_advice(c, ST_INFO, "an explicit pool of the default size: use it for pinned "
+		check_advice(c, ST_INFO,
+			     "an explicit pool of the default size: use it for pinned "
 			     "buffers or model files (hugetlbfs, MAP_HUGETLB); unused pages are "
 			     "wasted RAM");
 }
@@ -370,11 +389,13 @@ static void check_headroom(struct doctor *d, const char *mi)
 	check_value(c, "%s of %s (%.0f%%)", fmt_bytes(avail << 10, a, sizeof(a)),
 		    fmt_bytes(total << 10, t, sizeof(t)), pct);
 	if (pct < 10)
-		check_advice(c, ST_WARN, "little headroom: allocations and page faults will enter "
+		check_advice(c, ST_WARN,
+			     "little headroom: allocations and page faults will enter "
 			     "direct reclaim and wait for it; leave room for the page cache that "
 			     "holds model files");
 	else
-		check_advice(c, ST_OK, "enough headroom that allocations need not reclaim directly");
+		check_advice(c, ST_OK,
+			     "enough headroom that allocations need not reclaim directly");
 }
 
 static void check_min_free(struct doctor *d, const char *mi)
@@ -391,7 +412,8 @@ static void check_min_free(struct doctor *d, const char *mi)
 	kv_u64(mi, "MemTotal", &total);
 	check_value(c, "%llu kB (%.2f%% of RAM)", (unsigned long long)kb,
 		    total ? 100.0 * kb / total : 0);
-	check_advice(c, ST_INFO, "kswapd reclaims in the background from a little above this "
+	check_advice(c, ST_INFO,
+		     "kswapd reclaims in the background from a little above this "
 		     "watermark; a larger value (or vm.watermark_scale_factor) gives it room to "
 		     "work before allocations stall in direct reclaim");
 }
@@ -406,13 +428,16 @@ static void check_swap(struct doctor *d, const char *mi)
 	kv_u64(mi, "SwapFree", &free_kb);
 	if (!total) {
 		check_value(c, "none");
-		check_advice(c, ST_INFO, "no swap: anonymous memory is never swapped back in as major "
-			     "faults; under pressure only the page cache (model files) is reclaimed");
+		check_advice(
+		    c, ST_INFO,
+		    "no swap: anonymous memory is never swapped back in as major "
+		    "faults; under pressure only the page cache (model files) is reclaimed");
 		return;
 	}
 	check_value(c, "%s used of %s", fmt_bytes((total - free_kb) << 10, u, sizeof(u)),
 		    fmt_bytes(total << 10, t, sizeof(t)));
-	check_advice(c, ST_INFO, "a server's swapped-out pages come back as major faults in the "
+	check_advice(c, ST_INFO,
+		     "a server's swapped-out pages come back as major faults in the "
 		     "request that touches them; -p shows the process's VmSwap");
 }
 
@@ -429,13 +454,18 @@ static void check_overcommit(struct doctor *d)
 	}
 	read_u64_file("/proc/sys/vm/overcommit_ratio", &ratio);
 	check_value(c, "%llu%s", (unsigned long long)mode,
-		    mode == 0 ? " (heuristic)" : mode == 1 ? " (always)" : " (never)");
+		    mode == 0	? " (heuristic)"
+		    : mode == 1 ? " (always)"
+				: " (never)");
 	if (mode == 2)
-		check_advice(c, ST_WARN, "strict accounting (ratio %llu%%): large virtual "
+		check_advice(c, ST_WARN,
+			     "strict accounting (ratio %llu%%): large virtual "
 			     "reservations (CUDA, PyTorch, jemalloc arenas) can fail with ENOMEM "
-			     "long before RAM is used", (unsigned long long)ratio);
+			     "long before RAM is used",
+			     (unsigned long long)ratio);
 	else
-		check_advice(c, ST_INFO, "virtual reservations succeed; memory is committed on "
+		check_advice(c, ST_INFO,
+			     "virtual reservations succeed; memory is committed on "
 			     "first touch, so the page faults land in whoever touches it first");
 }
 
@@ -466,21 +496,23 @@ static void check_compaction(struct doctor *d, const char *vm)
 	kv_u64(vm, "compact_stall", &stall);
 	kv_u64(vm, "compact_fail", &fail);
 	value_rate(d, c, stall);
-	check_advice(c, ST_INFO, "%s", stall ? "allocations waited while the kernel moved pages to "
-		     "build a huge or high-order page (THP defrag, large kmalloc)" :
-		     "no allocation has waited for compaction since boot");
+	check_advice(c, ST_INFO, "%s",
+		     stall ? "allocations waited while the kernel moved pages to "
+			     "build a huge or high-order page (THP defrag, large kmalloc)"
+			   : "no allocation has waited for compaction since boot");
 	c = check_new(d, "compact_fail", "compactions that failed");
 	value_rate(d, c, fail);
-	check_advice(c, ST_INFO, "%s", fail ? "stalls that did not even get their page: memory is "
-		     "fragmented; an explicit pool or defrag=never avoids paying for them" :
-		     "every direct compaction found its page");
+	check_advice(c, ST_INFO, "%s",
+		     fail ? "stalls that did not even get their page: memory is "
+			    "fragmented; an explicit pool or defrag=never avoids paying for them"
+			  : "every direct compaction found its page");
 }
 
 static void check_reclaim(struct doctor *d, const char *vm)
 {
-	static const char *const zones[] = { "allocstall_dma", "allocstall_dma32",
-					     "allocstall_normal", "allocstall_movable",
-					     "allocstall_device" };
+	static const char *const zones[] = {"allocstall_dma", "allocstall_dma32",
+					    "allocstall_normal", "allocstall_movable",
+					    "allocstall_device"};
 	struct check *c = check_new(d, "allocstall", "direct reclaim stalls");
 	uint64_t sum = 0, v;
 
@@ -488,9 +520,10 @@ static void check_reclaim(struct doctor *d, const char *vm)
 		if (!kv_u64(vm, zones[i], &v))
 			sum += v;
 	value_rate(d, c, sum);
-	check_advice(c, ST_INFO, "%s", sum ? "allocations reclaimed memory themselves because "
-		     "kswapd fell behind: more headroom or a higher min_free_kbytes helps" :
-		     "no allocation has had to reclaim memory itself since boot");
+	check_advice(c, ST_INFO, "%s",
+		     sum ? "allocations reclaimed memory themselves because "
+			   "kswapd fell behind: more headroom or a higher min_free_kbytes helps"
+			 : "no allocation has had to reclaim memory itself since boot");
 }
 
 static void check_thp_fallback(struct doctor *d, const char *vm)
@@ -503,9 +536,12 @@ static void check_thp_fallback(struct doctor *d, const char *vm)
 	check_value(c, "%llu of %llu huge page faults (%.0f%%)", (unsigned long long)fallback,
 		    (unsigned long long)(alloc + fallback),
 		    alloc + fallback ? 100.0 * fallback / (alloc + fallback) : 0);
-	check_advice(c, ST_INFO, "%s", fallback ? "faults that wanted a huge page and got 4 KiB "
-		     "ones: memory is fragmented, and with defrag=always each tried compaction "
-		     "first" : "every huge page fault got its huge page");
+	check_advice(
+	    c, ST_INFO, "%s",
+	    fallback ? "faults that wanted a huge page and got 4 KiB "
+		       "ones: memory is fragmented, and with defrag=always each tried compaction "
+		       "first"
+		     : "every huge page fault got its huge page");
 }
 
 static void check_majfault(struct doctor *d, const char *vm)
@@ -515,7 +551,8 @@ static void check_majfault(struct doctor *d, const char *vm)
 
 	kv_u64(vm, "pgmajfault", &n);
 	value_rate(d, c, n);
-	check_advice(c, ST_INFO, "faults that waited for disk: mmapped model files read on first "
+	check_advice(c, ST_INFO,
+		     "faults that waited for disk: mmapped model files read on first "
 		     "touch or after the page cache dropped them, and swap-ins");
 }
 
@@ -549,8 +586,10 @@ static void check_btf(struct doctor *d)
 
 	if (access(path, R_OK)) {
 		check_value(c, "missing");
-		check_advice(c, ST_WARN, "%s: %s; faultline's CO-RE programs need a kernel built "
-			     "with CONFIG_DEBUG_INFO_BTF=y", path, strerror(errno));
+		check_advice(c, ST_WARN,
+			     "%s: %s; faultline's CO-RE programs need a kernel built "
+			     "with CONFIG_DEBUG_INFO_BTF=y",
+			     path, strerror(errno));
 		return;
 	}
 	check_value(c, "present");
@@ -569,16 +608,19 @@ static void check_attach(struct doctor *d, const char *id, enum probe_attach a, 
 	}
 	if (probe_attach_works(a, why, sizeof(why))) {
 		check_value(c, "available");
-		check_advice(c, ST_OK, "%s", a == ATTACH_TP_BTF ? "page faults and memory stalls are "
-			     "traced through BTF tracepoints" : a == ATTACH_FENTRY ?
-			     "fault durations through fentry/fexit on handle_mm_fault" :
-			     "fault durations through kprobes if fentry is refused");
+		check_advice(c, ST_OK, "%s",
+			     a == ATTACH_TP_BTF ? "page faults and memory stalls are "
+						  "traced through BTF tracepoints"
+			     : a == ATTACH_FENTRY
+				 ? "fault durations through fentry/fexit on handle_mm_fault"
+				 : "fault durations through kprobes if fentry is refused");
 		return;
 	}
 	check_value(c, "unavailable");
 	check_advice(c, a == ATTACH_TP_BTF ? ST_WARN : ST_INFO, "%s%s", why,
-		     a == ATTACH_TP_BTF ? "" : "; faultline still counts every fault and times "
-		     "every stall, without per-fault durations");
+		     a == ATTACH_TP_BTF ? ""
+					: "; faultline still counts every fault and times "
+					  "every stall, without per-fault durations");
 }
 
 static void check_privileges(struct doctor *d, bool root)
@@ -591,7 +633,8 @@ static void check_privileges(struct doctor *d, bool root)
 		return;
 	}
 	check_value(c, "uid %u", (unsigned)geteuid());
-	check_advice(c, ST_INFO, "record, top and serve need root or CAP_BPF+CAP_PERFMON+"
+	check_advice(c, ST_INFO,
+		     "record, top and serve need root or CAP_BPF+CAP_PERFMON+"
 		     "CAP_SYS_ADMIN; doctor reports what this user can read");
 }
 
@@ -625,19 +668,23 @@ static void check_allocator(struct doctor *d, int pid, const char *maps)
 
 	check_value(c, "%s%s%s%s", name, lib[0] ? " (" : "", lib, lib[0] ? ")" : "");
 	if (!strcmp(name, "glibc"))
-		check_advice(c, ST_WARN, "glibc malloc in a long-lived server fragments its arenas, "
+		check_advice(c, ST_WARN,
+			     "glibc malloc in a long-lived server fragments its arenas, "
 			     "keeps RSS high and adds allocator jitter to TTFT; preload jemalloc: "
-			     "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 (pid %d)", pid);
+			     "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 (pid %d)",
+			     pid);
 	else
-		check_advice(c, ST_OK, "%s packs small objects tightly and returns memory to the "
-			     "kernel (madvise), keeping RSS stable", name);
+		check_advice(c, ST_OK,
+			     "%s packs small objects tightly and returns memory to the "
+			     "kernel (madvise), keeping RSS stable",
+			     name);
 }
 
 /* LD_PRELOAD, MALLOC_CONF, GLIBC_TUNABLES, PYTORCH_CUDA_ALLOC_CONF and friends, space-separated. */
 static int env_hints(int pid, char *out, size_t len)
 {
-	static const char *const hints[] = { "LD_PRELOAD=", "MALLOC_CONF=", "GLIBC_TUNABLES=",
-					     "MALLOC_ARENA_MAX=", "PYTORCH_CUDA_ALLOC_CONF=" };
+	static const char *const hints[] = {"LD_PRELOAD=", "MALLOC_CONF=", "GLIBC_TUNABLES=",
+					    "MALLOC_ARENA_MAX=", "PYTORCH_CUDA_ALLOC_CONF="};
 	char path[64];
 	size_t n, used = 0;
 	char *env;
@@ -651,7 +698,8 @@ static int env_hints(int pid, char *out, size_t len)
 		for (size_t i = 0; i < ARRAY_SIZE(hints); i++) {
 			if (strncmp(env + off, hints[i], strlen(hints[i])) || used >= len)
 				continue;
-			used += snprintf(out + used, len - used, "%s%s", used ? " " : "", env + off);
+			used +=
+			    snprintf(out + used, len - used, "%s%s", used ? " " : "", env + off);
 		}
 	}
 	free(env);
@@ -670,13 +718,17 @@ static void check_env(struct doctor *d, int pid, const char *maps)
 		return;
 	}
 	if (!c->value[0])
-		check_value(c, "none of LD_PRELOAD MALLOC_CONF GLIBC_TUNABLES PYTORCH_CUDA_ALLOC_CONF");
+		check_value(
+		    c, "none of LD_PRELOAD MALLOC_CONF GLIBC_TUNABLES PYTORCH_CUDA_ALLOC_CONF");
 	if (strstr(c->value, "LD_PRELOAD=") && strstr(c->value, "jemalloc"))
-		check_advice(c, ST_OK, "jemalloc preloaded%s", strstr(c->value, "MALLOC_CONF=") ? "" :
-			     "; MALLOC_CONF=background_thread:true moves its purging off the "
-			     "request path");
+		check_advice(c, ST_OK, "jemalloc preloaded%s",
+			     strstr(c->value, "MALLOC_CONF=")
+				 ? ""
+				 : "; MALLOC_CONF=background_thread:true moves its purging off the "
+				   "request path");
 	else if (maps && strstr(maps, "libcudart") && !strstr(c->value, "PYTORCH_CUDA_ALLOC_CONF"))
-		check_advice(c, ST_INFO, "CUDA is mapped: PYTORCH_CUDA_ALLOC_CONF="
+		check_advice(c, ST_INFO,
+			     "CUDA is mapped: PYTORCH_CUDA_ALLOC_CONF="
 			     "expandable_segments:True limits GPU memory fragmentation");
 	else
 		check_advice(c, ST_INFO, "the allocator settings the process started with");
@@ -705,10 +757,12 @@ static void check_rss(struct doctor *d, int pid)
 		    fmt_bytes(rss << 10, r, sizeof(r)), fmt_bytes(huge << 10, h, sizeof(h)),
 		    anon ? 100.0 * huge / anon : 0, fmt_bytes(swap << 10, s, sizeof(s)));
 	if (swap)
-		check_advice(c, ST_WARN, "part of the server is swapped out: touching it again is a "
+		check_advice(c, ST_WARN,
+			     "part of the server is swapped out: touching it again is a "
 			     "major fault inside some request");
 	else
-		check_advice(c, ST_INFO, "the huge page share is what THP gave the process; low with "
+		check_advice(c, ST_INFO,
+			     "the huge page share is what THP gave the process; low with "
 			     "enabled=madvise unless it madvises its big regions");
 }
 
@@ -750,13 +804,17 @@ static void check_thp_process(struct doctor *d, int pid)
 		check_unreadable(c, path, -d->smaps_err);
 		return;
 	}
-	check_value(c, "THP_enabled=%s, %d MADV_HUGEPAGE (at most, %d of %d looks over %.1f s) "
-		    "and %d MADV_NOHUGEPAGE regions", state, d->hg_regions, d->hg_looks, d->looks,
-		    d->window_ms / 1000.0, d->nh_regions);
-	check_advice(c, ST_INFO, "%s", !strcmp(state, "0") ? "THP disabled for this process by "
-		     "prctl(PR_SET_THP_DISABLE)" : d->hg_regions ? "the madvised regions are the "
-		     "ones that compact directly under defrag=madvise" :
-		     "THP follows the node's settings");
+	check_value(c,
+		    "THP_enabled=%s, %d MADV_HUGEPAGE (at most, %d of %d looks over %.1f s) "
+		    "and %d MADV_NOHUGEPAGE regions",
+		    state, d->hg_regions, d->hg_looks, d->looks, d->window_ms / 1000.0,
+		    d->nh_regions);
+	check_advice(c, ST_INFO, "%s",
+		     !strcmp(state, "0") ? "THP disabled for this process by "
+					   "prctl(PR_SET_THP_DISABLE)"
+		     : d->hg_regions	 ? "the madvised regions are the "
+					   "ones that compact directly under defrag=madvise"
+					 : "THP follows the node's settings");
 }
 
 static void check_cuda(struct doctor *d, const char *maps)
@@ -764,11 +822,15 @@ static void check_cuda(struct doctor *d, const char *maps)
 	struct check *c = check_new(d, "cuda_libs", "CUDA libraries");
 	bool rt = strstr(maps, "libcudart") != NULL, drv = strstr(maps, "libcuda.so") != NULL;
 
-	check_value(c, "%s", rt && drv ? "libcudart, libcuda" : rt ? "libcudart" :
-			    drv ? "libcuda" : "none mapped");
-	check_advice(c, ST_INFO, "%s", rt || drv ? "record --cuda=auto times its pinned-memory "
-		     "calls (cudaHostRegister...): huge pages make pinning cheaper" :
-		     "no pinned-memory calls to trace");
+	check_value(c, "%s",
+		    rt && drv ? "libcudart, libcuda"
+		    : rt      ? "libcudart"
+		    : drv     ? "libcuda"
+			      : "none mapped");
+	check_advice(c, ST_INFO, "%s",
+		     rt || drv ? "record --cuda=auto times its pinned-memory "
+				 "calls (cudaHostRegister...): huge pages make pinning cheaper"
+			       : "no pinned-memory calls to trace");
 }
 
 static void check_identity(struct doctor *d, int pid)
@@ -846,8 +908,10 @@ static void print_text(const struct doctor *d, FILE *f)
 			group = c->group;
 			fprintf(f, "%s%s\n", i ? "\n" : "", group);
 		}
-		/* values and advice can quote a target (its comm, a path): escaped for the terminal */
-		fprintf(f, "  %-5s %-26s %s\n", status_names[c->status], c->label, fl_esc(c->value));
+		/* values and advice can quote a target (its comm, a path): escaped for the terminal
+		 */
+		fprintf(f, "  %-5s %-26s %s\n", status_names[c->status], c->label,
+			fl_esc(c->value));
 		if (c->advice[0])
 			print_wrapped(f, fl_esc(c->advice), 8);
 	}
@@ -881,28 +945,31 @@ static void print_json(const struct doctor *d, FILE *f)
 
 static void usage(FILE *f, const char *cmd)
 {
-	fprintf(f, "Usage: %s [-p PID [--window TIME]] [--json]\n\n"
-		   "Audits this node (and one process) for the memory settings that make an LLM\n"
-		   "server's first tokens late: THP, huge page pools, headroom, past compaction and\n"
-		   "reclaim, what faultline can trace here, and the process's allocator.\n\n"
-		   "  -p, --pid PID    also audit this process (allocator, env, RSS, THP, CUDA)\n"
-		   "  -w, --window T   with -p, look at its MADV_HUGEPAGE regions over T\n"
-		   "                   (default 2s; 0: once): a server may madvise per request\n"
-		   "      --json       {\"checks\":[{\"id\",\"group\",\"status\",\"value\",\"advice\"}]}\n"
-		   "  -h, --help       this text\n\n"
-		   "Examples:\n"
-		   "  faultline doctor\n"
-		   "  faultline doctor -p $(pgrep -f 'vllm serve') --json\n", cmd);
+	fprintf(
+	    f,
+	    "Usage: %s [-p PID [--window TIME]] [--json]\n\n"
+	    "Audits this node (and one process) for the memory settings that make an LLM\n"
+	    "server's first tokens late: THP, huge page pools, headroom, past compaction and\n"
+	    "reclaim, what faultline can trace here, and the process's allocator.\n\n"
+	    "  -p, --pid PID    also audit this process (allocator, env, RSS, THP, CUDA)\n"
+	    "  -w, --window T   with -p, look at its MADV_HUGEPAGE regions over T\n"
+	    "                   (default 2s; 0: once): a server may madvise per request\n"
+	    "      --json       {\"checks\":[{\"id\",\"group\",\"status\",\"value\",\"advice\"}]}\n"
+	    "  -h, --help       this text\n\n"
+	    "Examples:\n"
+	    "  faultline doctor\n"
+	    "  faultline doctor -p $(pgrep -f 'vllm serve') --json\n",
+	    cmd);
 }
 
 /* 0, 2 for bad usage (said why), or 1 when the pid does not exist. */
 static int parse_args(int argc, char **argv, int *pid, bool *json, uint64_t *window_ms)
 {
-	static const struct option longopts[] = { { "pid", required_argument, NULL, 'p' },
-						  { "window", required_argument, NULL, 'w' },
-						  { "json", no_argument, NULL, 'j' },
-						  { "help", no_argument, NULL, 'h' },
-						  {} };
+	static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
+						 {"window", required_argument, NULL, 'w'},
+						 {"json", no_argument, NULL, 'j'},
+						 {"help", no_argument, NULL, 'h'},
+						 {}};
 	char path[64];
 	uint64_t v;
 	int c;
@@ -944,8 +1011,10 @@ static int parse_args(int argc, char **argv, int *pid, bool *json, uint64_t *win
 		return 1;
 	}
 	if (*pid && pid_is_kthread(*pid)) {
-		fl_err("pid %d is a kernel thread: it has no allocator, environment or memory of its "
-		       "own to audit; give the pid of a user process", *pid);
+		fl_err(
+		    "pid %d is a kernel thread: it has no allocator, environment or memory of its "
+		    "own to audit; give the pid of a user process",
+		    *pid);
 		return 1;
 	}
 	return 0;

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include <stdio.h>
-#include <string.h>
 #include "findings.h"
 #include "model.h"
 #include "reqreport.h"
 #include "util.h"
+#include <stdio.h>
+#include <string.h>
 
 static struct finding *add(struct finding *out, int *n, int max, const char *id, const char *sev)
 {
@@ -43,10 +43,11 @@ int findings_build(const struct model *m, struct finding *out, int max)
 	int n = 0;
 
 	if (m->dropped && (f = add(out, &n, max, "events-dropped", "warning")))
-		snprintf(f->text, sizeof(f->text),
-			 "%llu events were dropped because the ring buffer was full: counts are lower "
-			 "bounds. Record again with a larger --ringbuf-mb.",
-			 (unsigned long long)m->dropped);
+		snprintf(
+		    f->text, sizeof(f->text),
+		    "%llu events were dropped because the ring buffer was full: counts are lower "
+		    "bounds. Record again with a larger --ringbuf-mb.",
+		    (unsigned long long)m->dropped);
 	if (cmp->count && (f = add(out, &n, max, "thp-defrag-compaction", "warning"))) {
 		snprintf(
 		    f->text, sizeof(f->text),
@@ -58,18 +59,20 @@ int findings_build(const struct model *m, struct finding *out, int max)
 		add_exposure(f, m, FL_CAUSE_DIRECT_COMPACTION);
 	}
 	if (rec->count && (f = add(out, &n, max, "direct-reclaim", "warning"))) {
-		snprintf(f->text, sizeof(f->text),
-			 "%llu direct reclaim stalls, %s in total: the node ran short of free memory "
-			 "and allocating threads reclaimed pages themselves. Leave headroom (page cache "
-			 "for the model files, pinned buffers) or raise vm.min_free_kbytes.",
-			 (unsigned long long)rec->count, fmt_ns(rec->total_ns, a, sizeof(a)));
+		snprintf(
+		    f->text, sizeof(f->text),
+		    "%llu direct reclaim stalls, %s in total: the node ran short of free memory "
+		    "and allocating threads reclaimed pages themselves. Leave headroom (page cache "
+		    "for the model files, pinned buffers) or raise vm.min_free_kbytes.",
+		    (unsigned long long)rec->count, fmt_ns(rec->total_ns, a, sizeof(a)));
 		add_exposure(f, m, FL_CAUSE_DIRECT_RECLAIM);
 	}
 	if (memcg->count && (f = add(out, &n, max, "memcg-reclaim", "warning"))) {
-		snprintf(f->text, sizeof(f->text),
-			 "%llu memory-cgroup reclaim stalls, %s in total: the container's memory limit "
-			 "is tight for its working set plus page cache.",
-			 (unsigned long long)memcg->count, fmt_ns(memcg->total_ns, a, sizeof(a)));
+		snprintf(
+		    f->text, sizeof(f->text),
+		    "%llu memory-cgroup reclaim stalls, %s in total: the container's memory limit "
+		    "is tight for its working set plus page cache.",
+		    (unsigned long long)memcg->count, fmt_ns(memcg->total_ns, a, sizeof(a)));
 		add_exposure(f, m, FL_CAUSE_MEMCG_RECLAIM);
 	}
 	if (khp->count && (f = add(out, &n, max, "khugepaged-collapse", "info"))) {
@@ -77,8 +80,10 @@ int findings_build(const struct model *m, struct finding *out, int max)
 			 "%llu huge-page collapses of traced memory (%llu by the khugepaged "
 			 "daemon, %llu by MADV_COLLAPSE the process asked for) held its mmap_lock "
 			 "for write %s in total; every thread that faulted meanwhile waited.",
-			 (unsigned long long)khp->count, (unsigned long long)m->collapse_daemon.count,
-			 (unsigned long long)m->collapse_asked.count, fmt_ns(khp->total_ns, a, sizeof(a)));
+			 (unsigned long long)khp->count,
+			 (unsigned long long)m->collapse_daemon.count,
+			 (unsigned long long)m->collapse_asked.count,
+			 fmt_ns(khp->total_ns, a, sizeof(a)));
 		add_exposure(f, m, FL_CAUSE_KHUGEPAGED);
 	}
 	if (lock->count && lock->total_ns > 1000000 &&
@@ -92,12 +97,14 @@ int findings_build(const struct model *m, struct finding *out, int max)
 	if (thp && !strcmp(thp, "always") && (f = add(out, &n, max, "thp-always", "info")))
 		snprintf(f->text, sizeof(f->text),
 			 "THP enabled=always: every large anonymous mapping may be backed by huge "
-			 "pages, with compaction and khugepaged work behind it. Inference servers usually "
+			 "pages, with compaction and khugepaged work behind it. Inference servers "
+			 "usually "
 			 "do better with enabled=madvise and huge pages only where asked for.");
 	if (m->have_fault_dur && m->faults_major && (f = add(out, &n, max, "major-faults", "info")))
-		snprintf(f->text, sizeof(f->text),
-			 "%llu major faults: pages read from disk on first touch (mmapped weights not "
-			 "in the page cache). Pre-read the model files or keep them cached.",
-			 (unsigned long long)m->faults_major);
+		snprintf(
+		    f->text, sizeof(f->text),
+		    "%llu major faults: pages read from disk on first touch (mmapped weights not "
+		    "in the page cache). Pre-read the model files or keep them cached.",
+		    (unsigned long long)m->faults_major);
 	return n;
 }

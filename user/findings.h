@@ -6,7 +6,7 @@
 struct model;
 
 struct finding {
-	const char *id;       /* stable key, e.g. "thp-defrag-compaction" */
+	const char *id;	      /* stable key, e.g. "thp-defrag-compaction" */
 	const char *severity; /* "warning" or "info" */
 	char text[512];
 };

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include <inttypes.h>
-#include <math.h>
-#include <string.h>
-#include <jansson.h>
-#include <stdarg.h>
-#include <stdlib.h>
 #include "jw.h"
 #include "util.h"
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
 
 void jw_init(struct jw *w, FILE *f, bool pretty)
 {
@@ -52,11 +52,21 @@ void json_escape(FILE *f, const char *s, size_t n)
 		int l;
 
 		switch (c) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
 		default:
 			if (c < 0x20 || c == 0x7f) {
 				fprintf(f, "\\u%04x", c);
@@ -97,10 +107,22 @@ static void close_(struct jw *w, char c)
 		fputc('\n', w->f);
 }
 
-void jw_obj_open(struct jw *w) { open_(w, '{'); }
-void jw_obj_close(struct jw *w) { close_(w, '}'); }
-void jw_arr_open(struct jw *w) { open_(w, '['); }
-void jw_arr_close(struct jw *w) { close_(w, ']'); }
+void jw_obj_open(struct jw *w)
+{
+	open_(w, '{');
+}
+void jw_obj_close(struct jw *w)
+{
+	close_(w, '}');
+}
+void jw_arr_open(struct jw *w)
+{
+	open_(w, '[');
+}
+void jw_arr_close(struct jw *w)
+{
+	close_(w, ']');
+}
 
 void jw_key(struct jw *w, const char *key)
 {
@@ -161,11 +183,31 @@ void jw_null(struct jw *w)
 	fputs("null", w->f);
 }
 
-void jw_kstr(struct jw *w, const char *key, const char *s) { jw_key(w, key); jw_str(w, s); }
-void jw_ku64(struct jw *w, const char *key, uint64_t v) { jw_key(w, key); jw_u64(w, v); }
-void jw_ki64(struct jw *w, const char *key, int64_t v) { jw_key(w, key); jw_i64(w, v); }
-void jw_kdouble(struct jw *w, const char *key, double v) { jw_key(w, key); jw_double(w, v); }
-void jw_kbool(struct jw *w, const char *key, bool v) { jw_key(w, key); jw_bool(w, v); }
+void jw_kstr(struct jw *w, const char *key, const char *s)
+{
+	jw_key(w, key);
+	jw_str(w, s);
+}
+void jw_ku64(struct jw *w, const char *key, uint64_t v)
+{
+	jw_key(w, key);
+	jw_u64(w, v);
+}
+void jw_ki64(struct jw *w, const char *key, int64_t v)
+{
+	jw_key(w, key);
+	jw_i64(w, v);
+}
+void jw_kdouble(struct jw *w, const char *key, double v)
+{
+	jw_key(w, key);
+	jw_double(w, v);
+}
+void jw_kbool(struct jw *w, const char *key, bool v)
+{
+	jw_key(w, key);
+	jw_bool(w, v);
+}
 
 void jw_inline_begin(struct jw *w)
 {

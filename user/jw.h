@@ -14,7 +14,7 @@ struct jw {
 	int depth;
 	bool need_comma[JW_MAX_DEPTH];
 	bool pretty;
-	bool after_key; /* the next value follows a key: no comma */
+	bool after_key;	   /* the next value follows a key: no comma */
 	bool inline_saved; /* pretty, before jw_inline_begin() */
 };
 

@@ -3,24 +3,24 @@
  * Snapshots of the in-kernel aggregation for the live views, and the arithmetic between two of
  * them. Each map is read with one batch call where the kernel supports it (5.6+), else key by key.
  */
+#include "live.h"
+#include "faultline.skel.h"
+#include "livereq.h"
+#include "procfs.h"
+#include "session.h"
+#include "uprobes.h"
+#include "util.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/resource.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include "faultline.skel.h"
-#include "live.h"
-#include "livereq.h"
-#include "procfs.h"
-#include "session.h"
-#include "uprobes.h"
-#include "util.h"
 
 /* Concerns that only feed the ring buffer: nothing to aggregate, so not worth their cost. */
 static const char live_probes_off[] = "file_fault=off,rss=off";
@@ -118,7 +118,8 @@ static int read_tstats(int fd, struct live_snap *snap)
 	if (err) {
 		snap->nthreads = 0;
 		while (!bpf_map_get_next_key(fd, prev, &key)) {
-			if (!bpf_map_lookup_elem(fd, &key, &st) && (err = snap_push(snap, key, &st)))
+			if (!bpf_map_lookup_elem(fd, &key, &st) &&
+			    (err = snap_push(snap, key, &st)))
 				return err;
 			prev = &key;
 		}
@@ -168,8 +169,9 @@ int live_snap_read(struct session *s, struct live_snap *snap)
 		err = read_percpu_array(bpf_map__fd(skel->maps.counters), FL_CNT_MAX, s->ncpus,
 					snap->counters);
 	if (!err)
-		err = read_percpu_array(bpf_map__fd(skel->maps.alloc_hist),
-					FL_AF_MAX * FL_HIST_SLOTS, s->ncpus, &snap->alloc_hist[0][0]);
+		err =
+		    read_percpu_array(bpf_map__fd(skel->maps.alloc_hist), FL_AF_MAX * FL_HIST_SLOTS,
+				      s->ncpus, &snap->alloc_hist[0][0]);
 	if (!err)
 		err = read_alloc_ns(s, snap);
 	if (!err)
@@ -287,7 +289,7 @@ static uint64_t proc_uptime_s(int pid)
 		up = 0;
 	fclose(f);
 	return hz > 0 && up > (double)st.starttime / hz ? (uint64_t)(up - (double)st.starttime / hz)
-							 : 0;
+							: 0;
 }
 
 int live_proc_read(int pid, struct live_proc *p, bool with_maps)
@@ -457,7 +459,7 @@ int live_session_open(struct session *s, struct session_opts *o, struct uprobes 
 
 void live_session_added(struct uprobes *up, int pid)
 {
-	struct proc_ev e = { .pid = pid, .kind = FL_PROC_EXEC };
+	struct proc_ev e = {.pid = pid, .kind = FL_PROC_EXEC};
 
 	uprobes_on_proc(up, &e);
 }

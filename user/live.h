@@ -29,10 +29,10 @@ struct live_snap {
 	uint64_t alloc_ns[FL_AF_MAX];
 	struct live_thread *threads; /* sorted by tid */
 	size_t nthreads, cap;
-	uint64_t bpf_run_ns, bpf_run_cnt; /* over every program */
+	uint64_t bpf_run_ns, bpf_run_cnt;		   /* over every program */
 	struct session_prog_stat progs[SESSION_MAX_PROGS]; /* the same order at every read */
 	int nprogs;
-	bool bpf_stats_on; /* the kernel counts BPF run time (else run_ns stays 0) */
+	bool bpf_stats_on;    /* the kernel counts BPF run time (else run_ns stays 0) */
 	uint64_t self_cpu_ns; /* faultline's own user+sys time */
 };
 

@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Requests in the live views: ring buffer -> wire state machine -> counts and TTFTs. */
-#include <errno.h>
-#include <string.h>
-#include <time.h>
-#include <bpf/libbpf.h>
+#include "livereq.h"
 #include "faultline.h"
 #include "live.h"
-#include "livereq.h"
 #include "probes.h"
 #include "session.h"
 #include "util.h"
 #include "wire.h"
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
 
 const double livereq_bucket_le_s[LIVEREQ_NBUCKETS] = {
-	0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,  0.25,  0.5,	 0.75,
-	1.0,   2.5,   5.0,  7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,  0.25,  0.5,   0.75,
+    1.0,   2.5,	  5.0,	7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
 };
 
 /* The ring buffer's callback: only FL_EV_NET is emitted for the live views (but serve --flight). */

@@ -10,10 +10,10 @@
 #ifndef FL_LIVEREQ_H
 #define FL_LIVEREQ_H
 
+#include "hist.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "hist.h"
 
 #define LIVEREQ_RINGBUF_BYTES (4u << 20)
 #define LIVEREQ_NBUCKETS 22
@@ -26,12 +26,12 @@ extern const double livereq_bucket_le_s[LIVEREQ_NBUCKETS];
 
 struct livereq {
 	struct wire *wire;
-	bool on;                       /* request capture is in the probe plan */
+	bool on; /* request capture is in the probe plan */
 	/* since livereq_interval_reset (top) */
 	uint64_t interval_reqs;
 	struct u64vec interval_ttft_ns; /* exact */
 	/* since the view started (serve) */
-	uint64_t total;                /* requests counted */
+	uint64_t total;				     /* requests counted */
 	uint64_t ttft_buckets[LIVEREQ_NBUCKETS + 1]; /* per bucket, not cumulative; last: +Inf */
 	uint64_t ttft_count, ttft_sum_ns;
 	uint64_t next_prune_ns; /* CLOCK_MONOTONIC: next look for exited processes' sockets */

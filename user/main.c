@@ -1,29 +1,30 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include <stdio.h>
-#include <string.h>
 #include "commands.h"
 #include "meta.h"
 #include "util.h"
+#include <stdio.h>
+#include <string.h>
 
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 	const char *what;
 } commands[] = {
-	{ "record", cmd_record, "record a process tree's memory stalls into faultline.data" },
-	{ "report", cmd_report, "print what a recording shows (text, --json)" },
-	{ "diff", cmd_diff, "compare two recordings side by side (text, --json)" },
-	{ "top", cmd_top, "live view of a process tree's stalls, per thread or cause" },
-	{ "serve", cmd_serve, "serve live stall metrics to Prometheus (/metrics)" },
-	{ "doctor", cmd_doctor, "audit node and process settings that delay first tokens" },
+    {"record", cmd_record, "record a process tree's memory stalls into faultline.data"},
+    {"report", cmd_report, "print what a recording shows (text, --json)"},
+    {"diff", cmd_diff, "compare two recordings side by side (text, --json)"},
+    {"top", cmd_top, "live view of a process tree's stalls, per thread or cause"},
+    {"serve", cmd_serve, "serve live stall metrics to Prometheus (/metrics)"},
+    {"doctor", cmd_doctor, "audit node and process settings that delay first tokens"},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: faultline COMMAND [OPTIONS]\n\n"
-		   "Why was this request's first token late? faultline traces the memory stalls\n"
-		   "(page faults, reclaim, compaction, khugepaged, mmap_lock) of a running server.\n\n"
-		   "Commands:\n");
+	fprintf(f,
+		"Usage: faultline COMMAND [OPTIONS]\n\n"
+		"Why was this request's first token late? faultline traces the memory stalls\n"
+		"(page faults, reclaim, compaction, khugepaged, mmap_lock) of a running server.\n\n"
+		"Commands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
 	fprintf(f, "\nRun 'faultline COMMAND --help' for a command's options.\n");

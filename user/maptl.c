@@ -698,8 +698,9 @@ static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *p
 	if (addr < TL_MIN_ADDR) {
 		reg = region_idx(m, "no mapping: a NULL-pointer access (below 64 KiB)", "special");
 		if (reg >= 0)
-			set_str(&m->regions[reg].why, "nothing is mapped below vm.mmap_min_addr; the "
-						      "kernel failed the access");
+			set_str(&m->regions[reg].why,
+				"nothing is mapped below vm.mmap_min_addr; the "
+				"kernel failed the access");
 		return reg;
 	}
 	if (p && ts < p->exec_ts) {
@@ -849,9 +850,8 @@ static void resolve_pending(struct model *m, struct maptl *t)
 			v = vmas_find(&pm->end, q->addr);
 		if (!v)
 			v = exec_vma(t, q->pid, q->ts_ns, q->addr);
-		reg =
-		    v ? region_of_vma(m, v)
-		      : unknown_region(m, proc_find(t, q->pid), pm, q->ts_ns, q->addr);
+		reg = v ? region_of_vma(m, v)
+			: unknown_region(m, proc_find(t, q->pid), pm, q->ts_ns, q->addr);
 		count(m, reg, q->fault, q->kernel, q->write, q->major);
 	}
 	free(t->pending);

@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "meta.h"
+#include "faultline.skel.h"
+#include "procfs.h"
+#include "session.h"
+#include "uprobes.h"
+#include "util.h"
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/utsname.h>
-#include <bpf/libbpf.h>
-#include "faultline.skel.h"
-#include "meta.h"
-#include "procfs.h"
-#include "session.h"
-#include "uprobes.h"
-#include "util.h"
 
 void meta_clocks(struct jw *w)
 {
@@ -47,8 +47,8 @@ static void kv_file(struct jw *w, const char *key, const char *path, bool select
 
 static void meminfo(struct jw *w)
 {
-	static const char *keys[] = { "MemTotal", "MemAvailable", "HugePages_Total", "HugePages_Free",
-				      "Hugepagesize", "AnonHugePages" };
+	static const char *keys[] = {"MemTotal",       "MemAvailable", "HugePages_Total",
+				     "HugePages_Free", "Hugepagesize", "AnonHugePages"};
 	char *text = read_file("/proc/meminfo", NULL);
 
 	jw_key(w, "meminfo");
@@ -89,7 +89,8 @@ void meta_host(struct jw *w)
 	kv_file(w, "enabled", "/sys/kernel/mm/transparent_hugepage/enabled", true);
 	kv_file(w, "defrag", "/sys/kernel/mm/transparent_hugepage/defrag", true);
 	kv_file(w, "shmem_enabled", "/sys/kernel/mm/transparent_hugepage/shmem_enabled", true);
-	kv_file(w, "khugepaged_defrag", "/sys/kernel/mm/transparent_hugepage/khugepaged/defrag", false);
+	kv_file(w, "khugepaged_defrag", "/sys/kernel/mm/transparent_hugepage/khugepaged/defrag",
+		false);
 	kv_file(w, "khugepaged_pages_to_scan",
 		"/sys/kernel/mm/transparent_hugepage/khugepaged/pages_to_scan", false);
 	kv_file(w, "khugepaged_scan_sleep_millisecs",
@@ -102,10 +103,10 @@ void meta_host(struct jw *w)
 	jw_obj_open(w);
 	kv_file(w, "nr_hugepages", "/proc/sys/vm/nr_hugepages", false);
 	kv_file(w, "nr_overcommit_hugepages", "/proc/sys/vm/nr_overcommit_hugepages", false);
-	kv_file(w, "free_2048kB",
-		"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", false);
-	kv_file(w, "nr_1048576kB",
-		"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", false);
+	kv_file(w, "free_2048kB", "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+		false);
+	kv_file(w, "nr_1048576kB", "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+		false);
 	jw_obj_close(w);
 }
 
@@ -136,9 +137,9 @@ static bool ends_ci(const char *s, size_t n, const char *word)
  */
 static bool secret_name(const char *s, size_t n)
 {
-	static const char *const anywhere[] = { "password", "passwd", "secret", "api-key",
-						"api_key", "apikey", "credential", NULL };
-	static const char *const at_end[] = { "token", "key", "auth", "pass", NULL };
+	static const char *const anywhere[] = {"password", "passwd", "secret",	   "api-key",
+					       "api_key",  "apikey", "credential", NULL};
+	static const char *const at_end[] = {"token", "key", "auth", "pass", NULL};
 
 	for (int i = 0; anywhere[i]; i++)
 		if (has_ci(s, n, anywhere[i]))
@@ -217,9 +218,13 @@ static void nul_list(struct jw *w, const char *text, size_t len, const char *con
 
 void meta_target(struct jw *w, int pid)
 {
-	static const char *const env_hints[] = { "LD_PRELOAD=", "MALLOC_CONF=", "GLIBC_TUNABLES=",
-						 "PYTORCH_CUDA_ALLOC_CONF=", "MALLOC_ARENA_MAX=",
-						 "CUDA_VISIBLE_DEVICES=", NULL };
+	static const char *const env_hints[] = {"LD_PRELOAD=",
+						"MALLOC_CONF=",
+						"GLIBC_TUNABLES=",
+						"PYTORCH_CUDA_ALLOC_CONF=",
+						"MALLOC_ARENA_MAX=",
+						"CUDA_VISIBLE_DEVICES=",
+						NULL};
 	char path[64], buf[4096], lib[512];
 	char *text, *maps;
 	size_t len;
@@ -501,8 +506,9 @@ static void alloc_lib(const struct up_lib *l, struct jw *w)
 	for (int k = 0; k < l->nsyms; k++) {
 		jw_obj_open(w);
 		jw_kstr(w, "name", l->syms[k].name);
-		jw_kstr(w, "func", l->kind == LIB_ALLOC ? alloc_fn_name(l->syms[k].fn) :
-							   cuda_fn_name(l->syms[k].fn));
+		jw_kstr(w, "func",
+			l->kind == LIB_ALLOC ? alloc_fn_name(l->syms[k].fn)
+					     : cuda_fn_name(l->syms[k].fn));
 		jw_kbool(w, "probed", l->syms[k].probed);
 		jw_kstr(w, "status", l->syms[k].status[0] ? l->syms[k].status : "not probed");
 		jw_ku64(w, "offset", l->syms[k].offset);

@@ -3,8 +3,8 @@
 #ifndef FL_META_H
 #define FL_META_H
 
-#include <stdbool.h>
 #include "jw.h"
+#include <stdbool.h>
 
 struct session;
 struct uprobes;

@@ -1,48 +1,48 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "model.h"
+#include "alloc_model.h"
+#include "faultsite.h"
+#include "procev.h"
+#include "reqreport.h"
+#include "stallstack.h"
+#include "util.h"
+#include "verdict.h"
+#include "wire.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc_model.h"
-#include "faultsite.h"
-#include "model.h"
-#include "procev.h"
-#include "reqreport.h"
-#include "stallstack.h"
-#include "verdict.h"
-#include "wire.h"
-#include "util.h"
 
 const char *const fl_cause_names[FL_CAUSE_MAX] = {
-	[FL_CAUSE_FAULT] = "fault",
-	[FL_CAUSE_DIRECT_RECLAIM] = "direct_reclaim",
-	[FL_CAUSE_MEMCG_RECLAIM] = "memcg_reclaim",
-	[FL_CAUSE_DIRECT_COMPACTION] = "direct_compaction",
-	[FL_CAUSE_KHUGEPAGED] = "khugepaged",
-	[FL_CAUSE_MMAP_LOCK_WAIT] = "mmap_lock_wait",
-	[FL_CAUSE_MIGRATION] = "migration",
-	[FL_CAUSE_ALLOC] = "alloc",
-	[FL_CAUSE_PINNED] = "pinned",
+    [FL_CAUSE_FAULT] = "fault",
+    [FL_CAUSE_DIRECT_RECLAIM] = "direct_reclaim",
+    [FL_CAUSE_MEMCG_RECLAIM] = "memcg_reclaim",
+    [FL_CAUSE_DIRECT_COMPACTION] = "direct_compaction",
+    [FL_CAUSE_KHUGEPAGED] = "khugepaged",
+    [FL_CAUSE_MMAP_LOCK_WAIT] = "mmap_lock_wait",
+    [FL_CAUSE_MIGRATION] = "migration",
+    [FL_CAUSE_ALLOC] = "alloc",
+    [FL_CAUSE_PINNED] = "pinned",
 };
 
 /* Event sizes: a record file from a newer faultline may carry longer events; never shorter. */
 static const size_t min_size[FL_EV_TYPE_MAX] = {
-	[FL_EV_FAULT] = sizeof(struct fl_fault),
-	[FL_EV_FAULT_DUR] = sizeof(struct fl_fault_dur),
-	[FL_EV_FILE_FAULT] = sizeof(struct fl_file_fault),
-	[FL_EV_STALL] = sizeof(struct fl_stall),
-	[FL_EV_KCOMPACTD] = sizeof(struct fl_kcompactd),
-	[FL_EV_LOCK_HOLD] = sizeof(struct fl_lock_hold),
-	[FL_EV_RSS] = sizeof(struct fl_rss),
-	[FL_EV_PROC] = sizeof(struct fl_proc),
-	[FL_EV_MEMSYS] = FL_MEMSYS_V3_SIZE, /* the file members came later */
-	[FL_EV_ALLOC] = sizeof(struct fl_alloc),
-	[FL_EV_CUDA] = sizeof(struct fl_cuda),
-	[FL_EV_NET] = sizeof(struct fl_net) - FL_NET_CAP,
-	[FL_EV_REQ] = sizeof(struct fl_req),
-	[FL_EV_STACK] = sizeof(struct fl_stack),
+    [FL_EV_FAULT] = sizeof(struct fl_fault),
+    [FL_EV_FAULT_DUR] = sizeof(struct fl_fault_dur),
+    [FL_EV_FILE_FAULT] = sizeof(struct fl_file_fault),
+    [FL_EV_STALL] = sizeof(struct fl_stall),
+    [FL_EV_KCOMPACTD] = sizeof(struct fl_kcompactd),
+    [FL_EV_LOCK_HOLD] = sizeof(struct fl_lock_hold),
+    [FL_EV_RSS] = sizeof(struct fl_rss),
+    [FL_EV_PROC] = sizeof(struct fl_proc),
+    [FL_EV_MEMSYS] = FL_MEMSYS_V3_SIZE, /* the file members came later */
+    [FL_EV_ALLOC] = sizeof(struct fl_alloc),
+    [FL_EV_CUDA] = sizeof(struct fl_cuda),
+    [FL_EV_NET] = sizeof(struct fl_net) - FL_NET_CAP,
+    [FL_EV_REQ] = sizeof(struct fl_req),
+    [FL_EV_STACK] = sizeof(struct fl_stack),
 };
 
 struct model_budget model_budget;
@@ -70,7 +70,8 @@ int model_budget_option(const char *arg)
 	err = parse_size(arg, &v);
 	if (err || v == 0) {
 		fl_err("--max-memory '%s': expected a size such as 512M, 2G or 1.5GiB (binary "
-		       "units K, M, G, T), or 'unlimited'", arg);
+		       "units K, M, G, T), or 'unlimited'",
+		       arg);
 		return -EINVAL;
 	}
 	if (v < (1u << 20)) {
@@ -94,7 +95,8 @@ void model_budget_default(void)
 	while (f && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1 && kb) {
 			model_budget.bytes = kb * 1024 / 2;
-			snprintf(model_budget.why, sizeof(model_budget.why), "half of MemAvailable");
+			snprintf(model_budget.why, sizeof(model_budget.why),
+				 "half of MemAvailable");
 			break;
 		}
 	}
@@ -132,9 +134,9 @@ static void budget_refuse(const char *path, const char *what, uint64_t need, uin
 
 	fl_err("%s: this recording %s about %s to report (%.1f M events); the budget is %s (%s); "
 	       "raise it with --max-memory SIZE (e.g. --max-memory %" PRIu64 "G), or report on a "
-	       "machine with more memory", path, what, fmt_bytes(need, nb, sizeof(nb)),
-	       events / 1e6, fmt_bytes(model_budget.bytes, bb, sizeof(bb)), model_budget.why,
-	       (need >> 30) + 1);
+	       "machine with more memory",
+	       path, what, fmt_bytes(need, nb, sizeof(nb)), events / 1e6,
+	       fmt_bytes(model_budget.bytes, bb, sizeof(bb)), model_budget.why, (need >> 30) + 1);
 }
 
 /* Before reading: what the chunk headers declare, against the budget. 0 or -E2BIG. */
@@ -147,8 +149,8 @@ static int budget_check_early(const char *path, struct fl_reader *r)
 		return 0; /* the check while reading still applies */
 	need = model_heap_used() + c.max_raw + c.events * MODEL_BYTES_PER_EVENT;
 	fl_info("%s: %" PRIu64 " chunks, %" PRIu64 " events, %" PRIu64 " raw bytes: about %" PRIu64
-		" bytes to report, budget %" PRIu64, path, c.chunks, c.events, c.raw_bytes, need,
-		model_budget.bytes);
+		" bytes to report, budget %" PRIu64,
+		path, c.chunks, c.events, c.raw_bytes, need, model_budget.bytes);
 	if (need <= model_budget.bytes)
 		return 0;
 	budget_refuse(path, "needs", need, c.events);
@@ -170,9 +172,9 @@ static int budget_check_heap(const char *path, const struct fl_reader *r, uint64
 	fl_reader_status(r, &st);
 	fl_err("%s: stopped reading at chunk %" PRIu64 " (%.1f M events): the report already "
 	       "takes %s, over the budget of %s (%s); raise it with --max-memory SIZE, or report "
-	       "on a machine with more memory", path, st.chunks, events / 1e6,
-	       fmt_bytes(used, ub, sizeof(ub)), fmt_bytes(model_budget.bytes, bb, sizeof(bb)),
-	       model_budget.why);
+	       "on a machine with more memory",
+	       path, st.chunks, events / 1e6, fmt_bytes(used, ub, sizeof(ub)),
+	       fmt_bytes(model_budget.bytes, bb, sizeof(bb)), model_budget.why);
 	return -E2BIG;
 }
 
@@ -190,7 +192,7 @@ static void copy_field(char *dst, size_t dstlen, const char *src, size_t srclen)
 /* A request that record parsed on the wire (FL_EV_REQ) joins the wire's list. */
 static void add_req(struct model *m, const struct fl_req *e)
 {
-	struct request r = { .wire_match = -1 };
+	struct request r = {.wire_match = -1};
 
 	if (!m->wire)
 		m->wire = wire_new();
@@ -260,7 +262,7 @@ static void add_fault_bucket(struct model *m, uint32_t pid, uint32_t tid, uint64
 	if (grow_array((void **)&m->fault_buckets, &m->cap_fault_buckets, m->nfault_buckets,
 		       sizeof(*m->fault_buckets), 1024))
 		return;
-	m->fault_buckets[m->nfault_buckets++] = (struct fault_bucket){ ms, pid, tid, 1 };
+	m->fault_buckets[m->nfault_buckets++] = (struct fault_bucket){ms, pid, tid, 1};
 }
 
 /* Its region is the mapping that holds its address now (user/maptl.c). */
@@ -292,8 +294,14 @@ static int push_stall(struct model *m, const struct stall_rec *s)
 static void add_stall(struct model *m, const struct fl_stall *e)
 {
 	struct stall_rec s = {
-		.ts_ns = e->h.ts_ns, .dur_ns = e->dur_ns, .tid = e->h.tid, .pid = e->pid,
-		.cause = e->cause, .flags = e->h.flags, .order = e->order, .arg0 = e->arg0,
+	    .ts_ns = e->h.ts_ns,
+	    .dur_ns = e->dur_ns,
+	    .tid = e->h.tid,
+	    .pid = e->pid,
+	    .cause = e->cause,
+	    .flags = e->h.flags,
+	    .order = e->order,
+	    .arg0 = e->arg0,
 	};
 
 	if (e->cause >= FL_CAUSE_MAX)
@@ -313,8 +321,11 @@ static void add_stall(struct model *m, const struct fl_stall *e)
 
 static void add_fault_dur(struct model *m, const struct fl_fault_dur *e)
 {
-	struct stall_rec s = { .ts_ns = e->h.ts_ns, .dur_ns = e->dur_ns, .tid = e->h.tid,
-			       .pid = e->pid, .cause = FL_CAUSE_FAULT };
+	struct stall_rec s = {.ts_ns = e->h.ts_ns,
+			      .dur_ns = e->dur_ns,
+			      .tid = e->h.tid,
+			      .pid = e->pid,
+			      .cause = FL_CAUSE_FAULT};
 
 	m->have_fault_dur = true;
 	m->fault_retries += e->retries;
@@ -337,7 +348,7 @@ static void add_rss_point(struct model *m, struct rss_stat *r, uint64_t ts, int6
 	if (grow_array((void **)&m->rss_series, &m->cap_rss_series, m->nrss_series,
 		       sizeof(*m->rss_series), 1024))
 		return;
-	m->rss_series[m->nrss_series++] = (struct rss_point){ ts, pages, r->pid };
+	m->rss_series[m->nrss_series++] = (struct rss_point){ts, pages, r->pid};
 	r->series_ts = ts;
 }
 
@@ -386,9 +397,11 @@ static void add_rss(struct model *m, const struct fl_rss *e)
 		}
 		m->rss = n;
 		r = &m->rss[m->nrss++];
-		*r = (struct rss_stat){ .pid = e->pid, .min_pages = total, .max_pages = total,
-					.min_anon = e->pages[FL_RSS_ANON],
-					.max_anon = e->pages[FL_RSS_ANON] };
+		*r = (struct rss_stat){.pid = e->pid,
+				       .min_pages = total,
+				       .max_pages = total,
+				       .min_anon = e->pages[FL_RSS_ANON],
+				       .max_anon = e->pages[FL_RSS_ANON]};
 	}
 	add_rss_image(r, e->h.ts_ns, total);
 	r->samples++;
@@ -441,9 +454,9 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		break;
 	}
 	case FL_EV_RSS: {
-		/* Page counts within what a machine can have (the kernel's per-CPU counters may read
-		 * a little negative; a damaged file, anything): sums, and bytes (x the page size),
-		 * cannot overflow. */
+		/* Page counts within what a machine can have (the kernel's per-CPU counters may
+		 * read a little negative; a damaged file, anything): sums, and bytes (x the page
+		 * size), cannot overflow. */
 		const int64_t lim = 1ll << 40;
 		struct fl_rss r = *(const struct fl_rss *)ev;
 
@@ -485,7 +498,7 @@ static void add_event(struct model *m, const void *ev, size_t len)
 		if (p.kind == FL_PROC_EXIT && m->wire) /* its connections are gone with it */
 			wire_proc_exit(m->wire, p.pid, p.ts_ns);
 		alloc_model_add(m, ev); /* names and exec'd images for brk */
-		faultsite_proc(m, &p);  /* names, and forks for the children's code */
+		faultsite_proc(m, &p);	/* names, and forks for the children's code */
 		maptl_proc(m, &p);
 		break;
 	}
@@ -571,7 +584,8 @@ int model_check_oom(struct model *m)
 		return 0;
 	fl_err("%s: out of memory while building the report (an allocation failed); nothing is "
 	       "printed rather than a report with a hole in it: free some memory, or report on a "
-	       "machine with more", m->path);
+	       "machine with more",
+	       m->path);
 	model_free(m);
 	return -ENOMEM;
 }

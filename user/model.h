@@ -6,21 +6,21 @@
 #ifndef FL_MODEL_H
 #define FL_MODEL_H
 
+#include "faultline.h"
+#include "hist.h"
+#include "maptl.h"
+#include "model_meta.h"
+#include "procfs.h"
+#include "recfile.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "faultline.h"
-#include "hist.h"
-#include "procfs.h"
-#include "recfile.h"
-#include "model_meta.h"
-#include "maptl.h"
 
 extern const char *const fl_cause_names[FL_CAUSE_MAX];
 
 struct stall_stats {
 	uint64_t count, total_ns;
-	uint64_t arg0_sum; /* reclaim: pages reclaimed (the stall's arg0), summed */
+	uint64_t arg0_sum;		 /* reclaim: pages reclaimed (the stall's arg0), summed */
 	uint64_t p50_ns, p99_ns, max_ns; /* of durs, set where the model is finished */
 	struct u64vec durs;
 	struct log2hist hist;
@@ -39,16 +39,16 @@ struct stall_rec {
 struct region_stat {
 	char *name;
 	uint64_t faults, kernel, write;
-	uint64_t major;   /* of the faults with a duration event, those that were major */
+	uint64_t major;	  /* of the faults with a duration event, those that were major */
 	const char *kind; /* "file", "anon", "heap", "stack", "special" or "unknown" */
-	char *path;       /* file: its path where a maps list showed it, else NULL */
-	char *creator;    /* anon mmap: the library that called mmap, else NULL */
-	uint32_t kdev;    /* file: dev (kernel s_dev) and inode, else 0 */
+	char *path;	  /* file: its path where a maps list showed it, else NULL */
+	char *creator;	  /* anon mmap: the library that called mmap, else NULL */
+	uint32_t kdev;	  /* file: dev (kernel s_dev) and inode, else 0 */
 	uint64_t ino;
-	uint64_t maps, unmaps;       /* mmap calls that made one, munmap calls that removed one */
+	uint64_t maps, unmaps;	       /* mmap calls that made one, munmap calls that removed one */
 	uint64_t bytes_min, bytes_max; /* sizes of the mmaps that made one */
-	bool before;      /* seen in the maps at the start of the session */
-	char *why;        /* unknown: why */
+	bool before;		       /* seen in the maps at the start of the session */
+	char *why;		       /* unknown: why */
 };
 
 struct pid_maps {
@@ -63,7 +63,8 @@ struct rss_stat {
 	int64_t min_anon, max_anon;
 	uint64_t series_ts; /* when its last point went into model.rss_series */
 	/* The program the process runs last (an exec starts a new image): its samples, the first
-	 * and last above 0 (a new image starts from nothing, an exiting one ends at 0), its peak. */
+	 * and last above 0 (a new image starts from nothing, an exiting one ends at 0), its peak.
+	 */
 	bool exec; /* exec'd since the last sample */
 	uint64_t img_samples, img_first_ts, img_last_ts;
 	int64_t img_first, img_last, img_peak;
@@ -117,10 +118,10 @@ struct model {
 	size_t nregions, cap_regions;
 	struct pid_maps *maps;
 	size_t nmaps;
-	struct maptl *maptl;     /* the mapping timeline (user/maptl.c) */
+	struct maptl *maptl;	 /* the mapping timeline (user/maptl.c) */
 	struct file_stat *files; /* file-backed faults by file, set by maptl_finish */
 	size_t nfiles;
-	bool maptl_syscalls;     /* mmap & co were traced: anonymous mappings are named */
+	bool maptl_syscalls;	 /* mmap & co were traced: anonymous mappings are named */
 	uint64_t faults_unknown; /* faults in regions of kind "unknown" */
 
 	struct rss_stat *rss;
@@ -139,15 +140,19 @@ struct model {
 	uint64_t collapses_ok; /* khugepaged/MADV_COLLAPSE stalls whose collapse succeeded */
 	/* FL_CAUSE_KHUGEPAGED split by who did it: the khugepaged daemon, or a thread's own
 	 * MADV_COLLAPSE (the threads that asked, the first MODEL_COLLAPSE_THREADS of them) */
-	struct collapse_stats { uint64_t count, total_ns, ok; } collapse_daemon, collapse_asked;
-	struct collapse_thread { uint32_t pid, tid; uint64_t count, total_ns; }
-		collapse_threads[MODEL_COLLAPSE_THREADS];
+	struct collapse_stats {
+		uint64_t count, total_ns, ok;
+	} collapse_daemon, collapse_asked;
+	struct collapse_thread {
+		uint32_t pid, tid;
+		uint64_t count, total_ns;
+	} collapse_threads[MODEL_COLLAPSE_THREADS];
 	size_t ncollapse_threads;
 	uint64_t forks, execs, exits;
 
-	struct wire *wire;          /* HTTP requests seen on the wire (user/wire.c) */
-	struct req_view *reqview;   /* requests lined up with stalls (user/reqreport.c) */
-	struct verdict *verdict;    /* the answer first (user/verdict.c), after reqview */
+	struct wire *wire;	  /* HTTP requests seen on the wire (user/wire.c) */
+	struct req_view *reqview; /* requests lined up with stalls (user/reqreport.c) */
+	struct verdict *verdict;  /* the answer first (user/verdict.c), after reqview */
 };
 
 /*
@@ -157,7 +162,7 @@ struct model {
  */
 struct model_budget {
 	uint64_t bytes; /* 0: unlimited */
-	char why[64];   /* "half of MemAvailable", "--max-memory 2G" */
+	char why[64];	/* "half of MemAvailable", "--max-memory 2G" */
 };
 extern struct model_budget model_budget;
 /* Sets the budget from --max-memory's argument (a size, or "unlimited"). 0 or -EINVAL. */

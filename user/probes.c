@@ -1,62 +1,77 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "probes.h"
+#include "faultline.skel.h"
+#include "util.h"
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
-#include <bpf/btf.h>
-#include <bpf/libbpf.h>
-#include "faultline.skel.h"
-#include "probes.h"
-#include "util.h"
 
 /* The table: concern -> choices, best first. Program names are those in bpf/ *.bpf.c. */
 static const struct probe_concern concerns[] = {
-	{ "process_tree", "fork/exec/exit of traced processes (keeps --children current)",
-	  { { ATTACH_TP_BTF, { "fl_fork", "fl_exec", "fl_exit" } } } },
-	{ "fault_user", "every page fault taken in user mode",
-	  { { ATTACH_TP_BTF, { "fl_pf_user_btf" } }, { ATTACH_RAW_TP, { "fl_pf_user_raw" } } } },
-	{ "fault_kernel", "faults on user memory taken in kernel mode (copy_*_user)",
-	  { { ATTACH_TP_BTF, { "fl_pf_kernel_btf" } }, { ATTACH_RAW_TP, { "fl_pf_kernel_raw" } } } },
-	{ "fault_duration", "handle_mm_fault duration and outcome (major/minor, retries)",
-	  { { ATTACH_FENTRY, { "fl_fault_fentry", "fl_fault_fexit" } },
-	    { ATTACH_KPROBE, { "fl_fault_kprobe", "fl_fault_kretprobe" } } } },
-	{ "file_fault", "faults on file-backed mappings (mmapped weights)",
-	  { { ATTACH_TP_BTF, { "fl_filemap_fault_btf" } },
-	    { ATTACH_RAW_TP, { "fl_filemap_fault_raw" } },
-	    { ATTACH_FENTRY, { "fl_filemap_fault_fentry" } },
-	    { ATTACH_KPROBE, { "fl_filemap_fault_kprobe" } } } },
-	{ "direct_reclaim", "direct reclaim stalls",
-	  { { ATTACH_TP_BTF, { "fl_reclaim_begin", "fl_reclaim_end" } } } },
-	{ "memcg_reclaim", "memory cgroup reclaim stalls",
-	  { { ATTACH_TP_BTF, { "fl_memcg_reclaim_begin", "fl_memcg_reclaim_end" } } } },
-	{ "direct_compaction", "direct compaction stalls",
-	  { { ATTACH_TP_BTF, { "fl_compact_try", "fl_compact_end", "fl_compact_deferred" } } } },
-	{ "kcompactd", "background compaction wake-ups",
-	  { { ATTACH_TP_BTF, { "fl_kcompactd_wake", "fl_kcompactd_sleep" } } } },
-	{ "khugepaged", "khugepaged scans and collapses of traced memory (and MADV_COLLAPSE)",
-	  { { ATTACH_TP_BTF, { "fl_khugepaged_scan", "fl_collapse" } } } },
-	{ "mmap_lock", "mmap_lock waits and long write holds",
-	  { { ATTACH_TP_BTF, { "fl_lock_start", "fl_lock_acquired", "fl_lock_released" } } } },
-	{ "migration", "page migration in traced threads",
-	  { { ATTACH_TP_BTF, { "fl_migrate_start", "fl_migrate_end" } } } },
-	{ "rss", "resident set size of traced processes over time",
-	  { { ATTACH_TP_BTF, { "fl_rss" } } } },
-	{ "alloc_syscalls", "mmap munmap madvise brk mremap of traced processes (--alloc=lite, full)",
-	  { { ATTACH_TP_BTF, { "fl_memsys_enter", "fl_memsys_exit" } },
-	    { ATTACH_RAW_TP, { "fl_memsys_enter_raw", "fl_memsys_exit_raw" } } } },
-	{ "alloc_calls", "malloc-family calls in the allocator each process uses (--alloc=full)",
-	  { { ATTACH_MANUAL, { "fl_alloc_entry", "fl_alloc_ret" } } } },
-	{ "cuda_pinned", "CUDA pinned-memory calls in libcudart and libcuda (--cuda=auto)",
-	  { { ATTACH_MANUAL, { "fl_cuda_entry", "fl_cuda_ret" } } } },
-	{ "requests", "HTTP requests on the target's TCP sockets (first 256 bytes each way)",
-	  { { ATTACH_TP_BTF, { "fl_net_enter", "fl_net_exit" } } } },
+    {"process_tree",
+     "fork/exec/exit of traced processes (keeps --children current)",
+     {{ATTACH_TP_BTF, {"fl_fork", "fl_exec", "fl_exit"}}}},
+    {"fault_user",
+     "every page fault taken in user mode",
+     {{ATTACH_TP_BTF, {"fl_pf_user_btf"}}, {ATTACH_RAW_TP, {"fl_pf_user_raw"}}}},
+    {"fault_kernel",
+     "faults on user memory taken in kernel mode (copy_*_user)",
+     {{ATTACH_TP_BTF, {"fl_pf_kernel_btf"}}, {ATTACH_RAW_TP, {"fl_pf_kernel_raw"}}}},
+    {"fault_duration",
+     "handle_mm_fault duration and outcome (major/minor, retries)",
+     {{ATTACH_FENTRY, {"fl_fault_fentry", "fl_fault_fexit"}},
+      {ATTACH_KPROBE, {"fl_fault_kprobe", "fl_fault_kretprobe"}}}},
+    {"file_fault",
+     "faults on file-backed mappings (mmapped weights)",
+     {{ATTACH_TP_BTF, {"fl_filemap_fault_btf"}},
+      {ATTACH_RAW_TP, {"fl_filemap_fault_raw"}},
+      {ATTACH_FENTRY, {"fl_filemap_fault_fentry"}},
+      {ATTACH_KPROBE, {"fl_filemap_fault_kprobe"}}}},
+    {"direct_reclaim",
+     "direct reclaim stalls",
+     {{ATTACH_TP_BTF, {"fl_reclaim_begin", "fl_reclaim_end"}}}},
+    {"memcg_reclaim",
+     "memory cgroup reclaim stalls",
+     {{ATTACH_TP_BTF, {"fl_memcg_reclaim_begin", "fl_memcg_reclaim_end"}}}},
+    {"direct_compaction",
+     "direct compaction stalls",
+     {{ATTACH_TP_BTF, {"fl_compact_try", "fl_compact_end", "fl_compact_deferred"}}}},
+    {"kcompactd",
+     "background compaction wake-ups",
+     {{ATTACH_TP_BTF, {"fl_kcompactd_wake", "fl_kcompactd_sleep"}}}},
+    {"khugepaged",
+     "khugepaged scans and collapses of traced memory (and MADV_COLLAPSE)",
+     {{ATTACH_TP_BTF, {"fl_khugepaged_scan", "fl_collapse"}}}},
+    {"mmap_lock",
+     "mmap_lock waits and long write holds",
+     {{ATTACH_TP_BTF, {"fl_lock_start", "fl_lock_acquired", "fl_lock_released"}}}},
+    {"migration",
+     "page migration in traced threads",
+     {{ATTACH_TP_BTF, {"fl_migrate_start", "fl_migrate_end"}}}},
+    {"rss", "resident set size of traced processes over time", {{ATTACH_TP_BTF, {"fl_rss"}}}},
+    {"alloc_syscalls",
+     "mmap munmap madvise brk mremap of traced processes (--alloc=lite, full)",
+     {{ATTACH_TP_BTF, {"fl_memsys_enter", "fl_memsys_exit"}},
+      {ATTACH_RAW_TP, {"fl_memsys_enter_raw", "fl_memsys_exit_raw"}}}},
+    {"alloc_calls",
+     "malloc-family calls in the allocator each process uses (--alloc=full)",
+     {{ATTACH_MANUAL, {"fl_alloc_entry", "fl_alloc_ret"}}}},
+    {"cuda_pinned",
+     "CUDA pinned-memory calls in libcudart and libcuda (--cuda=auto)",
+     {{ATTACH_MANUAL, {"fl_cuda_entry", "fl_cuda_ret"}}}},
+    {"requests",
+     "HTTP requests on the target's TCP sockets (first 256 bytes each way)",
+     {{ATTACH_TP_BTF, {"fl_net_enter", "fl_net_exit"}}}},
 };
 
 const char *probe_attach_name(enum probe_attach a)
 {
-	static const char *names[] = { "tp_btf", "raw_tp", "fentry", "kprobe", "uprobe" };
+	static const char *names[] = {"tp_btf", "raw_tp", "fentry", "kprobe", "uprobe"};
 
 	return a < ARRAY_SIZE(names) ? names[a] : "?";
 }
@@ -111,14 +126,16 @@ int probe_plan_override(struct probe_plan *p, const char *spec)
 		int i, c;
 
 		if (!eq) {
-			fl_err("--probes: '%s' is not CONCERN=TYPE (e.g. fault-duration=kprobe)", tok);
+			fl_err("--probes: '%s' is not CONCERN=TYPE (e.g. fault-duration=kprobe)",
+			       tok);
 			err = -EINVAL;
 			break;
 		}
 		*eq = 0;
 		i = concern_index(p, tok);
 		if (i < 0) {
-			fl_err("--probes: unknown concern '%s' (faultline record -v lists them)", tok);
+			fl_err("--probes: unknown concern '%s' (faultline record -v lists them)",
+			       tok);
 			err = -EINVAL;
 			break;
 		}
@@ -183,8 +200,8 @@ static bool fentry_works(char *why, size_t len)
 	static int cached = -1;
 	static char cached_why[128];
 	struct bpf_insn insns[] = {
-		{ .code = 0xb7, .dst_reg = 0, .imm = 0 }, /* r0 = 0 */
-		{ .code = 0x95 },                          /* exit */
+	    {.code = 0xb7, .dst_reg = 0, .imm = 0}, /* r0 = 0 */
+	    {.code = 0x95},			    /* exit */
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY);
 	struct btf *btf = vmlinux_btf();
@@ -211,7 +228,8 @@ static bool fentry_works(char *why, size_t len)
 	}
 	link = bpf_link_create(fd, 0, BPF_TRACE_FENTRY, NULL);
 	if (link < 0)
-		snprintf(cached_why, sizeof(cached_why), "fentry attach refused: %s", strerror(errno));
+		snprintf(cached_why, sizeof(cached_why), "fentry attach refused: %s",
+			 strerror(errno));
 	else
 		cached = 1;
 	if (link >= 0)
@@ -237,8 +255,9 @@ bool probe_attach_works(enum probe_attach a, char *why, size_t len)
 	case ATTACH_RAW_TP:
 		if (btf_has_tracepoint("page_fault_user"))
 			return true;
-		snprintf(why, len, vmlinux_btf() ? "tracepoint page_fault_user not in kernel BTF" :
-						   "no kernel BTF (/sys/kernel/btf/vmlinux)");
+		snprintf(why, len,
+			 vmlinux_btf() ? "tracepoint page_fault_user not in kernel BTF"
+				       : "no kernel BTF (/sys/kernel/btf/vmlinux)");
 		return false;
 	case ATTACH_FENTRY:
 		return fentry_works(why, len);
@@ -255,18 +274,21 @@ static bool choice_available(const struct probe_choice *c, struct bpf_object *ob
 {
 	switch (c->attach) {
 	case ATTACH_RAW_TP:
-		/* Without kernel BTF there is no telling: try. With it, a tracepoint has its typedef. */
+		/* Without kernel BTF there is no telling: try. With it, a tracepoint has its
+		 * typedef. */
 		if (!vmlinux_btf())
 			return true;
 		/* fallthrough */
 	case ATTACH_TP_BTF:
 		for (int i = 0; i < PROBE_MAX_PROGS && c->progs[i]; i++) {
-			struct bpf_program *prog = bpf_object__find_program_by_name(obj, c->progs[i]);
+			struct bpf_program *prog =
+			    bpf_object__find_program_by_name(obj, c->progs[i]);
 			const char *sec = prog ? bpf_program__section_name(prog) : NULL;
 			const char *tp = sec ? strchr(sec, '/') : NULL;
 
 			if (!tp || !btf_has_tracepoint(tp + 1)) {
-				snprintf(why, len, "tracepoint %s not in kernel BTF", tp ? tp + 1 : "?");
+				snprintf(why, len, "tracepoint %s not in kernel BTF",
+					 tp ? tp + 1 : "?");
 				return false;
 			}
 		}
@@ -334,7 +356,7 @@ void probe_plan_choose(struct probe_plan *p, struct faultline_bpf *skel)
 /* libbpf says "prog 'NAME': failed to load: -13" (or "BPF program load failed"). */
 int probe_plan_blame(struct probe_plan *p, const char *log)
 {
-	static const char *const markers[] = { "': failed to load", "': BPF program load failed" };
+	static const char *const markers[] = {"': failed to load", "': BPF program load failed"};
 
 	for (size_t m = 0; m < ARRAY_SIZE(markers); m++) {
 		const char *end = strstr(log, markers[m]), *name;
@@ -346,11 +368,13 @@ int probe_plan_blame(struct probe_plan *p, const char *log)
 		for (int i = 0; i < p->n; i++) {
 			int k = p->state[i].choice;
 
-			for (int j = 0; k >= 0 && j < PROBE_MAX_PROGS && p->concerns[i].choices[k].progs[j];
+			for (int j = 0;
+			     k >= 0 && j < PROBE_MAX_PROGS && p->concerns[i].choices[k].progs[j];
 			     j++) {
 				const char *pn = p->concerns[i].choices[k].progs[j];
 
-				if (strlen(pn) == (size_t)(end - name) && !strncmp(pn, name, end - name))
+				if (strlen(pn) == (size_t)(end - name) &&
+				    !strncmp(pn, name, end - name))
 					return i;
 			}
 		}
@@ -396,7 +420,7 @@ void probe_plan_attach(struct probe_plan *p, struct faultline_bpf *skel)
 			continue;
 		for (int j = 0; j < PROBE_MAX_PROGS && c->progs[j]; j++) {
 			struct bpf_program *prog =
-				bpf_object__find_program_by_name(skel->obj, c->progs[j]);
+			    bpf_object__find_program_by_name(skel->obj, c->progs[j]);
 			struct bpf_link *l = prog ? bpf_program__attach(prog) : NULL;
 			char why[160];
 
@@ -492,7 +516,7 @@ int probe_mmap_lock_write_arg(void)
 	id = btf__find_by_name_kind(btf, "btf_trace_mmap_lock_start_locking", BTF_KIND_TYPEDEF);
 	if (id <= 0)
 		return 1;
-	t = btf__type_by_id(btf, id);           /* typedef -> pointer -> func proto */
+	t = btf__type_by_id(btf, id); /* typedef -> pointer -> func proto */
 	t = btf__type_by_id(btf, t->type);
 	if (!t || !btf_is_ptr(t))
 		return 1;

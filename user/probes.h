@@ -7,8 +7,8 @@
 #ifndef FL_PROBES_H
 #define FL_PROBES_H
 
-#include <stdbool.h>
 #include "jw.h"
+#include <stdbool.h>
 
 struct faultline_bpf;
 struct bpf_link;
@@ -30,11 +30,11 @@ struct probe_concern {
 };
 
 struct probe_state {
-	int choice;        /* index into choices, -1 when unavailable or off */
-	bool off;          /* turned off by the user or by the options */
-	bool failed;       /* failed to load or attach: unavailable */
+	int choice;	   /* index into choices, -1 when unavailable or off */
+	bool off;	   /* turned off by the user or by the options */
+	bool failed;	   /* failed to load or attach: unavailable */
 	char reason[256];  /* why unavailable */
-	bool forced;       /* the user named the attach type */
+	bool forced;	   /* the user named the attach type */
 	int forced_choice; /* ... this one: a forced concern that cannot have it is an error */
 };
 

@@ -4,13 +4,13 @@
  * log2 histograms map onto Prometheus buckets directly: slot i holds [2^i, 2^(i+1)) ns, so its
  * upper bound is le = 2^(i+1) ns. Buckets below 1 us are folded into the first one.
  */
-#include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
 #include "model.h"
 #include "serve.h"
 #include "uprobes.h"
 #include "util.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 
 #define FIRST_SLOT 9 /* le = 1.024 us */
 

@@ -28,7 +28,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "record format v1 is l
 _Static_assert(sizeof(struct fl_hdr) == 16, "struct fl_hdr is 16 bytes");
 _Static_assert(FL_MAX_EVENT_BYTES <= UINT16_MAX, "event lengths are stored as u16");
 
-static const char FL_FILE_MAGIC[8] = { 'F', 'L', 'T', 'L', 'I', 'N', 'E', '\0' };
+static const char FL_FILE_MAGIC[8] = {'F', 'L', 'T', 'L', 'I', 'N', 'E', '\0'};
 #define FL_CHUNK_MAGIC 0x4b434c46u   /* "FLCK" on disk */
 #define FL_TRAILER_MAGIC 0x52544c46u /* "FLTR" on disk */
 #define FL_END_MAGIC 0x4e454c46u     /* "FLEN" on disk */
@@ -100,8 +100,8 @@ static uint64_t now_ms(void)
 /* ==== writer ==== */
 
 struct fl_buf {
-	uint8_t *data;     /* FL_CHUNK_TARGET_BYTES of records: u16 length + event */
-	uint32_t len;      /* bytes used */
+	uint8_t *data; /* FL_CHUNK_TARGET_BYTES of records: u16 length + event */
+	uint32_t len;  /* bytes used */
 	uint32_t n_events;
 	uint64_t start_ms; /* when the producer took it (its first event follows at once) */
 };
@@ -764,17 +764,17 @@ int fl_writer_close(struct fl_writer *w, const char *trailer_json)
 struct read_pool;
 
 struct fl_reader {
-	int fd;             /* -1 when reading a memory image */
+	int fd;		    /* -1 when reading a memory image */
 	const uint8_t *mem; /* the memory image */
-	uint64_t size;      /* bytes in the image, or the file's size when last looked at */
-	uint8_t *io;        /* file mode: bytes fetched from the file */
+	uint64_t size;	    /* bytes in the image, or the file's size when last looked at */
+	uint8_t *io;	    /* file mode: bytes fetched from the file */
 	size_t io_cap;
 
-	uint64_t off;  /* file offset of the next chunk (or trailer) */
-	uint8_t *raw;  /* the current chunk, inflated and validated */
+	uint64_t off; /* file offset of the next chunk (or trailer) */
+	uint8_t *raw; /* the current chunk, inflated and validated */
 	size_t raw_cap;
-	size_t pos;    /* offset of the next record in raw */
-	uint32_t left; /* events of the current chunk not yet returned */
+	size_t pos;			    /* offset of the next record in raw */
+	uint32_t left;			    /* events of the current chunk not yet returned */
 	struct libdeflate_decompressor *dd; /* chunks are inflated whole */
 	bool done;
 
@@ -782,7 +782,7 @@ struct fl_reader {
 	char *trailer;
 	struct fl_reader_status st;
 	struct read_pool *pool; /* chunks inflated ahead by worker threads; NULL: none */
-	size_t ev_len;                       /* bytes of ev in use; the rest is zero */
+	size_t ev_len;		/* bytes of ev in use; the rest is zero */
 	uint64_t ev[FL_MAX_EVENT_BYTES / 8]; /* the returned event, 8-byte aligned */
 };
 
@@ -1025,7 +1025,7 @@ cleanup:
 
 /* Stops reading: the file ended or went bad after the chunks read so far. Returns 0. */
 static int reader_stop(struct fl_reader *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int reader_stop(struct fl_reader *r, const char *fmt, ...)
 {
@@ -1056,8 +1056,8 @@ static int reader_corrupt(struct fl_reader *r, const char *why)
 
 static int reader_io_error(struct fl_reader *r, int err)
 {
-	snprintf(r->st.message, sizeof(r->st.message),
-		 "read error after chunk %" PRIu64 ": %s", r->st.chunks, strerror(-err));
+	snprintf(r->st.message, sizeof(r->st.message), "read error after chunk %" PRIu64 ": %s",
+		 r->st.chunks, strerror(-err));
 	r->done = true;
 	return err;
 }
@@ -1132,8 +1132,8 @@ static const char *raw_validate(const uint8_t *raw, const struct chunk_hdr *h, c
 				size_t why_len);
 
 /* Checks every record of the inflated chunk; NULL when all are good, else what is wrong. */
-static const char *chunk_validate(const struct fl_reader *r, const struct chunk_hdr *h,
-				  char *why, size_t why_len)
+static const char *chunk_validate(const struct fl_reader *r, const struct chunk_hdr *h, char *why,
+				  size_t why_len)
 {
 	return raw_validate(r->raw, h, why, why_len);
 }
@@ -1195,8 +1195,9 @@ static int read_trailer(struct fl_reader *r, const uint8_t *p)
 
 	r->done = true;
 	if (json_len > FL_MAX_JSON_BYTES)
-		return reader_stop(r, "trailer is corrupt (length out of range); read %" PRIu64
-				   " whole chunks", r->st.chunks);
+		return reader_stop(
+		    r, "trailer is corrupt (length out of range); read %" PRIu64 " whole chunks",
+		    r->st.chunks);
 	size = TRAILER_HDR_BYTES + json_len + END_BYTES;
 	n = fetch(r, r->off, size, &p);
 	if (n < 0)
@@ -1205,14 +1206,16 @@ static int read_trailer(struct fl_reader *r, const uint8_t *p)
 		return reader_stop(r, "truncated in the trailer (read %" PRIu64 " whole chunks)",
 				   r->st.chunks);
 	if (!trailer_end_ok(r, p, json_len))
-		return reader_stop(r, "trailer is corrupt (bad end marker); read %" PRIu64
-				   " whole chunks", r->st.chunks);
+		return reader_stop(
+		    r, "trailer is corrupt (bad end marker); read %" PRIu64 " whole chunks",
+		    r->st.chunks);
 	err = json_dup(p + TRAILER_HDR_BYTES, json_len, &r->trailer);
 	if (err == -ENOMEM)
 		return reader_io_error(r, err);
 	if (err)
-		return reader_stop(r, "trailer is corrupt (holds a NUL byte); read %" PRIu64
-				   " whole chunks", r->st.chunks);
+		return reader_stop(
+		    r, "trailer is corrupt (holds a NUL byte); read %" PRIu64 " whole chunks",
+		    r->st.chunks);
 	if (r->off + size < r->size)
 		snprintf(r->st.message, sizeof(r->st.message),
 			 "%" PRIu64 " bytes after the end marker ignored", r->size - r->off - size);

@@ -7,15 +7,15 @@
 #ifndef FL_RECFILE_H
 #define FL_RECFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdbool.h>
 
 /* 2: FL_EV_REQ records; FL_EV_NET only with --capture-payload. 3: the kernel's meaning decided in
  * BPF (FL_F_WRITE, fl_fault_dur.outcome, fl_memsys.op and .advice). */
 #define FL_FORMAT_VERSION 3
 #define FL_CHUNK_TARGET_BYTES (1u << 20) /* a chunk is handed to the writer at ~1 MiB ... */
-#define FL_CHUNK_TARGET_MS 1000          /* ... or after 1 s, whichever comes first */
+#define FL_CHUNK_TARGET_MS 1000		 /* ... or after 1 s, whichever comes first */
 #define FL_MAX_EVENT_BYTES 4096
 #define FL_WRITER_MAX_BUFS 8 /* chunk buffers per writer: memory stays bounded, append waits */
 
@@ -28,12 +28,12 @@ struct fl_writer_stats {
 	uint64_t raw_bytes;
 	uint64_t file_bytes; /* bytes written to the file so far */
 	uint64_t buffers;    /* chunk buffers allocated, at most FL_WRITER_MAX_BUFS */
-	uint64_t waits;      /* times append waited for the writer thread (back-pressure) */
+	uint64_t waits;	     /* times append waited for the writer thread (back-pressure) */
 };
 
 /*
- * Creates PATH (O_TRUNC, O_NOFOLLOW, mode 0600), writes the header with META_JSON, starts the writer thread.
- * Returns 0 or -errno. Every call on one writer must come from the same thread.
+ * Creates PATH (O_TRUNC, O_NOFOLLOW, mode 0600), writes the header with META_JSON, starts the
+ * writer thread. Returns 0 or -errno. Every call on one writer must come from the same thread.
  */
 int fl_writer_open(struct fl_writer **w, const char *path, const char *meta_json);
 /* Same, on FD (opened for writing, empty); the writer owns it from now on, even on error. */
@@ -71,10 +71,10 @@ void fl_writer_stats(struct fl_writer *w, struct fl_writer_stats *st);
 int fl_writer_close(struct fl_writer *w, const char *trailer_json);
 
 struct fl_reader_status {
-	uint64_t chunks;     /* whole chunks read so far */
-	uint64_t events;     /* events returned so far */
-	bool truncated;      /* the file ended (or went bad) before the trailer */
-	char message[256];   /* why, e.g. "truncated after chunk 17 (read 17 whole chunks)" */
+	uint64_t chunks;   /* whole chunks read so far */
+	uint64_t events;   /* events returned so far */
+	bool truncated;	   /* the file ended (or went bad) before the trailer */
+	char message[256]; /* why, e.g. "truncated after chunk 17 (read 17 whole chunks)" */
 };
 
 /* Opens and validates the header. 0 or -errno; on error ERRBUF says why (no path in it). */

@@ -2,41 +2,41 @@
 /*
  * faultline record: attach to a running process tree (or start a command), stream every event
  * from the ring buffer into faultline.data, and stop on -d, Ctrl-C, SIGTERM, SIGHUP or when every
- * target has exited. Whatever happens, the file is left complete (or readable up to its last chunk).
+ * target has exited. Whatever happens, the file is left complete (or readable up to its last
+ * chunk).
  */
-#include <errno.h>
-#include <limits.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <jansson.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <libgen.h>
-#include <ctype.h>
-#include <stdio.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include "faultline.skel.h"
 #include "cli.h"
-#include "flight.h"
 #include "commands.h"
 #include "faultline.h"
+#include "faultline.skel.h"
+#include "flight.h"
 #include "jw.h"
 #include "meta.h"
-#include "procfs.h"
 #include "procev.h"
+#include "procfs.h"
 #include "recfile.h"
 #include "session.h"
 #include "uprobes.h"
 #include "util.h"
 #include "wire.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 enum {
 	OPT_CAPTURE_PAYLOAD = CLI_OPT_OWN,
@@ -46,33 +46,37 @@ enum {
 struct record {
 	struct session_opts sopts;
 	const char *output;
-	char *tmp_path;   /* where the recording goes until it ends: DIR/.NAME.XXXXXX */
+	char *tmp_path; /* where the recording goes until it ends: DIR/.NAME.XXXXXX */
 	int tmp_fd;
-	bool force;       /* -f: replace OUTPUT, keep no NAME.old */
+	bool force; /* -f: replace OUTPUT, keep no NAME.old */
 	bool capture_payload;
 	struct wire *wire; /* parses FL_EV_NET into FL_EV_REQ records (no --capture-payload) */
 	uint64_t wire_events;
 	uint64_t duration_ms;
 	char **command;
 	pid_t child;
-	int child_status; /* its wait status once reaped by us ... */
+	int child_status;  /* its wait status once reaped by us ... */
 	bool child_exited; /* ... on its own, not stopped by faultline: record exits with it */
-	int go_fd; /* the launched command waits for a byte on this pipe */
-	int exec_fd; /* ... and sends back errno here if it cannot exec */
+	int go_fd;	   /* the launched command waits for a byte on this pipe */
+	int exec_fd;	   /* ... and sends back errno here if it cannot exec */
 	struct session sess;
 	struct fl_writer *w;
 	struct uprobes *up;
 	uint64_t events;
 	int write_err;
-	int ring_err;     /* reading the ring buffer failed: record exits non-zero */
-	bool started;     /* tracing began: the file holds a recording worth keeping */
+	int ring_err; /* reading the ring buffer failed: record exits non-zero */
+	bool started; /* tracing began: the file holds a recording worth keeping */
 	const char *stop_reason;
 	char exe0[FL_MAX_TARGETS][256]; /* each -p pid's program at the start */
 	bool live_status; /* stderr is a terminal of our own: the status line is redrawn in place */
 	struct flight fl;
 	/* /proc/PID/maps looked at when an exec's event arrives (trailer "maps_exec"): the new
 	 * image's mappings, which the kernel made without a memory syscall */
-	struct exec_maps { int pid; uint64_t ts_ns; char *maps; } *exec_maps;
+	struct exec_maps {
+		int pid;
+		uint64_t ts_ns;
+		char *maps;
+	} * exec_maps;
 	size_t nexec_maps;
 	uint64_t exec_maps_bytes;
 };
@@ -82,56 +86,56 @@ struct record {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-"Usage: faultline record [OPTIONS] (-p PID[,PID...] | -a | -- COMMAND [ARGS...])\n"
-"\n"
-"Record the memory stalls of a running process tree into a file (default ./faultline.data).\n"
-"\n"
-"Targets:\n"
-"  -p, --pid PID[,PID]     trace these processes (all their threads)\n"
-"      --children          also trace their descendants, current and future\n"
-"  -a, --all               trace the whole system\n"
-"  -- COMMAND [ARGS]       start COMMAND and trace it and its children\n"
-"\n"
-"Session:\n"
-"  -d, --duration TIME     stop after TIME (30, 1.5, 30s, 500ms, 2m); default: until\n"
-"                          Ctrl-C, SIGTERM, SIGHUP (the terminal or ssh session went\n"
-"                          away), or every target has exited; the file is complete\n"
-"                          either way (use nohup or setsid to keep recording instead)\n"
-"  -o, --output FILE       where to write (default faultline.data); an existing FILE\n"
-"                          is kept as FILE.old. The file is created mode 0600 as\n"
-"                          DIR/.FILE.XXXXXX and renamed to FILE at the end\n"
-"  -f, --force             overwrite FILE (no FILE.old)\n"
-"      --capture-payload   store the first 256 bytes of every socket read and write\n"
-"                          (headers, prompts, completions, keys) instead of parsed\n"
-"                          requests (method, path without query, status, ids, times)\n"
-"      --keep-cmdline      store the targets' command lines as they are (default:\n"
-"                          values of --api-key, --token, *password*, *secret*, key=\n"
-"                          are stored as <redacted>)\n"
-"      --ringbuf-mb N      ring buffer size in MiB (default 32, power of two): half\n"
-"                          for fault events, one ring per CPU, half for the rest\n"
-"      --probes SPEC       choose attach types: CONCERN=TYPE[,...], e.g.\n"
-"                          fault-duration=kprobe or rss=off (see -v for concerns)\n"
-"      --wire on|off       see HTTP requests on the targets' TCP sockets (default on;\n"
-"                          faultline report lines stalls up with them)\n"
-"      --alloc MODE        allocator tracing: lite (default: mmap munmap madvise brk\n"
-"                          mremap, timed, with the calling library), full (lite + every\n"
-"                          malloc-family call timed by uprobes, exact counts) or off\n"
-"      --alloc-slow TIME   with --alloc=full, record each call slower than TIME\n"
-"                          (default 50us; 1ms, 200us, 0.5ms...)\n"
-"      --cuda auto|off     CUDA pinned-memory calls (cudaHostRegister...) in every\n"
-"                          libcudart/libcuda a target maps, now or later (default auto)\n"
-CLI_USAGE_VERBOSE_HELP
-"\n"
-"Flight recorder (nothing is written until a trigger):\n"
-FLIGHT_USAGE
-"\n"
-"Examples:\n"
-"  sudo faultline record -p $(pgrep -f 'vllm serve') --children -d 60\n"
-"  sudo faultline record -o run1.data -- python3 examples/server.py\n"
-"  sudo faultline record -p PID --alloc=full --alloc-slow=100us -d 30\n"
-"  sudo faultline record -p PID --alloc=off --cuda=off   (faults and stalls only)\n"
-"  faultline report -i run1.data\n");
+	fprintf(
+	    f,
+	    "Usage: faultline record [OPTIONS] (-p PID[,PID...] | -a | -- COMMAND [ARGS...])\n"
+	    "\n"
+	    "Record the memory stalls of a running process tree into a file (default "
+	    "./faultline.data).\n"
+	    "\n"
+	    "Targets:\n"
+	    "  -p, --pid PID[,PID]     trace these processes (all their threads)\n"
+	    "      --children          also trace their descendants, current and future\n"
+	    "  -a, --all               trace the whole system\n"
+	    "  -- COMMAND [ARGS]       start COMMAND and trace it and its children\n"
+	    "\n"
+	    "Session:\n"
+	    "  -d, --duration TIME     stop after TIME (30, 1.5, 30s, 500ms, 2m); default: until\n"
+	    "                          Ctrl-C, SIGTERM, SIGHUP (the terminal or ssh session went\n"
+	    "                          away), or every target has exited; the file is complete\n"
+	    "                          either way (use nohup or setsid to keep recording instead)\n"
+	    "  -o, --output FILE       where to write (default faultline.data); an existing FILE\n"
+	    "                          is kept as FILE.old. The file is created mode 0600 as\n"
+	    "                          DIR/.FILE.XXXXXX and renamed to FILE at the end\n"
+	    "  -f, --force             overwrite FILE (no FILE.old)\n"
+	    "      --capture-payload   store the first 256 bytes of every socket read and write\n"
+	    "                          (headers, prompts, completions, keys) instead of parsed\n"
+	    "                          requests (method, path without query, status, ids, times)\n"
+	    "      --keep-cmdline      store the targets' command lines as they are (default:\n"
+	    "                          values of --api-key, --token, *password*, *secret*, key=\n"
+	    "                          are stored as <redacted>)\n"
+	    "      --ringbuf-mb N      ring buffer size in MiB (default 32, power of two): half\n"
+	    "                          for fault events, one ring per CPU, half for the rest\n"
+	    "      --probes SPEC       choose attach types: CONCERN=TYPE[,...], e.g.\n"
+	    "                          fault-duration=kprobe or rss=off (see -v for concerns)\n"
+	    "      --wire on|off       see HTTP requests on the targets' TCP sockets (default on;\n"
+	    "                          faultline report lines stalls up with them)\n"
+	    "      --alloc MODE        allocator tracing: lite (default: mmap munmap madvise brk\n"
+	    "                          mremap, timed, with the calling library), full (lite + "
+	    "every\n"
+	    "                          malloc-family call timed by uprobes, exact counts) or off\n"
+	    "      --alloc-slow TIME   with --alloc=full, record each call slower than TIME\n"
+	    "                          (default 50us; 1ms, 200us, 0.5ms...)\n"
+	    "      --cuda auto|off     CUDA pinned-memory calls (cudaHostRegister...) in every\n"
+	    "                          libcudart/libcuda a target maps, now or later (default "
+	    "auto)\n" CLI_USAGE_VERBOSE_HELP "\n"
+	    "Flight recorder (nothing is written until a trigger):\n" FLIGHT_USAGE "\n"
+	    "Examples:\n"
+	    "  sudo faultline record -p $(pgrep -f 'vllm serve') --children -d 60\n"
+	    "  sudo faultline record -o run1.data -- python3 examples/server.py\n"
+	    "  sudo faultline record -p PID --alloc=full --alloc-slow=100us -d 30\n"
+	    "  sudo faultline record -p PID --alloc=off --cuda=off   (faults and stalls only)\n"
+	    "  faultline report -i run1.data\n");
 }
 
 /* Record's own options; the shared ones went to cli_session_opt(). */
@@ -140,7 +144,8 @@ static int record_opt(struct record *r, int c, const char *arg)
 	switch (c) {
 	case 'd':
 		if (parse_duration_ms(arg, &r->duration_ms) || !r->duration_ms) {
-			fl_err("-d '%s': expected a duration such as 30, 1.5, 30s, 500ms or 2m", arg);
+			fl_err("-d '%s': expected a duration such as 30, 1.5, 30s, 500ms or 2m",
+			       arg);
 			return -EINVAL;
 		}
 		return 0;
@@ -169,19 +174,18 @@ static int record_opt(struct record *r, int c, const char *arg)
 static int parse_args(struct record *r, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		/* first: getopt_long names the options an ambiguous prefix fits in table order */
-		{ "all", no_argument, NULL, 'a' },
-		CLI_LONGOPTS_SESSION,
-		{ "duration", required_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "capture-payload", no_argument, NULL, OPT_CAPTURE_PAYLOAD },
-		{ "keep-cmdline", no_argument, NULL, OPT_KEEP_CMDLINE },
-		{ "ringbuf-mb", required_argument, NULL, CLI_OPT_RINGBUF },
-		{ "alloc-slow", required_argument, NULL, CLI_OPT_ALLOC_SLOW },
-		FLIGHT_LONGOPTS,
-		{}
-	};
+	    /* first: getopt_long names the options an ambiguous prefix fits in table order */
+	    {"all", no_argument, NULL, 'a'},
+	    CLI_LONGOPTS_SESSION,
+	    {"duration", required_argument, NULL, 'd'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"capture-payload", no_argument, NULL, OPT_CAPTURE_PAYLOAD},
+	    {"keep-cmdline", no_argument, NULL, OPT_KEEP_CMDLINE},
+	    {"ringbuf-mb", required_argument, NULL, CLI_OPT_RINGBUF},
+	    {"alloc-slow", required_argument, NULL, CLI_OPT_ALLOC_SLOW},
+	    FLIGHT_LONGOPTS,
+	    {}};
 	int c, err;
 
 	r->output = NULL;
@@ -317,7 +321,7 @@ static void look_at_exec(struct record *r, const struct proc_ev *pe)
 		return;
 	}
 	r->exec_maps = n;
-	n[r->nexec_maps++] = (struct exec_maps){ pe->pid, pe->ts_ns, maps };
+	n[r->nexec_maps++] = (struct exec_maps){pe->pid, pe->ts_ns, maps};
 	r->exec_maps_bytes += strlen(maps);
 }
 
@@ -347,7 +351,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	struct proc_ev pe;
 
 	if (h->type == FL_EV_NET && r->wire) {
-		/* parsed here, written as FL_EV_REQ by drain_requests: no payload reaches the file */
+		/* parsed here, written as FL_EV_REQ by drain_requests: no payload reaches the file
+		 */
 		wire_event(r->wire, data, size);
 		r->wire_events++;
 		return 0;
@@ -471,8 +476,10 @@ static char *build_trailer(struct record *r)
 	jw_ku64(&w, "bpf_run_ns", run_ns);
 	jw_ku64(&w, "bpf_run_cnt", run_cnt);
 	jw_kbool(&w, "bpf_stats_enabled", r->sess.stats_fd >= 0);
-	jw_ku64(&w, "user_cpu_ns", (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + ru.ru_utime.tv_usec * 1000ull);
-	jw_ku64(&w, "sys_cpu_ns", (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + ru.ru_stime.tv_usec * 1000ull);
+	jw_ku64(&w, "user_cpu_ns",
+		(uint64_t)ru.ru_utime.tv_sec * 1000000000ull + ru.ru_utime.tv_usec * 1000ull);
+	jw_ku64(&w, "sys_cpu_ns",
+		(uint64_t)ru.ru_stime.tv_sec * 1000000000ull + ru.ru_stime.tv_usec * 1000ull);
 	jw_ku64(&w, "max_rss_kb", ru.ru_maxrss);
 	jw_ku64(&w, "rss_end_kb", self_status_kb("\nVmRSS:"));
 	/* The ring buffer's pages are mapped twice (for wrap-around) and count as file RSS;
@@ -651,9 +658,10 @@ static void say_execs(struct record *r)
 	for (int i = 0; !r->command && i < r->sopts.npids; i++) {
 		read_exe(r->sopts.pids[i], exe, sizeof(exe));
 		if (exe[0] && r->exe0[i][0] && strcmp(exe, r->exe0[i]))
-			fprintf(stderr, "faultline: pid %d exec'd %s during the recording (it was %s); "
-				"the report describes %s\n", r->sopts.pids[i], fl_esc(exe), fl_esc(r->exe0[i]),
-				fl_esc(exe));
+			fprintf(stderr,
+				"faultline: pid %d exec'd %s during the recording (it was %s); "
+				"the report describes %s\n",
+				r->sopts.pids[i], fl_esc(exe), fl_esc(r->exe0[i]), fl_esc(exe));
 	}
 }
 
@@ -673,14 +681,16 @@ static int prepare_output(struct record *r)
 	}
 	if (!lstat(r->output, &st)) {
 		if (S_ISLNK(st.st_mode))
-			err = -ELOOP, fl_err("%s: is a symbolic link; record does not write through one "
-					     "(give the path it points to)", r->output);
+			err = -ELOOP,
+			fl_err("%s: is a symbolic link; record does not write through one "
+			       "(give the path it points to)",
+			       r->output);
 		else if (S_ISDIR(st.st_mode))
 			err = -EISDIR, fl_err("%s: is a directory; give a file name (-o %s/%s)",
 					      r->output, r->output, "faultline.data");
 		else if (!S_ISREG(st.st_mode))
-			err = -EINVAL, fl_err("%s: not a regular file; record will not replace it",
-					      r->output);
+			err = -EINVAL,
+			fl_err("%s: not a regular file; record will not replace it", r->output);
 		if (err)
 			goto out;
 	} else if (errno != ENOENT) {
@@ -734,7 +744,7 @@ static int finish_output(struct record *r)
 
 int cmd_record(int argc, char **argv)
 {
-	struct record r = { .go_fd = -1, .exec_fd = -1, .tmp_fd = -1 };
+	struct record r = {.go_fd = -1, .exec_fd = -1, .tmp_fd = -1};
 	char *meta = NULL, *trailer = NULL;
 	int err;
 
@@ -758,7 +768,8 @@ int cmd_record(int argc, char **argv)
 	err = session_open(&r.sess, &r.sopts);
 	if (err)
 		goto out;
-	/* Before the command execs: uprobes on the libc it was forked with follow it into its image. */
+	/* Before the command execs: uprobes on the libc it was forked with follow it into its
+	 * image. */
 	err = uprobes_open(&r.up, &r.sess);
 	if (err)
 		goto out;
@@ -795,8 +806,10 @@ ring:
 	}
 	r.live_status = !r.fl.on && stderr_tty_private(&r);
 	if (!r.fl.on && (!r.live_status || fl_verbose))
-		fprintf(stderr, "faultline: recording to %s (as %s until the end; a killed record "
-				"leaves it there, readable)%s\n", r.output, r.tmp_path,
+		fprintf(stderr,
+			"faultline: recording to %s (as %s until the end; a killed record "
+			"leaves it there, readable)%s\n",
+			r.output, r.tmp_path,
 			r.capture_payload ? "; capturing socket payload" : "");
 	r.started = true;
 	run_loop(&r);
@@ -810,7 +823,8 @@ ring:
 	if (!r.write_err) {
 		session_poll(&r.sess, 0);
 		if (r.wire) {
-			wire_finish(r.wire); /* requests still open are written, marked incomplete */
+			wire_finish(
+			    r.wire); /* requests still open are written, marked incomplete */
 			drain_requests(&r);
 		}
 	}
@@ -844,12 +858,14 @@ out:
 			err = -EIO;
 		if (r.write_err || cerr)
 			fl_err("%s: writing failed: %s (what was written is still readable, up to "
-			       "its last whole chunk)", r.output, strerror(-(r.write_err ? r.write_err : cerr)));
+			       "its last whole chunk)",
+			       r.output, strerror(-(r.write_err ? r.write_err : cerr)));
 		else if (!err || err == r.ring_err) /* what was read is in the file */
 			fprintf(stderr, "faultline: wrote %llu events to %s (%s)\n",
 				(unsigned long long)r.events, r.output, r.stop_reason);
 		if (!err && exit_status(&r, 0) > 128)
-			fprintf(stderr, "faultline: '%s' was killed by signal %d; record exits %d\n",
+			fprintf(stderr,
+				"faultline: '%s' was killed by signal %d; record exits %d\n",
 				r.command[0], exit_status(&r, 0) - 128, exit_status(&r, 0));
 		else if (!err && exit_status(&r, 0))
 			fprintf(stderr, "faultline: '%s' exited with status %d; so does record\n",

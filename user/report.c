@@ -1,12 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* faultline report: the model of a recording, printed as text or JSON (docs/json-schema.md). */
-#include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include "alloc_report.h"
 #include "cli.h"
 #include "commands.h"
@@ -20,6 +13,13 @@
 #include "stallstack.h"
 #include "util.h"
 #include "verdict.h"
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #define JSON_VERSION 1
 #define WRAP_COLS 100 /* the header's command lines wrap here */
@@ -28,37 +28,47 @@ struct report_opts {
 	const char *input;
 	bool json;
 	const char *perfetto, *html; /* --perfetto FILE, --html FILE */
-	struct req_opts req; /* --requests FILE, --clock */
+	struct req_opts req;	     /* --requests FILE, --clock */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: faultline report [-i FILE] [--json] [--perfetto FILE] [--html FILE]\n"
-"                        [--requests FILE [--clock monotonic|realtime]] [--max-memory SIZE]\n"
-"\n"
-"Print what a recording shows: stalls per cause with latency histograms, faults by memory\n"
-"region, RSS, the probe plan, faultline's own overhead, and findings.\n"
-"\n"
-"  -i, --input FILE   the recording (default faultline.data)\n"
-"      --json         the same data as JSON (schema: docs/json-schema.md)\n"
-"      --perfetto FILE    write a timeline (Chrome Trace Event JSON) for ui.perfetto.dev,\n"
-"                         chrome://tracing or speedscope; no text report unless --json\n"
-"      --html FILE        write a self-contained HTML report; no text report unless --json\n"
-"      --requests FILE    line stalls up with a client's requests instead of those seen on\n"
-"                         the wire: a 'vllm bench serve --save-result --save-detailed' JSON\n"
-"                         file, or JSON lines {\"id\",\"start\",\"first_token\",\"end\"} (seconds)\n"
-"      --clock CLOCK      clock of the JSON lines' times: monotonic (default) or realtime\n"
-"      --max-memory SIZE  refuse a recording that needs more memory than SIZE to report\n"
-"                         (512M, 2G; 'unlimited'); default half of MemAvailable\n"
-"  -h, --help         this text\n"
-"\n"
-"Examples:\n"
-"  faultline report\n"
-"  faultline report -i run1.data --json > run1.json\n"
-"  faultline report --requests bench.json\n"
-"  faultline report --perfetto trace.json --html report.html\n"
-"  faultline report --requests reqs.jsonl --clock realtime\n");
+		"Usage: faultline report [-i FILE] [--json] [--perfetto FILE] [--html FILE]\n"
+		"                        [--requests FILE [--clock monotonic|realtime]] "
+		"[--max-memory SIZE]\n"
+		"\n"
+		"Print what a recording shows: stalls per cause with latency histograms, faults by "
+		"memory\n"
+		"region, RSS, the probe plan, faultline's own overhead, and findings.\n"
+		"\n"
+		"  -i, --input FILE   the recording (default faultline.data)\n"
+		"      --json         the same data as JSON (schema: docs/json-schema.md)\n"
+		"      --perfetto FILE    write a timeline (Chrome Trace Event JSON) for "
+		"ui.perfetto.dev,\n"
+		"                         chrome://tracing or speedscope; no text report unless "
+		"--json\n"
+		"      --html FILE        write a self-contained HTML report; no text report "
+		"unless --json\n"
+		"      --requests FILE    line stalls up with a client's requests instead of those "
+		"seen on\n"
+		"                         the wire: a 'vllm bench serve --save-result "
+		"--save-detailed' JSON\n"
+		"                         file, or JSON lines "
+		"{\"id\",\"start\",\"first_token\",\"end\"} (seconds)\n"
+		"      --clock CLOCK      clock of the JSON lines' times: monotonic (default) or "
+		"realtime\n"
+		"      --max-memory SIZE  refuse a recording that needs more memory than SIZE to "
+		"report\n"
+		"                         (512M, 2G; 'unlimited'); default half of MemAvailable\n"
+		"  -h, --help         this text\n"
+		"\n"
+		"Examples:\n"
+		"  faultline report\n"
+		"  faultline report -i run1.data --json > run1.json\n"
+		"  faultline report --requests bench.json\n"
+		"  faultline report --perfetto trace.json --html report.html\n"
+		"  faultline report --requests reqs.jsonl --clock realtime\n");
 }
 
 static int cmp_region(const void *a, const void *b)
@@ -76,7 +86,8 @@ static void text_process(const struct model_process *p, size_t col, FILE *f)
 	col +=
 	    fprintf(f, " %s, allocator %s:", fl_esc(p->comm) ?: "?", fl_esc(p->allocator) ?: "?");
 	for (size_t k = 0; k < p->cmdline.n; k++) {
-		/* the target's own strings: control characters (a newline, an escape) come out as \xNN */
+		/* the target's own strings: control characters (a newline, an escape) come out as
+		 * \xNN */
 		const char *s = fl_esc(p->cmdline.v[k]) ?: "?";
 
 		/* the whole command line, wrapped: the last flag is often the one that matters */
@@ -133,8 +144,9 @@ static void text_session(const struct model *m, FILE *f)
 		fprintf(f, ", stopped: %s", fl_esc(s->stop_reason) ?: "?");
 	fprintf(f, "\n");
 	if (s->opts.capture_payload)
-		fprintf(f, "  payload captured (record --capture-payload): this file holds the first "
-			   "256 bytes of every socket read and write: headers, keys, prompts\n");
+		fprintf(f,
+			"  payload captured (record --capture-payload): this file holds the first "
+			"256 bytes of every socket read and write: headers, keys, prompts\n");
 	for (size_t i = 0; i < s->ntargets; i++)
 		text_target(&s->targets[i], f);
 	fprintf(f, "  THP enabled=%s defrag=%s, khugepaged defrag=%s, hugepages reserved %s\n",
@@ -157,7 +169,8 @@ static void text_probes(const struct model *m, FILE *f)
 	}
 }
 
-/* Who collapsed: the khugepaged daemon, or MADV_COLLAPSE asked for by the process, in which threads. */
+/* Who collapsed: the khugepaged daemon, or MADV_COLLAPSE asked for by the process, in which
+ * threads. */
 static void text_collapse_split(const struct model *m, FILE *f)
 {
 	const struct collapse_stats *d = &m->collapse_daemon, *a = &m->collapse_asked;
@@ -165,12 +178,15 @@ static void text_collapse_split(const struct model *m, FILE *f)
 
 	if (!d->count && !a->count)
 		return;
-	fprintf(f, "  khugepaged: %" PRIu64 " by the khugepaged daemon (%s), %" PRIu64
-		   " by MADV_COLLAPSE the process asked for (%s)", d->count,
-		fmt_ns(d->total_ns, b, sizeof(b)), a->count, fmt_ns(a->total_ns, c, sizeof(c)));
+	fprintf(f,
+		"  khugepaged: %" PRIu64 " by the khugepaged daemon (%s), %" PRIu64
+		" by MADV_COLLAPSE the process asked for (%s)",
+		d->count, fmt_ns(d->total_ns, b, sizeof(b)), a->count,
+		fmt_ns(a->total_ns, c, sizeof(c)));
 	for (size_t i = 0; i < m->ncollapse_threads; i++)
-		fprintf(f, "%s tid %u (pid %u) %" PRIu64, i ? "," : ": in", m->collapse_threads[i].tid,
-			m->collapse_threads[i].pid, m->collapse_threads[i].count);
+		fprintf(f, "%s tid %u (pid %u) %" PRIu64, i ? "," : ": in",
+			m->collapse_threads[i].tid, m->collapse_threads[i].pid,
+			m->collapse_threads[i].count);
 	fprintf(f, "%s\n", m->ncollapse_threads == MODEL_COLLAPSE_THREADS ? ", ..." : "");
 }
 
@@ -178,15 +194,18 @@ static void text_stalls(const struct model *m, FILE *f)
 {
 	char a[32], b[32], c[32], d[32];
 
-	fprintf(f, "\nStalls                      count        total          p50          p99          max\n");
+	fprintf(f, "\nStalls                      count        total          p50          p99     "
+		   "     max\n");
 	for (int i = 0; i < FL_CAUSE_MAX; i++) {
 		const struct stall_stats *s = &m->stalls[i];
 
 		if (i == FL_CAUSE_ALLOC || i == FL_CAUSE_PINNED)
 			continue;
 		if (i == FL_CAUSE_FAULT && !m->have_fault_dur) {
-			fprintf(f, "  %-20s %10s   (durations unavailable on this kernel: see Probes)\n",
-				fl_cause_names[i], "-");
+			fprintf(
+			    f,
+			    "  %-20s %10s   (durations unavailable on this kernel: see Probes)\n",
+			    fl_cause_names[i], "-");
 			continue;
 		}
 		fprintf(f, "  %-20s %10" PRIu64 " %12s %12s %12s %12s\n", fl_cause_names[i],
@@ -211,7 +230,8 @@ static const char *fault_dur_why(const struct model *m)
 
 	if (reason && *reason)
 		return reason;
-	return p ? "the fault_duration probe timed no fault" : "the fault_duration probe was not planned";
+	return p ? "the fault_duration probe timed no fault"
+		 : "the fault_duration probe was not planned";
 }
 
 #define TEXT_REGIONS 15
@@ -232,8 +252,10 @@ static void text_region_detail(const struct region_stat *r, FILE *f)
 		fprintf(f, "      %s x %" PRIu64 ", %" PRIu64 " unmapped during the session\n",
 			fmt_bytes(r->bytes_max, a, sizeof(a)), r->maps, r->unmaps);
 	else if (r->maps > 1)
-		fprintf(f, "      %" PRIu64 " mmaps of %s to %s, %" PRIu64 " unmapped during the "
-			   "session\n", r->maps, fmt_bytes(r->bytes_min, a, sizeof(a)),
+		fprintf(f,
+			"      %" PRIu64 " mmaps of %s to %s, %" PRIu64 " unmapped during the "
+			"session\n",
+			r->maps, fmt_bytes(r->bytes_min, a, sizeof(a)),
 			fmt_bytes(r->bytes_max, b, sizeof(b)), r->unmaps);
 }
 
@@ -280,11 +302,15 @@ static void text_faults(const struct model *m, FILE *f)
 	uint64_t total = m->faults_user + m->faults_kernel;
 	struct region_stat *regions;
 
-	fprintf(f, "\nPage faults: %" PRIu64 " (user %" PRIu64 ", kernel-mode on user memory %" PRIu64
-		   ", writes %" PRIu64 ")\n", total, m->faults_user, m->faults_kernel, m->faults_write);
+	fprintf(f,
+		"\nPage faults: %" PRIu64 " (user %" PRIu64 ", kernel-mode on user memory %" PRIu64
+		", writes %" PRIu64 ")\n",
+		total, m->faults_user, m->faults_kernel, m->faults_write);
 	if (m->have_fault_dur)
-		fprintf(f, "  major %" PRIu64 ", minor %" PRIu64 ", failed %" PRIu64 ", retries %" PRIu64
-			   "\n", m->faults_major, m->faults_minor, m->faults_error, m->fault_retries);
+		fprintf(f,
+			"  major %" PRIu64 ", minor %" PRIu64 ", failed %" PRIu64
+			", retries %" PRIu64 "\n",
+			m->faults_major, m->faults_minor, m->faults_error, m->fault_retries);
 	else
 		fprintf(f, "  major/minor, retries and fault durations: unavailable (%s)\n",
 			fault_dur_why(m));
@@ -301,9 +327,9 @@ static void text_faults(const struct model *m, FILE *f)
 	sort_n(regions, m->nregions, sizeof(*regions), cmp_region);
 	fprintf(f, "\n  %-48s %12s %8s %10s\n", "region", "faults", "share", "kernel");
 	for (size_t i = 0; i < m->nregions && i < TEXT_REGIONS; i++) {
-		fprintf(f, "  %-48.48s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n", fl_esc(regions[i].name),
-			regions[i].faults, total ? 100.0 * regions[i].faults / total : 0.0,
-			regions[i].kernel);
+		fprintf(f, "  %-48.48s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n",
+			fl_esc(regions[i].name), regions[i].faults,
+			total ? 100.0 * regions[i].faults / total : 0.0, regions[i].kernel);
 		text_region_detail(&regions[i], f);
 	}
 	if (m->nregions > TEXT_REGIONS) {
@@ -317,9 +343,10 @@ static void text_faults(const struct model *m, FILE *f)
 	free(regions);
 	fprintf(f, "  unknown: %" PRIu64 " faults (%.1f%%)%s\n", m->faults_unknown,
 		total ? 100.0 * m->faults_unknown / total : 0.0,
-		m->maptl_syscalls ? "" : "; memory syscalls not traced (--alloc=off): mappings "
-					 "made during the session are named only if a maps list "
-					 "shows them");
+		m->maptl_syscalls ? ""
+				  : "; memory syscalls not traced (--alloc=off): mappings "
+				    "made during the session are named only if a maps list "
+				    "shows them");
 	text_files(m, f);
 }
 
@@ -329,9 +356,10 @@ static void text_memory(const struct model *m, FILE *f)
 
 	rss_print_text(m, f); /* user/alloc_report.c */
 	fprintf(f, "\nOther\n");
-	fprintf(f, "  kcompactd wake-ups (system-wide) %" PRIu64 ", mmap_lock long write holds %" PRIu64
-		   " (max %s)\n", m->kcompactd_wakes, m->lock_holds,
-		fmt_ns(m->lock_hold_max_ns, a, sizeof(a)));
+	fprintf(f,
+		"  kcompactd wake-ups (system-wide) %" PRIu64
+		", mmap_lock long write holds %" PRIu64 " (max %s)\n",
+		m->kcompactd_wakes, m->lock_holds, fmt_ns(m->lock_hold_max_ns, a, sizeof(a)));
 	fprintf(f, "  processes: %" PRIu64 " forked, %" PRIu64 " exec'd, %" PRIu64 " exited\n",
 		m->forks, m->execs, m->exits);
 }
@@ -607,7 +635,6 @@ static void json_stalls(const struct model *m, struct jw *w)
 	jw_obj_close(w);
 }
 
-
 /* The mapping timeline's members of a region (user/maptl.c). */
 static void json_region(struct jw *w, const struct model *m, const struct region_stat *r)
 {
@@ -825,16 +852,15 @@ static int parse_args(struct report_opts *o, int argc, char **argv)
 {
 	enum { OPT_JSON = 256, OPT_REQUESTS, OPT_CLOCK, OPT_MAX_MEMORY, OPT_PERFETTO, OPT_HTML };
 	static const struct option longopts[] = {
-		{ "input", required_argument, NULL, 'i' },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "requests", required_argument, NULL, OPT_REQUESTS },
-		{ "clock", required_argument, NULL, OPT_CLOCK },
-		{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
-		{ "perfetto", required_argument, NULL, OPT_PERFETTO },
-		{ "html", required_argument, NULL, OPT_HTML },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	    {"input", required_argument, NULL, 'i'},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"requests", required_argument, NULL, OPT_REQUESTS},
+	    {"clock", required_argument, NULL, OPT_CLOCK},
+	    {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+	    {"perfetto", required_argument, NULL, OPT_PERFETTO},
+	    {"html", required_argument, NULL, OPT_HTML},
+	    {"help", no_argument, NULL, 'h'},
+	    {}};
 	int c;
 
 	o->input = "faultline.data";

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The requests section of faultline report (text and JSON); see reqreport.h. */
+#include "reqreport.h"
+#include "attrib.h"
+#include "model.h"
+#include "util.h"
+#include "wire.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include "attrib.h"
-#include "model.h"
-#include "reqreport.h"
-#include "util.h"
-#include "wire.h"
 
 #define NBANDS 4
 #define NSLOW 10
@@ -18,9 +18,9 @@
 
 enum { WIN_PREFILL = 0, WIN_DECODE, WIN_MAX };
 
-static const char *const win_names[WIN_MAX] = { "prefill", "decode" };
-static const char *const win_spans[WIN_MAX] = { "[start, first token]", "[first token, end]" };
-static const char *const win_metric[WIN_MAX] = { "TTFT", "decode time" };
+static const char *const win_names[WIN_MAX] = {"prefill", "decode"};
+static const char *const win_spans[WIN_MAX] = {"[start, first token]", "[first token, end]"};
+static const char *const win_metric[WIN_MAX] = {"TTFT", "decode time"};
 
 struct req_row {
 	const struct request *r;
@@ -177,26 +177,34 @@ static int check_overlap(const struct model *m, struct req_view *v, const char *
 	size_t inside = 0;
 
 	if (v->file_reqs.clock_mismatch)
-		req_warn(v, "%s: %zu lines say \"clock\": \"%s\" but were read as %s times: "
-			 "give --clock %s", file, v->file_reqs.clock_mismatch,
-			 v->file_reqs.clock_said, v->clock == REQ_CLOCK_REALTIME ? "realtime" :
-			 "monotonic", v->file_reqs.clock_said);
+		req_warn(v,
+			 "%s: %zu lines say \"clock\": \"%s\" but were read as %s times: "
+			 "give --clock %s",
+			 file, v->file_reqs.clock_mismatch, v->file_reqs.clock_said,
+			 v->clock == REQ_CLOCK_REALTIME ? "realtime" : "monotonic",
+			 v->file_reqs.clock_said);
 	if (!m->first_ts)
 		return 0;
 	for (size_t i = 0; i < v->n; i++)
-		inside += v->rows[i].r->end_ns >= m->first_ts && v->rows[i].r->start_ns <= m->last_ts;
+		inside +=
+		    v->rows[i].r->end_ns >= m->first_ts && v->rows[i].r->start_ns <= m->last_ts;
 	if (!inside) {
 		fl_err("%s: none of its %zu requests fall inside the recording: another host or "
-		       "recording, or the wrong --clock?%s", file, v->n,
+		       "recording, or the wrong --clock?%s",
+		       file, v->n,
 		       v->file_reqs.clock_mismatch ? " (its lines name another clock)" : "");
 		return -ERANGE;
 	}
 	if (inside < v->n)
-		req_warn(v, "%s: %zu of its %zu requests fall outside the recording (another run, or "
-			 "the wrong --clock?): they show no stalls", file, v->n - inside, v->n);
+		req_warn(v,
+			 "%s: %zu of its %zu requests fall outside the recording (another run, or "
+			 "the wrong --clock?): they show no stalls",
+			 file, v->n - inside, v->n);
 	if (v->wire && v->wire->n && !v->matched)
-		req_warn(v, "%s: none of its requests match the %zu seen on the wire: another run, "
-			 "or another server?", file, v->wire->n);
+		req_warn(v,
+			 "%s: none of its requests match the %zu seen on the wire: another run, "
+			 "or another server?",
+			 file, v->wire->n);
 	return 0;
 }
 
@@ -234,12 +242,11 @@ static void attribute_rows(struct model *m, struct req_view *v)
 		row->b[WIN_DECODE] = r->end_ns;
 		for (int k = 0; k < WIN_MAX; k++)
 			if (row->has[k])
-				attribute_window_thread(m->stall_list, m->nstalls, v->max_stall_ns,
-							m->fault_ts.v, m->fault_ts.n,
-							m->fault_buckets, m->nfault_buckets,
-							m->fault_buckets_capped, row->a[k],
-							row->b[k], row_pid(row), row_tid(row),
-							&row->attr[k]);
+				attribute_window_thread(
+				    m->stall_list, m->nstalls, v->max_stall_ns, m->fault_ts.v,
+				    m->fault_ts.n, m->fault_buckets, m->nfault_buckets,
+				    m->fault_buckets_capped, row->a[k], row->b[k], row_pid(row),
+				    row_tid(row), &row->attr[k]);
 		v->aborted += r->aborted;
 		v->failed += r->failed;
 		v->incomplete += r->incomplete;
@@ -314,7 +321,8 @@ static void summarize_slowest(struct req_view *v, int k, struct win_summary *s)
 		if (!v->rows[i].has[k])
 			continue;
 		j = s->nslow < NSLOW ? s->nslow++ : NSLOW;
-		while (j > 0 && row_metric(&v->rows[s->slow[j - 1]], k) < row_metric(&v->rows[i], k)) {
+		while (j > 0 &&
+		       row_metric(&v->rows[s->slow[j - 1]], k) < row_metric(&v->rows[i], k)) {
 			if (j < NSLOW)
 				s->slow[j] = s->slow[j - 1];
 			j--;
@@ -406,8 +414,8 @@ static void text_source(const struct model *m, const struct req_view *v, FILE *f
 	if (v->source == REQ_SRC_WIRE)
 		fprintf(f, "the wire (%" PRIu64 " TCP connections)", v->wire_conns);
 	else
-		fprintf(f, "%s (%s, %s clock)", fl_esc(v->file), v->source == REQ_SRC_BENCH ?
-			"vllm bench JSON" : "JSON lines",
+		fprintf(f, "%s (%s, %s clock)", fl_esc(v->file),
+			v->source == REQ_SRC_BENCH ? "vllm bench JSON" : "JSON lines",
 			v->clock == REQ_CLOCK_REALTIME ? "realtime" : "monotonic");
 	if (v->source != REQ_SRC_WIRE && v->wire)
 		fprintf(f, "; %zu of them matched to the %zu seen on the wire", v->matched,
@@ -431,7 +439,7 @@ static void text_band_header(const struct req_view *v, int k, const bool *cols, 
 
 static void text_bands(const struct req_view *v, int k, FILE *f)
 {
-	static const char *const names[NBANDS] = { "<= p50", "p50..p90", "p90..p99", "> p99" };
+	static const char *const names[NBANDS] = {"<= p50", "p50..p90", "p90..p99", "> p99"};
 	const struct win_summary *s = &v->win[k];
 	bool cols[FL_CAUSE_MAX] = {};
 	char a[32];
@@ -439,7 +447,8 @@ static void text_bands(const struct req_view *v, int k, FILE *f)
 	for (int b = 0; b < NBANDS; b++)
 		for (int c = 0; c < FL_CAUSE_MAX; c++)
 			cols[c] |= s->bands[b].stall_sum[c] > 0;
-	fprintf(f, "  mean stall time per request in %s, by %s band:\n", win_spans[k], win_metric[k]);
+	fprintf(f, "  mean stall time per request in %s, by %s band:\n", win_spans[k],
+		win_metric[k]);
 	text_band_header(v, k, cols, f);
 	for (int b = 0; b < NBANDS; b++) {
 		const struct band *bd = &s->bands[b];
@@ -512,13 +521,14 @@ static void text_corr(const struct win_summary *s, int k, FILE *f)
 	else
 		fprintf(f, "Spearman %.2f, Pearson %.2f", s->spearman, s->pearson);
 	if (!isnan(s->faults_spearman))
-		fprintf(f, "; faults in window vs %s: Spearman %.2f", win_metric[k], s->faults_spearman);
+		fprintf(f, "; faults in window vs %s: Spearman %.2f", win_metric[k],
+			s->faults_spearman);
 	fprintf(f, "\n");
 }
 
 /* The STALLS_SHOWN stalls that overlapped the window longest, longest first. */
-static size_t top_stalls(const struct model *m, const struct req_view *v,
-			 const struct req_row *row, int k, size_t *top, uint64_t *ov)
+static size_t top_stalls(const struct model *m, const struct req_view *v, const struct req_row *row,
+			 int k, size_t *top, uint64_t *ov)
 {
 	size_t n = 0;
 
@@ -581,8 +591,8 @@ static void text_request_stalls(const struct model *m, const struct req_view *v,
 /* " (own thread 10 ms, other threads 2 ms, other processes 0)" after a stall or fault figure */
 static void text_who(const struct win_attr *wa, bool faults, FILE *f)
 {
-	static const char *const names[WHO_MAX] = { "own thread", "other threads",
-						    "other processes" };
+	static const char *const names[WHO_MAX] = {"own thread", "other threads",
+						   "other processes"};
 	char a[32];
 
 	if (!wa->by_thread)
@@ -739,7 +749,8 @@ static void json_row_stalls(const struct model *m, const struct req_view *v,
 		jw_ku64(w, "tid", s->tid);
 		jw_ku64(w, "start_ns", s->ts_ns);
 		jw_ku64(w, "dur_ns", s->dur_ns);
-		jw_ku64(w, "overlap_ns", overlap_ns(s->ts_ns, s->ts_ns + s->dur_ns, row->a[k], row->b[k]));
+		jw_ku64(w, "overlap_ns",
+			overlap_ns(s->ts_ns, s->ts_ns + s->dur_ns, row->a[k], row->b[k]));
 		jw_obj_close(w);
 	}
 	jw_arr_close(w);
@@ -768,7 +779,7 @@ static void json_other_processes(const struct req_view *v, int k, struct jw *w)
 
 static void json_window(const struct model *m, const struct req_view *v, int k, struct jw *w)
 {
-	static const char *const names[NBANDS] = { "<=p50", "p50-p90", "p90-p99", ">p99" };
+	static const char *const names[NBANDS] = {"<=p50", "p50-p90", "p90-p99", ">p99"};
 	const struct win_summary *s = &v->win[k];
 
 	jw_key(w, win_names[k]);
@@ -987,8 +998,8 @@ void reqview_json(const struct model *m, struct jw *w)
 	jw_obj_open(w);
 	jw_kstr(w, "source", req_source_name(v->source));
 	jw_kstr(w, "file", v->file);
-	jw_kstr(w, "clock", v->file ? (v->clock == REQ_CLOCK_REALTIME ? "realtime" : "monotonic")
-				    : NULL);
+	jw_kstr(w, "clock",
+		v->file ? (v->clock == REQ_CLOCK_REALTIME ? "realtime" : "monotonic") : NULL);
 	jw_ku64(w, "count", v->n);
 	jw_ku64(w, "aborted", v->aborted);
 	jw_ku64(w, "failed", v->failed);

@@ -7,18 +7,18 @@
 #ifndef FL_REQREPORT_H
 #define FL_REQREPORT_H
 
-#include <stdbool.h>
-#include <stdio.h>
 #include "jw.h"
 #include "requests.h"
+#include <stdbool.h>
+#include <stdio.h>
 
 struct model;
 struct win_attr;
 struct req_view;
 
 struct req_opts {
-	const char *file;      /* --requests FILE, or NULL for the wire */
-	enum req_clock clock;  /* --clock */
+	const char *file;     /* --requests FILE, or NULL for the wire */
+	enum req_clock clock; /* --clock */
 	bool clock_given;
 };
 

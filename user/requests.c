@@ -3,6 +3,8 @@
  * Client request logs: vLLM bench JSON and JSON lines, converted to CLOCK_MONOTONIC ns. Nothing
  * in them is trusted: every field is type-checked and every message names the line or field.
  */
+#include "requests.h"
+#include "util.h"
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -10,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "requests.h"
-#include "util.h"
 
 #define MATCH_WINDOW_NS 5000000ull
 
@@ -37,7 +37,7 @@ void reqlist_free(struct reqlist *l)
 
 const char *req_source_name(int source)
 {
-	static const char *const names[] = { "wire", "bench", "jsonl" };
+	static const char *const names[] = {"wire", "bench", "jsonl"};
 
 	return source >= 0 && source < 3 ? names[source] : "?";
 }
@@ -55,12 +55,20 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 static const char *type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: case JSON_REAL: return "a number";
-	case JSON_TRUE: case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
 	}
 	return "?";
 }
@@ -91,8 +99,8 @@ static void copy_id(char *dst, const json_t *v)
 /* --- vLLM bench JSON ------------------------------------------------------------------- */
 
 /* ARR[i] as seconds >= 0; the message names the field and index. */
-static int bench_secs(const char *name, const json_t *doc, const char *field, size_t i,
-		      double *out, char *err, size_t errlen)
+static int bench_secs(const char *name, const json_t *doc, const char *field, size_t i, double *out,
+		      char *err, size_t errlen)
 {
 	const json_t *v = json_array_get(json_object_get(doc, field), i);
 
@@ -128,11 +136,11 @@ static double bench_duration(const json_t *doc, size_t i, double ttft)
 	size_t k;
 	json_t *x;
 
-	if (json_is_number(e2el) && isfinite(json_number_value(e2el)) && json_number_value(e2el) >= 0)
+	if (json_is_number(e2el) && isfinite(json_number_value(e2el)) &&
+	    json_number_value(e2el) >= 0)
 		return json_number_value(e2el);
-	json_array_foreach(itls, k, x)
-		if (json_is_number(x) && isfinite(json_number_value(x)) && json_number_value(x) > 0)
-			d += json_number_value(x);
+	json_array_foreach(itls, k, x) if (json_is_number(x) && isfinite(json_number_value(x)) &&
+					   json_number_value(x) > 0) d += json_number_value(x);
 	return d;
 }
 
@@ -154,8 +162,8 @@ static int bench_one(const char *name, const json_t *doc, size_t i, const struct
 	r->source = REQ_SRC_BENCH;
 	r->failed = failed;
 	if (!secs_to_mono(start, cm, &r->start_ns))
-		return fail(err, errlen, "%s: start_times[%zu]: %g is not a CLOCK_MONOTONIC time", name,
-			    i, start);
+		return fail(err, errlen, "%s: start_times[%zu]: %g is not a CLOCK_MONOTONIC time",
+			    name, i, start);
 	dur = bench_duration(doc, i, failed ? 0 : ttft);
 	r->first_token_ns = failed ? 0 : r->start_ns + (uint64_t)llround(ttft * 1e9);
 	r->end_ns = r->start_ns + (uint64_t)llround(dur * 1e9);
@@ -171,8 +179,8 @@ int requests_parse_bench(const char *name, const char *buf, size_t len,
 			 const struct req_clockmap *cm, struct reqlist *out, char *err,
 			 size_t errlen)
 {
-	static const char *const optional[] = { "errors", "itls", "output_lens", "request_ids",
-						 "e2els" };
+	static const char *const optional[] = {"errors", "itls", "output_lens", "request_ids",
+					       "e2els"};
 	json_error_t jerr;
 	json_t *doc = json_loadb(buf, len, 0, &jerr), *starts;
 	int rc = 0;
@@ -185,14 +193,18 @@ int requests_parse_bench(const char *name, const char *buf, size_t len,
 		rc = fail(err, errlen, "%s: expected a vllm bench JSON object, got %s", name,
 			  type_name(doc));
 	} else if (!starts) {
-		rc = fail(err, errlen,
-			  "%s: no 'start_times': this bench result (older vLLM) does not say when each "
-			  "request started, so its requests cannot be placed on the recording's clock; "
-			  "use a vLLM whose 'vllm bench serve --save-result --save-detailed' writes "
-			  "start_times, or give JSON lines with start/first_token/end", name);
+		rc = fail(
+		    err, errlen,
+		    "%s: no 'start_times': this bench result (older vLLM) does not say when each "
+		    "request started, so its requests cannot be placed on the recording's clock; "
+		    "use a vLLM whose 'vllm bench serve --save-result --save-detailed' writes "
+		    "start_times, or give JSON lines with start/first_token/end",
+		    name);
 	} else if (cm->clock == REQ_CLOCK_REALTIME) {
-		rc = fail(err, errlen, "%s: bench JSON start_times are time.perf_counter() "
-			  "(CLOCK_MONOTONIC) seconds: drop --clock realtime", name);
+		rc = fail(err, errlen,
+			  "%s: bench JSON start_times are time.perf_counter() "
+			  "(CLOCK_MONOTONIC) seconds: drop --clock realtime",
+			  name);
 	} else if (!(rc = bench_check_array(name, doc, "start_times", json_array_size(starts), true,
 					    err, errlen))) {
 		n = json_array_size(starts);
@@ -219,7 +231,8 @@ static int jsonl_time(const char *name, size_t line, const json_t *o, const char
 	if ((!v || json_is_null(v)) && optional)
 		return 0;
 	if (!v)
-		return fail(err, errlen, "%s:%zu: field '%s' is missing (seconds)", name, line, field);
+		return fail(err, errlen, "%s:%zu: field '%s' is missing (seconds)", name, line,
+			    field);
 	if (!json_is_number(v))
 		return fail(err, errlen, "%s:%zu: field '%s': expected seconds as a number, got %s",
 			    name, line, field, type_name(v));
@@ -227,8 +240,9 @@ static int jsonl_time(const char *name, size_t line, const json_t *o, const char
 		return fail(err, errlen, "%s:%zu: field '%s': %.6f is not a %s time%s", name, line,
 			    field, json_number_value(v),
 			    cm->clock == REQ_CLOCK_REALTIME ? "CLOCK_REALTIME" : "CLOCK_MONOTONIC",
-			    cm->clock == REQ_CLOCK_MONOTONIC ? " (realtime seconds? try --clock realtime)"
-							     : "");
+			    cm->clock == REQ_CLOCK_MONOTONIC
+				? " (realtime seconds? try --clock realtime)"
+				: "");
 	*have = true;
 	return 0;
 }
@@ -247,8 +261,10 @@ static int jsonl_line(const char *name, size_t line, const char *s, size_t n,
 	if (!o)
 		return fail(err, errlen, "%s:%zu: not JSON: %s", name, line, jerr.text);
 	if (!json_is_object(o)) {
-		rc = fail(err, errlen, "%s:%zu: expected an object {\"id\",\"start\",\"first_token\","
-			  "\"end\"}, got %s", name, line, type_name(o));
+		rc = fail(err, errlen,
+			  "%s:%zu: expected an object {\"id\",\"start\",\"first_token\","
+			  "\"end\"}, got %s",
+			  name, line, type_name(o));
 		goto out;
 	}
 	rc = jsonl_time(name, line, o, "start", false, cm, &start, &have, err, errlen);
@@ -260,8 +276,9 @@ static int jsonl_line(const char *name, size_t line, const char *s, size_t n,
 	if (rc)
 		goto out;
 	if ((have_first && first < start) || (have_end && end < start)) {
-		rc = fail(err, errlen, "%s:%zu: times go backwards (first_token or end before start)",
-			  name, line);
+		rc = fail(err, errlen,
+			  "%s:%zu: times go backwards (first_token or end before start)", name,
+			  line);
 		goto out;
 	}
 	r = reqlist_add(out);
@@ -296,8 +313,10 @@ int requests_parse_jsonl(const char *name, const char *buf, size_t len,
 	size_t line = 0, pos = 0;
 
 	if (cm->clock == REQ_CLOCK_REALTIME && !cm->have_pair)
-		return fail(err, errlen, "%s: --clock realtime needs the recording's clock pair "
-			    "(metadata 'clocks'), which this recording lacks", name);
+		return fail(err, errlen,
+			    "%s: --clock realtime needs the recording's clock pair "
+			    "(metadata 'clocks'), which this recording lacks",
+			    name);
 	while (pos < len) {
 		const char *s = buf + pos, *nl = memchr(s, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - s) : len - pos, k = 0;
@@ -380,8 +399,8 @@ size_t requests_match(struct reqlist *file, const struct reqlist *wire)
 
 			if (r->wire_match >= 0)
 				continue;
-			k = pass ? find_by_time(wire, r->start_ns, taken) :
-				   find_by_id(wire, r->id[0] ? r->id : r->xrid, taken);
+			k = pass ? find_by_time(wire, r->start_ns, taken)
+				 : find_by_id(wire, r->id[0] ? r->id : r->xrid, taken);
 			if (k < 0 && !pass && r->xrid[0])
 				k = find_by_id(wire, r->xrid, taken);
 			if (k < 0)

@@ -17,24 +17,25 @@ enum req_source { REQ_SRC_WIRE = 0, REQ_SRC_BENCH, REQ_SRC_JSONL };
 enum req_clock { REQ_CLOCK_MONOTONIC = 0, REQ_CLOCK_REALTIME };
 
 struct request {
-	uint64_t start_ns;       /* first request byte received (wire) or client's start */
+	uint64_t start_ns;	 /* first request byte received (wire) or client's start */
 	uint64_t first_token_ns; /* first response body byte / first SSE data; 0: none */
-	uint64_t end_ns;         /* last response byte; never before start_ns */
-	uint64_t first_byte_ns;  /* wire: first response byte (the status line); 0: none */
-	char id[REQ_ID_LEN];     /* the response's "id" (cmpl-…), else the client's id */
-	char xrid[REQ_ID_LEN];   /* X-Request-Id, when sent */
+	uint64_t end_ns;	 /* last response byte; never before start_ns */
+	uint64_t first_byte_ns;	 /* wire: first response byte (the status line); 0: none */
+	char id[REQ_ID_LEN];	 /* the response's "id" (cmpl-…), else the client's id */
+	char xrid[REQ_ID_LEN];	 /* X-Request-Id, when sent */
 	char method[12];
 	char path[96];
-	int status;              /* HTTP status; 0 when unknown */
-	uint32_t pid, tid;       /* wire: the process and the thread that answered */
+	int status;	   /* HTTP status; 0 when unknown */
+	uint32_t pid, tid; /* wire: the process and the thread that answered */
 	int32_t fd;
-	uint64_t in_bytes, out_bytes; /* wire: bytes read for the request, written for its response */
-	uint32_t index;          /* order in its source */
-	uint8_t source;          /* enum req_source */
-	bool aborted;            /* wire: closed before the response ended */
-	bool failed;             /* client log: the request failed (errors[i], no first token) */
-	bool incomplete;         /* wire: still open when the recording ended */
-	int wire_match;          /* client-log request: index of the same request on the wire, -1 */
+	uint64_t in_bytes,
+	    out_bytes;	 /* wire: bytes read for the request, written for its response */
+	uint32_t index;	 /* order in its source */
+	uint8_t source;	 /* enum req_source */
+	bool aborted;	 /* wire: closed before the response ended */
+	bool failed;	 /* client log: the request failed (errors[i], no first token) */
+	bool incomplete; /* wire: still open when the recording ended */
+	int wire_match;	 /* client-log request: index of the same request on the wire, -1 */
 };
 
 struct reqlist {

@@ -6,40 +6,40 @@
  * Counters are per target: cumulative since its attach and never going backwards while it is
  * traced; a new target (--match after a restart) is a new series (its pid label) from 0.
  */
+#include "serve.h"
+#include "cli.h"
+#include "commands.h"
+#include "faultline.skel.h"
+#include "flight.h"
+#include "jw.h"
+#include "live.h"
+#include "livereq.h"
+#include "meta.h"
+#include "model.h"
+#include "recfile.h"
+#include "session.h"
+#include "uprobes.h"
+#include "util.h"
+#include "wire.h"
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/socket.h>
-#include <jansson.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include "faultline.skel.h"
-#include "cli.h"
-#include "commands.h"
-#include "flight.h"
-#include "jw.h"
-#include "live.h"
-#include "meta.h"
-#include "recfile.h"
-#include "livereq.h"
-#include "model.h"
-#include "serve.h"
-#include "session.h"
-#include "uprobes.h"
-#include "util.h"
-#include "wire.h"
 
 #define TICK_MS 1000
-#define FLIGHT_TICK_MS 100 /* --flight: first tokens checked, chunks handed over */
+#define FLIGHT_TICK_MS 100	  /* --flight: first tokens checked, chunks handed over */
 #define CLIENTS_MAX 128		  /* clients at once; past that the oldest idle one goes */
 #define REQUEST_TIMEOUT_MS 5000	  /* from accept to the end of the request head */
 #define RESPONSE_TIMEOUT_MS 10000 /* to take the whole answer */
@@ -72,11 +72,11 @@ struct serve {
 	int nclients;
 	/* --flight: the full event stream into an in-memory ring, as record --flight keeps it */
 	struct flight fl;
-	const char *output;   /* -o: where dumps go */
-	struct wire *fwire;   /* the ring's requests, written whole as FL_EV_REQ */
+	const char *output; /* -o: where dumps go */
+	struct wire *fwire; /* the ring's requests, written whole as FL_EV_REQ */
 	uint64_t fl_events, fl_net_events;
 	int fl_write_err;
-	char *meta;           /* the dumps' header, rebuilt on each attach */
+	char *meta; /* the dumps' header, rebuilt on each attach */
 	int argc;
 	char **argv;
 };
@@ -84,47 +84,59 @@ struct serve {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: faultline serve (-p PID[,PID...] | --match PATTERN) [--children] [--listen HOST:PORT]\n"
-"\n"
-"Serve a process tree's memory stalls as Prometheus metrics (GET /metrics, text format 0.0.4).\n"
-"In-kernel aggregates are read at each scrape; the only events are the targets' HTTP traffic\n"
-"(first bytes each way), parsed for the request count and time to first byte.\n"
-"\n"
-"  -p, --pid PID[,PID]     watch these processes; serve exits when they have all exited\n"
-"      --match PATTERN     watch the oldest process whose command line contains PATTERN\n"
-"                          (like pgrep -f); when it exits, report faultline_up 0 and attach\n"
-"                          to the next one that appears (a restarted server)\n"
-"      --children          also their descendants, current and future\n"
-"  -l, --listen HOST:PORT  where to listen (default 127.0.0.1:9464; [::1]:9464; port 0 picks one)\n"
-CLI_USAGE_LIVE_ALLOC_CUDA
-"      --wire on|off       requests and their time to first byte from the targets' TCP\n"
-"                          sockets (default on)\n"
-CLI_USAGE_LIVE_TAIL
-"\n"
-"Flight recorder (serve --flight): every event of the targets is kept in memory too, and a\n"
-"trigger writes the window around it into -o DIR, as record --flight does:\n"
-"  -o, --output DIR        where dumps go (an existing directory; default .)\n"
-FLIGHT_USAGE
-"\n"
-"Metrics: faultline_up, faultline_page_faults_total{kind}, faultline_stall_seconds{cause}\n"
-"(histogram), faultline_alloc_call_seconds, faultline_pinned_call_seconds,\n"
-"faultline_requests_total, faultline_request_ttfb_seconds (histogram),\n"
-"faultline_events_dropped_total, faultline_bpf_run_seconds_total,\n"
-"faultline_bpf_run_time_seconds_total{prog} and faultline_bpf_runs_total{prog} (per BPF\n"
-"program; counted while faultline_bpf_stats_enabled is 1), faultline_cpu_seconds_total,\n"
-"faultline_serve_clients_closed_total{reason} (clients closed unanswered); with --flight,\n"
-"faultline_flight_dumps_total, faultline_flight_triggers_suppressed_total,\n"
-"faultline_flight_dumps_failed_total, faultline_flight_ring_bytes and\n"
-"faultline_flight_window_seconds (gauges); labels pid and comm.\n"
-"At most 128 clients at once (the oldest still sending its request makes room); each has 5 s\n"
-"to send its request and 10 s to take the answer.\n"
-"Stops on Ctrl-C, SIGTERM or SIGHUP (run it under systemd, or setsid, to outlive a terminal).\n"
-"\n"
-"Examples:\n"
-"  sudo faultline serve --match 'vllm serve' --children --listen 127.0.0.1:9464\n"
-"  curl -s http://127.0.0.1:9464/metrics | grep faultline_stall_seconds_count\n"
-"  sudo faultline serve --match 'vllm serve' --children --flight 60s --trigger ttft=500ms \\\n"
-"       -o /var/lib/faultline/\n");
+		"Usage: faultline serve (-p PID[,PID...] | --match PATTERN) [--children] [--listen "
+		"HOST:PORT]\n"
+		"\n"
+		"Serve a process tree's memory stalls as Prometheus metrics (GET /metrics, text "
+		"format 0.0.4).\n"
+		"In-kernel aggregates are read at each scrape; the only events are the targets' "
+		"HTTP traffic\n"
+		"(first bytes each way), parsed for the request count and time to first byte.\n"
+		"\n"
+		"  -p, --pid PID[,PID]     watch these processes; serve exits when they have all "
+		"exited\n"
+		"      --match PATTERN     watch the oldest process whose command line contains "
+		"PATTERN\n"
+		"                          (like pgrep -f); when it exits, report faultline_up 0 "
+		"and attach\n"
+		"                          to the next one that appears (a restarted server)\n"
+		"      --children          also their descendants, current and future\n"
+		"  -l, --listen HOST:PORT  where to listen (default 127.0.0.1:9464; [::1]:9464; "
+		"port 0 picks one)\n" CLI_USAGE_LIVE_ALLOC_CUDA
+		"      --wire on|off       requests and their time to first byte from the targets' "
+		"TCP\n"
+		"                          sockets (default on)\n" CLI_USAGE_LIVE_TAIL "\n"
+		"Flight recorder (serve --flight): every event of the targets is kept in memory "
+		"too, and a\n"
+		"trigger writes the window around it into -o DIR, as record --flight does:\n"
+		"  -o, --output DIR        where dumps go (an existing directory; default "
+		".)\n" FLIGHT_USAGE "\n"
+		"Metrics: faultline_up, faultline_page_faults_total{kind}, "
+		"faultline_stall_seconds{cause}\n"
+		"(histogram), faultline_alloc_call_seconds, faultline_pinned_call_seconds,\n"
+		"faultline_requests_total, faultline_request_ttfb_seconds (histogram),\n"
+		"faultline_events_dropped_total, faultline_bpf_run_seconds_total,\n"
+		"faultline_bpf_run_time_seconds_total{prog} and faultline_bpf_runs_total{prog} "
+		"(per BPF\n"
+		"program; counted while faultline_bpf_stats_enabled is 1), "
+		"faultline_cpu_seconds_total,\n"
+		"faultline_serve_clients_closed_total{reason} (clients closed unanswered); with "
+		"--flight,\n"
+		"faultline_flight_dumps_total, faultline_flight_triggers_suppressed_total,\n"
+		"faultline_flight_dumps_failed_total, faultline_flight_ring_bytes and\n"
+		"faultline_flight_window_seconds (gauges); labels pid and comm.\n"
+		"At most 128 clients at once (the oldest still sending its request makes room); "
+		"each has 5 s\n"
+		"to send its request and 10 s to take the answer.\n"
+		"Stops on Ctrl-C, SIGTERM or SIGHUP (run it under systemd, or setsid, to outlive a "
+		"terminal).\n"
+		"\n"
+		"Examples:\n"
+		"  sudo faultline serve --match 'vllm serve' --children --listen 127.0.0.1:9464\n"
+		"  curl -s http://127.0.0.1:9464/metrics | grep faultline_stall_seconds_count\n"
+		"  sudo faultline serve --match 'vllm serve' --children --flight 60s --trigger "
+		"ttft=500ms \\\n"
+		"       -o /var/lib/faultline/\n");
 }
 
 /* Serve's own options; the shared ones went to cli_session_opt(). */
@@ -156,14 +168,12 @@ static int serve_opt(struct serve *sv, int c, const char *arg)
 
 static int parse_args(struct serve *sv, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_LONGOPTS_SESSION,
-		{ "match", required_argument, NULL, OPT_MATCH },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "output", required_argument, NULL, 'o' },
-		FLIGHT_LONGOPTS,
-		{}
-	};
+	static const struct option longopts[] = {CLI_LONGOPTS_SESSION,
+						 {"match", required_argument, NULL, OPT_MATCH},
+						 {"listen", required_argument, NULL, 'l'},
+						 {"output", required_argument, NULL, 'o'},
+						 FLIGHT_LONGOPTS,
+						 {}};
 	int c, err;
 
 	sv->listen = "127.0.0.1:9464";
@@ -274,27 +284,31 @@ static int bind_one(struct serve *sv, const struct addrinfo *ai)
 
 static int open_listener(struct serve *sv)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
 	char host[256], port_s[8];
 	uint16_t port;
 	int err;
 
 	if (serve_parse_listen(sv->listen, host, sizeof(host), &port)) {
-		fl_err("--listen '%s': expected HOST:PORT (127.0.0.1:9464, [::1]:9464)", sv->listen);
+		fl_err("--listen '%s': expected HOST:PORT (127.0.0.1:9464, [::1]:9464)",
+		       sv->listen);
 		return -EINVAL;
 	}
 	snprintf(port_s, sizeof(port_s), "%u", port);
 	err = getaddrinfo(host, port_s, &hints, &res);
 	if (err) {
-		fl_err("--listen '%s': cannot resolve '%s': %s", sv->listen, host, gai_strerror(err));
+		fl_err("--listen '%s': cannot resolve '%s': %s", sv->listen, host,
+		       gai_strerror(err));
 		return -EINVAL;
 	}
 	err = bind_one(sv, res);
 	freeaddrinfo(res);
 	if (err == -EADDRINUSE)
-		fl_err("address %s is in use (another faultline serve or exporter?): choose another "
-		       "port with --listen", sv->where);
+		fl_err(
+		    "address %s is in use (another faultline serve or exporter?): choose another "
+		    "port with --listen",
+		    sv->where);
 	else if (err == -EADDRNOTAVAIL)
 		fl_err("address %s is not an address of this machine (--listen)", sv->where);
 	else if (err)
@@ -439,8 +453,8 @@ static void answer(struct serve *sv, struct client *c, int parsed, const char *m
 		   const char *path)
 {
 	static const char help[] =
-		"faultline serve: memory stalls of a process tree as Prometheus metrics.\n"
-		"GET /metrics for the text exposition format (0.0.4).\n";
+	    "faultline serve: memory stalls of a process tree as Prometheus metrics.\n"
+	    "GET /metrics for the text exposition format (0.0.4).\n";
 	bool head = !strcmp(method, "HEAD");
 
 	if (parsed == -E2BIG)
@@ -575,8 +589,9 @@ static void since(uint64_t *dst, const uint64_t *cur, const uint64_t *base, size
 		dst[i] = cur[i] - base[i];
 }
 
-#define SINCE(field, cur) since((uint64_t *)&sv->m.field, (const uint64_t *)(cur), \
-				(const uint64_t *)&sv->base.field, sizeof(sv->m.field) / sizeof(uint64_t))
+#define SINCE(field, cur)                                                                          \
+	since((uint64_t *)&sv->m.field, (const uint64_t *)(cur),                                   \
+	      (const uint64_t *)&sv->base.field, sizeof(sv->m.field) / sizeof(uint64_t))
 
 /* Requests counted since the target was attached (at their first token, or their end). */
 static void refresh_requests(struct serve *sv)
@@ -642,9 +657,9 @@ static void new_series(struct serve *sv)
 	struct serve_metrics *b = &sv->base, *m = &sv->m;
 
 	refresh(sv);
-#define ADD(field)                                                                         \
-	for (size_t i = 0; i < sizeof(m->field) / sizeof(uint64_t); i++)                   \
-		((uint64_t *)&b->field)[i] += ((const uint64_t *)&m->field)[i]
+#define ADD(field)                                                                                 \
+	for (size_t i = 0; i < sizeof(m->field) / sizeof(uint64_t); i++)                           \
+	((uint64_t *)&b->field)[i] += ((const uint64_t *)&m->field)[i]
 	ADD(hist);
 	ADD(counters);
 	ADD(alloc_hist);
@@ -696,8 +711,8 @@ static void check_target(struct serve *sv)
 			sv->stop_error = "every target has exited";
 			return;
 		}
-		fprintf(stderr, "faultline: pid %d exited; waiting for a process matching '%s'\n", pid,
-			sv->match);
+		fprintf(stderr, "faultline: pid %d exited; waiting for a process matching '%s'\n",
+			pid, sv->match);
 	}
 	if (sv->match)
 		attach_match(sv);
@@ -846,9 +861,9 @@ static void flight_turn(struct serve *sv)
 /* The end: the last events in, then a pending dump (or --dump-on-exit) is written. */
 static void flight_end(struct serve *sv)
 {
-	const char *reason = cli_stop_signal ? cli_stop_reason(cli_stop_signal)
-			     : sv->stop_error	 ? sv->stop_error
-						 : "error";
+	const char *reason = cli_stop_signal  ? cli_stop_reason(cli_stop_signal)
+			     : sv->stop_error ? sv->stop_error
+					      : "error";
 
 	if (!sv->fl.w)
 		return;
@@ -878,12 +893,12 @@ static void run(struct serve *sv)
 			continue;
 		}
 		for (int i = 0; i < CLIENTS_MAX; i++)
-			p[i] = (struct pollfd){ .fd = sv->clients[i].fd,
-						.events = sv->clients[i].out ? POLLOUT : POLLIN };
-		p[CLIENTS_MAX] = (struct pollfd){ .fd = sv->lfd, .events = POLLIN };
+			p[i] = (struct pollfd){.fd = sv->clients[i].fd,
+					       .events = sv->clients[i].out ? POLLOUT : POLLIN};
+		p[CLIENTS_MAX] = (struct pollfd){.fd = sv->lfd, .events = POLLIN};
 		/* the ring buffer's fd: readable once a batch of request traffic waits (-1: off) */
 		p[CLIENTS_MAX + 1] =
-			(struct pollfd){ .fd = livereq_fd(&sv->req, &sv->sess), .events = POLLIN };
+		    (struct pollfd){.fd = livereq_fd(&sv->req, &sv->sess), .events = POLLIN};
 		timeout = (int)((next - now) / 1000000) + 1;
 		if (serve_pending(sv) < timeout)
 			timeout = serve_pending(sv);
@@ -946,7 +961,7 @@ static void clients_close(struct serve *sv)
 
 int cmd_serve(int argc, char **argv)
 {
-	struct serve sv = { .lfd = -1 };
+	struct serve sv = {.lfd = -1};
 	int err;
 
 	if (parse_args(&sv, argc, argv))

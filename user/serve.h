@@ -3,17 +3,17 @@
 #ifndef FL_SERVE_H
 #define FL_SERVE_H
 
+#include "faultline.h"
+#include "livereq.h"
+#include "session.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "faultline.h"
-#include "livereq.h"
-#include "session.h"
 
 /* Cumulative since the current target was attached; a new target (--match) starts at 0. */
 struct serve_metrics {
-	int pid; /* the target now, 0 while there is none */
+	int pid;       /* the target now, 0 while there is none */
 	char comm[32]; /* the last target's comm */
 	bool up;
 	bool have_fault_dur;
@@ -27,7 +27,7 @@ struct serve_metrics {
 	uint64_t bpf_run_ns, self_cpu_ns;
 	struct session_prog_stat progs[SESSION_MAX_PROGS]; /* per BPF program of faultline's */
 	int nprogs;
-	bool bpf_stats_on; /* the kernel counts BPF run time (else those stay 0) */
+	bool bpf_stats_on;  /* the kernel counts BPF run time (else those stay 0) */
 	bool have_requests; /* request capture on the wire is active */
 	uint64_t requests_total;
 	uint64_t ttfb_buckets[LIVEREQ_NBUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */
@@ -38,7 +38,8 @@ struct serve_metrics {
 	/* serve --flight */
 	bool have_flight;
 	uint64_t flight_dumps, flight_suppressed, flight_failed;
-	uint64_t flight_ring_bytes, flight_window_ns; /* held in memory now, and the time it spans */
+	uint64_t flight_ring_bytes,
+	    flight_window_ns; /* held in memory now, and the time it spans */
 };
 
 void serve_render(FILE *f, const struct serve_metrics *m);

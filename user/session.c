@@ -508,7 +508,8 @@ int session_prog_stats_each(struct session *s, struct session_prog_stat *out, in
 	struct bpf_program *prog;
 	int n = 0;
 
-	bpf_object__for_each_program(prog, s->skel->obj) {
+	bpf_object__for_each_program(prog, s->skel->obj)
+	{
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 		int fd = bpf_program__fd(prog);

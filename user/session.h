@@ -6,9 +6,9 @@
 #ifndef FL_SESSION_H
 #define FL_SESSION_H
 
+#include "probes.h"
 #include <stdbool.h>
 #include <stdint.h>
-#include "probes.h"
 
 #define FL_MAX_TARGETS 64
 
@@ -23,15 +23,15 @@ struct session_opts {
 	int npids;
 	bool children;
 	bool all;
-	bool emit_events;  /* record: every event into the ring buffer */
-	bool aggregate;    /* top/serve: in-kernel histograms and per-thread counters */
+	bool emit_events; /* record: every event into the ring buffer */
+	bool aggregate;	  /* top/serve: in-kernel histograms and per-thread counters */
 	uint64_t ringbuf_bytes;
-	const char *probes; /* --probes overrides */
-	int alloc_mode;         /* enum fl_alloc_mode: --alloc (default lite) */
-	int cuda_mode;          /* enum fl_cuda_mode: --cuda (default auto) */
+	const char *probes;	/* --probes overrides */
+	int alloc_mode;		/* enum fl_alloc_mode: --alloc (default lite) */
+	int cuda_mode;		/* enum fl_cuda_mode: --cuda (default auto) */
 	uint64_t alloc_slow_ns; /* --alloc-slow: slower allocator calls become events (0: 50 us) */
-	bool wire_off;      /* --wire=off: no request capture on TCP sockets */
-	bool emit_net;      /* top/serve: request capture (FL_EV_NET) without emit_events */
+	bool wire_off;		/* --wire=off: no request capture on TCP sockets */
+	bool emit_net;		/* top/serve: request capture (FL_EV_NET) without emit_events */
 };
 
 struct session {
@@ -41,7 +41,7 @@ struct session {
 	struct ring_buffer *rb;
 	int *cpu_ring_fds; /* the per-CPU fault rings, by CPU (-1: none; see cpu_rings_create) */
 	uint64_t cpu_ring_bytes; /* their size; 0: no per-CPU rings */
-	int stats_fd; /* BPF run-time stats stay on while this is open */
+	int stats_fd;		 /* BPF run-time stats stay on while this is open */
 	int ncpus;
 };
 

@@ -5,22 +5,9 @@
  * them once per interval and shows the difference of two snapshots, so the view costs almost
  * nothing. Full-screen on ncurses, or plain frames with --batch.
  */
-#include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <locale.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <ncurses.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include "faultline.skel.h"
 #include "cli.h"
 #include "commands.h"
+#include "faultline.skel.h"
 #include "hist.h"
 #include "live.h"
 #include "livereq.h"
@@ -28,14 +15,37 @@
 #include "session.h"
 #include "uprobes.h"
 #include "util.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <ncurses.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Thread-view columns; stall columns are milliseconds stalled per second of wall time. */
-enum tcol { TC_FLT, TC_MAJ, TC_FAVG, TC_RECL, TC_COMPACT, TC_KHUGE, TC_LOCK, TC_ALLOC, TC_PINNED,
-	    TC_MAX };
-static const char *const tcol_names[TC_MAX] = { "FLT/s", "MAJ/s", "F-AVG", "RECLM", "COMPCT",
-						"KHUGE", "MMLOCK", "ALLOC", "PINNED" };
+enum tcol {
+	TC_FLT,
+	TC_MAJ,
+	TC_FAVG,
+	TC_RECL,
+	TC_COMPACT,
+	TC_KHUGE,
+	TC_LOCK,
+	TC_ALLOC,
+	TC_PINNED,
+	TC_MAX
+};
+static const char *const tcol_names[TC_MAX] = {"FLT/s", "MAJ/s",  "F-AVG", "RECLM", "COMPCT",
+					       "KHUGE", "MMLOCK", "ALLOC", "PINNED"};
 enum ccol { CC_RATE, CC_TIME, CC_P50, CC_P99, CC_MAX, CC_TOTAL, CC_N };
-static const char *const ccol_names[CC_N] = { "EVENTS/s", "MS/s", "P50", "P99", "MAX", "TOTAL" };
+static const char *const ccol_names[CC_N] = {"EVENTS/s", "MS/s", "P50", "P99", "MAX", "TOTAL"};
 
 struct trow {
 	uint32_t tid, pid;
@@ -64,7 +74,7 @@ struct top {
 	double dt_s;
 	uint64_t faults, faults_major, drops, events;
 	double cpu_pct, cpu_user_pct, cpu_bpf_pct;
-	double req_rate;                 /* requests counted per second; < 0 before the first */
+	double req_rate;		   /* requests counted per second; < 0 before the first */
 	uint64_t ttft_p50_ns, ttft_p99_ns; /* this interval's, exact; 0 when none */
 	struct trow *rows;
 	size_t nrows, cap_rows;
@@ -82,30 +92,33 @@ struct top {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-"Usage: faultline top -p PID[,PID...] [--children] [-i SECONDS] [--batch [-n N]]\n"
-"\n"
-"A live view of a process tree's memory stalls, per thread or per cause, like top.\n"
-"In-kernel aggregates are read once per interval; the only events are the targets' HTTP\n"
-"traffic (first bytes each way), parsed for requests/s and time to first token (TTFT).\n"
-"\n"
-"  -p, --pid PID[,PID]     watch these processes (all their threads)\n"
-"      --children          also their descendants, current and future\n"
-"  -i, --interval SECONDS  refresh interval (default 1; 0.2, 500ms, 2s)\n"
-"  -b, --batch             print plain-text frames to stdout (no terminal control)\n"
-"  -n, --frames N          with --batch: stop after N frames\n"
-CLI_USAGE_LIVE_ALLOC_CUDA
-"      --wire on|off       requests/s and TTFT from the targets' TCP sockets (default on)\n"
-CLI_USAGE_LIVE_TAIL
-"\n"
-"Keys: t threads/causes, < > sort column, up/down select, h histogram of the selected cause,\n"
-"      p or space pause, q quit (as do Ctrl-C, SIGTERM and SIGHUP).\n"
-"Columns: FLT/s and MAJ/s faults per second; F-AVG mean fault time (us, needs fault durations);\n"
-"      RECLM COMPCT KHUGE MMLOCK ALLOC PINNED: milliseconds stalled per second.\n"
-"\n"
-"Examples:\n"
-"  sudo faultline top -p $(pgrep -f 'vllm serve') --children\n"
-"  sudo faultline top -p 4242 --batch -n 5 -i 0.5 > frames.txt\n");
+	fprintf(
+	    f, "Usage: faultline top -p PID[,PID...] [--children] [-i SECONDS] [--batch [-n N]]\n"
+	       "\n"
+	       "A live view of a process tree's memory stalls, per thread or per cause, like top.\n"
+	       "In-kernel aggregates are read once per interval; the only events are the targets' "
+	       "HTTP\n"
+	       "traffic (first bytes each way), parsed for requests/s and time to first token "
+	       "(TTFT).\n"
+	       "\n"
+	       "  -p, --pid PID[,PID]     watch these processes (all their threads)\n"
+	       "      --children          also their descendants, current and future\n"
+	       "  -i, --interval SECONDS  refresh interval (default 1; 0.2, 500ms, 2s)\n"
+	       "  -b, --batch             print plain-text frames to stdout (no terminal control)\n"
+	       "  -n, --frames N          with --batch: stop after N "
+	       "frames\n" CLI_USAGE_LIVE_ALLOC_CUDA
+	       "      --wire on|off       requests/s and TTFT from the targets' TCP sockets "
+	       "(default on)\n" CLI_USAGE_LIVE_TAIL "\n"
+	       "Keys: t threads/causes, < > sort column, up/down select, h histogram of the "
+	       "selected cause,\n"
+	       "      p or space pause, q quit (as do Ctrl-C, SIGTERM and SIGHUP).\n"
+	       "Columns: FLT/s and MAJ/s faults per second; F-AVG mean fault time (us, needs fault "
+	       "durations);\n"
+	       "      RECLM COMPCT KHUGE MMLOCK ALLOC PINNED: milliseconds stalled per second.\n"
+	       "\n"
+	       "Examples:\n"
+	       "  sudo faultline top -p $(pgrep -f 'vllm serve') --children\n"
+	       "  sudo faultline top -p 4242 --batch -n 5 -i 0.5 > frames.txt\n");
 }
 
 /* Top's own options; the shared ones went to cli_session_opt(). */
@@ -140,13 +153,11 @@ static int top_opt(struct top *t, int c, const char *arg)
 
 static int parse_args(struct top *t, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_LONGOPTS_SESSION,
-		{ "interval", required_argument, NULL, 'i' },
-		{ "batch", no_argument, NULL, 'b' },
-		{ "frames", required_argument, NULL, 'n' },
-		{}
-	};
+	static const struct option longopts[] = {CLI_LONGOPTS_SESSION,
+						 {"interval", required_argument, NULL, 'i'},
+						 {"batch", no_argument, NULL, 'b'},
+						 {"frames", required_argument, NULL, 'n'},
+						 {}};
 	int c, err;
 
 	t->interval_ms = 1000;
@@ -208,11 +219,13 @@ static void fill_trow(const struct top *t, const struct live_thread *th, const s
 	r->comm[FL_COMM_LEN - 1] = 0;
 	r->v[TC_FLT] = per_s(t, d->faults);
 	r->v[TC_MAJ] = t->have_fault_dur ? per_s(t, d->faults_major) : -1;
-	r->v[TC_FAVG] = !t->have_fault_dur ? -1 :
-			d->stall_count[FL_CAUSE_FAULT] ?
-			d->stall_ns[FL_CAUSE_FAULT] / 1e3 / d->stall_count[FL_CAUSE_FAULT] : 0;
-	r->v[TC_RECL] = per_s(t, d->stall_ns[FL_CAUSE_DIRECT_RECLAIM] +
-				  d->stall_ns[FL_CAUSE_MEMCG_RECLAIM]) / ms;
+	r->v[TC_FAVG] = !t->have_fault_dur ? -1
+			: d->stall_count[FL_CAUSE_FAULT]
+			    ? d->stall_ns[FL_CAUSE_FAULT] / 1e3 / d->stall_count[FL_CAUSE_FAULT]
+			    : 0;
+	r->v[TC_RECL] =
+	    per_s(t, d->stall_ns[FL_CAUSE_DIRECT_RECLAIM] + d->stall_ns[FL_CAUSE_MEMCG_RECLAIM]) /
+	    ms;
 	r->v[TC_COMPACT] = per_s(t, d->stall_ns[FL_CAUSE_DIRECT_COMPACTION]) / ms;
 	r->v[TC_KHUGE] = per_s(t, d->stall_ns[FL_CAUSE_KHUGEPAGED]) / ms;
 	r->v[TC_LOCK] = per_s(t, d->stall_ns[FL_CAUSE_MMAP_LOCK_WAIT]) / ms;
@@ -230,7 +243,8 @@ static int build_thread_rows(struct top *t)
 		live_thread_delta(&t->prev, th, &d);
 		live_thread_delta(&t->base, th, &since);
 		/* active now, or active since top started and still there */
-		if (!tstat_active(&d) && !(tstat_active(&since) && thread_alive(th->st.pid, th->tid)))
+		if (!tstat_active(&d) &&
+		    !(tstat_active(&since) && thread_alive(th->st.pid, th->tid)))
 			continue;
 		if (grow_array((void **)&t->rows, &t->cap_rows, t->nrows, sizeof(*t->rows), 64))
 			return -ENOMEM;
@@ -254,7 +268,8 @@ static void build_cause_rows(struct top *t, const struct fl_tstat *sum)
 		r->v[CC_TIME] = per_s(t, sum->stall_ns[c]) / 1e6;
 		r->v[CC_P50] = (double)log2hist_pct(h, 50, 0, UINT64_MAX);
 		r->v[CC_P99] = (double)log2hist_pct(h, 99, 0, UINT64_MAX);
-		r->v[CC_MAX] = (double)log2hist_pct(h, 100, 0, UINT64_MAX); /* the top slot's bound */
+		r->v[CC_MAX] =
+		    (double)log2hist_pct(h, 100, 0, UINT64_MAX); /* the top slot's bound */
 		r->v[CC_TOTAL] = (double)log2hist_total(since);
 		if (c == FL_CAUSE_FAULT && !t->have_fault_dur)
 			for (int k = 0; k < CC_N; k++)
@@ -390,15 +405,17 @@ static void header_lines(struct top *t, line_fn out)
 
 	localtime_r(&now, &tm);
 	strftime(d, sizeof(d), "%H:%M:%S", &tm);
-	snprintf(line, sizeof(line), "faultline top - %s  pid %d (%s)%s  up %s  interval %.2fs%s", d,
-		 p->pid, fl_esc(p->comm), t->sopts.children ? " +children" : "",
+	snprintf(line, sizeof(line), "faultline top - %s  pid %d (%s)%s  up %s  interval %.2fs%s",
+		 d, p->pid, fl_esc(p->comm), t->sopts.children ? " +children" : "",
 		 fmt_uptime(p->uptime_s, a, sizeof(a)), t->interval_ms / 1000.0,
 		 t->paused ? "  [paused]" : "");
 	out(t, 0, line);
-	snprintf(line, sizeof(line), "RSS %s  huge %s (%.0f%%)  THP enabled=%s defrag=%s  allocator %s",
-		 fmt_bytes(p->rss_kb << 10, a, sizeof(a)), fmt_bytes(p->anon_huge_kb << 10, b, sizeof(b)),
-		 p->rss_kb ? 100.0 * p->anon_huge_kb / p->rss_kb : 0.0, t->thp_enabled, t->thp_defrag,
-		 p->allocator);
+	snprintf(line, sizeof(line),
+		 "RSS %s  huge %s (%.0f%%)  THP enabled=%s defrag=%s  allocator %s",
+		 fmt_bytes(p->rss_kb << 10, a, sizeof(a)),
+		 fmt_bytes(p->anon_huge_kb << 10, b, sizeof(b)),
+		 p->rss_kb ? 100.0 * p->anon_huge_kb / p->rss_kb : 0.0, t->thp_enabled,
+		 t->thp_defrag, p->allocator);
 	out(t, 0, line);
 	/* "-" until the first request is seen (or with --wire off) */
 	snprintf(line, sizeof(line),
@@ -408,14 +425,15 @@ static void header_lines(struct top *t, line_fn out)
 		 fmt_dur(t->ttft_p99_ns, c, sizeof(c)), fmt_num(per_s(t, t->events), e, sizeof(e)),
 		 t->drops, t->cpu_pct, t->cpu_user_pct, t->cpu_bpf_pct);
 	out(t, 0, line);
-	snprintf(line, sizeof(line),
-		 "Faults: %" PRIu64 " in %.3fs (%s/s)  major %s  fault p99 %s  alloc p99 %s  "
-		 "pinned p99 %s",
-		 t->faults, t->dt_s, fmt_num(per_s(t, t->faults), a, sizeof(a)),
-		 t->have_fault_dur ? fmt_num(per_s(t, t->faults_major), b, sizeof(b)) : "-",
-		 fmt_dur(log2hist_pct(t->cause_hist[FL_CAUSE_FAULT], 99, 0, UINT64_MAX), c, sizeof(c)),
-		 fmt_dur(log2hist_pct(ah, 99, 0, UINT64_MAX), d, sizeof(d)),
-		 fmt_dur(log2hist_pct(ph, 99, 0, UINT64_MAX), e, sizeof(e)));
+	snprintf(
+	    line, sizeof(line),
+	    "Faults: %" PRIu64 " in %.3fs (%s/s)  major %s  fault p99 %s  alloc p99 %s  "
+	    "pinned p99 %s",
+	    t->faults, t->dt_s, fmt_num(per_s(t, t->faults), a, sizeof(a)),
+	    t->have_fault_dur ? fmt_num(per_s(t, t->faults_major), b, sizeof(b)) : "-",
+	    fmt_dur(log2hist_pct(t->cause_hist[FL_CAUSE_FAULT], 99, 0, UINT64_MAX), c, sizeof(c)),
+	    fmt_dur(log2hist_pct(ah, 99, 0, UINT64_MAX), d, sizeof(d)),
+	    fmt_dur(log2hist_pct(ph, 99, 0, UINT64_MAX), e, sizeof(e)));
 	out(t, 0, line);
 }
 
@@ -476,10 +494,15 @@ static void cause_table(struct top *t, line_fn out)
 static int selected_cause(const struct top *t)
 {
 	static const int of_col[TC_MAX] = {
-		[TC_FLT] = FL_CAUSE_FAULT, [TC_MAJ] = FL_CAUSE_FAULT, [TC_FAVG] = FL_CAUSE_FAULT,
-		[TC_RECL] = FL_CAUSE_DIRECT_RECLAIM, [TC_COMPACT] = FL_CAUSE_DIRECT_COMPACTION,
-		[TC_KHUGE] = FL_CAUSE_KHUGEPAGED, [TC_LOCK] = FL_CAUSE_MMAP_LOCK_WAIT,
-		[TC_ALLOC] = FL_CAUSE_ALLOC, [TC_PINNED] = FL_CAUSE_PINNED,
+	    [TC_FLT] = FL_CAUSE_FAULT,
+	    [TC_MAJ] = FL_CAUSE_FAULT,
+	    [TC_FAVG] = FL_CAUSE_FAULT,
+	    [TC_RECL] = FL_CAUSE_DIRECT_RECLAIM,
+	    [TC_COMPACT] = FL_CAUSE_DIRECT_COMPACTION,
+	    [TC_KHUGE] = FL_CAUSE_KHUGEPAGED,
+	    [TC_LOCK] = FL_CAUSE_MMAP_LOCK_WAIT,
+	    [TC_ALLOC] = FL_CAUSE_ALLOC,
+	    [TC_PINNED] = FL_CAUSE_PINNED,
 	};
 
 	if (t->cause_view && t->selected >= 0 && t->selected < FL_CAUSE_MAX)
@@ -512,9 +535,10 @@ static void hist_lines(struct top *t, line_fn out)
 		out(t, 0, p);
 	}
 	if (!log2hist_total(h.slots))
-		out(t, 0, cause == FL_CAUSE_FAULT && !t->have_fault_dur ?
-				  "  (no fault durations on this kernel: fentry and kprobes are refused)" :
-				  "  (none yet)");
+		out(t, 0,
+		    cause == FL_CAUSE_FAULT && !t->have_fault_dur
+			? "  (no fault durations on this kernel: fentry and kprobes are refused)"
+			: "  (none yet)");
 	free(buf);
 }
 
@@ -654,29 +678,39 @@ static bool on_key(struct top *t, int key)
 	int nrows = t->cause_view ? FL_CAUSE_MAX : (int)t->nrows;
 
 	switch (key) {
-	case 'q': case 'Q':
+	case 'q':
+	case 'Q':
 		return true;
-	case 't': case '\t':
+	case 't':
+	case '\t':
 		t->cause_view = !t->cause_view;
 		t->selected = 0;
 		break;
-	case '<': case ',':
-	case '>': case '.':
-		/* only over the columns on screen: ALLOC and PINNED are hidden until they have data */
+	case '<':
+	case ',':
+	case '>':
+	case '.':
+		/* only over the columns on screen: ALLOC and PINNED are hidden until they have data
+		 */
 		do
 			*sort = (*sort + (key == '<' || key == ',' ? ncols - 1 : 1)) % ncols;
 		while (!t->cause_view && !tcol_shown(t, *sort));
 		break;
-	case KEY_UP: case 'k':
+	case KEY_UP:
+	case 'k':
 		t->selected = t->selected > 0 ? t->selected - 1 : 0;
 		break;
-	case KEY_DOWN: case 'j':
+	case KEY_DOWN:
+	case 'j':
 		t->selected = t->selected + 1 < nrows ? t->selected + 1 : t->selected;
 		break;
-	case 'h': case '\n': case KEY_ENTER:
+	case 'h':
+	case '\n':
+	case KEY_ENTER:
 		t->show_hist = !t->show_hist;
 		break;
-	case 'p': case ' ':
+	case 'p':
+	case ' ':
 		t->paused = !t->paused;
 		break;
 	}
@@ -720,7 +754,7 @@ static int tick(struct top *t)
 
 static int sleep_ms(uint64_t ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		if (cli_stop_signal)
@@ -817,7 +851,8 @@ static int top_start(struct top *t)
 		return err;
 	t->req_rate = -1;
 	t->have_fault_dur = probe_plan_active(&t->sess.plan, "fault_duration");
-	live_thp_modes(t->thp_enabled, sizeof(t->thp_enabled), t->thp_defrag, sizeof(t->thp_defrag));
+	live_thp_modes(t->thp_enabled, sizeof(t->thp_enabled), t->thp_defrag,
+		       sizeof(t->thp_defrag));
 	err = live_proc_read(t->sopts.pids[0], &t->proc, true);
 	if (err) {
 		fl_err("pid %d exited before faultline could watch it", t->sopts.pids[0]);
@@ -833,8 +868,8 @@ static int top_start(struct top *t)
 	t->base.nthreads = t->base.cap = 0;
 	t->prev = t->base;
 	if (t->batch)
-		fprintf(stderr, "faultline: watching pid %d (%s), a frame every %.2fs\n", t->proc.pid,
-			fl_esc(t->proc.comm), t->interval_ms / 1000.0);
+		fprintf(stderr, "faultline: watching pid %d (%s), a frame every %.2fs\n",
+			t->proc.pid, fl_esc(t->proc.comm), t->interval_ms / 1000.0);
 	return 0;
 }
 

@@ -4,6 +4,14 @@
  * as processes fork, exec and exit, and the worker that measures pinned ranges. Symbols come from
  * elfsym.c, mappings and pagemap from procfs.c; the trailer's "alloc" member is written by meta.c.
  */
+#include "uprobes.h"
+#include "elfsym.h"
+#include "faultline.skel.h"
+#include "procfs.h"
+#include "session.h"
+#include "util.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -14,14 +22,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include "faultline.skel.h"
-#include "elfsym.h"
-#include "procfs.h"
-#include "session.h"
-#include "uprobes.h"
-#include "util.h"
 
 #define HUGE_QUEUE 16
 
@@ -39,55 +39,64 @@ struct want {
 };
 
 static const struct want alloc_wants[] = {
-	{ "malloc", FL_AF_MALLOC, W_STD },
-	{ "calloc", FL_AF_CALLOC, W_STD },
-	{ "realloc", FL_AF_REALLOC, W_STD },
-	{ "free", FL_AF_FREE, W_STD },
-	{ "posix_memalign", FL_AF_POSIX_MEMALIGN, W_STD },
-	{ "memalign", FL_AF_MEMALIGN, W_STD },
-	{ "aligned_alloc", FL_AF_ALIGNED_ALLOC, W_STD },
-	{ "mallocx", FL_AF_MALLOCX, W_JE },
-	{ "rallocx", FL_AF_RALLOCX, W_JE },
-	{ "sdallocx", FL_AF_SDALLOCX, W_JE },
-	{ "dallocx", FL_AF_DALLOCX, W_JE },
-	{ "tc_malloc", FL_AF_MALLOC, W_TC },
-	{ "tc_calloc", FL_AF_CALLOC, W_TC },
-	{ "tc_realloc", FL_AF_REALLOC, W_TC },
-	{ "tc_free", FL_AF_FREE, W_TC },
-	{ "tc_posix_memalign", FL_AF_POSIX_MEMALIGN, W_TC },
-	{ "tc_memalign", FL_AF_MEMALIGN, W_TC },
+    {"malloc", FL_AF_MALLOC, W_STD},
+    {"calloc", FL_AF_CALLOC, W_STD},
+    {"realloc", FL_AF_REALLOC, W_STD},
+    {"free", FL_AF_FREE, W_STD},
+    {"posix_memalign", FL_AF_POSIX_MEMALIGN, W_STD},
+    {"memalign", FL_AF_MEMALIGN, W_STD},
+    {"aligned_alloc", FL_AF_ALIGNED_ALLOC, W_STD},
+    {"mallocx", FL_AF_MALLOCX, W_JE},
+    {"rallocx", FL_AF_RALLOCX, W_JE},
+    {"sdallocx", FL_AF_SDALLOCX, W_JE},
+    {"dallocx", FL_AF_DALLOCX, W_JE},
+    {"tc_malloc", FL_AF_MALLOC, W_TC},
+    {"tc_calloc", FL_AF_CALLOC, W_TC},
+    {"tc_realloc", FL_AF_REALLOC, W_TC},
+    {"tc_free", FL_AF_FREE, W_TC},
+    {"tc_posix_memalign", FL_AF_POSIX_MEMALIGN, W_TC},
+    {"tc_memalign", FL_AF_MEMALIGN, W_TC},
 };
 
 static const struct want cudart_wants[] = {
-	{ "cudaHostRegister", FL_CF_HOST_REGISTER },
-	{ "cudaHostUnregister", FL_CF_HOST_UNREGISTER },
-	{ "cudaHostAlloc", FL_CF_HOST_ALLOC },
-	{ "cudaMallocHost", FL_CF_MALLOC_HOST },
-	{ "cudaFreeHost", FL_CF_FREE_HOST },
+    {"cudaHostRegister", FL_CF_HOST_REGISTER}, {"cudaHostUnregister", FL_CF_HOST_UNREGISTER},
+    {"cudaHostAlloc", FL_CF_HOST_ALLOC},       {"cudaMallocHost", FL_CF_MALLOC_HOST},
+    {"cudaFreeHost", FL_CF_FREE_HOST},
 };
 
 static const struct want cuda_wants[] = {
-	{ "cuMemHostRegister_v2", FL_CF_CU_HOST_REGISTER },
-	{ "cuMemHostAlloc", FL_CF_CU_HOST_ALLOC },
-	{ "cuMemAllocHost_v2", FL_CF_CU_ALLOC_HOST },
-	{ "cuMemHostUnregister", FL_CF_CU_HOST_UNREGISTER },
-	{ "cuMemFreeHost", FL_CF_CU_FREE_HOST },
+    {"cuMemHostRegister_v2", FL_CF_CU_HOST_REGISTER},
+    {"cuMemHostAlloc", FL_CF_CU_HOST_ALLOC},
+    {"cuMemAllocHost_v2", FL_CF_CU_ALLOC_HOST},
+    {"cuMemHostUnregister", FL_CF_CU_HOST_UNREGISTER},
+    {"cuMemFreeHost", FL_CF_CU_FREE_HOST},
 };
 
 static const char *const alloc_fn_names[FL_AF_MAX] = {
-	[FL_AF_MALLOC] = "malloc", [FL_AF_CALLOC] = "calloc", [FL_AF_REALLOC] = "realloc",
-	[FL_AF_FREE] = "free", [FL_AF_POSIX_MEMALIGN] = "posix_memalign",
-	[FL_AF_ALIGNED_ALLOC] = "aligned_alloc", [FL_AF_MEMALIGN] = "memalign",
-	[FL_AF_MALLOCX] = "mallocx", [FL_AF_RALLOCX] = "rallocx", [FL_AF_SDALLOCX] = "sdallocx",
-	[FL_AF_DALLOCX] = "dallocx",
+    [FL_AF_MALLOC] = "malloc",
+    [FL_AF_CALLOC] = "calloc",
+    [FL_AF_REALLOC] = "realloc",
+    [FL_AF_FREE] = "free",
+    [FL_AF_POSIX_MEMALIGN] = "posix_memalign",
+    [FL_AF_ALIGNED_ALLOC] = "aligned_alloc",
+    [FL_AF_MEMALIGN] = "memalign",
+    [FL_AF_MALLOCX] = "mallocx",
+    [FL_AF_RALLOCX] = "rallocx",
+    [FL_AF_SDALLOCX] = "sdallocx",
+    [FL_AF_DALLOCX] = "dallocx",
 };
 
 static const char *const cuda_fn_names[FL_CF_MAX] = {
-	[FL_CF_HOST_REGISTER] = "cudaHostRegister", [FL_CF_HOST_UNREGISTER] = "cudaHostUnregister",
-	[FL_CF_HOST_ALLOC] = "cudaHostAlloc", [FL_CF_MALLOC_HOST] = "cudaMallocHost",
-	[FL_CF_FREE_HOST] = "cudaFreeHost", [FL_CF_CU_HOST_REGISTER] = "cuMemHostRegister_v2",
-	[FL_CF_CU_HOST_ALLOC] = "cuMemHostAlloc", [FL_CF_CU_ALLOC_HOST] = "cuMemAllocHost_v2",
-	[FL_CF_CU_HOST_UNREGISTER] = "cuMemHostUnregister", [FL_CF_CU_FREE_HOST] = "cuMemFreeHost",
+    [FL_CF_HOST_REGISTER] = "cudaHostRegister",
+    [FL_CF_HOST_UNREGISTER] = "cudaHostUnregister",
+    [FL_CF_HOST_ALLOC] = "cudaHostAlloc",
+    [FL_CF_MALLOC_HOST] = "cudaMallocHost",
+    [FL_CF_FREE_HOST] = "cudaFreeHost",
+    [FL_CF_CU_HOST_REGISTER] = "cuMemHostRegister_v2",
+    [FL_CF_CU_HOST_ALLOC] = "cuMemHostAlloc",
+    [FL_CF_CU_ALLOC_HOST] = "cuMemAllocHost_v2",
+    [FL_CF_CU_HOST_UNREGISTER] = "cuMemHostUnregister",
+    [FL_CF_CU_FREE_HOST] = "cuMemFreeHost",
 };
 
 const char *alloc_fn_name(unsigned int fn)
@@ -118,13 +127,16 @@ void uprobes_plan(struct probe_plan *p, const struct session_opts *o)
 		probe_plan_disable(p, "alloc_syscalls", "turned off with --alloc=off");
 		probe_plan_disable(p, "alloc_calls", "turned off with --alloc=off");
 	} else if (o->alloc_mode == FL_ALLOC_LITE) {
-		probe_plan_disable(p, "alloc_calls", "--alloc=lite: no per-call uprobes (--alloc=full)");
+		probe_plan_disable(p, "alloc_calls",
+				   "--alloc=lite: no per-call uprobes (--alloc=full)");
 	}
 	if (o->cuda_mode == FL_CUDA_OFF)
 		probe_plan_disable(p, "cuda_pinned", "turned off with --cuda=off");
 	if (o->all) {
-		probe_plan_disable(p, "alloc_calls", "uprobes are attached per process: not with -a");
-		probe_plan_disable(p, "cuda_pinned", "uprobes are attached per process: not with -a");
+		probe_plan_disable(p, "alloc_calls",
+				   "uprobes are attached per process: not with -a");
+		probe_plan_disable(p, "cuda_pinned",
+				   "uprobes are attached per process: not with -a");
 	}
 }
 
@@ -565,7 +577,8 @@ void uprobes_on_proc(struct uprobes *up, const struct proc_ev *e)
 			break;
 		p->alloc_done = false;
 		p->exec_pending = true;
-		up->last_scan_ns = 0; /* look again at the next poll, when the libraries are mapped */
+		up->last_scan_ns =
+		    0; /* look again at the next poll, when the libraries are mapped */
 		scan_proc(up, p);
 		break;
 	case FL_PROC_EXIT:
@@ -773,8 +786,7 @@ void uprobes_free(struct uprobes *up)
 	free(up);
 }
 
-void *uprobes_on_event(struct uprobes *up, void *data, size_t size,
-		       struct fl_cuda *copy)
+void *uprobes_on_event(struct uprobes *up, void *data, size_t size, struct fl_cuda *copy)
 {
 	const struct fl_hdr *h = data;
 	struct proc_ev pe;

@@ -10,13 +10,13 @@
 #ifndef FL_UPROBES_H
 #define FL_UPROBES_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include "alloc_calib.h"
 #include "elfsym.h"
 #include "faultline.h"
 #include "procev.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct uprobes;
 struct session;
@@ -63,8 +63,9 @@ struct up_lib {
 struct up_proc {
 	int pid;
 	bool gone;
-	bool alloc_done; /* the allocator of the current image is probed (or was tried) */
-	bool exec_pending; /* exec'd: probes kept (same files stay probed), stale ones pruned later */
+	bool alloc_done;   /* the allocator of the current image is probed (or was tried) */
+	bool exec_pending; /* exec'd: probes kept (same files stay probed), stale ones pruned later
+			    */
 	struct up_lib *libs;
 	int nlibs;
 	char *code_maps; /* every executable mapping seen, as maps lines: names syscall callers */
@@ -81,9 +82,8 @@ struct uprobes {
 	uint64_t last_scan_ns;
 	struct alloc_calib calib; /* --alloc=full: the probes' own cost, measured at the start */
 	struct huge_worker *huge; /* started at the first register call */
-	uint64_t huge_busy;       /* register calls written as FL_HUGE_BUSY */
+	uint64_t huge_busy;	  /* register calls written as FL_HUGE_BUSY */
 };
-
 
 /* Before load: turns alloc_calls / alloc_syscalls / cuda_pinned off as the options ask. */
 void uprobes_plan(struct probe_plan *p, const struct session_opts *o);
@@ -98,8 +98,7 @@ void uprobes_poll(struct uprobes *up);
 void uprobes_on_proc(struct uprobes *up, const struct proc_ev *e);
 /* record's ring-buffer callback: FL_EV_PROC and FL_EV_CUDA events. Returns the event to store
  * (COPY, filled in, for a CUDA register call). */
-void *uprobes_on_event(struct uprobes *up, void *data, size_t size,
-		       struct fl_cuda *copy);
+void *uprobes_on_event(struct uprobes *up, void *data, size_t size, struct fl_cuda *copy);
 /*
  * Register calls are measured off the ring-buffer thread: uprobes_on_event returns NULL for one it
  * queued, and this hands back (to EMIT, on the caller's thread) those measured since, in order.

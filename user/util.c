@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "util.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <inttypes.h>
-#include <math.h>
-#include <stdint.h>
-#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include "util.h"
+#include <time.h>
+#include <unistd.h>
 
 int fl_verbose;
 bool fl_oom;
@@ -68,9 +68,16 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 int parse_duration(const char *s, uint64_t bare_unit_ns, uint64_t res_ns, uint64_t *out)
 {
-	static const struct { const char *suffix; uint64_t ns; } units[] = {
-		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000ull },
-		{ "m", 60000000000ull }, { "h", 3600000000000ull },
+	static const struct {
+		const char *suffix;
+		uint64_t ns;
+	} units[] = {
+	    {"ns", 1},
+	    {"us", 1000},
+	    {"ms", 1000000},
+	    {"s", 1000000000ull},
+	    {"m", 60000000000ull},
+	    {"h", 3600000000000ull},
 	};
 	uint64_t whole = 0, frac = 0, scale = 1, mult = 0, v;
 	const char *p = s;
@@ -86,7 +93,8 @@ int parse_duration(const char *s, uint64_t bare_unit_ns, uint64_t res_ns, uint64
 	}
 	if (*p == '.') {
 		for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
-			if (scale <= UINT64_MAX / 100) { /* further digits are below any resolution */
+			if (scale <=
+			    UINT64_MAX / 100) { /* further digits are below any resolution */
 				frac = frac * 10 + (*p - '0');
 				scale *= 10;
 			}
@@ -278,7 +286,7 @@ int parse_size(const char *s, uint64_t *out)
 
 const char *fmt_bytes(uint64_t bytes, char *buf, size_t len)
 {
-	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = bytes;
 	size_t u = 0;
 
@@ -333,10 +341,11 @@ int open_target_file(const char *path, uint64_t dev, uint64_t ino, char *why, si
 	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(why, len, "skipped: not a regular file (%s)",
-			 S_ISFIFO(st.st_mode) ? "a FIFO" :
-			 S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
-			 S_ISSOCK(st.st_mode) ? "a socket" :
-			 S_ISDIR(st.st_mode) ? "a directory" : "not a file");
+			 S_ISFIFO(st.st_mode)			      ? "a FIFO"
+			 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+			 : S_ISSOCK(st.st_mode)			      ? "a socket"
+			 : S_ISDIR(st.st_mode)			      ? "a directory"
+								      : "not a file");
 		close(pfd);
 		return -EINVAL;
 	}

@@ -362,8 +362,10 @@ static void item_line(const struct model *m, struct verdict *v, const struct ver
 		used += snprintf(ids + used, sizeof(ids) - used, "%s%s", j ? ", " : "", it->ids[j]);
 	change_for(m, it->cls, change, sizeof(change));
 	line(v,
-	     /* a stall under two concurrent requests counts in both: say "overlapped", not "of it" */
-	     "%zu. %.0f%%: %s in %s pid %u tid %u, %" PRIu64 " stalls %s in all; they overlapped %zu "
+	     /* a stall under two concurrent requests counts in both: say "overlapped", not "of it"
+	      */
+	     "%zu. %.0f%%: %s in %s pid %u tid %u, %" PRIu64
+	     " stalls %s in all; they overlapped %zu "
 	     "of the %zu tail requests for %s of their TTFT (%s). Change: %s.",
 	     rank, 100 * it->share, class_words[it->cls], comm_of(m, it->pid), it->pid, it->tid,
 	     it->stalls, fmt_ns(it->total_ns, a, sizeof(a)), it->requests, v->tail,

@@ -13,14 +13,14 @@
  * framing is lost (a chunk header past the captured bytes), the next status line, the next
  * request, or close ends the response.
  */
+#include "wire.h"
+#include "jw.h"
+#include "util.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "jw.h"
-#include "util.h"
-#include "wire.h"
 
 #define HEAD_MAX 1024 /* header bytes kept while a header block spans reads */
 #define QUEUE_MAX 64  /* pipelined requests waiting for their response */
@@ -36,15 +36,15 @@ struct conn {
 	uint64_t in_body_left;
 	char head[HEAD_MAX];
 	size_t head_len;
-	int in_req;             /* request whose header/body is being read, -1 */
-	uint64_t hidden_bytes;  /* inbound bytes past the capture while idle (pipelined) */
+	int in_req;	       /* request whose header/body is being read, -1 */
+	uint64_t hidden_bytes; /* inbound bytes past the capture while idle (pipelined) */
 	uint64_t hidden_ts;
-	int queue[QUEUE_MAX];   /* requests received and not yet answered in full, oldest first */
+	int queue[QUEUE_MAX]; /* requests received and not yet answered in full, oldest first */
 	int nq;
 	enum out_state out;
 	char ohead[HEAD_MAX];
 	size_t ohead_len;
-	int cur;                /* request being answered, -1 */
+	int cur; /* request being answered, -1 */
 	bool sse, no_body;
 	uint64_t body_left, chunk_left; /* chunk_left counts the chunk's trailing CRLF */
 	uint64_t last_out_ns;
@@ -87,7 +87,6 @@ size_t wire_conns_open(const struct wire *w)
 {
 	return w->nconns;
 }
-
 
 const struct reqlist *wire_requests(const struct wire *w)
 {
@@ -153,8 +152,8 @@ static bool parse_len(const char *s, uint64_t *out)
 
 static bool is_request_line(const char *d, size_t n)
 {
-	static const char *const methods[] = { "GET ", "POST ", "PUT ", "DELETE ", "HEAD ",
-					       "OPTIONS ", "PATCH ", "CONNECT ", "TRACE " };
+	static const char *const methods[] = {"GET ",	  "POST ",  "PUT ",	"DELETE ", "HEAD ",
+					      "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "};
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
 		size_t k = strlen(methods[i]);
@@ -361,7 +360,8 @@ static void request_head(struct wire *w, struct conn *c, bool complete)
 		c->in = IN_UNTIL_RESPONSE;
 		return;
 	}
-	if (header_value(c->head, c->head_len, "content-length", v, sizeof(v)) && parse_len(v, &len)) {
+	if (header_value(c->head, c->head_len, "content-length", v, sizeof(v)) &&
+	    parse_len(v, &len)) {
 		c->in_body_left = len;
 		c->in = len ? IN_BODY : IN_IDLE;
 	} else if (header_value(c->head, c->head_len, "transfer-encoding", v, sizeof(v))) {
@@ -374,8 +374,7 @@ static void request_head(struct wire *w, struct conn *c, bool complete)
 }
 
 /* Feeds the header block; returns bytes of this read consumed (the rest is body). */
-static uint64_t in_head(struct wire *w, struct conn *c, const char *d, size_t avail,
-			uint64_t bytes)
+static uint64_t in_head(struct wire *w, struct conn *c, const char *d, size_t avail, uint64_t bytes)
 {
 	size_t old = c->head_len, take = avail < HEAD_MAX - old ? avail : HEAD_MAX - old, end;
 
@@ -424,7 +423,8 @@ static void in_data(struct wire *w, struct conn *c, const struct fl_net *e)
 			pos += in_head(w, c, d + pos, avail, bytes - pos);
 			break;
 		case IN_BODY: {
-			uint64_t take = bytes - pos < c->in_body_left ? bytes - pos : c->in_body_left;
+			uint64_t take =
+			    bytes - pos < c->in_body_left ? bytes - pos : c->in_body_left;
 
 			c->in_body_left -= take;
 			pos += take;
@@ -458,7 +458,8 @@ static void body_bytes(struct wire *w, struct conn *c, uint64_t ts, const char *
 		while (s < end && *s == ' ')
 			s++;
 		if (s < end && *s == '"' && (q = memchr(s + 1, '"', end - s - 1))) {
-			size_t m = q - s - 1 < REQ_ID_LEN - 1 ? (size_t)(q - s - 1) : REQ_ID_LEN - 1;
+			size_t m =
+			    q - s - 1 < REQ_ID_LEN - 1 ? (size_t)(q - s - 1) : REQ_ID_LEN - 1;
 
 			memcpy(r->id, s + 1, m);
 			r->id[m] = 0;
@@ -490,7 +491,8 @@ static void response_head(struct wire *w, struct conn *c, uint64_t ts)
 	}
 	if (r) {
 		r->status = status;
-		if (!r->xrid[0] && header_value(c->ohead, c->ohead_len, "x-request-id", v, sizeof(v)))
+		if (!r->xrid[0] &&
+		    header_value(c->ohead, c->ohead_len, "x-request-id", v, sizeof(v)))
 			snprintf(r->xrid, sizeof(r->xrid), "%s", v);
 	}
 	c->sse = header_value(c->ohead, c->ohead_len, "content-type", v, sizeof(v)) &&
@@ -549,7 +551,8 @@ static uint64_t out_chunk(struct wire *w, struct conn *c, const struct fl_net *e
 		return take;
 	}
 	while (i < avail && isxdigit((unsigned char)d[i]) && i < 16)
-		size = size * 16 + (isdigit((unsigned char)d[i]) ? d[i] - '0' : (d[i] | 0x20) - 'a' + 10),
+		size = size * 16 +
+		       (isdigit((unsigned char)d[i]) ? d[i] - '0' : (d[i] | 0x20) - 'a' + 10),
 		i++;
 	while (i < avail && d[i] != '\n')
 		i++; /* chunk extensions, then CRLF */
@@ -649,7 +652,8 @@ static void conn_end(struct wire *w, struct conn *c, uint64_t ts, bool recording
 			continue;
 		if (recording_end) {
 			r->incomplete = true;
-			r->end_ns = answered && c->last_out_ns > r->start_ns ? c->last_out_ns : r->start_ns;
+			r->end_ns =
+			    answered && c->last_out_ns > r->start_ns ? c->last_out_ns : r->start_ns;
 			continue;
 		}
 		/* a close-delimited body ends at close; a lost framing cannot tell: not aborted */
@@ -743,7 +747,6 @@ void wire_forget_gone(struct wire *w, bool (*running)(uint32_t pid))
 	}
 }
 
-
 void wire_event(struct wire *w, const struct fl_net *e, size_t len)
 {
 	struct conn *c;
@@ -772,7 +775,10 @@ void wire_event(struct wire *w, const struct fl_net *e, size_t len)
 			c->last_ns = w->now_ns;
 		if (c && e->bytes > 0) {
 			in_data(w, c, e);
-			count_bytes(w, c->in_req >= 0 ? c->in_req : c->nq ? c->queue[c->nq - 1] : -1,
+			count_bytes(w,
+				    c->in_req >= 0 ? c->in_req
+				    : c->nq	   ? c->queue[c->nq - 1]
+						   : -1,
 				    e->bytes, true);
 		}
 		break;

@@ -10,10 +10,10 @@
 #ifndef FL_WIRE_H
 #define FL_WIRE_H
 
-#include <stdbool.h>
-#include <stddef.h>
 #include "faultline.h"
 #include "requests.h"
+#include <stdbool.h>
+#include <stddef.h>
 
 struct wire;
 

@@ -49,8 +49,14 @@ static void put(struct buf *b, const void *p, size_t n)
 	b->n += n;
 }
 
-static void put32(struct buf *b, uint32_t v) { put(b, &v, 4); }
-static void put64(struct buf *b, uint64_t v) { put(b, &v, 8); }
+static void put32(struct buf *b, uint32_t v)
+{
+	put(b, &v, 4);
+}
+static void put64(struct buf *b, uint64_t v)
+{
+	put(b, &v, 8);
+}
 
 /* Takes a u16-prefixed piece of the input; a length past the end takes what is left. */
 static const uint8_t *take(const uint8_t **d, size_t *size, size_t *len)
@@ -118,7 +124,7 @@ static void build_file(struct buf *f, const uint8_t *meta, size_t meta_len, cons
 	if (n && compress2(comp, &comp_len, raw, raw_len, 1) == Z_OK) {
 		clen = comp_len;
 		memcpy(hdr, "FLCK", 4);
-		memcpy(hdr + 4, &(uint32_t){ raw_len }, 4);
+		memcpy(hdr + 4, &(uint32_t){raw_len}, 4);
 		memcpy(hdr + 8, &clen, 4);
 		memcpy(hdr + 16, &lo, 8);
 		memcpy(hdr + 24, &hi, 8);
@@ -148,8 +154,8 @@ static void build_file(struct buf *f, const uint8_t *meta, size_t meta_len, cons
 static int run(int (*cmd)(int, char **), const char *a0, const char *a1, const char *a2,
 	       const char *a3, const char *a4, const char *a5)
 {
-	char *argv[] = { (char *)a0, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5,
-			 NULL };
+	char *argv[] = {(char *)a0, (char *)a1, (char *)a2, (char *)a3,
+			(char *)a4, (char *)a5, NULL};
 	int argc = 0;
 
 	while (argv[argc])

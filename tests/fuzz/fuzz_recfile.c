@@ -224,7 +224,7 @@ static void read_wrapped(const uint8_t *raw, size_t size)
 	memcpy(t + 22, &crc, 4);
 	memcpy(t + 26, &off, 8);
 	memcpy(t + 34, &one, 8);
-	memcpy(t + 42, &(uint64_t){ n }, 8);
+	memcpy(t + 42, &(uint64_t){n}, 8);
 	read_mem(f, t + 18 + END_BYTES - f);
 out:
 	free(f);
@@ -244,7 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 /* Writes the seed corpus: small record files made by the real writer, whole and cut. */
 static size_t seed_event(int i, void *buf)
 {
-	struct fl_hdr h = { .type = 1 + i % (FL_EV_TYPE_MAX - 1), .tid = 7, .ts_ns = 1000 + i };
+	struct fl_hdr h = {.type = 1 + i % (FL_EV_TYPE_MAX - 1), .tid = 7, .ts_ns = 1000 + i};
 	struct fl_stall *e = buf;
 
 	memset(e, 0, sizeof(*e));
@@ -290,7 +290,7 @@ int main(int argc, char **argv)
 {
 	char valid[4096], path[4096];
 	uint8_t raw[2 + sizeof(struct fl_stall)];
-	struct fl_stall e = { .h = { .type = FL_EV_STALL, .ts_ns = 5 }, .dur_ns = 77 };
+	struct fl_stall e = {.h = {.type = FL_EV_STALL, .ts_ns = 5}, .dur_ns = 77};
 	uint16_t len = sizeof(e);
 	FILE *f;
 

@@ -6,19 +6,20 @@
  *      (each event: 1 byte direction/fd, 2 bytes length, then that many payload bytes).
  * It checks the parsers' promises: 0 with sane windows, or -EINVAL with a terminated message.
  */
+#include "requests.h"
+#include "wire.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "requests.h"
-#include "wire.h"
 
 static void check_list(const struct reqlist *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		const struct request *r = &l->v[i];
 
-		if (r->end_ns < r->start_ns || (r->first_token_ns && r->first_token_ns < r->start_ns))
+		if (r->end_ns < r->start_ns ||
+		    (r->first_token_ns && r->first_token_ns < r->start_ns))
 			abort();
 		if (!memchr(r->id, 0, sizeof(r->id)))
 			abort();
@@ -28,9 +29,10 @@ static void check_list(const struct reqlist *l)
 static void fuzz_logs(const uint8_t *data, size_t size)
 {
 	static const struct req_clockmap cms[] = {
-		{ .clock = REQ_CLOCK_MONOTONIC },
-		{ .clock = REQ_CLOCK_REALTIME, .real_minus_mono_ns = 1700000000000000000ll,
-		  .have_pair = true },
+	    {.clock = REQ_CLOCK_MONOTONIC},
+	    {.clock = REQ_CLOCK_REALTIME,
+	     .real_minus_mono_ns = 1700000000000000000ll,
+	     .have_pair = true},
 	};
 
 	for (size_t k = 0; k < 2; k++) {
@@ -39,7 +41,8 @@ static void fuzz_logs(const uint8_t *data, size_t size)
 		int rc;
 
 		memset(err, 'x', sizeof(err));
-		rc = requests_parse("fuzz", (const char *)data, size, &cms[k], &l, err, sizeof(err));
+		rc =
+		    requests_parse("fuzz", (const char *)data, size, &cms[k], &l, err, sizeof(err));
 		if (rc && (rc != -EINVAL || !memchr(err, 0, sizeof(err))))
 			abort();
 		if (!rc)

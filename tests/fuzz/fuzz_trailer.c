@@ -19,16 +19,16 @@
 #define BASE_TS 1000000
 
 static const char fixed_meta[] =
-	"{\"host\":\"fuzz\",\"clocks\":{\"monotonic_ns\":1000000,\"realtime_ns\":1700000000000000000},"
-	"\"targets\":[{\"pid\":7,\"comm\":\"fuzz\",\"cmdline\":\"fuzz\",\"maps\":"
-	"\"55d000000000-55d000001000 r-xp 00001000 08:01 1234 /usr/bin/fuzz\\n"
-	"55d000100000-55d000200000 rw-p 00000000 00:00 0 [heap]\\n"
-	"7f0000000000-7f0000100000 r-xp 00000000 08:01 99 /usr/lib/libc.so.6\\n\"}]}";
+    "{\"host\":\"fuzz\",\"clocks\":{\"monotonic_ns\":1000000,\"realtime_ns\":1700000000000000000},"
+    "\"targets\":[{\"pid\":7,\"comm\":\"fuzz\",\"cmdline\":\"fuzz\",\"maps\":"
+    "\"55d000000000-55d000001000 r-xp 00001000 08:01 1234 /usr/bin/fuzz\\n"
+    "55d000100000-55d000200000 rw-p 00000000 00:00 0 [heap]\\n"
+    "7f0000000000-7f0000100000 r-xp 00000000 08:01 99 /usr/lib/libc.so.6\\n\"}]}";
 static const char fixed_trailer[] =
-	"{\"stop_reason\":\"targets exited\",\"drops_per_cpu\":[0,1],"
-	"\"clocks\":{\"monotonic_ns\":3000000},\"alloc\":{\"mode\":\"full\",\"slow_ns\":1000,"
-	"\"processes\":[{\"pid\":7,\"code_maps\":"
-	"\"7f0000000000-7f0000100000 r-xp 00000000 08:01 99 /usr/lib/libc.so.6\\n\"}]}}";
+    "{\"stop_reason\":\"targets exited\",\"drops_per_cpu\":[0,1],"
+    "\"clocks\":{\"monotonic_ns\":3000000},\"alloc\":{\"mode\":\"full\",\"slow_ns\":1000,"
+    "\"processes\":[{\"pid\":7,\"code_maps\":"
+    "\"7f0000000000-7f0000100000 r-xp 00000000 08:01 99 /usr/lib/libc.so.6\\n\"}]}}";
 
 static void add(struct buf *b, const void *ev, size_t len)
 {
@@ -41,21 +41,32 @@ static void add(struct buf *b, const void *ev, size_t len)
 /* One event of every kind, all of pid PID, in [BASE_TS, BASE_TS + 1 ms]. */
 static void fixed_events(struct buf *b)
 {
-	struct fl_hdr h = { .tid = PID, .ts_ns = BASE_TS };
-	struct fl_fault fa = { .pid = PID, .error_code = 6, .addr = 0x55d000100040 };
-	struct fl_stall st = { .pid = PID, .cause = FL_CAUSE_DIRECT_RECLAIM, .dur_ns = 5000 };
-	struct fl_memsys ms = { .pid = PID, .op = FL_MS_MMAP, .len = 1 << 20, .ret = 0x7f0000200000,
-				.dur_ns = 300, .caller_ip = 0x7f0000000100 };
-	struct fl_memsys brk = { .pid = PID, .op = FL_MS_BRK, .addr = 0x55d000300000,
-				 .ret = 0x55d000300000, .caller_ip = 0x55d000000100 };
-	struct fl_rss rss = { .pid = PID, .pages = { 10, 20, 0 } };
-	struct fl_proc pr = { .pid = PID, .kind = FL_PROC_EXEC, .comm = "fuzz" };
-	struct fl_alloc al = { .pid = PID, .func = 1, .size = 4096, .dur_ns = 2000 };
-	struct fl_cuda cu = { .pid = PID, .func = 1, .ptr = 0x7f0000400000, .size = 1 << 21,
-			      .dur_ns = 4000, .huge_bytes = 1 << 21 };
+	struct fl_hdr h = {.tid = PID, .ts_ns = BASE_TS};
+	struct fl_fault fa = {.pid = PID, .error_code = 6, .addr = 0x55d000100040};
+	struct fl_stall st = {.pid = PID, .cause = FL_CAUSE_DIRECT_RECLAIM, .dur_ns = 5000};
+	struct fl_memsys ms = {.pid = PID,
+			       .op = FL_MS_MMAP,
+			       .len = 1 << 20,
+			       .ret = 0x7f0000200000,
+			       .dur_ns = 300,
+			       .caller_ip = 0x7f0000000100};
+	struct fl_memsys brk = {.pid = PID,
+				.op = FL_MS_BRK,
+				.addr = 0x55d000300000,
+				.ret = 0x55d000300000,
+				.caller_ip = 0x55d000000100};
+	struct fl_rss rss = {.pid = PID, .pages = {10, 20, 0}};
+	struct fl_proc pr = {.pid = PID, .kind = FL_PROC_EXEC, .comm = "fuzz"};
+	struct fl_alloc al = {.pid = PID, .func = 1, .size = 4096, .dur_ns = 2000};
+	struct fl_cuda cu = {.pid = PID,
+			     .func = 1,
+			     .ptr = 0x7f0000400000,
+			     .size = 1 << 21,
+			     .dur_ns = 4000,
+			     .huge_bytes = 1 << 21};
 
-	fa.h = (struct fl_hdr){ .type = FL_EV_FAULT, .flags = FL_F_WRITE, .tid = PID,
-				.ts_ns = BASE_TS };
+	fa.h =
+	    (struct fl_hdr){.type = FL_EV_FAULT, .flags = FL_F_WRITE, .tid = PID, .ts_ns = BASE_TS};
 	add(b, &fa, sizeof(fa));
 	st.h = h;
 	st.h.type = FL_EV_STALL;

@@ -5,11 +5,11 @@
  * a wire drained after every event and to one read at the end. Every request must be handed over
  * at most once, with a sane window, and the two must agree on how many requests there were.
  */
+#include "requests.h"
+#include "wire.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "requests.h"
-#include "wire.h"
 
 static void on_request(void *ctx, const struct request *r)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-#include <stdlib.h>
 #include "unit.h"
+#include <stdlib.h>
 
 static struct unit_test *tests;
 

@@ -19,8 +19,12 @@
 
 static void brk_ev(struct model *m, uint32_t pid, uint64_t addr, uint64_t ret)
 {
-	struct fl_memsys e = { .h = { .type = FL_EV_MEMSYS }, .pid = pid, .op = FL_MS_BRK,
-			       .addr = addr, .ret = (int64_t)ret, .dur_ns = 1000 };
+	struct fl_memsys e = {.h = {.type = FL_EV_MEMSYS},
+			      .pid = pid,
+			      .op = FL_MS_BRK,
+			      .addr = addr,
+			      .ret = (int64_t)ret,
+			      .dur_ns = 1000};
 
 	alloc_model_add(m, &e);
 }

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* Attribution arithmetic at the edges: touching intervals, zero lengths, windows of faults. */
-#include <math.h>
 #include "attrib.h"
 #include "unit.h"
+#include <math.h>
 
 UNIT_TEST(attrib_overlap_edges)
 {
-	CHECK_EQ_U64(overlap_ns(10, 20, 20, 30), 0);  /* touching: no overlap */
+	CHECK_EQ_U64(overlap_ns(10, 20, 20, 30), 0); /* touching: no overlap */
 	CHECK_EQ_U64(overlap_ns(20, 30, 10, 20), 0);
 	CHECK_EQ_U64(overlap_ns(10, 20, 19, 30), 1);
 	CHECK_EQ_U64(overlap_ns(10, 20, 0, 100), 10); /* inside */
@@ -17,8 +17,8 @@ UNIT_TEST(attrib_overlap_edges)
 
 UNIT_TEST(attrib_stall_overlaps_edges)
 {
-	struct stall_rec s = { .ts_ns = 100, .dur_ns = 50 };
-	struct stall_rec z = { .ts_ns = 100, .dur_ns = 0 };
+	struct stall_rec s = {.ts_ns = 100, .dur_ns = 50};
+	struct stall_rec z = {.ts_ns = 100, .dur_ns = 0};
 
 	CHECK(!stall_overlaps(&s, 150, 200)); /* window starts where the stall ends */
 	CHECK(!stall_overlaps(&s, 50, 100));  /* window ends where the stall starts */
@@ -31,7 +31,7 @@ UNIT_TEST(attrib_stall_overlaps_edges)
 
 UNIT_TEST(attrib_faults_in_window)
 {
-	uint64_t t[] = { 10, 20, 20, 30, 40 };
+	uint64_t t[] = {10, 20, 20, 30, 40};
 
 	CHECK_EQ_U64(count_in_window(t, 5, 20, 30), 2); /* [20, 30): both 20s, not 30 */
 	CHECK_EQ_U64(count_in_window(t, 5, 0, 100), 5);
@@ -44,12 +44,12 @@ UNIT_TEST(attrib_window_sums_causes)
 {
 	/* sorted by start; one long stall starting long before the window */
 	struct stall_rec s[] = {
-		{ .ts_ns = 0, .dur_ns = 1000, .cause = FL_CAUSE_DIRECT_COMPACTION },
-		{ .ts_ns = 500, .dur_ns = 10, .cause = FL_CAUSE_DIRECT_RECLAIM },
-		{ .ts_ns = 950, .dur_ns = 100, .cause = FL_CAUSE_DIRECT_RECLAIM },
-		{ .ts_ns = 1200, .dur_ns = 5, .cause = FL_CAUSE_MMAP_LOCK_WAIT },
+	    {.ts_ns = 0, .dur_ns = 1000, .cause = FL_CAUSE_DIRECT_COMPACTION},
+	    {.ts_ns = 500, .dur_ns = 10, .cause = FL_CAUSE_DIRECT_RECLAIM},
+	    {.ts_ns = 950, .dur_ns = 100, .cause = FL_CAUSE_DIRECT_RECLAIM},
+	    {.ts_ns = 1200, .dur_ns = 5, .cause = FL_CAUSE_MMAP_LOCK_WAIT},
 	};
-	uint64_t faults[] = { 899, 900, 901, 1099, 1100 };
+	uint64_t faults[] = {899, 900, 901, 1099, 1100};
 	struct win_attr a;
 
 	attribute_window(s, 4, 1000, faults, 5, 900, 1100, &a);
@@ -100,14 +100,14 @@ UNIT_TEST(attrib_window_other_processes)
 
 UNIT_TEST(attrib_correlation)
 {
-	double x[] = { 1, 2, 3, 4, 5 }, y[] = { 2, 4, 6, 8, 100 }, c[] = { 3, 3, 3, 3, 3 };
-	double r[] = { 5, 4, 3, 2, 1 };
+	double x[] = {1, 2, 3, 4, 5}, y[] = {2, 4, 6, 8, 100}, c[] = {3, 3, 3, 3, 3};
+	double r[] = {5, 4, 3, 2, 1};
 
-	CHECK(fabs(corr_spearman(x, y, 5) - 1.0) < 1e-9);  /* monotonic, not linear */
+	CHECK(fabs(corr_spearman(x, y, 5) - 1.0) < 1e-9); /* monotonic, not linear */
 	CHECK(corr_pearson(x, y, 5) < 0.99);
 	CHECK(fabs(corr_spearman(x, r, 5) + 1.0) < 1e-9);
-	CHECK(isnan(corr_pearson(x, c, 5)));               /* a constant series */
-	CHECK(isnan(corr_spearman(x, y, 2)));              /* too few points */
+	CHECK(isnan(corr_pearson(x, c, 5)));  /* a constant series */
+	CHECK(isnan(corr_spearman(x, y, 2))); /* too few points */
 }
 
 /*
@@ -121,7 +121,11 @@ UNIT_TEST(attrib_window_by_thread)
 	struct stall_rec s[] = {
 	    {.ts_ns = 10 * MS, .dur_ns = 2 * MS, .pid = 10, .tid = 11, .cause = FL_CAUSE_FAULT},
 	    {.ts_ns = 11 * MS, .dur_ns = 3 * MS, .pid = 10, .tid = 12, .cause = FL_CAUSE_FAULT},
-	    {.ts_ns = 12 * MS, .dur_ns = 1 * MS, .pid = 20, .tid = 21, .cause = FL_CAUSE_KHUGEPAGED},
+	    {.ts_ns = 12 * MS,
+	     .dur_ns = 1 * MS,
+	     .pid = 20,
+	     .tid = 21,
+	     .cause = FL_CAUSE_KHUGEPAGED},
 	};
 	/* unsorted, as the model keeps them; 9 ms: half inside the window [9.5 ms, 20 ms) */
 	struct fault_bucket fb[] = {
@@ -146,8 +150,8 @@ UNIT_TEST(attrib_window_by_thread)
 	fault_buckets_sort(fb, 5);
 	CHECK_EQ_U64(fb[0].ms, 9);
 	CHECK_EQ_U64(fb[4].ms, 20);
-	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, false, 9 * MS + MS / 2, 20 * MS,
-				10, 11, &a);
+	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, false, 9 * MS + MS / 2, 20 * MS, 10, 11,
+				&a);
 	CHECK(a.by_thread && a.faults_split);
 	CHECK_EQ_U64(a.faults, 5 + 5 + 7 + 30);
 	CHECK_EQ_U64(a.who_faults[WHO_OWN_THREAD], 5 + 5);
@@ -159,8 +163,8 @@ UNIT_TEST(attrib_window_by_thread)
 	CHECK_EQ_U64(a.who_stalls[WHO_OTHER_THREADS], 1);
 	CHECK_EQ_U64(a.other_ns, 1 * MS); /* the split by process unchanged */
 	/* from thread 12's point of view: 11's are another thread's */
-	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, false, 9 * MS + MS / 2, 20 * MS,
-				10, 12, &a);
+	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, false, 9 * MS + MS / 2, 20 * MS, 10, 12,
+				&a);
 	CHECK_EQ_U64(a.who_faults[WHO_OWN_THREAD], 30);
 	CHECK_EQ_U64(a.who_faults[WHO_OTHER_THREADS], 10);
 	CHECK_EQ_U64(a.who_ns[WHO_OWN_THREAD], 3 * MS);

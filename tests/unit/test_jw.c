@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The streaming JSON writer: escaping, commas at every nesting level, raw values. */
-#include <stdlib.h>
 #include "jw.h"
 #include "unit.h"
+#include <stdlib.h>
 
 struct membuf {
 	char *buf;
@@ -138,7 +138,11 @@ UNIT_TEST(jw_escape_invalid_utf8_stays_valid)
 {
 	struct membuf m;
 	/* a lone 0xff, a stray continuation, an overlong '/', a surrogate, a cut-off sequence */
-	const char in[] = "/a\xff" "b\x80" "c\xc0\xaf" "d\xed\xa0\x80" "e\xe2\x86";
+	const char in[] = "/a\xff"
+			  "b\x80"
+			  "c\xc0\xaf"
+			  "d\xed\xa0\x80"
+			  "e\xe2\x86";
 
 	mb_open(&m);
 	json_escape(m.f, in, sizeof(in) - 1);

@@ -3,29 +3,57 @@
  * Command lines in the record header: values that look like secrets are stored as <redacted>
  * (record --keep-cmdline keeps them), and ordinary vLLM flags are left alone.
  */
+#include "meta.h"
+#include "unit.h"
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/wait.h>
-#include <jansson.h>
-#include "meta.h"
-#include "unit.h"
+#include <unistd.h>
 
-static const char *const args[] = {
-	"/bin/sh", "-c", "sleep 10; :", "sh",
-	"--api-key", "sk-one", "--token=two", "--hf-token", "three",
-	"--db-password=four", "OPENAI_API_KEY=five", "my-secret-six", "sk-seven",
-	"--max-num-batched-tokens", "8192", "--tokenizer", "t5", "--port", "8000", NULL
-};
+static const char *const args[] = {"/bin/sh",
+				   "-c",
+				   "sleep 10; :",
+				   "sh",
+				   "--api-key",
+				   "sk-one",
+				   "--token=two",
+				   "--hf-token",
+				   "three",
+				   "--db-password=four",
+				   "OPENAI_API_KEY=five",
+				   "my-secret-six",
+				   "sk-seven",
+				   "--max-num-batched-tokens",
+				   "8192",
+				   "--tokenizer",
+				   "t5",
+				   "--port",
+				   "8000",
+				   NULL};
 
-static const char *const redacted[] = {
-	"/bin/sh", "-c", "sleep 10; :", "sh",
-	"--api-key", "<redacted>", "--token=<redacted>", "--hf-token", "<redacted>",
-	"--db-password=<redacted>", "OPENAI_API_KEY=<redacted>", "<redacted>", "<redacted>",
-	"--max-num-batched-tokens", "8192", "--tokenizer", "t5", "--port", "8000", NULL
-};
+static const char *const redacted[] = {"/bin/sh",
+				       "-c",
+				       "sleep 10; :",
+				       "sh",
+				       "--api-key",
+				       "<redacted>",
+				       "--token=<redacted>",
+				       "--hf-token",
+				       "<redacted>",
+				       "--db-password=<redacted>",
+				       "OPENAI_API_KEY=<redacted>",
+				       "<redacted>",
+				       "<redacted>",
+				       "--max-num-batched-tokens",
+				       "8192",
+				       "--tokenizer",
+				       "t5",
+				       "--port",
+				       "8000",
+				       NULL};
 
 /* The cmdline array meta_target writes for PID. */
 static json_t *target_cmdline(int pid, json_t **root)

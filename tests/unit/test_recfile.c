@@ -36,9 +36,9 @@ static void tmp_path(char *buf, size_t len)
 static size_t gen_event(uint64_t i, void *buf)
 {
 	struct fl_hdr h = {
-		.type = FL_EV_FAULT,
-		.tid = 1000 + i % 8,
-		.ts_ns = 1000000000ull + i * 1000 - (i % 3) * 1500,
+	    .type = FL_EV_FAULT,
+	    .tid = 1000 + i % 8,
+	    .ts_ns = 1000000000ull + i * 1000 - (i % 3) * 1500,
 	};
 
 	if (i % 97 == 5) {
@@ -270,7 +270,8 @@ UNIT_TEST(recfile_round_trip)
 		CHECK_EQ_U64(st.events, n);
 		CHECK(tr && !st.truncated);
 		printf("  %" PRIu64 " events, %" PRIu64 " chunks, %" PRIu64 " raw bytes -> %zu "
-		       "file bytes\n", n, st.chunks, ws.raw_bytes, size);
+		       "file bytes\n",
+		       n, st.chunks, ws.raw_bytes, size);
 	}
 	free(img);
 	unlink(path);
@@ -304,7 +305,7 @@ UNIT_TEST(recfile_empty_session)
 
 UNIT_TEST(recfile_bad_append)
 {
-	uint64_t ev[FL_MAX_EVENT_BYTES / 8 + 8] = { 0 };
+	uint64_t ev[FL_MAX_EVENT_BYTES / 8 + 8] = {0};
 	struct fl_writer_stats ws;
 	struct fl_writer *w;
 	char path[256];
@@ -325,8 +326,8 @@ UNIT_TEST(recfile_bad_append)
 UNIT_TEST(recfile_tick)
 {
 	uint64_t ev[FL_MAX_EVENT_BYTES / 8];
-	struct timespec wait = { (FL_CHUNK_TARGET_MS + 100) / 1000,
-				 (FL_CHUNK_TARGET_MS + 100) % 1000 * 1000000l };
+	struct timespec wait = {(FL_CHUNK_TARGET_MS + 100) / 1000,
+				(FL_CHUNK_TARGET_MS + 100) % 1000 * 1000000l};
 	struct fl_reader_status st;
 	struct fl_writer *w;
 	struct fl_reader *r;
@@ -403,7 +404,8 @@ static bool cut_ok(const uint8_t *img, size_t size, const struct layout *l, size
 	}
 	if (rc || st.events != 50ull * k || st.chunks != (uint64_t)k ||
 	    st.truncated != (off < size) || tr != (off == size)) {
-		fprintf(stderr, "  cut at %zu of %zu: rc %d, %" PRIu64 " events in %" PRIu64
+		fprintf(stderr,
+			"  cut at %zu of %zu: rc %d, %" PRIu64 " events in %" PRIu64
 			" chunks, want %d; truncated %d; \"%s\"\n",
 			off, size, rc, st.events, st.chunks, 50 * k, st.truncated, st.message);
 		return false;
@@ -633,8 +635,8 @@ static void check_bad_chunk(int *unit_failed, const uint8_t *raw, uint32_t raw_l
 /* Events inside a chunk whose CRC and zlib data are good but whose records are not. */
 UNIT_TEST(recfile_bad_events)
 {
-	uint8_t raw[8192] = { 0 };
-	struct fl_hdr h = { .type = FL_EV_FAULT, .ts_ns = 150 };
+	uint8_t raw[8192] = {0};
+	struct fl_hdr h = {.type = FL_EV_FAULT, .ts_ns = 150};
 	uint16_t len = 40;
 
 	memcpy(raw, &len, 2);
@@ -709,27 +711,33 @@ UNIT_TEST(recfile_bad_header)
 	check_open_fails(unit_failed, "\177ELF\2\1\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 24,
 			 -EINVAL, "not a faultline file (bad magic)");
 	check_open_fails(unit_failed, "", 0, -EINVAL, "empty file, not a faultline record");
-	check_open_fails(unit_failed, hdr, 12, -EINVAL, "truncated in the file header (12 of 24 "
+	check_open_fails(unit_failed, hdr, 12, -EINVAL,
+			 "truncated in the file header (12 of 24 "
 			 "bytes)");
 	check_open_fails(unit_failed, hdr, 25, -EINVAL, "truncated in the metadata (1 of 2 bytes)");
 
 	hdr[8] = 4;
-	check_open_fails(unit_failed, hdr, 26, -ENOTSUP, "format version 4 is newer than this "
+	check_open_fails(unit_failed, hdr, 26, -ENOTSUP,
+			 "format version 4 is newer than this "
 			 "faultline supports (3); upgrade faultline");
 	hdr[8] = 1; /* version 1: raw socket payload, no longer read */
-	check_open_fails(unit_failed, hdr, 26, -ENOTSUP, "format version 1 was written by an older "
+	check_open_fails(unit_failed, hdr, 26, -ENOTSUP,
+			 "format version 1 was written by an older "
 			 "faultline (this one reads 3); read it with the faultline that recorded "
 			 "it, or re-record with this one");
 	hdr[8] = 2; /* version 2: the kernel's raw fault and syscall values */
-	check_open_fails(unit_failed, hdr, 26, -ENOTSUP, "format version 2 was written by an older "
+	check_open_fails(unit_failed, hdr, 26, -ENOTSUP,
+			 "format version 2 was written by an older "
 			 "faultline (this one reads 3); read it with the faultline that recorded "
 			 "it, or re-record with this one");
 	hdr[8] = 0;
-	check_open_fails(unit_failed, hdr, 26, -EINVAL, "format version 0 is not valid (corrupt "
+	check_open_fails(unit_failed, hdr, 26, -EINVAL,
+			 "format version 0 is not valid (corrupt "
 			 "header)");
 	hdr[8] = 3;
 	hdr[15] = 0x80;
-	check_open_fails(unit_failed, hdr, 26, -ENOTSUP, "file uses features this faultline does "
+	check_open_fails(unit_failed, hdr, 26, -ENOTSUP,
+			 "file uses features this faultline does "
 			 "not support (flags 0x80000000)");
 	hdr[15] = 0;
 	hdr[23] = 0x10;
@@ -774,7 +782,7 @@ UNIT_TEST(recfile_memory_bounded)
 UNIT_TEST(recfile_write_error)
 {
 	uint64_t ev[FL_MAX_EVENT_BYTES / 8], i;
-	struct rlimit old, lim = { 2u << 20, 2u << 20 };
+	struct rlimit old, lim = {2u << 20, 2u << 20};
 	struct fl_reader_status st;
 	struct fl_writer *w;
 	struct fl_reader *r;
@@ -810,15 +818,16 @@ UNIT_TEST(recfile_write_error)
 		CHECK(st.truncated);
 		CHECK(strstr(st.message, "truncated after chunk") != NULL);
 		printf("  append failed after %" PRIu64 " events; %" PRIu64 " survive in %" PRIu64
-		       " chunks (%zu bytes): %s\n", i, got, st.chunks, size, st.message);
+		       " chunks (%zu bytes): %s\n",
+		       i, got, st.chunks, size, st.message);
 		fl_reader_close(r);
 	}
 	unlink(path);
 }
 
 /* Flight mode: N events into a ring, a chunk every 10 events; the dump read back. */
-static void ring_case(int *unit_failed, uint64_t max_bytes, uint64_t max_ns, const char *bound, uint64_t lo,
-		      uint64_t hi)
+static void ring_case(int *unit_failed, uint64_t max_bytes, uint64_t max_ns, const char *bound,
+		      uint64_t lo, uint64_t hi)
 {
 	uint64_t ev[FL_MAX_EVENT_BYTES / 8];
 	struct fl_ring_info info;
@@ -860,6 +869,6 @@ static void ring_case(int *unit_failed, uint64_t max_bytes, uint64_t max_ns, con
 UNIT_TEST(recfile_ring_bounds)
 {
 	ring_case(unit_failed, 1ull << 30, UINT64_MAX, "none", 100, 100); /* everything kept */
-	ring_case(unit_failed, 1, UINT64_MAX, "bytes", 10, 10);           /* the byte cap: only the newest */
-	ring_case(unit_failed, 1ull << 30, 30000, "time", 30, 50);        /* 30 us of events at 1 per us */
+	ring_case(unit_failed, 1, UINT64_MAX, "bytes", 10, 10); /* the byte cap: only the newest */
+	ring_case(unit_failed, 1ull << 30, 30000, "time", 30, 50); /* 30 us of events at 1 per us */
 }

@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* Client request logs: bench JSON and JSON lines, both clocks, and clear errors. */
-#include <errno.h>
 #include "requests.h"
 #include "unit.h"
+#include <errno.h>
 
-static const struct req_clockmap mono = { .clock = REQ_CLOCK_MONOTONIC };
-static const struct req_clockmap real = { .clock = REQ_CLOCK_REALTIME,
-					  .real_minus_mono_ns = 1000000000000000000ll,
-					  .have_pair = true };
+static const struct req_clockmap mono = {.clock = REQ_CLOCK_MONOTONIC};
+static const struct req_clockmap real = {
+    .clock = REQ_CLOCK_REALTIME, .real_minus_mono_ns = 1000000000000000000ll, .have_pair = true};
 
 static int parse(const char *s, const struct req_clockmap *cm, struct reqlist *l, char *err)
 {
@@ -55,14 +54,16 @@ UNIT_TEST(requests_jsonl_both_clocks)
 	char err[256] = "";
 
 	CHECK(parse("{\"id\":\"a\",\"start\":10,\"first_token\":10.5,\"end\":11}\n\n"
-		    "{\"id\":\"b\",\"start\":12,\"first_token\":null,\"end\":12.1}\n", &mono, &l, err) == 0);
+		    "{\"id\":\"b\",\"start\":12,\"first_token\":null,\"end\":12.1}\n",
+		    &mono, &l, err) == 0);
 	CHECK_EQ_U64(l.n, 2);
 	CHECK_EQ_U64(l.v[0].first_token_ns, 10500000000ull);
 	CHECK(l.v[1].failed);
 	reqlist_free(&l);
 	/* realtime seconds: 1e9 s + 10 s -> monotonic 10 s */
 	CHECK(parse("{\"id\":\"a\",\"start\":1000000010,\"first_token\":1000000010.5,"
-		    "\"end\":1000000011}", &real, &l, err) == 0);
+		    "\"end\":1000000011}",
+		    &real, &l, err) == 0);
 	CHECK_EQ_U64(l.n, 1);
 	if (l.n == 1)
 		CHECK(l.v[0].start_ns > 9999990000ull && l.v[0].start_ns < 10000010000ull);
@@ -74,7 +75,8 @@ UNIT_TEST(requests_jsonl_errors_name_the_line)
 	struct reqlist l = {};
 	char err[256] = "";
 
-	CHECK(parse("{\"id\":\"a\",\"start\":1,\"first_token\":2,\"end\":3}\n{\"id\":\"b\",\"start\":\"x\"}\n",
+	CHECK(parse("{\"id\":\"a\",\"start\":1,\"first_token\":2,\"end\":3}\n{\"id\":\"b\","
+		    "\"start\":\"x\"}\n",
 		    &mono, &l, err) == -EINVAL);
 	CHECK(strstr(err, "t:2: field 'start'") != NULL);
 	reqlist_free(&l);

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Strict number, duration and pid-list parsing; formatting helpers. */
+#include "unit.h"
+#include "util.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <sys/stat.h>
-#include "unit.h"
-#include "util.h"
+#include <unistd.h>
 
 UNIT_TEST(util_parse_u64_strict)
 {
@@ -177,11 +177,17 @@ UNIT_TEST(util_escape_terminal)
 
 	/* an OSC title sequence from a client: ESC and BEL come out as text */
 	CHECK_STR(fl_escape(b, sizeof(b), "\x1b]0;x\a", 6), "\\x1b]0;x\\x07");
-	CHECK_STR(fl_esc("a\tb\x7f" "c"), "a\\x09b\\x7fc");
+	CHECK_STR(fl_esc("a\tb\x7f"
+			 "c"),
+		  "a\\x09b\\x7fc");
 	/* UTF-8 passes; C1 controls (U+009B is a CSI) and bytes that are not UTF-8 do not */
 	CHECK_STR(fl_esc("caf\xc3\xa9 \xe2\x86\x92"), "caf\xc3\xa9 \xe2\x86\x92");
-	CHECK_STR(fl_esc("\xc2\x9b" "1m"), "\\x9b1m");
-	CHECK_STR(fl_esc("/p\xff" "q\xed\xa0\x80"), "/p\\xffq\\xed\\xa0\\x80");
+	CHECK_STR(fl_esc("\xc2\x9b"
+			 "1m"),
+		  "\\x9b1m");
+	CHECK_STR(fl_esc("/p\xff"
+			 "q\xed\xa0\x80"),
+		  "/p\\xffq\\xed\\xa0\\x80");
 	CHECK_STR(fl_esc(""), "");
 	CHECK(fl_esc(NULL) == NULL);
 	/* embedded NUL with an explicit length */
@@ -195,7 +201,11 @@ UNIT_TEST(util_escape_truncates)
 	CHECK_STR(fl_escape(b, sizeof(b), "abcdefg", 7), "abcdefg");
 	CHECK_STR(fl_escape(b, sizeof(b), "abcdefgh", 8), "abcd...");
 	/* an escape is never cut in half */
-	CHECK_STR(fl_escape(b, sizeof(b), "ab\x1b" "cdefgh", 8), "ab...");
+	CHECK_STR(fl_escape(b, sizeof(b),
+			    "ab\x1b"
+			    "cdefgh",
+			    8),
+		  "ab...");
 	CHECK_STR(fl_escape(b, 3, "abc", 3), "");
 	CHECK_STR(fl_escape(b, 4, "abc", 3), "abc");
 	CHECK_STR(fl_escape(b, 4, "abcd", 4), "...");
@@ -206,7 +216,7 @@ UNIT_TEST(util_utf8_seq_len)
 	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"a", 1), 1);
 	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xc3\xa9", 2), 2);
 	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xc3\xa9", 1), 0);
-	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xe0\x80\x80", 3), 0); /* overlong */
+	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xe0\x80\x80", 3), 0);     /* overlong */
 	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0); /* > 10FFFF */
 	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
 	CHECK_EQ_U64(utf8_seq_len((const unsigned char *)"\xff", 1), 0);
@@ -275,7 +285,8 @@ UNIT_TEST(util_grow_array_failure)
 #endif
 #endif
 #if !defined(__SANITIZE_ADDRESS__) && !defined(FL_UNIT_ASAN)
-	/* realloc itself failing (ASan would report the request instead of returning NULL): 64 TiB is more than this machine has or overcommits. */
+	/* realloc itself failing (ASan would report the request instead of returning NULL): 64 TiB
+	 * is more than this machine has or overcommits. */
 	fl_oom = false;
 	cap = 1ull << 40;
 	CHECK(grow_array((void **)&v, &cap, cap, 32, 4) == -ENOMEM);

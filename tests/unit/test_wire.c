@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* The wire state machine on synthetic event sequences (what bpf/requests.bpf.c would capture). */
-#include <stdlib.h>
-#include "wire.h"
 #include "unit.h"
+#include "wire.h"
+#include <stdlib.h>
 
 #define MS 1000000ull
 
 /* Feeds one event: DATA's first 256 bytes are captured, BYTES is the syscall result (0: strlen). */
 static void ev(struct wire *w, uint32_t dir, int fd, uint64_t ts, const char *data, int64_t bytes)
 {
-	struct fl_net e = { .h = { .type = FL_EV_NET, .tid = 7, .ts_ns = ts }, .pid = 42, .fd = fd,
-			    .dir = dir };
+	struct fl_net e = {
+	    .h = {.type = FL_EV_NET, .tid = 7, .ts_ns = ts}, .pid = 42, .fd = fd, .dir = dir};
 	size_t n = data ? strlen(data) : 0;
 
 	e.cap_len = n < FL_NET_CAP ? n : FL_NET_CAP;
@@ -30,8 +30,8 @@ static const char last[] = "0\r\n\r\n";
 static void sse_exchange(struct wire *w, int fd, uint64_t t)
 {
 	ev(w, FL_NET_IN, fd, t, req_a, 0);
-	ev(w, FL_NET_OUT, fd, t + 1 * MS, head_sse, 0);  /* headers before prefill, as uvicorn */
-	ev(w, FL_NET_OUT, fd, t + 30 * MS, chunk1, 0);   /* first token */
+	ev(w, FL_NET_OUT, fd, t + 1 * MS, head_sse, 0); /* headers before prefill, as uvicorn */
+	ev(w, FL_NET_OUT, fd, t + 30 * MS, chunk1, 0);	/* first token */
 	ev(w, FL_NET_OUT, fd, t + 35 * MS, chunk1, 0);
 	ev(w, FL_NET_OUT, fd, t + 40 * MS, last, 0);
 }
@@ -170,7 +170,8 @@ UNIT_TEST(wire_long_length_body_and_headers_with_first_token)
 	/* headers and the first SSE chunk in one write (--headers with-first-token) */
 	ev(w, FL_NET_OUT, 5, 20 * MS,
 	   "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 1000\r\n\r\n"
-	   "data: {\"id\":\"chatcmpl-9\"}", 0);
+	   "data: {\"id\":\"chatcmpl-9\"}",
+	   0);
 	ev(w, FL_NET_OUT, 5, 30 * MS, big, 500);
 	ev(w, FL_NET_OUT, 5, 40 * MS, big, 475);
 	r = &wire_requests(w)->v[0];

@@ -4,10 +4,10 @@
  * whole-recording path, each handed over once, at its first token or its end, and nothing kept
  * once every connection is done. Then livereq's counts and Prometheus buckets.
  */
-#include <stdlib.h>
 #include "livereq.h"
-#include "wire.h"
 #include "unit.h"
+#include "wire.h"
+#include <stdlib.h>
 
 #define MS 1000000ull
 
@@ -31,35 +31,37 @@ static const char ok2[] = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 /* Three connections interleaved: keep-alive SSE on 5, pipelined plain requests on 6, and on 7 a
  * client that goes away before its first token. */
 static const struct step script[] = {
-	{ FL_NET_ACCEPT, 5, 1, NULL, 0 },
-	{ FL_NET_IN, 5, 10, req_post, 0 },
-	{ FL_NET_OUT, 5, 11, head_sse, 0 },
-	{ FL_NET_ACCEPT, 6, 12, NULL, 0 },
-	{ FL_NET_IN, 6, 13, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 0 },
-	{ FL_NET_ACCEPT, 7, 14, NULL, 0 },
-	{ FL_NET_IN, 7, 15, req_post, 0 },
-	{ FL_NET_OUT, 5, 30, tok, 0 }, /* first token of fd 5's first request: 20 ms */
-	{ FL_NET_OUT, 6, 31, ok2, 0 },
-	{ FL_NET_OUT, 5, 35, tok, 0 },
-	{ FL_NET_OUT, 6, 36, ok2, 0 },
-	{ FL_NET_OUT, 5, 40, last, 0 },
-	{ FL_NET_IN, 5, 50, req_post, 0 }, /* the second request on fd 5 */
-	{ FL_NET_CLOSE, 7, 55, NULL, 0 }, /* fd 7 never answered */
-	{ FL_NET_OUT, 5, 56, head_sse, 0 },
-	{ FL_NET_IN, 6, 57, req_get, 0 },
-	{ FL_NET_OUT, 5, 90, tok, 0 }, /* 40 ms */
-	{ FL_NET_OUT, 6, 91, ok2, 0 },
-	{ FL_NET_OUT, 5, 95, last, 0 },
-	{ FL_NET_CLOSE, 6, 100, NULL, 0 },
-	{ FL_NET_CLOSE, 5, 101, NULL, 0 },
+    {FL_NET_ACCEPT, 5, 1, NULL, 0},
+    {FL_NET_IN, 5, 10, req_post, 0},
+    {FL_NET_OUT, 5, 11, head_sse, 0},
+    {FL_NET_ACCEPT, 6, 12, NULL, 0},
+    {FL_NET_IN, 6, 13, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 0},
+    {FL_NET_ACCEPT, 7, 14, NULL, 0},
+    {FL_NET_IN, 7, 15, req_post, 0},
+    {FL_NET_OUT, 5, 30, tok, 0}, /* first token of fd 5's first request: 20 ms */
+    {FL_NET_OUT, 6, 31, ok2, 0},
+    {FL_NET_OUT, 5, 35, tok, 0},
+    {FL_NET_OUT, 6, 36, ok2, 0},
+    {FL_NET_OUT, 5, 40, last, 0},
+    {FL_NET_IN, 5, 50, req_post, 0}, /* the second request on fd 5 */
+    {FL_NET_CLOSE, 7, 55, NULL, 0},  /* fd 7 never answered */
+    {FL_NET_OUT, 5, 56, head_sse, 0},
+    {FL_NET_IN, 6, 57, req_get, 0},
+    {FL_NET_OUT, 5, 90, tok, 0}, /* 40 ms */
+    {FL_NET_OUT, 6, 91, ok2, 0},
+    {FL_NET_OUT, 5, 95, last, 0},
+    {FL_NET_CLOSE, 6, 100, NULL, 0},
+    {FL_NET_CLOSE, 5, 101, NULL, 0},
 };
 
 #define NSTEPS (sizeof(script) / sizeof(script[0]))
 
 static void feed(struct wire *w, const struct step *s)
 {
-	struct fl_net e = { .h = { .type = FL_EV_NET, .tid = 7, .ts_ns = s->ts_ms * MS },
-			    .pid = 42, .fd = s->fd, .dir = s->dir };
+	struct fl_net e = {.h = {.type = FL_EV_NET, .tid = 7, .ts_ns = s->ts_ms * MS},
+			   .pid = 42,
+			   .fd = s->fd,
+			   .dir = s->dir};
 	size_t n = s->data ? strlen(s->data) : 0;
 
 	e.cap_len = n < FL_NET_CAP ? n : FL_NET_CAP;
@@ -153,10 +155,10 @@ UNIT_TEST(wire_drain_keeps_open_requests_until_their_first_token)
 	}
 	CHECK_EQ_U64(wire_requests(w)->n, 1);
 	for (int i = 0; i < 1000; i++) { /* many keep-alive exchanges: memory stays bounded */
-		struct step s[] = { { FL_NET_OUT, 5, 30 + 100 * i, tok, 0 },
-				    { FL_NET_OUT, 5, 40 + 100 * i, last, 0 },
-				    { FL_NET_IN, 5, 100 + 100 * i, req_post, 0 },
-				    { FL_NET_OUT, 5, 101 + 100 * i, head_sse, 0 } };
+		struct step s[] = {{FL_NET_OUT, 5, 30 + 100 * i, tok, 0},
+				   {FL_NET_OUT, 5, 40 + 100 * i, last, 0},
+				   {FL_NET_IN, 5, 100 + 100 * i, req_post, 0},
+				   {FL_NET_OUT, 5, 101 + 100 * i, head_sse, 0}};
 
 		for (size_t k = 0; k < 4; k++) {
 			feed(w, &s[k]);
@@ -210,10 +212,10 @@ UNIT_TEST(livereq_counts_and_prometheus_buckets)
 {
 	struct livereq lr = {};
 
-	livereq_count(&lr, 0, 500000);          /* 0.5 ms: le 0.001 */
-	livereq_count(&lr, 10 * MS, 15 * MS);   /* exactly 5 ms: le 0.005 */
-	livereq_count(&lr, 0, 3000000 * MS);    /* 3000 s: +Inf */
-	livereq_count(&lr, 7 * MS, 0);          /* no first token: counted, no TTFB */
+	livereq_count(&lr, 0, 500000);	      /* 0.5 ms: le 0.001 */
+	livereq_count(&lr, 10 * MS, 15 * MS); /* exactly 5 ms: le 0.005 */
+	livereq_count(&lr, 0, 3000000 * MS);  /* 3000 s: +Inf */
+	livereq_count(&lr, 7 * MS, 0);	      /* no first token: counted, no TTFB */
 	CHECK_EQ_U64(lr.total, 4);
 	CHECK_EQ_U64(lr.interval_reqs, 4);
 	CHECK_EQ_U64(lr.ttft_count, 3);

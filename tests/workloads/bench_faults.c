@@ -23,19 +23,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/mman.h>
 
 #define PAGE 4096ul
 #define BATCH_PAGES 64 /* pages touched between rate checks */
 
 struct cfg {
 	int threads;
-	uint64_t faults;      /* total over all threads; 0 with -s */
-	double seconds;       /* 0 with -n */
-	uint64_t rate;        /* total faults/s; 0 = as fast as possible */
-	size_t region_pages;  /* per thread */
+	uint64_t faults;     /* total over all threads; 0 with -s */
+	double seconds;	     /* 0 with -n */
+	uint64_t rate;	     /* total faults/s; 0 = as fast as possible */
+	size_t region_pages; /* per thread */
 	int use_mmap;
 	int read_only; /* read instead of write: each fault maps the shared zero page (cheaper) */
 	int hold;      /* after the result line, wait for the end of stdin */
@@ -95,8 +95,8 @@ static void pace(const struct cfg *c, uint64_t start_ns, uint64_t done)
 	due_ns = start_ns + done * 1000000000ull / per_thread;
 	now = now_ns();
 	if (due_ns > now) {
-		struct timespec ts = { .tv_sec = (due_ns - now) / 1000000000ull,
-				       .tv_nsec = (due_ns - now) % 1000000000ull };
+		struct timespec ts = {.tv_sec = (due_ns - now) / 1000000000ull,
+				      .tv_nsec = (due_ns - now) % 1000000000ull};
 
 		nanosleep(&ts, NULL);
 	}
@@ -111,7 +111,8 @@ static void *worker_main(void *arg)
 	char *p = region_map(len);
 
 	for (;;) {
-		size_t n = c->region_pages - pos < BATCH_PAGES ? c->region_pages - pos : BATCH_PAGES;
+		size_t n =
+		    c->region_pages - pos < BATCH_PAGES ? c->region_pages - pos : BATCH_PAGES;
 
 		if (w->quota && w->quota - w->done < n)
 			n = w->quota - w->done;
@@ -163,30 +164,29 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: bench_faults [-t THREADS] [-n FAULTS | -s SECONDS] [-r FAULTS_PER_S]\n"
-		"                    [-p PAGES_PER_THREAD] [--mode dontneed|mmap] [--read] [--hold]\n"
-		"  default: -t 2 -n 2000000 -p 1024 --mode dontneed, as fast as possible\n");
+	fprintf(
+	    stderr,
+	    "usage: bench_faults [-t THREADS] [-n FAULTS | -s SECONDS] [-r FAULTS_PER_S]\n"
+	    "                    [-p PAGES_PER_THREAD] [--mode dontneed|mmap] [--read] [--hold]\n"
+	    "  default: -t 2 -n 2000000 -p 1024 --mode dontneed, as fast as possible\n");
 	exit(2);
 }
 
 static void parse_args(int argc, char **argv, struct cfg *c)
 {
-	static const struct option longopts[] = {
-		{ "threads", required_argument, NULL, 't' },
-		{ "faults", required_argument, NULL, 'n' },
-		{ "seconds", required_argument, NULL, 's' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "pages", required_argument, NULL, 'p' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "read", no_argument, NULL, 'R' },
-		{ "hold", no_argument, NULL, 'H' },
-		{}
-	};
+	static const struct option longopts[] = {{"threads", required_argument, NULL, 't'},
+						 {"faults", required_argument, NULL, 'n'},
+						 {"seconds", required_argument, NULL, 's'},
+						 {"rate", required_argument, NULL, 'r'},
+						 {"pages", required_argument, NULL, 'p'},
+						 {"mode", required_argument, NULL, 'm'},
+						 {"read", no_argument, NULL, 'R'},
+						 {"hold", no_argument, NULL, 'H'},
+						 {}};
 	uint64_t v;
 	int o;
 
-	*c = (struct cfg){ .threads = 2, .faults = 2000000, .region_pages = 1024 };
+	*c = (struct cfg){.threads = 2, .faults = 2000000, .region_pages = 1024};
 	while ((o = getopt_long(argc, argv, "t:n:s:r:p:", longopts, NULL)) != -1) {
 		if (o == 'R') {
 			c->read_only = 1;
@@ -233,7 +233,8 @@ int main(int argc, char **argv)
 	t0 = now_ns();
 	for (int i = 0; i < c.threads; i++) {
 		ws[i].cfg = &c;
-		ws[i].quota = c.faults ? c.faults / c.threads + (i < (int)(c.faults % c.threads)) : 0;
+		ws[i].quota =
+		    c.faults ? c.faults / c.threads + (i < (int)(c.faults % c.threads)) : 0;
 		if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i])) {
 			fprintf(stderr, "bench_faults: cannot start thread %d\n", i);
 			return 1;
@@ -246,8 +247,8 @@ int main(int argc, char **argv)
 	t1 = now_ns();
 	flt1 = self_minflt();
 	printf("mode=%s%s threads=%d touches=%llu wall_s=%.4f faults_per_s=%.0f minflt=%lu\n",
-	       c.use_mmap ? "mmap" : "dontneed", c.read_only ? "-read" : "", c.threads, (unsigned long long)total,
-	       (t1 - t0) / 1e9, total / ((t1 - t0) / 1e9), flt1 - flt0);
+	       c.use_mmap ? "mmap" : "dontneed", c.read_only ? "-read" : "", c.threads,
+	       (unsigned long long)total, (t1 - t0) / 1e9, total / ((t1 - t0) / 1e9), flt1 - flt0);
 	if (c.hold) {
 		char buf[256];
 

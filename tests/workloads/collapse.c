@@ -6,9 +6,9 @@
  * MADV_COLLAPSE call succeeded) and exits.
  * Usage: collapse REGIONS
  */
+#include "wl_common.h"
 #include <errno.h>
 #include <sys/mman.h>
-#include "wl_common.h"
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
@@ -43,11 +43,13 @@ int main(int argc, char **argv)
 		if (madvise(p + i * HPAGE, HPAGE, MADV_COLLAPSE) == 0)
 			ok++;
 		else if (errno == EINVAL) {
-			fprintf(stderr, "collapse: MADV_COLLAPSE not supported: %s\n", strerror(errno));
+			fprintf(stderr, "collapse: MADV_COLLAPSE not supported: %s\n",
+				strerror(errno));
 			return 3;
 		}
 	}
-	printf("collapsed %ld huge_bytes %llu\n", ok, (unsigned long long)wl_anon_huge_bytes(p, len));
+	printf("collapsed %ld huge_bytes %llu\n", ok,
+	       (unsigned long long)wl_anon_huge_bytes(p, len));
 	fflush(stdout);
 	return 0;
 }

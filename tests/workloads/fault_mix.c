@@ -13,14 +13,14 @@
  * Usage: fault_mix ANON_PAGES FILE_PAGES DIR
  */
 
+#include "wl_common.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/mman.h>
-#include "wl_common.h"
+#include <unistd.h>
 
 #define PAGE 4096UL
 

@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/mman.h>
 
 #define PAGE 4096ul
 #define REGION_PAGES 4096ul

@@ -10,8 +10,8 @@
  * huge pages) and exits.
  * Usage: fragment FILL_MB THP_MB [STRIDE]   (STRIDE default 2)
  */
-#include <sys/mman.h>
 #include "wl_common.h"
+#include <sys/mman.h>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -91,14 +91,16 @@ int main(int argc, char **argv)
 	madvise(p, len, MADV_HUGEPAGE);
 	go_mb = wait_start(thp_mb);
 	if (go_mb < 0) {
-		fprintf(stderr, "fragment: expected a start line \"go\" or \"go MB\" (2..%ld)\n", thp_mb);
+		fprintf(stderr, "fragment: expected a start line \"go\" or \"go MB\" (2..%ld)\n",
+			thp_mb);
 		return 1;
 	}
 	alarm(60); /* the caller waits for the exit: never hang it */
 	len = (size_t)go_mb << 20 & ~(HPAGE - 1);
 	for (size_t off = 0; off < len; off += HPAGE, n++)
 		p[off] = 1;
-	printf("thp_faults %zu\nhuge_bytes %llu\n", n, (unsigned long long)wl_anon_huge_bytes(p, len));
+	printf("thp_faults %zu\nhuge_bytes %llu\n", n,
+	       (unsigned long long)wl_anon_huge_bytes(p, len));
 	fflush(stdout);
 	return 0;
 }

@@ -7,8 +7,8 @@
  * Prints "touched PAGES" and exits.
  * Usage: lazyfree TOTAL_MB [CHUNK_MB]
  */
-#include <sys/mman.h>
 #include "wl_common.h"
+#include <sys/mman.h>
 
 #ifndef MADV_FREE
 #define MADV_FREE 8
@@ -27,7 +27,8 @@ int main(int argc, char **argv)
 		return 1;
 	for (long done = 0; done < total; done += chunk) {
 		size_t len = chunk << 20;
-		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *p =
+		    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (p == MAP_FAILED) {
 			perror("mmap");

@@ -7,12 +7,12 @@
  * part calls the allocator: output uses write(2), the pointer array comes from mmap.
  * Usage: malloc_n N [--wait]   (--wait: wait for a second line before exiting)
  */
+#include "wl_common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/mman.h>
-#include "wl_common.h"
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {

@@ -7,12 +7,12 @@
  * then prints "mmap C B munmap C B madvise C B mremap C B" (calls and bytes) and exits.
  * Usage: memsys_n N M
  */
+#include "wl_common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/mman.h>
-#include "wl_common.h"
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -31,7 +31,8 @@ int main(int argc, char **argv)
 	wl_wait_line();
 	for (long i = 0; i < n; i++) {
 		size_t len = (i + 1) * 3 * page;
-		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *p =
+		    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (p == MAP_FAILED)
 			_exit(1);
@@ -41,7 +42,8 @@ int main(int argc, char **argv)
 		mm_c++, mm_b += len, ad_c++, ad_b += len, un_c++, un_b += len;
 	}
 	for (long i = 0; i < m; i++) {
-		char *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *p =
+		    mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		char *q;
 
 		if (p == MAP_FAILED)
@@ -52,8 +54,9 @@ int main(int argc, char **argv)
 		munmap(q, 2 * page);
 		mm_c++, mm_b += page, re_c++, re_b += 2 * page, un_c++, un_b += 2 * page;
 	}
-	snprintf(buf, sizeof(buf), "mmap %llu %llu munmap %llu %llu madvise %llu %llu mremap %llu %llu\n",
-		 mm_c, mm_b, un_c, un_b, ad_c, ad_b, re_c, re_b);
+	snprintf(buf, sizeof(buf),
+		 "mmap %llu %llu munmap %llu %llu madvise %llu %llu mremap %llu %llu\n", mm_c, mm_b,
+		 un_c, un_b, ad_c, ad_b, re_c, re_b);
 	wl_say(buf);
 	_exit(0);
 }

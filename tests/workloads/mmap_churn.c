@@ -7,10 +7,10 @@
  * the time they can have waited for the lock).
  * Usage: mmap_churn MAPPERS FAULTERS SECONDS
  */
+#include "wl_common.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
-#include "wl_common.h"
 
 static double seconds;
 static _Atomic uint64_t total_ops, total_busy_ns;

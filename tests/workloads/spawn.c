@@ -5,8 +5,8 @@
  * "child PID status S" and exits with the child's status.
  * Usage: spawn COMMAND [ARGS...]
  */
-#include <sys/wait.h>
 #include "wl_common.h"
+#include <sys/wait.h>
 
 int main(int argc, char **argv)
 {

@@ -5,14 +5,14 @@
  * (or SIGUSR1), touches, then prints "minflt majflt" as the kernel counted them and exits.
  * Usage: touch_pages PAGES [THREADS] [--nohuge] [--rounds R]
  */
+#include "wl_common.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/mman.h>
-#include "wl_common.h"
+#include <unistd.h>
 
 static long pages_per_thread;
 static int rounds = 1, nohuge;
@@ -22,7 +22,8 @@ static void *toucher(void *arg)
 	size_t len = pages_per_thread * 4096;
 
 	for (int r = 0; r < rounds; r++) {
-		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *p =
+		    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (p == MAP_FAILED) {
 			perror("mmap");

@@ -80,7 +80,8 @@ static inline uint64_t wl_anon_huge_bytes(const void *start, size_t len)
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
 			in = lo < (uintptr_t)start + len && hi > (uintptr_t)start;
 		else if (in && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1)
 			total += kb * 1024;
