@@ -117,6 +117,18 @@ FL_GLOBAL struct {
 	__uint(max_entries, 32 << 20);
 } events SEC(".maps");
 
+/*
+ * The thread whose user stack this CPU is reading (fl_emit_stack), else 0. Reading a user stack
+ * can fault (a page not present, a frame pointer into nothing): the kernel traces those faults
+ * as kernel-mode faults and fails them, and /proc/PID/stat does not count them; neither do we.
+ */
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} stack_walk SEC(".maps");
+
 FL_GLOBAL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -374,8 +386,17 @@ static __always_inline void fl_emit_stall_noacct(__u32 cause, __u64 start_ns, __
  * CTX is the program's context, which bpf_get_stack needs. Stalls are rare (a few per second at
  * most), so every stall gets its own copy rather than a stack id that a full map could lose.
  */
+/* Whether this kernel-mode fault is fl_emit_stack's own read of this thread's user stack. */
+static __always_inline bool fl_own_stack_fault(void)
+{
+	__u32 zero = 0, *walk = bpf_map_lookup_elem(&stack_walk, &zero);
+
+	return walk && *walk && *walk == fl_tid();
+}
+
 static __always_inline void fl_emit_stack(void *ctx, __u32 cause, __u64 start_ns)
 {
+	__u32 zero = 0, *walk;
 	struct fl_stack *e;
 	struct pt_regs *regs;
 	__u64 sp;
@@ -387,11 +408,16 @@ static __always_inline void fl_emit_stack(void *ctx, __u32 cause, __u64 start_ns
 	e->h.ts_ns = start_ns;
 	e->pid = fl_tgid();
 	e->cause = cause;
+	walk = bpf_map_lookup_elem(&stack_walk, &zero);
+	if (walk)
+		*walk = fl_tid();
 	n = bpf_get_stack(ctx, e->ips, sizeof(e->ips), BPF_F_USER_STACK);
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	sp = BPF_CORE_READ(regs, sp);
 	if (!sp || bpf_probe_read_user(&e->sp_word, sizeof(e->sp_word), (void *)sp))
 		e->sp_word = 0;
+	if (walk)
+		*walk = 0;
 	e->nr = n > 0 ? n / sizeof(__u64) : 0;
 	fl_submit(e);
 }
