@@ -255,14 +255,12 @@ static __always_inline void fl_hdr_init(struct fl_hdr *h, __u16 type, __u16 flag
 	h->ts_ns = ts_ns;
 }
 
-/* As fl_reserve_sz, for a caller that has read bpf_get_current_pid_tgid() already (TID). */
-static __always_inline void *fl_reserve_tid(__u32 size, __u16 type, __u16 flags, __u32 tid)
+/* A record of SIZE in RING (the shared one, or a per-CPU fault ring), its header filled in. */
+static __always_inline void *fl_reserve_in(void *ring, __u32 size, __u16 type, __u16 flags,
+					   __u32 tid)
 {
-	struct fl_hdr *h;
+	struct fl_hdr *h = bpf_ringbuf_reserve(ring, size, 0);
 
-	if (!cfg_emit_events)
-		return NULL;
-	h = bpf_ringbuf_reserve(&events, size, 0);
 	if (!h) {
 		fl_count(FL_CNT_DROPS, 1);
 		return NULL;
@@ -272,6 +270,14 @@ static __always_inline void *fl_reserve_tid(__u32 size, __u16 type, __u16 flags,
 	h->tid = tid;
 	h->ts_ns = bpf_ktime_get_ns();
 	return h;
+}
+
+/* As fl_reserve_sz, for a caller that has read bpf_get_current_pid_tgid() already (TID). */
+static __always_inline void *fl_reserve_tid(__u32 size, __u16 type, __u16 flags, __u32 tid)
+{
+	if (!cfg_emit_events)
+		return NULL;
+	return fl_reserve_in(&events, size, type, flags, tid);
 }
 
 static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)

@@ -27,23 +27,12 @@ struct {
 static __always_inline struct fl_fault *fault_reserve(__u16 flags, __u32 tid, void **ring)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct fl_hdr *h;
 
 	if (!cfg_emit_events)
 		return NULL;
 	*ring = bpf_map_lookup_elem(&cpu_rings, &cpu);
-	if (!*ring)
-		return fl_reserve_tid(sizeof(struct fl_fault), FL_EV_FAULT, flags, tid);
-	h = bpf_ringbuf_reserve(*ring, sizeof(struct fl_fault), 0);
-	if (!h) {
-		fl_count(FL_CNT_DROPS, 1);
-		return NULL;
-	}
-	h->type = FL_EV_FAULT;
-	h->flags = flags;
-	h->tid = tid;
-	h->ts_ns = bpf_ktime_get_ns();
-	return (struct fl_fault *)h;
+	return fl_reserve_in(*ring ?: (void *)&events, sizeof(struct fl_fault), FL_EV_FAULT, flags,
+			     tid);
 }
 
 static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u16 flags)
