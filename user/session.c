@@ -252,7 +252,12 @@ int session_open(struct session *s, const struct session_opts *o)
 		s->opts.ringbuf_bytes = 32 << 20;
 	s->cpu_ring_bytes = cpu_ring_size(&s->opts);
 	err = cpu_rings_create(s);
-	if (err) {
+	if (err == -EPERM || err == -EACCES) {
+		fl_err("creating BPF ring buffers: %s: needs root or "
+		       "CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN",
+		       strerror(-err));
+		return err;
+	} else if (err) {
 		fl_err("creating the per-CPU ring buffers (%llu KiB each): %s; a smaller --ringbuf "
 		       "needs less locked memory",
 		       (unsigned long long)s->cpu_ring_bytes >> 10, strerror(-err));
