@@ -236,7 +236,9 @@ struct memsys_start {
 	__u64 caller_ip, syscall_ip;
 	__u16 op; /* enum fl_memsys_op */
 	__u16 advice;
-	__u32 dev; /* mmap of a file: see struct fl_memsys */
+	__u32 dev;    /* mmap of a file: see struct fl_memsys */
+	__u16 hflags; /* the event's fl_hdr.flags: FL_F_MAP_* for mmap */
+	__u16 pad[3];
 	__u64 ino, pgoff;
 	char name[FL_MS_NAME];
 };
@@ -260,7 +262,7 @@ static __always_inline void memsys_mmap_file(struct memsys_start *s, __u64 fd)
 	struct fdtable *fdt;
 	const unsigned char *name;
 
-	if ((s->arg & 0x20 /* MAP_ANONYMOUS */) || (__s64)fd < 0 || fd > 0xffffff)
+	if ((s->hflags & FL_F_MAP_ANON) || (__s64)fd < 0 || fd > 0xffffff)
 		return;
 	fdt = BPF_CORE_READ(task, files, fdt);
 	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
@@ -289,6 +291,7 @@ static __always_inline int memsys_enter(struct pt_regs *regs, long nr)
 	case FL_MS_MMAP: /* flags in the low half, prot in the high half */
 		s.len = a[1];
 		s.arg = (a[2] << 32) | (__u32)a[3];
+		s.hflags = fl_mmap_flags(a[3], a[2]);
 		fl_syscall_args56(regs, &fd, &off);
 		s.pgoff = off;
 		memsys_mmap_file(&s, fd);
@@ -337,7 +340,7 @@ static __always_inline int memsys_exit(long nr, long ret)
 		bpf_map_delete_elem(&memsys_starts, &tid);
 		return 0;
 	}
-	e = fl_reserve(struct fl_memsys, FL_EV_MEMSYS, 0);
+	e = fl_reserve(struct fl_memsys, FL_EV_MEMSYS, s->hflags);
 	if (e) {
 		e->h.ts_ns = s->ts_ns;
 		e->pid = fl_tgid();

@@ -190,4 +190,16 @@ static __always_inline void fl_rss_read(struct mm_struct *mm, __s64 *pages)
 	pages[3] = BPF_CORE_READ(mm, rss_stat[3].count);
 }
 
+/* mmap(2)'s flags and prot as FL_F_MAP_* (uapi values, the same on x86-64 and arm64). */
+#define FL_UAPI_MAP_ANONYMOUS 0x20
+#define FL_UAPI_MAP_STACK 0x20000
+#define FL_UAPI_PROT_EXEC 0x4
+
+static __always_inline __u16 fl_mmap_flags(__u64 flags, __u64 prot)
+{
+	return (flags & FL_UAPI_MAP_ANONYMOUS ? FL_F_MAP_ANON : 0) |
+	       (flags & FL_UAPI_MAP_STACK ? FL_F_MAP_STACK : 0) |
+	       (prot & FL_UAPI_PROT_EXEC ? FL_F_MAP_EXEC : 0);
+}
+
 #endif /* FL_COMPAT_BPF_H */

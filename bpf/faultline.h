@@ -49,6 +49,11 @@ enum fl_type {
 #define FL_F_ASKED (1u << 2)
 /* FL_EV_FAULT, FL_EV_FAULT_DUR: a write access (decided in BPF: bpf/compat.bpf.h) */
 #define FL_F_WRITE (1u << 3)
+/* FL_EV_MEMSYS mmap: MAP_ANONYMOUS, MAP_STACK, PROT_EXEC asked for (decided in BPF: compat.bpf.h)
+ */
+#define FL_F_MAP_ANON (1u << 4)
+#define FL_F_MAP_STACK (1u << 5)
+#define FL_F_MAP_EXEC (1u << 6)
 
 enum fl_cause {
 	FL_CAUSE_FAULT = 0,

@@ -2,7 +2,8 @@
 # make check-layers: the rules docs/architecture.md states, as greps that fail when broken.
 #  1. Printers only format: no jansson call in a printer (the header and trailer are decoded
 #     once, in user/model_meta.c and user/alloc_model.c).
-#  2. The page size comes from the recording's header: no arithmetic with a literal 4096 in
+#  2. The page size comes from the recording's header: no arithmetic with a literal 4096 (or a
+#     rounding with 4095) in
 #     user space (model.c's header_page_size() fallback is the one place that names it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ if out=$(grep -nE "$JANSSON" "${PRINTERS[@]}"); then
 	echo "$out" >&2
 	bad=1
 fi
-if out=$(grep -nE '(\*|/) *\(?(int64_t|uint64_t|double)?\)? *4096\b|\b4096 *\*' user/*.c user/*.h); then
+if out=$(grep -nE '(\*|/) *\(?(int64_t|uint64_t|double)?\)? *4096\b|\b4096 *\*|(\+|~) *4095\b' user/*.c user/*.h); then
 	echo "check-layers: page-size arithmetic with a literal 4096 (use the model's page_size):" >&2
 	echo "$out" >&2
 	bad=1

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #define MAX_SLOW_KEPT 100000
-#define MAX_ERRNO 4095 /* a syscall's -errno, as the kernel's IS_ERR_VALUE() */
 
 const char *const alloc_sys_names[SYS_MAX] = {"mmap", "munmap", "brk", "mremap", "madvise"};
 

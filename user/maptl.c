@@ -58,7 +58,8 @@ struct tl_name {
 struct tl_unres {
 	int reg;
 	uint32_t pid;
-	uint64_t caller_ip, syscall_ip, len, arg, ts_ns;
+	uint64_t caller_ip, syscall_ip, len, ts_ns;
+	uint16_t hflags; /* the mmap event's FL_F_MAP_* */
 };
 
 struct tl_exec_maps {
@@ -457,15 +458,20 @@ static void who_label(char *out, size_t size, const char *who)
 	snprintf(out, size, "%s", who);
 }
 
-/* MAP_STACK: glibc's pthread_create asks for its threads' stacks with it */
-#define FL_MAP_STACK 0x20000
+/* Where a mapping of LEN bytes from START ends: the kernel maps whole pages. */
+static uint64_t page_end(const struct model *m, uint64_t start, uint64_t len)
+{
+	uint64_t ps = m->page_size ? m->page_size : 1;
 
-static void anon_name(char *name, size_t size, const char *who, uint64_t len, uint64_t flags)
+	return start + (len + ps - 1) / ps * ps;
+}
+
+static void anon_name(char *name, size_t size, const char *who, uint64_t len, uint16_t hflags)
 {
 	const char *alloc = allocator_of(who);
 	char sz[32], label[128];
 
-	if (flags & FL_MAP_STACK)
+	if (hflags & FL_F_MAP_STACK) /* glibc's pthread_create asks for its stacks with it */
 		snprintf(name, size, "anon: thread stacks (%s)", who);
 	else if (alloc)
 		snprintf(name, size, "anon: %s arenas and large blocks (%s)", alloc, who);
@@ -479,8 +485,8 @@ static void add_unresolved(struct maptl *t, int reg, const struct fl_memsys *e)
 {
 	if (grow_array((void **)&t->unres, &t->cap_unres, t->nunres, sizeof(*t->unres), 16))
 		return;
-	t->unres[t->nunres++] =
-	    (struct tl_unres){reg, e->pid, e->caller_ip, e->syscall_ip, e->len, e->arg, e->h.ts_ns};
+	t->unres[t->nunres++] = (struct tl_unres){reg,	  e->pid,     e->caller_ip, e->syscall_ip,
+						  e->len, e->h.ts_ns, e->h.flags};
 }
 
 /* The region of an anonymous mmap: who called mmap, and how big (per-request buffers). */
@@ -494,14 +500,14 @@ static int anon_region(struct model *m, struct tl_proc *p, const struct fl_memsy
 		/* code mapped before the session in a process without start maps (a child that
 		 * --children found running): named at the end, from the maps then */
 		snprintf(name, sizeof(name), "anon mmap (caller pid %u ip %llx flags %x), %s",
-			 e->pid, (unsigned long long)e->caller_ip, (uint32_t)e->arg,
+			 e->pid, (unsigned long long)e->caller_ip, e->h.flags,
 			 fmt_bytes(e->len, sz, sizeof(sz)));
 		reg = region_idx(m, name, "anon");
 		if (reg >= 0 && !m->regions[reg].maps)
 			add_unresolved(m->maptl, reg, e);
 		return reg;
 	}
-	anon_name(name, sizeof(name), who, e->len, (uint32_t)e->arg);
+	anon_name(name, sizeof(name), who, e->len, e->h.flags);
 	reg = region_idx(m, name, "anon");
 	if (reg >= 0)
 		set_str(&m->regions[reg].creator, who);
@@ -546,16 +552,15 @@ static int file_region(struct model *m, const struct fl_memsys *e)
 
 static void mmap_event(struct model *m, struct tl_proc *p, const struct fl_memsys *e, size_t len)
 {
-	uint64_t start = e->ret, end = start + ((e->len + 4095) & ~4095ull);
-	bool anon = e->arg & 0x20; /* MAP_ANONYMOUS, in the low (flags) half */
+	uint64_t start = e->ret, end = page_end(m, start, e->len);
+	bool anon = e->h.flags & FL_F_MAP_ANON;
 	bool has_file = len >= sizeof(*e) && e->ino;
 	struct region_stat *r;
 	int reg;
 
 	if (has_file && !anon) {
 		reg = file_region(m, e);
-		file_mapped(m->maptl, e->dev, e->ino, e->len, (e->arg >> 32) & 0x4 /* PROT_EXEC */,
-			    NULL);
+		file_mapped(m->maptl, e->dev, e->ino, e->len, e->h.flags & FL_F_MAP_EXEC, NULL);
 	} else if (anon) {
 		reg = anon_region(m, p, e);
 	} else { /* a file mapping in a file written before the event named files */
@@ -606,7 +611,7 @@ static void mremap_event(struct model *m, struct tl_proc *p, const struct fl_mem
 	reg = x->reg;
 	old_end = x->end;
 	map_remove(m, p, e->addr, old_end, false);
-	map_insert(m, p, e->ret, e->ret + ((e->len + 4095) & ~4095ull), reg);
+	map_insert(m, p, e->ret, page_end(m, e->ret, e->len), reg);
 }
 
 void maptl_memsys(struct model *m, const struct fl_memsys *e, size_t len)
@@ -614,7 +619,7 @@ void maptl_memsys(struct model *m, const struct fl_memsys *e, size_t len)
 	struct maptl *t = tl_get(m);
 	struct tl_proc *p;
 
-	if (!t || (e->ret < 0 && e->ret > -4096) || !(p = proc_get(t, e->pid)))
+	if (!t || (e->ret < 0 && e->ret >= -MAX_ERRNO) || !(p = proc_get(t, e->pid)))
 		return; /* a failed call changed nothing */
 	m->maptl_syscalls = true;
 	t->last_proc = NULL;
@@ -625,7 +630,7 @@ void maptl_memsys(struct model *m, const struct fl_memsys *e, size_t len)
 		mmap_event(m, p, e, len);
 		break;
 	case FL_MS_MUNMAP:
-		map_remove(m, p, e->addr, e->addr + ((e->len + 4095) & ~4095ull), true);
+		map_remove(m, p, e->addr, page_end(m, e->addr, e->len), true);
 		break;
 	case FL_MS_BRK:
 		brk_event(m, p, e, len);
@@ -954,7 +959,7 @@ static void resolve_callers(struct model *m, struct maptl *t)
 		    !(who = code_in_maps(&x->maps, NULL, u->caller_ip)))
 			who = code_in_maps(&x->maps, NULL, u->syscall_ip);
 		if (who)
-			anon_name(name, sizeof(name), who, u->len, (uint32_t)u->arg);
+			anon_name(name, sizeof(name), who, u->len, u->hflags);
 		else
 			snprintf(name, sizeof(name), "anon mmap (caller in no known mapping), %s",
 				 fmt_bytes(u->len, sz, sizeof(sz)));

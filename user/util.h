@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#define MAX_ERRNO 4095 /* a syscall returns -errno up to this: the kernel's IS_ERR_VALUE() */
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 extern int fl_verbose;

@@ -25,7 +25,7 @@ static int add(struct fl_writer *w, const void *e, size_t n)
 static int mmap_ev(struct fl_writer *w, uint64_t ts, uint64_t ret, uint64_t len, bool anon,
 		   const char *name, size_t size)
 {
-	struct fl_memsys e = {.h = {FL_EV_MEMSYS, 0, PID, ts},
+	struct fl_memsys e = {.h = {FL_EV_MEMSYS, anon ? FL_F_MAP_ANON : 0, PID, ts},
 			      .pid = PID,
 			      .op = FL_MS_MMAP,
 			      .len = len,
