@@ -3,8 +3,7 @@
 #  1. Printers only format: no jansson call in a printer (the header and trailer are decoded
 #     once, in user/model_meta.c and user/alloc_model.c).
 #  2. The page size comes from the recording's header: no arithmetic with a literal 4096 (or a
-#     rounding with 4095) in
-#     user space (model.c's header_page_size() fallback is the one place that names it).
+#     rounding with 4095) in user space (model.c's header_page_size() fallback names it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
