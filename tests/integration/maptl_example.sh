@@ -41,8 +41,12 @@ check_ge "KV buffers unmapped during the session" "$(json "${kv}[0][\"unmaps\"]"
 check_ge "faults in the KV buffers" "$(json "${kv}[0][\"faults\"]" "$TMP/ex.json")" 1
 check_ge "faults in the weights file (its 4 MiB re-read; fault-around maps up to 16 pages a fault)" \
 	"$(json 'sum(r["faults"] for r in j["faults"]["regions"] if r["region"] == "weights.bin")' "$TMP/ex.json")" 1
-check_ge "filemap faults of weights.bin" \
-	"$(json 'sum(f["faults"] for f in j["faults"]["files"] if f["file"] == "weights.bin")' "$TMP/ex.json")" 1
+# The file is listed by name among the files whatever its filemap faults: the re-read's pages
+# may all come from the page cache by fault-around (filemap_map_pages, no mm_filemap_fault), as
+# in CI's sanitizer pass; maptl_regions counts filemap faults exactly.
+check_eq "weights.bin listed among the files" \
+	"$(json 'sum(1 for f in j["faults"]["files"] if f["file"] == "weights.bin")' "$TMP/ex.json")" 1
+note "filemap faults of weights.bin: $(json 'sum(f["faults"] for f in j["faults"]["files"] if f["file"] == "weights.bin")' "$TMP/ex.json") (0 when the page cache served the re-read)"
 lost=$(json 'sum(r["faults"] for r in j["faults"]["regions"] if r["kind"] == "unknown" or "short-lived" in r["region"])' "$TMP/ex.json")
 note "short-lived/unknown: $lost of $total faults"
 python3 -c "import sys; sys.exit(0 if int(sys.argv[1]) * 100 < int(sys.argv[2]) else 1)" "$lost" "$total" ||
