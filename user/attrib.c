@@ -60,55 +60,6 @@ size_t stalls_from(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, uin
 	return lo;
 }
 
-void attribute_window_pid(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
-			  const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
-			  uint32_t pid, struct win_attr *out)
-{
-	/* per other process: few in practice (the engine, its workers); one lookup per stall */
-	struct {
-		uint32_t pid;
-		uint64_t ns;
-	} other[8] = {};
-	uint64_t best = 0;
-
-	memset(out, 0, sizeof(*out));
-	if (b <= a)
-		return;
-	for (size_t i = stalls_from(s, n, max_dur_ns, a); i < n && s[i].ts_ns < b; i++) {
-		uint64_t ov;
-		size_t k;
-
-		if (!stall_overlaps(&s[i], a, b) || s[i].cause >= FL_CAUSE_MAX)
-			continue;
-		ov = overlap_ns(s[i].ts_ns, s[i].ts_ns + s[i].dur_ns, a, b);
-		out->stall_ns[s[i].cause] += ov;
-		out->total_ns += ov;
-		out->nstalls++;
-		if (!pid || s[i].pid == pid)
-			continue;
-		out->other_ns += ov;
-		out->other_stalls++;
-		for (k = 0; k < ARRAY_SIZE(other) && other[k].pid && other[k].pid != s[i].pid; k++)
-			;
-		if (k == ARRAY_SIZE(other))
-			continue; /* more than 8 other processes: other_pid among the first 8 */
-		other[k].pid = s[i].pid;
-		other[k].ns += ov;
-		if (other[k].ns > best || !out->other_pid) {
-			best = other[k].ns;
-			out->other_pid = s[i].pid;
-		}
-	}
-	out->faults = count_in_window(fault_ts, nfaults, a, b);
-}
-
-void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
-		      const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
-		      struct win_attr *out)
-{
-	attribute_window_pid(s, n, max_dur_ns, fault_ts, nfaults, a, b, 0, out);
-}
-
 const char *const who_names[WHO_MAX] = {"own_thread", "other_threads", "other_processes"};
 
 static enum who who_of(uint32_t pid, uint32_t tid, uint32_t own_pid, uint32_t own_tid)
@@ -189,26 +140,68 @@ static void split_faults(const struct fault_bucket *fb, size_t nfb, uint64_t a, 
 	out->faults_split = true;
 }
 
+/*
+ * The one walk over the stalls overlapping [a, b): per cause, per other process than PID (when
+ * given) and, with TID given too, per who.
+ */
 void attribute_window_thread(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
 			     const uint64_t *fault_ts, size_t nfaults,
 			     const struct fault_bucket *fb, size_t nfb, bool capped, uint64_t a,
 			     uint64_t b, uint32_t pid, uint32_t tid, struct win_attr *out)
 {
-	attribute_window_pid(s, n, max_dur_ns, fault_ts, nfaults, a, b, pid, out);
-	if (!pid || !tid || b <= a)
+	/* per other process: few in practice (the engine, its workers); one lookup per stall */
+	struct {
+		uint32_t pid;
+		uint64_t ns;
+	} other[8] = {};
+	uint64_t best = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (b <= a)
 		return;
-	out->by_thread = true;
+	out->by_thread = pid && tid;
 	for (size_t i = stalls_from(s, n, max_dur_ns, a); i < n && s[i].ts_ns < b; i++) {
-		enum who k;
+		uint64_t ov;
+		size_t k;
 
 		if (!stall_overlaps(&s[i], a, b) || s[i].cause >= FL_CAUSE_MAX)
 			continue;
-		k = who_of(s[i].pid, s[i].tid, pid, tid);
-		out->who_ns[k] += overlap_ns(s[i].ts_ns, s[i].ts_ns + s[i].dur_ns, a, b);
-		out->who_stalls[k]++;
+		ov = overlap_ns(s[i].ts_ns, s[i].ts_ns + s[i].dur_ns, a, b);
+		out->stall_ns[s[i].cause] += ov;
+		out->total_ns += ov;
+		out->nstalls++;
+		if (out->by_thread) {
+			enum who w = who_of(s[i].pid, s[i].tid, pid, tid);
+
+			out->who_ns[w] += ov;
+			out->who_stalls[w]++;
+		}
+		if (!pid || s[i].pid == pid)
+			continue;
+		out->other_ns += ov;
+		out->other_stalls++;
+		for (k = 0; k < ARRAY_SIZE(other) && other[k].pid && other[k].pid != s[i].pid; k++)
+			;
+		if (k == ARRAY_SIZE(other))
+			continue; /* more than 8 other processes: other_pid among the first 8 */
+		other[k].pid = s[i].pid;
+		other[k].ns += ov;
+		if (other[k].ns > best || !out->other_pid) {
+			best = other[k].ns;
+			out->other_pid = s[i].pid;
+		}
 	}
-	if (!capped)
+	out->faults = count_in_window(fault_ts, nfaults, a, b);
+	if (out->by_thread && !capped)
 		split_faults(fb, nfb, a, b, pid, tid, out);
+}
+
+void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
+		      const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
+		      struct win_attr *out)
+{
+	attribute_window_thread(s, n, max_dur_ns, fault_ts, nfaults, NULL, 0, false, a, b, 0, 0,
+				out);
 }
 
 static int cmp_proc_attr(const void *a, const void *b)

@@ -23,7 +23,7 @@ struct win_attr {
 	uint64_t faults;		 /* faults of any traced thread in the window */
 	/*
 	 * The part of total_ns spent by other processes than the window's own (its pid given to
-	 * attribute_window_pid; all 0 without one): in vLLM V1 the request arrives in the API
+	 * attribute_window_thread; all 0 without one): in vLLM V1 the request arrives in the API
 	 * process and stalls in the engine process. other_pid: the one with the most of it.
 	 */
 	uint64_t other_ns;
@@ -59,28 +59,23 @@ bool stall_overlaps(const struct stall_rec *s, uint64_t a, uint64_t b);
 size_t count_in_window(const uint64_t *t, size_t n, uint64_t a, uint64_t b);
 /* Index of the first stall (sorted by start) that can overlap a window starting at A. */
 size_t stalls_from(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, uint64_t a);
-void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
-		      const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
-		      struct win_attr *out);
 /*
- * attribute_window() for a window of process PID (0: unknown, no split), splitting the stall
- * time into that process's and other processes' (other_ns).
- */
-void attribute_window_pid(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
-			  const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
-			  uint32_t pid, struct win_attr *out);
-/*
- * attribute_window_pid() for a window answered by thread TID of process PID (TID 0: no split
- * by thread), also splitting stall time and faults into that thread's, other threads' of PID
- * and other processes' (who_*). FB[0..nfb): the model's per-thread 1 ms fault buckets, sorted
- * by fault_buckets_sort(); CAPPED: some faults were left out of them. The fault split is exact
- * for the milliseconds wholly inside the window and prorated in the two at its edges; it always
- * adds up to out->faults, the exact count.
+ * The stalls and faults of window [a, b). PID: the process whose window it is (0: unknown, no
+ * split), splitting the stall time into that process's and other processes' (other_ns). TID: the
+ * thread that answered it (0: no split by thread), also splitting stall time and faults into
+ * that thread's, other threads' of PID and other processes' (who_*). FB[0..nfb): the model's
+ * per-thread 1 ms fault buckets, sorted by fault_buckets_sort(); CAPPED: some faults were left
+ * out of them. The fault split is exact for the milliseconds wholly inside the window and
+ * prorated in the two at its edges; it always adds up to out->faults, the exact count.
  */
 void attribute_window_thread(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
 			     const uint64_t *fault_ts, size_t nfaults,
 			     const struct fault_bucket *fb, size_t nfb, bool capped, uint64_t a,
 			     uint64_t b, uint32_t pid, uint32_t tid, struct win_attr *out);
+/* attribute_window_thread() of a window of no known process or thread. */
+void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
+		      const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
+		      struct win_attr *out);
 /* Sorts the fault buckets by millisecond, for attribute_window_thread(). */
 void fault_buckets_sort(struct fault_bucket *fb, size_t n);
 /*

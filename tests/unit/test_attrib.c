@@ -79,13 +79,14 @@ UNIT_TEST(attrib_window_other_processes)
 	struct win_attr a;
 	bool more;
 
-	attribute_window_pid(s, 5, 300, NULL, 0, 900, 1200, 10, &a);
+	attribute_window_thread(s, 5, 300, NULL, 0, NULL, 0, false, 900, 1200, 10, 0, &a);
 	CHECK_EQ_U64(a.total_ns, 50 + 200 + 20 + 10);
 	CHECK_EQ_U64(a.nstalls, 4);
 	CHECK_EQ_U64(a.other_ns, 200 + 20 + 10);
 	CHECK_EQ_U64(a.other_stalls, 3);
 	CHECK_EQ_U64(a.other_pid, 20);
-	attribute_window_pid(s, 5, 300, NULL, 0, 900, 1200, 0, &a); /* no pid: no split */
+	attribute_window_thread(s, 5, 300, NULL, 0, NULL, 0, false, 900, 1200, 0, 0,
+				&a); /* no pid: no split */
 	CHECK_EQ_U64(a.other_ns, 0);
 	CHECK_EQ_U64(a.other_pid, 0);
 	CHECK_EQ_U64(window_by_process(s, 5, 300, 900, 1200, pa, 2, &more), 2);
