@@ -311,18 +311,61 @@ def stall_thp(mb):
     return "thp_bytes=%d%s" % (n, "" if err is None else " madvise_err=%s" % err)
 
 
+# --------------------------------------------------------------------------
+# the example's native KV operations (examples/kvops.c), as vLLM's _C.so
+# --------------------------------------------------------------------------
+
+class KvOps:
+    """libkvops.so (make builds it into .output/examples) through ctypes: the forced collapse
+    then runs in native code the example owns, kv_collapse(), which a stall's user stack names.
+    Without it, Python's mmap.madvise does the same call (its stack shows only libc and python
+    frames)."""
+
+    def __init__(self, path=None):
+        self.lib = self.path = None
+        self.why = None
+        here = os.path.dirname(os.path.abspath(__file__))
+        cands = [path] if path else [
+            os.environ.get("FAULTLINE_KVOPS"),
+            os.path.join(here, "..", ".output", "examples", "libkvops.so"),
+            os.path.join(here, "..", ".output-san", "examples", "libkvops.so")]
+        for c in filter(None, cands):
+            try:
+                self.lib = ctypes.CDLL(os.path.realpath(c))
+                self.path = os.path.realpath(c)
+                break
+            except OSError as e:
+                self.why = str(e)
+        if not self.lib:
+            self.why = self.why or "not built (make builds .output/examples/libkvops.so)"
+            return
+        self.lib.kv_collapse.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        self.lib.kv_collapse.restype = ctypes.c_int
+
+    def collapse(self, m):
+        """kv_collapse() of all of mmap M: None on success or the error text, as madvise()."""
+        rc = self.lib.kv_collapse(buf_addr(m), len(m))
+        return None if rc == 0 else os.strerror(rc)
+
+
+KVOPS = None  # the KvOps of the process that holds the memory (Engine.start)
+
+
 def stall_collapse(mb):
-    """Touch mb MiB as 4 KiB pages, then MADV_COLLAPSE it into huge pages synchronously."""
+    """Touch mb MiB as 4 KiB pages, then MADV_COLLAPSE it into huge pages synchronously (in
+    libkvops's kv_collapse when it is loaded)."""
     n = max(2, mb) << 20
     n += -n % HPAGE
     m = anon(n)
     touch_pages(m)
+    native = KVOPS is not None and KVOPS.lib is not None
     t = mono()
-    err = madvise(m, MADV_COLLAPSE)
+    err = KVOPS.collapse(m) if native else madvise(m, MADV_COLLAPSE)
     dt = (mono() - t) * 1e3
     m.close()
-    return "collapse_ms=%.1f collapse_start=%.6f%s" % (dt, t, "" if err is None else
-                                                         " madvise_err=%s" % err)
+    return "collapse_ms=%.1f collapse_start=%.6f via=%s%s" % (
+        dt, t, "kv_collapse" if native else "mmap.madvise",
+        "" if err is None else " madvise_err=%s" % err)
 
 
 def stall_majfault(mb):
@@ -594,7 +637,13 @@ class Engine:
     def start(self, memcg):
         """Loads the weights, pins the staging buffer, starts the pressure thread: 0 or an
         exit status (the reason printed)."""
+        global KVOPS
         args = self.args
+        KVOPS = KvOps(args.kvops)
+        if KVOPS.lib:
+            say("kvops: using %s (kv_collapse for the forced collapse stalls)" % KVOPS.path)
+        else:
+            say("kvops: %s; forced collapse stalls call Python's mmap.madvise" % KVOPS.why)
         if args.weights or args.weights_mb > 0:
             path = args.weights or os.path.join(tempfile.gettempdir(), "faultline-example",
                                                 "model-%dmb.safetensors" % args.weights_mb)
@@ -1347,6 +1396,8 @@ def build_parser():
     g.add_argument("--pin-per-request", action="store_true",
                    help="also cudaHostRegister/Unregister each request's KV buffer")
     g.add_argument("--cudart", help="path of libcudart.so to use")
+    g.add_argument("--kvops", help="path of the example's libkvops.so (default: $FAULTLINE_KVOPS, "
+                   "else the one make built in .output/examples)")
     g.add_argument("--pressure", action="store_true", help="background thread fragmenting memory")
     g.add_argument("--pressure-mb", type=int, default=256, help="memory the pressure thread cycles")
     g.add_argument("--pressure-thp-mb", type=int, default=4,
