@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "attrib.h"
 #include "util.h"
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,51 @@ size_t window_by_process(const struct stall_rec *s, size_t n, uint64_t max_dur_n
 	}
 	sort_n(out, np, sizeof(*out), cmp_proc_attr);
 	return np;
+}
+
+static int cmp_site_attr(const void *a, const void *b)
+{
+	const struct site_attr *x = a, *y = b;
+
+	if (x->ns != y->ns)
+		return x->ns < y->ns ? 1 : -1;
+	if (x->who != y->who)
+		return x->who < y->who ? -1 : 1;
+	return x->site < y->site ? -1 : x->site > y->site;
+}
+
+int window_by_site(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, const int32_t *site_of,
+		   uint64_t a, uint64_t b, uint32_t pid, uint32_t tid, struct site_attr **out)
+{
+	struct site_attr *v = NULL;
+	size_t nv = 0, cap = 0;
+
+	*out = NULL;
+	if (!site_of || b <= a)
+		return 0;
+	for (size_t i = stalls_from(s, n, max_dur_ns, a); i < n && s[i].ts_ns < b; i++) {
+		enum who w;
+		size_t k;
+
+		if (site_of[i] < 0 || !stall_overlaps(&s[i], a, b) || s[i].cause >= FL_CAUSE_MAX)
+			continue;
+		w = pid && tid ? who_of(s[i].pid, s[i].tid, pid, tid) : WHO_MAX;
+		for (k = 0; k < nv && (v[k].site != (uint32_t)site_of[i] || v[k].who != w); k++)
+			;
+		if (k == nv) {
+			if (grow_array((void **)&v, &cap, nv, sizeof(*v), 4)) {
+				free(v);
+				return -ENOMEM;
+			}
+			v[nv++] =
+			    (struct site_attr){.site = site_of[i], .cause = s[i].cause, .who = w};
+		}
+		v[k].count++;
+		v[k].ns += overlap_ns(s[i].ts_ns, s[i].ts_ns + s[i].dur_ns, a, b);
+	}
+	sort_n(v, nv, sizeof(*v), cmp_site_attr);
+	*out = v;
+	return nv;
 }
 
 double corr_pearson(const double *x, const double *y, size_t n)

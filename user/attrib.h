@@ -85,6 +85,22 @@ void fault_buckets_sort(struct fault_bucket *fb, size_t n);
  */
 size_t window_by_process(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, uint64_t a,
 			 uint64_t b, struct proc_attr *out, size_t max, bool *dropped);
+/* One call site's share of a window's stalls, spent by WHO (WHO_MAX: no thread known). */
+struct site_attr {
+	uint32_t site;	/* the call site (stallstack_sites_of's index) */
+	uint16_t cause; /* the stalls' cause (a site has one) */
+	enum who who;	/* whose stalls, seen from the window's thread */
+	uint32_t count; /* stalls */
+	uint64_t ns;	/* their overlap with the window */
+};
+/*
+ * The stalls overlapping [a, b) that have a call site (SITE_OF[i] >= 0 for stall i; SITE_OF may
+ * be NULL: none) summed per site and who into *OUT (allocated; the caller frees it), the most
+ * time first. PID and TID as attribute_window_thread (either 0: who is WHO_MAX). Returns how
+ * many, or -ENOMEM (*OUT NULL).
+ */
+int window_by_site(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, const int32_t *site_of,
+		   uint64_t a, uint64_t b, uint32_t pid, uint32_t tid, struct site_attr **out);
 /* Correlation coefficients; NAN when fewer than 3 points or a series is constant. */
 double corr_pearson(const double *x, const double *y, size_t n);
 double corr_spearman(const double *x, const double *y, size_t n);

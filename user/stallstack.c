@@ -35,7 +35,8 @@ struct frame {
 
 struct site {
 	uint16_t cause;
-	char *key; /* the frames' names joined: stalls with the same chain add up */
+	uint32_t id; /* order of creation, for site_of before the sites are sorted */
+	char *key;   /* the frames' names joined: stalls with the same chain add up */
 	uint64_t count, total_ns;
 	struct frame frames[FL_STACK_DEPTH + 1];
 	size_t nframes;
@@ -52,6 +53,7 @@ struct stallstacks {
 	size_t nsites, cap_sites;
 	struct cause_sum causes[FL_CAUSE_MAX];
 	struct elfsym_cache syms;
+	int32_t *site_of; /* per stall of m->stall_list: its site's index, or -1 */
 };
 
 static struct stallstacks *get(struct model *m)
@@ -265,8 +267,9 @@ static size_t name_stack(struct stallstacks *ss, const struct model *m, const st
 	return n;
 }
 
-static void add_site(struct stallstacks *ss, const struct model *m, const struct stall_rec *s,
-		     const struct stack_rec *r)
+/* Adds stall S (stack R) to its call site; returns the site's id, or -1 when it has none. */
+static int32_t add_site(struct stallstacks *ss, const struct model *m, const struct stall_rec *s,
+			const struct stack_rec *r)
 {
 	struct frame fr[FL_STACK_DEPTH + 1];
 	struct site *site = NULL;
@@ -284,6 +287,7 @@ static void add_site(struct stallstacks *ss, const struct model *m, const struct
 		site = &ss->sites[ss->nsites++];
 		memset(site, 0, sizeof(*site));
 		site->cause = s->cause;
+		site->id = ss->nsites - 1;
 		site->key = key;
 		key = NULL;
 		memcpy(site->frames, fr, n * sizeof(fr[0]));
@@ -299,6 +303,7 @@ static void add_site(struct stallstacks *ss, const struct model *m, const struct
 	}
 	frames_free(fr, n);
 	free(key);
+	return site ? (int32_t)site->id : -1;
 }
 
 static int cmp_site(const void *a, const void *b)
@@ -312,6 +317,28 @@ static int cmp_site(const void *a, const void *b)
 	return x->count > y->count ? -1 : x->count < y->count;
 }
 
+/* site_of held the sites' ids (their order of creation): make them indexes of the sorted sites. */
+static void renumber_sites(struct stallstacks *ss, size_t nstalls)
+{
+	int32_t *idx;
+
+	if (!ss->site_of)
+		return;
+	idx = malloc((ss->nsites ? ss->nsites : 1) * sizeof(*idx));
+	if (!idx) {
+		fl_nomem();
+		free(ss->site_of);
+		ss->site_of = NULL;
+		return;
+	}
+	for (size_t k = 0; k < ss->nsites; k++)
+		idx[ss->sites[k].id] = k;
+	for (size_t i = 0; i < nstalls; i++)
+		if (ss->site_of[i] >= 0)
+			ss->site_of[i] = idx[ss->site_of[i]];
+	free(idx);
+}
+
 void stallstack_finish(struct model *m)
 {
 	struct stallstacks *ss = m->sstacks;
@@ -319,20 +346,27 @@ void stallstack_finish(struct model *m)
 	if (!ss)
 		return;
 	sort_n(ss->recs, ss->n, sizeof(*ss->recs), cmp_rec);
+	ss->site_of = m->nstalls ? malloc(m->nstalls * sizeof(*ss->site_of)) : NULL;
+	if (m->nstalls && !ss->site_of)
+		fl_nomem(); /* the session's sites are still made; requests show none */
 	for (size_t i = 0; i < m->nstalls; i++) {
 		const struct stall_rec *s = &m->stall_list[i];
 		const struct stack_rec *r;
+		int32_t id = -1;
 
-		if (s->cause == FL_CAUSE_FAULT || s->cause >= FL_CAUSE_MAX)
-			continue;
-		ss->causes[s->cause].stalls++;
-		r = find_rec(ss, s);
-		if (!r)
-			continue;
-		ss->causes[s->cause].with_stack++;
-		add_site(ss, m, s, r);
+		if (s->cause != FL_CAUSE_FAULT && s->cause < FL_CAUSE_MAX) {
+			ss->causes[s->cause].stalls++;
+			r = find_rec(ss, s);
+			if (r) {
+				ss->causes[s->cause].with_stack++;
+				id = add_site(ss, m, s, r);
+			}
+		}
+		if (ss->site_of)
+			ss->site_of[i] = id;
 	}
 	sort_n(ss->sites, ss->nsites, sizeof(*ss->sites), cmp_site);
+	renumber_sites(ss, m->nstalls);
 	elfsym_cache_free(&ss->syms); /* the names were copied into the sites */
 }
 
@@ -348,6 +382,7 @@ void stallstack_free(struct model *m)
 	}
 	free(ss->sites);
 	free(ss->recs);
+	free(ss->site_of);
 	elfsym_cache_free(&ss->syms);
 	free(ss);
 	m->sstacks = NULL;
@@ -482,4 +517,33 @@ void stallstack_json(const struct model *m, struct jw *w)
 		jw_obj_close(w);
 	}
 	jw_obj_close(w);
+}
+
+const int32_t *stallstack_sites_of(const struct model *m)
+{
+	return m->sstacks ? m->sstacks->site_of : NULL;
+}
+
+bool stallstack_site(const struct model *m, size_t k, struct stall_site_ref *out)
+{
+	const struct stallstacks *ss = m->sstacks;
+
+	if (!ss || k >= ss->nsites)
+		return false;
+	out->cause = ss->sites[k].cause;
+	out->index = 0;
+	for (size_t i = 0; i < k; i++)
+		out->index += ss->sites[i].cause == ss->sites[k].cause;
+	out->nframes = ss->sites[k].nframes;
+	return true;
+}
+
+void stallstack_frame_name(const struct model *m, size_t k, size_t frame, char *buf, size_t len)
+{
+	const struct frame *fr = &m->sstacks->sites[k].frames[frame];
+
+	if (fr->sym)
+		snprintf(buf, len, "%s (%s)", fr->sym, basename_of(fr->module));
+	else
+		snprintf(buf, len, "%s+0x%" PRIx64, basename_of(fr->module), fr->off);
 }

@@ -176,3 +176,45 @@ UNIT_TEST(attrib_window_by_thread)
 	CHECK(a.by_thread && !a.faults_split);
 	CHECK_EQ_U64(a.who_ns[WHO_OWN_THREAD], 2 * MS);
 }
+
+/*
+ * Call sites per request: thread 11's two collapse stalls at site 0 add up into one entry of its
+ * own; the same site in thread 12 is another thread's; a stall without a stack (-1) and one
+ * outside the window are left out.
+ */
+UNIT_TEST(attrib_window_by_site)
+{
+	struct stall_rec s[] = {
+	    {.ts_ns = 100, .dur_ns = 50, .pid = 10, .tid = 11, .cause = FL_CAUSE_KHUGEPAGED},
+	    {.ts_ns = 120, .dur_ns = 500, .pid = 10, .tid = 12, .cause = FL_CAUSE_KHUGEPAGED},
+	    {.ts_ns = 200, .dur_ns = 30, .pid = 10, .tid = 11, .cause = FL_CAUSE_KHUGEPAGED},
+	    {.ts_ns = 210, .dur_ns = 10, .pid = 10, .tid = 11, .cause = FL_CAUSE_DIRECT_COMPACTION},
+	    {.ts_ns = 250, .dur_ns = 10, .pid = 10, .tid = 11, .cause = FL_CAUSE_DIRECT_COMPACTION},
+	    {.ts_ns = 900, .dur_ns = 10, .pid = 10, .tid = 11, .cause = FL_CAUSE_KHUGEPAGED},
+	};
+	int32_t site_of[] = {0, 0, 0, 1, -1, 0};
+	struct site_attr *v;
+	int n = window_by_site(s, 6, 500, site_of, 100, 400, 10, 11, &v);
+
+	CHECK_EQ_U64(n, 3);
+	/* thread 12's 500 ns stall overlaps [100, 400) for 280 ns: the most, first */
+	CHECK_EQ_U64(v[0].site, 0);
+	CHECK_EQ_U64(v[0].who, WHO_OTHER_THREADS);
+	CHECK_EQ_U64(v[0].ns, 280);
+	CHECK_EQ_U64(v[1].site, 0);
+	CHECK_EQ_U64(v[1].who, WHO_OWN_THREAD);
+	CHECK_EQ_U64(v[1].count, 2);
+	CHECK_EQ_U64(v[1].ns, 80);
+	CHECK_EQ_U64(v[1].cause, FL_CAUSE_KHUGEPAGED);
+	CHECK_EQ_U64(v[2].site, 1);
+	CHECK_EQ_U64(v[2].cause, FL_CAUSE_DIRECT_COMPACTION);
+	free(v);
+	/* no thread known: who is WHO_MAX, the two threads' stalls of site 0 in one entry */
+	n = window_by_site(s, 6, 500, site_of, 100, 400, 10, 0, &v);
+	CHECK_EQ_U64(n, 2);
+	CHECK_EQ_U64(v[0].who, WHO_MAX);
+	CHECK_EQ_U64(v[0].count, 3);
+	free(v);
+	CHECK_EQ_U64(window_by_site(s, 6, 500, NULL, 100, 400, 10, 11, &v), 0);
+	CHECK(!v);
+}
