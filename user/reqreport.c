@@ -3,6 +3,7 @@
 #include "reqreport.h"
 #include "attrib.h"
 #include "model.h"
+#include "stallstack.h"
 #include "util.h"
 #include "wire.h"
 #include <errno.h>
@@ -15,6 +16,9 @@
 #define NBANDS 4
 #define NSLOW 10
 #define STALLS_SHOWN 5
+#define SITES_SHOWN 3	   /* call sites per request and window in the text report */
+#define SITE_FRAMES_TEXT 3 /* frames of each, on its one line */
+#define SITE_FRAMES_JSON 4 /* frames of each in JSON (the whole stack: stall_stacks) */
 
 enum { WIN_PREFILL = 0, WIN_DECODE, WIN_MAX };
 
@@ -28,6 +32,9 @@ struct req_row {
 	bool has[WIN_MAX];
 	uint64_t a[WIN_MAX], b[WIN_MAX];
 	struct win_attr attr[WIN_MAX];
+	/* the window's stalls per call site and who (window_by_site), most time first */
+	struct site_attr *sites[WIN_MAX];
+	size_t nsites[WIN_MAX];
 };
 
 struct band {
@@ -111,6 +118,9 @@ void reqview_free(struct req_view *v)
 	if (!v)
 		return;
 	reqlist_free(&v->file_reqs);
+	for (size_t i = 0; v->rows && i < v->n; i++)
+		for (int k = 0; k < WIN_MAX; k++)
+			free(v->rows[i].sites[k]);
 	free(v->rows);
 	free(v);
 }
@@ -226,6 +236,8 @@ static uint32_t row_tid(const struct req_row *row)
 
 static void attribute_rows(struct model *m, struct req_view *v)
 {
+	const int32_t *site_of = stallstack_sites_of(m);
+
 	fault_buckets_sort(m->fault_buckets, m->nfault_buckets);
 	for (size_t i = 0; i < m->nstalls; i++)
 		if (m->stall_list[i].dur_ns > v->max_stall_ns)
@@ -240,13 +252,23 @@ static void attribute_rows(struct model *m, struct req_view *v)
 		row->has[WIN_DECODE] = r->first_token_ns != 0 && r->end_ns > r->first_token_ns;
 		row->a[WIN_DECODE] = r->first_token_ns;
 		row->b[WIN_DECODE] = r->end_ns;
-		for (int k = 0; k < WIN_MAX; k++)
-			if (row->has[k])
-				attribute_window_thread(
-				    m->stall_list, m->nstalls, v->max_stall_ns, m->fault_ts.v,
-				    m->fault_ts.n, m->fault_buckets, m->nfault_buckets,
-				    m->fault_buckets_capped, row->a[k], row->b[k], row_pid(row),
-				    row_tid(row), &row->attr[k]);
+		for (int k = 0; k < WIN_MAX; k++) {
+			int ns;
+
+			if (!row->has[k])
+				continue;
+			attribute_window_thread(m->stall_list, m->nstalls, v->max_stall_ns,
+						m->fault_ts.v, m->fault_ts.n, m->fault_buckets,
+						m->nfault_buckets, m->fault_buckets_capped,
+						row->a[k], row->b[k], row_pid(row), row_tid(row),
+						&row->attr[k]);
+			ns = window_by_site(m->stall_list, m->nstalls, v->max_stall_ns, site_of,
+					    row->a[k], row->b[k], row_pid(row), row_tid(row),
+					    &row->sites[k]);
+			if (ns < 0)
+				fl_nomem(); /* the request shows no call sites */
+			row->nsites[k] = ns > 0 ? ns : 0;
+		}
 		v->aborted += r->aborted;
 		v->failed += r->failed;
 		v->incomplete += r->incomplete;
@@ -588,6 +610,34 @@ static void text_request_stalls(const struct model *m, const struct req_view *v,
 		fprintf(f, "      ... and %u more\n", (unsigned)(row->attr[k].nstalls - n));
 }
 
+static const char *const who_text[WHO_MAX + 1] = {"own thread", "another thread", "another process",
+						  "stalls"};
+
+/* "own thread: 1 khugepaged stall 12.3 ms at madvise (libc.so.6) <- kv_collapse (libkvops.so)" */
+static void text_request_sites(const struct model *m, const struct req_row *row, int k, FILE *f)
+{
+	char a[32], name[256];
+
+	for (size_t j = 0; j < row->nsites[k] && j < SITES_SHOWN; j++) {
+		const struct site_attr *sa = &row->sites[k][j];
+		struct stall_site_ref ref;
+
+		if (!stallstack_site(m, sa->site, &ref))
+			continue;
+		fprintf(f, "      %s: %u %s stall%s %s at ", who_text[sa->who], sa->count,
+			fl_cause_names[sa->cause], sa->count == 1 ? "" : "s",
+			fmt_ns(sa->ns, a, sizeof(a)));
+		for (size_t fr = 0; fr < ref.nframes && fr < SITE_FRAMES_TEXT; fr++) {
+			stallstack_frame_name(m, sa->site, fr, name, sizeof(name));
+			fprintf(f, "%s%s", fr ? " <- " : "", fl_esc(name));
+		}
+		fprintf(f, "%s\n", ref.nframes > SITE_FRAMES_TEXT ? " <- ..." : "");
+	}
+	if (row->nsites[k] > SITES_SHOWN)
+		fprintf(f, "      ... %zu more call sites in --json\n",
+			row->nsites[k] - SITES_SHOWN);
+}
+
 /* " (own thread 10 ms, other threads 2 ms, other processes 0)" after a stall or fault figure */
 static void text_who(const struct win_attr *wa, bool faults, FILE *f)
 {
@@ -667,6 +717,7 @@ static void text_slowest(const struct model *m, const struct req_view *v, int k,
 			text_queue(row, f);
 		fprintf(f, "\n");
 		text_request_stalls(m, v, row, k, f);
+		text_request_sites(m, row, k, f);
 	}
 }
 
@@ -921,6 +972,45 @@ static void json_window_attr(const struct model *m, const struct req_view *v, st
 	jw_obj_close(w);
 }
 
+/*
+ * The request's stalls per call site and who, per window; the frames are the top of the stack,
+ * the whole one is stall_stacks.<cause>.sites[site] (a call site's stack is not repeated here).
+ */
+static void json_request_sites(const struct model *m, const struct req_row *row, struct jw *w)
+{
+	char name[256];
+
+	jw_key(w, "stall_sites");
+	jw_arr_open(w);
+	for (int k = 0; k < WIN_MAX; k++)
+		for (size_t j = 0; j < row->nsites[k]; j++) {
+			const struct site_attr *sa = &row->sites[k][j];
+			struct stall_site_ref ref;
+
+			if (!stallstack_site(m, sa->site, &ref))
+				continue;
+			jw_obj_open(w);
+			jw_kstr(w, "window", win_names[k]);
+			jw_kstr(w, "whose", sa->who < WHO_MAX ? who_names[sa->who] : NULL);
+			jw_kstr(w, "cause", fl_cause_names[sa->cause]);
+			jw_ku64(w, "count", sa->count);
+			jw_ku64(w, "stall_ns", sa->ns);
+			jw_ku64(w, "site", ref.index);
+			jw_ku64(w, "depth", ref.nframes);
+			jw_key(w, "frames");
+			jw_inline_begin(w);
+			jw_arr_open(w);
+			for (size_t fr = 0; fr < ref.nframes && fr < SITE_FRAMES_JSON; fr++) {
+				stallstack_frame_name(m, sa->site, fr, name, sizeof(name));
+				jw_str(w, name);
+			}
+			jw_arr_close(w);
+			jw_inline_end(w);
+			jw_obj_close(w);
+		}
+	jw_arr_close(w);
+}
+
 static void json_opt_u64(struct jw *w, const char *key, uint64_t v)
 {
 	jw_key(w, key);
@@ -970,6 +1060,7 @@ static void json_request(const struct model *m, const struct req_view *v, const 
 	}
 	json_window_attr(m, v, w, "prefill", row, WIN_PREFILL);
 	json_window_attr(m, v, w, "decode", row, WIN_DECODE);
+	json_request_sites(m, row, w);
 	jw_obj_close(w);
 }
 

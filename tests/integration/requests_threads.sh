@@ -10,7 +10,11 @@
 #   - every other request whose window contains the logged stall shows those faults and that
 #     stall time as another thread's, not its own;
 #   - the parts add up (faults exactly, stall time to the window's total), and with the client's
-#     log given, each request shows the time from the client's start to the server's first read.
+#     log given, each request shows the time from the client's start to the server's first read;
+#   - where the stall came from (collapse: the server calls kv_collapse() of its own native
+#     library, examples/kvops.c): the stalled request lists that call site as its own thread's
+#     (JSON stall_sites and the text report), and a request containing the stall lists the same
+#     stall time at that site as another thread's, never as its own.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/requests_common.bash"
 need_root
@@ -114,6 +118,50 @@ if kind == "collapse":
     check("stalled request: own thread's stall time vs the logged tid's stalls",
           pre["own_thread"]["stall_ns"] == own_logged, pre["own_thread"]["stall_ns"], own_logged)
 
+# where the stall came from: the stalled request's own call site names the example's native
+# function (examples/kvops.c, loaded by the server when make built it); a request that
+# contains the stall lists that site as another thread's, never as its own
+KV = "kv_collapse (libkvops.so)"
+
+
+def kv_sites(q, whose):
+    """The request's call sites of collapse stalls through kv_collapse, spent by WHOSE."""
+    out = []
+    for x in q.get("stall_sites", []):
+        if x["whose"] == whose and x["cause"] == "khugepaged" and KV in x["frames"]:
+            out.append(x)
+    return out
+
+
+def show_sites(q):
+    for x in q.get("stall_sites", []):
+        if KV not in x["frames"]:
+            continue
+        print("  %s %s: %s %d %s stall(s) %.2f ms at %s" % (
+            q["id"], x["window"], x["whose"], x["count"], x["cause"], x["stall_ns"] / 1e6,
+            " <- ".join(x["frames"][:3])))
+
+
+if kind == "collapse":
+    via = re.search(r"via=(\S+)", m.group(0))
+    check("the server's collapse ran in the example's native code (make builds libkvops.so)",
+          via and via.group(1) == "kv_collapse", via and via.group(1), "kv_collapse")
+    show_sites(stalled)
+    own = kv_sites(stalled, "own_thread")
+    own_ns = sum(x["stall_ns"] for x in own)
+    check("stalled request: own-thread collapse call sites at %s (time in (0, own thread's %d ns])"
+          % (KV, pre["own_thread"]["stall_ns"]),
+          own and 0 < own_ns <= pre["own_thread"]["stall_ns"], own_ns,
+          "(0, %d]" % pre["own_thread"]["stall_ns"])
+    check("stalled request: %s as another thread's" % KV, not kv_sites(stalled, "other_threads"),
+          len(kv_sites(stalled, "other_threads")), 0)
+    whole = rep["stall_stacks"]["khugepaged"]["sites"]
+    bad = [x["site"] for x in own if x["site"] >= len(whole) or
+           KV not in ["%s (%s)" % (f["symbol"], f["module"].rsplit("/", 1)[-1])
+                      for f in whole[x["site"]]["frames"]]]
+    check("stalled request: its sites' indexes into stall_stacks.khugepaged.sites name %s" % KV,
+          not bad, bad, [])
+
 # the other requests: those whose window contains the logged stall see it as another thread's
 containing = 0
 for q in reqs:
@@ -140,6 +188,13 @@ for q in reqs:
         check("request %s: own thread's stall time < the logged tid's" % q["id"],
               other and t["own_thread"]["stall_ns"] < other, t["own_thread"]["stall_ns"],
               "< %s" % other)
+        show_sites(q)
+        # its two windows are adjacent and contain the whole stall: the same time, exactly
+        oth = sum(x["stall_ns"] for x in kv_sites(q, "other_threads"))
+        check("request %s: %s as another thread's, time vs the stalled request's own there"
+              % (q["id"], KV), oth and oth == own_ns, oth, own_ns)
+        check("request %s: %s not among its own thread's call sites" % (q["id"], KV),
+              not kv_sites(q, "own_thread"), len(kv_sites(q, "own_thread")), 0)
 check("other requests whose [start, end] contains the logged stall (3 at once, 600 ms decodes)",
       containing >= 1, containing, ">= 1")
 
@@ -160,10 +215,19 @@ check("client-log requests without client_to_read_ns = wire start - client start
 sys.exit(0 if checks.ok else 1)
 PY
 
-line=$(grep -m1 -E "^    .*$(sed -n 's/.*Stall in request #2 \(\S*\)-0: .*/\1/p' "$TMP/server.out") +[0-9.]+ [mun]?s  stalls" "$TMP/rep.txt")
+rid=$(sed -n 's/.*Stall in request #2 \(\S*\)-0: .*/\1/p' "$TMP/server.out")
+line=$(grep -m1 -E "^    $rid +[0-9.]+ [mun]?s  stalls" "$TMP/rep.txt")
 echo "  text: $line"
 echo "$line" | grep -qE "faults [0-9]+ \(own thread [0-9]+, other threads [0-9]+, other processes [0-9]+\)" ||
 	fail "the text report does not split the stalled request's faults by thread"
 grep -m1 "from the client's start to the server's first read" "$TMP/repc.txt" | sed 's/^/  text: /' | cut -c1-200
 grep -q "from the client's start to the server's first read" "$TMP/repc.txt" ||
 	fail "the text report (--requests) does not show the time to the server's first read"
+if [ "$KIND" = collapse ]; then
+	# under the stalled request in the slowest by TTFT: its own call site, one line
+	site=$(grep -m1 -A12 -E "^    $rid +[0-9.]+ [mun]?s  stalls" "$TMP/rep.txt" |
+		grep -m1 -E "^      own thread: [0-9]+ khugepaged stalls? [0-9.]+ [mun]?s at .*kv_collapse \(libkvops\.so\)")
+	echo "  text: $site"
+	[ -n "$site" ] || fail "the text report does not name kv_collapse as the stalled request's own call site"
+fi
+
