@@ -352,16 +352,18 @@ void stallstack_finish(struct model *m)
 	for (size_t i = 0; i < m->nstalls; i++) {
 		const struct stall_rec *s = &m->stall_list[i];
 		const struct stack_rec *r;
-		int32_t id = -1;
+		int32_t id;
 
-		if (s->cause != FL_CAUSE_FAULT && s->cause < FL_CAUSE_MAX) {
-			ss->causes[s->cause].stalls++;
-			r = find_rec(ss, s);
-			if (r) {
-				ss->causes[s->cause].with_stack++;
-				id = add_site(ss, m, s, r);
-			}
-		}
+		if (ss->site_of)
+			ss->site_of[i] = -1;
+		if (s->cause == FL_CAUSE_FAULT || s->cause >= FL_CAUSE_MAX)
+			continue;
+		ss->causes[s->cause].stalls++;
+		r = find_rec(ss, s);
+		if (!r)
+			continue;
+		ss->causes[s->cause].with_stack++;
+		id = add_site(ss, m, s, r);
 		if (ss->site_of)
 			ss->site_of[i] = id;
 	}
