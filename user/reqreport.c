@@ -610,8 +610,9 @@ static void text_request_stalls(const struct model *m, const struct req_view *v,
 		fprintf(f, "      ... and %u more\n", (unsigned)(row->attr[k].nstalls - n));
 }
 
-static const char *const who_text[WHO_MAX + 1] = {"own thread", "another thread", "another process",
-						  "stalls"};
+/* whose, seen from the request's thread; nothing when that thread is unknown */
+static const char *const who_text[WHO_MAX + 1] = {
+    "own thread: ", "another thread: ", "another process: ", ""};
 
 /* "own thread: 1 khugepaged stall 12.3 ms at madvise (libc.so.6) <- kv_collapse (libkvops.so)" */
 static void text_request_sites(const struct model *m, const struct req_row *row, int k, FILE *f)
@@ -624,7 +625,7 @@ static void text_request_sites(const struct model *m, const struct req_row *row,
 
 		if (!stallstack_site(m, sa->site, &ref))
 			continue;
-		fprintf(f, "      %s: %u %s stall%s %s at ", who_text[sa->who], sa->count,
+		fprintf(f, "      %s%u %s stall%s %s at ", who_text[sa->who], sa->count,
 			fl_cause_names[sa->cause], sa->count == 1 ? "" : "s",
 			fmt_ns(sa->ns, a, sizeof(a)));
 		for (size_t fr = 0; fr < ref.nframes && fr < SITE_FRAMES_TEXT; fr++) {
