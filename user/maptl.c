@@ -791,9 +791,65 @@ void maptl_proc(struct model *m, const struct proc_ev *e)
  */
 #define TL_MIN_ADDR 0x10000
 
+/*
+ * The part of an exec's own image (which the kernel maps without a memory syscall) that holds
+ * ADDR, by address, in a process whose maps no look read after the exec (it was gone too soon):
+ * the kernel maps the program with the heap right above its bss, the loader at the top of the
+ * mmap area (the libraries it maps go below it) and the stack at the top of the address space,
+ * at least 128 MiB above the mmap area (the top-down layout of x86-64 and arm64).
+ */
+enum exec_part { EXEC_NONE, EXEC_PROGRAM, EXEC_LOADER, EXEC_STACK };
+
+#define TL_LOADER_BAND (64ull << 20) /* the loader and [vdso] lie within this of the mmaps */
+
+static enum exec_part exec_part_of(const struct tl_proc *p, uint64_t ts, uint64_t addr)
+{
+	uint64_t top = 0;
+
+	if (!p || !p->execd || ts < p->last_exec)
+		return EXEC_NONE;
+	if (p->brk_start && addr < p->brk_start)
+		return EXEC_PROGRAM;
+	for (size_t i = 0; i < p->n; i++) /* the mmap area's top: what was mapped after the exec */
+		if (p->v[i].born_ns >= p->last_exec && p->v[i].end > top &&
+		    p->v[i].start >= p->brk_end)
+			top = p->v[i].end;
+	if (!top || addr < top)
+		return EXEC_NONE;
+	return addr - top < TL_LOADER_BAND ? EXEC_LOADER : EXEC_STACK;
+}
+
+/* The region of an exec's part (exec_part_of), named after the program it ran. */
+static int exec_part_region(struct model *m, const struct tl_proc *p, enum exec_part part)
+{
+	static const char *const what[] = {
+	    [EXEC_PROGRAM] = "program image and bss",
+	    [EXEC_LOADER] = "loader (ld.so) and [vdso]",
+	    [EXEC_STACK] = "[stack]",
+	};
+	static const char *const where[] = {
+	    [EXEC_PROGRAM] = "below its heap's start (the kernel puts the heap after the bss)",
+	    [EXEC_LOADER] = "just above the libraries it mapped (the top of the mmap area)",
+	    [EXEC_STACK] = "far above its mmap area (the top of the address space)",
+	};
+	char name[128], why[256];
+	int reg;
+
+	snprintf(name, sizeof(name), "%s: %s (exec'd, by address)", p->comm[0] ? p->comm : "?",
+		 what[part]);
+	snprintf(why, sizeof(why),
+		 "mapped by an exec during the session, gone before any look at its maps; "
+		 "placed by address: %s",
+		 where[part]);
+	reg = region_idx(m, name, "special");
+	if (reg >= 0)
+		set_str(&m->regions[reg].why, why);
+	return reg;
+}
+
 /* Why a fault's address is in no mapping known: the region it is counted against. */
 static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *pm, uint64_t ts,
-			  uint64_t addr)
+			  uint64_t addr, bool kernel)
 {
 	const char *name, *why;
 	int reg;
@@ -820,9 +876,20 @@ static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *p
 		why = "mapped during the session, in no maps list; memory syscalls not traced "
 		      "(--alloc=off), so it cannot be named";
 	} else if (p && p->execd) {
+		enum exec_part part = exec_part_of(p, ts, addr);
+
+		/* the exec's own faults (the arguments copied to the new stack, the bss cleared)
+		 * come before its event: kernel-mode, in no mapping of the old image */
+		if (part == EXEC_NONE && kernel && ts < p->last_exec)
+			part = exec_part_of(p, p->last_exec, addr);
+
+		if (part != EXEC_NONE)
+			return exec_part_region(m, p, part);
 		name = "unknown (image of an exec)";
-		why = "mapped by an exec during the session (program, loader or stack) and gone by "
-		      "the end";
+		why =
+		    "mapped by an exec during the session (program, loader or stack) and gone by "
+		    "the end; not placed by address (no heap or mmap seen after the exec to place "
+		    "it against, or between the two)";
 	} else {
 		name = "unknown (no mapping seen)";
 		why = "no mmap event and no maps list showed a mapping at this address";
@@ -1012,7 +1079,7 @@ static void resolve_pending(struct model *m, struct maptl *t)
 		if (!v)
 			v = look_vma(t, q->pid, q->ts_ns, q->addr);
 		reg = v ? region_of_vma(m, v)
-			: unknown_region(m, proc_find(t, q->pid), pm, q->ts_ns, q->addr);
+			: unknown_region(m, proc_find(t, q->pid), pm, q->ts_ns, q->addr, q->kernel);
 		count(m, reg, q->fault, q->kernel, q->write, q->major);
 	}
 	free(t->pending);
@@ -1097,6 +1164,24 @@ static void merge_region(struct region_stat *to, struct region_stat *r)
  * maps: the caller named from its maps at the end (or the start), as the return address says,
  * else by the syscall wrapper's library (a wrapper that is no leaf function).
  */
+/* An mmap's caller in an exec's own image (the loader mapping libraries, the program), by
+ * address (exec_part_of), or NULL. */
+static const char *exec_caller(struct maptl *t, const struct tl_unres *u, char *buf, size_t len)
+{
+	const struct tl_proc *p = proc_find(t, u->pid);
+	enum exec_part part = exec_part_of(p, u->ts_ns, u->caller_ip);
+
+	if (part == EXEC_NONE)
+		part = exec_part_of(p, u->ts_ns, u->syscall_ip);
+	if (part == EXEC_LOADER)
+		snprintf(buf, len, "ld.so (%s's loader)", p->comm[0] ? p->comm : "exec");
+	else if (part == EXEC_PROGRAM)
+		snprintf(buf, len, "%s", p->comm[0] ? p->comm : "exec'd program");
+	else
+		return NULL;
+	return buf;
+}
+
 static void resolve_callers(struct model *m, struct maptl *t)
 {
 	for (size_t i = 0; i < t->nunres; i++) {
@@ -1104,7 +1189,7 @@ static void resolve_callers(struct model *m, struct maptl *t)
 		const struct pid_maps *pm = NULL;
 		const struct tl_exec_maps *x;
 		const char *who = NULL;
-		char name[256], sz[32];
+		char name[256], sz[32], label[64];
 		int to;
 
 		for (size_t k = 0; k < m->nmaps; k++)
@@ -1115,6 +1200,8 @@ static void resolve_callers(struct model *m, struct maptl *t)
 		if (!who && (x = exec_maps_of(t, u->pid, u->ts_ns)) &&
 		    !(who = code_in_maps(&x->maps, NULL, u->caller_ip)))
 			who = code_in_maps(&x->maps, NULL, u->syscall_ip);
+		if (!who)
+			who = exec_caller(t, u, label, sizeof(label));
 		if (who)
 			anon_name(name, sizeof(name), who, u->len, u->hflags);
 		else
