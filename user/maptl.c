@@ -10,10 +10,12 @@
 #include "procev.h"
 #include "util.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 /* What a symbolizer needs of a mapping: its file (0 ino: anonymous), where, and its prot. */
@@ -1322,14 +1324,47 @@ void maptl_free(struct model *m)
 	m->maptl = NULL;
 }
 
+/*
+ * The path of a file only an mmap event named (its basename): the same name in a directory of
+ * another file the session's maps lists showed (a library loaded with dlopen next to the
+ * program or its libraries), where that file has the same device and inode. Remembered.
+ */
+static const char *path_by_dirs(struct maptl *t, uint32_t kdev, uint64_t ino, const char *base)
+{
+	char cand[PATH_MAX];
+	struct stat st;
+	size_t n = t->npaths;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *dir = t->paths[i].path, *slash = strrchr(dir, '/');
+		bool seen = false;
+
+		for (size_t k = 0; k < i && !seen; k++) /* each directory once */
+			seen = !strncmp(t->paths[k].path, dir, slash - dir + 1) &&
+			       !strchr(t->paths[k].path + (slash - dir) + 1, '/');
+		if (seen || snprintf(cand, sizeof(cand), "%.*s/%s", (int)(slash - dir), dir,
+				     base) >= (int)sizeof(cand))
+			continue;
+		if (!stat(cand, &st) && st.st_ino == ino && kdev_of(st.st_dev) == kdev) {
+			note_path(t, kdev, ino, cand);
+			return path_of(t, kdev, ino);
+		}
+	}
+	return NULL;
+}
+
 /* A timeline mapping as a maps line would show it (see maptl_vma_at). */
 static void vma_of_hit(const struct maptl *t, const struct tl_hit *h, struct vma *out)
 {
 	const struct tl_file *f = h->f;
 	const char *path = f->path;
 
-	if (!path && f->ino && !(path = path_of(t, f->kdev, f->ino)))
-		path = name_of_file((struct maptl *)t, f->kdev, f->ino);
+	if (!path && f->ino && !(path = path_of(t, f->kdev, f->ino)) &&
+	    (path = name_of_file((struct maptl *)t, f->kdev, f->ino))) {
+		const char *full = path_by_dirs((struct maptl *)t, f->kdev, f->ino, path);
+
+		path = full ? full : path;
+	}
 	*out = (struct vma){
 	    .start = h->start,
 	    .end = h->end,
