@@ -202,7 +202,8 @@ static const char *path_of(const struct maptl *t, uint32_t kdev, uint64_t ino)
 	return NULL;
 }
 
-/* The file (KDEV, INO) is at PATH (a maps list showed it): for maptl_vma_at. */
+/* The file (KDEV, INO) is at PATH (a maps list showed it; "": looked for in vain): for
+ * maptl_vma_at. */
 static void note_path(struct maptl *t, uint32_t kdev, uint64_t ino, const char *path)
 {
 	struct tl_path *x;
@@ -1339,6 +1340,9 @@ static const char *path_by_dirs(struct maptl *t, uint32_t kdev, uint64_t ino, co
 		const char *dir = t->paths[i].path, *slash = strrchr(dir, '/');
 		bool seen = false;
 
+		if (!slash)
+			continue; /* "": a file looked for in vain */
+
 		for (size_t k = 0; k < i && !seen; k++) /* each directory once */
 			seen = !strncmp(t->paths[k].path, dir, slash - dir + 1) &&
 			       !strchr(t->paths[k].path + (slash - dir) + 1, '/');
@@ -1363,8 +1367,12 @@ static void vma_of_hit(const struct maptl *t, const struct tl_hit *h, struct vma
 	    (path = name_of_file((struct maptl *)t, f->kdev, f->ino))) {
 		const char *full = path_by_dirs((struct maptl *)t, f->kdev, f->ino, path);
 
+		if (!full) /* not found: "" remembers it, so that the next lookup does not stat */
+			note_path((struct maptl *)t, f->kdev, f->ino, "");
 		path = full ? full : path;
 	}
+	if (path && !path[0] && f->ino) /* looked for in vain */
+		path = name_of_file((struct maptl *)t, f->kdev, f->ino);
 	*out = (struct vma){
 	    .start = h->start,
 	    .end = h->end,
