@@ -131,61 +131,18 @@ static const struct faultsite_procev *pid_procevs(const struct faultsite_model *
 	return *n ? &fm->procs[lo] : NULL;
 }
 
-static const struct pid_maps *maps_of(const struct model *m, uint32_t pid)
-{
-	for (size_t k = 0; k < m->nmaps; k++)
-		if (m->maps[k].pid == (int)pid)
-			return &m->maps[k];
-	return NULL;
-}
-
 /*
- * The process whose maps describe PID's code at time TS: PID itself when the recording has its
- * maps; else, for a child forked during the session that had not exec'd by TS, its parent's
- * (a fork copies the address space). 0 when none.
- */
-static uint32_t maps_owner(const struct model *m, uint32_t pid, uint64_t ts)
-{
-	for (int depth = 0; depth < 8; depth++) {
-		const struct faultsite_procev *ev;
-		uint32_t parent = 0;
-		size_t n;
-
-		if (maps_of(m, pid))
-			return pid;
-		ev = pid_procevs(m->faultsite, pid, &n);
-		for (size_t i = 0; i < n; i++) {
-			if (ev[i].kind == FL_PROC_EXEC && ev[i].ts <= ts)
-				return 0; /* another program: its code is elsewhere */
-			if (ev[i].kind == FL_PROC_FORK)
-				parent = ev[i].parent;
-		}
-		if (!parent)
-			return 0;
-		pid = parent;
-	}
-	return 0;
-}
-
-/*
- * The mapping that held IP in PID at time TS: today the start-of-session maps, then the
- * end-of-session ones (code is rarely unmapped), of the process itself or of the parent a
- * forked child shares its code with. The mapping timeline, when the model has one, answers this
- * at the fault's time instead: this is the one place to switch. *NOMAPS is set when no process's
- * maps apply.
+ * The mapping that held IP in PID at time TS: the mapping timeline's answer (user/maptl.c), which
+ * follows mmaps, munmaps and execs during the session and the maps lists read at the start, on
+ * exec, periodically and at the end. *NOMAPS is set when nothing is known of the process.
  */
 static const struct vma *site_vma(const struct model *m, uint32_t pid, uint64_t ip, uint64_t ts,
-				  bool *nomaps)
+				  bool *nomaps, struct vma *buf)
 {
-	uint32_t owner = maps_owner(m, pid, ts);
-	const struct pid_maps *pm = owner ? maps_of(m, owner) : NULL;
-	const struct vma *v;
+	int found = maptl_vma_at(m, pid, ts, ip, buf);
 
-	*nomaps = !pm;
-	if (!pm)
-		return NULL;
-	v = vmas_find(&pm->start, ip);
-	return v ? v : vmas_find(&pm->end, ip);
+	*nomaps = found < 0;
+	return found > 0 ? buf : NULL;
 }
 
 /* The program of PID: its comm as the header or trailer gives it, else as its last fork or exec
@@ -224,6 +181,7 @@ static void resolve_ip(const struct model *m, struct elfsym_cache *cache,
 	const struct elfsym_table *t;
 	const struct vma *v;
 	const char *err = NULL;
+	struct vma buf;
 	bool nomaps;
 
 	*r = (struct resolved){.image = pid_image(m, s->pid, img, imglen), .count = s->count};
@@ -231,12 +189,11 @@ static void resolve_ip(const struct model *m, struct elfsym_cache *cache,
 		r->lib = "[kernel]";
 		return;
 	}
-	v = site_vma(m, s->pid, s->ip, s->ts, &nomaps);
+	v = site_vma(m, s->pid, s->ip, s->ts, &nomaps, &buf);
 	if (!v) {
 		r->lib = "unknown";
 		r->why = nomaps ? "no maps for the process (not a target, nor forked from one)"
-				: "in no mapping seen at the start or end (mapped later and gone "
-				  "by the end)";
+				: "in no mapping the session saw (no mmap event, no maps list)";
 		return;
 	}
 	r->off = s->ip - v->start + v->offset;

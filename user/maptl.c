@@ -10,22 +10,43 @@
 #include "procev.h"
 #include "util.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
+
+/* What a symbolizer needs of a mapping: its file (0 ino: anonymous), where, and its prot. */
+struct tl_file {
+	uint64_t off_base; /* file offset of ADDR is ADDR + off_base: splits keep it */
+	uint64_t ino;
+	uint32_t kdev;
+	uint8_t prot;	  /* PROT_READ | PROT_WRITE | PROT_EXEC as mapped */
+	const char *path; /* a maps list's name ("[vdso]", a path), "" anon; NULL: by ino */
+};
 
 /* One mapping of a process's address space: [start, end), counted against regions[reg]. */
 struct tl_map {
 	uint64_t start, end;
 	uint32_t reg;
 	uint64_t born_ns; /* the mmap (brk, mremap) that made it; 0: before the session */
+	struct tl_file f;
 };
 
 /* A piece of a mapping that went (munmap, replaced, exec): for faults read out of order. */
 struct tl_gone {
 	uint32_t pid, reg;
 	uint64_t start, end, born_ns, dead_ns;
+	struct tl_file f;
+};
+
+/* A file's full path, from a maps list that showed it (mmap events only give the basename). */
+struct tl_path {
+	uint32_t kdev;
+	uint64_t ino;
+	char *path;
 };
 
 struct tl_proc {
@@ -37,6 +58,8 @@ struct tl_proc {
 	bool execd;	    /* exec'd during the session: the kernel mapped its new image */
 	bool fresh;	    /* as the start maps left it: no memory syscall seen yet */
 	uint64_t exec_ts;   /* the exec the start maps were already of (record -- CMD) */
+	uint64_t last_exec; /* its last exec's event during the session, 0: none */
+	char comm[16];	    /* the program its last exec ran (the exec event's comm) */
 };
 
 /* A fault not placed when it was read: tried against the end maps at the finish. */
@@ -86,6 +109,17 @@ struct maptl {
 	size_t nfiles, cap_files;
 	struct tl_proc *last_proc; /* lookup cache: faults come in runs */
 	size_t last_map;
+	struct tl_path *paths;
+	size_t npaths, cap_paths;
+	struct tl_exec_maps *looks; /* periodic looks at the maps (trailer "maps_periodic") */
+	size_t nlooks;
+	bool finished; /* the gone pieces are sorted: maptl_vma_at may search them */
+	struct tl_fork {
+		uint32_t pid, parent;
+		uint64_t ts_ns;
+	} * forks; /* forks and execs (parent 0) seen: a child runs its parent's code until it
+		    * execs */
+	size_t nforks, cap_forks;
 };
 
 static struct maptl *tl_get(struct model *m)
@@ -160,6 +194,32 @@ static int region_of_vma(struct model *m, const struct vma *v)
 
 static struct file_stat *file_get(struct maptl *t, uint32_t kdev, uint64_t ino);
 
+static const char *path_of(const struct maptl *t, uint32_t kdev, uint64_t ino)
+{
+	for (size_t i = t->npaths; i-- > 0;)
+		if (t->paths[i].ino == ino && t->paths[i].kdev == kdev)
+			return t->paths[i].path;
+	return NULL;
+}
+
+/* The file (KDEV, INO) is at PATH (a maps list showed it; "": looked for in vain): for
+ * maptl_vma_at. */
+static void note_path(struct maptl *t, uint32_t kdev, uint64_t ino, const char *path)
+{
+	struct tl_path *x;
+
+	if (path_of(t, kdev, ino) ||
+	    grow_array((void **)&t->paths, &t->cap_paths, t->npaths, sizeof(*t->paths), 64))
+		return;
+	x = &t->paths[t->npaths];
+	*x = (struct tl_path){kdev, ino, strdup(path)};
+	if (!x->path) {
+		fl_nomem();
+		return;
+	}
+	t->npaths++;
+}
+
 /* A file mapping seen (maps list or mmap event): data files are listed even without faults. */
 static void file_mapped(struct maptl *t, uint32_t kdev, uint64_t ino, uint64_t bytes, bool code,
 			const char *path)
@@ -171,8 +231,10 @@ static void file_mapped(struct maptl *t, uint32_t kdev, uint64_t ino, uint64_t b
 	if (bytes > f->mapped_bytes)
 		f->mapped_bytes = bytes;
 	f->code |= code;
-	if (path && path[0] == '/')
+	if (path && path[0] == '/') {
 		set_str(&f->path, path);
+		note_path(t, kdev, ino, path);
+	}
 }
 
 static struct tl_proc *proc_find(struct maptl *t, int pid)
@@ -232,9 +294,13 @@ static void add_gone(struct maptl *t, int pid, const struct tl_map *x, uint64_t 
 {
 	if (grow_array((void **)&t->gone, &t->cap_gone, t->ngone, sizeof(*t->gone), 1024))
 		return;
-	t->gone[t->ngone++] = (struct tl_gone){
-	    pid,	x->reg, x->start > start ? x->start : start, x->end < end ? x->end : end,
-	    x->born_ns, t->now};
+	t->gone[t->ngone++] = (struct tl_gone){pid,
+					       x->reg,
+					       x->start > start ? x->start : start,
+					       x->end < end ? x->end : end,
+					       x->born_ns,
+					       t->now,
+					       x->f};
 }
 
 /* Takes [start, end) out of P's mappings; each region that lost some counts in UNMAPS. */
@@ -251,7 +317,7 @@ static void map_remove(struct model *m, struct tl_proc *p, uint64_t start, uint6
 		add_gone(m->maptl, p->pid, x, start, end);
 		x = &p->v[i];
 		if (x->start < start && x->end > end) { /* a hole in the middle: split */
-			struct tl_map tail = {end, x->end, x->reg, x->born_ns};
+			struct tl_map tail = {end, x->end, x->reg, x->born_ns, x->f};
 
 			if (grow_array((void **)&p->v, &p->cap, p->n, sizeof(*p->v), 64))
 				return;
@@ -275,7 +341,8 @@ static void map_remove(struct model *m, struct tl_proc *p, uint64_t start, uint6
 	}
 }
 
-static void map_insert(struct model *m, struct tl_proc *p, uint64_t start, uint64_t end, int reg)
+static void map_insert(struct model *m, struct tl_proc *p, uint64_t start, uint64_t end, int reg,
+		       const struct tl_file *f)
 {
 	size_t i;
 
@@ -286,8 +353,15 @@ static void map_insert(struct model *m, struct tl_proc *p, uint64_t start, uint6
 		return;
 	i = map_lower(p, start);
 	memmove(&p->v[i + 1], &p->v[i], (p->n - i) * sizeof(*p->v));
-	p->v[i] = (struct tl_map){start, end, reg, m->maptl->now};
+	p->v[i] = (struct tl_map){start, end, reg, m->maptl->now, f ? *f : (struct tl_file){}};
 	p->n++;
+}
+
+/* A maps line's "r-xp" as PROT_* bits. */
+static uint8_t prot_of(const char *perms)
+{
+	return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+	       (perms[2] == 'x' ? PROT_EXEC : 0);
 }
 
 void maptl_start_maps(struct model *m, int pid)
@@ -317,7 +391,12 @@ void maptl_start_maps(struct model *m, int pid)
 			p->brk_start = v->start;
 			p->brk_end = v->end;
 		}
-		map_insert(m, p, v->start, v->end, reg);
+		map_insert(m, p, v->start, v->end, reg,
+			   &(struct tl_file){.off_base = v->offset - v->start,
+					     .ino = v->inode,
+					     .kdev = kdev_of(v->dev),
+					     .prot = prot_of(v->perms),
+					     .path = v->path});
 	}
 }
 
@@ -575,7 +654,12 @@ static void mmap_event(struct model *m, struct tl_proc *p, const struct fl_memsy
 		r->bytes_min = e->len;
 	if (e->len > r->bytes_max)
 		r->bytes_max = e->len;
-	map_insert(m, p, start, end, reg);
+	map_insert(m, p, start, end, reg,
+		   &(struct tl_file){.off_base = (has_file && !anon ? e->pgoff : 0) - start,
+				     .ino = has_file && !anon ? e->ino : 0,
+				     .kdev = has_file && !anon ? e->dev : 0,
+				     .prot = (e->arg >> 32) & (PROT_READ | PROT_WRITE | PROT_EXEC),
+				     .path = has_file && !anon ? NULL : ""});
 }
 
 static void brk_event(struct model *m, struct tl_proc *p, const struct fl_memsys *e, size_t len)
@@ -595,7 +679,8 @@ static void brk_event(struct model *m, struct tl_proc *p, const struct fl_memsys
 	/* a shrink hands the top back: the heap is [start, break) */
 	if (p->brk_end > brk)
 		map_remove(m, p, brk, p->brk_end, false);
-	map_insert(m, p, p->brk_start, brk, reg);
+	map_insert(m, p, p->brk_start, brk, reg,
+		   &(struct tl_file){.prot = PROT_READ | PROT_WRITE, .path = "[heap]"});
 	p->brk_end = brk;
 }
 
@@ -603,6 +688,7 @@ static void brk_event(struct model *m, struct tl_proc *p, const struct fl_memsys
 static void mremap_event(struct model *m, struct tl_proc *p, const struct fl_memsys *e)
 {
 	const struct tl_map *x = map_find(p, e->addr);
+	struct tl_file f;
 	uint64_t old_end;
 	int reg;
 
@@ -610,8 +696,10 @@ static void mremap_event(struct model *m, struct tl_proc *p, const struct fl_mem
 		return;
 	reg = x->reg;
 	old_end = x->end;
+	f = x->f;
+	f.off_base = e->addr + f.off_base - e->ret; /* the file offset at OLD moves to NEW */
 	map_remove(m, p, e->addr, old_end, false);
-	map_insert(m, p, e->ret, page_end(m, e->ret, e->len), reg);
+	map_insert(m, p, e->ret, page_end(m, e->ret, e->len), reg, &f);
 }
 
 void maptl_memsys(struct model *m, const struct fl_memsys *e, size_t len)
@@ -643,6 +731,14 @@ void maptl_memsys(struct model *m, const struct fl_memsys *e, size_t len)
 	}
 }
 
+static void add_fork(struct maptl *t, const struct proc_ev *e)
+{
+	if (grow_array((void **)&t->forks, &t->cap_forks, t->nforks, sizeof(*t->forks), 64))
+		return;
+	t->forks[t->nforks++] =
+	    (struct tl_fork){e->pid, e->kind == FL_PROC_FORK ? e->parent : 0, e->ts_ns};
+}
+
 void maptl_proc(struct model *m, const struct proc_ev *e)
 {
 	struct maptl *t = tl_get(m);
@@ -651,9 +747,12 @@ void maptl_proc(struct model *m, const struct proc_ev *e)
 	if (!t)
 		return;
 	t->last_proc = NULL;
+	if (e->kind == FL_PROC_EXEC || (e->kind == FL_PROC_FORK && e->parent != e->pid))
+		add_fork(t, e);
 	if (e->kind == FL_PROC_FORK && e->parent != e->pid) {
 		/* the child starts with a copy of its parent's address space */
-		if (!(c = proc_get(t, e->pid)) || !(p = proc_find(t, e->parent)))
+		if (!proc_find(t, e->parent) || !(c = proc_get(t, e->pid)) ||
+		    !(p = proc_find(t, e->parent)))
 			return;
 		c->n = 0;
 		if (p->n > c->cap) {
@@ -672,6 +771,7 @@ void maptl_proc(struct model *m, const struct proc_ev *e)
 		c->brk_start = p->brk_start;
 		c->brk_end = p->brk_end;
 	} else if (e->kind == FL_PROC_EXEC && (p = proc_get(t, e->pid))) {
+		snprintf(p->comm, sizeof(p->comm), "%s", e->comm);
 		/* record -- CMD reads the start maps once CMD has exec'd: they are of the new
 		 * image already, and its exec's event comes after them */
 		if (p->fresh) {
@@ -680,6 +780,7 @@ void maptl_proc(struct model *m, const struct proc_ev *e)
 			return;
 		}
 		t->now = e->ts_ns;
+		p->last_exec = e->ts_ns;
 		map_remove(m, p, 0, ~0ull, false); /* a new image: the kernel maps the program, the
 						    * loader the rest */
 		p->brk_start = p->brk_end = 0;
@@ -693,9 +794,65 @@ void maptl_proc(struct model *m, const struct proc_ev *e)
  */
 #define TL_MIN_ADDR 0x10000
 
+/*
+ * The part of an exec's own image (which the kernel maps without a memory syscall) that holds
+ * ADDR, by address, in a process whose maps no look read after the exec (it was gone too soon):
+ * the kernel maps the program with the heap right above its bss, the loader at the top of the
+ * mmap area (the libraries it maps go below it) and the stack at the top of the address space,
+ * at least 128 MiB above the mmap area (the top-down layout of x86-64 and arm64).
+ */
+enum exec_part { EXEC_NONE, EXEC_PROGRAM, EXEC_LOADER, EXEC_STACK };
+
+#define TL_LOADER_BAND (64ull << 20) /* the loader and [vdso] lie within this of the mmaps */
+
+static enum exec_part exec_part_of(const struct tl_proc *p, uint64_t ts, uint64_t addr)
+{
+	uint64_t top = 0;
+
+	if (!p || !p->execd || ts < p->last_exec)
+		return EXEC_NONE;
+	if (p->brk_start && addr < p->brk_start)
+		return EXEC_PROGRAM;
+	for (size_t i = 0; i < p->n; i++) /* the mmap area's top: what was mapped after the exec */
+		if (p->v[i].born_ns >= p->last_exec && p->v[i].end > top &&
+		    p->v[i].start >= p->brk_end)
+			top = p->v[i].end;
+	if (!top || addr < top)
+		return EXEC_NONE;
+	return addr - top < TL_LOADER_BAND ? EXEC_LOADER : EXEC_STACK;
+}
+
+/* The region of an exec's part (exec_part_of), named after the program it ran. */
+static int exec_part_region(struct model *m, const struct tl_proc *p, enum exec_part part)
+{
+	static const char *const what[] = {
+	    [EXEC_PROGRAM] = "program image and bss",
+	    [EXEC_LOADER] = "loader (ld.so) and [vdso]",
+	    [EXEC_STACK] = "[stack]",
+	};
+	static const char *const where[] = {
+	    [EXEC_PROGRAM] = "below its heap's start (the kernel puts the heap after the bss)",
+	    [EXEC_LOADER] = "just above the libraries it mapped (the top of the mmap area)",
+	    [EXEC_STACK] = "far above its mmap area (the top of the address space)",
+	};
+	char name[128], why[256];
+	int reg;
+
+	snprintf(name, sizeof(name), "%s: %s (exec'd, by address)", p->comm[0] ? p->comm : "?",
+		 what[part]);
+	snprintf(why, sizeof(why),
+		 "mapped by an exec during the session, gone before any look at its maps; "
+		 "placed by address: %s",
+		 where[part]);
+	reg = region_idx(m, name, "special");
+	if (reg >= 0)
+		set_str(&m->regions[reg].why, why);
+	return reg;
+}
+
 /* Why a fault's address is in no mapping known: the region it is counted against. */
 static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *pm, uint64_t ts,
-			  uint64_t addr)
+			  uint64_t addr, bool kernel)
 {
 	const char *name, *why;
 	int reg;
@@ -722,9 +879,20 @@ static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *p
 		why = "mapped during the session, in no maps list; memory syscalls not traced "
 		      "(--alloc=off), so it cannot be named";
 	} else if (p && p->execd) {
+		enum exec_part part = exec_part_of(p, ts, addr);
+
+		/* the exec's own faults (the arguments copied to the new stack, the bss cleared)
+		 * come before its event: kernel-mode, in no mapping of the old image */
+		if (part == EXEC_NONE && kernel && ts < p->last_exec)
+			part = exec_part_of(p, p->last_exec, addr);
+
+		if (part != EXEC_NONE)
+			return exec_part_region(m, p, part);
 		name = "unknown (image of an exec)";
-		why = "mapped by an exec during the session (program, loader or stack) and gone by "
-		      "the end";
+		why =
+		    "mapped by an exec during the session (program, loader or stack) and gone by "
+		    "the end; not placed by address (no heap or mmap seen after the exec to place "
+		    "it against, or between the two)";
 	} else {
 		name = "unknown (no mapping seen)";
 		why = "no mmap event and no maps list showed a mapping at this address";
@@ -735,22 +903,27 @@ static int unknown_region(struct model *m, struct tl_proc *p, struct pid_maps *p
 	return reg;
 }
 
-/* The maps record read when an exec's event arrived (trailer "maps_exec"), in file order. */
-static void load_exec_maps(struct model *m, struct maptl *t)
+/*
+ * The maps record read when an exec's event arrived (trailer "maps_exec") or every few seconds
+ * (trailer "maps_periodic", optional: older recordings have none), in file order. Their files'
+ * paths name the files mmap events only gave the basename of.
+ */
+static void load_maps_list(struct model *m, const char *key, struct tl_exec_maps **out, size_t *n)
 {
-	json_t *a = m->trailer ? json_object_get(m->trailer, "maps_exec") : NULL, *o;
+	json_t *a = m->trailer ? json_object_get(m->trailer, key) : NULL, *o;
+	struct maptl *t = m->maptl;
 	size_t i;
 
-	if (!json_is_array(a))
+	if (!json_is_array(a) || !json_array_size(a))
 		return;
-	t->exec_maps = calloc(json_array_size(a), sizeof(*t->exec_maps));
-	if (!t->exec_maps) {
+	*out = calloc(json_array_size(a), sizeof(**out));
+	if (!*out) {
 		fl_nomem();
 		return;
 	}
 	json_array_foreach(a, i, o)
 	{
-		struct tl_exec_maps *x = &t->exec_maps[t->nexec_maps];
+		struct tl_exec_maps *x = &(*out)[*n];
 		const char *text = json_string_value(json_object_get(o, "maps"));
 
 		if (!text || !json_is_integer(json_object_get(o, "pid")))
@@ -761,8 +934,37 @@ static void load_exec_maps(struct model *m, struct maptl *t)
 			fl_nomem();
 			return;
 		}
-		t->nexec_maps++;
+		(*n)++;
+		for (size_t k = 0; k < x->maps.n; k++)
+			if (x->maps.v[k].inode && x->maps.v[k].path[0] == '/')
+				note_path(t, kdev_of(x->maps.v[k].dev), x->maps.v[k].inode,
+					  x->maps.v[k].path);
 	}
+}
+
+static void load_exec_maps(struct model *m, struct maptl *t)
+{
+	load_maps_list(m, "maps_exec", &t->exec_maps, &t->nexec_maps);
+	load_maps_list(m, "maps_periodic", &t->looks, &t->nlooks);
+}
+
+/* ADDR in the periodic look at PID's maps nearest to TS that shows it, or NULL. */
+static const struct vma *look_vma(const struct maptl *t, uint32_t pid, uint64_t ts, uint64_t addr)
+{
+	const struct vma *best = NULL;
+	uint64_t best_d = 0;
+
+	for (size_t i = 0; i < t->nlooks; i++) {
+		const struct tl_exec_maps *x = &t->looks[i];
+		uint64_t d = x->ts_ns > ts ? x->ts_ns - ts : ts - x->ts_ns;
+		const struct vma *v;
+
+		if (x->pid != pid || (best && d >= best_d) || !(v = vmas_find(&x->maps, addr)))
+			continue;
+		best = v;
+		best_d = d;
+	}
+	return best;
 }
 
 /* PID's maps as read after its last exec before TS, or NULL. */
@@ -807,14 +1009,27 @@ static int cmp_gone(const void *a, const void *b)
  * the event that removed it (events are only roughly in time order): the mappings left at the
  * end, then the pieces that went (sorted by pid and start; the last 4096 that start below ADDR).
  */
-static int region_at(struct maptl *t, uint32_t pid, uint64_t addr, uint64_t ts)
+struct tl_hit {
+	uint64_t start, end;
+	uint32_t reg;
+	const struct tl_file *f;
+};
+
+static bool find_at(const struct maptl *t, uint32_t pid, uint64_t addr, uint64_t ts,
+		    struct tl_hit *h)
 {
-	struct tl_proc *p = proc_find(t, pid);
-	const struct tl_map *x = p ? map_find(p, addr) : NULL;
+	const struct tl_proc *p = NULL;
+	const struct tl_map *x;
 	size_t lo = 0, hi = t->ngone;
 
-	if (x && x->born_ns <= ts)
-		return x->reg;
+	for (size_t i = 0; i < t->nprocs && !p; i++)
+		if (t->procs[i].pid == (int)pid)
+			p = &t->procs[i];
+	x = p ? map_find(p, addr) : NULL;
+	if (x && x->born_ns <= ts) {
+		*h = (struct tl_hit){x->start, x->end, x->reg, &x->f};
+		return true;
+	}
 	while (lo < hi) { /* the first piece past (pid, addr) */
 		size_t mid = (lo + hi) / 2;
 		const struct tl_gone *g = &t->gone[mid];
@@ -827,10 +1042,19 @@ static int region_at(struct maptl *t, uint32_t pid, uint64_t addr, uint64_t ts)
 	for (size_t i = lo, k = 0; i-- > 0 && k < 4096 && t->gone[i].pid == pid; k++) {
 		const struct tl_gone *g = &t->gone[i];
 
-		if (addr < g->end && g->born_ns <= ts && ts < g->dead_ns)
-			return g->reg;
+		if (addr < g->end && g->born_ns <= ts && ts < g->dead_ns) {
+			*h = (struct tl_hit){g->start, g->end, g->reg, &g->f};
+			return true;
+		}
 	}
-	return -1;
+	return false;
+}
+
+static int region_at(struct maptl *t, uint32_t pid, uint64_t addr, uint64_t ts)
+{
+	struct tl_hit h;
+
+	return find_at(t, pid, addr, ts, &h) ? (int)h.reg : -1;
 }
 
 static void resolve_pending(struct model *m, struct maptl *t)
@@ -855,8 +1079,10 @@ static void resolve_pending(struct model *m, struct maptl *t)
 			v = vmas_find(&pm->end, q->addr);
 		if (!v)
 			v = exec_vma(t, q->pid, q->ts_ns, q->addr);
+		if (!v)
+			v = look_vma(t, q->pid, q->ts_ns, q->addr);
 		reg = v ? region_of_vma(m, v)
-			: unknown_region(m, proc_find(t, q->pid), pm, q->ts_ns, q->addr);
+			: unknown_region(m, proc_find(t, q->pid), pm, q->ts_ns, q->addr, q->kernel);
 		count(m, reg, q->fault, q->kernel, q->write, q->major);
 	}
 	free(t->pending);
@@ -893,6 +1119,7 @@ static void name_files(struct model *m, struct maptl *t)
 			set_str(&f->path, g->path);
 		}
 		name_from_maps(m, f);
+		set_str(&f->path, path_of(t, f->kdev, f->ino));
 		if (f->path)
 			set_str(&f->name, base_of(f->path));
 		if (n)
@@ -940,6 +1167,24 @@ static void merge_region(struct region_stat *to, struct region_stat *r)
  * maps: the caller named from its maps at the end (or the start), as the return address says,
  * else by the syscall wrapper's library (a wrapper that is no leaf function).
  */
+/* An mmap's caller in an exec's own image (the loader mapping libraries, the program), by
+ * address (exec_part_of), or NULL. */
+static const char *exec_caller(struct maptl *t, const struct tl_unres *u, char *buf, size_t len)
+{
+	const struct tl_proc *p = proc_find(t, u->pid);
+	enum exec_part part = exec_part_of(p, u->ts_ns, u->caller_ip);
+
+	if (part == EXEC_NONE)
+		part = exec_part_of(p, u->ts_ns, u->syscall_ip);
+	if (part == EXEC_LOADER)
+		snprintf(buf, len, "ld.so (%s's loader)", p->comm[0] ? p->comm : "exec");
+	else if (part == EXEC_PROGRAM)
+		snprintf(buf, len, "%s", p->comm[0] ? p->comm : "exec'd program");
+	else
+		return NULL;
+	return buf;
+}
+
 static void resolve_callers(struct model *m, struct maptl *t)
 {
 	for (size_t i = 0; i < t->nunres; i++) {
@@ -947,7 +1192,7 @@ static void resolve_callers(struct model *m, struct maptl *t)
 		const struct pid_maps *pm = NULL;
 		const struct tl_exec_maps *x;
 		const char *who = NULL;
-		char name[256], sz[32];
+		char name[256], sz[32], label[64];
 		int to;
 
 		for (size_t k = 0; k < m->nmaps; k++)
@@ -958,6 +1203,8 @@ static void resolve_callers(struct model *m, struct maptl *t)
 		if (!who && (x = exec_maps_of(t, u->pid, u->ts_ns)) &&
 		    !(who = code_in_maps(&x->maps, NULL, u->caller_ip)))
 			who = code_in_maps(&x->maps, NULL, u->syscall_ip);
+		if (!who)
+			who = exec_caller(t, u, label, sizeof(label));
 		if (who)
 			anon_name(name, sizeof(name), who, u->len, u->hflags);
 		else
@@ -1029,6 +1276,7 @@ void maptl_finish(struct model *m)
 		}
 	name_files(m, t);
 	keep_files(t);
+	t->finished = true;
 	for (size_t r = 0; r < m->nregions; r++)
 		if (m->regions[r].kind && !strcmp(m->regions[r].kind, "unknown"))
 			m->faults_unknown += m->regions[r].faults;
@@ -1064,8 +1312,153 @@ void maptl_free(struct model *m)
 	for (size_t i = 0; i < t->nexec_maps; i++)
 		vmas_free(&t->exec_maps[i].maps);
 	free(t->exec_maps);
+	for (size_t i = 0; i < t->nlooks; i++)
+		vmas_free(&t->looks[i].maps);
+	free(t->looks);
+	for (size_t i = 0; i < t->npaths; i++)
+		free(t->paths[i].path);
+	free(t->paths);
+	free(t->forks);
 	free(t->names);
 	free(t->files);
 	free(t);
 	m->maptl = NULL;
+}
+
+/*
+ * The path of a file only an mmap event named (its basename): the same name in a directory of
+ * another file the session's maps lists showed (a library loaded with dlopen next to the
+ * program or its libraries), where that file has the same device and inode. Remembered.
+ */
+static const char *path_by_dirs(struct maptl *t, uint32_t kdev, uint64_t ino, const char *base)
+{
+	char cand[PATH_MAX];
+	struct stat st;
+	size_t n = t->npaths;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *dir = t->paths[i].path, *slash = strrchr(dir, '/');
+		bool seen = false;
+
+		if (!slash)
+			continue; /* "": a file looked for in vain */
+
+		for (size_t k = 0; k < i && !seen; k++) /* each directory once */
+			seen = !strncmp(t->paths[k].path, dir, slash - dir + 1) &&
+			       !strchr(t->paths[k].path + (slash - dir) + 1, '/');
+		if (seen || snprintf(cand, sizeof(cand), "%.*s/%s", (int)(slash - dir), dir,
+				     base) >= (int)sizeof(cand))
+			continue;
+		if (!stat(cand, &st) && st.st_ino == ino && kdev_of(st.st_dev) == kdev) {
+			note_path(t, kdev, ino, cand);
+			return path_of(t, kdev, ino);
+		}
+	}
+	return NULL;
+}
+
+/* A timeline mapping as a maps line would show it (see maptl_vma_at). */
+static void vma_of_hit(const struct maptl *t, const struct tl_hit *h, struct vma *out)
+{
+	const struct tl_file *f = h->f;
+	const char *path = f->path;
+
+	if (!path && f->ino && !(path = path_of(t, f->kdev, f->ino)) &&
+	    (path = name_of_file((struct maptl *)t, f->kdev, f->ino))) {
+		const char *full = path_by_dirs((struct maptl *)t, f->kdev, f->ino, path);
+
+		if (!full) /* not found: "" remembers it, so that the next lookup does not stat */
+			note_path((struct maptl *)t, f->kdev, f->ino, "");
+		path = full ? full : path;
+	}
+	if (path && !path[0] && f->ino) /* looked for in vain */
+		path = name_of_file((struct maptl *)t, f->kdev, f->ino);
+	*out = (struct vma){
+	    .start = h->start,
+	    .end = h->end,
+	    .offset = f->ino ? h->start + f->off_base : 0,
+	    .inode = f->ino,
+	    .dev = f->ino ? makedev(f->kdev >> 20, f->kdev & 0xfffff) : 0,
+	    .path = (char *)(path ? path : ""),
+	};
+	snprintf(out->perms, sizeof(out->perms), "%c%c%cp", f->prot & PROT_READ ? 'r' : '-',
+		 f->prot & PROT_WRITE ? 'w' : '-', f->prot & PROT_EXEC ? 'x' : '-');
+}
+
+/* ADDR in a maps list of PID itself: after an exec, a periodic look, the start, the end. */
+static const struct vma *snapshot_vma(const struct model *m, const struct maptl *t, uint32_t pid,
+				      uint64_t ts, uint64_t addr, bool *known)
+{
+	const struct pid_maps *pm = NULL;
+	const struct vma *v = NULL;
+
+	for (size_t k = 0; k < m->nmaps; k++)
+		if (m->maps[k].pid == (int)pid)
+			pm = &m->maps[k];
+	for (size_t i = 0; i < t->nexec_maps && !*known; i++)
+		*known = t->exec_maps[i].pid == pid;
+	for (size_t i = 0; i < t->nlooks && !*known; i++)
+		*known = t->looks[i].pid == pid;
+	*known |= pm != NULL;
+	v = exec_vma((struct maptl *)t, pid, ts, addr);
+	if (!v)
+		v = look_vma(t, pid, ts, addr);
+	if (!v && pm)
+		v = vmas_find(&pm->start, addr);
+	if (!v && pm)
+		v = vmas_find(&pm->end, addr);
+	return v;
+}
+
+/* The process PID was forked from during the session, and when; 0 when it was not, or when it
+ * exec'd by TS (its code is its own then). */
+static uint32_t fork_parent(const struct maptl *t, uint32_t pid, uint64_t ts, uint64_t *fork_ts)
+{
+	uint32_t parent = 0;
+
+	for (size_t i = 0; i < t->nforks; i++) {
+		const struct tl_fork *x = &t->forks[i];
+
+		if (x->pid != pid)
+			continue;
+		if (!x->parent && x->ts_ns <= ts)
+			return 0;
+		if (x->parent) {
+			parent = x->parent;
+			*fork_ts = x->ts_ns;
+		}
+	}
+	return parent;
+}
+
+int maptl_vma_at(const struct model *m, uint32_t pid, uint64_t ts, uint64_t addr, struct vma *out)
+{
+	const struct maptl *t = m->maptl;
+	bool known = false;
+
+	if (!t || !t->finished)
+		return -1;
+	for (int depth = 0; depth < 8; depth++) {
+		const struct vma *v;
+		uint64_t fork_ts = 0;
+		struct tl_hit h;
+
+		for (size_t i = 0; i < t->nprocs && !known; i++)
+			known = t->procs[i].pid == (int)pid;
+		if (find_at(t, pid, addr, ts, &h)) {
+			vma_of_hit(t, &h, out);
+			return 1;
+		}
+		if ((v = snapshot_vma(m, t, pid, ts, addr, &known))) {
+			*out = *v;
+			return 1;
+		}
+		/* a child forked during the session runs its parent's code until it execs */
+		pid = fork_parent(t, pid, ts, &fork_ts);
+		if (!pid)
+			break;
+		known = false;
+		ts = fork_ts < ts ? fork_ts : ts;
+	}
+	return known ? 0 : -1;
 }

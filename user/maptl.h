@@ -19,6 +19,7 @@ struct fl_fault_dur;
 struct fl_file_fault;
 struct fl_memsys;
 struct proc_ev;
+struct vma;
 
 /* Faults of one file (mm_filemap_fault's dev and inode), named at the end. */
 struct file_stat {
@@ -41,5 +42,14 @@ void maptl_proc(struct model *m, const struct proc_ev *p);
 /* After the trailer's maps are loaded: the faults not placed yet, the files named. */
 void maptl_finish(struct model *m);
 void maptl_free(struct model *m);
+/*
+ * The mapping that held PID's ADDR at TS, after maptl_finish: the timeline's, else a maps list
+ * of PID (after an exec, a periodic look, the start, the end), else its parent's for a child
+ * forked during the session that had not exec'd by TS. *OUT is as a maps line would show it;
+ * its path is the file's where a maps list showed it, else the basename an mmap event gave
+ * (no '/'), "" for anonymous memory, and lives until maptl_free. 1: found; 0: not found, the
+ * process known; -1: no maps list and no event for the process.
+ */
+int maptl_vma_at(const struct model *m, uint32_t pid, uint64_t ts, uint64_t addr, struct vma *out);
 
 #endif

@@ -11,6 +11,7 @@
 #include "faultline.skel.h"
 #include "flight.h"
 #include "jw.h"
+#include "mapslook.h"
 #include "meta.h"
 #include "procev.h"
 #include "procfs.h"
@@ -41,6 +42,7 @@
 enum {
 	OPT_CAPTURE_PAYLOAD = CLI_OPT_OWN,
 	OPT_KEEP_CMDLINE,
+	OPT_MAPS_EVERY,
 };
 
 struct record {
@@ -79,6 +81,7 @@ struct record {
 	} * exec_maps;
 	size_t nexec_maps;
 	uint64_t exec_maps_bytes;
+	struct mapslook look; /* the periodic look at the targets' maps (--maps-every) */
 };
 
 #define EXEC_MAPS_MAX 512
@@ -114,6 +117,8 @@ static void usage(FILE *f)
 	    "      --keep-cmdline      store the targets' command lines as they are (default:\n"
 	    "                          values of --api-key, --token, *password*, *secret*, key=\n"
 	    "                          are stored as <redacted>)\n"
+	    "      --maps-every TIME   also read the targets' /proc/PID/maps every TIME (default\n"
+	    "                          10s; off): names mappings made without a traced call\n"
 	    "      --ringbuf-mb N      ring buffer size in MiB (default 32, power of two): half\n"
 	    "                          for fault events, one ring per CPU, half for the rest\n"
 	    "      --probes SPEC       choose attach types: CONCERN=TYPE[,...], e.g.\n"
@@ -141,6 +146,8 @@ static void usage(FILE *f)
 /* Record's own options; the shared ones went to cli_session_opt(). */
 static int record_opt(struct record *r, int c, const char *arg)
 {
+	uint64_t ms;
+
 	switch (c) {
 	case 'd':
 		if (parse_duration_ms(arg, &r->duration_ms) || !r->duration_ms) {
@@ -160,6 +167,20 @@ static int record_opt(struct record *r, int c, const char *arg)
 		return 0;
 	case OPT_KEEP_CMDLINE:
 		meta_opts.keep_cmdline = true;
+		return 0;
+	case OPT_MAPS_EVERY:
+		if (!strcmp(arg, "off")) {
+			r->look.every_ns = 0;
+			return 0;
+		}
+		if (parse_duration_ms(arg, &ms) || !ms) {
+			fl_err(
+			    "--maps-every '%s': expected a duration such as 10s, 500ms or 1m, or "
+			    "off",
+			    arg);
+			return -EINVAL;
+		}
+		r->look.every_ns = ms * 1000000ull;
 		return 0;
 	case FLIGHT_OPT_FLIGHT ... FLIGHT_OPT_DUMP_ON_EXIT:
 		return flight_opt(&r->fl, c, arg);
@@ -182,6 +203,7 @@ static int parse_args(struct record *r, int argc, char **argv)
 	    {"force", no_argument, NULL, 'f'},
 	    {"capture-payload", no_argument, NULL, OPT_CAPTURE_PAYLOAD},
 	    {"keep-cmdline", no_argument, NULL, OPT_KEEP_CMDLINE},
+	    {"maps-every", required_argument, NULL, OPT_MAPS_EVERY},
 	    {"ringbuf-mb", required_argument, NULL, CLI_OPT_RINGBUF},
 	    {"alloc-slow", required_argument, NULL, CLI_OPT_ALLOC_SLOW},
 	    FLIGHT_LONGOPTS,
@@ -190,6 +212,7 @@ static int parse_args(struct record *r, int argc, char **argv)
 
 	r->output = NULL;
 	flight_defaults(&r->fl);
+	mapslook_init(&r->look, MAPSLOOK_DEFAULT_NS);
 	r->sopts.emit_events = true;
 	r->sopts.ringbuf_bytes = 32 << 20;
 	optind = 1;
@@ -502,6 +525,8 @@ static char *build_trailer(struct record *r)
 	}
 	jw_arr_close(&w);
 	trailer_exec_maps(&w, r);
+	if (r->look.every_ns && !r->sopts.all)
+		mapslook_json(&r->look, &w);
 	jw_obj_close(&w);
 	fclose(f);
 	free(drops);
@@ -543,10 +568,39 @@ static bool stderr_tty_private(const struct record *r)
 	return true;
 }
 
+/*
+ * The periodic look at the targets' maps: a round every --maps-every, one small step of it per
+ * turn of the loop (mapslook.h). Not with -a (every process of the machine) nor in flight mode
+ * (a dump's trailer is built more than once).
+ */
+static void look_step(struct record *r)
+{
+	struct bpf_map *targets = r->sess.skel->maps.targets;
+	__u32 key, *prev = NULL;
+	int pids[FL_MAX_TARGETS * 8];
+	uint64_t now;
+	size_t n = 0;
+
+	if (r->sopts.all || r->fl.on || !r->look.every_ns)
+		return;
+	now = clock_ns(CLOCK_MONOTONIC);
+	if (mapslook_due(&r->look, now)) {
+		while (n < sizeof(pids) / sizeof(pids[0]) &&
+		       !bpf_map__get_next_key(targets, prev, &key, sizeof(key))) {
+			pids[n++] = key;
+			prev = &key;
+		}
+		mapslook_begin(&r->look, pids, n, now);
+	}
+	mapslook_step(&r->look);
+}
+
 static void run_loop(struct record *r)
 {
 	uint64_t start = clock_ns(CLOCK_MONOTONIC), last_status = 0, last_check = 0;
 	bool tty = r->live_status;
+
+	r->look.next_ns = start + r->look.every_ns; /* the start's look is in the header */
 
 	while (!cli_stop_signal) {
 		uint64_t now, elapsed_ms;
@@ -559,6 +613,7 @@ static void run_loop(struct record *r)
 			break;
 		}
 		uprobes_huge_emit(r->up, false, write_event, r);
+		look_step(r);
 		if (r->fl.on)
 			flight_poll(&r->fl, r->wire);
 		drain_requests(r);
@@ -883,5 +938,6 @@ out:
 	free(r.tmp_path);
 	free(meta);
 	free(trailer);
+	mapslook_free(&r.look);
 	return exit_status(&r, err);
 }

@@ -3,7 +3,7 @@
  * Where the stalls came from. Every timed stall of a traced thread carries its user stack
  * (FL_EV_STACK, taken by the stall's program: stalls are rare, so each keeps its own copy).
  * Here each stall finds its stack by (tid, start, cause), its frames are named with libelf
- * against the process's mappings (the start-of-session maps, then the end ones), and stalls
+ * against the mapping that held them at the stall's time (the mapping timeline), and stalls
  * with the same chain of functions add up into one call site per cause.
  */
 #include "stallstack.h"
@@ -116,25 +116,20 @@ static const struct stack_rec *find_rec(const struct stallstacks *ss, const stru
 	return NULL;
 }
 
-/* The mapping of PID that held ADDR: at the start of the session, else at its end. */
-static const struct vma *find_vma(const struct model *m, uint32_t pid, uint64_t addr)
+/* The mapping of PID that held ADDR at TS, from the mapping timeline (user/maptl.c); *BUF
+ * holds it. */
+static const struct vma *find_vma(const struct model *m, uint32_t pid, uint64_t ts, uint64_t addr,
+				  struct vma *buf)
 {
-	const struct vma *v = NULL;
-
-	for (size_t k = 0; k < m->nmaps && !v; k++)
-		if (m->maps[k].pid == (int)pid)
-			v = vmas_find(&m->maps[k].start, addr);
-	for (size_t k = 0; k < m->nmaps && !v; k++)
-		if (m->maps[k].pid == (int)pid)
-			v = vmas_find(&m->maps[k].end, addr);
-	return v;
+	return maptl_vma_at(m, pid, ts, addr, buf) > 0 ? buf : NULL;
 }
 
 /* Names IP (a return address unless EXACT: the call is the byte before) in PID. */
-static void name_frame(struct stallstacks *ss, const struct model *m, uint32_t pid, uint64_t ip,
-		       bool exact, struct frame *fr)
+static void name_frame(struct stallstacks *ss, const struct model *m, uint32_t pid, uint64_t ts,
+		       uint64_t ip, bool exact, struct frame *fr)
 {
-	const struct vma *v = find_vma(m, pid, ip);
+	struct vma buf;
+	const struct vma *v = find_vma(m, pid, ts, ip, &buf);
 	const struct elfsym_table *t;
 	uint64_t look, delta;
 	const char *name, *err;
@@ -180,7 +175,8 @@ static bool read_code(const struct vma *v, uint64_t off, void *buf, size_t len)
 static bool after_syscall(const struct model *m, const struct stack_rec *r)
 {
 #if defined(__x86_64__)
-	const struct vma *v = find_vma(m, r->pid, r->ips[0]);
+	struct vma buf;
+	const struct vma *v = find_vma(m, r->pid, r->ts_ns, r->ips[0], &buf);
 	unsigned char insn[2];
 
 	if (!v || v->path[0] != '/' || r->ips[0] - v->start + v->offset < 2)
@@ -193,9 +189,10 @@ static bool after_syscall(const struct model *m, const struct stack_rec *r)
 #endif
 }
 
-static bool in_code(const struct model *m, uint32_t pid, uint64_t addr)
+static bool in_code(const struct model *m, uint32_t pid, uint64_t ts, uint64_t addr)
 {
-	const struct vma *v = find_vma(m, pid, addr);
+	struct vma buf;
+	const struct vma *v = find_vma(m, pid, ts, addr, &buf);
 
 	return v && v->perms[2] == 'x';
 }
@@ -204,7 +201,7 @@ static bool sp_word_is_code(const struct model *m, const struct stack_rec *r)
 {
 	if (!r->sp_word || (r->nr > 1 && r->ips[1] == r->sp_word))
 		return false;
-	return in_code(m, r->pid, r->sp_word);
+	return in_code(m, r->pid, r->ts_ns, r->sp_word);
 }
 
 static void frames_free(struct frame *fr, size_t n)
@@ -225,13 +222,13 @@ static size_t name_stack(struct stallstacks *ss, const struct model *m, const st
 	for (size_t i = 0; i < r->nr; i++) {
 		/* A frame outside code ends the walk: what follows came from a frame pointer that
 		 * code built without one used as a plain register. */
-		if (i > 0 && !in_code(m, r->pid, r->ips[i])) {
+		if (i > 0 && !in_code(m, r->pid, r->ts_ns, r->ips[i])) {
 			*cut = true;
 			break;
 		}
-		name_frame(ss, m, r->pid, r->ips[i], i == 0, &fr[n++]);
+		name_frame(ss, m, r->pid, r->ts_ns, r->ips[i], i == 0, &fr[n++]);
 		if (i == 0 && r->nr && sp_word_is_code(m, r) && after_syscall(m, r))
-			name_frame(ss, m, r->pid, r->sp_word, false, &fr[n++]);
+			name_frame(ss, m, r->pid, r->ts_ns, r->sp_word, false, &fr[n++]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *base = fr[i].module ? strrchr(fr[i].module, '/') : NULL;

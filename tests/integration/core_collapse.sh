@@ -5,10 +5,9 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/core_common.bash"
 need_root
-[ -e /sys/kernel/mm/transparent_hugepage/enabled ] || { echo "skip: no THP in this kernel"; exit 77; }
-# MADV_COLLAPSE works in every mode but "never" (the "deny"/"force" shmem modes are irrelevant).
-grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled &&
-	set_knob /sys/kernel/mm/transparent_hugepage/enabled madvise
+# MADV_COLLAPSE works in every mode but "never"; "madvise" also keeps faults and khugepaged from
+# making huge pages of the region before the workload asks.
+thp_madvise
 
 n=16
 start_workload collapse $n

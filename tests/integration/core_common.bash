@@ -129,6 +129,15 @@ set_knob() {
 	echo "$2" >"$1" || fail "cannot set $1 to $2"
 }
 
+# thp_madvise: skips (77) without THP in the kernel; else THP "enabled" is madvise for the test
+# (restored on exit): MADV_COLLAPSE works, faults take no huge page by themselves and khugepaged
+# leaves regions without MADV_HUGEPAGE alone, so every collapse is one the workload asked for.
+thp_madvise() {
+	local f=/sys/kernel/mm/transparent_hugepage/enabled
+	[ -e "$f" ] || { echo "skip: no THP in this kernel"; exit 77; }
+	grep -q '\[madvise\]' "$f" || set_knob "$f" madvise
+}
+
 # make_memcg NAME LIMIT_BYTES: a memory cgroup with that hard limit, cgroup v2 where the memory
 # controller is there, else v1. Sets CG (its directory) and CGV (1 or 2); removed on exit.
 make_memcg() {

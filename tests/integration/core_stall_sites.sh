@@ -6,11 +6,9 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/core_common.bash"
 need_root
-[ -e /sys/kernel/mm/transparent_hugepage/enabled ] || { echo "skip: no THP in this kernel"; exit 77; }
 # With "always" the workload's faults would take huge pages and khugepaged could collapse its
 # regions before it asks; "madvise" without MADV_HUGEPAGE leaves every collapse to MADV_COLLAPSE.
-grep -q '\[always\]' /sys/kernel/mm/transparent_hugepage/enabled &&
-	set_knob /sys/kernel/mm/transparent_hugepage/enabled madvise
+thp_madvise
 
 kv=6
 ld=3

@@ -6,8 +6,10 @@
  * with sbrk, and NBUF buffers of B pages each, mapped, written and unmapped one after the other
  * (so they reuse one address). THP is off for the process, so each page is one fault. Counts
  * its own faults around each part (getrusage: no allocation) and prints, before exiting,
- * "file N anon N heap N buffers N" and "sizes anon BYTES buffer BYTES".
- * Usage: map_regions FILE F A H NBUF B
+ * "file N anon N heap N buffers N" and "sizes anon BYTES buffer BYTES". With HOLD_MS, it first
+ * prints "pid N" and waits for a line on stdin (for record -p), and at the end keeps its
+ * mappings that long before exiting (for record's periodic look at its maps).
+ * Usage: map_regions FILE F A H NBUF B [HOLD_MS]
  */
 #include "wl_common.h"
 #include <fcntl.h>
@@ -38,13 +40,15 @@ int main(int argc, char **argv)
 	char buf[256], *p;
 	int fd;
 
-	if (argc != 7) {
-		wl_say("usage: map_regions FILE F A H NBUF B\n");
+	if (argc != 7 && argc != 8) {
+		wl_say("usage: map_regions FILE F A H NBUF B [HOLD_MS]\n");
 		return 2;
 	}
 	f = atol(argv[2]), a = atol(argv[3]), h = atol(argv[4]), nbuf = atol(argv[5]);
 	b = atol(argv[6]);
 	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
+		_exit(1);
+	if (argc == 8 && wl_handshake())
 		_exit(1);
 	fd = open(argv[1], O_RDONLY);
 	if (fd < 0)
@@ -85,5 +89,7 @@ int main(int argc, char **argv)
 		 "file %ld anon %ld heap %ld buffers %ld\nsizes anon %ld buffer %ld\n", n_file,
 		 n_anon, n_heap, n_buf, a * page, b * page);
 	wl_say(buf);
+	if (argc == 8)
+		usleep(atol(argv[7]) * 1000);
 	_exit(0);
 }
