@@ -2,9 +2,10 @@
 # vm: yes
 # Major faults per file: a workload writes a named file of PAGES pages, evicts it from the page
 # cache, maps it with MADV_RANDOM and reads each page once (one major fault per page).
-# In the VM (fentry/kprobes: handle_mm_fault is timed, so its outcome is known) the report's
-# files[] row of that file, found by name, has major == the workload's own majflt delta, its
-# text report shows the same number, and faults.major == /proc/PID/stat majflt over the session.
+# In the VM (fentry and kprobes: handle_mm_fault is timed, so its outcome is known), recorded
+# with fexit and again with --probes fault-duration=kprobe: the report's files[] row of that file,
+# found by name, has major == the workload's own majflt delta, the text file table shows the
+# same number, and faults.major == /proc/PID/stat majflt over the session.
 # On the host (tracepoint-only kernel) the file's filemap faults are still counted by name
 # (== PAGES: MADV_RANDOM leaves no fault-around), and the report says major faults per file are
 # not known on this kernel (JSON: major null, faults.major_why; text: a line) instead of a 0.
@@ -41,27 +42,33 @@ proc_majflt() {
 	echo "${10}"
 }
 
-# ${DROP:+...}: no empty argument on the host
-start_workload major_file "$FILE" "$PAGES" ${DROP:+"$DROP"}
-cached=$(awk '$1 == "cached" { print $2 }' "$WOUT")
-note "pages of $NAME still cached before the touches: $cached of $PAGES"
-start_record -p "$WPID" -o "$TMP/rec.data"
-maj0=$(proc_majflt "$WPID")
-go
-wait_line "$WOUT" '^done ' "$(scaled 120 | cut -d. -f1)" || fail "major_file did not finish: $(cat "$TMP/major_file.err")"
-maj1=$(proc_majflt "$WPID")
-read -r _ WMAJ WMIN < <(grep '^done ' "$WOUT")
-note "workload: majflt delta $WMAJ, minflt delta $WMIN over its touch loop; /proc/$WPID/stat majflt $maj0 -> $maj1 while recorded"
-go # a second line lets it exit (faultline record inherited fd 7: closing ours is no EOF)
-finish_workload || fail "major_file failed: $(cat "$TMP/major_file.err")"
-wait_record 60
+# run_case TAG RECORD-ARGS...: the workload recorded with RECORD-ARGS, its report checked; sets
+# R_ATTACH (the fault_duration probe's attach type).
+run_case() {
+	local tag=$1 cached maj0 maj1 row line tname tfaults tmajor
+	shift
+	note "[$tag] faultline record $*"
+	# ${DROP:+...}: no empty argument on the host
+	start_workload major_file "$FILE" "$PAGES" ${DROP:+"$DROP"}
+	cached=$(awk '$1 == "cached" { print $2 }' "$WOUT")
+	note "[$tag] pages of $NAME still cached before the touches: $cached of $PAGES"
+	start_record -p "$WPID" -o "$TMP/$tag.data" "$@"
+	maj0=$(proc_majflt "$WPID")
+	go
+	wait_line "$WOUT" '^done ' "$(scaled 120 | cut -d. -f1)" || fail "[$tag] major_file did not finish: $(cat "$TMP/major_file.err")"
+	maj1=$(proc_majflt "$WPID")
+	read -r _ WMAJ WMIN < <(grep '^done ' "$WOUT")
+	note "[$tag] workload: majflt delta $WMAJ, minflt delta $WMIN over its touch loop; /proc/$WPID/stat majflt $maj0 -> $maj1 while recorded"
+	go # a second line lets it exit (faultline record inherited fd 7: closing ours is no EOF)
+	finish_workload || fail "[$tag] major_file failed: $(cat "$TMP/major_file.err")"
+	wait_record 60
 
-J=$TMP/rep.json
-report_json "$TMP/rec.data" "$J"
-"$FL" report -i "$TMP/rec.data" >"$TMP/rep.txt" 2>&1 || fail "faultline report -i rec.data failed"
+	J=$TMP/$tag.json
+	report_json "$TMP/$tag.data" "$J"
+	"$FL" report -i "$TMP/$tag.data" >"$TMP/$tag.txt" 2>&1 || fail "[$tag] faultline report -i $tag.data failed"
 
-# The file's row (by name), faults.major and major_why, as shell assignments.
-eval "$(python3 - "$J" "$NAME" <<'PY'
+	# The file's row (by name), faults.major and major_why, as shell assignments.
+	eval "$(python3 - "$J" "$NAME" <<'PY'
 import json, shlex, sys
 j, name = json.load(open(sys.argv[1])), sys.argv[2]
 f = j["faults"]
@@ -69,42 +76,53 @@ rows = [r for r in f["files"] if r["file"] == name]
 v = {"ROWS": len(rows), "FFAULTS": rows[0]["faults"] if rows else None,
      "FMAJOR": rows[0]["major"] if rows else None, "MAJOR": f["major"],
      "WHY": f.get("major_why"), "DROPPED": j["events"]["dropped"],
+     "ATTACH": j["probes"]["fault_duration"].get("attach"),
      "FILES": ", ".join("%s %s/%s" % (r["file"], r["faults"], r["major"]) for r in f["files"])}
 for k, x in v.items():
 	print("R_%s=%s" % (k, shlex.quote(str(x))))
 PY
-)" || fail "cannot read the report's faults.files"
-note "report files (name faults/major): $R_FILES"
-check_eq "files[] rows named $NAME" "$R_ROWS" 1
-check_eq "events dropped" "$R_DROPPED" 0
-# one filemap fault per page: MADV_RANDOM, and the workload reads each page once
-check_within "filemap faults of $NAME vs pages touched" "$R_FFAULTS" "$PAGES" 1
-row=$(awk -v n="$NAME" -v p="$FILE" '$1 == n && $NF == p { print; exit }' "$TMP/rep.txt") # file table
-note "text row: $(tr -s ' ' <<<"$row")"
-[ -n "$row" ] || fail "the text report's file table has no row for $NAME"
+	)" || fail "[$tag] cannot read the report's faults.files"
+	note "[$tag] report files (name faults/major): $R_FILES"
+	check_eq "[$tag] files[] rows named $NAME" "$R_ROWS" 1
+	check_eq "[$tag] events dropped" "$R_DROPPED" 0
+	# one filemap fault per page: MADV_RANDOM, and the workload reads each page once
+	check_within "[$tag] filemap faults of $NAME vs pages touched" "$R_FFAULTS" "$PAGES" 1
+	row=$(awk -v n="$NAME" -v p="$FILE" '$1 == n && $NF == p { print; exit }' "$TMP/$tag.txt") # file table
+	note "[$tag] text row: $(tr -s ' ' <<<"$row")"
+	[ -n "$row" ] || fail "[$tag] the text report's file table has no row for $NAME"
+
+	if [ -n "${FAULTLINE_IN_VM:-}" ]; then
+		check_ge "[$tag] workload's majflt delta (one per uncached page)" "$WMAJ" $(((PAGES - cached) * 9 / 10))
+		[ "$R_FMAJOR" != None ] || fail "[$tag] files[$NAME].major is null on a kernel with fault durations ($R_WHY)"
+		check_within "[$tag] major faults of $NAME vs the workload's majflt delta" "$R_FMAJOR" "$WMAJ" 1
+		check_within "[$tag] faults.major vs /proc/PID/stat majflt while recorded" "$R_MAJOR" $((maj1 - maj0)) 1
+		check_eq "[$tag] faults.major_why" "$R_WHY" None
+		# the text file table: "NAME faults major mapped path"
+		read -r tname tfaults tmajor _ <<<"$row"
+		check_eq "[$tag] text file table: name" "$tname" "$NAME"
+		check_eq "[$tag] text file table: major of $NAME vs JSON" "$tmajor" "$R_FMAJOR"
+		note "[$tag] text file table: faults $tfaults"
+		grep -q 'major faults per file: not known' "$TMP/$tag.txt" &&
+			fail "[$tag] the text report says major faults per file are not known on a kernel that times faults"
+	else
+		check_eq "[$tag] files[$NAME].major on a tracepoint-only kernel (not known, not 0)" "$R_FMAJOR" None
+		check_eq "[$tag] faults.major" "$R_MAJOR" None
+		[[ $R_WHY != None && -n $R_WHY ]] || fail "[$tag] faults.major_why is empty: the JSON does not say why major is null"
+		note "[$tag] faults.major_why: $R_WHY"
+		line=$(grep 'major faults per file: not known on this kernel' "$TMP/$tag.txt") ||
+			fail "[$tag] the text report does not say major faults per file are not known on this kernel"
+		note "[$tag] text: $(tr -s ' ' <<<"$line")"
+		read -r _ _ tmajor _ <<<"$row"
+		check_eq "[$tag] text file table: major of $NAME" "$tmajor" "-"
+	fi
+}
 
 if [ -n "${FAULTLINE_IN_VM:-}" ]; then
-	check_ge "workload's majflt delta (one per uncached page)" "$WMAJ" $(((PAGES - cached) * 9 / 10))
-	[ "$R_FMAJOR" != None ] || fail "files[$NAME].major is null on a kernel with fault durations ($R_WHY)"
-	check_within "major faults of $NAME vs the workload's majflt delta" "$R_FMAJOR" "$WMAJ" 1
-	check_within "faults.major vs /proc/PID/stat majflt while recorded" "$R_MAJOR" $((maj1 - maj0)) 1
-	check_eq "faults.major_why" "$R_WHY" None
-	# the text file table: "NAME faults major mapped path"
-	read -r tname tfaults tmajor _ <<<"$row"
-	check_eq "text file table: name" "$tname" "$NAME"
-	check_eq "text file table: major of $NAME vs JSON" "$tmajor" "$R_FMAJOR"
-	note "text file table: faults $tfaults"
-	grep -q 'major faults per file: not known' "$TMP/rep.txt" &&
-		fail "the text report says major faults per file are not known on a kernel that times faults"
+	run_case fexit
+	check_eq "[fexit] fault_duration attach type" "$R_ATTACH" fentry
+	run_case kprobe --probes fault-duration=kprobe
+	check_eq "[kprobe] fault_duration attach type" "$R_ATTACH" kprobe
 else
-	check_eq "files[$NAME].major on a tracepoint-only kernel (not known, not 0)" "$R_FMAJOR" None
-	check_eq "faults.major" "$R_MAJOR" None
-	[[ $R_WHY != None && -n $R_WHY ]] || fail "faults.major_why is empty: the JSON does not say why major is null"
-	note "faults.major_why: $R_WHY"
-	line=$(grep 'major faults per file: not known on this kernel' "$TMP/rep.txt") ||
-		fail "the text report does not say major faults per file are not known on this kernel"
-	note "text: $(tr -s ' ' <<<"$line")"
-	read -r _ _ tmajor _ <<<"$row"
-	check_eq "text file table: major of $NAME" "$tmajor" "-"
+	run_case default
 fi
 echo "ok"
