@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vm: yes
 # Major faults per file: a workload writes a named file of PAGES pages, evicts it from the page
-# cache, maps it with MADV_RANDOM and reads each page once (one major fault per page).
+# cache, maps it with MADV_RANDOM and reads each page once (one major fault per page), mapped
+# before faultline starts, or during the session and unmapped before its end.
 # In the VM (fentry and kprobes: handle_mm_fault is timed, so its outcome is known), recorded
 # with fexit and again with --probes fault-duration=kprobe: the report's files[] row of that file,
 # found by name, has major == the workload's own majflt delta, the text file table shows the
@@ -42,14 +43,16 @@ proc_majflt() {
 	echo "${10}"
 }
 
-# run_case TAG RECORD-ARGS...: the workload recorded with RECORD-ARGS, its report checked; sets
+# run_case TAG MAP RECORD-ARGS...: the workload recorded with RECORD-ARGS, its report checked;
+# MAP "early" maps the file before faultline starts (its start maps show it), "late" maps it
+# during the session and unmaps it before the end (only the mapping timeline sees it). Sets
 # R_ATTACH (the fault_duration probe's attach type).
 run_case() {
-	local tag=$1 cached maj0 maj1 row line tname tfaults tmajor
-	shift
-	note "[$tag] faultline record $*"
+	local tag=$1 map=$2 cached maj0 maj1 row line tname tfaults tmajor
+	shift 2
+	note "[$tag] file mapped $map; faultline record $*"
 	# ${DROP:+...}: no empty argument on the host
-	start_workload major_file "$FILE" "$PAGES" ${DROP:+"$DROP"}
+	start_workload major_file "$FILE" "$PAGES" ${DROP:+"$DROP"} "$map"
 	cached=$(awk '$1 == "cached" { print $2 }' "$WOUT")
 	note "[$tag] pages of $NAME still cached before the touches: $cached of $PAGES"
 	start_record -p "$WPID" -o "$TMP/$tag.data" "$@"
@@ -87,7 +90,8 @@ PY
 	check_eq "[$tag] events dropped" "$R_DROPPED" 0
 	# one filemap fault per page: MADV_RANDOM, and the workload reads each page once
 	check_within "[$tag] filemap faults of $NAME vs pages touched" "$R_FFAULTS" "$PAGES" 1
-	row=$(awk -v n="$NAME" -v p="$FILE" '$1 == n && $NF == p { print; exit }' "$TMP/$tag.txt") # file table
+	# the file table's row (the region table has one of the same name above it)
+	row=$(awk -v n="$NAME" '/file \(filemap faults\)/ { t = 1 } t && $1 == n { print; exit }' "$TMP/$tag.txt")
 	note "[$tag] text row: $(tr -s ' ' <<<"$row")"
 	[ -n "$row" ] || fail "[$tag] the text report's file table has no row for $NAME"
 
@@ -118,11 +122,12 @@ PY
 }
 
 if [ -n "${FAULTLINE_IN_VM:-}" ]; then
-	run_case fexit
+	run_case fexit early
 	check_eq "[fexit] fault_duration attach type" "$R_ATTACH" fentry
-	run_case kprobe --probes fault-duration=kprobe
+	run_case kprobe late --probes fault-duration=kprobe
 	check_eq "[kprobe] fault_duration attach type" "$R_ATTACH" kprobe
 else
-	run_case default
+	run_case early early
+	run_case late late
 fi
 echo "ok"

@@ -8,10 +8,11 @@
  *
  * Prints "cached C of PAGES" (pages still resident per mincore after the eviction) and "pid N",
  * waits for a line on stdin, touches the pages, prints "done MAJFLT_DELTA MINFLT_DELTA" (its own
- * counters from /proc/self/stat around the loop), then waits for another line (so the file stays
- * mapped until the recorder stops) and exits. PATH is left for the caller to remove.
+ * counters from /proc/self/stat around the loop), then waits for another line and exits. With
+ * "late" the file is mapped only after the line and unmapped before "done" (a mapping no maps
+ * list shows: only the mapping timeline can name it). PATH is left for the caller to remove.
  * PATH must be on a disk-backed file system (not tmpfs), or nothing can be major.
- * Usage: major_file PATH PAGES [drop]
+ * Usage: major_file PATH PAGES [drop] [late]
  */
 
 #include "wl_common.h"
@@ -71,35 +72,51 @@ static long resident_pages(void *p, long pages)
 	return n;
 }
 
+/* Maps PATH (fd) read-only and shared, without read-ahead. */
+static volatile char *map_random(int fd, long pages, const char *path)
+{
+	void *p = mmap(NULL, pages * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		die("cannot mmap", path);
+	if (madvise(p, pages * PAGE, MADV_RANDOM))
+		die("madvise(MADV_RANDOM) failed on", path);
+	return p;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long min0, maj0, min1, maj1, sum = 0;
+	bool drop = false, late = false;
 	volatile char *file;
 	long pages;
-	bool drop;
 	int fd;
 
-	if (argc < 3 || argc > 4 || (pages = atol(argv[2])) < 1) {
-		fprintf(stderr, "usage: major_file PATH PAGES [drop]\n");
+	for (int i = 3; i < argc; i++) {
+		drop |= !strcmp(argv[i], "drop");
+		late |= !strcmp(argv[i], "late");
+	}
+	if (argc < 3 || (pages = atol(argv[2])) < 1) {
+		fprintf(stderr, "usage: major_file PATH PAGES [drop] [late]\n");
 		return 2;
 	}
-	drop = argc == 4 && !strcmp(argv[3], "drop");
 	fd = make_cold_file(argv[1], pages);
-	file = mmap(NULL, pages * PAGE, PROT_READ, MAP_SHARED, fd, 0);
-	if (file == MAP_FAILED)
-		die("cannot mmap", argv[1]);
-	close(fd);
-	if (madvise((void *)file, pages * PAGE, MADV_RANDOM))
-		die("madvise(MADV_RANDOM) failed on", argv[1]);
+	file = map_random(fd, pages, argv[1]);
 	if (drop && resident_pages((void *)file, pages))
 		drop_caches();
 	printf("cached %ld of %ld\n", resident_pages((void *)file, pages), pages);
+	if (late)
+		munmap((void *)file, pages * PAGE);
 	if (wl_handshake())
 		return 1;
+	if (late)
+		file = map_random(fd, pages, argv[1]);
 	wl_self_faults(&min0, &maj0);
 	for (long i = 0; i < pages; i++)
 		sum += file[i * PAGE];
 	wl_self_faults(&min1, &maj1);
+	if (late)
+		munmap((void *)file, pages * PAGE);
 	printf("done %lu %lu\n", maj1 - maj0, min1 - min0);
 	fflush(stdout);
 	wl_wait_line();
