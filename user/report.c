@@ -234,6 +234,14 @@ static const char *fault_dur_why(const struct model *m)
 		 : "the fault_duration probe was not planned";
 }
 
+/* The fault_duration probe was turned off (--probes), not refused by the kernel. */
+static bool fault_dur_off(const struct model *m)
+{
+	const struct model_probe *p = model_probe_find(m, "fault_duration");
+
+	return p && p->status && !strcmp(p->status, "off");
+}
+
 #define TEXT_REGIONS 15
 #define TEXT_FILES 10
 
@@ -294,6 +302,11 @@ static void text_files(const struct model *m, FILE *f)
 	}
 	if (m->nfiles > TEXT_FILES)
 		fprintf(f, "  (%zu more files)\n", m->nfiles - TEXT_FILES);
+	/* "-" is no zero: without handle_mm_fault's result no fault is known to be major */
+	if (!m->have_fault_dur)
+		fprintf(f, "  major faults per file: not known %s (%s)\n",
+			fault_dur_off(m) ? "in this recording" : "on this kernel",
+			fault_dur_why(m));
 	free(files);
 }
 
@@ -691,6 +704,8 @@ static void json_faults(const struct model *m, struct jw *w)
 	m->have_fault_dur ? jw_u64(w, m->faults_minor) : jw_null(w);
 	jw_key(w, "retries");
 	m->have_fault_dur ? jw_u64(w, m->fault_retries) : jw_null(w);
+	jw_key(w, "major_why"); /* why major is null (totals, regions, files), else null */
+	m->have_fault_dur ? jw_null(w) : jw_str(w, fault_dur_why(m));
 	jw_ku64(w, "file_backed", m->file_faults);
 	jw_key(w, "regions");
 	jw_arr_open(w);
