@@ -57,10 +57,10 @@ done
 
 if [ -z "$pattern" ] && [ -x scripts/vmtest.sh ] && [ "${FAULTLINE_NO_VM:-}" != 1 ]; then
 	if command -v qemu-system-x86_64 >/dev/null; then
-		# Only the tests marked '# vm: yes' (a TCG guest is 5-20x slower), within 5 minutes.
+		# Only the tests marked '# vm: yes' (a TCG guest is 5-20x slower), within 10 minutes.
 		vm_start=$(date +%s) vm_results=$(mktemp /tmp/faultline-vm-results.XXXXXX)
 		echo "== integration tests in a VM (kernel $(scripts/vmtest.sh --kernel-release 2>/dev/null || echo '?'))"
-		scripts/vmtest.sh --marked --timeout 290 --test-timeout 150 --results "$vm_results"
+		scripts/vmtest.sh --marked --timeout 600 --test-timeout 150 --results "$vm_results"
 		rc=$?
 		# An emulated guest can hang (soft lockups under TCG) and take the tests after it down
 		# with it: those get one more try in a fresh VM. A test that really fails, fails twice.
@@ -68,7 +68,7 @@ if [ -z "$pattern" ] && [ -x scripts/vmtest.sh ] && [ "${FAULTLINE_NO_VM:-}" != 
 			mapfile -t again < <(awk '$1 == "FAIL" { print $2 }' "$vm_results")
 			echo "== the guest crashed or timed out: again in a fresh VM: ${again[*]}"
 			retry_results=$(mktemp /tmp/faultline-vm-results.XXXXXX)
-			scripts/vmtest.sh --timeout 290 --test-timeout 150 --results "$retry_results" -- "${again[@]}"
+			scripts/vmtest.sh --timeout 600 --test-timeout 150 --results "$retry_results" -- "${again[@]}"
 			rc=$?
 			grep -v '^FAIL ' "$vm_results" >"$vm_results.keep"
 			cat "$vm_results.keep" "$retry_results" >"$vm_results"
