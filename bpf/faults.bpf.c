@@ -41,11 +41,14 @@ static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u1
 	__u32 tgid = id >> 32;
 	struct fl_fault *e;
 	void *ring = NULL;
+	__u64 now;
 
 	if (!fl_is_target_tgid(tgid))
 		return 0;
 	if ((flags & FL_F_KERNEL) && fl_own_stack_fault())
 		return 0; /* faultline's own read of the stack, failed: not the target's fault */
+	now = bpf_ktime_get_ns(); /* once, here: a fault of another process never reads it */
+	fl_rss_due(tgid, now);
 	flags |= fl_pf_error_write(error_code);
 	fl_count(flags & FL_F_KERNEL ? FL_CNT_FAULTS_KERNEL : FL_CNT_FAULTS_USER, 1);
 	fl_account_fault(1, 0);

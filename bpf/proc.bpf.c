@@ -68,6 +68,9 @@ int BPF_PROG(fl_exec, struct task_struct *p)
 		__sync_fetch_and_add(&fl_tgt_gen, 1);
 	}
 	emit_proc(FL_PROC_EXEC, tgid, 0, 0, p);
+	/* the new program's first image (its mm is learnt at the next fault) */
+	if (cfg_rss_sample && !cfg_trace_all && p->mm)
+		fl_rss_emit(p->mm, tgid);
 	return 0;
 }
 
@@ -83,6 +86,10 @@ int BPF_PROG(fl_exit, struct task_struct *p)
 	/* do_exit() drops signal->live before this tracepoint: 0 means the last thread is going. */
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0;
+	/* The last image, where the kernel fires this before exit_mm() (p->mm still set); where
+	 * exit_mm() came first, the last sample is the last fault's or memory syscall's. */
+	if (cfg_rss_sample && !cfg_trace_all && p->mm)
+		fl_rss_emit(p->mm, tgid);
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (t) {
 		__u64 mm = t->mm;
