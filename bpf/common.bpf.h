@@ -257,9 +257,10 @@ static __always_inline void fl_hdr_init(struct fl_hdr *h, __u16 type, __u16 flag
 	h->ts_ns = ts_ns;
 }
 
-/* A record of SIZE in RING (the shared one, or a per-CPU fault ring), its header filled in. */
-static __always_inline void *fl_reserve_in(void *ring, __u32 size, __u16 type, __u16 flags,
-					   __u32 tid)
+/* A record of SIZE in RING (the shared one, or a per-CPU fault ring), its header filled in with
+ * TS (a caller that has read the clock already: a read costs ~20 ns per fault). */
+static __always_inline void *fl_reserve_at(void *ring, __u32 size, __u16 type, __u16 flags,
+					   __u32 tid, __u64 ts)
 {
 	struct fl_hdr *h = bpf_ringbuf_reserve(ring, size, 0);
 
@@ -270,8 +271,14 @@ static __always_inline void *fl_reserve_in(void *ring, __u32 size, __u16 type, _
 	h->type = type;
 	h->flags = flags;
 	h->tid = tid;
-	h->ts_ns = bpf_ktime_get_ns();
+	h->ts_ns = ts;
 	return h;
+}
+
+static __always_inline void *fl_reserve_in(void *ring, __u32 size, __u16 type, __u16 flags,
+					   __u32 tid)
+{
+	return fl_reserve_at(ring, size, type, flags, tid, bpf_ktime_get_ns());
 }
 
 /* As fl_reserve_sz, for a caller that has read bpf_get_current_pid_tgid() already (TID). */
