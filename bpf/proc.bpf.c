@@ -74,6 +74,16 @@ int BPF_PROG(fl_exec, struct task_struct *p)
 	return 0;
 }
 
+/* A vfork()ed child that exits before exec shares its parent's mm: the sample is not its. */
+static __always_inline void exit_rss(struct mm_struct *mm, __u32 tgid)
+{
+	__u64 key = (__u64)mm;
+	struct mm_info *info = bpf_map_lookup_elem(&target_mms, &key);
+
+	if (!info || info->pid == tgid)
+		fl_rss_emit(mm, tgid);
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(fl_exit, struct task_struct *p)
 {
@@ -89,7 +99,7 @@ int BPF_PROG(fl_exit, struct task_struct *p)
 	/* The last image, where the kernel fires this before exit_mm() (p->mm still set); where
 	 * exit_mm() came first, the last sample is the last fault's or memory syscall's. */
 	if (cfg_rss_sample && !cfg_trace_all && p->mm)
-		fl_rss_emit(p->mm, tgid);
+		exit_rss(p->mm, tgid);
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (t) {
 		__u64 mm = t->mm;
