@@ -321,6 +321,10 @@ static __always_inline int memsys_enter(struct pt_regs *regs, long nr)
 		s.caller_ip = 0;
 	s.ts_ns = bpf_ktime_get_ns();
 	bpf_map_update_elem(&memsys_starts, &tid, &s, BPF_ANY);
+	/* RSS before a call that may shrink it (the peak), and after it (fl_rss_due samples growth
+	 * by faults at most every 10 ms and would miss both) */
+	if (s.op != FL_MS_MMAP)
+		fl_rss_now(s.ts_ns);
 	return 0;
 }
 
@@ -361,6 +365,7 @@ static __always_inline int memsys_exit(long nr, long ret)
 		fl_submit(e);
 	}
 	bpf_map_delete_elem(&memsys_starts, &tid);
+	fl_rss_now(bpf_ktime_get_ns()); /* mmap too: MAP_POPULATE and MAP_LOCKED take no faults */
 	return 0;
 }
 

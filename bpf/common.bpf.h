@@ -40,6 +40,8 @@ FL_CFG(__u64, cfg_cpu_wakeup_bytes, 2 << 20); /* the per-CPU fault rings (faults
 FL_CFG(__u64, cfg_lock_wait_min_ns, 5000);    /* shorter: uncontended, plus our own probes */
 FL_CFG(__u64, cfg_lock_hold_min_ns, 100000);
 FL_CFG(__u64, cfg_rss_interval_ns, 10000000);
+/* RSS read by the programs that run anyway (fl_rss_due, fl_rss_now), not on kmem:rss_stat */
+FL_CFG(bool, cfg_rss_sample, false);
 FL_CFG(__u32, cfg_mmap_lock_write_arg, 1); /* 1 on 6.10+, 2 while memcg_path was there */
 
 /* Bumped whenever target_mms changes, so per-CPU caches of "is this mm traced?" stay true. */
@@ -255,9 +257,11 @@ static __always_inline void fl_hdr_init(struct fl_hdr *h, __u16 type, __u16 flag
 	h->ts_ns = ts_ns;
 }
 
-/* A record of SIZE in RING (the shared one, or a per-CPU fault ring), its header filled in. */
-static __always_inline void *fl_reserve_in(void *ring, __u32 size, __u16 type, __u16 flags,
-					   __u32 tid)
+/* A record of SIZE in RING (the shared one, or a per-CPU fault ring), its header filled in with
+ * TS, for a caller that has read the clock already (a read costs ~40 ns on a VM, as bpf_stats
+ * counts it). */
+static __always_inline void *fl_reserve_at(void *ring, __u32 size, __u16 type, __u16 flags,
+					   __u32 tid, __u64 ts)
 {
 	struct fl_hdr *h = bpf_ringbuf_reserve(ring, size, 0);
 
@@ -268,8 +272,14 @@ static __always_inline void *fl_reserve_in(void *ring, __u32 size, __u16 type, _
 	h->type = type;
 	h->flags = flags;
 	h->tid = tid;
-	h->ts_ns = bpf_ktime_get_ns();
+	h->ts_ns = ts;
 	return h;
+}
+
+static __always_inline void *fl_reserve_in(void *ring, __u32 size, __u16 type, __u16 flags,
+					   __u32 tid)
+{
+	return fl_reserve_at(ring, size, type, flags, tid, bpf_ktime_get_ns());
 }
 
 /* As fl_reserve_sz, for a caller that has read bpf_get_current_pid_tgid() already (TID). */
@@ -293,6 +303,88 @@ static __always_inline void *fl_reserve_sz(__u32 size, __u16 type, __u16 flags)
 static __always_inline void fl_submit(void *ev)
 {
 	bpf_ringbuf_submit(ev, fl_wakeup_flags());
+}
+
+/* --- RSS samples ------------------------------------------------------------------------- */
+
+/*
+ * kmem:rss_stat fires on nearly every fault of every process. Instead the fault program reads the
+ * counters when a target's last sample is older than cfg_rss_interval_ns (growth comes by
+ * faults), and the memory syscalls, exec and exit read them each time (shrinking comes by them).
+ * The fault side asks on every fault: a per-CPU memo of the last tgid and when its sample is due
+ * answers it without a hash lookup.
+ */
+struct rss_due {
+	__u32 tgid;
+	__u32 pad;
+	__u64 last_ns; /* the tgid's last sample, as this CPU last saw it */
+};
+
+FL_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rss_due);
+} rss_due SEC(".maps");
+
+/* An FL_EV_RSS for PID with MM's counters now. */
+static __always_inline void fl_rss_emit(struct mm_struct *mm, __u32 pid)
+{
+	struct fl_rss *e = fl_reserve(struct fl_rss, FL_EV_RSS, 0);
+
+	if (!e)
+		return;
+	e->pid = pid;
+	e->pad = 0;
+	fl_rss_read(mm, e->pages);
+	fl_submit(e);
+}
+
+/* The current target's RSS now, whatever its last sample (memory syscalls). */
+static __always_inline void fl_rss_now(__u64 now)
+{
+	struct mm_struct *mm;
+	struct mm_info *info;
+	__u64 key;
+
+	if (!cfg_rss_sample || cfg_trace_all)
+		return;
+	mm = bpf_get_current_task_btf()->mm;
+	key = (__u64)mm;
+	info = bpf_map_lookup_elem(&target_mms, &key);
+	if (!info)
+		return;
+	info->last_rss_ns = now;
+	fl_rss_emit(mm, info->pid);
+}
+
+/* In a target's fault: its RSS if its last sample is older than cfg_rss_interval_ns. */
+static __always_inline void fl_rss_due(__u32 tgid, __u64 now)
+{
+	struct mm_struct *mm;
+	struct mm_info *info;
+	struct rss_due *d;
+	__u32 zero = 0;
+	__u64 key;
+
+	if (!cfg_rss_sample || cfg_trace_all)
+		return;
+	d = bpf_map_lookup_elem(&rss_due, &zero);
+	if (!d || (d->tgid == tgid && now - d->last_ns < cfg_rss_interval_ns))
+		return;
+	mm = bpf_get_current_task_btf()->mm;
+	key = (__u64)mm;
+	info = bpf_map_lookup_elem(&target_mms, &key);
+	d->tgid = tgid;
+	d->last_ns = now;
+	if (!info)
+		return;
+	if (now - info->last_rss_ns < cfg_rss_interval_ns) {
+		d->last_ns = info->last_rss_ns; /* another CPU sampled it: due after that one */
+		return;
+	}
+	info->last_rss_ns = now;
+	fl_rss_emit(mm, info->pid);
 }
 
 static __always_inline struct fl_tstat *fl_tstat_get(void)

@@ -24,15 +24,16 @@ struct {
 } cpu_rings SEC(".maps");
 
 /* An FL_EV_FAULT record in this CPU's ring (or the shared one), header filled in. */
-static __always_inline struct fl_fault *fault_reserve(__u16 flags, __u32 tid, void **ring)
+static __always_inline struct fl_fault *fault_reserve(__u16 flags, __u32 tid, void **ring,
+						      __u64 now)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 
 	if (!cfg_emit_events)
 		return NULL;
 	*ring = bpf_map_lookup_elem(&cpu_rings, &cpu);
-	return fl_reserve_in(*ring ?: (void *)&events, sizeof(struct fl_fault), FL_EV_FAULT, flags,
-			     tid);
+	return fl_reserve_at(*ring ?: (void *)&events, sizeof(struct fl_fault), FL_EV_FAULT, flags,
+			     tid, now);
 }
 
 static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u16 flags)
@@ -41,15 +42,18 @@ static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u1
 	__u32 tgid = id >> 32;
 	struct fl_fault *e;
 	void *ring = NULL;
+	__u64 now;
 
 	if (!fl_is_target_tgid(tgid))
 		return 0;
 	if ((flags & FL_F_KERNEL) && fl_own_stack_fault())
 		return 0; /* faultline's own read of the stack, failed: not the target's fault */
+	now = bpf_ktime_get_ns(); /* once: the RSS sample's clock and the event's time */
+	fl_rss_due(tgid, now);
 	flags |= fl_pf_error_write(error_code);
 	fl_count(flags & FL_F_KERNEL ? FL_CNT_FAULTS_KERNEL : FL_CNT_FAULTS_USER, 1);
 	fl_account_fault(1, 0);
-	e = fault_reserve(flags, (__u32)id, &ring);
+	e = fault_reserve(flags, (__u32)id, &ring, now);
 	if (!e)
 		return 0;
 	e->pid = tgid;

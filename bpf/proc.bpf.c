@@ -68,7 +68,20 @@ int BPF_PROG(fl_exec, struct task_struct *p)
 		__sync_fetch_and_add(&fl_tgt_gen, 1);
 	}
 	emit_proc(FL_PROC_EXEC, tgid, 0, 0, p);
+	/* the new program's first image (its mm is learnt at the next fault) */
+	if (cfg_rss_sample && !cfg_trace_all && p->mm)
+		fl_rss_emit(p->mm, tgid);
 	return 0;
+}
+
+/* A vfork()ed child that exits before exec shares its parent's mm: the sample is not its. */
+static __always_inline void exit_rss(struct mm_struct *mm, __u32 tgid)
+{
+	__u64 key = (__u64)mm;
+	struct mm_info *info = bpf_map_lookup_elem(&target_mms, &key);
+
+	if (!info || info->pid == tgid)
+		fl_rss_emit(mm, tgid);
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -83,6 +96,10 @@ int BPF_PROG(fl_exit, struct task_struct *p)
 	/* do_exit() drops signal->live before this tracepoint: 0 means the last thread is going. */
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0;
+	/* The last image, where the kernel fires this before exit_mm() (p->mm still set); where
+	 * exit_mm() came first, the last sample is the last fault's or memory syscall's. */
+	if (cfg_rss_sample && !cfg_trace_all && p->mm)
+		exit_rss(p->mm, tgid);
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (t) {
 		__u64 mm = t->mm;

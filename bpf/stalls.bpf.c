@@ -331,6 +331,7 @@ int BPF_PROG(fl_migrate_end, unsigned long succeeded, unsigned long failed)
 /* --- RSS ------------------------------------------------------------------------------- */
 
 /*
+ * Only with --probes rss=tp_btf: by default the fault program samples RSS (fl_rss_due).
  * rss_stat fires on nearly every page fault of every process. A per-CPU memo of the last mm seen
  * (traced or not, and when this CPU last sampled it) answers most calls without a hash lookup.
  */

@@ -681,6 +681,27 @@ static void text_rss_rest(const struct model *m, const struct rss_stat **v, size
 	fprintf(f, " (all of them in --json)\n");
 }
 
+static bool probe_ok(const struct model *m, const char *name)
+{
+	const struct model_probe *p = model_probe_find(m, name);
+
+	return p && p->status && !strcmp(p->status, "ok");
+}
+
+/* How the samples were taken (the probe plan's rss concern); files before it say nothing. */
+static void text_rss_how(const struct model *m, FILE *f)
+{
+	const struct model_probe *p = model_probe_find(m, "rss");
+
+	if (!p || !p->attach || strcmp(p->attach, "sampled"))
+		return;
+	fprintf(f, "  (sampled at faults every 10 ms at most, %s)\n",
+		probe_ok(m, "alloc_syscalls")
+		    ? "at memory syscalls, exec and exit"
+		    : "at exec and exit; memory syscalls not traced (--alloc=off): a decrease "
+		      "shows at the next sample");
+}
+
 void rss_print_text(const struct model *m, FILE *f)
 {
 	size_t n, np, shown = 0;
@@ -691,6 +712,7 @@ void rss_print_text(const struct model *m, FILE *f)
 	if (!v || !peak || !n)
 		goto out;
 	fprintf(f, "\nRSS (largest first)\n");
+	text_rss_how(m, f);
 	for (size_t i = 0; i < n; i++) {
 		if (!rss_shown(v[i], i, peak, np))
 			continue;

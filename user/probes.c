@@ -53,7 +53,12 @@ static const struct probe_concern concerns[] = {
     {"migration",
      "page migration in traced threads",
      {{ATTACH_TP_BTF, {"fl_migrate_start", "fl_migrate_end"}}}},
-    {"rss", "resident set size of traced processes over time", {{ATTACH_TP_BTF, {"fl_rss"}}}},
+    /* sampled: read by the fault program when 10 ms old, and by the memory syscalls, exec and
+     * exit; tp_btf (--probes rss=tp_btf): kmem:rss_stat, a program run on nearly every fault */
+    {"rss",
+     "resident set size of traced processes over time (sampled: faults every 10 ms, memory "
+     "syscalls, exec, exit; tp_btf: every change)",
+     {{ATTACH_SAMPLED, {NULL}}, {ATTACH_TP_BTF, {"fl_rss"}}}},
     {"alloc_syscalls",
      "mmap munmap madvise brk mremap of traced processes (--alloc=lite, full)",
      {{ATTACH_TP_BTF, {"fl_memsys_enter", "fl_memsys_exit"}},
@@ -71,9 +76,15 @@ static const struct probe_concern concerns[] = {
 
 const char *probe_attach_name(enum probe_attach a)
 {
-	static const char *names[] = {"tp_btf", "raw_tp", "fentry", "kprobe", "uprobe"};
+	static const char *names[] = {"tp_btf", "raw_tp", "fentry", "kprobe", "uprobe", "sampled"};
 
 	return a < ARRAY_SIZE(names) ? names[a] : "?";
+}
+
+/* The choices end at the first without programs (ATTACH_SAMPLED has none). */
+static bool choice_set(const struct probe_choice *c)
+{
+	return c->progs[0] || c->attach == ATTACH_SAMPLED;
 }
 
 int probe_plan_init(struct probe_plan *p)
@@ -143,10 +154,10 @@ int probe_plan_override(struct probe_plan *p, const char *spec)
 			probe_plan_disable(p, tok, "turned off with --probes");
 			continue;
 		}
-		for (c = 0; c < PROBE_MAX_CHOICES && p->concerns[i].choices[c].progs[0]; c++)
+		for (c = 0; c < PROBE_MAX_CHOICES && choice_set(&p->concerns[i].choices[c]); c++)
 			if (!strcmp(probe_attach_name(p->concerns[i].choices[c].attach), eq + 1))
 				break;
-		if (c == PROBE_MAX_CHOICES || !p->concerns[i].choices[c].progs[0]) {
+		if (c == PROBE_MAX_CHOICES || !choice_set(&p->concerns[i].choices[c])) {
 			fl_err("--probes: concern '%s' cannot use '%s'", tok, eq + 1);
 			err = -EINVAL;
 			break;
@@ -264,6 +275,7 @@ bool probe_attach_works(enum probe_attach a, char *why, size_t len)
 	case ATTACH_KPROBE:
 		return kprobe_works(why, len);
 	case ATTACH_MANUAL:
+	case ATTACH_SAMPLED:
 		break;
 	}
 	return true;
@@ -294,6 +306,7 @@ static bool choice_available(const struct probe_choice *c, struct bpf_object *ob
 		}
 		return true;
 	case ATTACH_MANUAL:
+	case ATTACH_SAMPLED:
 		return true;
 	case ATTACH_FENTRY:
 		return fentry_works(why, len);
@@ -322,7 +335,7 @@ void probe_plan_choose(struct probe_plan *p, struct faultline_bpf *skel)
 		struct probe_state *s = &p->state[i];
 		char why[160] = "";
 
-		for (int k = 0; k < PROBE_MAX_CHOICES && c->choices[k].progs[0]; k++)
+		for (int k = 0; k < PROBE_MAX_CHOICES && choice_set(&c->choices[k]); k++)
 			set_autoload(obj, &c->choices[k], false);
 		if (s->off || s->failed) {
 			s->choice = -1;
@@ -336,7 +349,7 @@ void probe_plan_choose(struct probe_plan *p, struct faultline_bpf *skel)
 		} else {
 			s->choice = -1;
 			s->reason[0] = 0;
-			for (int k = 0; k < PROBE_MAX_CHOICES && c->choices[k].progs[0]; k++) {
+			for (int k = 0; k < PROBE_MAX_CHOICES && choice_set(&c->choices[k]); k++) {
 				size_t used = strlen(s->reason);
 
 				if (choice_available(&c->choices[k], obj, why, sizeof(why))) {
@@ -416,7 +429,7 @@ void probe_plan_attach(struct probe_plan *p, struct faultline_bpf *skel)
 		if (p->state[i].choice < 0)
 			continue;
 		c = &p->concerns[i].choices[p->state[i].choice];
-		if (c->attach == ATTACH_MANUAL)
+		if (c->attach == ATTACH_MANUAL || c->attach == ATTACH_SAMPLED)
 			continue;
 		for (int j = 0; j < PROBE_MAX_PROGS && c->progs[j]; j++) {
 			struct bpf_program *prog =
@@ -453,6 +466,14 @@ bool probe_plan_active(const struct probe_plan *p, const char *name)
 	int i = concern_index(p, name);
 
 	return i >= 0 && p->state[i].choice >= 0;
+}
+
+bool probe_plan_uses(const struct probe_plan *p, const char *name, enum probe_attach a)
+{
+	int i = concern_index(p, name);
+
+	return i >= 0 && p->state[i].choice >= 0 &&
+	       p->concerns[i].choices[p->state[i].choice].attach == a;
 }
 
 void probe_plan_print(const struct probe_plan *p, FILE *f)

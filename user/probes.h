@@ -16,7 +16,15 @@ struct bpf_link;
 #define PROBE_MAX_PROGS 6
 #define PROBE_MAX_CHOICES 4
 
-enum probe_attach { ATTACH_TP_BTF, ATTACH_RAW_TP, ATTACH_FENTRY, ATTACH_KPROBE, ATTACH_MANUAL };
+/* ATTACH_SAMPLED: no program of its own; read by programs that run anyway (see the rss concern) */
+enum probe_attach {
+	ATTACH_TP_BTF,
+	ATTACH_RAW_TP,
+	ATTACH_FENTRY,
+	ATTACH_KPROBE,
+	ATTACH_MANUAL,
+	ATTACH_SAMPLED
+};
 
 struct probe_choice {
 	enum probe_attach attach;
@@ -60,6 +68,8 @@ void probe_plan_fail(struct probe_plan *p, int concern, const char *why);
 /* Attaches every chosen concern that is not manual; failures mark the concern unavailable. */
 void probe_plan_attach(struct probe_plan *p, struct faultline_bpf *skel);
 bool probe_plan_active(const struct probe_plan *p, const char *name);
+/* Whether concern NAME is active with attach type A. */
+bool probe_plan_uses(const struct probe_plan *p, const char *name, enum probe_attach a);
 /* A concern whose attach type the user forced (--probes) but which did not get it, or -1. */
 int probe_plan_forced_failure(const struct probe_plan *p);
 void probe_plan_print(const struct probe_plan *p, FILE *f);

@@ -205,6 +205,7 @@ static int load(struct session *s)
 			return -errno;
 		configure(s);
 		probe_plan_choose(&s->plan, s->skel);
+		s->skel->rodata->cfg_rss_sample = probe_plan_uses(&s->plan, "rss", ATTACH_SAMPLED);
 		libbpf_log_len = 0;
 		libbpf_log[0] = 0;
 		err = faultline_bpf__load(s->skel);
