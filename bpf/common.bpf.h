@@ -40,7 +40,8 @@ FL_CFG(__u64, cfg_cpu_wakeup_bytes, 2 << 20); /* the per-CPU fault rings (faults
 FL_CFG(__u64, cfg_lock_wait_min_ns, 5000);    /* shorter: uncontended, plus our own probes */
 FL_CFG(__u64, cfg_lock_hold_min_ns, 100000);
 FL_CFG(__u64, cfg_rss_interval_ns, 10000000);
-FL_CFG(__u32, cfg_mmap_lock_write_arg, 1); /* 1 on 6.10+, 2 while memcg_path was there */
+FL_CFG(__u32, cfg_mmap_lock_write_arg, 1);  /* 1 on 6.10+, 2 while memcg_path was there */
+FL_CFG(__u32, cfg_fault_events, FL_FE_ALL); /* enum fl_fault_events (record --fault-events) */
 
 /* Bumped whenever target_mms changes, so per-CPU caches of "is this mm traced?" stay true. */
 FL_GLOBAL __u64 fl_mm_gen;
@@ -50,6 +51,12 @@ FL_GLOBAL __u64 fl_mm_gen;
  * (tgt_memo) never answers for a stale entry nor skips learning an mm.
  */
 FL_GLOBAL __u64 fl_tgt_gen;
+/*
+ * Bumped before any event other than a fault is reserved: a fault run (faults.bpf.c) ends where
+ * it changes, so no event of any thread (a request's first byte, an mmap) falls inside a run.
+ * Global rather than per CPU: a thread can move to another CPU and back within a run.
+ */
+FL_GLOBAL __u64 fl_ev_seq;
 
 struct mm_info {
 	__u32 pid;
@@ -256,8 +263,8 @@ static __always_inline void fl_hdr_init(struct fl_hdr *h, __u16 type, __u16 flag
 }
 
 /* A record of SIZE in RING (the shared one, or a per-CPU fault ring), its header filled in. */
-static __always_inline void *fl_reserve_in(void *ring, __u32 size, __u16 type, __u16 flags,
-					   __u32 tid)
+static __always_inline void *fl_reserve_at(void *ring, __u32 size, __u16 type, __u16 flags,
+					   __u32 tid, __u64 ts_ns)
 {
 	struct fl_hdr *h = bpf_ringbuf_reserve(ring, size, 0);
 
@@ -268,8 +275,14 @@ static __always_inline void *fl_reserve_in(void *ring, __u32 size, __u16 type, _
 	h->type = type;
 	h->flags = flags;
 	h->tid = tid;
-	h->ts_ns = bpf_ktime_get_ns();
+	h->ts_ns = ts_ns;
 	return h;
+}
+
+static __always_inline void *fl_reserve_in(void *ring, __u32 size, __u16 type, __u16 flags,
+					   __u32 tid)
+{
+	return fl_reserve_at(ring, size, type, flags, tid, bpf_ktime_get_ns());
 }
 
 /* As fl_reserve_sz, for a caller that has read bpf_get_current_pid_tgid() already (TID). */
@@ -277,6 +290,9 @@ static __always_inline void *fl_reserve_tid(__u32 size, __u16 type, __u16 flags,
 {
 	if (!cfg_emit_events)
 		return NULL;
+	/* before the clock is read: a fault that saw the old value came before this event */
+	if (cfg_fault_events != FL_FE_ALL)
+		__sync_fetch_and_add(&fl_ev_seq, 1);
 	return fl_reserve_in(&events, size, type, flags, tid);
 }
 
