@@ -104,6 +104,9 @@ struct model {
 	uint64_t events, dropped;
 
 	uint64_t faults_user, faults_kernel, faults_write;
+	uint64_t fault_runs;	 /* FL_EV_FAULT_RUN events read (their faults count above) */
+	uint64_t fault_runs_bad; /* malformed ones, skipped: a count or span no kernel makes */
+	bool fault_addrs_off;	 /* --fault-events=off: no fault addresses nor instructions */
 	bool have_fault_dur;
 	uint64_t faults_major, faults_minor, faults_error, fault_retries;
 	struct u64vec fault_ts; /* every fault's time, sorted: counts per request window */
