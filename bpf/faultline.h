@@ -107,6 +107,9 @@ enum fl_fault_events { FL_FE_ALL = 0, FL_FE_RUNS, FL_FE_OFF };
 
 /* A run's faults lie within one millisecond: a longer one is malformed (user/model.c). */
 #define FL_RUN_MAX_SPAN_NS 1000000
+/* The most faults in one run: far above what one CPU takes in a millisecond (a fault costs more
+ * than 15 ns), so only a crafted file has more; readers skip such a run. */
+#define FL_RUN_MAX_COUNT 65536
 /* The farthest step between two faults of a run (one huge page of x86-64). */
 #define FL_RUN_MAX_STRIDE (2u << 20)
 
@@ -135,7 +138,8 @@ struct fl_run_slot {
 	struct fl_fault_run ev; /* count 0: none open; span_ns is set when it is emitted */
 	__u64 last_addr;
 	__u64 last_ts;
-	__u64 seq; /* fl_ev_seq when the run began */
+	__u64 seq;    /* fl_ev_seq when the run began */
+	__u64 ms_end; /* the end of the run's millisecond: one compare per fault, no division */
 };
 
 /* How a fault ended, as the kernel's mm_account_fault() counts it (bpf/compat.bpf.h). */

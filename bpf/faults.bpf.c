@@ -114,7 +114,7 @@ static __always_inline void fault_run_add(__u32 tgid, __u32 tid, __u16 flags, __
 	if (cfg_fault_events == FL_FE_OFF)
 		addr = ip = 0;
 	if (r->ev.count && r->ev.h.tid == tid && r->ev.h.flags == flags && r->ev.ip == ip &&
-	    r->seq == seq && now / 1000000 == r->ev.h.ts_ns / 1000000 && r->ev.count < ~0u &&
+	    r->seq == seq && now < r->ms_end && r->ev.count < FL_RUN_MAX_COUNT &&
 	    run_continues(r, addr)) {
 		r->ev.count++;
 		r->last_addr = addr;
@@ -136,6 +136,7 @@ static __always_inline void fault_run_add(__u32 tgid, __u32 tid, __u16 flags, __
 	r->last_addr = addr;
 	r->last_ts = now;
 	r->seq = seq;
+	r->ms_end = (now / 1000000 + 1) * 1000000;
 }
 
 static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u16 flags)

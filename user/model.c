@@ -46,9 +46,6 @@ static const size_t min_size[FL_EV_TYPE_MAX] = {
     [FL_EV_FAULT_RUN] = sizeof(struct fl_fault_run),
 };
 
-/* The most faults one FL_EV_FAULT_RUN can hold: one per nanosecond of its millisecond. */
-#define MODEL_RUN_MAX_COUNT 1000000
-
 struct model_budget model_budget;
 
 /*
@@ -158,6 +155,7 @@ static int budget_check_early(const char *path, struct fl_reader *r)
 	if (need <= model_budget.bytes)
 		return 0;
 	budget_refuse(path, "needs", need, c.events);
+	model_budget.refused = true;
 	return -E2BIG;
 }
 
@@ -182,6 +180,7 @@ static int budget_check_heap(const char *path, const struct fl_reader *r, uint64
 	       "on a machine with more memory",
 	       path, st.chunks, events / 1e6, fmt_bytes(used, ub, sizeof(ub)),
 	       fmt_bytes(model_budget.bytes, bb, sizeof(bb)), model_budget.why);
+	model_budget.refused = true;
 	return -E2BIG;
 }
 
@@ -290,7 +289,7 @@ static void add_fault(struct model *m, const struct fl_fault *e)
 /* Whether a run is one the kernel can make (bpf/faults.bpf.c): a crafted one is skipped. */
 static bool fault_run_ok(const struct fl_fault_run *e)
 {
-	return e->count && e->count <= MODEL_RUN_MAX_COUNT && e->span_ns < FL_RUN_MAX_SPAN_NS &&
+	return e->count && e->count <= FL_RUN_MAX_COUNT && e->span_ns < FL_RUN_MAX_SPAN_NS &&
 	       e->h.ts_ns <= UINT64_MAX - e->span_ns &&
 	       e->h.ts_ns / 1000000 == (e->h.ts_ns + e->span_ns) / 1000000;
 }
@@ -738,7 +737,7 @@ int model_build(struct model *m, const char *path)
 		       " fault-run events skipped as malformed (no faults, more than "
 		       "%d, or spread over more than 1 ms: not what faultline records); the fault "
 		       "counts miss theirs",
-		       path, m->fault_runs_bad, MODEL_RUN_MAX_COUNT);
+		       path, m->fault_runs_bad, FL_RUN_MAX_COUNT);
 	fl_reader_close(r);
 	model_finish(m);
 	return model_check_oom(m);

@@ -166,6 +166,7 @@ struct model {
 struct model_budget {
 	uint64_t bytes; /* 0: unlimited */
 	char why[64];	/* "half of MemAvailable", "--max-memory 2G" */
+	bool refused;	/* a recording was refused for it (the fuzzers tell this from a crash) */
 };
 extern struct model_budget model_budget;
 /* Sets the budget from --max-memory's argument (a size, or "unlimited"). 0 or -EINVAL. */
