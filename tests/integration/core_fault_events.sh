@@ -45,6 +45,11 @@ threads_case() { # MODE
 	got=$(json 'j["faults"]["total"]' "$js")
 	kern=$(json 'j["other"]["counters"]["faults_user"] + j["other"]["counters"]["faults_kernel"]' "$js")
 	check_eq "faults in the report = faults counted in the kernel ($mode)" "$got" "$kern"
+	# the file read as docs/record-format.md says (FL_EV_FAULT + FL_EV_FAULT_RUN counts), not
+	# by faultline's reader
+	python3 "$ROOT/tests/integration/inflate_record.py" "$data" "$TMP/inflated" >"$TMP/t-$mode.sum" ||
+		fail "inflate_record.py failed on the $mode recording"
+	check_eq "faults in the file, by inflate_record.py ($mode)" "$(json 'j["faults"]' "$TMP/t-$mode.sum")" "$got"
 	note "/proc/$WPID/stat minflt+majflt $before at attach, $final at the end"
 	check_within "faults while traced vs /proc ($mode)" "$got" "$((final - before))" 1
 	while read -r _ tid min maj; do
