@@ -42,7 +42,8 @@ FL_CFG(__u64, cfg_lock_hold_min_ns, 100000);
 FL_CFG(__u64, cfg_rss_interval_ns, 10000000);
 /* RSS read by the programs that run anyway (fl_rss_due, fl_rss_now), not on kmem:rss_stat */
 FL_CFG(bool, cfg_rss_sample, false);
-FL_CFG(__u32, cfg_mmap_lock_write_arg, 1); /* 1 on 6.10+, 2 while memcg_path was there */
+FL_CFG(__u32, cfg_mmap_lock_write_arg, 1);  /* 1 on 6.10+, 2 while memcg_path was there */
+FL_CFG(__u32, cfg_fault_events, FL_FE_ALL); /* enum fl_fault_events (record --fault-events) */
 
 /* Bumped whenever target_mms changes, so per-CPU caches of "is this mm traced?" stay true. */
 FL_GLOBAL __u64 fl_mm_gen;
@@ -52,6 +53,12 @@ FL_GLOBAL __u64 fl_mm_gen;
  * (tgt_memo) never answers for a stale entry nor skips learning an mm.
  */
 FL_GLOBAL __u64 fl_tgt_gen;
+/*
+ * Bumped before any event other than a fault is reserved: a fault run (faults.bpf.c) ends where
+ * it changes, so no event of any thread (a request's first byte, an mmap) falls inside a run.
+ * Global rather than per CPU: a thread can move to another CPU and back within a run.
+ */
+FL_GLOBAL __u64 fl_ev_seq;
 
 struct mm_info {
 	__u32 pid;
@@ -287,6 +294,9 @@ static __always_inline void *fl_reserve_tid(__u32 size, __u16 type, __u16 flags,
 {
 	if (!cfg_emit_events)
 		return NULL;
+	/* before the clock is read: a fault that saw the old value came before this event */
+	if (cfg_fault_events != FL_FE_ALL)
+		__sync_fetch_and_add(&fl_ev_seq, 1);
 	return fl_reserve_in(&events, size, type, flags, tid);
 }
 

@@ -29,7 +29,7 @@ enum fl_type {
 	FL_EV_STALL,	  /* a timed stall of a traced thread; cause in fl_stall.cause */
 	FL_EV_KCOMPACTD,  /* background compaction woke or slept */
 	FL_EV_LOCK_HOLD,  /* a traced mm's mmap_lock held for write for longer than the threshold */
-	FL_EV_RSS,	  /* kmem:rss_stat on a traced mm (rate limited) */
+	FL_EV_RSS,	  /* a traced mm's RSS counters (sampled: see fl_rss_due) */
 	FL_EV_PROC,	  /* fork / exec / exit of a traced task */
 	FL_EV_MEMSYS,	  /* mmap munmap madvise brk mremap (--alloc=lite) */
 	FL_EV_ALLOC,	  /* slow allocator call (--alloc=full) */
@@ -37,6 +37,7 @@ enum fl_type {
 	FL_EV_NET,	  /* read/write on a traced TCP socket (record --capture-payload) */
 	FL_EV_REQ,	  /* an HTTP request parsed by record from FL_EV_NET (user space only) */
 	FL_EV_STACK,	  /* the user stack of the FL_EV_STALL of the same (tid, ts_ns, cause) */
+	FL_EV_FAULT_RUN,  /* consecutive faults of a thread in one millisecond (format 4) */
 	FL_EV_TYPE_MAX
 };
 
@@ -92,6 +93,53 @@ struct fl_fault {
 	__u32 error_code; /* the x86 page-fault error code, raw: readers use h.flags */
 	__u64 addr;
 	__u64 ip; /* the faulting instruction: report's "Top faulting code" (user/faultsite.c) */
+};
+
+/*
+ * record --fault-events: how faults reach user space (cfg_fault_events). RUNS, record's default:
+ * the faults a thread takes one after the other on a CPU, in the same millisecond, at the same
+ * instruction, at addresses in an arithmetic progression and with no other event between them,
+ * are one FL_EV_FAULT_RUN (bpf/faults.bpf.c); ALL (serve --flight): one FL_EV_FAULT per fault;
+ * OFF: runs keyed on the thread, the flags and the millisecond only, without addresses or
+ * instructions.
+ */
+enum fl_fault_events { FL_FE_ALL = 0, FL_FE_RUNS, FL_FE_OFF };
+
+/* A run's faults lie within one millisecond: a longer one is malformed (user/model.c). */
+#define FL_RUN_MAX_SPAN_NS 1000000
+/* The most faults in one run: far above what one CPU takes in a millisecond (a fault costs more
+ * than 15 ns), so only a crafted file has more; readers skip such a run. */
+#define FL_RUN_MAX_COUNT 65536
+/* The farthest step between two faults of a run (one huge page of x86-64). */
+#define FL_RUN_MAX_STRIDE (2u << 20)
+
+/*
+ * COUNT faults of thread h.tid, one after the other on one CPU: fault i at addr + i * stride,
+ * all at instruction ip, the first at h.ts_ns and the last span_ns later, in the same absolute
+ * millisecond (ts_ns / 1000000) as the first. --fault-events=off: addr, stride and ip are 0.
+ */
+struct fl_fault_run {
+	struct fl_hdr h; /* ts_ns: the first fault; flags: FL_F_KERNEL, FL_F_WRITE */
+	__u32 pid;
+	__u32 count; /* >= 1 */
+	__u64 addr;
+	__u64 stride;
+	__u64 ip;
+	__u32 span_ns; /* < FL_RUN_MAX_SPAN_NS */
+	__u32 pad;
+};
+
+/*
+ * The open run of a CPU (map fault_runs, per CPU): the FL_EV_FAULT_RUN being built, with what
+ * decides whether the next fault continues it. User space reads what is left in it when record
+ * stops, after the programs are detached (session_fault_runs).
+ */
+struct fl_run_slot {
+	struct fl_fault_run ev; /* count 0: none open; span_ns is set when it is emitted */
+	__u64 last_addr;
+	__u64 last_ts;
+	__u64 seq;    /* fl_ev_seq when the run began */
+	__u64 ms_end; /* the end of the run's millisecond: one compare per fault, no division */
 };
 
 /* How a fault ended, as the kernel's mm_account_fault() counts it (bpf/compat.bpf.h). */

@@ -23,25 +23,126 @@ struct {
 	 * template declared here cannot be set before libbpf 1.2) */
 } cpu_rings SEC(".maps");
 
-/* An FL_EV_FAULT record in this CPU's ring (or the shared one), header filled in. */
-static __always_inline struct fl_fault *fault_reserve(__u16 flags, __u32 tid, void **ring,
-						      __u64 now)
+/* This CPU's fault ring, else the shared one. */
+static __always_inline void *fault_ring(bool *own)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
+	void *ring = bpf_map_lookup_elem(&cpu_rings, &cpu);
 
-	if (!cfg_emit_events)
-		return NULL;
-	*ring = bpf_map_lookup_elem(&cpu_rings, &cpu);
-	return fl_reserve_at(*ring ?: (void *)&events, sizeof(struct fl_fault), FL_EV_FAULT, flags,
-			     tid, now);
+	*own = ring != NULL;
+	return ring ?: (void *)&events;
+}
+
+static __always_inline void fault_submit(void *e, void *ring, bool own)
+{
+	if (!own) {
+		fl_submit(e);
+		return;
+	}
+	/* wake user space once a batch has built up, as fl_submit does for the shared ring */
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= cfg_cpu_wakeup_bytes
+				  ? BPF_RB_FORCE_WAKEUP
+				  : BPF_RB_NO_WAKEUP);
+}
+
+/* --fault-events=all: one FL_EV_FAULT per fault. */
+static __always_inline void fault_emit(__u32 tgid, __u32 tid, __u16 flags, __u64 addr, __u64 ip,
+				       __u64 error_code, __u64 now)
+{
+	struct fl_fault *e;
+	bool own;
+	void *ring = fault_ring(&own);
+
+	e = fl_reserve_at(ring, sizeof(*e), FL_EV_FAULT, flags, tid, now);
+	if (!e)
+		return;
+	e->pid = tgid;
+	e->error_code = error_code;
+	e->addr = addr;
+	e->ip = ip;
+	fault_submit(e, ring, own);
+}
+
+/* The open run of each CPU (--fault-events=runs or off). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_run_slot);
+} fault_runs SEC(".maps");
+
+/* The run as an event; lost, its faults count as dropped events. */
+static __always_inline void run_emit(struct fl_run_slot *r)
+{
+	struct fl_fault_run *e;
+	bool own;
+	void *ring = fault_ring(&own);
+
+	r->ev.span_ns = r->last_ts - r->ev.h.ts_ns;
+	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+	if (!e) {
+		fl_count(FL_CNT_DROPS, r->ev.count);
+		return;
+	}
+	__builtin_memcpy(e, &r->ev, sizeof(*e));
+	fault_submit(e, ring, own);
+}
+
+/* Whether the fault continues R: everything but the address was checked by the caller. */
+static __always_inline bool run_continues(struct fl_run_slot *r, __u64 addr)
+{
+	if (cfg_fault_events == FL_FE_OFF)
+		return true;
+	if (r->ev.count == 1 && addr >= r->ev.addr && addr - r->ev.addr <= FL_RUN_MAX_STRIDE) {
+		r->ev.stride = addr - r->ev.addr;
+		return true;
+	}
+	return r->ev.count >= 2 && addr == r->last_addr + r->ev.stride;
+}
+
+/* --fault-events=runs or off: the fault continues this CPU's open run, or begins the next. */
+static __always_inline void fault_run_add(__u32 tgid, __u32 tid, __u16 flags, __u64 addr, __u64 ip,
+					  __u64 now)
+{
+	__u64 seq = *(volatile __u64 *)&fl_ev_seq; /* after the clock: see fl_reserve_tid */
+	struct fl_run_slot *r;
+	__u32 zero = 0;
+
+	r = bpf_map_lookup_elem(&fault_runs, &zero);
+	if (!r)
+		return;
+	if (cfg_fault_events == FL_FE_OFF)
+		addr = ip = 0;
+	if (r->ev.count && r->ev.h.tid == tid && r->ev.h.flags == flags && r->ev.ip == ip &&
+	    r->seq == seq && now < r->ms_end && r->ev.count < FL_RUN_MAX_COUNT &&
+	    run_continues(r, addr)) {
+		r->ev.count++;
+		r->last_addr = addr;
+		r->last_ts = now;
+		return;
+	}
+	if (r->ev.count)
+		run_emit(r);
+	r->ev.h.type = FL_EV_FAULT_RUN;
+	r->ev.h.flags = flags;
+	r->ev.h.tid = tid;
+	r->ev.h.ts_ns = now;
+	r->ev.pid = tgid;
+	r->ev.count = 1;
+	r->ev.addr = addr;
+	r->ev.stride = 0;
+	r->ev.ip = ip;
+	r->ev.span_ns = 0;
+	r->last_addr = addr;
+	r->last_ts = now;
+	r->seq = seq;
+	r->ms_end = (now / 1000000 + 1) * 1000000;
 }
 
 static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u16 flags)
 {
 	__u64 id = bpf_get_current_pid_tgid(); /* once: every fault of the target comes here */
 	__u32 tgid = id >> 32;
-	struct fl_fault *e;
-	void *ring = NULL;
 	__u64 now;
 
 	if (!fl_is_target_tgid(tgid))
@@ -53,21 +154,12 @@ static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u1
 	flags |= fl_pf_error_write(error_code);
 	fl_count(flags & FL_F_KERNEL ? FL_CNT_FAULTS_KERNEL : FL_CNT_FAULTS_USER, 1);
 	fl_account_fault(1, 0);
-	e = fault_reserve(flags, (__u32)id, &ring, now);
-	if (!e)
+	if (!cfg_emit_events)
 		return 0;
-	e->pid = tgid;
-	e->error_code = error_code;
-	e->addr = addr;
-	e->ip = ip;
-	if (!ring) {
-		fl_submit(e);
-		return 0;
-	}
-	/* wake user space once a batch has built up, as fl_submit does for the shared ring */
-	bpf_ringbuf_submit(e, bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= cfg_cpu_wakeup_bytes
-				  ? BPF_RB_FORCE_WAKEUP
-				  : BPF_RB_NO_WAKEUP);
+	if (cfg_fault_events == FL_FE_ALL)
+		fault_emit(tgid, (__u32)id, flags, addr, ip, error_code, now);
+	else
+		fault_run_add(tgid, (__u32)id, flags, addr, ip, now);
 	return 0;
 }
 

@@ -371,6 +371,10 @@ void faultsite_text(const struct model *m, FILE *f)
 	const struct faultsite_model *fm = m->faultsite;
 	char where[160];
 
+	if (m->fault_addrs_off) {
+		fprintf(f, "\nTop faulting code: not recorded (--fault-events=off)\n");
+		return;
+	}
 	if (!fm || !fm->nsites)
 		return;
 	fprintf(f, "\nTop faulting code (the fault's ip; %zu sites", fm->nsites_all);

@@ -302,6 +302,11 @@ char *meta_build(const struct session *s, int argc, char **argv, const char *com
 	/* raw socket bytes (FL_EV_NET) in the file, rather than parsed requests (FL_EV_REQ) */
 	jw_kbool(&w, "capture_payload", meta_opts.capture_payload);
 	jw_kbool(&w, "keep_cmdline", meta_opts.keep_cmdline);
+	/* how faults are in the file (format 4): absent in older files, which have "all" */
+	jw_kstr(&w, "fault_events",
+		s->opts.fault_events == FL_FE_ALL   ? "all"
+		: s->opts.fault_events == FL_FE_OFF ? "off"
+						    : "runs");
 	jw_obj_close(&w);
 	jw_key(&w, "targets");
 	jw_arr_open(&w);

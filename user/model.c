@@ -43,6 +43,7 @@ static const size_t min_size[FL_EV_TYPE_MAX] = {
     [FL_EV_NET] = sizeof(struct fl_net) - FL_NET_CAP,
     [FL_EV_REQ] = sizeof(struct fl_req),
     [FL_EV_STACK] = sizeof(struct fl_stack),
+    [FL_EV_FAULT_RUN] = sizeof(struct fl_fault_run),
 };
 
 struct model_budget model_budget;
@@ -154,17 +155,21 @@ static int budget_check_early(const char *path, struct fl_reader *r)
 	if (need <= model_budget.bytes)
 		return 0;
 	budget_refuse(path, "needs", need, c.events);
+	model_budget.refused = true;
 	return -E2BIG;
 }
 
 /* While reading: the heap in use, against the budget. 0 or -E2BIG. */
-static int budget_check_heap(const char *path, const struct fl_reader *r, uint64_t events)
+static int budget_check_heap(const char *path, const struct fl_reader *r, uint64_t before,
+			     uint64_t events)
 {
 	struct fl_reader_status st;
 	uint64_t used;
 	char ub[32], bb[32];
 
-	if (!model_budget.bytes || events % MODEL_HEAP_CHECK_EVERY)
+	/* every MODEL_HEAP_CHECK_EVERY events, a fault run counting as its faults */
+	if (!model_budget.bytes ||
+	    before / MODEL_HEAP_CHECK_EVERY == events / MODEL_HEAP_CHECK_EVERY)
 		return 0;
 	used = model_heap_used();
 	if (used <= model_budget.bytes)
@@ -175,6 +180,7 @@ static int budget_check_heap(const char *path, const struct fl_reader *r, uint64
 	       "on a machine with more memory",
 	       path, st.chunks, events / 1e6, fmt_bytes(used, ub, sizeof(ub)),
 	       fmt_bytes(model_budget.bytes, bb, sizeof(bb)), model_budget.why);
+	model_budget.refused = true;
 	return -E2BIG;
 }
 
@@ -274,8 +280,51 @@ static void add_fault(struct model *m, const struct fl_fault *e)
 	m->faults_write += write;
 	u64vec_push(&m->fault_ts, e->h.ts_ns);
 	add_fault_bucket(m, e->pid, e->h.tid, e->h.ts_ns);
+	if (m->fault_addrs_off)
+		return; /* no address, no instruction: nothing to place */
 	faultsite_add(m, e);
 	maptl_fault(m, e);
+}
+
+/* Whether a run is one the kernel can make (bpf/faults.bpf.c): a crafted one is skipped. */
+static bool fault_run_ok(const struct fl_fault_run *e)
+{
+	return e->count && e->count <= FL_RUN_MAX_COUNT && e->span_ns < FL_RUN_MAX_SPAN_NS &&
+	       e->h.ts_ns <= UINT64_MAX - e->span_ns &&
+	       e->h.ts_ns / 1000000 == (e->h.ts_ns + e->span_ns) / 1000000;
+}
+
+/*
+ * An FL_EV_FAULT_RUN: its faults one by one, as FL_EV_FAULT would have given them. Times are
+ * spread evenly over the run's span, which lies in one millisecond and holds no other event:
+ * counts per thread, per millisecond and per request window are those of every fault.
+ */
+static void add_fault_run(struct model *m, const struct fl_fault_run *e)
+{
+	struct fl_fault f = {.h = e->h, .pid = e->pid, .ip = e->ip};
+
+	if (!fault_run_ok(e)) {
+		m->fault_runs_bad++;
+		return;
+	}
+	m->fault_runs++;
+	f.h.type = FL_EV_FAULT;
+	for (uint32_t i = 0; i < e->count; i++) {
+		f.addr = e->addr + i * e->stride;
+		f.h.ts_ns =
+		    e->h.ts_ns + (e->count > 1 ? (uint64_t)e->span_ns * i / (e->count - 1) : 0);
+		add_fault(m, &f);
+	}
+}
+
+/* What an event weighs in the heap check while reading: a run, its faults. */
+static uint64_t event_weight(const void *ev, size_t len)
+{
+	const struct fl_fault_run *e = ev;
+
+	if (e->h.type != FL_EV_FAULT_RUN || len < sizeof(*e) || !fault_run_ok(e))
+		return 1;
+	return e->count;
 }
 
 static int push_stall(struct model *m, const struct stall_rec *s)
@@ -485,6 +534,9 @@ static void add_event(struct model *m, const void *ev, size_t len)
 	case FL_EV_STACK:
 		stallstack_add(m, ev);
 		break;
+	case FL_EV_FAULT_RUN:
+		add_fault_run(m, ev);
+		break;
 	case FL_EV_PROC: {
 		struct proc_ev p;
 
@@ -650,6 +702,7 @@ int model_build(struct model *m, const char *path)
 		return err;
 	}
 	model_meta_decode(m, fl_reader_meta(r));
+	m->fault_addrs_off = !strcmp(m->session.opts.fault_events, "off");
 	m->page_size = header_page_size(&m->session.host);
 	/* the timeline names mappings made during the session when mmap & co were traced, whether
 	 * or not the targets made any such call */
@@ -657,8 +710,12 @@ int model_build(struct model *m, const char *path)
 	load_all_maps(m, false);
 	err = budget_check_early(path, r);
 	while (!err && (err = fl_reader_next(r, &ev, &len)) == 1) {
+		uint64_t before = nread;
+
 		add_event(m, ev, len);
-		err = budget_check_heap(path, r, ++nread); /* m->events skips malformed ones */
+		nread += event_weight(ev, len);
+		err =
+		    budget_check_heap(path, r, before, nread); /* m->events skips malformed ones */
 	}
 	if (err == -E2BIG) {
 		fl_reader_close(r);
@@ -675,6 +732,12 @@ int model_build(struct model *m, const char *path)
 	load_wire_stats(m);
 	if (m->status.truncated)
 		fl_err("%s: %s", path, m->status.message);
+	if (m->fault_runs_bad)
+		fl_err("%s: %" PRIu64
+		       " fault-run events skipped as malformed (no faults, more than "
+		       "%d, or spread over more than 1 ms: not what faultline records); the fault "
+		       "counts miss theirs",
+		       path, m->fault_runs_bad, FL_RUN_MAX_COUNT);
 	fl_reader_close(r);
 	model_finish(m);
 	return model_check_oom(m);

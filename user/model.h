@@ -104,6 +104,9 @@ struct model {
 	uint64_t events, dropped;
 
 	uint64_t faults_user, faults_kernel, faults_write;
+	uint64_t fault_runs;	 /* FL_EV_FAULT_RUN events read (their faults count above) */
+	uint64_t fault_runs_bad; /* malformed ones, skipped: a count or span no kernel makes */
+	bool fault_addrs_off;	 /* --fault-events=off: no fault addresses nor instructions */
 	bool have_fault_dur;
 	uint64_t faults_major, faults_minor, faults_error, fault_retries;
 	struct u64vec fault_ts; /* every fault's time, sorted: counts per request window */
@@ -163,6 +166,7 @@ struct model {
 struct model_budget {
 	uint64_t bytes; /* 0: unlimited */
 	char why[64];	/* "half of MemAvailable", "--max-memory 2G" */
+	bool refused;	/* a recording was refused for it (the fuzzers tell this from a crash) */
 };
 extern struct model_budget model_budget;
 /* Sets the budget from --max-memory's argument (a size, or "unlimited"). 0 or -EINVAL. */

@@ -189,12 +189,17 @@ static void decode_hugepages(json_t *o, struct model_hugepages *h)
 
 static void decode_options(json_t *o, struct model_options *opts)
 {
+	const char *fe;
+
 	opts->children = json_is_true(json_object_get(o, "children"));
 	opts->all = json_is_true(json_object_get(o, "all"));
 	opts->capture_payload = json_is_true(json_object_get(o, "capture_payload"));
 	opts->keep_cmdline = json_is_true(json_object_get(o, "keep_cmdline"));
 	opts->ringbuf_bytes = u64_of(o, "ringbuf_bytes");
 	opts->command = str_of(o, "command");
+	fe = json_string_value(json_object_get(o, "fault_events"));
+	snprintf(opts->fault_events, sizeof(opts->fault_events), "%s",
+		 fe && (!strcmp(fe, "runs") || !strcmp(fe, "off")) ? fe : "all");
 }
 
 /* The probe plan, in the header's order: {"NAME": {"attach", "status", "reason"}, ...}. */

@@ -94,6 +94,9 @@ struct model_options {
 	bool children, all, capture_payload, keep_cmdline;
 	uint64_t ringbuf_bytes;
 	char *command;
+	/* record --fault-events: "runs", "all" or "off"; "all" where the header has none (format
+	 * 3, or damaged) */
+	char fault_events[8];
 };
 
 struct model_session {

@@ -898,13 +898,13 @@ static int check_file_header(const uint8_t *p, ssize_t n, char *errbuf, size_t e
 		msg(errbuf, errlen, "format version 0 is not valid (corrupt header)");
 		return -EINVAL;
 	}
-	if (version < FL_FORMAT_VERSION) {
+	if (version < FL_FORMAT_MIN_VERSION) {
 		/* version 1 held raw socket payload, version 2 the kernel's raw fault and syscall
 		 * values (docs/record-format.md, Versions): neither is read any more */
 		msg(errbuf, errlen,
-		    "format version %u was written by an older faultline (this one reads %d); "
-		    "read it with the faultline that recorded it, or re-record with this one",
-		    version, FL_FORMAT_VERSION);
+		    "format version %u was written by an older faultline (this one reads %d to "
+		    "%d); read it with the faultline that recorded it, or re-record with this one",
+		    version, FL_FORMAT_MIN_VERSION, FL_FORMAT_VERSION);
 		return -ENOTSUP;
 	}
 	if (flags & FL_FLAGS_INCOMPAT_MASK) {

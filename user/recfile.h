@@ -12,8 +12,10 @@
 #include <stdint.h>
 
 /* 2: FL_EV_REQ records; FL_EV_NET only with --capture-payload. 3: the kernel's meaning decided in
- * BPF (FL_F_WRITE, fl_fault_dur.outcome, fl_memsys.op and .advice). */
-#define FL_FORMAT_VERSION 3
+ * BPF (FL_F_WRITE, fl_fault_dur.outcome, fl_memsys.op and .advice). 4: FL_EV_FAULT_RUN (record
+ * --fault-events), a new event only: version 3 files are read as they are. */
+#define FL_FORMAT_VERSION 4
+#define FL_FORMAT_MIN_VERSION 3		 /* the oldest version read */
 #define FL_CHUNK_TARGET_BYTES (1u << 20) /* a chunk is handed to the writer at ~1 MiB ... */
 #define FL_CHUNK_TARGET_MS 1000		 /* ... or after 1 s, whichever comes first */
 #define FL_MAX_EVENT_BYTES 4096

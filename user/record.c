@@ -43,6 +43,7 @@ enum {
 	OPT_CAPTURE_PAYLOAD = CLI_OPT_OWN,
 	OPT_KEEP_CMDLINE,
 	OPT_MAPS_EVERY,
+	OPT_FAULT_EVENTS,
 };
 
 struct record {
@@ -52,7 +53,8 @@ struct record {
 	int tmp_fd;
 	bool force; /* -f: replace OUTPUT, keep no NAME.old */
 	bool capture_payload;
-	struct wire *wire; /* parses FL_EV_NET into FL_EV_REQ records (no --capture-payload) */
+	bool fault_events_set; /* --fault-events given */
+	struct wire *wire;     /* parses FL_EV_NET into FL_EV_REQ records (no --capture-payload) */
 	uint64_t wire_events;
 	uint64_t duration_ms;
 	char **command;
@@ -119,6 +121,12 @@ static void usage(FILE *f)
 	    "                          are stored as <redacted>)\n"
 	    "      --maps-every TIME   also read the targets' /proc/PID/maps every TIME (default\n"
 	    "                          10s; off): names mappings made without a traced call\n"
+	    "      --fault-events MODE how faults reach the file: runs (default: the faults a\n"
+	    "                          thread takes one after the other at one instruction, in\n"
+	    "                          one millisecond, at evenly spaced addresses, as one\n"
+	    "                          event; the report is the same as with all), all (one\n"
+	    "                          event per fault) or off (counts per thread and millisecond\n"
+	    "                          only: no addresses, so no mappings or faulting code)\n"
 	    "      --ringbuf-mb N      ring buffer size in MiB (default 32, power of two): half\n"
 	    "                          for fault events, one ring per CPU, half for the rest\n"
 	    "      --probes SPEC       choose attach types: CONCERN=TYPE[,...], e.g.\n"
@@ -182,6 +190,19 @@ static int record_opt(struct record *r, int c, const char *arg)
 		}
 		r->look.every_ns = ms * 1000000ull;
 		return 0;
+	case OPT_FAULT_EVENTS:
+		r->fault_events_set = true;
+		if (!strcmp(arg, "runs"))
+			r->sopts.fault_events = FL_FE_RUNS;
+		else if (!strcmp(arg, "all"))
+			r->sopts.fault_events = FL_FE_ALL;
+		else if (!strcmp(arg, "off"))
+			r->sopts.fault_events = FL_FE_OFF;
+		else {
+			fl_err("--fault-events '%s': expected runs (the default), all or off", arg);
+			return -EINVAL;
+		}
+		return 0;
 	case FLIGHT_OPT_FLIGHT ... FLIGHT_OPT_DUMP_ON_EXIT:
 		return flight_opt(&r->fl, c, arg);
 	case 'h':
@@ -204,6 +225,7 @@ static int parse_args(struct record *r, int argc, char **argv)
 	    {"capture-payload", no_argument, NULL, OPT_CAPTURE_PAYLOAD},
 	    {"keep-cmdline", no_argument, NULL, OPT_KEEP_CMDLINE},
 	    {"maps-every", required_argument, NULL, OPT_MAPS_EVERY},
+	    {"fault-events", required_argument, NULL, OPT_FAULT_EVENTS},
 	    {"ringbuf-mb", required_argument, NULL, CLI_OPT_RINGBUF},
 	    {"alloc-slow", required_argument, NULL, CLI_OPT_ALLOC_SLOW},
 	    FLIGHT_LONGOPTS,
@@ -214,6 +236,7 @@ static int parse_args(struct record *r, int argc, char **argv)
 	flight_defaults(&r->fl);
 	mapslook_init(&r->look, MAPSLOOK_DEFAULT_NS);
 	r->sopts.emit_events = true;
+	r->sopts.fault_events = FL_FE_RUNS;
 	r->sopts.ringbuf_bytes = 32 << 20;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+p:ad:o:fvh", longopts, NULL)) != -1) {
@@ -227,6 +250,16 @@ static int parse_args(struct record *r, int argc, char **argv)
 		r->command = argv + optind;
 	if (flight_check_opts(&r->fl, "record"))
 		return -EINVAL;
+	/* A dump is cut from the events in memory: the runs still open in the kernel at that
+	 * moment would be missing from it. */
+	if (r->fl.on && r->fault_events_set && r->sopts.fault_events != FL_FE_ALL) {
+		fl_err("record --flight keeps one event per fault (--fault-events=all): the runs "
+		       "still open in the kernel at a dump would be missing from it; leave "
+		       "--fault-events out");
+		return -EINVAL;
+	}
+	if (r->fl.on)
+		r->sopts.fault_events = FL_FE_ALL;
 	if (!r->output)
 		r->output = r->fl.on ? "." : "faultline.data";
 	if (!r->sopts.npids && !r->sopts.all && !r->command) {
@@ -877,6 +910,13 @@ ring:
 	uprobes_detach(r.up);
 	if (!r.write_err) {
 		session_poll(&r.sess, 0);
+		/* the runs still open in the kernel: nothing adds to them any more */
+		int nruns = session_fault_runs(&r.sess, write_event, &r);
+
+		if (nruns < 0)
+			fl_err("cannot read the fault runs still open in the kernel: %s; the "
+			       "report's counts miss their faults",
+			       strerror(-nruns));
 		if (r.wire) {
 			wire_finish(
 			    r.wire); /* requests still open are written, marked incomplete */

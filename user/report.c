@@ -126,6 +126,23 @@ static void text_target(const struct model_target *t, FILE *f)
 		    (long long)p->child_pid);
 }
 
+/* How faults were recorded (record --fault-events): what the counts below rest on. */
+static void text_fault_events(const struct model *m, FILE *f)
+{
+	const char *fe = m->session.opts.fault_events;
+
+	if (!strcmp(fe, "runs"))
+		fprintf(f,
+			"  fault events: runs (%" PRIu64 " runs of faults, each fault counted as "
+			"with --fault-events=all)\n",
+			m->fault_runs);
+	else if (!strcmp(fe, "off"))
+		fprintf(f, "  fault events: off (counts per thread and millisecond; no fault "
+			   "addresses nor faulting code)\n");
+	else
+		fprintf(f, "  fault events: all (one event per fault)\n");
+}
+
 static void text_session(const struct model *m, FILE *f)
 {
 	const struct model_session *s = &m->session;
@@ -154,6 +171,7 @@ static void text_session(const struct model *m, FILE *f)
 		s->hugepages.nr_hugepages ?: "?");
 	fprintf(f, "  events %" PRIu64 ", dropped %" PRIu64 "%s\n", m->events, m->dropped,
 		m->dropped ? " (ring buffer full: counts are lower bounds)" : "");
+	text_fault_events(m, f);
 	if (m->status.truncated)
 		fprintf(f, "  WARNING: %s\n", fl_esc(m->status.message));
 }
@@ -329,6 +347,11 @@ static void text_faults(const struct model *m, FILE *f)
 			fault_dur_why(m));
 	if (m->file_faults)
 		fprintf(f, "  file-backed faults (filemap): %" PRIu64 "\n", m->file_faults);
+	if (m->fault_addrs_off) {
+		fprintf(f, "  by mapping: not recorded (--fault-events=off: no fault addresses)\n");
+		text_files(m, f);
+		return;
+	}
 	if (!m->nregions)
 		return;
 	regions = malloc(m->nregions * sizeof(*regions));
@@ -575,6 +598,8 @@ static void json_session(const struct model *m, struct jw *w)
 	jw_kstr(w, "stop_reason", s->stop_reason);
 	jw_kbool(w, "truncated", m->status.truncated);
 	jw_kbool(w, "payload_captured", s->opts.capture_payload);
+	jw_kstr(w, "fault_events", s->opts.fault_events);
+	jw_ku64(w, "fault_runs", m->fault_runs);
 	jw_kstr(w, "truncated_message", m->status.truncated ? m->status.message : NULL);
 	jw_key(w, "targets");
 	jw_arr_open(w);
@@ -707,6 +732,8 @@ static void json_faults(const struct model *m, struct jw *w)
 	jw_key(w, "major_why"); /* why major is null (totals, regions, files), else null */
 	m->have_fault_dur ? jw_null(w) : jw_str(w, fault_dur_why(m));
 	jw_ku64(w, "file_backed", m->file_faults);
+	/* record --fault-events=off: regions and code hold no faults, not "unknown" ones */
+	jw_kbool(w, "addresses_recorded", !m->fault_addrs_off);
 	jw_key(w, "regions");
 	jw_arr_open(w);
 	for (size_t i = 0; i < m->nregions; i++) {

@@ -182,6 +182,7 @@ static void configure(struct session *s)
 	skel->rodata->cfg_follow_children = o->children;
 	skel->rodata->cfg_emit_events = o->emit_events;
 	skel->rodata->cfg_emit_net = o->emit_net;
+	skel->rodata->cfg_fault_events = o->fault_events;
 	skel->rodata->cfg_aggregate = o->aggregate;
 	skel->rodata->cfg_self_pid = getpid();
 	skel->rodata->cfg_wakeup_bytes = shared_ring_size(s) / 8;
@@ -489,6 +490,37 @@ uint64_t session_counter(struct session *s, int idx)
 			sum += vals[i];
 	free(vals);
 	return sum;
+}
+
+int session_fault_runs(struct session *s, void (*fn)(void *ctx, void *data, size_t size), void *ctx)
+{
+	struct fl_run_slot *slots = calloc(s->ncpus, sizeof(*slots));
+	__u32 key = 0;
+	int n = 0;
+
+	if (!slots)
+		return -ENOMEM;
+	if (bpf_map__lookup_elem(s->skel->maps.fault_runs, &key, sizeof(key), slots,
+				 sizeof(*slots) * s->ncpus, 0)) {
+		n = -errno;
+		free(slots);
+		return n;
+	}
+	for (int i = 0; i < s->ncpus; i++) {
+		struct fl_fault_run *e = &slots[i].ev;
+
+		if (!e->count)
+			continue;
+		e->span_ns = slots[i].last_ts - e->h.ts_ns;
+		fn(ctx, e, sizeof(*e));
+		n++;
+	}
+	/* emptied: a second call (flight's end after a dump) does not write them again */
+	memset(slots, 0, sizeof(*slots) * s->ncpus);
+	bpf_map__update_elem(s->skel->maps.fault_runs, &key, sizeof(key), slots,
+			     sizeof(*slots) * s->ncpus, 0);
+	free(slots);
+	return n;
 }
 
 void session_prog_stats(struct session *s, uint64_t *run_ns, uint64_t *run_cnt)

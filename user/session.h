@@ -32,6 +32,7 @@ struct session_opts {
 	uint64_t alloc_slow_ns; /* --alloc-slow: slower allocator calls become events (0: 50 us) */
 	bool wire_off;		/* --wire=off: no request capture on TCP sockets */
 	bool emit_net;		/* top/serve: request capture (FL_EV_NET) without emit_events */
+	int fault_events;	/* enum fl_fault_events: record --fault-events (0: all) */
 };
 
 struct session {
@@ -62,6 +63,13 @@ int session_poll(struct session *s, int timeout_ms);
 /* Removes targets that no longer exist or are zombies (exits the kernel did not report). */
 void session_prune_dead(struct session *s);
 uint64_t session_counter(struct session *s, int idx);
+/*
+ * The fault runs still open in the kernel (--fault-events=runs or off), each passed to FN as an
+ * FL_EV_FAULT_RUN, and the slots emptied. Only once the programs are detached: a fault running
+ * at the same time would be lost or counted twice. Returns the number of runs, or -errno.
+ */
+int session_fault_runs(struct session *s, void (*fn)(void *ctx, void *data, size_t size),
+		       void *ctx);
 /* Sum over faultline's programs of BPF run time and runs. */
 void session_prog_stats(struct session *s, uint64_t *run_ns, uint64_t *run_cnt);
 

@@ -10,7 +10,8 @@ need_root
 
 start_workload touch_pages 250000 4 --nohuge
 # A niced consumer on a busy 2-CPU machine falls behind a 1 MiB buffer (about 26k fault events).
-FL_WRAP="nice -n 19" start_record -p "$WPID" --ringbuf-mb 1 -o "$TMP/drops.data"
+# One event per fault (--fault-events=all): runs of faults would not fill it.
+FL_WRAP="nice -n 19" start_record -p "$WPID" --ringbuf-mb 1 -o "$TMP/drops.data" --fault-events=all
 # The workload waits on its stdin: no fault of its own between this snapshot and go.
 before=$(proc_faults "$WPID")
 go

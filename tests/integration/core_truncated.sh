@@ -6,7 +6,8 @@
 need_root
 
 start_workload touch_pages 300000 2 --nohuge
-start_record -p "$WPID" -o "$TMP/full.data"
+# one event per fault: a file of many chunks to cut (runs would fit the storm in a few)
+start_record -p "$WPID" -o "$TMP/full.data" --fault-events=all
 go
 finish_workload || fail "touch_pages failed"
 wait_record 30

@@ -61,7 +61,7 @@ count() { grep -c -a -F -- "$1" "$2" || true; }
 # --- default: parsed requests only ------------------------------------------------------------
 record_one plain
 check_eq "file mode" "$(stat -c %a "$TMP/plain.data")" 600
-check_eq "format version" "$(json 'j["version"]' "$TMP/plain.sum")" 3
+check_eq "format version" "$(json 'j["version"]' "$TMP/plain.sum")" 4
 check_eq "FL_EV_NET (raw payload) records" "$(json 'j["types"].get("12", 0)' "$TMP/plain.sum")" 0
 check_ge "FL_EV_REQ (parsed request) records" "$(json 'j["types"].get("13", 0)' "$TMP/plain.sum")" 1
 for s in "$MARKER" "$KEY" "Bearer" "CK$MARKER" "QSECRET" '"choices"' "data: " "$CMDKEY" "$DBPASS"; do

@@ -6,6 +6,7 @@
 #include "procev.h"
 #include "recfile.h"
 #include "unit.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,4 +95,95 @@ UNIT_TEST(proc_ev_decode_names_the_process)
 	CHECK_EQ_U64(strlen(e.comm), FL_COMM_LEN - 1);
 	CHECK(!proc_ev_decode(&fork, sizeof(fork) - 1, &e)); /* too short */
 	CHECK(!proc_ev_decode(&bad, sizeof(bad), &e));	     /* unknown kind */
+}
+
+/* A run of COUNT faults of TID from TS (format 4, record --fault-events=runs). */
+static struct fl_fault_run run(uint32_t tid, uint16_t flags, uint64_t ts, uint32_t count,
+			       uint64_t stride, uint32_t span)
+{
+	return (struct fl_fault_run){.h = {FL_EV_FAULT_RUN, flags, tid, ts},
+				     .pid = PID,
+				     .count = count,
+				     .addr = 0x10000,
+				     .stride = stride,
+				     .ip = 0x401000,
+				     .span_ns = span};
+}
+
+static int write_runs(const char *path, const char *meta, int nbig)
+{
+	const uint64_t ms = 5000000000ull; /* the start of millisecond 5000 */
+	struct fl_fault_run e[] = {
+	    run(7, FL_F_WRITE, ms + 100000, 5, 4096, 800000),
+	    run(8, FL_F_KERNEL, ms + 500000, 3, 0, 0),
+	    /* no kernel makes these: skipped, and said */
+	    run(7, 0, ms, 0, 4096, 0), run(7, 0, ms, ~0u, 4096, 999),
+	    run(7, 0, ms, FL_RUN_MAX_COUNT + 1, 4096, 999),
+	    run(7, 0, ms, 2, 4096, FL_RUN_MAX_SPAN_NS),
+	    run(7, 0, ms + 900000, 2, 4096, 200000), /* ends in the next millisecond */
+	};
+	struct fl_fault f = {.h = {FL_EV_FAULT, 0, 7, ms + 1000000}, .pid = PID, .addr = 0x9000};
+	struct fl_fault_run big = run(9, 0, ms, FL_RUN_MAX_COUNT, 4096, 999999);
+	struct fl_writer *wr;
+	int err = fl_writer_open(&wr, path, meta);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++)
+		err = err ?: fl_writer_append(wr, &e[i], sizeof(e[i]));
+	err = err ?: fl_writer_append(wr, &f, sizeof(f));
+	for (int i = 0; i < nbig; i++)
+		err = err ?: fl_writer_append(wr, &big, sizeof(big));
+	return fl_writer_close(wr, "{}") ?: err;
+}
+
+static uint64_t bucket(const struct model *m, uint32_t tid, uint64_t ms)
+{
+	for (size_t i = 0; i < m->nfault_buckets; i++)
+		if (m->fault_buckets[i].tid == tid && m->fault_buckets[i].ms == ms)
+			return m->fault_buckets[i].count;
+	return 0;
+}
+
+UNIT_TEST(model_expands_fault_runs)
+{
+	char path[] = "/tmp/fl-unit-runs-XXXXXX";
+	struct model m;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ_U64(write_runs(path, "{\"options\":{\"fault_events\":\"runs\"}}", 0), 0);
+	CHECK_EQ_U64(model_build(&m, path), 0);
+	CHECK_EQ_U64(m.fault_runs, 2);
+	CHECK_EQ_U64(m.fault_runs_bad, 5);
+	CHECK_EQ_U64(m.faults_user, 5 + 1);
+	CHECK_EQ_U64(m.faults_kernel, 3);
+	CHECK_EQ_U64(m.faults_write, 5);
+	CHECK_EQ_U64(m.fault_ts.n, 9);
+	/* each fault in its thread's millisecond, as FL_EV_FAULT would have put it */
+	CHECK_EQ_U64(bucket(&m, 7, 5000), 5);
+	CHECK_EQ_U64(bucket(&m, 8, 5000), 3);
+	CHECK_EQ_U64(bucket(&m, 7, 5001), 1);
+	CHECK(!m.fault_addrs_off);
+	CHECK(!strcmp(m.session.opts.fault_events, "runs"));
+	model_free(&m);
+
+	/* off: counted the same, no addresses to place */
+	CHECK_EQ_U64(write_runs(path, "{\"options\":{\"fault_events\":\"off\"}}", 0), 0);
+	CHECK_EQ_U64(model_build(&m, path), 0);
+	CHECK(m.fault_addrs_off);
+	CHECK_EQ_U64(m.faults_user + m.faults_kernel, 9);
+	model_free(&m);
+
+	/* runs at the limit weigh as their faults in the memory check: refused, not swallowed */
+	struct model_budget saved = model_budget;
+
+	model_budget.bytes = model_heap_used() + (8 << 20);
+	model_budget.refused = false;
+	CHECK_EQ_U64(write_runs(path, "{}", 400), 0);
+	CHECK_EQ_U64(model_build(&m, path), (uint64_t)-E2BIG);
+	CHECK(model_budget.refused);
+	model_budget = saved;
+	unlink(path);
 }

@@ -651,7 +651,7 @@ UNIT_TEST(recfile_bad_events)
 	check_bad_chunk(unit_failed, raw, 42, 1, BAD("event 1 has an unknown type 0"));
 	h.type = FL_EV_TYPE_MAX;
 	memcpy(raw + 2, &h, sizeof(h));
-	check_bad_chunk(unit_failed, raw, 42, 1, BAD("event 1 has an unknown type 15"));
+	check_bad_chunk(unit_failed, raw, 42, 1, BAD("event 1 has an unknown type 16"));
 
 	h.type = FL_EV_FAULT;
 	h.ts_ns = 201;
@@ -716,20 +716,22 @@ UNIT_TEST(recfile_bad_header)
 			 "bytes)");
 	check_open_fails(unit_failed, hdr, 25, -EINVAL, "truncated in the metadata (1 of 2 bytes)");
 
-	hdr[8] = 4;
+	hdr[8] = 5;
 	check_open_fails(unit_failed, hdr, 26, -ENOTSUP,
-			 "format version 4 is newer than this "
-			 "faultline supports (3); upgrade faultline");
+			 "format version 5 is newer than this "
+			 "faultline supports (4); upgrade faultline");
 	hdr[8] = 1; /* version 1: raw socket payload, no longer read */
-	check_open_fails(unit_failed, hdr, 26, -ENOTSUP,
-			 "format version 1 was written by an older "
-			 "faultline (this one reads 3); read it with the faultline that recorded "
-			 "it, or re-record with this one");
+	check_open_fails(
+	    unit_failed, hdr, 26, -ENOTSUP,
+	    "format version 1 was written by an older "
+	    "faultline (this one reads 3 to 4); read it with the faultline that recorded "
+	    "it, or re-record with this one");
 	hdr[8] = 2; /* version 2: the kernel's raw fault and syscall values */
-	check_open_fails(unit_failed, hdr, 26, -ENOTSUP,
-			 "format version 2 was written by an older "
-			 "faultline (this one reads 3); read it with the faultline that recorded "
-			 "it, or re-record with this one");
+	check_open_fails(
+	    unit_failed, hdr, 26, -ENOTSUP,
+	    "format version 2 was written by an older "
+	    "faultline (this one reads 3 to 4); read it with the faultline that recorded "
+	    "it, or re-record with this one");
 	hdr[8] = 0;
 	check_open_fails(unit_failed, hdr, 26, -EINVAL,
 			 "format version 0 is not valid (corrupt "
