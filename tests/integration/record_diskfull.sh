@@ -13,7 +13,8 @@ mount -t tmpfs -o size=2m faultline-test "$M" || { [ "${CI:-}" = true ] && fail 
 on_exit "umount -l '$M'"
 
 start_workload fault_steady 2 --rate 50000
-"$FL" record -p "$WPID" -o "$M/r.data" 2>"$TMP/rec.err" &
+# one event per fault (--fault-events=all): as runs the same faults take minutes to fill 2 MiB
+"$FL" record -p "$WPID" --fault-events=all -o "$M/r.data" 2>"$TMP/rec.err" &
 RPID=$!
 on_exit "kill -INT $RPID 2>/dev/null; wait $RPID 2>/dev/null"
 # Polls the file's size until record exits: when the file last grew, and when record was gone.
@@ -41,6 +42,7 @@ print("record still running after %g s" % limit)
 sys.exit(1)
 PY
 poll_rc=$?
+[ $poll_rc -eq 0 ] || kill -INT "$RPID" 2>/dev/null # still running: stop it, then fail below
 wait "$RPID"
 rc=$?
 note "record: exit $rc; $(head -1 "$TMP/poll.out")"
