@@ -5,15 +5,18 @@
  * every malloc-family function of the allocator the process really uses (user/uprobes.c finds it
  * and attaches per pid); the function is the uprobe's cookie (enum fl_alloc_fn).
  *
+ * --alloc=slow puts the same pair only on the allocator's slow paths (FL_AF_SLOW_FIRST on).
+ *
  * Counts are kept in the kernel, per function, for every outermost call (an allocator calling
  * itself, e.g. glibc's realloc(NULL, n) entering malloc, is one call); only calls slower than
- * alloc_slow_ns become events.
+ * alloc_slow_ns become events. Slow-path functions are counted nested too (tcmalloc's
+ * FetchFromCentralCache -> Populate -> GrowHeap is one of each), their time once, outermost.
  */
 #include "common.bpf.h"
 
 #define ALLOC_DEPTH 4 /* frames kept per thread; deeper nesting is counted but not timed */
 #define ALLOC_FN_SLOTS                                                                             \
-	16 /* per-thread counters: a power of two above FL_AF_MAX, for the verifier */
+	32 /* per-thread counters: a power of two above FL_AF_MAX, for the verifier */
 
 const volatile __u64 alloc_slow_ns = 50000;
 
@@ -127,7 +130,17 @@ int BPF_KPROBE(fl_alloc_entry)
 	case FL_AF_MEMALIGN:
 		fr->size = PT_REGS_PARM2(ctx);
 		break;
-	default: /* malloc, mallocx */
+	case FL_AF_SYSTRIM: /* systrim(pad, av): not a size asked */
+	case FL_AF_CONSOLIDATE:
+	case FL_AF_MUNMAP_CHUNK:
+	case FL_AF_TC_FETCH:
+	case FL_AF_TC_RELEASE:
+	case FL_AF_TC_POPULATE:
+	case FL_AF_TC_GROWHEAP: /* GrowHeap(this, pages): pages of the build's own size */
+	case FL_AF_TC_RELEASE_PAGES:
+		fr->size = 0;
+		break;
+	default: /* malloc, mallocx, sysmalloc(nb, av) */
 		fr->size = PT_REGS_PARM1(ctx);
 		break;
 	}
@@ -135,8 +148,9 @@ int BPF_KPROBE(fl_alloc_entry)
 	return 0;
 }
 
+/* OUTER: not nested in another probed call; only those add to the thread's and the cause's time. */
 static __always_inline void alloc_account(struct alloc_thread *t, __u32 func, __u64 dur_ns,
-					  __u64 size)
+					  __u64 size, bool outer)
 {
 	struct fl_alloc_stat *st;
 	__u32 slot, idx;
@@ -159,6 +173,8 @@ static __always_inline void alloc_account(struct alloc_thread *t, __u32 func, __
 		*cnt += 1;
 	alloc_fine_add(func, dur_ns);
 	t->calls[func & (ALLOC_FN_SLOTS - 1)]++;
+	if (!outer)
+		return;
 	t->total_ns += dur_ns;
 	fl_account(FL_CAUSE_ALLOC, dur_ns);
 }
@@ -177,7 +193,9 @@ static __always_inline __u64 alloc_result_ptr(__u64 rc, const struct alloc_frame
 		if (rc == 0 && fr->arg)
 			bpf_probe_read_user(&ptr, sizeof(ptr), (void *)fr->arg);
 		return ptr;
-	default:
+	case FL_AF_SYSTRIM ... FL_AF_TC_RELEASE_PAGES: /* slow paths that return no block */
+		return 0;
+	default: /* malloc, calloc, realloc, ..., sysmalloc */
 		return rc;
 	}
 }
@@ -204,15 +222,18 @@ int BPF_KRETPROBE(fl_alloc_ret)
 		t->depth = 0; /* lost a return (longjmp out of a hook?): start over */
 		return 0;
 	}
-	if (d)
-		return 0; /* nested inside another allocator call: that one is counted */
 	dur = now - fr->ts_ns;
+	if (d) { /* nested inside another allocator call: that one is counted, and timed */
+		if (func >= FL_AF_SLOW_FIRST && func < FL_AF_MAX)
+			alloc_account(t, func, dur, fr->size, false);
+		return 0;
+	}
 	if (func >= FL_AF_MAX) { /* faultline's own calibration: the probes' cost, nothing else */
 		if (func < FL_AF_ROWS)
 			alloc_fine_add(func, dur);
 		return 0;
 	}
-	alloc_account(t, func, dur, fr->size);
+	alloc_account(t, func, dur, fr->size, true);
 	if (dur < alloc_slow_ns)
 		return 0;
 	e = fl_reserve(struct fl_alloc, FL_EV_ALLOC, 0);

@@ -129,14 +129,14 @@ static void text_functions(const struct alloc_model *a, FILE *f)
 
 	if (!a->nfns)
 		return;
-	fprintf(f, "\n  %-16s %12s %12s %10s %10s %10s %10s %12s\n", "function", "calls",
+	fprintf(f, "\n  %-21s %12s %12s %10s %10s %10s %10s %12s\n", "function", "calls",
 		"bytes asked", "p50", "p99", "max", "probed p50", "total");
 	for (size_t i = 0; i < a->nfns; i++) {
 		const struct alloc_fn_stat *fn = &a->fns[i];
 
 		fine |= fn->fine != NULL;
 		probe |= fn->p50_probe || fn->p99_probe;
-		fprintf(f, "  %-16s %12" PRIu64 " %12s %10s %10s %10s %10s %12s\n", fn->name ?: "?",
+		fprintf(f, "  %-21s %12" PRIu64 " %12s %10s %10s %10s %10s %12s\n", fn->name ?: "?",
 			fn->count, fmt_bytes(fn->bytes, b, sizeof(b)),
 			fmt_corr(fn->p50_ns, fn->p50_probe, c, sizeof(c)),
 			fmt_corr(fn->p99_ns, fn->p99_probe, d, sizeof(d)),
@@ -318,14 +318,21 @@ static void text_brk(const struct model *m, FILE *f)
 void alloc_print_text(const struct model *m, FILE *f)
 {
 	const struct alloc_model *a = m->alloc;
+	bool probes;
 
 	fprintf(f, "\nAllocator (--alloc=%s)\n", alloc_mode(m));
 	if (!a)
 		return;
-	if (alloc_mode_is(m, "full"))
+	probes = alloc_mode_is(m, "full") || alloc_mode_is(m, "slow");
+	if (probes)
 		alloc_libs_text(m, f, true);
+	if (alloc_mode_is(m, "slow"))
+		fprintf(
+		    f,
+		    "  (--alloc=slow: only the allocator's slow paths are probed, where it grows "
+		    "or returns memory; malloc and free themselves are not counted)\n");
 	text_functions(a, f);
-	if (alloc_mode_is(m, "full"))
+	if (probes)
 		text_slow(m, f);
 	if (!alloc_mode_is(m, "off")) {
 		text_syscall_table(a, f);

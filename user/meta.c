@@ -444,12 +444,12 @@ static void alloc_functions(const struct session *s, const struct uprobes *up, s
 	free(h);
 }
 
-/* struct alloc_thread in bpf/alloc.bpf.c: pid, depth, 4 frames of 32 bytes, 16 calls, total_ns. */
+/* struct alloc_thread in bpf/alloc.bpf.c: pid, depth, 4 frames of 32 bytes, 32 calls, total_ns. */
 struct alloc_thread_val {
 	__u32 pid;
 	__u32 depth;
 	__u64 frames[4 * 4];
-	__u64 calls[16];
+	__u64 calls[32];
 	__u64 total_ns;
 };
 

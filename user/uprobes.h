@@ -75,7 +75,8 @@ struct up_proc {
 struct uprobes {
 	struct session *s;
 	bool alloc_on, cuda_on;
-	bool maps_on; /* --alloc=lite: keep each process's code mappings for the caller column */
+	bool alloc_slow; /* --alloc=slow: the allocators' slow paths, not their public API */
+	bool maps_on;	 /* --alloc=lite: keep each process's code mappings for the caller column */
 	struct bpf_program *alloc_entry, *alloc_ret, *cuda_entry, *cuda_ret;
 	struct up_proc *procs;
 	int nprocs;
