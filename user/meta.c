@@ -512,6 +512,8 @@ static void alloc_lib(const struct up_lib *l, struct jw *w)
 		jw_kbool(w, "probed", l->syms[k].probed);
 		jw_kstr(w, "status", l->syms[k].status[0] ? l->syms[k].status : "not probed");
 		jw_ku64(w, "offset", l->syms[k].offset);
+		if (l->syms[k].skip) /* optional: the probe is past the function's first insn */
+			jw_ku64(w, "probe_skip", l->syms[k].skip);
 		jw_obj_close(w);
 	}
 	jw_arr_close(w);

@@ -254,12 +254,16 @@ static int resolve_syms(int fd, struct up_lib *l)
 		q[k].name = l->syms[k].name;
 	err = elfsym_resolve(fd, q, l->nsyms, l->error, sizeof(l->error));
 	for (int k = 0; !err && k < l->nsyms; k++) {
-		uint8_t insn[2] = {};
+		uint8_t insn[16] = {};
 		ssize_t n;
+		int skip;
 
-		l->syms[k].offset = q[k].offset;
 		n = q[k].offset ? pread(fd, insn, sizeof(insn), q[k].offset) : 0;
-		l->syms[k].emulated = alloc_calib_emulated(insn, n > 0 ? n : 0);
+		n = n > 0 ? n : 0;
+		skip = l->kind == LIB_ALLOC ? alloc_calib_probe_skip(insn, n) : 0;
+		l->syms[k].offset = q[k].offset ? q[k].offset + skip : 0;
+		l->syms[k].skip = skip;
+		l->syms[k].emulated = alloc_calib_emulated(insn + skip, n - skip);
 		memcpy(l->syms[k].status, q[k].status, sizeof(l->syms[k].status));
 	}
 	return err;

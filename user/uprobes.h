@@ -43,6 +43,7 @@ struct sym_state {
 	uint64_t offset;
 	bool probed;
 	bool emulated; /* its first instruction is one the kernel emulates (alloc_calib.h) */
+	int skip;      /* the probe is this many bytes past the function's start (ditto) */
 	char status[112];
 };
 
