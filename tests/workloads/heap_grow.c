@@ -47,7 +47,8 @@ int main(int argc, char **argv)
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ptrs == MAP_FAILED)
 		return 1;
-	/* the first malloc also sets up the allocator (glibc: a sysmalloc for its tcache): before */
+	/* the first malloc also sets up the allocator (glibc: a sysmalloc for its tcache): before
+	 */
 	ptrs[0] = malloc(1); /* through the volatile array: the compiler may not drop the pair */
 	free(ptrs[0]);
 	snprintf(buf, sizeof(buf), "pid %d\n", getpid());
