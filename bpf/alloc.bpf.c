@@ -77,6 +77,89 @@ static __always_inline void alloc_fine_add(__u32 row, __u64 dur_ns)
 		*cnt += 1;
 }
 
+/*
+ * --alloc=slow: who called the allocator. Its slow paths run a few frames below the public call
+ * (sysmalloc <- _int_malloc <- malloc <- the caller), in code built without frame pointers, so the
+ * stack is scanned instead: the first word above the stack pointer that points just past a call
+ * instruction and outside the allocator library's text (alloc_lib_text, set per process by user
+ * space) is taken as the return address into the caller. Slow paths are rare (a few per request),
+ * so the scan's reads cost little where they happen. Counted per (pid, function, return address).
+ */
+#define SLOW_SCAN_WORDS 64
+
+struct slow_caller_key {
+	__u32 pid;
+	__u32 func;
+	__u64 ip; /* 0: none found */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct slow_caller_key);
+	__type(value, __u64);
+} alloc_slow_callers SEC(".maps");
+
+/* Per probed function (the cookie): where the allocator's code is, relative to the probe. */
+struct lib_text {
+	__u64 delta; /* the probe's file offset minus that of the library's executable mapping */
+	__u64 len;   /* the executable mapping's length */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FL_AF_MAX);
+	__type(key, __u32);
+	__type(value, struct lib_text);
+} alloc_lib_text SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64[SLOW_SCAN_WORDS]);
+} slow_scan SEC(".maps");
+
+/* Whether the code before return address V ends in a call: e8 rel32, ff 15 rel32, ff /2 reg. */
+static __always_inline bool after_call(__u64 v)
+{
+	__u8 b[8];
+
+	if (v < 4096 || bpf_probe_read_user(b, sizeof(b), (void *)(v - 8)))
+		return false;
+	return b[3] == 0xe8 || (b[2] == 0xff && b[3] == 0x15) ||
+	       (b[6] == 0xff && (b[7] & 0xf8) == 0xd0);
+}
+
+static __always_inline void slow_caller_count(struct pt_regs *ctx, __u32 func)
+{
+	struct slow_caller_key k = {.pid = fl_tgid(), .func = func};
+	struct lib_text *lt = bpf_map_lookup_elem(&alloc_lib_text, &func);
+	__u32 zero = 0;
+	__u64 *w = bpf_map_lookup_elem(&slow_scan, &zero), *cnt, one = 1, lo, hi;
+
+	if (!lt || !lt->len || !w)
+		return;
+	/* the probe's address less its place in the code: ASLR and exec need no update */
+	lo = PT_REGS_IP(ctx) - lt->delta - 16; /* ip may be past the breakpoint */
+	hi = lo + lt->len + 32;
+	if (!bpf_probe_read_user(w, sizeof(__u64) * SLOW_SCAN_WORDS, (void *)PT_REGS_SP(ctx))) {
+		for (int i = 0; i < SLOW_SCAN_WORDS; i++) {
+			__u64 v = w[i];
+
+			if ((v >= lo && v < hi) || !after_call(v))
+				continue;
+			k.ip = v;
+			break;
+		}
+	}
+	cnt = bpf_map_lookup_elem(&alloc_slow_callers, &k);
+	if (cnt)
+		__sync_fetch_and_add(cnt, 1);
+	else
+		bpf_map_update_elem(&alloc_slow_callers, &k, &one, BPF_NOEXIST);
+}
+
 static __always_inline struct alloc_thread *alloc_thread_get(void)
 {
 	__u32 tid = fl_tid();
@@ -144,7 +227,9 @@ int BPF_KPROBE(fl_alloc_entry)
 		fr->size = PT_REGS_PARM1(ctx);
 		break;
 	}
-	fr->ts_ns = bpf_ktime_get_ns(); /* last: the switch is not the caller's time */
+	if (func >= FL_AF_SLOW_FIRST && func < FL_AF_MAX)
+		slow_caller_count(ctx, func);
+	fr->ts_ns = bpf_ktime_get_ns(); /* last: the switch and the scan are not the call's time */
 	return 0;
 }
 

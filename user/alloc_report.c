@@ -180,6 +180,20 @@ static void text_slow(const struct model *m, FILE *f)
 	}
 }
 
+/* --alloc=slow: which code was calling the allocator when its slow paths ran. */
+static void text_slow_callers(const struct alloc_model *a, FILE *f)
+{
+	if (!a->nslow_callers)
+		return;
+	fprintf(f, "\n  slow-path calls by caller (the first return address on the stack past the "
+		   "allocator's code):\n");
+	for (size_t i = 0; i < a->nslow_callers && i < TEXT_MAX_ROWS; i++)
+		fprintf(f, "    %8" PRIu64 "  %-21s <- %s\n", a->slow_callers[i].count,
+			a->slow_callers[i].func, fl_esc(a->slow_callers[i].name));
+	if (a->nslow_callers > TEXT_MAX_ROWS)
+		fprintf(f, "    ... and %zu more\n", a->nslow_callers - TEXT_MAX_ROWS);
+}
+
 /* --- allocator: what the events say ---------------------------------------------------------- */
 
 /* "+1.5 MiB", "-8.0 KiB" */
@@ -334,6 +348,7 @@ void alloc_print_text(const struct model *m, FILE *f)
 	text_functions(a, f);
 	if (probes)
 		text_slow(m, f);
+	text_slow_callers(a, f);
 	if (!alloc_mode_is(m, "off")) {
 		text_syscall_table(a, f);
 		text_madvise(a, f);
@@ -559,6 +574,16 @@ static void json_syscalls(const struct model *m, struct jw *w)
 	}
 	jw_obj_close(w);
 	jw_ku64(w, "dontneed_bytes_returned", a ? a->madv_bytes[FL_MADV_DONTNEED] : 0);
+	jw_key(w, "slow_path_callers"); /* --alloc=slow; empty otherwise */
+	jw_arr_open(w);
+	for (size_t i = 0; a && i < a->nslow_callers; i++) {
+		jw_obj_open(w);
+		jw_kstr(w, "func", a->slow_callers[i].func);
+		jw_kstr(w, "caller", a->slow_callers[i].name);
+		jw_ku64(w, "count", a->slow_callers[i].count);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
 	jw_key(w, "by_caller");
 	jw_arr_open(w);
 	for (size_t i = 0; a && i < a->ncallers; i++) {

@@ -492,6 +492,38 @@ out:
 	jw_arr_close(w);
 }
 
+/*
+ * --alloc=slow: alloc.slow_callers, optional: [{pid, func, ip, count}], the return address into
+ * the code that called the allocator when a slow path ran (0: none found on the stack).
+ */
+static void alloc_slow_callers(const struct session *s, struct jw *w)
+{
+	struct bpf_map *map = s->skel->maps.alloc_slow_callers;
+	struct {
+		__u32 pid, func;
+		__u64 ip;
+	} key, *prev = NULL;
+	int n = 0;
+
+	jw_key(w, "slow_callers");
+	jw_arr_open(w);
+	while (n < 1024 && !bpf_map__get_next_key(map, prev, &key, sizeof(key))) {
+		__u64 count;
+
+		prev = &key;
+		if (bpf_map__lookup_elem(map, &key, sizeof(key), &count, sizeof(count), 0))
+			continue;
+		jw_obj_open(w);
+		jw_ku64(w, "pid", key.pid);
+		jw_kstr(w, "func", alloc_fn_name(key.func));
+		jw_ku64(w, "ip", key.ip);
+		jw_ku64(w, "count", count);
+		jw_obj_close(w);
+		n++;
+	}
+	jw_arr_close(w);
+}
+
 static void alloc_lib(const struct up_lib *l, struct jw *w)
 {
 	jw_obj_open(w);
@@ -539,6 +571,8 @@ void meta_alloc(struct jw *w, const struct session *s, const struct uprobes *up)
 		alloc_calib_json(w, &up->calib);
 		alloc_functions(s, up, w);
 		alloc_threads(s, w);
+		if (up->alloc_slow)
+			alloc_slow_callers(s, w);
 	}
 	jw_key(w, "processes");
 	jw_arr_open(w);

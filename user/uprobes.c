@@ -189,6 +189,27 @@ static int add_link(struct up_lib *l, struct bpf_link *link)
 	return 0;
 }
 
+/*
+ * --alloc=slow: where the allocator's code is relative to slow-path function S's probe (struct
+ * lib_text in bpf/alloc.bpf.c), which the probe skips when it looks on the stack for the return
+ * address into its caller. Relative, so that neither ASLR nor an exec that keeps the probes on the
+ * same file needs an update.
+ */
+static void set_lib_text(struct uprobes *up, const struct up_lib *l, const struct sym_state *s)
+{
+	struct {
+		__u64 delta, len;
+	} t = {s->offset - l->text_off, l->text_len};
+	__u32 key = s->fn;
+
+	if (l->kind != LIB_ALLOC || s->fn < FL_AF_SLOW_FIRST || s->fn >= FL_AF_MAX ||
+	    !l->text_len || s->offset < l->text_off)
+		return;
+	if (bpf_map__update_elem(up->s->skel->maps.alloc_lib_text, &key, sizeof(key), &t, sizeof(t),
+				 BPF_ANY))
+		fl_info("%s: its callers are not looked for: %s", s->name, strerror(errno));
+}
+
 /* The return probe first: an entry seen without its return would leave the thread "inside". */
 static int attach_sym(struct uprobes *up, struct up_lib *l, int pid, const char *path,
 		      struct sym_state *s)
@@ -213,6 +234,7 @@ static int attach_sym(struct uprobes *up, struct up_lib *l, int pid, const char 
 	}
 	if (add_link(l, rl) || add_link(l, el))
 		return -ENOMEM;
+	set_lib_text(up, l, s);
 	s->probed = true;
 	snprintf(s->status, sizeof(s->status), "probed");
 	return 0;
@@ -468,6 +490,13 @@ static void scan_allocator(struct uprobes *up, struct up_proc *p, const char *ma
 		if (!l)
 			return;
 		l->allocator = name;
+		for (size_t j = 0; j < vm->n; j++) /* its code, for the slow-path callers */
+			if (!strcmp(vm->v[j].path, lib) && vm->v[j].inode == vm->v[i].inode &&
+			    vm->v[j].perms[2] == 'x') {
+				l->text_off = vm->v[j].offset;
+				l->text_len = vm->v[j].end - vm->v[j].start;
+				break;
+			}
 		probe_lib(up, p->pid, l);
 		return;
 	}

@@ -51,7 +51,8 @@ struct up_lib {
 	char *path; /* as the target's maps name it */
 	uint64_t inode, dev;
 	enum lib_kind kind;
-	const char *allocator; /* LIB_ALLOC: "glibc", "jemalloc"... */
+	const char *allocator;	     /* LIB_ALLOC: "glibc", "jemalloc"... */
+	uint64_t text_off, text_len; /* its executable mapping: file offset, length */
 	struct sym_state syms[UP_MAX_SYMS];
 	int nsyms;
 	struct bpf_link **links;

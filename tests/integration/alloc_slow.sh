@@ -40,6 +40,9 @@ if [ -e "/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug" ]; then
 	check_eq "glibc: munmap_chunk calls (frees of mmapped chunks)" \
 		"$(fn_count "$TMP/glibc.json" munmap_chunk)" "$FREED_MMAPPED"
 	check_eq "glibc: malloc not probed" "$(fn_count "$TMP/glibc.json" malloc)" 0
+	# the caller: the first return address on the stack past libc's code (a scan, not an unwind)
+	sed -n '/slow-path calls by caller/,/^$/p' "$TMP/glibc.txt"
+	check_eq "glibc: sysmalloc's main caller" "$(json '[c["caller"] for c in j["alloc"]["slow_path_callers"] if c["func"] == "sysmalloc"][0]' "$TMP/glibc.json")" "main (heap_grow)"
 	check_eq "glibc: brk calls timed (lite's syscalls still on)" \
 		"$(json 'j["alloc"]["syscalls"]["brk"]["count"] >= '"$GROWS" "$TMP/glibc.json")" True
 else
@@ -59,6 +62,7 @@ sed -n '/^  function/,/^  (p50/p' "$TMP/tcmalloc.txt"
 check_eq "tcmalloc: allocator" "$(json 'j["alloc"]["libraries"][0]["allocator"]' "$TMP/tcmalloc.json")" tcmalloc
 check_eq "tcmalloc: PageHeap::GrowHeap calls (one per 2 MiB block)" \
 	"$(fn_count "$TMP/tcmalloc.json" GrowHeap)" "$LARGE"
+check_eq "tcmalloc: GrowHeap's main caller" "$(json '[c["caller"] for c in j["alloc"]["slow_path_callers"] if c["func"] == "GrowHeap"][0]' "$TMP/tcmalloc.json")" "main (heap_grow)"
 check_ge "tcmalloc: FetchFromCentralCache calls (small blocks)" \
 	"$(fn_count "$TMP/tcmalloc.json" FetchFromCentralCache)" 1
 echo "ok"
