@@ -35,6 +35,12 @@ static bool lib_is(const struct alloc_lib *l, bool alloc)
 	return alloc ? alloc_lib_is_allocator(l) : alloc_lib_is_cuda(l);
 }
 
+/* A C++ symbol (tcmalloc's "_ZN8tcmalloc8PageHeap8GrowHeapEm") by the function it counts as. */
+static const char *sym_shown(const struct alloc_sym *s)
+{
+	return s->name && !strncmp(s->name, "_Z", 2) && s->func ? s->func : s->name;
+}
+
 /* "malloc calloc ..." for probed symbols; the others with their reasons. */
 static void text_lib(const struct alloc_lib *l, FILE *f)
 {
@@ -48,11 +54,12 @@ static void text_lib(const struct alloc_lib *l, FILE *f)
 	fprintf(f, "\n    probed:");
 	for (size_t i = 0; i < l->nsyms; i++)
 		if (l->syms[i].probed)
-			fprintf(f, " %s", l->syms[i].name);
+			fprintf(f, " %s", sym_shown(&l->syms[i]));
 	fprintf(f, "\n");
 	for (size_t i = 0; i < l->nsyms; i++)
 		if (!l->syms[i].probed)
-			fprintf(f, "    %-18s %s\n", l->syms[i].name, l->syms[i].status ?: "");
+			fprintf(f, "    %-18s %s\n", sym_shown(&l->syms[i]),
+				l->syms[i].status ?: "");
 }
 
 void alloc_libs_text(const struct model *m, FILE *f, bool alloc)
