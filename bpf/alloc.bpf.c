@@ -5,15 +5,18 @@
  * every malloc-family function of the allocator the process really uses (user/uprobes.c finds it
  * and attaches per pid); the function is the uprobe's cookie (enum fl_alloc_fn).
  *
+ * --alloc=slow puts the same pair only on the allocator's slow paths (FL_AF_SLOW_FIRST on).
+ *
  * Counts are kept in the kernel, per function, for every outermost call (an allocator calling
  * itself, e.g. glibc's realloc(NULL, n) entering malloc, is one call); only calls slower than
- * alloc_slow_ns become events.
+ * alloc_slow_ns become events. Slow-path functions are counted nested too (tcmalloc's
+ * FetchFromCentralCache -> Populate -> GrowHeap is one of each), their time once, outermost.
  */
 #include "common.bpf.h"
 
 #define ALLOC_DEPTH 4 /* frames kept per thread; deeper nesting is counted but not timed */
 #define ALLOC_FN_SLOTS                                                                             \
-	16 /* per-thread counters: a power of two above FL_AF_MAX, for the verifier */
+	32 /* per-thread counters: a power of two above FL_AF_MAX, for the verifier */
 
 const volatile __u64 alloc_slow_ns = 50000;
 
@@ -74,6 +77,89 @@ static __always_inline void alloc_fine_add(__u32 row, __u64 dur_ns)
 		*cnt += 1;
 }
 
+/*
+ * --alloc=slow: who called the allocator. Its slow paths run a few frames below the public call
+ * (sysmalloc <- _int_malloc <- malloc <- the caller), in code built without frame pointers, so the
+ * stack is scanned instead: the first word above the stack pointer that points just past a call
+ * instruction and outside the allocator library's text (alloc_lib_text, set per process by user
+ * space) is taken as the return address into the caller. Slow paths are rare (a few per request),
+ * so the scan's reads cost little where they happen. Counted per (pid, function, return address).
+ */
+#define SLOW_SCAN_WORDS 64
+
+struct slow_caller_key {
+	__u32 pid;
+	__u32 func;
+	__u64 ip; /* 0: none found */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct slow_caller_key);
+	__type(value, __u64);
+} alloc_slow_callers SEC(".maps");
+
+/* Per probed function (the cookie): where the allocator's code is, relative to the probe. */
+struct lib_text {
+	__u64 delta; /* the probe's file offset minus that of the library's executable mapping */
+	__u64 len;   /* the executable mapping's length */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FL_AF_MAX);
+	__type(key, __u32);
+	__type(value, struct lib_text);
+} alloc_lib_text SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64[SLOW_SCAN_WORDS]);
+} slow_scan SEC(".maps");
+
+/* Whether the code before return address V ends in a call: e8 rel32, ff 15 rel32, ff /2 reg. */
+static __always_inline bool after_call(__u64 v)
+{
+	__u8 b[8];
+
+	if (v < 4096 || bpf_probe_read_user(b, sizeof(b), (void *)(v - 8)))
+		return false;
+	return b[3] == 0xe8 || (b[2] == 0xff && b[3] == 0x15) ||
+	       (b[6] == 0xff && (b[7] & 0xf8) == 0xd0);
+}
+
+static __always_inline void slow_caller_count(struct pt_regs *ctx, __u32 func)
+{
+	struct slow_caller_key k = {.pid = fl_tgid(), .func = func};
+	struct lib_text *lt = bpf_map_lookup_elem(&alloc_lib_text, &func);
+	__u32 zero = 0;
+	__u64 *w = bpf_map_lookup_elem(&slow_scan, &zero), *cnt, one = 1, lo, hi;
+
+	if (!lt || !lt->len || !w)
+		return;
+	/* the probe's address less its place in the code: ASLR and exec need no update */
+	lo = PT_REGS_IP(ctx) - lt->delta - 16; /* ip may be past the breakpoint */
+	hi = lo + lt->len + 32;
+	if (!bpf_probe_read_user(w, sizeof(__u64) * SLOW_SCAN_WORDS, (void *)PT_REGS_SP(ctx))) {
+		for (int i = 0; i < SLOW_SCAN_WORDS; i++) {
+			__u64 v = w[i];
+
+			if ((v >= lo && v < hi) || !after_call(v))
+				continue;
+			k.ip = v;
+			break;
+		}
+	}
+	cnt = bpf_map_lookup_elem(&alloc_slow_callers, &k);
+	if (cnt)
+		__sync_fetch_and_add(cnt, 1);
+	else
+		bpf_map_update_elem(&alloc_slow_callers, &k, &one, BPF_NOEXIST);
+}
+
 static __always_inline struct alloc_thread *alloc_thread_get(void)
 {
 	__u32 tid = fl_tid();
@@ -127,16 +213,29 @@ int BPF_KPROBE(fl_alloc_entry)
 	case FL_AF_MEMALIGN:
 		fr->size = PT_REGS_PARM2(ctx);
 		break;
-	default: /* malloc, mallocx */
+	case FL_AF_SYSTRIM: /* systrim(pad, av): not a size asked */
+	case FL_AF_CONSOLIDATE:
+	case FL_AF_MUNMAP_CHUNK:
+	case FL_AF_TC_FETCH:
+	case FL_AF_TC_RELEASE:
+	case FL_AF_TC_POPULATE:
+	case FL_AF_TC_GROWHEAP: /* GrowHeap(this, pages): pages of the build's own size */
+	case FL_AF_TC_RELEASE_PAGES:
+		fr->size = 0;
+		break;
+	default: /* malloc, mallocx, sysmalloc(nb, av) */
 		fr->size = PT_REGS_PARM1(ctx);
 		break;
 	}
-	fr->ts_ns = bpf_ktime_get_ns(); /* last: the switch is not the caller's time */
+	if (func >= FL_AF_SLOW_FIRST && func < FL_AF_MAX)
+		slow_caller_count(ctx, func);
+	fr->ts_ns = bpf_ktime_get_ns(); /* last: the switch and the scan are not the call's time */
 	return 0;
 }
 
+/* OUTER: not nested in another probed call; only those add to the thread's and the cause's time. */
 static __always_inline void alloc_account(struct alloc_thread *t, __u32 func, __u64 dur_ns,
-					  __u64 size)
+					  __u64 size, bool outer)
 {
 	struct fl_alloc_stat *st;
 	__u32 slot, idx;
@@ -159,6 +258,8 @@ static __always_inline void alloc_account(struct alloc_thread *t, __u32 func, __
 		*cnt += 1;
 	alloc_fine_add(func, dur_ns);
 	t->calls[func & (ALLOC_FN_SLOTS - 1)]++;
+	if (!outer)
+		return;
 	t->total_ns += dur_ns;
 	fl_account(FL_CAUSE_ALLOC, dur_ns);
 }
@@ -177,7 +278,9 @@ static __always_inline __u64 alloc_result_ptr(__u64 rc, const struct alloc_frame
 		if (rc == 0 && fr->arg)
 			bpf_probe_read_user(&ptr, sizeof(ptr), (void *)fr->arg);
 		return ptr;
-	default:
+	case FL_AF_SYSTRIM ... FL_AF_TC_RELEASE_PAGES: /* slow paths that return no block */
+		return 0;
+	default: /* malloc, calloc, realloc, ..., sysmalloc */
 		return rc;
 	}
 }
@@ -204,15 +307,18 @@ int BPF_KRETPROBE(fl_alloc_ret)
 		t->depth = 0; /* lost a return (longjmp out of a hook?): start over */
 		return 0;
 	}
-	if (d)
-		return 0; /* nested inside another allocator call: that one is counted */
 	dur = now - fr->ts_ns;
+	if (d) { /* nested inside another allocator call: that one is counted, and timed */
+		if (func >= FL_AF_SLOW_FIRST && func < FL_AF_MAX)
+			alloc_account(t, func, dur, fr->size, false);
+		return 0;
+	}
 	if (func >= FL_AF_MAX) { /* faultline's own calibration: the probes' cost, nothing else */
 		if (func < FL_AF_ROWS)
 			alloc_fine_add(func, dur);
 		return 0;
 	}
-	alloc_account(t, func, dur, fr->size);
+	alloc_account(t, func, dur, fr->size, true);
 	if (dur < alloc_slow_ns)
 		return 0;
 	e = fl_reserve(struct fl_alloc, FL_EV_ALLOC, 0);

@@ -296,7 +296,11 @@ struct fl_memsys {
 };
 #define FL_MEMSYS_V3_SIZE 88 /* fl_memsys before dev..name: readers accept both */
 
-/* Allocator functions probed with --alloc=full; the uprobe's cookie and fl_alloc.func. */
+/*
+ * Allocator functions probed with --alloc=full (the public API) or --alloc=slow (from
+ * FL_AF_SLOW_FIRST on: the internal functions where an allocator grows or returns memory); the
+ * uprobe's cookie and fl_alloc.func. Readers name a value they do not know "?".
+ */
 enum fl_alloc_fn {
 	FL_AF_MALLOC = 0, /* malloc, tc_malloc */
 	FL_AF_CALLOC,
@@ -309,8 +313,18 @@ enum fl_alloc_fn {
 	FL_AF_RALLOCX,
 	FL_AF_SDALLOCX,
 	FL_AF_DALLOCX,
+	FL_AF_SYSMALLOC,    /* glibc (local symbols: libc6-dbg): grows the heap (brk) or mmaps */
+	FL_AF_SYSTRIM,	    /* glibc: gives the top of the heap back (brk down) */
+	FL_AF_CONSOLIDATE,  /* glibc: malloc_consolidate, merges the fast bins */
+	FL_AF_MUNMAP_CHUNK, /* glibc: frees an mmapped chunk */
+	FL_AF_TC_FETCH,	    /* tcmalloc: ThreadCache::FetchFromCentralCache */
+	FL_AF_TC_RELEASE,   /* tcmalloc: ThreadCache::ReleaseToCentralCache */
+	FL_AF_TC_POPULATE,  /* tcmalloc: CentralFreeList::Populate */
+	FL_AF_TC_GROWHEAP,  /* tcmalloc: PageHeap::GrowHeap */
+	FL_AF_TC_RELEASE_PAGES, /* tcmalloc: PageHeap::ReleaseAtLeastNPages */
 	FL_AF_MAX
 };
+#define FL_AF_SLOW_FIRST FL_AF_SYSMALLOC
 
 /*
  * Cookies of faultline's own calibration functions (user/alloc_calib.c), probed with the same

@@ -17,7 +17,8 @@
 # report needs memory; also soak), BENCH_BPFCOST_ROUNDS=N (bpfcost: rounds, default 5, quick 3),
 # BENCH_TOPCOST_ROUNDS/_SECS/_RATE (topcost: rounds (2, quick 1) of SECS seconds (30, quick 10)
 # at RATE faults/s (100000)); also ttft (the example server's median TTFT per allocator mode:
-# BENCH_TTFT_ROUNDS, 4 (quick 2), BENCH_TTFT_N requests per round, 40).
+# BENCH_TTFT_ROUNDS, 4 (quick 2), BENCH_TTFT_N requests per round, 40), BENCH_FL_BASE=PATH
+# (alloc: another faultline binary, e.g. main's, measured interleaved with this one).
 #
 # bpftrace needs tracefs for its tracepoints: if /sys/kernel/tracing is not mounted this script
 # mounts it for the bpftrace runs and unmounts it again on exit.
@@ -32,6 +33,7 @@ OUT=$ROOT/.output/bench
 # out in the middle of a run.
 FL_BUILT=${FAULTLINE:-$ROOT/.output/faultline}
 FL=$OUT/bin/faultline
+FL_BASE=${BENCH_FL_BASE:-} # bench_alloc: another faultline build measured interleaved (full-base)
 WL=${FAULTLINE_WORKLOADS:-$ROOT/.output/workloads}
 W=$OUT/bin/bench_faults
 DOC=$ROOT/docs/benchmarks.md
@@ -424,11 +426,38 @@ wall_ns() {
 	echo $((t1 - t0))
 }
 
+# wall_cpu CMD...: "WALL_NS CPU_NS" of CMD given "go" on stdin: its wall time, and the user+system
+# CPU of it and its children (the traced process pays the uprobe traps in system time; on a busy
+# machine the CPU is steadier than the wall, which also counts the waits for a CPU).
+wall_cpu() {
+	python3 -c '
+import resource, subprocess, sys, time
+err = open(sys.argv[1], "a")
+r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+t0 = time.monotonic_ns()
+if subprocess.run(sys.argv[2:], input=b"go\n", stdout=subprocess.DEVNULL, stderr=err).returncode:
+    print(" ".join(sys.argv[2:]), "failed", file=err)
+t1 = time.monotonic_ns()
+r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(t1 - t0, int((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1e9))
+' "$OUT/alloc.err" "$@"
+}
+
+# pairs_row ROUND TOOL CMD...: the alloc-pairs row of CMD N and CMD N0 (wall and CPU).
+pairs_row() {
+	local r=$1 tool=$2 a b
+	shift 2
+	read -r -a a <<<"$(wall_cpu "$@" "$ALLOC_PAIRS")"
+	read -r -a b <<<"$(wall_cpu "$@" 1000)"
+	row alloc-pairs "$r" "$tool" "n_ns=${a[0]}" "n0_ns=${b[0]}" "n_cpu_ns=${a[1]}" \
+		"n0_cpu_ns=${b[1]}" "pairs=$((ALLOC_PAIRS - 1000))"
+}
+
 # 5. Allocator overhead, once `record --alloc=` and tests/workloads/malloc_n.c exist.
 # Per pair: (full(N) - full(N0)) - (untraced(N) - untraced(N0)), over N - N0 pairs, so that
 # faultline's start-up and the process's own start cancel out.
 bench_alloc() {
-	local n=$ALLOC_PAIRS n0=1000 r py
+	local n=$ALLOC_PAIRS r py
 	local rec=("$FL" record -o "$OUT/alloc.data")
 
 	if ! "$FL" record --help 2>&1 | grep -q -- '--alloc'; then
@@ -449,19 +478,24 @@ bench_alloc() {
 	if have bpftrace && [ -n "$libc" ] && ensure_tracefs; then
 		bt="uprobe:$libc:malloc,uprobe:$libc:free /pid == cpid/ { @e = count(); }"
 		bt+=" uretprobe:$libc:malloc,uretprobe:$libc:free /pid == cpid/ { @r = count(); }"
+		# a program, for wall_cpu: bpftrace -c takes the command and its N as one string
+		# shellcheck disable=SC2016 # $1 and $2 are the little script's own
+		printf '#!/bin/sh\nexec bpftrace -e "$1" -c "%s $2"\n' "$WL/malloc_n" >"$OUT/bt_malloc_n"
+		chmod +x "$OUT/bt_malloc_n"
 	fi
 	log "alloc: $n malloc+free pairs untraced vs --alloc=full; python loop lite vs full"
 	for ((r = 1; r <= ALLOC_ROUNDS; r++)); do
-		row alloc-pairs "$r" untraced "n_ns=$(wall_ns "$WL/malloc_n" "$n")" \
-			"n0_ns=$(wall_ns "$WL/malloc_n" "$n0")" "pairs=$((n - n0))"
-		row alloc-pairs "$r" full "n_ns=$(wall_ns "${rec[@]}" --alloc=full -- "$WL/malloc_n" "$n")" \
-			"n0_ns=$(wall_ns "${rec[@]}" --alloc=full -- "$WL/malloc_n" "$n0")" "pairs=$((n - n0))"
+		pairs_row "$r" untraced "$WL/malloc_n"
+		pairs_row "$r" full "${rec[@]}" --alloc=full -- "$WL/malloc_n"
+		if [ -n "$FL_BASE" ]; then # another build, e.g. main's, interleaved with this one
+			pairs_row "$r" full-base "$FL_BASE" record -o "$OUT/alloc.data" --alloc=full -- \
+				"$WL/malloc_n"
+		fi
 		row alloc-python "$r" untraced "ns=$(wall_ns python3 -c "$py")"
 		row alloc-python "$r" lite "ns=$(wall_ns "${rec[@]}" --alloc=lite -- python3 -c "$py")"
 		row alloc-python "$r" full "ns=$(wall_ns "${rec[@]}" --alloc=full -- python3 -c "$py")"
 		if [ -n "$bt" ]; then
-			row alloc-pairs "$r" bpftrace "n_ns=$(wall_ns bpftrace -e "$bt" -c "$WL/malloc_n $n")" \
-				"n0_ns=$(wall_ns bpftrace -e "$bt" -c "$WL/malloc_n $n0")" "pairs=$((n - n0))"
+			pairs_row "$r" bpftrace "$OUT/bt_malloc_n" "$bt"
 		fi
 	done
 	rm -f "$OUT/alloc.data"
@@ -905,7 +939,7 @@ print(j['median_ttft_ms'] if j.get('completed') else 'nan')" "$OUT/ttft.json" 2>
 }
 
 bench_ttft() {
-	local spid port libc r m tp c0 c1 v bt
+	local spid port libc r m tp c0 c1 v bt ac
 	python3 "$ROOT/examples/server.py" --layout single --port 0 -q --weights "$OUT/ttft.bin" \
 		--weights-mb 8 >"$OUT/ttft.srv" 2>&1 &
 	spid=$!
@@ -918,13 +952,14 @@ bench_ttft() {
 	bt+="uretprobe:$libc:malloc,uretprobe:$libc:calloc,uretprobe:$libc:realloc"
 	bt+=' /pid == 1/ { @c = count(); } BEGIN { printf("recording to\n"); }'
 	ttft_lg "$port" >/dev/null # warm-up
-	log "ttft: $TTFT_ROUNDS rounds of $TTFT_N requests: untraced, record, record --alloc=full, uprobe trap floor"
+	log "ttft: $TTFT_ROUNDS rounds of $TTFT_N requests: untraced, record, record --alloc=slow, record --alloc=full, uprobe trap floor"
 	for ((r = 1; r <= TTFT_ROUNDS; r++)); do
-		for m in untraced record full trap; do
+		for m in untraced record slow full trap; do
 			tp=""
 			: >"$OUT/ttft.err"
 			case $m in
 			record) "$FL" record -p "$spid" -o "$OUT/ttft.data" -f 2>"$OUT/ttft.err" & tp=$! ;;
+			slow) "$FL" record -p "$spid" --alloc=slow -o "$OUT/ttft.data" -f 2>"$OUT/ttft.err" & tp=$! ;;
 			full) "$FL" record -p "$spid" --alloc=full -o "$OUT/ttft.data" -f 2>"$OUT/ttft.err" & tp=$! ;;
 			trap) have bpftrace && { bpftrace -e "$bt" >"$OUT/ttft.err" 2>&1 & tp=$!; } ;;
 			esac
@@ -937,8 +972,15 @@ bench_ttft() {
 				kill -INT "$tp" 2>/dev/null || true
 				wait "$tp" 2>/dev/null || true
 			fi
-			row ttft "$r" "$m" "median_ttft_ms=$v" "cpu_ticks=$((c1 - c0))" "hz=$(getconf CLK_TCK)" "n=$TTFT_N"
-			log "  round $r $m: median TTFT $v ms, server CPU $((c1 - c0)) ticks for $TTFT_N requests"
+			ac=0 # allocator calls the recording reports (slow paths, or malloc-family calls)
+			if [ "$m" = slow ] || [ "$m" = full ]; then
+				ac=$("$FL" report -i "$OUT/ttft.data" --json 2>/dev/null | python3 -c \
+					'import json,sys; print(sum(f["count"] for f in json.load(sys.stdin)["alloc"]["functions"].values()))' ||
+					echo 0)
+			fi
+			row ttft "$r" "$m" "median_ttft_ms=$v" "cpu_ticks=$((c1 - c0))" "hz=$(getconf CLK_TCK)" "n=$TTFT_N" \
+				"alloc_calls=$ac"
+			log "  round $r $m: median TTFT $v ms, server CPU $((c1 - c0)) ticks for $TTFT_N requests, $ac allocator calls reported"
 		done
 	done
 	rm -f "$OUT/ttft.data" "$OUT/ttft.bin"
@@ -956,24 +998,29 @@ for line in open(sys.argv[1]):
     if f[0] == "ttft":
         kv = dict(x.split("=", 1) for x in f[3:] if "=" in x)
         cpu_us = float(kv["cpu_ticks"]) / float(kv["hz"]) / float(kv["n"]) * 1e6
-        rows.setdefault(f[2], []).append((float(kv["median_ttft_ms"]), cpu_us))
+        rows.setdefault(f[2], []).append((float(kv["median_ttft_ms"]), cpu_us, int(kv.get("alloc_calls", 0))))
 if not rows:
     sys.exit(0)
 print("\n### Median TTFT of the example server (`BENCH_SECTIONS=ttft`)\n")
 print("examples/loadgen.py, one request at a time, client-measured; median over rounds of each "
       "round's median (min-max), and the server's CPU per request (utime+stime). trap: bpftrace with "
       "the same libc uprobes, programs that return at once.\n")
-print("| mode | rounds | median TTFT ms | vs untraced | server CPU us/request |")
-print("|---|---|---|---|---|")
-base = st.median([t for t, _ in rows.get("untraced", [(float("nan"), 0)]) if t == t] or [float("nan")])
-for m in ("untraced", "record", "full", "trap"):
+print("| mode | rounds | median TTFT ms | vs untraced | server CPU us/request | allocator calls reported per round |")
+print("|---|---|---|---|---|---|")
+base = st.median([x[0] for x in rows.get("untraced", [(float("nan"), 0, 0)]) if x[0] == x[0]] or [float("nan")])
+names = {"slow": "record --alloc=slow", "full": "record --alloc=full", "record": "record (--alloc=lite)"}
+for m in ("untraced", "record", "slow", "full", "trap"):
     r = [x for x in rows.get(m, []) if x[0] == x[0]]
     if not r:
         continue
     t = [x[0] for x in r]
     c = [x[1] for x in r]
-    print(f"| {m} | {len(r)} | {st.median(t):.2f} ({min(t):.2f}-{max(t):.2f}) | "
-          f"{st.median(t) / base:.2f}x | {st.median(c):.0f} ({min(c):.0f}-{max(c):.0f}) |")
+    a = [x[2] for x in r]
+    print(f"| {names.get(m, m)} | {len(r)} | {st.median(t):.2f} ({min(t):.2f}-{max(t):.2f}) | "
+          f"{st.median(t) / base:.2f}x | {st.median(c):.0f} ({min(c):.0f}-{max(c):.0f}) | "
+          f"{st.median(a):.0f} |" if m in ("slow", "full") else
+          f"| {names.get(m, m)} | {len(r)} | {st.median(t):.2f} ({min(t):.2f}-{max(t):.2f}) | "
+          f"{st.median(t) / base:.2f}x | {st.median(c):.0f} ({min(c):.0f}-{max(c):.0f}) | |")
 EOF
 }
 

@@ -141,24 +141,32 @@ sk = [kv for s, r, t, kv in rows if s == "alloc" and t == "skipped"]
 if sk:
     print(f"Not measured in this run: {sk[0]['why'].replace('_', ' ')}.")
 else:
-    def per_pair(tool):
-        return [(num(kv["n_ns"]) - num(kv["n0_ns"])) / num(kv["pairs"])
-                for s, r, t, kv in rows if s == "alloc-pairs" and t == tool]
+    def per_pair(tool, key="ns"):
+        out = []
+        for s, r, t, kv in rows:
+            a, b = num(kv.get("n_" + key)), num(kv.get("n0_" + key))
+            if s == "alloc-pairs" and t == tool:
+                out.append((a - b) / num(kv["pairs"]) if a is not None and b is not None else float("nan"))
+        return out
     u, f = per_pair("untraced"), per_pair("full")
+    uc = per_pair("untraced", "cpu_ns")
     pairs = vals("alloc-pairs", "untraced", "pairs")
+    what = {"full": "`--alloc=full`", "full-base": "`--alloc=full` of BENCH_FL_BASE (the build compared)",
+            "bpftrace": "peer: bpftrace with the same uprobes+uretprobes on malloc and free, counting only"}
     if u and f:
-        extra = [b - a for a, b in zip(u, f)]
-        print(f"- `malloc_n`: untraced {med(u, '{:.0f}')} ns per malloc+free pair, "
-              f"`--alloc=full` {med(f, '{:.0f}')} ns: **{med(extra, '{:.0f}')} ns added per pair** "
+        print(f"- `malloc_n`: untraced {med(u, '{:.0f}')} ns per malloc+free pair "
               f"(wall of N={int(pairs[0]) + 1000} minus N=1000 pairs, so start-up cancels; "
-              f"{len(u)} interleaved rounds)")
-    b = per_pair("bpftrace")
-    if u and b:
-        extra = [y - a for a, y in zip(u, b)]
-        print(f"- peer: bpftrace with the same uprobes+uretprobes on malloc and free, counting "
-              f"only: {med(b, '{:.0f}')} ns per pair, **{med(extra, '{:.0f}')} ns added** — the "
-              "kernel's uprobe round trips, which bound what any uprobe-based allocator tracer costs "
-              "on this machine")
+              f"{len(u)} interleaved rounds). Added per pair, wall and CPU (user+system of the "
+              "command and its children: the traps are the traced process's system time; steadier "
+              "than the wall on a busy machine):")
+    for tool in ("full", "full-base", "bpftrace"):
+        t, tc = per_pair(tool), per_pair(tool, "cpu_ns")
+        if not (u and t):
+            continue
+        extra = [b - a for a, b in zip(u, t)]
+        cextra = [b - a for a, b in zip(uc, tc) if a == a and b == b]  # nan: no CPU in that row
+        print(f"  - {what[tool]}: **{med(extra, '{:.0f}')} ns added** (wall), "
+              f"{med(cextra, '{:.0f}') if cextra else 'n/a'} ns of CPU added")
     un, lite, full = (vals("alloc-python", m, "ns") for m in ("untraced", "lite", "full"))
     if lite and full and un:
         print(f"- Python loop of `bytearray(1024)` (malloc+free each): wall {med([x / 1e9 for x in un], '{:.2f}')} s "

@@ -5,7 +5,7 @@ set -euo pipefail
 
 BUILD=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libdeflate-dev libncurses-dev libjansson-dev)
 TEST=(python3 qemu-system-x86 busybox-static cpio e2fsprogs prometheus tmux libjemalloc2 libjemalloc-dev
-      libgoogle-perftools4 iproute2 curl procps util-linux
+      libgoogle-perftools4 libc6-dbg iproute2 curl procps util-linux # libc6-dbg: alloc_slow (glibc's sysmalloc...)
       chromium nodejs) # chromium, node's npm: report_views.sh opens the HTML page and the trace
 BENCH=(linux-perf bpftrace time)
 CHECK=(clang-format shellcheck) # make check

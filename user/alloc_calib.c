@@ -45,8 +45,23 @@ bool alloc_calib_emulated(const uint8_t *insn, int len)
 {
 	if (len >= 1 && insn[0] >= 0x50 && insn[0] <= 0x57)
 		return true; /* push %rax..%rdi */
+	if (len >= 1 && insn[0] >= 0x70 && insn[0] <= 0x7f)
+		return true; /* jcc rel8 */
+	if (len >= 2 && insn[0] == 0x0f && insn[1] >= 0x80 && insn[1] <= 0x8f)
+		return true; /* jcc rel32 */
 	/* push %r8..%r15 */
 	return len >= 2 && insn[0] == 0x41 && insn[1] >= 0x50 && insn[1] <= 0x57;
+}
+
+int alloc_calib_probe_skip(const uint8_t *insn, int len)
+{
+	int n = 0;
+
+	if (len >= 3 && (insn[0] & 0xf0) == 0x40 && insn[1] == 0x85 && (insn[2] & 0xc0) == 0xc0)
+		n = 3; /* test %r64, %r64 */
+	else if (len >= 2 && insn[0] == 0x85 && (insn[1] & 0xc0) == 0xc0)
+		n = 2; /* test %r32, %r32 */
+	return n && alloc_calib_emulated(insn + n, len - n) ? n : 0;
 }
 #else
 /* Elsewhere one function: no emulation is assumed, both rows measure it. */
@@ -61,6 +76,13 @@ bool alloc_calib_emulated(const uint8_t *insn, int len)
 	(void)insn;
 	(void)len;
 	return false;
+}
+
+int alloc_calib_probe_skip(const uint8_t *insn, int len)
+{
+	(void)insn;
+	(void)len;
+	return 0;
 }
 #endif
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "alloc_model.h"
+#include "elfsym.h"
 #include "model.h"
 #include "procev.h"
 #include "uprobes.h"
@@ -582,6 +583,81 @@ static const char *caller_name(const struct model *m, const struct caller_rec *r
 	return v ? vma_region(v) : "unknown";
 }
 
+/* "main (heap_grow)" for the function holding IP in PID's code, or "heap_grow+0x1a2b". */
+static void slow_caller_name(const struct model *m, struct elfsym_cache *ec, int pid, uint64_t ip,
+			     char *buf, size_t len)
+{
+	bool known = false;
+	const struct vma *v = ip ? exec_vma(m, pid, ip, &known) : NULL;
+	const struct elfsym_table *t;
+	const char *fn = NULL, *err;
+	uint64_t off, symoff;
+
+	if (!ip) {
+		snprintf(buf, len, "not found on the stack");
+		return;
+	}
+	if (!v) {
+		snprintf(buf, len, "0x%" PRIx64 " (%s)", ip,
+			 known ? "in no code mapping seen"
+			       : "process gone before its maps were read");
+		return;
+	}
+	off = ip - v->start + v->offset;
+	t = v->path[0] == '/' ? elfsym_cache_get(ec, v->path, v->dev, v->inode, &err) : NULL;
+	if (t)
+		fn = elfsym_lookup(t, off - 1,
+				   &symoff); /* a return address: the call is before it */
+	if (fn)
+		snprintf(buf, len, "%s (%s)", fn, vma_region(v));
+	else
+		snprintf(buf, len, "%s+0x%" PRIx64, vma_region(v), off);
+}
+
+/* alloc.slow_callers: counted per function and caller name (several ips may share a function). */
+static void resolve_slow_callers(const struct model *m, struct alloc_model *a)
+{
+	json_t *arr = json_object_get(trailer_alloc(m), "slow_callers"), *c;
+	struct elfsym_cache ec = {0};
+	char name[256];
+	size_t i;
+
+	if (!json_array_size(arr) ||
+	    !(a->slow_callers = alloc_n(json_array_size(arr), sizeof(*a->slow_callers))))
+		return;
+	json_array_foreach(arr, i, c)
+	{
+		const char *func = json_string_value(json_object_get(c, "func"));
+		size_t k;
+
+		slow_caller_name(m, &ec, (int)jint(c, "pid"), jint(c, "ip"), name, sizeof(name));
+		for (k = 0; k < a->nslow_callers; k++)
+			if (!strcmp(a->slow_callers[k].name, name) &&
+			    !strcmp(a->slow_callers[k].func, func ?: "?"))
+				break;
+		if (k == a->nslow_callers) {
+			a->slow_callers[k].func = strdup(func ?: "?");
+			a->slow_callers[k].name = strdup(name);
+			if (!a->slow_callers[k].func || !a->slow_callers[k].name) {
+				free(a->slow_callers[k].func);
+				free(a->slow_callers[k].name);
+				fl_nomem();
+				break;
+			}
+			a->nslow_callers++;
+		}
+		a->slow_callers[k].count += jint(c, "count");
+	}
+	elfsym_cache_free(&ec);
+}
+
+static int cmp_slow_caller(const void *x, const void *y)
+{
+	const struct slow_caller_stat *a = x, *b = y;
+
+	return a->count < b->count ? 1 : a->count > b->count ? -1 : strcmp(a->name, b->name);
+}
+
 static void caller_count(struct alloc_model *a, const char *name, enum caller_why why,
 			 uint64_t bytes)
 {
@@ -688,6 +764,8 @@ void alloc_model_finish(struct model *m)
 		return;
 	decode_trailer(m, a);
 	resolve_callers(m, a);
+	resolve_slow_callers(m, a);
+	sort_n(a->slow_callers, a->nslow_callers, sizeof(*a->slow_callers), cmp_slow_caller);
 	resolve_comms(m, a);
 	for (int k = 0; k < SYS_MAX; k++) {
 		a->sys[k].p50_ns = u64vec_pct(&a->sys[k].durs, 50);
@@ -709,6 +787,11 @@ void alloc_model_free(struct model *m)
 		u64vec_free(&a->sys[k].durs);
 	for (size_t i = 0; i < a->ncallers; i++)
 		free(a->callers[i].name);
+	for (size_t i = 0; i < a->nslow_callers; i++) {
+		free(a->slow_callers[i].func);
+		free(a->slow_callers[i].name);
+	}
+	free(a->slow_callers);
 	free_trailer(a);
 	free(a->callers);
 	free(a->recs);

@@ -44,6 +44,14 @@ struct caller_stat {
 	uint64_t calls, bytes;
 };
 
+/* --alloc=slow: slow-path calls per function and caller (the code that called the allocator). */
+struct slow_caller_stat {
+	char *func;
+	char *name; /* "main (heap_grow)", "libpython3.11.so.1.0+0x1a2b3c", "not found on the stack"
+		     */
+	uint64_t count;
+};
+
 struct caller_rec {
 	uint32_t pid;
 	uint64_t caller_ip, syscall_ip, bytes;
@@ -139,6 +147,8 @@ struct alloc_model {
 	size_t ncallers;
 	struct proc_info *procs;
 	size_t nprocs, cap_procs, last_proc;
+	struct slow_caller_stat *slow_callers; /* most calls first */
+	size_t nslow_callers;
 	struct fl_alloc *slow; /* slowest first */
 	size_t nslow, cap_slow;
 	uint64_t slow_total;

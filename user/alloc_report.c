@@ -35,6 +35,12 @@ static bool lib_is(const struct alloc_lib *l, bool alloc)
 	return alloc ? alloc_lib_is_allocator(l) : alloc_lib_is_cuda(l);
 }
 
+/* A C++ symbol (tcmalloc's "_ZN8tcmalloc8PageHeap8GrowHeapEm") by the function it counts as. */
+static const char *sym_shown(const struct alloc_sym *s)
+{
+	return s->name && !strncmp(s->name, "_Z", 2) && s->func ? s->func : s->name;
+}
+
 /* "malloc calloc ..." for probed symbols; the others with their reasons. */
 static void text_lib(const struct alloc_lib *l, FILE *f)
 {
@@ -48,11 +54,12 @@ static void text_lib(const struct alloc_lib *l, FILE *f)
 	fprintf(f, "\n    probed:");
 	for (size_t i = 0; i < l->nsyms; i++)
 		if (l->syms[i].probed)
-			fprintf(f, " %s", l->syms[i].name);
+			fprintf(f, " %s", sym_shown(&l->syms[i]));
 	fprintf(f, "\n");
 	for (size_t i = 0; i < l->nsyms; i++)
 		if (!l->syms[i].probed)
-			fprintf(f, "    %-18s %s\n", l->syms[i].name, l->syms[i].status ?: "");
+			fprintf(f, "    %-18s %s\n", sym_shown(&l->syms[i]),
+				l->syms[i].status ?: "");
 }
 
 void alloc_libs_text(const struct model *m, FILE *f, bool alloc)
@@ -129,14 +136,14 @@ static void text_functions(const struct alloc_model *a, FILE *f)
 
 	if (!a->nfns)
 		return;
-	fprintf(f, "\n  %-16s %12s %12s %10s %10s %10s %10s %12s\n", "function", "calls",
+	fprintf(f, "\n  %-21s %12s %12s %10s %10s %10s %10s %12s\n", "function", "calls",
 		"bytes asked", "p50", "p99", "max", "probed p50", "total");
 	for (size_t i = 0; i < a->nfns; i++) {
 		const struct alloc_fn_stat *fn = &a->fns[i];
 
 		fine |= fn->fine != NULL;
 		probe |= fn->p50_probe || fn->p99_probe;
-		fprintf(f, "  %-16s %12" PRIu64 " %12s %10s %10s %10s %10s %12s\n", fn->name ?: "?",
+		fprintf(f, "  %-21s %12" PRIu64 " %12s %10s %10s %10s %10s %12s\n", fn->name ?: "?",
 			fn->count, fmt_bytes(fn->bytes, b, sizeof(b)),
 			fmt_corr(fn->p50_ns, fn->p50_probe, c, sizeof(c)),
 			fmt_corr(fn->p99_ns, fn->p99_probe, d, sizeof(d)),
@@ -178,6 +185,20 @@ static void text_slow(const struct model *m, FILE *f)
 			fmt_bytes(s->size, b, sizeof(b)), (uint64_t)s->ptr,
 			fmt_ns(s->dur_ns, d, sizeof(d)));
 	}
+}
+
+/* --alloc=slow: which code was calling the allocator when its slow paths ran. */
+static void text_slow_callers(const struct alloc_model *a, FILE *f)
+{
+	if (!a->nslow_callers)
+		return;
+	fprintf(f, "\n  slow-path calls by caller (the first return address on the stack past the "
+		   "allocator's code):\n");
+	for (size_t i = 0; i < a->nslow_callers && i < TEXT_MAX_ROWS; i++)
+		fprintf(f, "    %8" PRIu64 "  %-21s <- %s\n", a->slow_callers[i].count,
+			a->slow_callers[i].func, fl_esc(a->slow_callers[i].name));
+	if (a->nslow_callers > TEXT_MAX_ROWS)
+		fprintf(f, "    ... and %zu more\n", a->nslow_callers - TEXT_MAX_ROWS);
 }
 
 /* --- allocator: what the events say ---------------------------------------------------------- */
@@ -318,15 +339,23 @@ static void text_brk(const struct model *m, FILE *f)
 void alloc_print_text(const struct model *m, FILE *f)
 {
 	const struct alloc_model *a = m->alloc;
+	bool probes;
 
 	fprintf(f, "\nAllocator (--alloc=%s)\n", alloc_mode(m));
 	if (!a)
 		return;
-	if (alloc_mode_is(m, "full"))
+	probes = alloc_mode_is(m, "full") || alloc_mode_is(m, "slow");
+	if (probes)
 		alloc_libs_text(m, f, true);
+	if (alloc_mode_is(m, "slow"))
+		fprintf(
+		    f,
+		    "  (--alloc=slow: only the allocator's slow paths are probed, where it grows "
+		    "or returns memory; malloc and free themselves are not counted)\n");
 	text_functions(a, f);
-	if (alloc_mode_is(m, "full"))
+	if (probes)
 		text_slow(m, f);
+	text_slow_callers(a, f);
 	if (!alloc_mode_is(m, "off")) {
 		text_syscall_table(a, f);
 		text_madvise(a, f);
@@ -552,6 +581,16 @@ static void json_syscalls(const struct model *m, struct jw *w)
 	}
 	jw_obj_close(w);
 	jw_ku64(w, "dontneed_bytes_returned", a ? a->madv_bytes[FL_MADV_DONTNEED] : 0);
+	jw_key(w, "slow_path_callers"); /* --alloc=slow; empty otherwise */
+	jw_arr_open(w);
+	for (size_t i = 0; a && i < a->nslow_callers; i++) {
+		jw_obj_open(w);
+		jw_kstr(w, "func", a->slow_callers[i].func);
+		jw_kstr(w, "caller", a->slow_callers[i].name);
+		jw_ku64(w, "count", a->slow_callers[i].count);
+		jw_obj_close(w);
+	}
+	jw_arr_close(w);
 	jw_key(w, "by_caller");
 	jw_arr_open(w);
 	for (size_t i = 0; a && i < a->ncallers; i++) {

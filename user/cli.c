@@ -45,10 +45,12 @@ static int parse_alloc(struct session_opts *o, const char *arg)
 		o->alloc_mode = FL_ALLOC_LITE;
 	else if (!strcmp(arg, "full"))
 		o->alloc_mode = FL_ALLOC_FULL;
+	else if (!strcmp(arg, "slow"))
+		o->alloc_mode = FL_ALLOC_SLOW;
 	else if (!strcmp(arg, "off"))
 		o->alloc_mode = FL_ALLOC_OFF;
 	else {
-		fl_err("--alloc '%s': expected lite, full or off", arg);
+		fl_err("--alloc '%s': expected lite, full, slow or off", arg);
 		return -EINVAL;
 	}
 	return 0;

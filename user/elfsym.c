@@ -35,12 +35,16 @@ static uint64_t vaddr_to_offset(Elf *e, uint64_t vaddr)
 	return 0;
 }
 
-/* "cudaHostRegister@@libcudart.so.13" matches "cudaHostRegister". */
-static bool sym_matches(const char *sym, const char *want)
+/*
+ * "cudaHostRegister@@libcudart.so.13" matches "cudaHostRegister"; with CLONES, a compiler's
+ * specialised copy of a local function ("systrim.constprop.0") matches its name too.
+ */
+static bool sym_matches(const char *sym, const char *want, bool clones)
 {
 	size_t n = strlen(want);
 
-	return !strncmp(sym, want, n) && (sym[n] == 0 || sym[n] == '@');
+	return !strncmp(sym, want, n) &&
+	       (sym[n] == 0 || sym[n] == '@' || (clones && sym[n] == '.'));
 }
 
 /* Symbol table SCN's header and data: its number of symbols, 0 when it cannot be read. */
@@ -68,7 +72,7 @@ static const char *func_sym(Elf *e, const GElf_Shdr *sh, Elf_Data *data, size_t 
  * version (not hidden in .gnu.version, or "@@" in a static table) wins over an old one.
  */
 static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct elfsym *ss, int n,
-			uint64_t *vaddr, bool *is_default, bool *ifunc)
+			uint64_t *vaddr, bool *is_default, bool *ifunc, bool clones)
 {
 	GElf_Shdr sh;
 	Elf_Data *data;
@@ -87,7 +91,8 @@ static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct elfsym *s
 			gelf_getversym(versym, i, &vs);
 		dflt = !(vs & 0x8000) && (!strchr(name, '@') || strstr(name, "@@"));
 		for (int k = 0; k < n; k++) {
-			if (!sym_matches(name, ss[k].name) ||
+			if (!sym_matches(name, ss[k].name,
+					 clones && GELF_ST_BIND(sym.st_info) == STB_LOCAL) ||
 			    (vaddr[k] && (is_default[k] || !dflt)))
 				continue;
 			vaddr[k] = sym.st_value;
@@ -95,6 +100,31 @@ static void scan_symtab(Elf *e, Elf_Scn *scn, Elf_Data *versym, struct elfsym *s
 			ifunc[k] = GELF_ST_TYPE(sym.st_info) == STT_GNU_IFUNC;
 		}
 	}
+}
+
+static Elf *open_debug_file(Elf *e);
+static Elf_Scn *find_scn(Elf *e, uint32_t type);
+
+/*
+ * A stripped file's names still missing, from its separate debug file: local functions (glibc's
+ * sysmalloc) are only there. Its addresses are the stripped file's (same link), so the stripped
+ * file's program headers turn them into file offsets.
+ */
+static void scan_debug_file(Elf *e, struct elfsym *ss, int n, uint64_t *vaddr, bool *dflt,
+			    bool *ifunc)
+{
+	Elf_Scn *scn;
+	Elf *d;
+	int k;
+
+	for (k = 0; k < n && vaddr[k]; k++)
+		;
+	if (k == n || !(d = open_debug_file(e)))
+		return;
+	scn = find_scn(d, SHT_SYMTAB);
+	if (scn)
+		scan_symtab(d, scn, NULL, ss, n, vaddr, dflt, ifunc, true);
+	elf_end(d);
 }
 
 int elfsym_resolve(int fd, struct elfsym *ss, int n, char *err, size_t errlen)
@@ -126,9 +156,11 @@ int elfsym_resolve(int fd, struct elfsym *ss, int n, char *err, size_t errlen)
 			versym = elf_getdata(scn, NULL);
 	}
 	if (dynsym)
-		scan_symtab(e, dynsym, versym, ss, n, vaddr, dflt, ifunc);
+		scan_symtab(e, dynsym, versym, ss, n, vaddr, dflt, ifunc, false);
 	if (symtab)
-		scan_symtab(e, symtab, NULL, ss, n, vaddr, dflt, ifunc);
+		scan_symtab(e, symtab, NULL, ss, n, vaddr, dflt, ifunc, false);
+	else
+		scan_debug_file(e, ss, n, vaddr, dflt, ifunc);
 	for (int k = 0; k < n; k++) {
 		if (!vaddr[k]) {
 			snprintf(

@@ -19,7 +19,9 @@ struct elfsym {
 
 /*
  * Resolves the N (at most ELFSYM_MAX) names of SS in the ELF file open on FD: .dynsym, then
- * .symtab; a default version wins over an old one; an ifunc is not resolved (its address is the
+ * .symtab, or for a stripped file its debug file's (/usr/lib/debug/.build-id/, where local
+ * functions such as glibc's sysmalloc are, also as "NAME.constprop.0" clones); a default version
+ * wins over an old one; an ifunc is not resolved (its address is the
  * resolver's). 0, or -EINVAL with ERR set when FD is not an ELF file.
  */
 int elfsym_resolve(int fd, struct elfsym *ss, int n, char *err, size_t errlen);

@@ -449,12 +449,12 @@ static void alloc_functions(const struct session *s, const struct uprobes *up, s
 	free(h);
 }
 
-/* struct alloc_thread in bpf/alloc.bpf.c: pid, depth, 4 frames of 32 bytes, 16 calls, total_ns. */
+/* struct alloc_thread in bpf/alloc.bpf.c: pid, depth, 4 frames of 32 bytes, 32 calls, total_ns. */
 struct alloc_thread_val {
 	__u32 pid;
 	__u32 depth;
 	__u64 frames[4 * 4];
-	__u64 calls[16];
+	__u64 calls[32];
 	__u64 total_ns;
 };
 
@@ -497,6 +497,38 @@ out:
 	jw_arr_close(w);
 }
 
+/*
+ * --alloc=slow: alloc.slow_callers, optional: [{pid, func, ip, count}], the return address into
+ * the code that called the allocator when a slow path ran (0: none found on the stack).
+ */
+static void alloc_slow_callers(const struct session *s, struct jw *w)
+{
+	struct bpf_map *map = s->skel->maps.alloc_slow_callers;
+	struct {
+		__u32 pid, func;
+		__u64 ip;
+	} key, *prev = NULL;
+	int n = 0;
+
+	jw_key(w, "slow_callers");
+	jw_arr_open(w);
+	while (n < 1024 && !bpf_map__get_next_key(map, prev, &key, sizeof(key))) {
+		__u64 count;
+
+		prev = &key;
+		if (bpf_map__lookup_elem(map, &key, sizeof(key), &count, sizeof(count), 0))
+			continue;
+		jw_obj_open(w);
+		jw_ku64(w, "pid", key.pid);
+		jw_kstr(w, "func", alloc_fn_name(key.func));
+		jw_ku64(w, "ip", key.ip);
+		jw_ku64(w, "count", count);
+		jw_obj_close(w);
+		n++;
+	}
+	jw_arr_close(w);
+}
+
 static void alloc_lib(const struct up_lib *l, struct jw *w)
 {
 	jw_obj_open(w);
@@ -517,6 +549,8 @@ static void alloc_lib(const struct up_lib *l, struct jw *w)
 		jw_kbool(w, "probed", l->syms[k].probed);
 		jw_kstr(w, "status", l->syms[k].status[0] ? l->syms[k].status : "not probed");
 		jw_ku64(w, "offset", l->syms[k].offset);
+		if (l->syms[k].skip) /* optional: the probe is past the function's first insn */
+			jw_ku64(w, "probe_skip", l->syms[k].skip);
 		jw_obj_close(w);
 	}
 	jw_arr_close(w);
@@ -542,6 +576,8 @@ void meta_alloc(struct jw *w, const struct session *s, const struct uprobes *up)
 		alloc_calib_json(w, &up->calib);
 		alloc_functions(s, up, w);
 		alloc_threads(s, w);
+		if (up->alloc_slow)
+			alloc_slow_callers(s, w);
 	}
 	jw_key(w, "processes");
 	jw_arr_open(w);

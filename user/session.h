@@ -15,7 +15,7 @@
 struct ring_buffer;
 struct faultline_bpf;
 
-enum fl_alloc_mode { FL_ALLOC_LITE = 0, FL_ALLOC_OFF, FL_ALLOC_FULL };
+enum fl_alloc_mode { FL_ALLOC_LITE = 0, FL_ALLOC_OFF, FL_ALLOC_FULL, FL_ALLOC_SLOW };
 enum fl_cuda_mode { FL_CUDA_AUTO = 0, FL_CUDA_OFF };
 
 struct session_opts {

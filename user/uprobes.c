@@ -58,6 +58,23 @@ static const struct want alloc_wants[] = {
     {"tc_memalign", FL_AF_MEMALIGN, W_TC},
 };
 
+/*
+ * --alloc=slow: where each allocator grows or returns memory, rare next to malloc and free.
+ * glibc's are local symbols, in its debug file only (Debian: libc6-dbg); tcmalloc (gperftools)
+ * exports its own. jemalloc's Debian build exports its public API only: nothing here.
+ */
+static const struct want slow_wants[] = {
+    {"sysmalloc", FL_AF_SYSMALLOC, W_GLIBC},
+    {"systrim", FL_AF_SYSTRIM, W_GLIBC},
+    {"malloc_consolidate", FL_AF_CONSOLIDATE, W_GLIBC},
+    {"munmap_chunk", FL_AF_MUNMAP_CHUNK, W_GLIBC},
+    {"_ZN8tcmalloc11ThreadCache21FetchFromCentralCacheEjiPFPvmE", FL_AF_TC_FETCH, W_TC},
+    {"_ZN8tcmalloc11ThreadCache21ReleaseToCentralCacheEPNS0_8FreeListEji", FL_AF_TC_RELEASE, W_TC},
+    {"_ZN8tcmalloc15CentralFreeList8PopulateEv", FL_AF_TC_POPULATE, W_TC},
+    {"_ZN8tcmalloc8PageHeap8GrowHeapEm", FL_AF_TC_GROWHEAP, W_TC},
+    {"_ZN8tcmalloc8PageHeap20ReleaseAtLeastNPagesEm", FL_AF_TC_RELEASE_PAGES, W_TC},
+};
+
 static const struct want cudart_wants[] = {
     {"cudaHostRegister", FL_CF_HOST_REGISTER}, {"cudaHostUnregister", FL_CF_HOST_UNREGISTER},
     {"cudaHostAlloc", FL_CF_HOST_ALLOC},       {"cudaMallocHost", FL_CF_MALLOC_HOST},
@@ -84,6 +101,15 @@ static const char *const alloc_fn_names[FL_AF_MAX] = {
     [FL_AF_RALLOCX] = "rallocx",
     [FL_AF_SDALLOCX] = "sdallocx",
     [FL_AF_DALLOCX] = "dallocx",
+    [FL_AF_SYSMALLOC] = "sysmalloc",
+    [FL_AF_SYSTRIM] = "systrim",
+    [FL_AF_CONSOLIDATE] = "malloc_consolidate",
+    [FL_AF_MUNMAP_CHUNK] = "munmap_chunk",
+    [FL_AF_TC_FETCH] = "FetchFromCentralCache",
+    [FL_AF_TC_RELEASE] = "ReleaseToCentralCache",
+    [FL_AF_TC_POPULATE] = "Populate",
+    [FL_AF_TC_GROWHEAP] = "GrowHeap",
+    [FL_AF_TC_RELEASE_PAGES] = "ReleaseAtLeastNPages",
 };
 
 static const char *const cuda_fn_names[FL_CF_MAX] = {
@@ -111,7 +137,10 @@ const char *cuda_fn_name(unsigned int fn)
 
 const char *alloc_mode_name(int mode)
 {
-	return mode == FL_ALLOC_OFF ? "off" : mode == FL_ALLOC_FULL ? "full" : "lite";
+	return mode == FL_ALLOC_OFF    ? "off"
+	       : mode == FL_ALLOC_FULL ? "full"
+	       : mode == FL_ALLOC_SLOW ? "slow"
+				       : "lite";
 }
 
 const char *uprobes_lib_kind_name(enum lib_kind k)
@@ -160,6 +189,27 @@ static int add_link(struct up_lib *l, struct bpf_link *link)
 	return 0;
 }
 
+/*
+ * --alloc=slow: where the allocator's code is relative to slow-path function S's probe (struct
+ * lib_text in bpf/alloc.bpf.c), which the probe skips when it looks on the stack for the return
+ * address into its caller. Relative, so that neither ASLR nor an exec that keeps the probes on the
+ * same file needs an update.
+ */
+static void set_lib_text(struct uprobes *up, const struct up_lib *l, const struct sym_state *s)
+{
+	struct {
+		__u64 delta, len;
+	} t = {s->offset - l->text_off, l->text_len};
+	__u32 key = s->fn;
+
+	if (l->kind != LIB_ALLOC || s->fn < FL_AF_SLOW_FIRST || s->fn >= FL_AF_MAX ||
+	    !l->text_len || s->offset < l->text_off)
+		return;
+	if (bpf_map__update_elem(up->s->skel->maps.alloc_lib_text, &key, sizeof(key), &t, sizeof(t),
+				 BPF_ANY))
+		fl_info("%s: its callers are not looked for: %s", s->name, strerror(errno));
+}
+
 /* The return probe first: an entry seen without its return would leave the thread "inside". */
 static int attach_sym(struct uprobes *up, struct up_lib *l, int pid, const char *path,
 		      struct sym_state *s)
@@ -184,6 +234,7 @@ static int attach_sym(struct uprobes *up, struct up_lib *l, int pid, const char 
 	}
 	if (add_link(l, rl) || add_link(l, el))
 		return -ENOMEM;
+	set_lib_text(up, l, s);
 	s->probed = true;
 	snprintf(s->status, sizeof(s->status), "probed");
 	return 0;
@@ -225,15 +276,44 @@ static int resolve_syms(int fd, struct up_lib *l)
 		q[k].name = l->syms[k].name;
 	err = elfsym_resolve(fd, q, l->nsyms, l->error, sizeof(l->error));
 	for (int k = 0; !err && k < l->nsyms; k++) {
-		uint8_t insn[2] = {};
+		uint8_t insn[16] = {};
 		ssize_t n;
+		int skip;
 
-		l->syms[k].offset = q[k].offset;
 		n = q[k].offset ? pread(fd, insn, sizeof(insn), q[k].offset) : 0;
-		l->syms[k].emulated = alloc_calib_emulated(insn, n > 0 ? n : 0);
+		n = n > 0 ? n : 0;
+		skip = l->kind == LIB_ALLOC ? alloc_calib_probe_skip(insn, n) : 0;
+		l->syms[k].offset = q[k].offset ? q[k].offset + skip : 0;
+		l->syms[k].skip = skip;
+		l->syms[k].emulated = alloc_calib_emulated(insn + skip, n - skip);
 		memcpy(l->syms[k].status, q[k].status, sizeof(l->syms[k].status));
 	}
 	return err;
+}
+
+/*
+ * --alloc=slow found nothing to probe in L: why, in the library's error (the report prints it),
+ * and said once. The memory syscalls (--alloc=lite's) are still timed: where glibc's slow path
+ * ends (brk, mmap, munmap, madvise).
+ */
+static void slow_unknown(struct up_lib *l)
+{
+	const char *a = l->allocator;
+
+	if (!strcmp(a, "glibc"))
+		snprintf(l->error, sizeof(l->error),
+			 "glibc slow path not probed: sysmalloc, systrim... are local symbols, in "
+			 "its debug file only: install libc6-dbg; memory syscalls still timed");
+	else if (!strcmp(a, "jemalloc"))
+		snprintf(l->error, sizeof(l->error),
+			 "jemalloc slow path not probed: its build exports only the public API (no "
+			 "slow-path symbols, no USDT notes); memory syscalls still timed");
+	else
+		snprintf(l->error, sizeof(l->error),
+			 "%s slow path not probed: no slow-path functions found in it; memory "
+			 "syscalls still timed",
+			 a);
+	fprintf(stderr, "faultline: %s: %s\n", fl_esc(l->path), l->error);
 }
 
 /* Resolves and attaches every wanted symbol of L; two names at one address are probed once. */
@@ -242,7 +322,9 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 	char path[PATH_MAX + 32];
 	int probed = 0, fd;
 
-	if (l->kind == LIB_ALLOC)
+	if (l->kind == LIB_ALLOC && up->alloc_slow)
+		fill_wants(l, slow_wants, ARRAY_SIZE(slow_wants), allocator_bit(l->allocator));
+	else if (l->kind == LIB_ALLOC)
 		fill_wants(l, alloc_wants, ARRAY_SIZE(alloc_wants), allocator_bit(l->allocator));
 	else if (l->kind == LIB_CUDART)
 		fill_wants(l, cudart_wants, ARRAY_SIZE(cudart_wants), 0);
@@ -257,6 +339,11 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 	fd = open_target_file(path, l->dev, l->inode, l->error, sizeof(l->error));
 	if (fd < 0) {
 		fl_info("pid %d: %s not probed: %s", pid, fl_esc(l->path), l->error);
+		return;
+	}
+	if (!l->nsyms) { /* --alloc=slow on an allocator with no slow-path symbols */
+		slow_unknown(l);
+		close(fd);
 		return;
 	}
 	if (resolve_syms(fd, l)) {
@@ -281,6 +368,8 @@ static void probe_lib(struct uprobes *up, int pid, struct up_lib *l)
 		probed += !attach_sym(up, l, pid, path, s);
 	}
 	close(fd);
+	if (!probed && l->kind == LIB_ALLOC && up->alloc_slow)
+		slow_unknown(l);
 	l->attached_ns = clock_ns(CLOCK_MONOTONIC);
 	fprintf(stderr, "faultline: pid %d: probed %d functions in %s (%s%s%s)\n", pid, probed,
 		fl_esc(l->path), uprobes_lib_kind_name(l->kind), l->kind == LIB_ALLOC ? " " : "",
@@ -401,6 +490,13 @@ static void scan_allocator(struct uprobes *up, struct up_proc *p, const char *ma
 		if (!l)
 			return;
 		l->allocator = name;
+		for (size_t j = 0; j < vm->n; j++) /* its code, for the slow-path callers */
+			if (!strcmp(vm->v[j].path, lib) && vm->v[j].inode == vm->v[i].inode &&
+			    vm->v[j].perms[2] == 'x') {
+				l->text_off = vm->v[j].offset;
+				l->text_len = vm->v[j].end - vm->v[j].start;
+				break;
+			}
 		probe_lib(up, p->pid, l);
 		return;
 	}
@@ -521,6 +617,7 @@ int uprobes_open(struct uprobes **out, struct session *s)
 		return -ENOMEM;
 	up->s = s;
 	up->alloc_on = probe_plan_active(&s->plan, "alloc_calls");
+	up->alloc_slow = s->opts.alloc_mode == FL_ALLOC_SLOW;
 	up->cuda_on = probe_plan_active(&s->plan, "cuda_pinned");
 	up->maps_on = probe_plan_active(&s->plan, "alloc_syscalls");
 	up->alloc_entry = s->skel->progs.fl_alloc_entry;

@@ -43,6 +43,7 @@ struct sym_state {
 	uint64_t offset;
 	bool probed;
 	bool emulated; /* its first instruction is one the kernel emulates (alloc_calib.h) */
+	int skip;      /* the probe is this many bytes past the function's start (ditto) */
 	char status[112];
 };
 
@@ -50,7 +51,8 @@ struct up_lib {
 	char *path; /* as the target's maps name it */
 	uint64_t inode, dev;
 	enum lib_kind kind;
-	const char *allocator; /* LIB_ALLOC: "glibc", "jemalloc"... */
+	const char *allocator;	     /* LIB_ALLOC: "glibc", "jemalloc"... */
+	uint64_t text_off, text_len; /* its executable mapping: file offset, length */
 	struct sym_state syms[UP_MAX_SYMS];
 	int nsyms;
 	struct bpf_link **links;
@@ -75,7 +77,8 @@ struct up_proc {
 struct uprobes {
 	struct session *s;
 	bool alloc_on, cuda_on;
-	bool maps_on; /* --alloc=lite: keep each process's code mappings for the caller column */
+	bool alloc_slow; /* --alloc=slow: the allocators' slow paths, not their public API */
+	bool maps_on;	 /* --alloc=lite: keep each process's code mappings for the caller column */
 	struct bpf_program *alloc_entry, *alloc_ret, *cuda_entry, *cuda_ret;
 	struct up_proc *procs;
 	int nprocs;
