@@ -361,9 +361,16 @@ static void text_faults(const struct model *m, FILE *f)
 	}
 	memcpy(regions, m->regions, m->nregions * sizeof(*regions));
 	sort_n(regions, m->nregions, sizeof(*regions), cmp_region);
-	fprintf(f, "\n  %-48s %12s %8s %10s\n", "region", "faults", "share", "kernel");
+	/* as wide as the longest name shown (names such as "anon: jemalloc arenas and large
+	 * blocks (libjemalloc.so.2)" say what made the mapping), within 80 columns */
+	int w = 48;
 	for (size_t i = 0; i < m->nregions && i < TEXT_REGIONS; i++) {
-		fprintf(f, "  %-48.48s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n",
+		int n = (int)strlen(fl_esc(regions[i].name));
+		w = n > w ? (n < 80 ? n : 80) : w;
+	}
+	fprintf(f, "\n  %-*s %12s %8s %10s\n", w, "region", "faults", "share", "kernel");
+	for (size_t i = 0; i < m->nregions && i < TEXT_REGIONS; i++) {
+		fprintf(f, "  %-*.*s %12" PRIu64 " %7.1f%% %10" PRIu64 "\n", w, w,
 			fl_esc(regions[i].name), regions[i].faults,
 			total ? 100.0 * regions[i].faults / total : 0.0, regions[i].kernel);
 		text_region_detail(&regions[i], f);
@@ -373,7 +380,7 @@ static void text_faults(const struct model *m, FILE *f)
 
 		for (size_t i = TEXT_REGIONS; i < m->nregions; i++)
 			rest += regions[i].faults;
-		fprintf(f, "  %-48s %12" PRIu64 " %7.1f%%\n", "(the other regions, summed)", rest,
+		fprintf(f, "  %-*s %12" PRIu64 " %7.1f%%\n", w, "(the other regions, summed)", rest,
 			total ? 100.0 * rest / total : 0.0);
 	}
 	free(regions);
