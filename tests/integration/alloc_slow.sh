@@ -10,11 +10,12 @@ need_root
 SMALL=3000 LARGE=8
 TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 
-# record LABEL [--not-glibc]: heap_grow under --alloc=slow (LD_PRELOAD as the caller sets it).
+# record LABEL [--not-glibc]: heap_grow under --alloc=slow, LD_PRELOAD=$PRELOAD for the workload
+# only (an ASan faultline refuses a preloaded library ahead of its runtime).
 record() {
 	local label=$1
 	shift
-	start_workload heap_grow $SMALL $LARGE "$@"
+	LD_PRELOAD=${PRELOAD:-} start_workload heap_grow $SMALL $LARGE "$@"
 	start_record -p "$WPID" --alloc=slow -o "$TMP/$label.data"
 	go
 	finish_workload || fail "heap_grow exited non-zero"
@@ -57,7 +58,7 @@ if [ ! -e "$TCMALLOC" ]; then
 	echo "ok (tcmalloc part skipped: $TCMALLOC not installed; apt-get install libtcmalloc-minimal4)"
 	exit 0
 fi
-LD_PRELOAD=$TCMALLOC record tcmalloc --not-glibc
+PRELOAD=$TCMALLOC record tcmalloc --not-glibc
 sed -n '/^  function/,/^  (p50/p' "$TMP/tcmalloc.txt"
 check_eq "tcmalloc: allocator" "$(json 'j["alloc"]["libraries"][0]["allocator"]' "$TMP/tcmalloc.json")" tcmalloc
 check_eq "tcmalloc: PageHeap::GrowHeap calls (one per 2 MiB block)" \
