@@ -187,21 +187,19 @@ static __always_inline __u32 fl_tid(void)
 /*
  * The target filter, first thing in every program. Learns the process's mm on first sight so
  * that events running in other contexts (khugepaged, rss_stat) can be matched by mm.
+ * A fault storm asks the same question on every fault: a per-CPU memo (MEMO_TGID, MEMO_GEN, in a
+ * map value; may be NULL) answers it without the hash lookup. Only targets whose mm is learnt are
+ * kept (learning needs the lookup).
  */
-static __always_inline bool fl_is_target_tgid(__u32 tgid)
+static __always_inline bool fl_is_target_memo(__u32 tgid, __u32 *memo_tgid, __u64 *memo_gen)
 {
 	/* read before the lookup: a removal after it changes the generation the memo keeps */
 	__u64 gen = *(volatile __u64 *)&fl_tgt_gen;
-	struct tgt_memo *memo;
 	struct fl_target *t;
-	__u32 zero = 0;
 
 	if (cfg_trace_all)
 		return tgid != cfg_self_pid && tgid != 0;
-	/* A fault storm asks the same question on every fault: a per-CPU memo answers it without
-	 * the hash lookup. Only targets whose mm is learnt are kept (learning needs the lookup). */
-	memo = bpf_map_lookup_elem(&tgt_memo, &zero);
-	if (memo && memo->tgid == tgid && memo->gen == gen && tgid)
+	if (memo_tgid && *memo_tgid == tgid && *memo_gen == gen && tgid)
 		return true;
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (!t)
@@ -219,11 +217,23 @@ static __always_inline bool fl_is_target_tgid(__u32 tgid)
 				__sync_fetch_and_add(&fl_mm_gen, 1);
 		}
 	}
-	if (t->mm && memo) {
-		memo->tgid = tgid;
-		memo->gen = gen;
+	if (t->mm && memo_tgid) {
+		*memo_tgid = tgid;
+		*memo_gen = gen;
 	}
 	return true;
+}
+
+static __always_inline bool fl_is_target_tgid(__u32 tgid)
+{
+	struct tgt_memo *memo;
+	__u32 zero = 0;
+
+	if (cfg_trace_all)
+		return fl_is_target_memo(tgid, NULL, NULL);
+	memo = bpf_map_lookup_elem(&tgt_memo, &zero);
+	return memo ? fl_is_target_memo(tgid, &memo->tgid, &memo->gen)
+		    : fl_is_target_memo(tgid, NULL, NULL);
 }
 
 /* Forgets MM when TGID owns it (see the vfork note in fl_is_target_tgid). */
@@ -322,21 +332,8 @@ static __always_inline void fl_submit(void *ev)
  * counters when a target's last sample is older than cfg_rss_interval_ns (growth comes by
  * faults), and the memory syscalls, exec and exit read them each time (shrinking comes by them).
  * The fault side asks on every fault: a per-CPU memo of the last tgid and when its sample is due
- * answers it without a hash lookup.
+ * (in struct fl_fault_cpu) answers it without a hash lookup.
  */
-struct rss_due {
-	__u32 tgid;
-	__u32 pad;
-	__u64 last_ns; /* the tgid's last sample, as this CPU last saw it */
-};
-
-FL_GLOBAL struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct rss_due);
-} rss_due SEC(".maps");
-
 /* An FL_EV_RSS for PID with MM's counters now. */
 static __always_inline void fl_rss_emit(struct mm_struct *mm, __u32 pid)
 {
@@ -368,29 +365,27 @@ static __always_inline void fl_rss_now(__u64 now)
 	fl_rss_emit(mm, info->pid);
 }
 
-/* In a target's fault: its RSS if its last sample is older than cfg_rss_interval_ns. */
-static __always_inline void fl_rss_due(__u32 tgid, __u64 now)
+/* In a target's fault: its RSS if its last sample is older than cfg_rss_interval_ns. MEMO_TGID
+ * and MEMO_NS: this CPU's memo of the last tgid and its last sample (a map value). */
+static __always_inline void fl_rss_due(__u32 tgid, __u64 now, __u32 *memo_tgid, __u64 *memo_ns)
 {
 	struct mm_struct *mm;
 	struct mm_info *info;
-	struct rss_due *d;
-	__u32 zero = 0;
 	__u64 key;
 
 	if (!cfg_rss_sample || cfg_trace_all)
 		return;
-	d = bpf_map_lookup_elem(&rss_due, &zero);
-	if (!d || (d->tgid == tgid && now - d->last_ns < cfg_rss_interval_ns))
+	if (*memo_tgid == tgid && now - *memo_ns < cfg_rss_interval_ns)
 		return;
 	mm = bpf_get_current_task_btf()->mm;
 	key = (__u64)mm;
 	info = bpf_map_lookup_elem(&target_mms, &key);
-	d->tgid = tgid;
-	d->last_ns = now;
+	*memo_tgid = tgid;
+	*memo_ns = now;
 	if (!info)
 		return;
 	if (now - info->last_rss_ns < cfg_rss_interval_ns) {
-		d->last_ns = info->last_rss_ns; /* another CPU sampled it: due after that one */
+		*memo_ns = info->last_rss_ns; /* another CPU sampled it: due after that one */
 		return;
 	}
 	info->last_rss_ns = now;

@@ -130,7 +130,7 @@ struct fl_fault_run {
 };
 
 /*
- * The open run of a CPU (map fault_runs, per CPU): the FL_EV_FAULT_RUN being built, with what
+ * The open run of a CPU (in map fault_cpu, per CPU): the FL_EV_FAULT_RUN being built, with what
  * decides whether the next fault continues it. User space reads what is left in it when record
  * stops, after the programs are detached (session_fault_runs).
  */
@@ -140,6 +140,21 @@ struct fl_run_slot {
 	__u64 last_ts;
 	__u64 seq;    /* fl_ev_seq when the run began */
 	__u64 ms_end; /* the end of the run's millisecond: one compare per fault, no division */
+};
+
+/*
+ * What the fault program keeps per CPU (map fault_cpu), in one map value so that a fault looks up
+ * one: the open run, this CPU's fault counts (FL_CNT_FAULTS_USER and _KERNEL are counted here, not
+ * in counters: user space adds them, session_counter and live_snap_read), and the memos of the
+ * last target seen (see fl_is_target_tgid) and of when its RSS sample is due (fl_rss_due).
+ */
+struct fl_fault_cpu {
+	struct fl_run_slot run;
+	__u64 faults[2]; /* [0]: user-mode faults, [1]: kernel-mode (FL_F_KERNEL) */
+	__u32 tgt_tgid;	 /* the last target this CPU saw, with its mm learnt; 0: none */
+	__u32 rss_tgid;	 /* the tgid whose RSS sample time rss_last_ns is */
+	__u64 tgt_gen;	 /* fl_tgt_gen when tgt_tgid was seen */
+	__u64 rss_last_ns;
 };
 
 /* How a fault ended, as the kernel's mm_account_fault() counts it (bpf/compat.bpf.h). */

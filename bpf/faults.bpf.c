@@ -63,13 +63,14 @@ static __always_inline void fault_emit(__u32 tgid, __u32 tid, __u16 flags, __u64
 	fault_submit(e, ring, own);
 }
 
-/* The open run of each CPU (--fault-events=runs or off). */
+/* What a fault needs of its CPU, in one lookup: the open run (--fault-events=runs or off), the
+ * fault counts and the memos (struct fl_fault_cpu). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct fl_run_slot);
-} fault_runs SEC(".maps");
+	__type(value, struct fl_fault_cpu);
+} fault_cpu SEC(".maps");
 
 /* The run as an event; lost, its faults count as dropped events. */
 static __always_inline void run_emit(struct fl_run_slot *r)
@@ -101,16 +102,11 @@ static __always_inline bool run_continues(struct fl_run_slot *r, __u64 addr)
 }
 
 /* --fault-events=runs or off: the fault continues this CPU's open run, or begins the next. */
-static __always_inline void fault_run_add(__u32 tgid, __u32 tid, __u16 flags, __u64 addr, __u64 ip,
-					  __u64 now)
+static __always_inline void fault_run_add(struct fl_run_slot *r, __u32 tgid, __u32 tid, __u16 flags,
+					  __u64 addr, __u64 ip, __u64 now)
 {
 	__u64 seq = *(volatile __u64 *)&fl_ev_seq; /* after the clock: see fl_reserve_tid */
-	struct fl_run_slot *r;
-	__u32 zero = 0;
 
-	r = bpf_map_lookup_elem(&fault_runs, &zero);
-	if (!r)
-		return;
 	if (cfg_fault_events == FL_FE_OFF)
 		addr = ip = 0;
 	if (r->ev.count && r->ev.h.tid == tid && r->ev.h.flags == flags && r->ev.ip == ip &&
@@ -143,23 +139,28 @@ static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u1
 {
 	__u64 id = bpf_get_current_pid_tgid(); /* once: every fault of the target comes here */
 	__u32 tgid = id >> 32;
+	struct fl_fault_cpu *c;
+	__u32 zero = 0;
 	__u64 now;
 
-	if (!fl_is_target_tgid(tgid))
+	c = bpf_map_lookup_elem(&fault_cpu, &zero); /* the only per-CPU lookup of a fault */
+	if (!c)
+		return 0;
+	if (!fl_is_target_memo(tgid, &c->tgt_tgid, &c->tgt_gen))
 		return 0;
 	if ((flags & FL_F_KERNEL) && fl_own_stack_fault())
 		return 0; /* faultline's own read of the stack, failed: not the target's fault */
 	now = bpf_ktime_get_ns(); /* once: the RSS sample's clock and the event's time */
-	fl_rss_due(tgid, now);
+	fl_rss_due(tgid, now, &c->rss_tgid, &c->rss_last_ns);
 	flags |= fl_pf_error_write(error_code);
-	fl_count(flags & FL_F_KERNEL ? FL_CNT_FAULTS_KERNEL : FL_CNT_FAULTS_USER, 1);
+	c->faults[(flags & FL_F_KERNEL) ? 1 : 0]++;
 	fl_account_fault(1, 0);
 	if (!cfg_emit_events)
 		return 0;
 	if (cfg_fault_events == FL_FE_ALL)
 		fault_emit(tgid, (__u32)id, flags, addr, ip, error_code, now);
 	else
-		fault_run_add(tgid, (__u32)id, flags, addr, ip, now);
+		fault_run_add(&c->run, tgid, (__u32)id, flags, addr, ip, now);
 	return 0;
 }
 

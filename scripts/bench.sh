@@ -15,6 +15,7 @@
 # BENCH_PEERS="faultline perf-record perf-trace bpftrace" (which tracers to compare),
 # BENCH_SECTIONS="peers sweep scale memory report alloc live flight bpfcost topcost" (which;
 # report needs memory; also soak), BENCH_BPFCOST_ROUNDS=N (bpfcost: rounds, default 5, quick 3),
+# BENCH_FL_ARGS (bpfcost: more `faultline record` options, e.g. --fault-events=all),
 # BENCH_TOPCOST_ROUNDS/_SECS/_RATE (topcost: rounds (2, quick 1) of SECS seconds (30, quick 10)
 # at RATE faults/s (100000)); also ttft (the example server's median TTFT per allocator mode:
 # BENCH_TTFT_ROUNDS, 4 (quick 2), BENCH_TTFT_N requests per round, 40), BENCH_FL_BASE=PATH
@@ -709,6 +710,8 @@ bench_soak() {
 # sessions on the machine are not counted.
 
 BPFCOST_ROUNDS=${BENCH_BPFCOST_ROUNDS:-$([ "$QUICK" = 1 ] && echo 3 || echo 5)}
+# BENCH_FL_ARGS: more `faultline record` options for these runs (e.g. --fault-events=all)
+FL_ARGS=${BENCH_FL_ARGS:-}
 BPF_STATS_OLD=""
 
 bpf_stats_on() {
@@ -748,7 +751,7 @@ bpfcost_run() {
 
 	rm -f "$fifo" "$outf"
 	mkfifo "$fifo"
-	"$FL" record -o "$OUT/bpfcost.data" -- "$W" -t "$threads" -n "$N_STORM" --hold \
+	"$FL" record -o "$OUT/bpfcost.data" $FL_ARGS -- "$W" -t "$threads" -n "$N_STORM" --hold \
 		<"$fifo" >"$outf" 2>"$OUT/bpfcost.err" &
 	flpid=$!
 	BG_PIDS+=("$flpid")

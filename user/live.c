@@ -168,6 +168,14 @@ int live_snap_read(struct session *s, struct live_snap *snap)
 	if (!err)
 		err = read_percpu_array(bpf_map__fd(skel->maps.counters), FL_CNT_MAX, s->ncpus,
 					snap->counters);
+	if (!err) {
+		uint64_t faults[2];
+
+		/* the fault program counts faults in its own per-CPU value (fault_cpu) */
+		err = session_fault_counts(s, faults);
+		snap->counters[FL_CNT_FAULTS_USER] += faults[0];
+		snap->counters[FL_CNT_FAULTS_KERNEL] += faults[1];
+	}
 	if (!err)
 		err =
 		    read_percpu_array(bpf_map__fd(skel->maps.alloc_hist), FL_AF_MAX * FL_HIST_SLOTS,

@@ -477,9 +477,31 @@ void session_prune_dead(struct session *s)
 	}
 }
 
+/* The fault counts of every CPU, which the fault program keeps in its per-CPU value (fault_cpu)
+ * rather than in counters: [0] user-mode, [1] kernel-mode. */
+int session_fault_counts(struct session *s, uint64_t out[2])
+{
+	struct fl_fault_cpu *cpus = calloc(s->ncpus, sizeof(*cpus));
+	__u32 key = 0;
+	int err = 0;
+
+	out[0] = out[1] = 0;
+	if (!cpus)
+		return -ENOMEM;
+	if (bpf_map__lookup_elem(s->skel->maps.fault_cpu, &key, sizeof(key), cpus,
+				 sizeof(*cpus) * s->ncpus, 0))
+		err = -errno;
+	for (int i = 0; !err && i < s->ncpus; i++) {
+		out[0] += cpus[i].faults[0];
+		out[1] += cpus[i].faults[1];
+	}
+	free(cpus);
+	return err;
+}
+
 uint64_t session_counter(struct session *s, int idx)
 {
-	uint64_t *vals = calloc(s->ncpus, sizeof(uint64_t)), sum = 0;
+	uint64_t *vals = calloc(s->ncpus, sizeof(uint64_t)), sum = 0, faults[2];
 	__u32 key = idx;
 
 	if (!vals)
@@ -489,37 +511,42 @@ uint64_t session_counter(struct session *s, int idx)
 		for (int i = 0; i < s->ncpus; i++)
 			sum += vals[i];
 	free(vals);
+	if ((idx == FL_CNT_FAULTS_USER || idx == FL_CNT_FAULTS_KERNEL) &&
+	    !session_fault_counts(s, faults))
+		sum += faults[idx == FL_CNT_FAULTS_KERNEL];
 	return sum;
 }
 
 int session_fault_runs(struct session *s, void (*fn)(void *ctx, void *data, size_t size), void *ctx)
 {
-	struct fl_run_slot *slots = calloc(s->ncpus, sizeof(*slots));
+	struct fl_fault_cpu *cpus = calloc(s->ncpus, sizeof(*cpus));
 	__u32 key = 0;
 	int n = 0;
 
-	if (!slots)
+	if (!cpus)
 		return -ENOMEM;
-	if (bpf_map__lookup_elem(s->skel->maps.fault_runs, &key, sizeof(key), slots,
-				 sizeof(*slots) * s->ncpus, 0)) {
+	if (bpf_map__lookup_elem(s->skel->maps.fault_cpu, &key, sizeof(key), cpus,
+				 sizeof(*cpus) * s->ncpus, 0)) {
 		n = -errno;
-		free(slots);
+		free(cpus);
 		return n;
 	}
 	for (int i = 0; i < s->ncpus; i++) {
-		struct fl_fault_run *e = &slots[i].ev;
+		struct fl_fault_run *e = &cpus[i].run.ev;
 
 		if (!e->count)
 			continue;
-		e->span_ns = slots[i].last_ts - e->h.ts_ns;
+		e->span_ns = cpus[i].run.last_ts - e->h.ts_ns;
 		fn(ctx, e, sizeof(*e));
 		n++;
 	}
-	/* emptied: a second call (flight's end after a dump) does not write them again */
-	memset(slots, 0, sizeof(*slots) * s->ncpus);
-	bpf_map__update_elem(s->skel->maps.fault_runs, &key, sizeof(key), slots,
-			     sizeof(*slots) * s->ncpus, 0);
-	free(slots);
+	/* emptied: a second call (flight's end after a dump) does not write them again; the
+	 * counts and memos are written back as they were (the programs are detached by now) */
+	for (int i = 0; i < s->ncpus; i++)
+		memset(&cpus[i].run, 0, sizeof(cpus[i].run));
+	bpf_map__update_elem(s->skel->maps.fault_cpu, &key, sizeof(key), cpus,
+			     sizeof(*cpus) * s->ncpus, 0);
+	free(cpus);
 	return n;
 }
 

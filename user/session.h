@@ -68,6 +68,7 @@ uint64_t session_counter(struct session *s, int idx);
  * FL_EV_FAULT_RUN, and the slots emptied. Only once the programs are detached: a fault running
  * at the same time would be lost or counted twice. Returns the number of runs, or -errno.
  */
+int session_fault_counts(struct session *s, uint64_t out[2]);
 int session_fault_runs(struct session *s, void (*fn)(void *ctx, void *data, size_t size),
 		       void *ctx);
 /* Sum over faultline's programs of BPF run time and runs. */
