@@ -30,27 +30,6 @@ static int die(const char *what, const char *path)
 	exit(1);
 }
 
-/* Writes the file, makes it clean (fsync) and evicts it (FADV_DONTNEED); returns the fd. */
-static int make_cold_file(const char *path, long pages)
-{
-	static char buf[PAGE];
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-
-	if (fd < 0)
-		die("cannot create", path);
-	for (long i = 0; i < pages; i++) {
-		memset(buf, (int)(i & 0xff) | 1, sizeof(buf));
-		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
-			die("cannot write", path);
-	}
-	if (fsync(fd))
-		die("cannot fsync", path);
-	errno = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	if (errno)
-		die("posix_fadvise(DONTNEED) failed on", path);
-	return fd;
-}
-
 static long resident_pages(void *p, long pages)
 {
 	unsigned char *vec = calloc(pages, 1);
@@ -77,7 +56,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/fault_mix.%d", argv[3], getpid());
-	fd = make_cold_file(path, file_pages);
+	fd = wl_cold_file("fault_mix", path, file_pages);
 	file = mmap(NULL, file_pages * PAGE, PROT_READ, MAP_SHARED, fd, 0);
 	if (file == MAP_FAILED)
 		die("cannot mmap", path);

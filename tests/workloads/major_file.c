@@ -29,26 +29,6 @@ static void die(const char *what, const char *path)
 	exit(1);
 }
 
-static int make_cold_file(const char *path, long pages)
-{
-	static char buf[PAGE];
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-
-	if (fd < 0)
-		die("cannot create", path);
-	for (long i = 0; i < pages; i++) {
-		memset(buf, (int)(i & 0xff) | 1, sizeof(buf));
-		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
-			die("cannot write", path);
-	}
-	if (fsync(fd))
-		die("cannot fsync", path);
-	errno = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	if (errno)
-		die("posix_fadvise(DONTNEED) failed on", path);
-	return fd;
-}
-
 /* Pages DONTNEED left (locked, under writeback): the whole clean page cache goes. */
 static void drop_caches(void)
 {
@@ -100,7 +80,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: major_file PATH PAGES [drop] [late]\n");
 		return 2;
 	}
-	fd = make_cold_file(argv[1], pages);
+	fd = wl_cold_file("major_file", argv[1], pages);
 	file = map_random(fd, pages, argv[1]);
 	if (drop && resident_pages((void *)file, pages))
 		drop_caches();

@@ -3,6 +3,8 @@
 #ifndef FL_WL_COMMON_H
 #define FL_WL_COMMON_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +90,36 @@ static inline uint64_t wl_anon_huge_bytes(const void *start, size_t len)
 	}
 	fclose(f);
 	return total;
+}
+
+/* Writes PAGES pages to PATH, makes them clean (fsync) and evicts them from the page cache
+ * (POSIX_FADV_DONTNEED), so the next access of each must read it. Returns the fd; exits with a
+ * message naming PROG on any error. */
+static inline int wl_cold_file(const char *prog, const char *path, long pages)
+{
+	static char buf[4096];
+	const char *what = "cannot write";
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0) {
+		what = "cannot create";
+		goto fail;
+	}
+	for (long i = 0; i < pages; i++) {
+		memset(buf, (int)(i & 0xff) | 1, sizeof(buf));
+		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			goto fail;
+	}
+	what = "cannot fsync";
+	if (fsync(fd))
+		goto fail;
+	what = "posix_fadvise(DONTNEED) failed on";
+	errno = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (!errno)
+		return fd;
+fail:
+	fprintf(stderr, "%s: %s %s: %s\n", prog, what, path, strerror(errno));
+	exit(1);
 }
 
 #endif
