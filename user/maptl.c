@@ -172,7 +172,9 @@ static void set_str(char **dst, const char *src)
 /* The region of a mapping in a maps list (the start's or the end's). */
 static int region_of_vma(struct model *m, const struct vma *v)
 {
-	const char *name = vma_region(v);
+	/* an anonymous mapping known only from a maps list: its mmap was not seen */
+	const char *name =
+	    v->path[0] ? vma_region(v) : "anon (mapped before the session, or by an untraced call)";
 	const char *kind = !v->path[0]			 ? "anon"
 			   : !strcmp(v->path, "[heap]")	 ? "heap"
 			   : !strcmp(v->path, "[stack]") ? "stack"
