@@ -11,6 +11,13 @@ start_server --kv-mb 2 -q
 # between them there too
 N1=100 N2=40 N3=60 RATE=40
 [ -n "${FAULTLINE_IN_VM:-}" ] && N1=30 N2=10 N3=20 RATE=5
+# steal_ms: CPU time the hypervisor took from this machine so far (/proc/stat's steal, all CPUs)
+steal_ms() { awk '$1 == "cpu" { print $9 * 10; exit }' /proc/stat; }
+
+# attempt: record the server while three clients run, then compare with their logs; 1 on a
+# failed comparison
+attempt() {
+steal0=$(steal_ms)
 start_record -p "$SPID" -o "$TMP/r.data"
 # one keep-alive connection (Poisson arrivals, so the server is back in recv() when a request
 # comes, as the client assumes), then a new connection per request, then realtime JSON lines
@@ -28,12 +35,22 @@ stop_record
 "$FL" report -i "$TMP/r.data" --json --requests "$TMP/mono.jsonl" --clock monotonic \
 	>"$TMP/mono-rep.json" || fail "report --requests mono.jsonl failed"
 
-PYTHONPATH=$CHECKS_PY python3 - "$TMP" "$TOL_MS" "$N1" "$N3" <<'PY' || fail "see above"
+PYTHONPATH=$CHECKS_PY python3 - "$TMP" "$TOL_MS" "$N1" "$N3" $(($(steal_ms) - steal0)) <<'PY' || return 1
 import json, sys
 import checks
 from checks import check
 tmp, tol = sys.argv[1], checks.bound(float(sys.argv[2]))
 n1, n3 = int(sys.argv[3]), int(sys.argv[4])
+# The timings compare the clients' clocks with the server's: while the hypervisor holds this
+# machine's CPUs (steal time), a client's wait grows with nothing on the wire to show it. Above
+# STEAL_MAX_MS of steal in the run the timing checks are printed but not enforced.
+STEAL_MAX_MS = 250
+steal = int(sys.argv[5])
+def timing(cond):
+    if not cond and steal > STEAL_MAX_MS:
+        print("  (not enforced: the hypervisor took %d ms of CPU during the run, above %d)" % (steal, STEAL_MAX_MS))
+        return True
+    return cond
 
 wire = json.load(open(tmp + "/wire.json"))["requests"]
 client = []
@@ -51,7 +68,7 @@ for c in client:
     d = abs(w["ttft_ns"] / 1e9 - c["ttft"]) * 1e3
     worst = max(worst, d)
     good += d <= tol
-check("TTFT within %g ms of the client's" % tol, good >= 0.99 * len(client), good, "%d (99%% of %d), worst %.3f ms" % (len(client), len(client), worst), timing=True)
+check("TTFT within %g ms of the client's" % tol, timing(good >= 0.99 * len(client)), good, "%d (99%% of %d), worst %.3f ms" % (len(client), len(client), worst), timing=True)
 check("all requests completed on the wire", not wire["aborted"] and not wire["incomplete"],
       wire["aborted"] + wire["incomplete"], 0)
 check("a request's method/path/status", byid[client[0]["id"]]["path"] == "/v1/completions" and
@@ -69,6 +86,18 @@ for rep, n in (("bench-rep.json", n1), ("mono-rep.json", n1), ("real-rep.json", 
         worst = max(worst, d)
         bad += d > tol
 check("imported windows (start, first token, end) within %g ms of the wire's, worst %.3f ms" % (tol, worst),
-      total - bad >= 0.99 * total, total - bad, "%d (99%% of %d)" % (total, total), timing=True)
+      timing(total - bad >= 0.99 * total), total - bad, "%d (99%% of %d)" % (total, total), timing=True)
 sys.exit(0 if checks.ok else 1)
 PY
+}
+
+# The comparison is with the clients' own clocks: a pause of this virtual machine by its host
+# between a client's send and the server's read (steal time) shows as a TTFT difference the
+# server never saw. A failed comparison is repeated once, with the steal time of each run
+# printed; a real error fails both times.
+if ! attempt; then
+	note "the comparison failed once (the hypervisor took $(($(steal_ms) - steal0)) ms of CPU during that run); once more"
+	rm -f "$TMP/r.data"
+	attempt || fail "see above (the hypervisor took $(($(steal_ms) - steal0)) ms of CPU during the second run)"
+fi
+note "steal time during the run: $(($(steal_ms) - steal0)) ms"
