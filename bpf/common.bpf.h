@@ -347,18 +347,25 @@ static __always_inline void fl_rss_emit(struct mm_struct *mm, __u32 pid)
 	fl_submit(e);
 }
 
+/* The traced mm of the current task (its counters' owner), or NULL. */
+static __always_inline struct mm_info *fl_rss_target(struct mm_struct **mm)
+{
+	__u64 key;
+
+	*mm = bpf_get_current_task_btf()->mm;
+	key = (__u64)*mm;
+	return bpf_map_lookup_elem(&target_mms, &key);
+}
+
 /* The current target's RSS now, whatever its last sample (memory syscalls). */
 static __always_inline void fl_rss_now(__u64 now)
 {
 	struct mm_struct *mm;
 	struct mm_info *info;
-	__u64 key;
 
 	if (!cfg_rss_sample || cfg_trace_all)
 		return;
-	mm = bpf_get_current_task_btf()->mm;
-	key = (__u64)mm;
-	info = bpf_map_lookup_elem(&target_mms, &key);
+	info = fl_rss_target(&mm);
 	if (!info)
 		return;
 	info->last_rss_ns = now;
@@ -371,15 +378,12 @@ static __always_inline void fl_rss_due(__u32 tgid, __u64 now, __u32 *memo_tgid, 
 {
 	struct mm_struct *mm;
 	struct mm_info *info;
-	__u64 key;
 
 	if (!cfg_rss_sample || cfg_trace_all)
 		return;
 	if (*memo_tgid == tgid && now - *memo_ns < cfg_rss_interval_ns)
 		return;
-	mm = bpf_get_current_task_btf()->mm;
-	key = (__u64)mm;
-	info = bpf_map_lookup_elem(&target_mms, &key);
+	info = fl_rss_target(&mm);
 	*memo_tgid = tgid;
 	*memo_ns = now;
 	if (!info)

@@ -30,19 +30,6 @@ static int die(const char *what, const char *path)
 	exit(1);
 }
 
-static long resident_pages(void *p, long pages)
-{
-	unsigned char *vec = calloc(pages, 1);
-	long n = 0;
-
-	if (!vec || mincore(p, pages * PAGE, vec))
-		return -1;
-	for (long i = 0; i < pages; i++)
-		n += vec[i] & 1;
-	free(vec);
-	return n;
-}
-
 int main(int argc, char **argv)
 {
 	long anon_pages, file_pages;
@@ -69,7 +56,7 @@ int main(int argc, char **argv)
 	if (anon == MAP_FAILED)
 		die("cannot mmap", "anonymous memory");
 	madvise((void *)anon, anon_pages * PAGE, MADV_NOHUGEPAGE);
-	printf("cached %ld of %ld\n", resident_pages((void *)file, file_pages), file_pages);
+	printf("cached %ld of %ld\n", wl_resident_pages((void *)file, file_pages), file_pages);
 	printf("pid %d\n", getpid());
 	fflush(stdout);
 	if (!fgets(line, sizeof(line), stdin))

@@ -39,19 +39,6 @@ static void drop_caches(void)
 	close(fd);
 }
 
-static long resident_pages(void *p, long pages)
-{
-	unsigned char *vec = calloc(pages, 1);
-	long n = 0;
-
-	if (!vec || mincore(p, pages * PAGE, vec))
-		return -1;
-	for (long i = 0; i < pages; i++)
-		n += vec[i] & 1;
-	free(vec);
-	return n;
-}
-
 /* Maps PATH (fd) read-only and shared, without read-ahead. */
 static volatile char *map_random(int fd, long pages, const char *path)
 {
@@ -82,9 +69,9 @@ int main(int argc, char **argv)
 	}
 	fd = wl_cold_file("major_file", argv[1], pages);
 	file = map_random(fd, pages, argv[1]);
-	if (drop && resident_pages((void *)file, pages))
+	if (drop && wl_resident_pages((void *)file, pages))
 		drop_caches();
-	printf("cached %ld of %ld\n", resident_pages((void *)file, pages), pages);
+	printf("cached %ld of %ld\n", wl_resident_pages((void *)file, pages), pages);
 	if (late)
 		munmap((void *)file, pages * PAGE);
 	if (wl_handshake())

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,6 +121,22 @@ static inline int wl_cold_file(const char *prog, const char *path, long pages)
 fail:
 	fprintf(stderr, "%s: %s %s: %s\n", prog, what, path, strerror(errno));
 	exit(1);
+}
+
+/* How many of PAGES 4 KiB pages at P are in memory (mincore), -1 on error. */
+static inline long wl_resident_pages(void *p, long pages)
+{
+	unsigned char *vec = calloc(pages, 1);
+	long n = 0;
+
+	if (!vec || mincore(p, pages * 4096UL, vec)) {
+		free(vec);
+		return -1;
+	}
+	for (long i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	free(vec);
+	return n;
 }
 
 #endif
