@@ -110,13 +110,18 @@ enum fl_fault_events { FL_FE_ALL = 0, FL_FE_RUNS, FL_FE_OFF };
 /* The most faults in one run: far above what one CPU takes in a millisecond (a fault costs more
  * than 15 ns), so only a crafted file has more; readers skip such a run. */
 #define FL_RUN_MAX_COUNT 65536
+/* A run reads the clock on its first fault and on every FL_RUN_CLOCK_EVERY-th (and when jiffies
+ * moved): span_ns ends at the last fault timed (bpf/faults.bpf.c fault_run_quick). */
+#define FL_RUN_CLOCK_EVERY 16
 /* The farthest step between two faults of a run (one huge page of x86-64). */
 #define FL_RUN_MAX_STRIDE (2u << 20)
 
 /*
  * COUNT faults of thread h.tid, one after the other on one CPU: fault i at addr + i * stride,
- * all at instruction ip, the first at h.ts_ns and the last span_ns later, in the same absolute
- * millisecond (ts_ns / 1000000) as the first. --fault-events=off: addr, stride and ip are 0.
+ * all at instruction ip, the first at h.ts_ns and the last one timed span_ns later, in the same
+ * absolute millisecond (ts_ns / 1000000) as the first (the faults after the last one timed, at
+ * most FL_RUN_CLOCK_EVERY - 1, may have come a little later: see fault_run_quick).
+ * --fault-events=off: addr, stride and ip are 0.
  */
 struct fl_fault_run {
 	struct fl_hdr h; /* ts_ns: the first fault; flags: FL_F_KERNEL, FL_F_WRITE */
@@ -138,8 +143,9 @@ struct fl_run_slot {
 	struct fl_fault_run ev; /* count 0: none open; span_ns is set when it is emitted */
 	__u64 last_addr;
 	__u64 last_ts;
-	__u64 seq;    /* fl_ev_seq when the run began */
-	__u64 ms_end; /* the end of the run's millisecond: one compare per fault, no division */
+	__u64 seq;     /* fl_ev_seq when the run began */
+	__u64 ms_end;  /* the end of the run's millisecond: one compare per fault, no division */
+	__u64 jiffies; /* jiffies when last_ts was read (see fault_run_quick) */
 };
 
 /*

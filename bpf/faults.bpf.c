@@ -101,6 +101,32 @@ static __always_inline bool run_continues(struct fl_run_slot *r, __u64 addr)
 	return r->ev.count >= 2 && addr == r->last_addr + r->ev.stride;
 }
 
+/*
+ * A fault that continues this CPU's open run, without reading the clock: the clock was a third of
+ * what a fault cost (docs/benchmarks.md). It is read on a run's first fault, on every
+ * FL_RUN_CLOCK_EVERY-th and whenever jiffies moved since the last read (bpf_jiffies64 is one load),
+ * and a run ends where it shows that the millisecond ended. So the faults after the last read of a
+ * run are placed at or before it: up to FL_RUN_CLOCK_EVERY - 1 faults in a row may count in the
+ * millisecond before theirs, and never across another event (fl_ev_seq is still read per fault:
+ * a fault that sees it unchanged came before any event reserved since).
+ */
+static __always_inline bool fault_run_quick(struct fl_run_slot *r, __u32 tid, __u16 flags,
+					    __u64 addr, __u64 ip)
+{
+	__u64 seq = *(volatile __u64 *)&fl_ev_seq;
+
+	if (cfg_fault_events == FL_FE_OFF)
+		addr = ip = 0;
+	if (!(r->ev.count & (FL_RUN_CLOCK_EVERY - 1)) || r->jiffies != bpf_jiffies64())
+		return false;
+	if (r->ev.h.tid != tid || r->ev.h.flags != flags || r->ev.ip != ip || r->seq != seq ||
+	    r->ev.count >= FL_RUN_MAX_COUNT || !run_continues(r, addr))
+		return false;
+	r->ev.count++;
+	r->last_addr = addr;
+	return true;
+}
+
 /* --fault-events=runs or off: the fault continues this CPU's open run, or begins the next. */
 static __always_inline void fault_run_add(struct fl_run_slot *r, __u32 tgid, __u32 tid, __u16 flags,
 					  __u64 addr, __u64 ip, __u64 now)
@@ -115,6 +141,7 @@ static __always_inline void fault_run_add(struct fl_run_slot *r, __u32 tgid, __u
 		r->ev.count++;
 		r->last_addr = addr;
 		r->last_ts = now;
+		r->jiffies = bpf_jiffies64();
 		return;
 	}
 	if (r->ev.count)
@@ -133,6 +160,7 @@ static __always_inline void fault_run_add(struct fl_run_slot *r, __u32 tgid, __u
 	r->last_ts = now;
 	r->seq = seq;
 	r->ms_end = (now / 1000000 + 1) * 1000000;
+	r->jiffies = bpf_jiffies64();
 }
 
 static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u16 flags)
@@ -150,11 +178,14 @@ static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u1
 		return 0;
 	if ((flags & FL_F_KERNEL) && fl_own_stack_fault())
 		return 0; /* faultline's own read of the stack, failed: not the target's fault */
-	now = bpf_ktime_get_ns(); /* once: the RSS sample's clock and the event's time */
-	fl_rss_due(tgid, now, &c->rss_tgid, &c->rss_last_ns);
 	flags |= fl_pf_error_write(error_code);
 	c->faults[(flags & FL_F_KERNEL) ? 1 : 0]++;
 	fl_account_fault(1, 0);
+	if (cfg_emit_events && cfg_fault_events != FL_FE_ALL &&
+	    fault_run_quick(&c->run, (__u32)id, flags, addr, ip))
+		return 0;
+	now = bpf_ktime_get_ns(); /* once: the RSS sample's clock and the event's time */
+	fl_rss_due(tgid, now, &c->rss_tgid, &c->rss_last_ns);
 	if (!cfg_emit_events)
 		return 0;
 	if (cfg_fault_events == FL_FE_ALL)
