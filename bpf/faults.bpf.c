@@ -181,13 +181,13 @@ static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u1
 	flags |= fl_pf_error_write(error_code);
 	c->faults[(flags & FL_F_KERNEL) ? 1 : 0]++;
 	fl_account_fault(1, 0);
-	if (cfg_emit_events && cfg_fault_events != FL_FE_ALL &&
-	    fault_run_quick(&c->run, (__u32)id, flags, addr, ip))
+	if (!cfg_emit_events)
+		return 0; /* top, serve: counts only (an RSS sample would be an event: none either)
+			   */
+	if (cfg_fault_events != FL_FE_ALL && fault_run_quick(&c->run, (__u32)id, flags, addr, ip))
 		return 0;
 	now = bpf_ktime_get_ns(); /* once: the RSS sample's clock and the event's time */
 	fl_rss_due(tgid, now, &c->rss_tgid, &c->rss_last_ns);
-	if (!cfg_emit_events)
-		return 0;
 	if (cfg_fault_events == FL_FE_ALL)
 		fault_emit(tgid, (__u32)id, flags, addr, ip, error_code, now);
 	else
