@@ -45,6 +45,64 @@ size_t count_in_window(const uint64_t *t, size_t n, uint64_t a, uint64_t b)
 	return lower_bound(t, n, b) - lower_bound(t, n, a);
 }
 
+/* How many faults of run R happened before X: its fault times grow with their index. */
+static uint32_t run_below(const struct fault_time_run *r, uint64_t x)
+{
+	uint32_t lo = 0, hi = r->count;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (fault_run_ts(r->ts, r->span_ns, r->count, mid) < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static size_t runs_from(const struct fault_time_run *r, size_t n, uint64_t x)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r[mid].ts < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The runs that start in [a, b) count whole (prefix sums), less their faults at b or later;
+ * those that start before a and reach into the window (at most max_span before it) count their
+ * faults in it. Exactly the count of the faults one by one.
+ */
+uint64_t fault_times_count(const struct fault_times *ft, uint64_t a, uint64_t b)
+{
+	size_t ia, ib, j;
+	uint64_t c, reach_a, reach_b;
+
+	if (!ft || b <= a)
+		return 0;
+	c = count_in_window(ft->one.v, ft->one.n, a, b);
+	if (!ft->nruns || !ft->before)
+		return c;
+	ia = runs_from(ft->runs, ft->nruns, a);
+	ib = runs_from(ft->runs, ft->nruns, b);
+	reach_a = a > ft->max_span ? a - ft->max_span : 0;
+	reach_b = b > ft->max_span ? b - ft->max_span : 0;
+	c += ft->before[ib] - ft->before[ia];
+	for (j = ib; j-- > ia && ft->runs[j].ts >= reach_b;)
+		c -= ft->runs[j].count - run_below(&ft->runs[j], b);
+	for (j = ia; j-- > 0 && ft->runs[j].ts >= reach_a;)
+		c += run_below(&ft->runs[j], b) - run_below(&ft->runs[j], a);
+	return c;
+}
+
 size_t stalls_from(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, uint64_t a)
 {
 	uint64_t from = a > max_dur_ns ? a - max_dur_ns : 0;
@@ -146,9 +204,9 @@ static void split_faults(const struct fault_bucket *fb, size_t nfb, uint64_t a, 
  * given) and, with TID given too, per who.
  */
 void attribute_window_thread(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
-			     const uint64_t *fault_ts, size_t nfaults,
-			     const struct fault_bucket *fb, size_t nfb, bool capped, uint64_t a,
-			     uint64_t b, uint32_t pid, uint32_t tid, struct win_attr *out)
+			     const struct fault_times *ft, const struct fault_bucket *fb,
+			     size_t nfb, bool capped, uint64_t a, uint64_t b, uint32_t pid,
+			     uint32_t tid, struct win_attr *out)
 {
 	/* per other process: few in practice (the engine, its workers); one lookup per stall */
 	struct {
@@ -192,17 +250,15 @@ void attribute_window_thread(const struct stall_rec *s, size_t n, uint64_t max_d
 			out->other_pid = s[i].pid;
 		}
 	}
-	out->faults = count_in_window(fault_ts, nfaults, a, b);
+	out->faults = fault_times_count(ft, a, b);
 	if (out->by_thread && !capped)
 		split_faults(fb, nfb, a, b, pid, tid, out);
 }
 
 void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
-		      const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
-		      struct win_attr *out)
+		      const struct fault_times *ft, uint64_t a, uint64_t b, struct win_attr *out)
 {
-	attribute_window_thread(s, n, max_dur_ns, fault_ts, nfaults, NULL, 0, false, a, b, 0, 0,
-				out);
+	attribute_window_thread(s, n, max_dur_ns, ft, NULL, 0, false, a, b, 0, 0, out);
 }
 
 static int cmp_proc_attr(const void *a, const void *b)

@@ -57,6 +57,8 @@ uint64_t overlap_ns(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1);
 bool stall_overlaps(const struct stall_rec *s, uint64_t a, uint64_t b);
 /* How many of the sorted timestamps T[0..n) lie in [a, b). */
 size_t count_in_window(const uint64_t *t, size_t n, uint64_t a, uint64_t b);
+/* How many of the faults FT (sorted: model_finish; NULL: none) happened in [a, b). */
+uint64_t fault_times_count(const struct fault_times *ft, uint64_t a, uint64_t b);
 /* Index of the first stall (sorted by start) that can overlap a window starting at A. */
 size_t stalls_from(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, uint64_t a);
 /*
@@ -69,13 +71,12 @@ size_t stalls_from(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, uin
  * prorated in the two at its edges; it always adds up to out->faults, the exact count.
  */
 void attribute_window_thread(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
-			     const uint64_t *fault_ts, size_t nfaults,
-			     const struct fault_bucket *fb, size_t nfb, bool capped, uint64_t a,
-			     uint64_t b, uint32_t pid, uint32_t tid, struct win_attr *out);
+			     const struct fault_times *ft, const struct fault_bucket *fb,
+			     size_t nfb, bool capped, uint64_t a, uint64_t b, uint32_t pid,
+			     uint32_t tid, struct win_attr *out);
 /* attribute_window_thread() of a window of no known process or thread. */
 void attribute_window(const struct stall_rec *s, size_t n, uint64_t max_dur_ns,
-		      const uint64_t *fault_ts, size_t nfaults, uint64_t a, uint64_t b,
-		      struct win_attr *out);
+		      const struct fault_times *ft, uint64_t a, uint64_t b, struct win_attr *out);
 /* Sorts the fault buckets by millisecond, for attribute_window_thread(). */
 void fault_buckets_sort(struct fault_bucket *fb, size_t n);
 /*

@@ -67,7 +67,7 @@ void faultsite_proc(struct model *m, const struct proc_ev *p)
 	fm->nprocs++;
 }
 
-void faultsite_add(struct model *m, const struct fl_fault *e)
+void faultsite_add(struct model *m, const struct fl_fault *e, uint32_t n)
 {
 	bool kernel = (e->h.flags & FL_F_KERNEL) || (e->ip >> 63);
 	struct faultsite_model *fm = fm_get(m);
@@ -76,10 +76,10 @@ void faultsite_add(struct model *m, const struct fl_fault *e)
 
 	if (!fm)
 		return;
-	fm->total++;
+	fm->total += n;
 	s = fm->cap_ips ? &fm->ips[fm->last] : NULL;
 	if (s && s->used && s->ip == e->ip && s->pid == e->pid && s->kernel == kernel) {
-		s->count++;
+		s->count += n;
 		return;
 	}
 	if (2 * (fm->nips + 1) > fm->cap_ips && !ips_grow(fm))
@@ -98,7 +98,7 @@ void faultsite_add(struct model *m, const struct fl_fault *e)
 		if (s->ip == e->ip && s->pid == e->pid && s->kernel == kernel)
 			break;
 	}
-	s->count++;
+	s->count += n;
 	fm->last = h;
 }
 

@@ -52,8 +52,8 @@ struct faultsite_model {
 	uint64_t kernel, unknown; /* faults in kernel code; faults at an ip in no known mapping */
 };
 
-/* One fault event (while reading). */
-void faultsite_add(struct model *m, const struct fl_fault *e);
+/* N faults like E, at its instruction (while reading). */
+void faultsite_add(struct model *m, const struct fl_fault *e, uint32_t n);
 /* A fork, exec or exit (while reading). */
 void faultsite_proc(struct model *m, const struct proc_ev *p);
 /* Resolves the ips against the processes' mappings and the files' symbols (model_finish). */

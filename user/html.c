@@ -238,11 +238,20 @@ static int timeline_stalls(struct page *p, double y0, size_t *drawn)
 	return rows;
 }
 
+/* The fault at T into its bin of NBINS over SPAN from t0. */
+static void fault_bin(const struct page *p, uint64_t *bins, size_t nbins, uint64_t t, uint64_t span)
+{
+	size_t b = t > p->t0 ? (t - p->t0) * (double)nbins / span : 0;
+
+	bins[b < nbins ? b : nbins - 1]++;
+}
+
 /* RSS of the largest process and the fault rate, each scaled to its own maximum. */
 static void timeline_lines(struct page *p, double y0, double h)
 {
 	enum { BINS = 500 };
 	static uint64_t bins[BINS];
+	const struct fault_times *ft = &p->m->fault_ts;
 	uint64_t maxb = 0, span = p->t1 > p->t0 ? p->t1 - p->t0 : 1;
 	int64_t maxr = 0;
 	int pid = 0;
@@ -269,11 +278,14 @@ static void timeline_lines(struct page *p, double y0, double h)
 			fmt_bytes(maxr * (int64_t)p->m->page_size, a, sizeof(a)));
 	}
 	memset(bins, 0, sizeof(bins));
-	for (size_t i = 0; i < p->m->fault_ts.n; i++) {
-		uint64_t t = p->m->fault_ts.v[i];
-		size_t b = t > p->t0 ? (t - p->t0) * (double)BINS / span : 0;
+	for (size_t i = 0; i < ft->one.n; i++)
+		fault_bin(p, bins, BINS, ft->one.v[i], span);
+	for (size_t i = 0; i < ft->nruns; i++) {
+		const struct fault_time_run *r = &ft->runs[i];
 
-		bins[b < BINS ? b : BINS - 1]++;
+		for (uint32_t k = 0; k < r->count; k++)
+			fault_bin(p, bins, BINS, fault_run_ts(r->ts, r->span_ns, r->count, k),
+				  span);
 	}
 	for (int b = 0; b < BINS; b++)
 		if (bins[b] > maxb)

@@ -424,8 +424,8 @@ static void count(struct model *m, int reg, bool fault, bool kernel, bool write,
 	r->major += major;
 }
 
-/* The region holding PID's ADDR now, or -1. */
-static int lookup(struct maptl *t, uint32_t pid, uint64_t addr)
+/* The mapping holding PID's ADDR now, or NULL. */
+static const struct tl_map *lookup_map(struct maptl *t, uint32_t pid, uint64_t addr)
 {
 	struct tl_proc *p = t->last_proc;
 	const struct tl_map *x;
@@ -433,14 +433,22 @@ static int lookup(struct maptl *t, uint32_t pid, uint64_t addr)
 	if (p && p->pid == (int)pid && t->last_map < p->n) {
 		x = &p->v[t->last_map];
 		if (addr >= x->start && addr < x->end)
-			return x->reg;
+			return x;
 	}
 	p = proc_find(t, pid);
 	if (!p || !(x = map_find(p, addr)))
-		return -1;
+		return NULL;
 	t->last_proc = p;
 	t->last_map = x - p->v;
-	return x->reg;
+	return x;
+}
+
+/* The region holding PID's ADDR now, or -1. */
+static int lookup(struct maptl *t, uint32_t pid, uint64_t addr)
+{
+	const struct tl_map *x = lookup_map(t, pid, addr);
+
+	return x ? (int)x->reg : -1;
 }
 
 void maptl_fault(struct model *m, const struct fl_fault *e)
@@ -456,6 +464,53 @@ void maptl_fault(struct model *m, const struct fl_fault *e)
 		count(m, reg, true, kernel, write, false);
 	else
 		add_pending(t, e->h.ts_ns, e->pid, e->addr, true, kernel, write, false);
+}
+
+/* Of LEFT addresses from ADDR on, STRIDE apart (a negative one wrapped), how many lie in X. */
+static uint32_t run_in_map(const struct tl_map *x, uint64_t addr, uint64_t stride, uint32_t left)
+{
+	uint64_t k;
+
+	if (!stride)
+		return left;
+	if (stride <= INT64_MAX)
+		k = (x->end - 1 - addr) / stride + 1;
+	else
+		k = (addr - x->start) / -stride + 1;
+	return k < left ? (uint32_t)k : left;
+}
+
+/*
+ * A run's faults, mapping by mapping: its addresses are ADDR + i * STRIDE, so one lookup finds
+ * how many of the next ones the same mapping holds. Faults in no known mapping wait, each with
+ * its own time and address, for the finish step, as single faults do.
+ */
+void maptl_fault_run(struct model *m, const struct fl_fault_run *e)
+{
+	struct maptl *t = tl_get(m);
+	bool kernel = e->h.flags & FL_F_KERNEL, write = e->h.flags & FL_F_WRITE;
+	struct region_stat *r;
+	uint32_t i = 0, n;
+
+	if (!t)
+		return;
+	while (i < e->count) {
+		uint64_t addr = e->addr + i * e->stride;
+		const struct tl_map *x = lookup_map(t, e->pid, addr);
+
+		if (!x) {
+			add_pending(t, fault_run_ts(e->h.ts_ns, e->span_ns, e->count, i), e->pid,
+				    addr, true, kernel, write, false);
+			i++;
+			continue;
+		}
+		n = run_in_map(x, addr, e->stride, e->count - i);
+		r = &m->regions[x->reg];
+		r->faults += n;
+		r->kernel += kernel ? n : 0;
+		r->write += write ? n : 0;
+		i += n;
+	}
 }
 
 void maptl_fault_dur(struct model *m, const struct fl_fault_dur *e)

@@ -15,6 +15,7 @@
 struct model;
 struct maptl;
 struct fl_fault;
+struct fl_fault_run;
 struct fl_fault_dur;
 struct fl_file_fault;
 struct fl_memsys;
@@ -35,6 +36,7 @@ struct file_stat {
 /* The process P's maps at the start (model.c's load_all_maps): its timeline begins there. */
 void maptl_start_maps(struct model *m, int pid);
 void maptl_fault(struct model *m, const struct fl_fault *e);
+void maptl_fault_run(struct model *m, const struct fl_fault_run *e);
 void maptl_fault_dur(struct model *m, const struct fl_fault_dur *e);
 void maptl_file_fault(struct model *m, const struct fl_file_fault *e);
 void maptl_memsys(struct model *m, const struct fl_memsys *e, size_t len);

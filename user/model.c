@@ -249,7 +249,7 @@ static int load_maps(struct model *m, const struct model_process *p, bool end)
 }
 
 /* Faults of a thread come in runs: its bucket is one of the last few, else a new one. */
-static void add_fault_bucket(struct model *m, uint32_t pid, uint32_t tid, uint64_t ts)
+static void add_fault_bucket(struct model *m, uint32_t pid, uint32_t tid, uint64_t ts, uint32_t n)
 {
 	uint64_t ms = ts / 1000000;
 
@@ -257,7 +257,7 @@ static void add_fault_bucket(struct model *m, uint32_t pid, uint32_t tid, uint64
 		struct fault_bucket *b = &m->fault_buckets[i];
 
 		if (b->tid == tid && b->pid == pid && b->ms == ms) {
-			b->count++;
+			b->count += n;
 			return;
 		}
 	}
@@ -268,21 +268,80 @@ static void add_fault_bucket(struct model *m, uint32_t pid, uint32_t tid, uint64
 	if (grow_array((void **)&m->fault_buckets, &m->cap_fault_buckets, m->nfault_buckets,
 		       sizeof(*m->fault_buckets), 1024))
 		return;
-	m->fault_buckets[m->nfault_buckets++] = (struct fault_bucket){ms, pid, tid, 1};
+	m->fault_buckets[m->nfault_buckets++] = (struct fault_bucket){ms, pid, tid, n};
+}
+
+/* COUNT faults from TS over SPAN_NS: a time each for 1 or 2, one entry for a longer run. */
+static void fault_times_add(struct fault_times *ft, uint64_t ts, uint32_t span_ns, uint32_t count)
+{
+	if (count <= 2) {
+		for (uint32_t i = 0; i < count; i++)
+			if (!u64vec_push(&ft->one, fault_run_ts(ts, span_ns, count, i)))
+				ft->n++;
+		return;
+	}
+	if (grow_array((void **)&ft->runs, &ft->cap_runs, ft->nruns, sizeof(*ft->runs), 256))
+		return;
+	ft->runs[ft->nruns++] = (struct fault_time_run){ts, span_ns, count};
+	ft->n += count;
+	if (span_ns > ft->max_span)
+		ft->max_span = span_ns;
+}
+
+static int cmp_fault_time_run(const void *a, const void *b)
+{
+	const struct fault_time_run *x = a, *y = b;
+
+	return x->ts < y->ts ? -1 : x->ts > y->ts;
+}
+
+/* Sorted, with the runs' prefix counts and the latest time, for fault_times_count(). */
+static void fault_times_finish(struct fault_times *ft)
+{
+	u64vec_pct(&ft->one, 50); /* sorts */
+	ft->last = ft->one.n ? ft->one.v[ft->one.n - 1] : 0;
+	sort_n(ft->runs, ft->nruns, sizeof(*ft->runs), cmp_fault_time_run);
+	ft->before = malloc((ft->nruns + 1) * sizeof(*ft->before));
+	if (!ft->before) {
+		fl_nomem();
+		return;
+	}
+	ft->before[0] = 0;
+	for (size_t i = 0; i < ft->nruns; i++) {
+		const struct fault_time_run *r = &ft->runs[i];
+
+		ft->before[i + 1] = ft->before[i] + r->count;
+		if (r->ts + r->span_ns > ft->last)
+			ft->last = r->ts + r->span_ns;
+	}
+}
+
+static void fault_times_free(struct fault_times *ft)
+{
+	u64vec_free(&ft->one);
+	free(ft->runs);
+	free(ft->before);
+	memset(ft, 0, sizeof(*ft));
+}
+
+/* N faults like E (same thread, instruction, flags and millisecond): the counts of each. */
+static void add_fault_counts(struct model *m, const struct fl_fault *e, uint32_t n)
+{
+	bool kernel = e->h.flags & FL_F_KERNEL, write = e->h.flags & FL_F_WRITE;
+
+	*(kernel ? &m->faults_kernel : &m->faults_user) += n;
+	m->faults_write += write ? n : 0;
+	add_fault_bucket(m, e->pid, e->h.tid, e->h.ts_ns, n);
 }
 
 /* Its region is the mapping that holds its address now (user/maptl.c). */
 static void add_fault(struct model *m, const struct fl_fault *e)
 {
-	bool kernel = e->h.flags & FL_F_KERNEL, write = e->h.flags & FL_F_WRITE;
-
-	kernel ? m->faults_kernel++ : m->faults_user++;
-	m->faults_write += write;
-	u64vec_push(&m->fault_ts, e->h.ts_ns);
-	add_fault_bucket(m, e->pid, e->h.tid, e->h.ts_ns);
+	add_fault_counts(m, e, 1);
+	fault_times_add(&m->fault_ts, e->h.ts_ns, 0, 1);
 	if (m->fault_addrs_off)
 		return; /* no address, no instruction: nothing to place */
-	faultsite_add(m, e);
+	faultsite_add(m, e, 1);
 	maptl_fault(m, e);
 }
 
@@ -295,13 +354,15 @@ static bool fault_run_ok(const struct fl_fault_run *e)
 }
 
 /*
- * An FL_EV_FAULT_RUN: its faults one by one, as FL_EV_FAULT would have given them. Times are
- * spread evenly over the run's span, which lies in one millisecond and holds no other event:
- * counts per thread, per millisecond and per request window are those of every fault.
+ * An FL_EV_FAULT_RUN, counted as FL_EV_FAULT would have given its faults one by one, but in
+ * bulk: they share a thread, an instruction, flags and a millisecond, so one bucket and one code
+ * location take them all, and the mapping timeline one lookup per mapping the run crosses. Their
+ * times are spread evenly over the run's span (fault_run_ts), which holds no other event: counts
+ * per thread, per millisecond and per request window are those of every fault.
  */
 static void add_fault_run(struct model *m, const struct fl_fault_run *e)
 {
-	struct fl_fault f = {.h = e->h, .pid = e->pid, .ip = e->ip};
+	struct fl_fault f = {.h = e->h, .pid = e->pid, .addr = e->addr, .ip = e->ip};
 
 	if (!fault_run_ok(e)) {
 		m->fault_runs_bad++;
@@ -309,12 +370,12 @@ static void add_fault_run(struct model *m, const struct fl_fault_run *e)
 	}
 	m->fault_runs++;
 	f.h.type = FL_EV_FAULT;
-	for (uint32_t i = 0; i < e->count; i++) {
-		f.addr = e->addr + i * e->stride;
-		f.h.ts_ns =
-		    e->h.ts_ns + (e->count > 1 ? (uint64_t)e->span_ns * i / (e->count - 1) : 0);
-		add_fault(m, &f);
-	}
+	add_fault_counts(m, &f, e->count);
+	fault_times_add(&m->fault_ts, e->h.ts_ns, e->span_ns, e->count);
+	if (m->fault_addrs_off)
+		return;
+	faultsite_add(m, &f, e->count);
+	maptl_fault_run(m, e);
 }
 
 /* What an event weighs in the heap check while reading: a run, its faults. */
@@ -620,7 +681,7 @@ void model_finish(struct model *m)
 	}
 	for (int c = 0; c < FL_CAUSE_MAX; c++)
 		stall_percentiles(&m->stalls[c]);
-	u64vec_pct(&m->fault_ts, 50); /* sorts */
+	fault_times_finish(&m->fault_ts);
 	maptl_finish(m);
 	stallstack_finish(m);
 	faultsite_finish(m);
@@ -753,7 +814,7 @@ void model_free(struct model *m)
 	model_meta_free(m);
 	for (int i = 0; i < FL_CAUSE_MAX; i++)
 		u64vec_free(&m->stalls[i].durs);
-	u64vec_free(&m->fault_ts);
+	fault_times_free(&m->fault_ts);
 	free(m->stall_list);
 	stallstack_free(m);
 	maptl_free(m);

@@ -85,6 +85,32 @@ struct fault_bucket {
 	uint64_t count;
 };
 
+/*
+ * Fault times, for exact counts per window (requests, timelines). A run (FL_EV_FAULT_RUN) of
+ * COUNT faults keeps its first time and span, not a time per fault: its fault I happened at
+ * fault_run_ts(), as when the model spread them one by one.
+ */
+struct fault_time_run {
+	uint64_t ts;
+	uint32_t span_ns, count;
+};
+
+struct fault_times {
+	struct u64vec one; /* single faults (and runs of 1 or 2), sorted by model_finish */
+	struct fault_time_run *runs; /* runs of 3 or more, sorted by ts at model_finish */
+	size_t nruns, cap_runs;
+	uint64_t *before;  /* faults in runs[0..i), nruns + 1 of them (model_finish) */
+	uint32_t max_span; /* the longest run's span: how far back a run can reach into a window */
+	uint64_t n;	   /* faults in all */
+	uint64_t last;	   /* the latest fault's time (model_finish) */
+};
+
+/* The time of fault I (0..count) of a run that starts at TS and spans SPAN_NS. */
+static inline uint64_t fault_run_ts(uint64_t ts, uint32_t span_ns, uint32_t count, uint32_t i)
+{
+	return ts + (count > 1 ? (uint64_t)span_ns * i / (count - 1) : 0);
+}
+
 #define FAULT_BUCKETS_MAX (1u << 22)
 #define RSS_SERIES_STEP_NS 10000000ULL
 #define RSS_SERIES_MAX (1u << 20)
@@ -109,7 +135,7 @@ struct model {
 	bool fault_addrs_off;	 /* --fault-events=off: no fault addresses nor instructions */
 	bool have_fault_dur;
 	uint64_t faults_major, faults_minor, faults_error, fault_retries;
-	struct u64vec fault_ts; /* every fault's time, sorted: counts per request window */
+	struct fault_times fault_ts; /* every fault's time: counts per request window */
 	uint64_t file_faults;
 
 	struct stall_stats stalls[FL_CAUSE_MAX];

@@ -356,7 +356,6 @@ static void write_counters(struct trace *t)
 	const struct model *m = t->m;
 	uint64_t width, end = m->last_ts, last = UINT64_MAX;
 	uint32_t pid = m->nrss ? m->rss[0].pid : 0;
-	size_t i = 0;
 
 	for (size_t k = 0; k < m->nrss_series; k++) {
 		const struct rss_point *p = &m->rss_series[k];
@@ -378,12 +377,8 @@ static void write_counters(struct trace *t)
 		width *= 2;
 	t->fault_bucket_ns = width;
 	for (uint64_t b = m->first_ts; b <= end + width; b += width) {
-		uint64_t c = 0;
+		uint64_t c = fault_times_count(&m->fault_ts, b, b + width);
 
-		while (i < m->fault_ts.n && m->fault_ts.v[i] < b + width) {
-			c += m->fault_ts.v[i] >= b;
-			i++;
-		}
 		if (c == last)
 			continue;
 		last = c;
@@ -394,7 +389,7 @@ static void write_counters(struct trace *t)
 		jw_kdouble(&t->w, "faults", c / (width / 1e6));
 		jw_obj_close(&t->w);
 		jw_obj_close(&t->w);
-		if (i >= m->fault_ts.n && !c)
+		if (m->fault_ts.last < b + width && !c)
 			break;
 	}
 }
@@ -517,8 +512,8 @@ static void write_requests(struct trace *t)
 		if (r->first_token_ns && r->first_token_ns >= r->start_ns) {
 			struct win_attr wa;
 
-			attribute_window(t->m->stall_list, t->m->nstalls, max_dur, t->m->fault_ts.v,
-					 t->m->fault_ts.n, r->start_ns, r->first_token_ns, &wa);
+			attribute_window(t->m->stall_list, t->m->nstalls, max_dur, &t->m->fault_ts,
+					 r->start_ns, r->first_token_ns, &wa);
 			jw_ku64(&t->w, "stalls_in_ttft", wa.nstalls);
 			jw_kdouble(&t->w, "stall_ms_in_ttft", wa.total_ns / 1e6);
 			jw_ku64(&t->w, "faults_in_ttft", wa.faults);

@@ -496,7 +496,7 @@ static uint64_t self_status_kb(const char *field)
 static char *build_trailer(struct record *r)
 {
 	struct bpf_map *targets = r->sess.skel->maps.targets;
-	uint64_t run_ns, run_cnt, *drops;
+	uint64_t run_ns, run_cnt, *drops, faults[2];
 	struct rusage ru;
 	char *buf = NULL;
 	size_t len = 0;
@@ -524,8 +524,9 @@ static char *build_trailer(struct record *r)
 	jw_arr_close(&w);
 	jw_key(&w, "counters");
 	jw_obj_open(&w);
-	jw_ku64(&w, "faults_user", session_counter(&r->sess, FL_CNT_FAULTS_USER));
-	jw_ku64(&w, "faults_kernel", session_counter(&r->sess, FL_CNT_FAULTS_KERNEL));
+	session_fault_totals(&r->sess, faults);
+	jw_ku64(&w, "faults_user", faults[0]);
+	jw_ku64(&w, "faults_kernel", faults[1]);
 	jw_ku64(&w, "khugepaged_scans", session_counter(&r->sess, FL_CNT_KHUGEPAGED_SCAN));
 	jw_ku64(&w, "kcompactd_wakes", session_counter(&r->sess, FL_CNT_KCOMPACTD_WAKE));
 	jw_ku64(&w, "compaction_deferred", session_counter(&r->sess, FL_CNT_COMPACTION_DEFERRED));

@@ -258,10 +258,9 @@ static void attribute_rows(struct model *m, struct req_view *v)
 			if (!row->has[k])
 				continue;
 			attribute_window_thread(m->stall_list, m->nstalls, v->max_stall_ns,
-						m->fault_ts.v, m->fault_ts.n, m->fault_buckets,
-						m->nfault_buckets, m->fault_buckets_capped,
-						row->a[k], row->b[k], row_pid(row), row_tid(row),
-						&row->attr[k]);
+						&m->fault_ts, m->fault_buckets, m->nfault_buckets,
+						m->fault_buckets_capped, row->a[k], row->b[k],
+						row_pid(row), row_tid(row), &row->attr[k]);
 			ns = window_by_site(m->stall_list, m->nstalls, v->max_stall_ns, site_of,
 					    row->a[k], row->b[k], row_pid(row), row_tid(row),
 					    &row->sites[k]);

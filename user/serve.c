@@ -779,6 +779,7 @@ static char *flight_trailer(void *ctx, const char *reason)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	__u32 key, *prev = NULL;
+	uint64_t faults[2];
 	struct jw w;
 
 	if (!f)
@@ -791,8 +792,9 @@ static char *flight_trailer(void *ctx, const char *reason)
 	jw_ku64(&w, "events", sv->fl_events);
 	jw_key(&w, "counters");
 	jw_obj_open(&w);
-	jw_ku64(&w, "faults_user", session_counter(&sv->sess, FL_CNT_FAULTS_USER));
-	jw_ku64(&w, "faults_kernel", session_counter(&sv->sess, FL_CNT_FAULTS_KERNEL));
+	session_fault_totals(&sv->sess, faults);
+	jw_ku64(&w, "faults_user", faults[0]);
+	jw_ku64(&w, "faults_kernel", faults[1]);
 	jw_ku64(&w, "khugepaged_scans", session_counter(&sv->sess, FL_CNT_KHUGEPAGED_SCAN));
 	jw_ku64(&w, "kcompactd_wakes", session_counter(&sv->sess, FL_CNT_KCOMPACTD_WAKE));
 	jw_ku64(&w, "compaction_deferred", session_counter(&sv->sess, FL_CNT_COMPACTION_DEFERRED));

@@ -477,20 +477,32 @@ void session_prune_dead(struct session *s)
 	}
 }
 
+/* The fault program's per-CPU value (fault_cpu) of every CPU, in one read: *CPUS, to free. */
+static int fault_cpu_read(struct session *s, struct fl_fault_cpu **cpus)
+{
+	__u32 key = 0;
+	int err;
+
+	*cpus = calloc(s->ncpus, sizeof(**cpus));
+	if (!*cpus)
+		return -ENOMEM;
+	if (!bpf_map__lookup_elem(s->skel->maps.fault_cpu, &key, sizeof(key), *cpus,
+				  sizeof(**cpus) * s->ncpus, 0))
+		return 0;
+	err = -errno;
+	free(*cpus);
+	*cpus = NULL;
+	return err;
+}
+
 /* The fault counts of every CPU, which the fault program keeps in its per-CPU value (fault_cpu)
  * rather than in counters: [0] user-mode, [1] kernel-mode. */
 int session_fault_counts(struct session *s, uint64_t out[2])
 {
-	struct fl_fault_cpu *cpus = calloc(s->ncpus, sizeof(*cpus));
-	__u32 key = 0;
-	int err = 0;
+	struct fl_fault_cpu *cpus;
+	int err = fault_cpu_read(s, &cpus);
 
 	out[0] = out[1] = 0;
-	if (!cpus)
-		return -ENOMEM;
-	if (bpf_map__lookup_elem(s->skel->maps.fault_cpu, &key, sizeof(key), cpus,
-				 sizeof(*cpus) * s->ncpus, 0))
-		err = -errno;
 	for (int i = 0; !err && i < s->ncpus; i++) {
 		out[0] += cpus[i].faults[0];
 		out[1] += cpus[i].faults[1];
@@ -499,9 +511,10 @@ int session_fault_counts(struct session *s, uint64_t out[2])
 	return err;
 }
 
-uint64_t session_counter(struct session *s, int idx)
+/* Counter IDX summed over the CPUs (the counters map alone). */
+static uint64_t counters_sum(struct session *s, int idx)
 {
-	uint64_t *vals = calloc(s->ncpus, sizeof(uint64_t)), sum = 0, faults[2];
+	uint64_t *vals = calloc(s->ncpus, sizeof(uint64_t)), sum = 0;
 	__u32 key = idx;
 
 	if (!vals)
@@ -511,26 +524,39 @@ uint64_t session_counter(struct session *s, int idx)
 		for (int i = 0; i < s->ncpus; i++)
 			sum += vals[i];
 	free(vals);
-	if ((idx == FL_CNT_FAULTS_USER || idx == FL_CNT_FAULTS_KERNEL) &&
-	    !session_fault_counts(s, faults))
-		sum += faults[idx == FL_CNT_FAULTS_KERNEL];
 	return sum;
+}
+
+void session_fault_totals(struct session *s, uint64_t out[2])
+{
+	uint64_t faults[2];
+
+	out[0] = counters_sum(s, FL_CNT_FAULTS_USER);
+	out[1] = counters_sum(s, FL_CNT_FAULTS_KERNEL);
+	if (!session_fault_counts(s, faults)) {
+		out[0] += faults[0];
+		out[1] += faults[1];
+	}
+}
+
+uint64_t session_counter(struct session *s, int idx)
+{
+	uint64_t faults[2];
+
+	if (idx != FL_CNT_FAULTS_USER && idx != FL_CNT_FAULTS_KERNEL)
+		return counters_sum(s, idx);
+	session_fault_totals(s, faults);
+	return faults[idx == FL_CNT_FAULTS_KERNEL];
 }
 
 int session_fault_runs(struct session *s, void (*fn)(void *ctx, void *data, size_t size), void *ctx)
 {
-	struct fl_fault_cpu *cpus = calloc(s->ncpus, sizeof(*cpus));
+	struct fl_fault_cpu *cpus;
 	__u32 key = 0;
-	int n = 0;
+	int n = fault_cpu_read(s, &cpus);
 
-	if (!cpus)
-		return -ENOMEM;
-	if (bpf_map__lookup_elem(s->skel->maps.fault_cpu, &key, sizeof(key), cpus,
-				 sizeof(*cpus) * s->ncpus, 0)) {
-		n = -errno;
-		free(cpus);
+	if (n)
 		return n;
-	}
 	for (int i = 0; i < s->ncpus; i++) {
 		struct fl_fault_run *e = &cpus[i].run.ev;
 

@@ -64,6 +64,12 @@ int session_poll(struct session *s, int timeout_ms);
 void session_prune_dead(struct session *s);
 uint64_t session_counter(struct session *s, int idx);
 /*
+ * Faults counted so far, [0] user-mode, [1] kernel-mode: the counters map and the fault
+ * program's per-CPU value (fault_cpu), each read once. session_counter() of either is one of
+ * these; a caller that needs both asks here.
+ */
+void session_fault_totals(struct session *s, uint64_t out[2]);
+/*
  * The fault runs still open in the kernel (--fault-events=runs or off), each passed to FN as an
  * FL_EV_FAULT_RUN, and the slots emptied. Only once the programs are detached: a fault running
  * at the same time would be lost or counted twice. Returns the number of runs, or -errno.

@@ -513,8 +513,7 @@ int verdict_build(struct model *m)
 		expl = attribute(m, max_dur, r, cls_ns, b, tail);
 		all_sum += ttft;
 		all_expl += expl;
-		faults =
-		    count_in_window(m->fault_ts.v, m->fault_ts.n, r->start_ns, r->first_token_ns);
+		faults = fault_times_count(&m->fault_ts, r->start_ns, r->first_token_ns);
 		if (tail && expl >= VERDICT_SIGNIFICANT * ttft)
 			add_stalled(v, r, ttft, expl / ttft, faults);
 		else

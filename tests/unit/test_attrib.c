@@ -4,6 +4,12 @@
 #include "unit.h"
 #include <math.h>
 
+/* Sorted times T[0..n) as the model's fault times. */
+static struct fault_times singles(uint64_t *t, size_t n)
+{
+	return (struct fault_times){.one = {.v = t, .n = n, .cap = n, .sorted = true}, .n = n};
+}
+
 UNIT_TEST(attrib_overlap_edges)
 {
 	CHECK_EQ_U64(overlap_ns(10, 20, 20, 30), 0); /* touching: no overlap */
@@ -40,6 +46,44 @@ UNIT_TEST(attrib_faults_in_window)
 	CHECK_EQ_U64(count_in_window(t, 0, 0, 100), 0);
 }
 
+/*
+ * Runs of faults kept as (start, span, count) count in a window exactly as their faults one by
+ * one: runs that overlap each other, start before the window, end after it, or lie inside it.
+ */
+UNIT_TEST(attrib_fault_runs_in_window)
+{
+	struct fault_time_run runs[] = {
+	    {1000, 900, 4}, {1500, 999, 1000}, {1900, 0, 3}, {2500, 7, 65536}, {2600, 300, 5},
+	};
+	uint64_t one[] = {900, 1500, 2000, 2506, 3000}, all[70000], before[6] = {0};
+	struct fault_times ft = singles(one, 5);
+	size_t n = 0, nr = sizeof(runs) / sizeof(runs[0]);
+
+	ft.runs = runs;
+	ft.nruns = nr;
+	ft.before = before;
+	for (size_t i = 0; i < 5; i++)
+		all[n++] = one[i];
+	for (size_t i = 0; i < nr; i++) {
+		before[i + 1] = before[i] + runs[i].count;
+		if (runs[i].span_ns > ft.max_span)
+			ft.max_span = runs[i].span_ns;
+		for (uint32_t k = 0; k < runs[i].count; k++)
+			all[n++] = fault_run_ts(runs[i].ts, runs[i].span_ns, runs[i].count, k);
+	}
+	ft.n = n;
+	for (uint64_t a = 800; a < 3100; a += 37)
+		for (uint64_t b = a; b < 3200; b += 53) {
+			uint64_t want = 0;
+
+			for (size_t i = 0; i < n; i++)
+				want += all[i] >= a && all[i] < b;
+			CHECK_EQ_U64(fault_times_count(&ft, a, b), want);
+		}
+	CHECK_EQ_U64(fault_times_count(&ft, 0, UINT64_MAX), n);
+	CHECK_EQ_U64(fault_times_count(NULL, 0, UINT64_MAX), 0);
+}
+
 UNIT_TEST(attrib_window_sums_causes)
 {
 	/* sorted by start; one long stall starting long before the window */
@@ -50,16 +94,17 @@ UNIT_TEST(attrib_window_sums_causes)
 	    {.ts_ns = 1200, .dur_ns = 5, .cause = FL_CAUSE_MMAP_LOCK_WAIT},
 	};
 	uint64_t faults[] = {899, 900, 901, 1099, 1100};
+	struct fault_times ft = singles(faults, 5);
 	struct win_attr a;
 
-	attribute_window(s, 4, 1000, faults, 5, 900, 1100, &a);
+	attribute_window(s, 4, 1000, &ft, 900, 1100, &a);
 	CHECK_EQ_U64(a.stall_ns[FL_CAUSE_DIRECT_COMPACTION], 100);
 	CHECK_EQ_U64(a.stall_ns[FL_CAUSE_DIRECT_RECLAIM], 100);
 	CHECK_EQ_U64(a.stall_ns[FL_CAUSE_MMAP_LOCK_WAIT], 0);
 	CHECK_EQ_U64(a.total_ns, 200);
 	CHECK_EQ_U64(a.nstalls, 2);
 	CHECK_EQ_U64(a.faults, 3);
-	attribute_window(s, 4, 1000, faults, 5, 1100, 1100, &a); /* empty window */
+	attribute_window(s, 4, 1000, &ft, 1100, 1100, &a); /* empty window */
 	CHECK_EQ_U64(a.nstalls, 0);
 	CHECK_EQ_U64(stalls_from(s, 4, 1000, 900), 0); /* the long stall is still a candidate */
 	CHECK_EQ_U64(stalls_from(s, 4, 10, 900), 2);
@@ -79,13 +124,13 @@ UNIT_TEST(attrib_window_other_processes)
 	struct win_attr a;
 	bool more;
 
-	attribute_window_thread(s, 5, 300, NULL, 0, NULL, 0, false, 900, 1200, 10, 0, &a);
+	attribute_window_thread(s, 5, 300, NULL, NULL, 0, false, 900, 1200, 10, 0, &a);
 	CHECK_EQ_U64(a.total_ns, 50 + 200 + 20 + 10);
 	CHECK_EQ_U64(a.nstalls, 4);
 	CHECK_EQ_U64(a.other_ns, 200 + 20 + 10);
 	CHECK_EQ_U64(a.other_stalls, 3);
 	CHECK_EQ_U64(a.other_pid, 20);
-	attribute_window_thread(s, 5, 300, NULL, 0, NULL, 0, false, 900, 1200, 0, 0,
+	attribute_window_thread(s, 5, 300, NULL, NULL, 0, false, 900, 1200, 0, 0,
 				&a); /* no pid: no split */
 	CHECK_EQ_U64(a.other_ns, 0);
 	CHECK_EQ_U64(a.other_pid, 0);
@@ -137,6 +182,7 @@ UNIT_TEST(attrib_window_by_thread)
 	    {.ms = 20, .pid = 10, .tid = 11, .count = 100}, /* after the window */
 	};
 	uint64_t ts[10 + 5 + 7 + 30]; /* the exact fault times: 5 of the 10 at 9 ms are inside */
+	struct fault_times ft;
 	struct win_attr a;
 	size_t n = 0;
 
@@ -148,10 +194,11 @@ UNIT_TEST(attrib_window_by_thread)
 		ts[n++] = 13 * MS;
 	for (int i = 0; i < 30; i++)
 		ts[n++] = 15 * MS;
+	ft = singles(ts, n);
 	fault_buckets_sort(fb, 5);
 	CHECK_EQ_U64(fb[0].ms, 9);
 	CHECK_EQ_U64(fb[4].ms, 20);
-	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, false, 9 * MS + MS / 2, 20 * MS, 10, 11,
+	attribute_window_thread(s, 3, 3 * MS, &ft, fb, 5, false, 9 * MS + MS / 2, 20 * MS, 10, 11,
 				&a);
 	CHECK(a.by_thread && a.faults_split);
 	CHECK_EQ_U64(a.faults, 5 + 5 + 7 + 30);
@@ -164,15 +211,15 @@ UNIT_TEST(attrib_window_by_thread)
 	CHECK_EQ_U64(a.who_stalls[WHO_OTHER_THREADS], 1);
 	CHECK_EQ_U64(a.other_ns, 1 * MS); /* the split by process unchanged */
 	/* from thread 12's point of view: 11's are another thread's */
-	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, false, 9 * MS + MS / 2, 20 * MS, 10, 12,
+	attribute_window_thread(s, 3, 3 * MS, &ft, fb, 5, false, 9 * MS + MS / 2, 20 * MS, 10, 12,
 				&a);
 	CHECK_EQ_U64(a.who_faults[WHO_OWN_THREAD], 30);
 	CHECK_EQ_U64(a.who_faults[WHO_OTHER_THREADS], 10);
 	CHECK_EQ_U64(a.who_ns[WHO_OWN_THREAD], 3 * MS);
 	/* no thread known: no split; buckets capped: stalls split, faults not */
-	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, false, 9 * MS, 20 * MS, 10, 0, &a);
+	attribute_window_thread(s, 3, 3 * MS, &ft, fb, 5, false, 9 * MS, 20 * MS, 10, 0, &a);
 	CHECK(!a.by_thread);
-	attribute_window_thread(s, 3, 3 * MS, ts, n, fb, 5, true, 9 * MS, 20 * MS, 10, 11, &a);
+	attribute_window_thread(s, 3, 3 * MS, &ft, fb, 5, true, 9 * MS, 20 * MS, 10, 11, &a);
 	CHECK(a.by_thread && !a.faults_split);
 	CHECK_EQ_U64(a.who_ns[WHO_OWN_THREAD], 2 * MS);
 }

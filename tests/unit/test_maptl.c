@@ -140,3 +140,62 @@ UNIT_TEST(maptl_places_faults_by_time)
 	model_free(&m);
 	unlink(path);
 }
+
+static int fault_run(struct fl_writer *w, uint64_t ts, uint64_t addr, int64_t stride,
+		     uint32_t count)
+{
+	struct fl_fault_run e = {.h = {FL_EV_FAULT_RUN, FL_F_WRITE, PID, ts},
+				 .pid = PID,
+				 .count = count,
+				 .addr = addr,
+				 .stride = (uint64_t)stride,
+				 .span_ns = count - 1};
+
+	return add(w, &e, sizeof(e));
+}
+
+/*
+ * Runs of faults across two adjacent mappings and past both ends, up and down: each mapping
+ * counts the faults in it, and those in no mapping are unknown, one by one.
+ */
+static int write_runs(const char *path)
+{
+	const uint64_t b = 0x60000000ull;
+	struct fl_writer *w;
+	int err = fl_writer_open(&w, path, META);
+
+	if (err)
+		return err;
+	err = err ?: mmap_ev(w, 10, b, 0x3000, true, NULL, sizeof(struct fl_memsys));
+	err = err ?: mmap_ev(w, 11, b + 0x3000, 0x5000, true, NULL, sizeof(struct fl_memsys));
+	/* b - 4K (none), 3 in the first, 5 in the second, b + 32K (none) */
+	err = err ?: fault_run(w, 1000, b - 0x1000, 0x1000, 10);
+	/* from the second's last page down: 5 in it, 3 in the first, b - 4K, b - 8K (none) */
+	err = err ?: fault_run(w, 2000, b + 0x7000, -0x1000, 10);
+	/* the same page again and again; one page from a mapping's end by 2 MiB strides */
+	err = err ?: fault_run(w, 3000, b + 0x1000, 0, 7);
+	err = err ?: fault_run(w, 4000, b + 0x2fff, 2 << 20, 4);
+	return fl_writer_close(w, "{}") ?: err;
+}
+
+UNIT_TEST(maptl_counts_fault_runs_per_mapping)
+{
+	char path[] = "/tmp/fl-unit-maptl-runs-XXXXXX";
+	const struct region_stat *r;
+	struct model m;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(write_runs(path) == 0);
+	CHECK(model_build(&m, path) == 0);
+	CHECK_EQ_U64(m.fault_runs, 4);
+	CHECK_EQ_U64(m.faults_user, 10 + 10 + 7 + 4);
+	r = region(&m, "anon mmap by prog, 12.0 KiB");
+	CHECK(r && r->faults == 3 + 3 + 7 + 1 && r->write == r->faults && !r->kernel);
+	r = region(&m, "anon mmap by prog, 20.0 KiB");
+	CHECK(r && r->faults == 5 + 5);
+	CHECK_EQ_U64(m.faults_unknown, 2 + 2 + 3);
+	model_free(&m);
+	unlink(path);
+}
