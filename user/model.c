@@ -358,7 +358,9 @@ static bool fault_run_ok(const struct fl_fault_run *e)
  * bulk: they share a thread, an instruction, flags and a millisecond, so one bucket and one code
  * location take them all, and the mapping timeline one lookup per mapping the run crosses. Their
  * times are spread evenly over the run's span (fault_run_ts), which holds no other event: counts
- * per thread, per millisecond and per request window are those of every fault.
+ * per thread and per request window are those of every fault; per millisecond too, but for the
+ * faults after the run's last clock read (at most FL_RUN_CLOCK_EVERY - 1, bpf/faults.bpf.c), which
+ * may have come in the next one.
  */
 static void add_fault_run(struct model *m, const struct fl_fault_run *e)
 {
