@@ -5,7 +5,10 @@
 #   getppid  `perf bench syscall basic -l $SC_LOOPS`: a syscall neither part looks at
 #   rw       `dd bs=1 count=$SC_DD` from /dev/zero to /dev/null: read/write, which the request
 #            part classifies and then filters out by target
-# Prints one line per (round, condition, workload): wall ns per syscall, and per faultline syscall
+#   redis    with SC_REDIS=N: redis-server (untraced, started here) and `redis-benchmark -n N -t
+#            get,set -P 1`: per request (both sides' syscalls) instead of per syscall
+# Prints one line per (round, condition, workload): wall ns per op (syscall; redis: request), and
+# per faultline syscall
 # program (fl_sys_*, or fl_memsys_* and fl_net_* before they were merged) that ran in the window
 # (run_cnt, ns/run; bpf_stats from /proc/<record pid>/fdinfo, names from bpftool), and their
 # BPF ns per workload syscall. Then medians.
@@ -20,7 +23,16 @@ d=$(mktemp -d)
 old_stats=$(cat /proc/sys/kernel/bpf_stats_enabled)
 sleep 100000 &
 idle=$!
-trap 'kill $idle 2>/dev/null; echo "$old_stats" >/proc/sys/kernel/bpf_stats_enabled; rm -rf "$d"' EXIT
+WORKLOADS="getppid rw"
+rs=
+if [ -n "${SC_REDIS:-}" ]; then
+	SC_REDIS_PORT=${SC_REDIS_PORT:-16399}
+	redis-server --port "$SC_REDIS_PORT" --save '' --appendonly no >"$d/redis.out" 2>&1 &
+	rs=$!
+	for _ in $(seq 100); do redis-cli -p "$SC_REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+	WORKLOADS="$WORKLOADS redis"
+fi
+trap 'kill $idle $rs 2>/dev/null; echo "$old_stats" >/proc/sys/kernel/bpf_stats_enabled; rm -rf "$d"' EXIT
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 
 # "name run_cnt run_time_ns" of the programs PID holds open (not its links: no run_cnt)
@@ -41,6 +53,9 @@ run_one() {
 	if [ "$1" = getppid ]; then
 		perf bench syscall basic -l "$SC_LOOPS" >/dev/null
 		n=$SC_LOOPS
+	elif [ "$1" = redis ]; then
+		redis-benchmark -q -p "$SC_REDIS_PORT" -n "$SC_REDIS" -t get,set -P 1 >/dev/null
+		n=$((2 * SC_REDIS))
 	else
 		dd if=/dev/zero of=/dev/null bs=1 count="$SC_DD" 2>/dev/null
 		n=$((2 * SC_DD))
@@ -61,18 +76,18 @@ measure() {
 		done
 		grep -q 'recording to' "$d/rec.err" || { cat "$d/rec.err"; exit 1; }
 	fi
-	for w in getppid rw; do
+	for w in $WORKLOADS; do
 		[ -n "$rp" ] && p0=$(progs "$rp")
 		ps=$(run_one "$w")
 		if [ -n "$rp" ]; then
 			p1=$(progs "$rp")
 			join <(echo "$p0") <(echo "$p1") | awk -v cond="$cond" -v w="$w" -v ps="$ps" \
-			    -v n="$([ "$w" = getppid ] && echo "$SC_LOOPS" || echo $((2 * SC_DD)))" '
+			    -v n="$(case $w in getppid) echo "$SC_LOOPS" ;; redis) echo $((2 * SC_REDIS)) ;; *) echo $((2 * SC_DD)) ;; esac)" '
 				$1 !~ /^fl_(memsys|net|sys)_/ {next}
 				{c = $4 - $2; t = $5 - $3; if (c > 0) {line = line sprintf(" %s=%d:%.1f", $1, c, t / c); tot += t}}
-				END {printf "%s %s wall_ns=%.1f bpf_ns/syscall=%.1f%s\n", cond, w, ps / 1000, tot / n, line}'
+				END {printf "%s %s wall_ns=%.1f bpf_ns/op=%.1f%s\n", cond, w, ps / 1000, tot / n, line}'
 		else
-			echo "$cond $w wall_ns=$(awk -v ps="$ps" 'BEGIN {printf "%.1f", ps / 1000}') bpf_ns/syscall=0"
+			echo "$cond $w wall_ns=$(awk -v ps="$ps" 'BEGIN {printf "%.1f", ps / 1000}') bpf_ns/op=0"
 		fi
 	done
 	if [ -n "$rp" ]; then
