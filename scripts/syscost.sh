@@ -1,17 +1,17 @@
 #!/bin/bash
 # syscost.sh [ROUNDS] FL...: what faultline's syscall programs cost processes it does NOT trace.
 # Per round and per condition (nothing attached, then each faultline build FL in turn, rotated
-# each round), `FL record -p <an idle sleep>` runs while two untraced workloads make syscalls:
+# each round), `FL record -p <an idle sleep>` runs while untraced workloads make syscalls:
 #   getppid  `perf bench syscall basic -l $SC_LOOPS`: a syscall neither part looks at
 #   rw       `dd bs=1 count=$SC_DD` from /dev/zero to /dev/null: read/write, which the request
 #            part classifies and then filters out by target
 #   redis    with SC_REDIS=N: redis-server (untraced, started here) and `redis-benchmark -n N -t
 #            get,set -P 1`: per request (both sides' syscalls) instead of per syscall
-# Prints one line per (round, condition, workload): wall ns per op (syscall; redis: request), and
-# per faultline syscall
-# program (fl_sys_*, or fl_memsys_* and fl_net_* before they were merged) that ran in the window
-# (run_cnt, ns/run; bpf_stats from /proc/<record pid>/fdinfo, names from bpftool), and their
-# BPF ns per workload syscall. Then medians.
+# Prints one line per (round, condition, workload): wall ns per op (a syscall; redis: a request),
+# per faultline syscall program (fl_sys_*, or fl_memsys_* and fl_net_* before they were merged)
+# that ran in the window: runs and ns/run (bpf_stats from /proc/<record pid>/fdinfo, names from
+# bpftool), and their BPF ns per op. Then the medians. Other processes' syscalls in the window
+# are counted too (a quiet machine keeps them few).
 # Needs root, perf, bpftool and kernel.bpf_stats_enabled=1 (set here, restored on exit).
 set -euo pipefail
 ROUNDS=5
