@@ -372,6 +372,29 @@ void probe_plan_choose(struct probe_plan *p, struct faultline_bpf *skel)
 	}
 }
 
+/*
+ * Concerns sharing a program (alloc_syscalls, requests) are blamed for it one at a time, the
+ * first active one first, which may not be the one at fault: when the program fails again without
+ * it, another is blamed and the first gets its chance back (once).
+ */
+static int blamed(struct probe_plan *p, int i, const char *prog)
+{
+	for (int j = 0; j < p->n; j++) {
+		struct probe_state *s = &p->state[j];
+
+		if (j != i && s->failed && s->blamed_prog && !s->retried &&
+		    !strcmp(s->blamed_prog, prog)) {
+			s->failed = false;
+			s->retried = true;
+			s->reason[0] = 0;
+			fl_info("probe %s: %s fails without it too: trying it again",
+				p->concerns[j].name, prog);
+		}
+	}
+	p->state[i].blamed_prog = prog;
+	return i;
+}
+
 /* libbpf says "prog 'NAME': failed to load: -13" (or "BPF program load failed"). */
 int probe_plan_blame(struct probe_plan *p, const char *log)
 {
@@ -394,7 +417,7 @@ int probe_plan_blame(struct probe_plan *p, const char *log)
 
 				if (strlen(pn) == (size_t)(end - name) &&
 				    !strncmp(pn, name, end - name))
-					return i;
+					return blamed(p, i, pn);
 			}
 		}
 	}
