@@ -105,6 +105,10 @@ struct fl_fault {
  */
 enum fl_fault_events { FL_FE_ALL = 0, FL_FE_RUNS, FL_FE_OFF };
 
+/* The syscall programs (bpf/sys.bpf.c) as bits of cfg_sys_memsys and cfg_sys_net: which of them
+ * runs the memory-syscall part and the request part. */
+enum fl_sys_prog { FL_SYS_BTF = 1, FL_SYS_RAW = 2 };
+
 /* A run's faults lie within one millisecond: a longer one is malformed (user/model.c). */
 #define FL_RUN_MAX_SPAN_NS 1000000
 /* The most faults in one run: far above what one CPU takes in a millisecond (a fault costs more

@@ -59,10 +59,12 @@ static const struct probe_concern concerns[] = {
      "resident set size of traced processes over time (sampled: faults every 10 ms, memory "
      "syscalls, exec, exit; tp_btf: every change)",
      {{ATTACH_SAMPLED, {NULL}}, {ATTACH_TP_BTF, {"fl_rss"}}}},
+    /* alloc_syscalls and requests share the syscall programs (bpf/sys.bpf.c): one run per
+     * syscall of the machine, whichever of them is on; cfg_sys_* says which part runs where */
     {"alloc_syscalls",
      "mmap munmap madvise brk mremap of traced processes (--alloc=lite, full)",
-     {{ATTACH_TP_BTF, {"fl_memsys_enter", "fl_memsys_exit"}},
-      {ATTACH_RAW_TP, {"fl_memsys_enter_raw", "fl_memsys_exit_raw"}}}},
+     {{ATTACH_TP_BTF, {"fl_sys_enter", "fl_sys_exit"}},
+      {ATTACH_RAW_TP, {"fl_sys_enter_raw", "fl_sys_exit_raw"}}}},
     {"alloc_calls",
      "malloc-family calls in the allocator each process uses (--alloc=full)",
      {{ATTACH_MANUAL, {"fl_alloc_entry", "fl_alloc_ret"}}}},
@@ -71,7 +73,8 @@ static const struct probe_concern concerns[] = {
      {{ATTACH_MANUAL, {"fl_cuda_entry", "fl_cuda_ret"}}}},
     {"requests",
      "HTTP requests on the target's TCP sockets (first 256 bytes each way)",
-     {{ATTACH_TP_BTF, {"fl_net_enter", "fl_net_exit"}}}},
+     {{ATTACH_TP_BTF, {"fl_sys_enter", "fl_sys_exit"}},
+      {ATTACH_RAW_TP, {"fl_sys_enter_raw", "fl_sys_exit_raw"}}}},
 };
 
 const char *probe_attach_name(enum probe_attach a)
@@ -330,13 +333,16 @@ void probe_plan_choose(struct probe_plan *p, struct faultline_bpf *skel)
 {
 	struct bpf_object *obj = skel->obj;
 
+	/* all off first: concerns may share programs (alloc_syscalls, requests) */
+	for (int i = 0; i < p->n; i++)
+		for (int k = 0; k < PROBE_MAX_CHOICES && choice_set(&p->concerns[i].choices[k]);
+		     k++)
+			set_autoload(obj, &p->concerns[i].choices[k], false);
 	for (int i = 0; i < p->n; i++) {
 		const struct probe_concern *c = &p->concerns[i];
 		struct probe_state *s = &p->state[i];
 		char why[160] = "";
 
-		for (int k = 0; k < PROBE_MAX_CHOICES && choice_set(&c->choices[k]); k++)
-			set_autoload(obj, &c->choices[k], false);
 		if (s->off || s->failed) {
 			s->choice = -1;
 			continue;
@@ -366,6 +372,29 @@ void probe_plan_choose(struct probe_plan *p, struct faultline_bpf *skel)
 	}
 }
 
+/*
+ * Concerns sharing a program (alloc_syscalls, requests) are blamed for it one at a time, the
+ * first active one first, which may not be the one at fault: when the program fails again without
+ * it, another is blamed and the first gets its chance back (once).
+ */
+static int blamed(struct probe_plan *p, int i, const char *prog)
+{
+	for (int j = 0; j < p->n; j++) {
+		struct probe_state *s = &p->state[j];
+
+		if (j != i && s->failed && s->blamed_prog && !s->retried &&
+		    !strcmp(s->blamed_prog, prog)) {
+			s->failed = false;
+			s->retried = true;
+			s->reason[0] = 0;
+			fl_info("probe %s: %s fails without it too: trying it again",
+				p->concerns[j].name, prog);
+		}
+	}
+	p->state[i].blamed_prog = prog;
+	return i;
+}
+
 /* libbpf says "prog 'NAME': failed to load: -13" (or "BPF program load failed"). */
 int probe_plan_blame(struct probe_plan *p, const char *log)
 {
@@ -388,7 +417,7 @@ int probe_plan_blame(struct probe_plan *p, const char *log)
 
 				if (strlen(pn) == (size_t)(end - name) &&
 				    !strncmp(pn, name, end - name))
-					return i;
+					return blamed(p, i, pn);
 			}
 		}
 	}
@@ -420,6 +449,20 @@ static int add_link(struct probe_plan *p, struct bpf_link *l)
 	return 0;
 }
 
+/* Whether an earlier concern than I, active, has program NAME: it is attached already. */
+static bool attached_before(const struct probe_plan *p, int i, const char *name)
+{
+	for (int j = 0; j < i; j++) {
+		int k = p->state[j].choice;
+
+		for (int m = 0; k >= 0 && m < PROBE_MAX_PROGS && p->concerns[j].choices[k].progs[m];
+		     m++)
+			if (!strcmp(p->concerns[j].choices[k].progs[m], name))
+				return true;
+	}
+	return false;
+}
+
 void probe_plan_attach(struct probe_plan *p, struct faultline_bpf *skel)
 {
 	for (int i = 0; i < p->n; i++) {
@@ -434,9 +477,12 @@ void probe_plan_attach(struct probe_plan *p, struct faultline_bpf *skel)
 		for (int j = 0; j < PROBE_MAX_PROGS && c->progs[j]; j++) {
 			struct bpf_program *prog =
 			    bpf_object__find_program_by_name(skel->obj, c->progs[j]);
-			struct bpf_link *l = prog ? bpf_program__attach(prog) : NULL;
+			struct bpf_link *l;
 			char why[160];
 
+			if (attached_before(p, i, c->progs[j]))
+				continue; /* twice would run it twice */
+			l = prog ? bpf_program__attach(prog) : NULL;
 			if (!l) {
 				int err = prog ? -errno : -ENOENT;
 

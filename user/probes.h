@@ -44,6 +44,8 @@ struct probe_state {
 	char reason[256];  /* why unavailable */
 	bool forced;	   /* the user named the attach type */
 	int forced_choice; /* ... this one: a forced concern that cannot have it is an error */
+	const char *blamed_prog; /* the program a failed load was put on this concern for */
+	bool retried;		 /* ... and it was given back its chance (see probe_plan_blame) */
 };
 
 struct probe_plan {
@@ -62,7 +64,10 @@ int probe_plan_override(struct probe_plan *p, const char *spec);
 void probe_plan_disable(struct probe_plan *p, const char *name, const char *reason);
 /* Detects kernel features and picks a choice per concern; sets autoload on the skeleton. */
 void probe_plan_choose(struct probe_plan *p, struct faultline_bpf *skel);
-/* After a failed load: the concern owning the program libbpf named in its log, or -1. */
+/*
+ * After a failed load: the concern owning the program libbpf named in its log, or -1. A concern
+ * blamed before for the same (shared) program gets its chance back, once.
+ */
 int probe_plan_blame(struct probe_plan *p, const char *libbpf_log);
 void probe_plan_fail(struct probe_plan *p, int concern, const char *why);
 /* Attaches every chosen concern that is not manual; failures mark the concern unavailable. */

@@ -195,6 +195,13 @@ static void configure(struct session *s)
 	uprobes_configure(skel, o);
 }
 
+/* Which of the syscall programs (bpf/sys.bpf.c) run the part of concern NAME: FL_SYS_* bits. */
+static __u32 sys_progs(const struct probe_plan *p, const char *name)
+{
+	return (probe_plan_uses(p, name, ATTACH_TP_BTF) ? FL_SYS_BTF : 0) |
+	       (probe_plan_uses(p, name, ATTACH_RAW_TP) ? FL_SYS_RAW : 0);
+}
+
 /* Load, and on failure drop the concern libbpf blamed and try again with a fresh object. */
 static int load(struct session *s)
 {
@@ -207,6 +214,8 @@ static int load(struct session *s)
 		configure(s);
 		probe_plan_choose(&s->plan, s->skel);
 		s->skel->rodata->cfg_rss_sample = probe_plan_uses(&s->plan, "rss", ATTACH_SAMPLED);
+		s->skel->rodata->cfg_sys_memsys = sys_progs(&s->plan, "alloc_syscalls");
+		s->skel->rodata->cfg_sys_net = sys_progs(&s->plan, "requests");
 		libbpf_log_len = 0;
 		libbpf_log[0] = 0;
 		err = faultline_bpf__load(s->skel);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * HTTP/1.x requests seen on the wire: a state machine per connection (pid, fd) fed with the
- * FL_EV_NET events of bpf/requests.bpf.c (the first 256 bytes of every read and write). It
+ * FL_EV_NET events of bpf/requests.bpf.h (the first 256 bytes of every read and write). It
  * handles keep-alive, pipelining (split on Content-Length when the bytes are visible), requests
  * whose headers and body arrive in several reads, chunked and Content-Length responses, and
  * clients that go away mid-stream. The first token is the first response *body* byte (for

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* The wire state machine on synthetic event sequences (what bpf/requests.bpf.c would capture). */
+/* The wire state machine on synthetic event sequences (what bpf/requests.bpf.h would capture). */
 #include "unit.h"
 #include "wire.h"
 #include <stdlib.h>

@@ -1,10 +1,15 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Requests on the wire: accept, read, recv*, write, send* and close on the TCP sockets of traced
  * processes, with the first FL_NET_CAP bytes each way. Only capture happens here; user space
  * (user/wire.c) turns the byte streams into HTTP requests. Unix sockets, pipes and files are
  * filtered out at syscall entry, so vLLM's engine traffic over unix sockets costs one lookup.
+ * Run from the syscall programs of sys.bpf.c, which classify the syscall number first
+ * (net_classify): only these syscalls get here, at entry and at exit.
  */
+#ifndef FL_REQUESTS_BPF_H
+#define FL_REQUESTS_BPF_H
+
 #include "common.bpf.h"
 
 #define AF_INET 2
@@ -68,7 +73,7 @@ static __always_inline bool fd_is_tcp(__s32 fd)
 	       BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
 }
 
-static __always_inline bool classify(long nr, __u16 *dir, __u16 *kind)
+static __always_inline bool net_classify(long nr, __u16 *dir, __u16 *kind)
 {
 	switch (nr) {
 	case FL_NR_READ:
@@ -128,14 +133,14 @@ static __always_inline struct fl_net *scratch(void)
 	return bpf_map_lookup_elem(&net_scratch, &zero);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(fl_net_enter, struct pt_regs *regs, long nr)
+/* DIR and KIND: net_classify() of the syscall. */
+static __always_inline int net_enter(struct pt_regs *regs, __u16 dir, __u16 kind)
 {
-	struct net_call c = {};
+	struct net_call c = {.dir = dir, .kind = kind};
 	struct fl_net *e;
 	__u32 tid;
 
-	if (!classify(nr, &c.dir, &c.kind) || !(cfg_emit_events || cfg_emit_net) || !fl_is_target())
+	if (!(cfg_emit_events || cfg_emit_net) || !fl_is_target())
 		return 0;
 	c.fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs);
 	if (!fd_is_tcp(c.fd))
@@ -175,18 +180,23 @@ static __always_inline __u64 first_buf(const struct net_call *c, __u64 *len)
 	return (__u64)iov.iov_base;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(fl_net_exit, struct pt_regs *regs, long ret)
+/* DIR and KIND: net_classify() of the syscall, which must be the one net_enter() saw. */
+static __always_inline int net_exit(long ret, __u16 dir, __u16 kind)
 {
 	__u32 tid = fl_tid();
-	struct net_call *cp = bpf_map_lookup_elem(&net_calls, &tid), c;
+	struct net_call *cp, c;
 	struct fl_net *e;
 	__u64 buf, len, cap;
 
+	if (dir == FL_NET_CLOSE) /* reported at entry, nothing kept */
+		return 0;
+	cp = bpf_map_lookup_elem(&net_calls, &tid);
 	if (!cp)
 		return 0;
 	c = *cp;
 	bpf_map_delete_elem(&net_calls, &tid);
+	if (c.dir != dir || c.kind != kind) /* not this call's entry (lost exit): drop it */
+		return 0;
 	if (ret <= 0 && c.dir != FL_NET_ACCEPT)
 		return 0;
 	if (ret < 0)
@@ -210,3 +220,5 @@ int BPF_PROG(fl_net_exit, struct pt_regs *regs, long ret)
 	net_emit(e, c.dir == FL_NET_IN ? bpf_ktime_get_ns() : c.ts_ns, c.fd, c.dir, ret, cap);
 	return 0;
 }
+
+#endif /* FL_REQUESTS_BPF_H */
