@@ -25,17 +25,7 @@ bool stall_overlaps(const struct stall_rec *s, uint64_t a, uint64_t b)
 /* First index with t[i] >= x. */
 static size_t lower_bound(const uint64_t *t, size_t n, uint64_t x)
 {
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (t[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return lower_bound_u64(t, n, sizeof(*t), 0, x);
 }
 
 size_t count_in_window(const uint64_t *t, size_t n, uint64_t a, uint64_t b)
@@ -63,17 +53,7 @@ static uint32_t run_below(const struct fault_time_run *r, uint64_t x)
 
 static size_t runs_from(const struct fault_time_run *r, size_t n, uint64_t x)
 {
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (r[mid].ts < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return lower_bound_u64(r, n, sizeof(*r), offsetof(struct fault_time_run, ts), x);
 }
 
 /*
@@ -106,17 +86,8 @@ uint64_t fault_times_count(const struct fault_times *ft, uint64_t a, uint64_t b)
 size_t stalls_from(const struct stall_rec *s, size_t n, uint64_t max_dur_ns, uint64_t a)
 {
 	uint64_t from = a > max_dur_ns ? a - max_dur_ns : 0;
-	size_t lo = 0, hi = n;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (s[mid].ts_ns < from)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return lower_bound_u64(s, n, sizeof(*s), offsetof(struct stall_rec, ts_ns), from);
 }
 
 const char *const who_names[WHO_MAX] = {"own_thread", "other_threads", "other_processes"};
@@ -143,17 +114,7 @@ void fault_buckets_sort(struct fault_bucket *fb, size_t n)
 /* First bucket with ms >= MS. */
 static size_t buckets_from(const struct fault_bucket *fb, size_t n, uint64_t ms)
 {
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (fb[mid].ms < ms)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return lower_bound_u64(fb, n, sizeof(*fb), offsetof(struct fault_bucket, ms), ms);
 }
 
 /*

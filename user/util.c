@@ -455,3 +455,20 @@ const char *fl_esc(const char *s)
 	b = bufs[next++ % ARRAY_SIZE(bufs)];
 	return fl_escape(b, sizeof(bufs[0]), s, strlen(s));
 }
+
+size_t lower_bound_u64(const void *base, size_t n, size_t size, size_t off, uint64_t x)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t key;
+
+		memcpy(&key, (const char *)base + mid * size + off, sizeof(key));
+		if (key < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}

@@ -89,4 +89,10 @@ static inline void sort_n(void *base, size_t n, size_t size, int (*cmp)(const vo
 		qsort(base, n, size, cmp);
 }
 
+/*
+ * The first of N elements of SIZE bytes at BASE, sorted by the uint64_t at offset OFF of each,
+ * whose key is >= X (N when none): a binary search.
+ */
+size_t lower_bound_u64(const void *base, size_t n, size_t size, size_t off, uint64_t x);
+
 #endif
