@@ -362,7 +362,7 @@ memory_session() {
 
 	log "memory: $label session, $n faults"
 	/usr/bin/time -f 'maxrss_kb=%M' -o "$OUT/mem.time" \
-		"$FL" record -o "$data" -- "$W" -t 2 -n "$n" >"$OUT/mem.out" 2>"$OUT/mem.err" &
+		"$FL" record --fault-events=all -o "$data" -- "$W" -t 2 -n "$n" >"$OUT/mem.out" 2>"$OUT/mem.err" &
 	pid=$!
 	BG_PIDS+=("$pid")
 	fpid=$(pid_with_comm "$pid" faultline)
@@ -390,6 +390,7 @@ memory_session() {
 }
 
 # 3. faultline's own memory for a short and a 4x longer session; the long one is kept for `report`.
+# One event per fault (--fault-events=all): the record path and `report` at their busiest.
 bench_memory() {
 	memory_session short "$N_SHORT" "$OUT/short.data"
 	rm -f "$OUT/short.data"

@@ -69,8 +69,8 @@ print("\n### Highest rate recorded without drops\n")
 nr = len({r for s, r, *_ in rows if s.startswith("sweep-")})
 print(f"Each storm untraced and under `faultline record` (default settings: 32 MiB ring buffer), "
       f"{nr} round(s), interleaved; faultline's rate is the workload's own faults/s while traced, "
-      "and every fault is one event.\n")
-print("| storm | untraced faults/s | faultline faults/s (= events/s) | slowdown | events | drops |")
+      "and every fault is counted (as runs of faults: `--fault-events=runs`, the default).\n")
+print("| storm | untraced faults/s | faultline faults/s | slowdown | faults recorded | drops |")
 print("|---|---|---|---|---|---|")
 for sec in sorted({s for s, *_ in rows if s.startswith("sweep-")}):
     _, th, mode = sec.split("-", 2)
@@ -98,7 +98,8 @@ else:
               f"{int(max(rss) / 1024) if rss else '—'} MiB |")
 
 print("\n### faultline's own memory and CPU: short vs 4x longer session\n")
-print("`faultline record -- bench_faults -t 2 -n N`, one session each. Max RSS (`/usr/bin/time`) "
+print("`faultline record --fault-events=all -- bench_faults -t 2 -n N` (one event per fault: the "
+      "record path at its busiest), one session each. Max RSS (`/usr/bin/time`) "
       "counts the ring buffer's data pages twice (libbpf maps them twice so records can wrap): "
       "64 MiB of it is the default 32 MiB ring buffer. RssAnon is faultline's own heap, sampled "
       "every 100 ms (its peak comes from loading: kernel BTF, freed after load). Thread CPU: "
