@@ -144,10 +144,60 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Merges V[I..A) and V[A..B), both ascending, in place, the shorter one copied to TMP first. */
+static void merge_adjacent(uint64_t *v, size_t i, size_t a, size_t b, uint64_t *tmp)
+{
+	size_t nl = a - i, nr = b - a, p, q, k;
+
+	if (nl <= nr) { /* forward: the right run's rest is in place */
+		memcpy(tmp, v + i, nl * sizeof(*v));
+		for (p = 0, q = a, k = i; p < nl && q < b;)
+			v[k++] = v[q] < tmp[p] ? v[q++] : tmp[p++];
+		memcpy(v + k, tmp + p, (nl - p) * sizeof(*v));
+	} else { /* backward: the left run's rest is in place */
+		memcpy(tmp, v + a, nr * sizeof(*v));
+		for (p = a, q = nr, k = b; p > i && q > 0;)
+			v[--k] = tmp[q - 1] < v[p - 1] ? v[--p] : tmp[--q];
+		memcpy(v + i, tmp, q * sizeof(*v));
+	}
+}
+
+/* The end of the ascending run of V that starts at I (< N). */
+static size_t run_end(const uint64_t *v, size_t i, size_t n)
+{
+	while (++i < n && v[i - 1] <= v[i])
+		;
+	return i;
+}
+
 /*
- * Sorts V ascending. Fault times come from a ring buffer nearly in order: an insertion sort
- * finishes them in one pass with a few short moves. One that needs many moves (data far from
- * order) falls back to qsort, so the worst case stays n log n.
+ * Sorts V by merging its ascending runs pairwise in place, pass after pass: n log(runs), where
+ * the fault times of several per-CPU rings come as a few hundred sorted chunks interleaved. The
+ * buffer holds the shorter run of a merge: at most half of V. False, V unchanged, without it.
+ */
+static bool merge_runs_u64(uint64_t *v, size_t n)
+{
+	uint64_t *tmp = malloc((n / 2 + 1) * sizeof(*v));
+	size_t runs, i, a, b;
+
+	if (!tmp)
+		return false;
+	do {
+		for (runs = 0, i = 0; i < n; runs++, i = b) {
+			a = run_end(v, i, n);
+			b = a < n ? run_end(v, a, n) : a;
+			if (b > a)
+				merge_adjacent(v, i, a, b, tmp);
+		}
+	} while (runs > 1);
+	free(tmp);
+	return true;
+}
+
+/*
+ * Sorts V ascending. Fault times from one ring buffer come nearly in order: an insertion sort
+ * finishes them in one pass with a few short moves. Times that need many moves (per-CPU rings:
+ * sorted chunks interleaved) are merged run by run instead, and qsort is the last resort.
  */
 static void sort_u64(uint64_t *v, size_t n)
 {
@@ -162,8 +212,9 @@ static void sort_u64(uint64_t *v, size_t n)
 			v[j] = v[j - 1];
 		v[j] = x;
 		moves += i - j;
-		if (moves > 8 * n + 1024) {
-			sort_n(v, n, sizeof(*v), cmp_u64);
+		if (moves > n + 1024) {
+			if (!merge_runs_u64(v, n))
+				sort_n(v, n, sizeof(*v), cmp_u64);
 			return;
 		}
 	}

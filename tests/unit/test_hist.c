@@ -221,3 +221,47 @@ UNIT_TEST(hist_fine_pct)
 	CHECK(finehist_pct(fine, 99, UINT64_MAX) >= 4608 &&
 	      finehist_pct(fine, 99, UINT64_MAX) < 5120);
 }
+
+static int cmp_u64_test(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* V sorted by u64vec_pct equals the same values sorted by qsort. */
+static void check_sorted_like_qsort(struct u64vec *v, int *unit_failed)
+{
+	uint64_t *want = malloc(v->n * sizeof(*want));
+
+	CHECK(want != NULL);
+	if (!want)
+		return;
+	memcpy(want, v->v, v->n * sizeof(*want));
+	qsort(want, v->n, sizeof(*want), cmp_u64_test);
+	u64vec_pct(v, 50);
+	CHECK(memcmp(want, v->v, v->n * sizeof(*want)) == 0);
+	free(want);
+	u64vec_free(v);
+}
+
+/* Far from order, the percentiles' sort merges runs: sorted chunks of several rings interleaved
+ * (how per-CPU fault rings arrive), pseudo-random values with duplicates, a descending list. */
+UNIT_TEST(hist_sort_far_from_order)
+{
+	struct u64vec v = {};
+	uint64_t x = 12345;
+
+	for (int chunk = 0; chunk < 40; chunk++) /* two "rings", chunks of 997 and 1499 times */
+		for (int i = 0; i < (chunk % 2 ? 1499 : 997); i++)
+			u64vec_push(&v, (uint64_t)chunk / 2 * 1000 + i * (chunk % 2 ? 2 : 3));
+	check_sorted_like_qsort(&v, unit_failed);
+	for (int i = 0; i < 50001; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		u64vec_push(&v, (x >> 33) % 5000);
+	}
+	check_sorted_like_qsort(&v, unit_failed);
+	for (int i = 30000; i > 0; i--)
+		u64vec_push(&v, (uint64_t)i / 3);
+	check_sorted_like_qsort(&v, unit_failed);
+}
