@@ -145,11 +145,13 @@ struct fl_fault_run {
  */
 struct fl_run_slot {
 	struct fl_fault_run ev; /* count 0: none open; span_ns is set when it is emitted */
+	/* what fault_run_quick reads, next to ev's count, stride and ip */
 	__u64 last_addr;
-	__u64 last_ts;
+	__u64 key;     /* run_key of the run's thread and write flag; 0: kernel-mode faults */
 	__u64 seq;     /* fl_ev_seq when the run began */
-	__u64 ms_end;  /* the end of the run's millisecond: one compare per fault, no division */
 	__u64 jiffies; /* jiffies when last_ts was read (see fault_run_quick) */
+	__u64 last_ts;
+	__u64 ms_end; /* the end of the run's millisecond: one compare per fault, no division */
 };
 
 /*
@@ -160,10 +162,10 @@ struct fl_run_slot {
  */
 struct fl_fault_cpu {
 	struct fl_run_slot run;
+	__u64 tgt_gen;	 /* fl_tgt_gen when tgt_tgid was seen */
 	__u64 faults[2]; /* [0]: user-mode faults, [1]: kernel-mode (FL_F_KERNEL) */
 	__u32 tgt_tgid;	 /* the last target this CPU saw, with its mm learnt; 0: none */
 	__u32 rss_tgid;	 /* the tgid whose RSS sample time rss_last_ns is */
-	__u64 tgt_gen;	 /* fl_tgt_gen when tgt_tgid was seen */
 	__u64 rss_last_ns;
 };
 

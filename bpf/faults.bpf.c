@@ -102,6 +102,23 @@ static __always_inline bool run_continues(struct fl_run_slot *r, __u64 addr)
 }
 
 /*
+ * A user-mode fault's arguments from the page_fault_user/kernel tracepoint (address, regs,
+ * error_code), read where they are needed rather than kept across the program's first helper call.
+ * BTF: regs is a typed pointer (tp_btf); else a plain value read with BPF_CORE_READ (raw_tp).
+ */
+#define FAULT_ADDR(args) ((args)[0])
+#define FAULT_IP(args, btf)                                                                        \
+	((btf) ? ((struct pt_regs *)(args)[1])->ip : BPF_CORE_READ((struct pt_regs *)(args)[1], ip))
+#define FAULT_ERROR_CODE(args) ((args)[2])
+
+/* What a user-mode fault must share with a run to continue it, in one value: the thread and
+ * whether it writes (pid_tgid leaves bit 63 clear: tgids are below 2^22). */
+static __always_inline __u64 run_key(__u64 pid_tgid, __u64 error_code)
+{
+	return pid_tgid | (__u64) !!fl_pf_error_write(error_code) << 63;
+}
+
+/*
  * A fault that continues this CPU's open run, without reading the clock: the clock was a third of
  * what a fault cost (docs/benchmarks.md). It is read on a run's first fault, on every
  * FL_RUN_CLOCK_EVERY-th and whenever jiffies moved since the last read (bpf_jiffies64 is one load),
@@ -109,33 +126,45 @@ static __always_inline bool run_continues(struct fl_run_slot *r, __u64 addr)
  * run are placed at or before it: up to FL_RUN_CLOCK_EVERY - 1 faults in a row may count in the
  * millisecond before theirs, and never across another event (fl_ev_seq is still read per fault:
  * a fault that sees it unchanged came before any event reserved since).
+ *
+ * It comes first, before the target check: the run's thread passed that check (on_fault) and is
+ * this one, and tgt_gen unchanged says no target was added or removed since. User-mode faults
+ * only: a kernel-mode one may be faultline's own (fl_own_stack_fault). The run's second fault,
+ * which sets its step, takes the whole path.
  */
-static __always_inline bool fault_run_quick(struct fl_run_slot *r, __u32 tid, __u16 flags,
-					    __u64 addr, __u64 ip)
+static __always_inline bool fault_run_quick(struct fl_fault_cpu *c, __u64 id, __u64 *args, bool btf)
 {
-	__u64 seq = *(volatile __u64 *)&fl_ev_seq;
+	struct fl_run_slot *r = &c->run;
+	__u32 n = r->ev.count;
+	__u64 addr;
 
-	if (cfg_fault_events == FL_FE_OFF)
-		addr = ip = 0;
-	if (!(r->ev.count & (FL_RUN_CLOCK_EVERY - 1)) || r->jiffies != bpf_jiffies64())
+	if (n < 2 || !(n & (FL_RUN_CLOCK_EVERY - 1)) || r->jiffies != bpf_jiffies64())
+		return false; /* and so n < FL_RUN_MAX_COUNT, a multiple of FL_RUN_CLOCK_EVERY */
+	if (r->key != run_key(id, FAULT_ERROR_CODE(args)) ||
+	    r->seq != *(volatile __u64 *)&fl_ev_seq)
 		return false;
-	if (r->ev.h.tid != tid || r->ev.h.flags != flags || r->ev.ip != ip || r->seq != seq ||
-	    r->ev.count >= FL_RUN_MAX_COUNT || !run_continues(r, addr))
+	if (!cfg_trace_all && c->tgt_gen != *(volatile __u64 *)&fl_tgt_gen)
 		return false;
-	r->ev.count++;
-	r->last_addr = addr;
+	if (cfg_fault_events != FL_FE_OFF) {
+		addr = FAULT_ADDR(args);
+		if (addr != r->last_addr + r->ev.stride || FAULT_IP(args, btf) != r->ev.ip)
+			return false;
+		r->last_addr = addr;
+	}
+	r->ev.count = n + 1;
+	c->faults[0]++;
 	return true;
 }
 
 /* --fault-events=runs or off: the fault continues this CPU's open run, or begins the next. */
-static __always_inline void fault_run_add(struct fl_run_slot *r, __u32 tgid, __u32 tid, __u16 flags,
-					  __u64 addr, __u64 ip, __u64 now)
+static __always_inline void fault_run_add(struct fl_run_slot *r, __u64 id, __u64 error_code,
+					  __u16 flags, __u64 addr, __u64 ip, __u64 now)
 {
 	__u64 seq = *(volatile __u64 *)&fl_ev_seq; /* after the clock: see fl_reserve_tid */
 
 	if (cfg_fault_events == FL_FE_OFF)
-		addr = ip = 0;
-	if (r->ev.count && r->ev.h.tid == tid && r->ev.h.flags == flags && r->ev.ip == ip &&
+		addr = ip = 0; /* counts per thread and millisecond only */
+	if (r->ev.count && r->ev.h.tid == (__u32)id && r->ev.h.flags == flags && r->ev.ip == ip &&
 	    r->seq == seq && now < r->ms_end && r->ev.count < FL_RUN_MAX_COUNT &&
 	    run_continues(r, addr)) {
 		r->ev.count++;
@@ -148,14 +177,15 @@ static __always_inline void fault_run_add(struct fl_run_slot *r, __u32 tgid, __u
 		run_emit(r);
 	r->ev.h.type = FL_EV_FAULT_RUN;
 	r->ev.h.flags = flags;
-	r->ev.h.tid = tid;
+	r->ev.h.tid = (__u32)id;
 	r->ev.h.ts_ns = now;
-	r->ev.pid = tgid;
+	r->ev.pid = id >> 32;
 	r->ev.count = 1;
 	r->ev.addr = addr;
 	r->ev.stride = 0;
 	r->ev.ip = ip;
 	r->ev.span_ns = 0;
+	r->key = (flags & FL_F_KERNEL) ? 0 : run_key(id, error_code); /* 0: no quick path */
 	r->last_addr = addr;
 	r->last_ts = now;
 	r->seq = seq;
@@ -163,10 +193,12 @@ static __always_inline void fault_run_add(struct fl_run_slot *r, __u32 tgid, __u
 	r->jiffies = bpf_jiffies64();
 }
 
-static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u16 flags)
+/* A page fault on user memory; FLAGS: FL_F_KERNEL for page_fault_kernel. */
+static __always_inline int on_fault(__u64 *args, bool btf, __u16 flags)
 {
 	__u64 id = bpf_get_current_pid_tgid(); /* once: every fault of the target comes here */
 	__u32 tgid = id >> 32;
+	__u64 addr, ip, error_code;
 	struct fl_fault_cpu *c;
 	__u32 zero = 0;
 	__u64 now;
@@ -174,55 +206,54 @@ static __always_inline int on_fault(__u64 addr, __u64 ip, __u64 error_code, __u1
 	c = bpf_map_lookup_elem(&fault_cpu, &zero); /* the only per-CPU lookup of a fault */
 	if (!c)
 		return 0;
+	if (cfg_emit_events && cfg_fault_events != FL_FE_ALL && !(flags & FL_F_KERNEL) &&
+	    fault_run_quick(c, id, args, btf))
+		return 0;
 	if (!fl_is_target_memo(tgid, &c->tgt_tgid, &c->tgt_gen))
 		return 0;
 	if ((flags & FL_F_KERNEL) && fl_own_stack_fault())
 		return 0; /* faultline's own read of the stack, failed: not the target's fault */
+	error_code = FAULT_ERROR_CODE(args);
 	flags |= fl_pf_error_write(error_code);
 	c->faults[(flags & FL_F_KERNEL) ? 1 : 0]++;
 	fl_account_fault(1, 0);
 	if (!cfg_emit_events)
 		return 0; /* top, serve: counts only (an RSS sample would be an event: none either)
 			   */
-	if (cfg_fault_events != FL_FE_ALL && fault_run_quick(&c->run, (__u32)id, flags, addr, ip))
-		return 0;
 	now = bpf_ktime_get_ns(); /* once: the RSS sample's clock and the event's time */
 	fl_rss_due(tgid, now, &c->rss_tgid, &c->rss_last_ns);
+	addr = FAULT_ADDR(args);
+	ip = FAULT_IP(args, btf);
 	if (cfg_fault_events == FL_FE_ALL)
 		fault_emit(tgid, (__u32)id, flags, addr, ip, error_code, now);
 	else
-		fault_run_add(&c->run, tgid, (__u32)id, flags, addr, ip, now);
+		fault_run_add(&c->run, id, error_code, flags, addr, ip, now);
 	return 0;
 }
 
 SEC("tp_btf/page_fault_user")
-int BPF_PROG(fl_pf_user_btf, unsigned long address, struct pt_regs *regs, unsigned long error_code)
+int BPF_PROG(fl_pf_user_btf)
 {
-	return on_fault(address, regs->ip, error_code, 0);
+	return on_fault(ctx, true, 0);
 }
 
 SEC("tp_btf/page_fault_kernel")
-int BPF_PROG(fl_pf_kernel_btf, unsigned long address, struct pt_regs *regs,
-	     unsigned long error_code)
+int BPF_PROG(fl_pf_kernel_btf)
 {
-	return on_fault(address, regs->ip, error_code, FL_F_KERNEL);
+	return on_fault(ctx, true, FL_F_KERNEL);
 }
 
 /* Fallback where the kernel has no BTF for tracepoints: same arguments, untyped. */
 SEC("raw_tp/page_fault_user")
 int fl_pf_user_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[1];
-
-	return on_fault(ctx->args[0], BPF_CORE_READ(regs, ip), ctx->args[2], 0);
+	return on_fault(ctx->args, false, 0);
 }
 
 SEC("raw_tp/page_fault_kernel")
 int fl_pf_kernel_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[1];
-
-	return on_fault(ctx->args[0], BPF_CORE_READ(regs, ip), ctx->args[2], FL_F_KERNEL);
+	return on_fault(ctx->args, false, FL_F_KERNEL);
 }
 
 /*
