@@ -45,16 +45,16 @@ else
 	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test unit demo bench vmtest fuzz clean workloads examples check check-format check-shell check-layers check-unit
+.PHONY: all deps test unit demo bench vmtest fuzz clean workloads examples benchtools check check-format check-shell check-layers check-unit
 .DELETE_ON_ERROR:
 .SECONDARY:
 
 ifeq ($(SAN),1)
 # Not ./faultline: with .SECONDARY, an up-to-date ./faultline from a plain build would let make
 # skip building the sanitized binary it is made from.
-all: deps $(OUTPUT)/faultline workloads examples
+all: deps $(OUTPUT)/faultline workloads examples benchtools
 else
-all: deps faultline workloads examples
+all: deps faultline workloads examples benchtools
 endif
 
 # Installs the Debian packages the build and tests need; quick when nothing is missing.
@@ -65,7 +65,8 @@ deps:
 faultline: $(OUTPUT)/faultline
 	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
-$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/workloads $(OUTPUT)/fuzz $(OUTPUT)/unit $(OUTPUT)/examples:
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/workloads $(OUTPUT)/fuzz $(OUTPUT)/unit $(OUTPUT)/examples \
+	$(OUTPUT)/benchtools:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/faultline.h bpf/hist_slot.h $(wildcard bpf/*.bpf.h) $(VMLINUX) | $(OUTPUT)/bpf
@@ -98,6 +99,22 @@ $(OUTPUT)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h) | $(O
 
 # Its stall call sites are compared with its own functions: frame pointers, as a user's would be.
 $(OUTPUT)/workloads/stall_sites: WL_CFLAGS := -fno-omit-frame-pointer
+
+# The bench's floor of BPF time per fault (scripts/bench.sh, bpfcost): a program that returns at
+# once on faultline's fault tracepoint, and its loader.
+benchtools: $(OUTPUT)/benchtools/bpf_floor
+
+$(OUTPUT)/benchtools/floor.bpf.o: bench/floor.bpf.c $(VMLINUX) | $(OUTPUT)/benchtools
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/benchtools/floor.skel.h: $(OUTPUT)/benchtools/floor.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name floor_bpf > $@
+
+$(OUTPUT)/benchtools/bpf_floor: bench/bpf_floor.c $(OUTPUT)/benchtools/floor.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) -g -O2 -Wall -Wextra -Werror -I$(OUTPUT)/benchtools $< -lbpf -lelf -lz -o $@
 
 # The example server's native KV operations (loaded with ctypes): frame pointers and no sibling
 # calls, so a stall's stack names them; never sanitized (it is loaded into python3).
@@ -141,7 +158,7 @@ endif
 # runs it before the suite. make -k check reports all three even when one fails.
 # vmlinux.h (vmlinux/) and the generated skeleton (.output/) are not ours to format.
 FORMAT_SRCS := $(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/unit/*.h \
-	tests/fuzz/*.c tests/workloads/*.c tests/workloads/*.h examples/*.c)
+	tests/fuzz/*.c tests/workloads/*.c tests/workloads/*.h examples/*.c bench/*.c)
 SHELL_SRCS := .ci/run $(wildcard scripts/*.sh scripts/vm/*.sh tests/*.sh tests/integration/*.sh \
 	tests/integration/*.bash)
 

@@ -37,6 +37,7 @@ FL=$OUT/bin/faultline
 FL_BASE=${BENCH_FL_BASE:-} # bench_alloc: another faultline build measured interleaved (full-base)
 WL=${FAULTLINE_WORKLOADS:-$ROOT/.output/workloads}
 W=$OUT/bin/bench_faults
+FLOOR=$OUT/bin/bpf_floor # bpfcost: a program that returns at once, beside faultline's (bench/)
 DOC=$ROOT/docs/benchmarks.md
 QUICK=${BENCH_QUICK:-0}
 
@@ -111,6 +112,12 @@ check_setup() {
 	mkdir -p "$OUT/bin"
 	cp "$FL_BUILT" "$FL"
 	cp "$WL/bench_faults" "$W"
+	rm -f "$FLOOR"
+	if [ -x "$ROOT/.output/benchtools/bpf_floor" ]; then
+		cp "$ROOT/.output/benchtools/bpf_floor" "$FLOOR"
+	else
+		log "bpfcost: .output/benchtools/bpf_floor missing (make): no floor measured"
+	fi
 	have perf || log "perf not found (Debian package linux-perf): perf peers skipped"
 	have bpftrace || log "bpftrace not found (Debian package bpftrace): bpftrace peer skipped"
 	[ -x /usr/bin/time ] || log "/usr/bin/time not found (Debian package time): max RSS from report only"
@@ -708,7 +715,8 @@ bench_soak() {
 # kernel.bpf_stats_enabled=1 makes the kernel time every BPF program run (run_time_ns, run_cnt);
 # bench_faults --hold keeps the target, and so faultline's programs, alive until the statistics
 # are read. Programs are those held by this run's faultline process (its fds), so other faultline
-# sessions on the machine are not counted.
+# sessions on the machine are not counted. bpf_floor (bench/floor.bpf.c) holds a program that
+# returns at once beside them: what bpf_stats counts for it is the floor under every figure.
 
 BPFCOST_ROUNDS=${BENCH_BPFCOST_ROUNDS:-$([ "$QUICK" = 1 ] && echo 3 || echo 5)}
 # BENCH_FL_ARGS: more `faultline record` options for these runs (e.g. --fault-events=all)
@@ -745,18 +753,59 @@ for f in glob.glob(f"/proc/{sys.argv[1]}/fdinfo/*"):
 ' "$pid"
 }
 
-# bpfcost_run ROUND THREADS: one storm under faultline record; a row per program that ran.
+# floor_start: bpf_floor (bench/floor.bpf.c) attached, held until fd 8 closes; FLOOR_PID.
+floor_start() {
+	local i
+
+	FLOOR_PID=""
+	[ -x "$FLOOR" ] || return 0
+	rm -f "$OUT/floor.fifo" "$OUT/floor.out"
+	mkfifo "$OUT/floor.fifo"
+	"$FLOOR" <"$OUT/floor.fifo" >"$OUT/floor.out" 2>"$OUT/floor.err" 9>&- &
+	FLOOR_PID=$!
+	BG_PIDS+=("$FLOOR_PID")
+	exec 8>"$OUT/floor.fifo"
+	for ((i = 0; i < 100; i++)); do
+		grep -q attached "$OUT/floor.out" 2>/dev/null && return 0
+		kill -0 "$FLOOR_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "bpfcost: bpf_floor did not attach (see $OUT/floor.err): no floor this round"
+	exec 8>&-
+	FLOOR_PID=""
+}
+
+# bpfcost_run ROUND THREADS: one storm under faultline record; a row per program that ran, and
+# one for the floor: a program that returns at once on the same tracepoint, in the same storm,
+# attached before faultline's in odd rounds and after it in even ones (programs on a tracepoint
+# run in the order they were attached).
 bpfcost_run() {
 	local round=$1 threads=$2 fifo=$OUT/bpfcost.fifo outf=$OUT/bpfcost.out flpid line faults i
-	local name cnt ns
+	local name cnt ns floor_first=$((round % 2))
 
-	rm -f "$fifo" "$outf"
-	mkfifo "$fifo"
-	"$FL" record -o "$OUT/bpfcost.data" $FL_ARGS -- "$W" -t "$threads" -n "$N_STORM" --hold \
-		<"$fifo" >"$outf" 2>"$OUT/bpfcost.err" &
+	rm -f "$fifo" "$outf" "$OUT/bpfcost.go" "$OUT/bpfcost.err"
+	mkfifo "$fifo" "$OUT/bpfcost.go"
+	FLOOR_PID=""
+	[ "$floor_first" = 1 ] && floor_start
+	# the workload starts when told (bpfcost.go): after both programs are attached
+	# shellcheck disable=SC2016
+	"$FL" record -o "$OUT/bpfcost.data" $FL_ARGS -- sh -c \
+		'read -r _ <"$1"; shift; exec "$@"' sh "$OUT/bpfcost.go" \
+		"$W" -t "$threads" -n "$N_STORM" --hold <"$fifo" >"$outf" 2>"$OUT/bpfcost.err" 8>&- &
 	flpid=$!
 	BG_PIDS+=("$flpid")
 	exec 9>"$fifo" # bench_faults holds until this closes
+	if [ "$floor_first" = 0 ]; then
+		# faultline says it is recording once its programs are attached
+		for ((i = 0; i < 300; i++)); do
+			grep -q "recording to" "$OUT/bpfcost.err" 2>/dev/null && break
+			kill -0 "$flpid" 2>/dev/null || break
+			sleep 0.1
+		done
+		floor_start
+	fi
+	# shellcheck disable=SC2016
+	timeout 60 sh -c 'echo go >"$1"' sh "$OUT/bpfcost.go" || true # the storm starts
 	for ((i = 0; i < 1200; i++)); do
 		grep -q faults_per_s= "$outf" 2>/dev/null && break
 		kill -0 "$flpid" 2>/dev/null || break
@@ -764,9 +813,14 @@ bpfcost_run() {
 	done
 	line=$(grep faults_per_s= "$outf" || true)
 	bpf_progs_of "$flpid" >"$OUT/bpfcost.progs" || true
+	if [ -n "$FLOOR_PID" ]; then
+		bpf_progs_of "$FLOOR_PID" | sed 's/^fl_floor /(floor) /' >>"$OUT/bpfcost.progs" || true
+		exec 8>&-
+		wait "$FLOOR_PID" || true
+	fi
 	exec 9>&-
 	wait "$flpid" || log "bpfcost: faultline record failed (see $OUT/bpfcost.err)"
-	rm -f "$fifo"
+	rm -f "$fifo" "$OUT/floor.fifo" "$OUT/bpfcost.go"
 	if [ -z "$line" ]; then
 		log "bpfcost: the workload printed no result (see $OUT/bpfcost.err)"
 		return 0
@@ -1056,7 +1110,10 @@ def med(v):
 print("\n### BPF time per fault (`BENCH_SECTIONS=bpfcost`: bpf_stats, `faultline record`, bench_faults)\n")
 print("ns/run: run_time_ns / run_cnt; runs/fault: run_cnt / faults recorded; ns/fault: run_time_ns "
       "/ faults recorded. Medians over rounds. The sum of ns/run counts the programs that run on "
-      "every fault (runs/fault >= 0.5); the sum of ns/fault counts every program.\n")
+      "every fault (runs/fault >= 0.5); the sum of ns/fault counts every program. The floor is what "
+      "bpf_stats counts for a program that does nothing, attached beside faultline's (before it in "
+      "odd rounds, after it in even ones): the kernel's cost of timing and calling a program, which "
+      "every figure here includes.\n")
 for sec in sorted({r[0] for r in rows}):
     progs, info = defaultdict(dict), {}
     for s, r, t, kv in rows:
@@ -1069,6 +1126,7 @@ for sec in sorted({r[0] for r in rows}):
     print("| program | runs/fault | ns/run | ns/fault |")
     print("|---|---|---|---|")
     sum_run, sum_fault = defaultdict(float), defaultdict(float)
+    floor = {r: num(kv["run_time_ns"]) / num(kv["run_cnt"]) for r, kv in progs.pop("(floor)", {}).items()}
     for name in sorted(progs, key=lambda n: -sum(num(k["run_time_ns"]) for k in progs[n].values())):
         runs, per_run, per_fault = [], [], []
         for r, kv in progs[name].items():
@@ -1080,7 +1138,13 @@ for sec in sorted({r[0] for r in rows}):
                 sum_run[r] += ns / cnt
             sum_fault[r] += ns / flt
         print(f"| {name} | {med(runs):.3f} | {med(per_run):.0f} | {med(per_fault):.1f} |")
-    print(f"| **sum** | | **{med(list(sum_run.values())):.0f}** | **{med(list(sum_fault.values())):.1f}** |\n")
+    print(f"| **sum** | | **{med(list(sum_run.values())):.0f}** | **{med(list(sum_fault.values())):.1f}** |")
+    if floor:
+        above = [sum_run[r] - floor[r] for r in floor if r in sum_run]
+        print(f"| floor: a program that returns at once, same storms (bench/floor.bpf.c) | | "
+              f"{med(list(floor.values())):.0f} ({min(floor.values()):.0f}-{max(floor.values()):.0f}) | |")
+        print(f"| **sum above the floor** (per round, then median) | | **{med(above):.0f}** | |")
+    print()
 EOF
 }
 
