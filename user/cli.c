@@ -81,6 +81,16 @@ static int parse_cuda(struct session_opts *o, const char *arg)
 	return 0;
 }
 
+static int parse_bpf_stats(struct session_opts *o, const char *arg)
+{
+	if (strcmp(arg, "on") && strcmp(arg, "off")) {
+		fl_err("--bpf-stats '%s': expected on or off", arg);
+		return -EINVAL;
+	}
+	o->bpf_stats = !strcmp(arg, "on");
+	return 0;
+}
+
 int cli_session_opt(struct session_opts *o, int c, const char *arg)
 {
 	switch (c) {
@@ -105,6 +115,8 @@ int cli_session_opt(struct session_opts *o, int c, const char *arg)
 		return parse_alloc_slow(o, arg);
 	case CLI_OPT_CUDA:
 		return parse_cuda(o, arg);
+	case CLI_OPT_BPF_STATS:
+		return parse_bpf_stats(o, arg);
 	case 'v':
 		fl_verbose++;
 		return 0;

@@ -21,6 +21,7 @@ enum cli_opt {
 	CLI_OPT_ALLOC,
 	CLI_OPT_ALLOC_SLOW,
 	CLI_OPT_CUDA,
+	CLI_OPT_BPF_STATS,
 	CLI_OPT_OWN = 512,
 };
 
@@ -34,6 +35,7 @@ enum cli_opt {
 	    {"cuda", required_argument, NULL, CLI_OPT_CUDA},                                       \
 	    {"wire", required_argument, NULL, CLI_OPT_WIRE},                                       \
 	    {"probes", required_argument, NULL, CLI_OPT_PROBES},                                   \
+	    {"bpf-stats", required_argument, NULL, CLI_OPT_BPF_STATS},                             \
 	    {"verbose", no_argument, NULL, 'v'},                                                   \
 	{                                                                                          \
 		"help", no_argument, NULL, 'h'                                                     \
@@ -49,6 +51,10 @@ enum cli_opt {
 
 /* ... the lines that end every tracing command's options ... */
 #define CLI_USAGE_VERBOSE_HELP                                                                     \
+	"      --bpf-stats on|off  time faultline's own BPF programs (the kernel's bpf_stats: "    \
+	"while\n"                                                                                  \
+	"                          on, every BPF program on the machine reads the clock twice a\n" \
+	"                          run); default: off for record, on for top and serve\n"          \
 	"  -v, --verbose           print the probe plan and libbpf's messages\n"                   \
 	"  -h, --help              this text\n"
 
@@ -58,8 +64,8 @@ enum cli_opt {
 
 /*
  * Option C (from getopt_long, argument ARG) if it is a shared one: -p, -a, --children,
- * --ringbuf-mb, --probes, --wire, --alloc, --alloc-slow, --cuda, -v. A command receives only
- * those its own option tables list. 0, -EINVAL (with a message), or CLI_NOT_MINE.
+ * --ringbuf-mb, --probes, --wire, --alloc, --alloc-slow, --cuda, --bpf-stats, -v. A command
+ * receives only those its own option tables list. 0, -EINVAL (with a message), or CLI_NOT_MINE.
  */
 int cli_session_opt(struct session_opts *o, int c, const char *arg);
 /* An unknown option (getopt_long said why): points at CMD's --help. -EINVAL. */

@@ -205,10 +205,11 @@ static void bpf_progs(FILE *f, const struct serve_metrics *m)
 {
 	char extra[64];
 
-	meta(f, "faultline_bpf_stats_enabled", "gauge",
-	     "1 while the kernel counts BPF run time (faultline turns it on with BPF_ENABLE_STATS, "
-	     "which needs CAP_SYS_ADMIN, or kernel.bpf_stats_enabled=1); at 0 the per-program "
-	     "BPF times stay 0.");
+	meta(
+	    f, "faultline_bpf_stats_enabled", "gauge",
+	    "1 while the kernel counts BPF run time (faultline turns it on with BPF_ENABLE_STATS, "
+	    "which needs CAP_SYS_ADMIN, unless --bpf-stats off; or kernel.bpf_stats_enabled=1); at "
+	    "0 the per-program BPF times stay 0.");
 	sample(f, m, "faultline_bpf_stats_enabled", "", m->bpf_stats_on);
 	if (!m->nprogs)
 		return;

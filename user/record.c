@@ -537,7 +537,7 @@ static char *build_trailer(struct record *r)
 	jw_obj_open(&w);
 	jw_ku64(&w, "bpf_run_ns", run_ns);
 	jw_ku64(&w, "bpf_run_cnt", run_cnt);
-	jw_kbool(&w, "bpf_stats_enabled", r->sess.stats_fd >= 0);
+	jw_kbool(&w, "bpf_stats_enabled", session_bpf_stats_on(&r->sess));
 	jw_ku64(&w, "user_cpu_ns",
 		(uint64_t)ru.ru_utime.tv_sec * 1000000000ull + ru.ru_utime.tv_usec * 1000ull);
 	jw_ku64(&w, "sys_cpu_ns",

@@ -415,11 +415,15 @@ static void text_overhead(const struct model *m, FILE *f)
 	if (!oh->have)
 		return;
 	fprintf(f, "\nfaultline overhead\n");
-	fprintf(f,
-		"  BPF programs: %" PRIu64
-		" runs, %s in total, %.0f ns per run, %.3f%% of one CPU\n",
-		oh->bpf_run_cnt, fmt_ns(oh->bpf_run_ns, a, sizeof(a)), oh->bpf_ns_per_run,
-		oh->bpf_cpu_pct);
+	if (oh->bpf_stats_enabled)
+		fprintf(f,
+			"  BPF programs: %" PRIu64
+			" runs, %s in total, %.0f ns per run, %.3f%% of one CPU\n",
+			oh->bpf_run_cnt, fmt_ns(oh->bpf_run_ns, a, sizeof(a)), oh->bpf_ns_per_run,
+			oh->bpf_cpu_pct);
+	else
+		fprintf(f, "  BPF programs: not timed (record --bpf-stats on times them; while it "
+			   "does, every BPF program on the machine reads the clock twice a run)\n");
 	fprintf(f,
 		"  user space: %.2f s CPU; memory at the end: ring buffer %s + %s of its own "
 		"(RssAnon)\n",
@@ -831,6 +835,7 @@ static void json_overhead(const struct model *m, struct jw *w)
 
 	jw_key(w, "overhead");
 	jw_obj_open(w);
+	jw_kbool(w, "bpf_timed", oh->bpf_stats_enabled);
 	jw_ku64(w, "bpf_run_ns", oh->bpf_run_ns);
 	jw_ku64(w, "bpf_run_cnt", oh->bpf_run_cnt);
 	jw_kdouble(w, "bpf_ns_per_run", oh->bpf_ns_per_run);

@@ -178,6 +178,7 @@ static int parse_args(struct serve *sv, int argc, char **argv)
 
 	sv->listen = "127.0.0.1:9464";
 	sv->sopts.alloc_mode = FL_ALLOC_OFF;
+	sv->sopts.bpf_stats = true; /* faultline_bpf_run_seconds_total */
 	flight_defaults(&sv->fl);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:l:o:vh", longopts, NULL)) != -1) {

@@ -306,7 +306,16 @@ int session_open(struct session *s, const struct session_opts *o)
 		fl_err("putting the per-CPU ring buffers in place: %s", strerror(-err));
 		return err;
 	}
-	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (o->bpf_stats) {
+		s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (s->stats_fd < 0)
+			fprintf(
+			    stderr,
+			    "faultline: warning: --bpf-stats on: the kernel refused BPF run-time "
+			    "statistics (%s; they need CAP_SYS_ADMIN): faultline's BPF time is not "
+			    "measured\n",
+			    strerror(-s->stats_fd));
+	}
 	for (int i = 0; i < s->opts.npids; i++) {
 		err = session_add_target(s, s->opts.pids[i]);
 		if (err)

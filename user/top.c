@@ -162,6 +162,7 @@ static int parse_args(struct top *t, int argc, char **argv)
 
 	t->interval_ms = 1000;
 	t->sopts.alloc_mode = FL_ALLOC_OFF;
+	t->sopts.bpf_stats = true; /* the footer shows faultline's BPF time */
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:i:bn:vh", longopts, NULL)) != -1) {
 		err = cli_session_opt(&t->sopts, c, optarg);
@@ -570,6 +571,10 @@ static void bpf_footer(struct top *t, line_fn out)
 	char line[512], a[32], b[32];
 	int n = 0, len;
 
+	if (!c->bpf_stats_on && !t->sopts.bpf_stats) {
+		out(t, 0, "BPF time: not counted (--bpf-stats off)");
+		return;
+	}
 	if (!c->bpf_stats_on) {
 		out(t, 0,
 		    "BPF time: not counted: kernel.bpf_stats_enabled=0 and faultline could not "

@@ -35,7 +35,13 @@ has "the RSS section" "^RSS( \(.*\))?$"
 has "the target's RSS" "^  pid $WPID +min "
 has "the Other section" "^  processes: 0 forked, 0 exec'd, 1 exited$"
 has "the overhead section" "^faultline overhead$"
-has "BPF run time" "^  BPF programs: [0-9]+ runs, .* ns per run"
+# record leaves BPF run-time statistics off (machine-wide, they cost every BPF program two clock
+# reads a run) unless --bpf-stats on; a kernel.bpf_stats_enabled=1 left by someone counts anyway
+if [ "$(cat /proc/sys/kernel/bpf_stats_enabled)" = 1 ]; then
+	has "BPF run time (kernel.bpf_stats_enabled=1)" "^  BPF programs: [0-9]+ runs, .* ns per run"
+else
+	has "BPF programs not timed by default" "^  BPF programs: not timed \(record --bpf-stats on"
+fi
 has "the Findings section" "^Findings$"
 
 report_json "$TMP/text.data" "$TMP/report.json"
@@ -44,4 +50,18 @@ note "JSON top-level keys: $keys"
 for k in version session probes events faults stalls rss other alloc pinned requests findings overhead; do
 	[[ ",$keys," == *",$k,"* ]] || fail "JSON report lacks top-level key '$k'"
 done
+
+# --bpf-stats on: the programs are timed, and the runs counted include the workload's faults
+"$FL" record --bpf-stats on -o "$TMP/timed.data" -- "$WL/bench_faults" -t 1 -n 5000 >"$TMP/timed.out" \
+	2>"$TMP/timed.err" || fail "record --bpf-stats on failed: $(cat "$TMP/timed.err")"
+"$FL" report -i "$TMP/timed.data" >"$TMP/timed.txt" || fail "report of the timed recording failed"
+line=$(grep -m1 -E "^  BPF programs: [0-9]+ runs, .* ns per run" "$TMP/timed.txt") ||
+	fail "--bpf-stats on: no BPF run time in the report: $(grep -A2 '^faultline overhead' "$TMP/timed.txt")"
+note "--bpf-stats on: ${line#  }"
+runs=$(echo "$line" | sed -E 's/^  BPF programs: ([0-9]+) runs.*/\1/')
+check_ge "BPF runs timed (>= the 5000 faults of the storm)" "$runs" 5000
+report_json "$TMP/timed.data" "$TMP/timed.json"
+check_eq "JSON overhead.bpf_timed" "$(json 'j["overhead"]["bpf_timed"]' "$TMP/timed.json")" True
+"$FL" record --bpf-stats maybe -- true 2>"$TMP/bad.err" && fail "--bpf-stats maybe was accepted"
+grep -q "expected on or off" "$TMP/bad.err" || fail "--bpf-stats maybe: $(cat "$TMP/bad.err")"
 echo "ok"
