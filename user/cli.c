@@ -29,14 +29,25 @@ static int parse_ringbuf_mb(struct session_opts *o, const char *arg)
 	return 0;
 }
 
-static int parse_wire(struct session_opts *o, const char *arg)
+/* ARG of option NAME: on (*ON true) or off; else -EINVAL, with a message. */
+static int parse_on_off(const char *name, const char *arg, bool *on)
 {
 	if (strcmp(arg, "on") && strcmp(arg, "off")) {
-		fl_err("--wire '%s': expected on or off", arg);
+		fl_err("--%s '%s': expected on or off", name, arg);
 		return -EINVAL;
 	}
-	o->wire_off = !strcmp(arg, "off");
+	*on = !strcmp(arg, "on");
 	return 0;
+}
+
+static int parse_wire(struct session_opts *o, const char *arg)
+{
+	bool on;
+	int err = parse_on_off("wire", arg, &on);
+
+	if (!err)
+		o->wire_off = !on;
+	return err;
 }
 
 static int parse_alloc(struct session_opts *o, const char *arg)
@@ -81,16 +92,6 @@ static int parse_cuda(struct session_opts *o, const char *arg)
 	return 0;
 }
 
-static int parse_bpf_stats(struct session_opts *o, const char *arg)
-{
-	if (strcmp(arg, "on") && strcmp(arg, "off")) {
-		fl_err("--bpf-stats '%s': expected on or off", arg);
-		return -EINVAL;
-	}
-	o->bpf_stats = !strcmp(arg, "on");
-	return 0;
-}
-
 int cli_session_opt(struct session_opts *o, int c, const char *arg)
 {
 	switch (c) {
@@ -116,7 +117,7 @@ int cli_session_opt(struct session_opts *o, int c, const char *arg)
 	case CLI_OPT_CUDA:
 		return parse_cuda(o, arg);
 	case CLI_OPT_BPF_STATS:
-		return parse_bpf_stats(o, arg);
+		return parse_on_off("bpf-stats", arg, &o->bpf_stats);
 	case 'v':
 		fl_verbose++;
 		return 0;
