@@ -311,9 +311,8 @@ int session_open(struct session *s, const struct session_opts *o)
 		if (s->stats_fd < 0)
 			fprintf(
 			    stderr,
-			    "faultline: warning: --bpf-stats on: the kernel refused BPF run-time "
-			    "statistics (%s; they need CAP_SYS_ADMIN): faultline's BPF time is not "
-			    "measured\n",
+			    "faultline: warning: the kernel refused BPF run-time statistics (%s; "
+			    "they need CAP_SYS_ADMIN): faultline's BPF time is not measured\n",
 			    strerror(-s->stats_fd));
 	}
 	for (int i = 0; i < s->opts.npids; i++) {
